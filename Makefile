@@ -1,0 +1,60 @@
+# vMatrix top-level make targets. `make deps` installs every Debian package the project needs;
+# `make` builds build/vmatrix and the guest image; `make test` runs unit and system tests in
+# an ASan+UBSan build; `make demo` starts a local cluster serving a real VM.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+GUEST_DIR  ?= $(BUILD)/guest/tiny-http
+DEMO_DIR   ?= $(CURDIR)/demo
+
+DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
+               libjansson-dev libsqlite3-dev libzstd-dev libssl-dev qemu-system-x86 qemu-utils \
+               busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
+               procps psmisc
+
+.PHONY: all deps build guest test unit system demo demo-down bench clean
+
+all: build guest
+
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD) --buildtype=debugoptimized
+
+build: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+guest:
+	guest/tiny-http/build.sh $(GUEST_DIR)
+
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+
+unit: deps $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	meson test -C $(ASAN_BUILD) --print-errorlogs
+
+system: deps $(ASAN_BUILD)/build.ninja guest
+	ninja -C $(ASAN_BUILD)
+	VMATRIX=$(CURDIR)/$(ASAN_BUILD)/vmatrix GUEST_DIR=$(CURDIR)/$(GUEST_DIR) tests/system/run-all.sh
+
+test: deps
+	$(MAKE) unit
+	$(MAKE) system
+
+demo: deps all
+	tests/../scripts/demo.sh $(DEMO_DIR) $(CURDIR)/$(BUILD)/vmatrix
+
+demo-down:
+	$(BUILD)/vmatrix cluster down --dir $(DEMO_DIR)
+
+bench: all
+	bench/activation $(CURDIR)/$(BUILD)/vmatrix
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

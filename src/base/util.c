@@ -1,0 +1,319 @@
+/* Implementation of util.h. */
+#include "util.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "log.h"
+
+char *xasprintf(const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+        va_start(ap, fmt);
+        int r = vasprintf(&s, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                abort();
+        return s;
+}
+
+char *xstrdup(const char *s) {
+        char *d = strdup(s ? s : "");
+        if (!d)
+                abort();
+        return d;
+}
+
+void *xcalloc(size_t n, size_t size) {
+        void *p = calloc(n ? n : 1, size ? size : 1);
+        if (!p)
+                abort();
+        return p;
+}
+
+bool str_startswith(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+
+bool str_endswith(const char *s, const char *suffix) {
+        size_t a = strlen(s), b = strlen(suffix);
+        return a >= b && memcmp(s + a - b, suffix, b) == 0;
+}
+
+bool name_is_valid(const char *name) {
+        if (!name || !*name || strlen(name) > 63 || *name == '-')
+                return false;
+        for (const char *p = name; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-'))
+                        return false;
+        return true;
+}
+
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        char *end = NULL;
+        errno = 0;
+        long long v = strtoll(s, &end, 10);
+        if (errno == ERANGE)
+                return -ERANGE;
+        if (*end || end == s)
+                return -EINVAL;
+        if (v < min || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int64_t time_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t time_wall_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+double time_wall_s(void) { return (double)time_wall_ms() / 1000.0; }
+
+void time_sleep_ms(int64_t ms) {
+        struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+                ;
+}
+
+int file_read(const char *path, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                if (len + 1 >= cap) {
+                        char *n = realloc(buf, cap * 2);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        cap *= 2;
+                }
+                ssize_t r = read(fd, buf + len, cap - len - 1);
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (r == 0)
+                        break;
+                len += (size_t)r;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int fsync_dir_of(const char *path) {
+        _cleanup_free_ char *dir = xstrdup(path);
+        char *slash = strrchr(dir, '/');
+        if (slash == dir)
+                slash[1] = 0;
+        else if (slash)
+                *slash = 0;
+        else
+                strcpy(dir, ".");
+        _cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fsync(fd) < 0)
+                return negative_errno();
+        return 0;
+}
+
+static int write_all(int fd, const void *data, size_t len) {
+        const char *p = data;
+        while (len > 0) {
+                ssize_t w = write(fd, p, len);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += w;
+                len -= (size_t)w;
+        }
+        return 0;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len) {
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return negative_errno();
+        int r = write_all(fd, data, len);
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlink(tmp);
+                return r;
+        }
+        return fsync_dir_of(path);
+}
+
+int file_copy(const char *from, const char *to) {
+        _cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
+        if (in < 0)
+                return negative_errno();
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", to, (int)getpid());
+        _cleanup_close_ int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (out < 0)
+                return negative_errno();
+        char buf[1 << 16];
+        int r = 0;
+        for (;;) {
+                ssize_t n = read(in, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (n == 0)
+                        break;
+                r = write_all(out, buf, (size_t)n);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && fsync(out) < 0)
+                r = negative_errno();
+        if (r >= 0 && rename(tmp, to) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(tmp);
+        return r;
+}
+
+int mkdir_p(const char *path, mode_t mode) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (char *s = p + 1; *s; s++) {
+                if (*s != '/')
+                        continue;
+                *s = 0;
+                if (mkdir(p, mode) < 0 && errno != EEXIST)
+                        return negative_errno();
+                *s = '/';
+        }
+        if (mkdir(p, mode) < 0 && errno != EEXIST)
+                return negative_errno();
+        return 0;
+}
+
+int rm_rf(const char *path) {
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return unlink(path) < 0 ? negative_errno() : 0;
+        DIR *d = opendir(path);
+        if (!d)
+                return negative_errno();
+        int r = 0;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *child = xasprintf("%s/%s", path, de->d_name);
+                int k = rm_rf(child);
+                if (k < 0 && r == 0)
+                        r = k;
+        }
+        closedir(d);
+        if (rmdir(path) < 0 && r == 0)
+                r = negative_errno();
+        return r;
+}
+
+bool file_exists(const char *path) { return access(path, F_OK) == 0; }
+
+int64_t file_size(const char *path) {
+        struct stat st;
+        if (stat(path, &st) < 0)
+                return negative_errno();
+        return st.st_size;
+}
+
+int file_sha256(const char *path, char ret_hex[65]) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        if (!ctx)
+                return -ENOMEM;
+        EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+        char buf[1 << 16];
+        int r = 0;
+        for (;;) {
+                ssize_t n = read(fd, buf, sizeof buf);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0) {
+                        r = negative_errno();
+                        break;
+                }
+                if (n == 0)
+                        break;
+                EVP_DigestUpdate(ctx, buf, (size_t)n);
+        }
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        EVP_DigestFinal_ex(ctx, md, &mdlen);
+        EVP_MD_CTX_free(ctx);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < 32; i++)
+                sprintf(ret_hex + 2 * i, "%02x", md[i]);
+        ret_hex[64] = 0;
+        return 0;
+}
+
+char *exe_path(void) {
+        char buf[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+        if (n < 0)
+                return NULL;
+        buf[n] = 0;
+        return xstrdup(buf);
+}
+
+char *exe_dir(void) {
+        char *p = exe_path();
+        if (!p)
+                return NULL;
+        char *slash = strrchr(p, '/');
+        if (slash)
+                *slash = 0;
+        return p;
+}
+
+void crash_point(const char *name) {
+        const char *at = getenv("VMATRIX_CRASH_AT");
+        if (!at || !streq(at, name))
+                return;
+        log_warn("crash point %s reached: killing myself", name);
+        kill(getpid(), SIGKILL);
+}

@@ -1,0 +1,52 @@
+/* Strings, files and time: the small helpers every module needs. No project dependencies. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "macro.h"
+
+/* malloc'd printf; aborts on OOM (like g_strdup_printf): OOM is not a recoverable state here. */
+char *xasprintf(const char *fmt, ...) _printf_(1, 2);
+char *xstrdup(const char *s);
+void *xcalloc(size_t n, size_t size);
+
+bool str_startswith(const char *s, const char *prefix);
+bool str_endswith(const char *s, const char *suffix);
+
+/* A valid object name: 1..63 of [a-z0-9-], starting with a letter or digit. */
+bool name_is_valid(const char *name);
+
+/* Parse a whole decimal string into [min,max]; -EINVAL or -ERANGE otherwise. */
+int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
+
+/* Monotonic and wall-clock time in milliseconds / seconds. */
+int64_t time_now_ms(void);
+int64_t time_wall_ms(void);
+double time_wall_s(void);
+void time_sleep_ms(int64_t ms);
+
+/* Whole-file helpers. file_read returns the bytes NUL-terminated in *ret and the length. */
+int file_read(const char *path, char **ret, size_t *ret_len);
+/* Writes via a temporary file, fsync and rename, so readers see the old or new content. */
+int file_write_atomic(const char *path, const void *data, size_t len);
+int file_copy(const char *from, const char *to);
+int mkdir_p(const char *path, mode_t mode);
+int rm_rf(const char *path);
+bool file_exists(const char *path);
+int64_t file_size(const char *path);
+int fsync_dir_of(const char *path);
+
+/* Lowercase hex SHA-256 of a file (65-byte buffer). */
+int file_sha256(const char *path, char ret_hex[65]);
+
+/* Absolute path of the running executable (malloc'd). */
+char *exe_path(void);
+/* Directory holding the running executable (malloc'd). */
+char *exe_dir(void);
+
+/* Crash points for fault-injection tests: if VMATRIX_CRASH_AT equals name, the process kills
+ * itself with SIGKILL right here, as a power cut would. Costs one getenv when unused. */
+void crash_point(const char *name);

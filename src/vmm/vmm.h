@@ -1,0 +1,111 @@
+/* The VMM driver interface: everything the node needs from a hypervisor, as one const struct
+ * of operations per driver (qemu for real VMs, fake for unit tests only). A NULL slot means
+ * unsupported and the vmm_* dispatchers return -EOPNOTSUPP. Every operation takes a flags
+ * word so the interface can grow without *2 variants.
+ *
+ * Ownership: vmm_config_t is owned by the caller and only read. A vmm_vm_t is a handle to one
+ * running VMM process, created by boot/restore/attach and released by vmm_vm_free(), which
+ * closes the handle but never stops the process (the node may restart and re-attach).
+ * Thread safety: a handle serialises its own monitor traffic; distinct handles are independent. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct vmm_config {
+        const char *name;        /* VM name, for logs and the guest's identity */
+        const char *run_dir;     /* private directory: monitor socket, pidfile, console */
+        uint64_t memory_mib;
+        unsigned vcpus;
+        const char *mac;         /* "52:54:00:xx:xx:xx"; part of the saved device state */
+        const char *kernel;      /* direct kernel boot when non-NULL (tiny-http) */
+        const char *initrd;
+        const char *cmdline;
+        const char *disk;        /* the VM's writable disk (a qcow2 overlay) */
+        const char *disk_format; /* "qcow2" or "raw" */
+        const char *fwd_host;    /* guest TCP port 80 is forwarded to fwd_host:fwd_port */
+        int fwd_port;
+        const char *accel;       /* "kvm" or "tcg" (already resolved, see vmm_accel_pick) */
+        const char *memory_path; /* optional: guest RAM in this file (memory-backend-file) */
+} vmm_config_t;
+
+typedef enum vmm_run_state {
+        VMM_RUN_RUNNING,
+        VMM_RUN_PAUSED,   /* stopped CPUs: paused, or saved and waiting to be killed */
+        VMM_RUN_INMIGRATE,
+        VMM_RUN_SHUTDOWN, /* guest powered off, process may still be there */
+        VMM_RUN_GONE,     /* the process has exited */
+} vmm_run_state_t;
+
+typedef struct vmm_status {
+        vmm_run_state_t state;
+        pid_t pid;
+} vmm_status_t;
+
+typedef struct vmm_stats {
+        uint64_t cpu_ns;       /* CPU time of the VMM process (user+system) */
+        uint64_t rss_bytes;    /* resident memory of the VMM process */
+        uint64_t block_rd_bytes, block_wr_bytes;
+        uint64_t net_rx_bytes, net_tx_bytes;
+} vmm_stats_t;
+
+typedef struct vmm_vm vmm_vm_t;
+typedef struct vmm_driver vmm_driver_t;
+
+/* Flags */
+#define VMM_RESTORE_PAUSED (1u << 0) /* restore: leave CPUs stopped after the state is loaded */
+
+struct vmm_driver {
+        const char *name;
+        /* Start a fresh VM and let it run. */
+        int (*boot)(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret);
+        /* Start a VM from a state file written by save(), with the same config; running on return
+         * unless VMM_RESTORE_PAUSED. */
+        int (*restore)(const vmm_config_t *cfg, const char *state_path, unsigned flags, vmm_vm_t **ret);
+        /* Re-attach to a VMM process left running in cfg->run_dir (after an agent restart).
+         * -ESRCH if there is none. */
+        int (*attach)(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret);
+        /* Stop the CPUs and write the device state (and RAM unless it is file-backed) to
+         * state_path. The VM stays paused; the caller kills it when the state is stored. */
+        int (*save)(vmm_vm_t *vm, const char *state_path, unsigned flags);
+        int (*pause)(vmm_vm_t *vm, unsigned flags);
+        int (*cont)(vmm_vm_t *vm, unsigned flags);
+        /* ACPI power-down, then kill after timeout_ms; returns once the process is gone. */
+        int (*shutdown)(vmm_vm_t *vm, int timeout_ms, unsigned flags);
+        /* SIGKILL and reap/wait; returns once the process is gone. */
+        int (*kill)(vmm_vm_t *vm, unsigned flags);
+        int (*status)(vmm_vm_t *vm, vmm_status_t *ret);
+        int (*stats)(vmm_vm_t *vm, vmm_stats_t *ret);
+        /* Path of a UNIX stream socket connected to the serial console (malloc'd). */
+        int (*console_path)(vmm_vm_t *vm, char **ret);
+        void (*free)(vmm_vm_t *vm);
+};
+
+/* Every driver's handle begins with this header. */
+struct vmm_vm {
+        const vmm_driver_t *driver;
+};
+
+extern const vmm_driver_t vmm_qemu;
+extern const vmm_driver_t vmm_fake; /* unit tests only */
+
+int vmm_boot(const vmm_driver_t *d, const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret);
+int vmm_restore(const vmm_driver_t *d, const vmm_config_t *cfg, const char *state_path, unsigned flags,
+                vmm_vm_t **ret);
+int vmm_attach(const vmm_driver_t *d, const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret);
+int vmm_save(vmm_vm_t *vm, const char *state_path, unsigned flags);
+int vmm_pause(vmm_vm_t *vm, unsigned flags);
+int vmm_cont(vmm_vm_t *vm, unsigned flags);
+int vmm_shutdown(vmm_vm_t *vm, int timeout_ms, unsigned flags);
+int vmm_kill(vmm_vm_t *vm, unsigned flags);
+int vmm_status(vmm_vm_t *vm, vmm_status_t *ret);
+int vmm_stats(vmm_vm_t *vm, vmm_stats_t *ret);
+int vmm_console_path(vmm_vm_t *vm, char **ret);
+vmm_vm_t *vmm_vm_free(vmm_vm_t *vm);
+
+/* Accelerator choice. want is "auto", "kvm" or "tcg". auto uses KVM only when /dev/kvm works
+ * and a short timed probe shows it is not slower than TCG (nested KVM can be ~1000x slower);
+ * the probe result is cached in cache_path (may be NULL) so it runs once per host.
+ * *ret is a static string "kvm" or "tcg". */
+int vmm_accel_pick(const char *want, const char *cache_path, const char **ret);

@@ -1,0 +1,50 @@
+/* Unit tests for src/base: parsing, names, files. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "tap.h"
+
+static void test_names(void) {
+        CHECK(name_is_valid("web1"));
+        CHECK(name_is_valid("a-b-3"));
+        CHECK(!name_is_valid(""));
+        CHECK(!name_is_valid("-a"));
+        CHECK(!name_is_valid("Web"));
+        CHECK(!name_is_valid("a/b"));
+        CHECK(!name_is_valid("0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+static void test_parse(void) {
+        int64_t v = 0;
+        CHECK(parse_int64("128", 1, 1024, &v) == 0 && v == 128);
+        CHECK(parse_int64("0", 1, 1024, &v) == -ERANGE);
+        CHECK(parse_int64("12x", 1, 1024, &v) == -EINVAL);
+        CHECK(parse_int64("", 1, 1024, &v) == -EINVAL);
+        CHECK(parse_int64("99999999999999999999999", 1, 1024, &v) == -ERANGE);
+}
+
+static void test_files(void) {
+        char dir[] = "/tmp/vmx-test-base-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        _cleanup_free_ char *sub = xasprintf("%s/a/b/c", dir);
+        CHECK(mkdir_p(sub, 0755) == 0);
+        _cleanup_free_ char *f = xasprintf("%s/file", sub);
+        CHECK(file_write_atomic(f, "hello", 5) == 0);
+        _cleanup_free_ char *content = NULL;
+        size_t len = 0;
+        CHECK(file_read(f, &content, &len) == 0 && len == 5 && streq(content, "hello"));
+        char hex[65];
+        CHECK(file_sha256(f, hex) == 0);
+        CHECK_STREQ(hex, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        CHECK(file_read("/nonexistent/x", &content, &len) == -ENOENT);
+        CHECK(rm_rf(dir) == 0);
+        CHECK(!file_exists(dir));
+}
+
+int main(void) {
+        test_names();
+        test_parse();
+        test_files();
+        return tap_finish();
+}
