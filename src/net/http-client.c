@@ -1,0 +1,196 @@
+/* libcurl-based implementation of http-client.h. curl_global_init is done once, lazily. */
+#include "net/http-client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/util.h"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+typedef struct buffer {
+        char *data;
+        size_t len, cap;
+} buffer_t;
+
+static size_t buffer_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        buffer_t *b = userdata;
+        size_t n = size * nmemb;
+        if (b->len + n + 1 > b->cap) {
+                size_t cap = MAX(b->cap * 2, b->len + n + 1);
+                char *d = realloc(b->data, cap);
+                if (!d)
+                        return 0;
+                b->data = d;
+                b->cap = cap;
+        }
+        memcpy(b->data + b->len, ptr, n);
+        b->len += n;
+        b->data[b->len] = 0;
+        return n;
+}
+
+void http_response_clear(http_response_t *r) {
+        json_decref(r->json);
+        free(r->body);
+        *r = (http_response_t){ 0 };
+}
+
+static int curl_code_to_errno(CURLcode c) {
+        switch (c) {
+        case CURLE_OK:
+                return 0;
+        case CURLE_COULDNT_CONNECT:
+        case CURLE_COULDNT_RESOLVE_HOST:
+                return -ECONNREFUSED;
+        case CURLE_OPERATION_TIMEDOUT:
+                return -ETIMEDOUT;
+        case CURLE_WRITE_ERROR:
+                return -ENOSPC;
+        default:
+                return -EIO;
+        }
+}
+
+int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
+                      http_response_t *ret) {
+        pthread_once(&curl_once, curl_init_once);
+        CURL *c = curl_easy_init();
+        if (!c)
+                return -ENOMEM;
+        buffer_t buf = { 0 };
+        _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, MIN(timeout_ms, 5000L));
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buffer_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        if (payload) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+        } else if (streq(method, "POST") || streq(method, "PUT")) {
+                curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        }
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_slist_free_all(headers);
+        curl_easy_cleanup(c);
+        if (cc != CURLE_OK) {
+                free(buf.data);
+                return curl_code_to_errno(cc);
+        }
+        http_response_t r = { .status = status, .body = buf.data ? buf.data : xstrdup(""), .body_len = buf.len };
+        r.json = json_loadb(r.body, r.body_len, 0, NULL);
+        *ret = r;
+        return 0;
+}
+
+typedef struct progress_ctx {
+        void (*fn)(void *userdata, uint64_t done, uint64_t total);
+        void *userdata;
+} progress_ctx_t;
+
+static int curl_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+        progress_ctx_t *ctx = p;
+        if (ctx->fn)
+                ctx->fn(ctx->userdata, (uint64_t)(dlnow + ulnow), (uint64_t)(dltotal + ultotal));
+        return 0;
+}
+
+int http_download(const char *url, const char *path, long timeout_ms,
+                  void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata) {
+        pthread_once(&curl_once, curl_init_once);
+        _cleanup_free_ char *part = xasprintf("%s.part", path);
+        FILE *f = fopen(part, "we");
+        if (!f)
+                return negative_errno();
+        CURL *c = curl_easy_init();
+        if (!c) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        progress_ctx_t ctx = { progress, userdata };
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, f);
+        curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        if (progress) {
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, curl_progress);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ctx);
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
+        CURLcode cc = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+        int r = cc == CURLE_HTTP_RETURNED_ERROR ? -EPROTO : curl_code_to_errno(cc);
+        if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+                r = r < 0 ? r : negative_errno();
+        fclose(f);
+        if (r >= 0 && rename(part, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(part);
+        return r;
+}
+
+int http_upload(const char *url, const char *path, long timeout_ms) {
+        pthread_once(&curl_once, curl_init_once);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fileno(f), &st) < 0) {
+                fclose(f);
+                return negative_errno();
+        }
+        CURL *c = curl_easy_init();
+        if (!c) {
+                fclose(f);
+                return -ENOMEM;
+        }
+        buffer_t sink = { 0 };
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, f);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buffer_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &sink);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        curl_easy_cleanup(c);
+        fclose(f);
+        free(sink.data);
+        if (cc != CURLE_OK)
+                return curl_code_to_errno(cc);
+        return status >= 200 && status < 300 ? 0 : -EPROTO;
+}
+
+const char *http_error_message(const http_response_t *r, int transport_error) {
+        if (transport_error == -ECONNREFUSED)
+                return "connection refused";
+        if (transport_error == -ETIMEDOUT)
+                return "request timed out";
+        if (transport_error < 0)
+                return strerror(-transport_error);
+        json_t *msg = r && r->json ? json_object_get(json_object_get(r->json, "error"), "message") : NULL;
+        if (json_is_string(msg))
+                return json_string_value(msg);
+        return r && r->body && *r->body ? r->body : "unexpected response";
+}
