@@ -1,0 +1,348 @@
+/* libmicrohttpd-based implementation of http-server.h. Bodies of JSON routes are capped at
+ * HTTP_MAX_JSON_BODY and must be a JSON object; anything else is a 400 before the handler runs. */
+#include "net/http-server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+#define HTTP_MAX_JSON_BODY (4 * 1024 * 1024)
+
+struct http_server {
+        struct MHD_Daemon *daemon;
+        const http_route_t *routes;
+        char *upload_dir;
+        void *userdata;
+};
+
+/* Per-request state kept between libmicrohttpd's calls of the access handler. */
+typedef struct request_state {
+        const http_route_t *route;
+        const char *params[HTTP_MAX_PARAMS];
+        char *param_storage;
+        char *body;
+        size_t body_len;
+        bool too_large;
+        int upload_fd;
+        char *upload_path;
+        int upload_error;
+} request_state_t;
+
+static void request_state_free(request_state_t *st) {
+        if (!st)
+                return;
+        free(st->param_storage);
+        free(st->body);
+        if (st->upload_fd >= 0)
+                close(st->upload_fd);
+        if (st->upload_path) {
+                unlink(st->upload_path);
+                free(st->upload_path);
+        }
+        free(st);
+}
+
+/* Matches path against pattern segment by segment; on success params point into *storage
+ * (a malloc'd copy of path with its '/' separators replaced by NULs). */
+static bool route_match(const char *pattern, const char *path, const char **params, char **storage) {
+        char *copy = xstrdup(path);
+        const char *p = pattern;
+        char *s = copy;
+        unsigned n = 0;
+        for (;;) {
+                if (!*p && !*s)
+                        break;
+                if (*p != '/' || *s != '/')
+                        goto fail;
+                p++, s++;
+                const char *pend = strchrnul(p, '/');
+                char *send = strchrnul(s, '/');
+                size_t plen = (size_t)(pend - p), slen = (size_t)(send - s);
+                if (*p == ':') {
+                        if (slen == 0 || n >= HTTP_MAX_PARAMS)
+                                goto fail;
+                        params[n++] = s;
+                } else if (plen != slen || strncmp(p, s, plen) != 0) {
+                        goto fail;
+                }
+                p = pend;
+                bool more = *send == '/';
+                *send = 0;
+                s = send;
+                if (more)
+                        *s = '/'; /* keep the separator for the next round; cut below */
+        }
+        for (unsigned i = 0; i < n; i++)
+                *strchrnul((char *)params[i], '/') = 0;
+        *storage = copy;
+        return true;
+fail:
+        free(copy);
+        return false;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *reply) {
+        struct MHD_Response *resp = NULL;
+        const char *type = "application/json";
+        if (reply->file_path) {
+                int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
+                struct stat st;
+                if (fd >= 0 && fstat(fd, &st) == 0) {
+                        resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+                        type = "application/octet-stream";
+                } else {
+                        if (fd >= 0)
+                                close(fd);
+                        json_decref(reply->json);
+                        reply->json = NULL;
+                        http_reply_error(reply, 404, "not_found", "no such file");
+                }
+        }
+        if (!resp && reply->text) {
+                resp = MHD_create_response_from_buffer(strlen(reply->text), reply->text, MHD_RESPMEM_MUST_COPY);
+                type = "text/plain";
+        }
+        if (!resp) {
+                if (!reply->json)
+                        reply->json = json_object();
+                char *s = json_dumps(reply->json, JSON_COMPACT);
+                size_t len = strlen(s);
+                s[len] = 0;
+                resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
+        }
+        MHD_add_response_header(resp, "Content-Type", type);
+        enum MHD_Result r = MHD_queue_response(conn, (unsigned)(reply->status ? reply->status : 200), resp);
+        MHD_destroy_response(resp);
+        json_decref(reply->json);
+        free(reply->file_path);
+        free(reply->text);
+        return r;
+}
+
+static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                      const char *version, const char *upload_data, size_t *upload_data_size,
+                                      void **con_cls) {
+        http_server_t *s = cls;
+        request_state_t *st = *con_cls;
+        if (!st) {
+                st = xcalloc(1, sizeof *st);
+                st->upload_fd = -1;
+                bool path_known = false;
+                for (const http_route_t *r = s->routes; r->method; r++) {
+                        const char *params[HTTP_MAX_PARAMS] = { 0 };
+                        char *storage = NULL;
+                        if (!route_match(r->pattern, url, params, &storage))
+                                continue;
+                        path_known = true;
+                        if (!streq(r->method, method)) {
+                                free(storage);
+                                continue;
+                        }
+                        st->route = r;
+                        memcpy(st->params, params, sizeof params);
+                        st->param_storage = storage;
+                        break;
+                }
+                if (!st->route)
+                        st->upload_error = path_known ? 405 : 404;
+                if (st->route && st->route->upload) {
+                        st->upload_path = xasprintf("%s/upload.XXXXXX", s->upload_dir ? s->upload_dir : "/tmp");
+                        st->upload_fd = mkostemp(st->upload_path, O_CLOEXEC);
+                        if (st->upload_fd < 0) {
+                                free(st->upload_path);
+                                st->upload_path = NULL;
+                                st->upload_error = 507;
+                        }
+                }
+                *con_cls = st;
+                return MHD_YES;
+        }
+        if (*upload_data_size > 0) {
+                if (st->upload_fd >= 0) {
+                        const char *p = upload_data;
+                        size_t left = *upload_data_size;
+                        while (left > 0 && !st->upload_error) {
+                                ssize_t w = write(st->upload_fd, p, left);
+                                if (w < 0 && errno == EINTR)
+                                        continue;
+                                if (w < 0) {
+                                        st->upload_error = 507;
+                                        break;
+                                }
+                                p += w;
+                                left -= (size_t)w;
+                        }
+                } else if (st->body_len + *upload_data_size > HTTP_MAX_JSON_BODY) {
+                        st->too_large = true;
+                } else if (!st->upload_error) {
+                        char *b = realloc(st->body, st->body_len + *upload_data_size + 1);
+                        if (!b)
+                                abort();
+                        st->body = b;
+                        memcpy(st->body + st->body_len, upload_data, *upload_data_size);
+                        st->body_len += *upload_data_size;
+                        st->body[st->body_len] = 0;
+                }
+                *upload_data_size = 0;
+                return MHD_YES;
+        }
+
+        http_reply_t reply = { 0 };
+        if (st->upload_error == 404) {
+                http_reply_error(&reply, 404, "not_found", "no such endpoint: %s %s", method, url);
+                return send_reply(conn, &reply);
+        }
+        if (st->upload_error == 405) {
+                http_reply_error(&reply, 405, "method_not_allowed", "method %s not allowed on %s", method, url);
+                return send_reply(conn, &reply);
+        }
+        if (st->upload_error) {
+                http_reply_error(&reply, 507, "no_space", "could not store the upload");
+                return send_reply(conn, &reply);
+        }
+        if (st->too_large) {
+                http_reply_error(&reply, 413, "too_large", "request body larger than %d bytes", HTTP_MAX_JSON_BODY);
+                return send_reply(conn, &reply);
+        }
+        http_request_t req = {
+                .method = method, .path = url, .connection = conn, .userdata = s->userdata,
+        };
+        memcpy(req.params, st->params, sizeof st->params);
+        if (st->upload_fd >= 0) {
+                if (fsync(st->upload_fd) < 0) {
+                        http_reply_error(&reply, 507, "no_space", "could not store the upload: %m");
+                        return send_reply(conn, &reply);
+                }
+                req.upload_path = st->upload_path;
+        } else if (st->body_len > 0) {
+                json_error_t jerr;
+                req.body = json_loadb(st->body, st->body_len, 0, &jerr);
+                if (!req.body || !json_is_object(req.body)) {
+                        json_decref(req.body);
+                        http_reply_error(&reply, 400, "bad_json", "request body is not a JSON object%s%s",
+                                         req.body ? "" : ": ", req.body ? "" : jerr.text);
+                        return send_reply(conn, &reply);
+                }
+        }
+        st->route->handler(&req, &reply);
+        json_decref(req.body);
+        return send_reply(conn, &reply);
+}
+
+static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                              enum MHD_RequestTerminationCode toe) {
+        request_state_free(*con_cls);
+        *con_cls = NULL;
+}
+
+int http_split_hostport(const char *hostport, char **ret_host, int *ret_port) {
+        const char *colon = hostport ? strrchr(hostport, ':') : NULL;
+        if (!colon || colon == hostport)
+                return -EINVAL;
+        int64_t port = 0;
+        if (parse_int64(colon + 1, 0, 65535, &port) < 0)
+                return -EINVAL;
+        *ret_host = strndup(hostport, (size_t)(colon - hostport));
+        *ret_port = (int)port;
+        return 0;
+}
+
+int http_server_start(const char *listen, const http_route_t *routes, const char *upload_dir, void *userdata,
+                      http_server_t **ret) {
+        _cleanup_free_ char *host = NULL;
+        int port = 0;
+        if (http_split_hostport(listen, &host, &port) < 0)
+                return -EINVAL;
+        struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
+                return -EINVAL;
+        http_server_t *s = xcalloc(1, sizeof *s);
+        s->routes = routes;
+        s->upload_dir = upload_dir ? xstrdup(upload_dir) : NULL;
+        s->userdata = userdata;
+        s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                                     (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
+                                     MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                                     (unsigned)1, MHD_OPTION_END);
+        if (!s->daemon) {
+                free(s->upload_dir);
+                free(s);
+                return -EADDRINUSE;
+        }
+        *ret = s;
+        return 0;
+}
+
+http_server_t *http_server_stop(http_server_t *s) {
+        if (!s)
+                return NULL;
+        MHD_stop_daemon(s->daemon);
+        free(s->upload_dir);
+        free(s);
+        return NULL;
+}
+
+const char *http_request_query(const http_request_t *req, const char *key) {
+        return MHD_lookup_connection_value(req->connection, MHD_GET_ARGUMENT_KIND, key);
+}
+
+void http_reply_json(http_reply_t *reply, int status, json_t *json) {
+        json_decref(reply->json);
+        reply->status = status;
+        reply->json = json;
+}
+
+void http_reply_error(http_reply_t *reply, int status, const char *code, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        http_reply_json(reply, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof msg, fmt, ap);
+        va_end(ap);
+        int status;
+        const char *code;
+        switch (-err) {
+        case ENOENT: status = 404, code = "not_found"; break;
+        case EEXIST: status = 409, code = "exists"; break;
+        case EBUSY: status = 409, code = "busy"; break;
+        case EPERM: status = 409, code = "illegal_transition"; break;
+        case ESTALE: status = 409, code = "stale_version"; break;
+        case EINVAL: status = 400, code = "invalid"; break;
+        case ERANGE: status = 400, code = "out_of_range"; break;
+        case ENOSPC: status = 507, code = "no_space"; break;
+        case EAGAIN: status = 503, code = "no_capacity"; break;
+        case EHOSTUNREACH: status = 502, code = "rm_unreachable"; break;
+        case ETIMEDOUT: status = 504, code = "timeout"; break;
+        case EOPNOTSUPP: status = 501, code = "unsupported"; break;
+        default: status = 500, code = "internal"; break;
+        }
+        http_reply_json(reply, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+void http_reply_file(http_reply_t *reply, const char *path) {
+        reply->status = 200;
+        free(reply->file_path);
+        reply->file_path = xstrdup(path);
+}
+
+void http_reply_text(http_reply_t *reply, int status, const char *text) {
+        reply->status = status;
+        free(reply->text);
+        reply->text = xstrdup(text);
+}

@@ -1,0 +1,61 @@
+/* HTTP/JSON server on libmicrohttpd with a route table. Each connection has its own thread
+ * (MHD thread-per-connection), so a slow handler never blocks another request.
+ *
+ * Routes are patterns such as "/v1/vms/:name/activate"; ":x" segments are captured in order.
+ * A handler fills the response with http_reply_json / http_reply_error / http_reply_file.
+ * Errno to HTTP status happens in exactly one place: http_reply_errno(). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define HTTP_MAX_PARAMS 4
+
+typedef struct http_request {
+        const char *method;
+        const char *path;
+        const char *params[HTTP_MAX_PARAMS]; /* captured ":x" segments */
+        json_t *body;            /* parsed JSON body (an object), NULL when none was sent */
+        const char *upload_path; /* routes with .upload: the received body, in a temporary file */
+        void *connection;        /* the libmicrohttpd connection, for query arguments */
+        void *userdata;          /* the server's userdata */
+} http_request_t;
+
+typedef struct http_reply {
+        int status;
+        json_t *json;       /* owned */
+        char *file_path;    /* owned: serve this file */
+        char *text;         /* owned: serve as text/plain */
+} http_reply_t;
+
+typedef void (*http_handler_t)(const http_request_t *req, http_reply_t *reply);
+
+typedef struct http_route {
+        const char *method;
+        const char *pattern;
+        http_handler_t handler;
+        bool upload; /* body is streamed to a temporary file instead of parsed as JSON */
+} http_route_t;
+
+typedef struct http_server http_server_t;
+
+/* Starts serving routes (an array terminated by an entry with NULL method) on "ADDR:PORT".
+ * upload_dir receives temporary files for upload routes (NULL if none). */
+int http_server_start(const char *listen, const http_route_t *routes, const char *upload_dir, void *userdata,
+                      http_server_t **ret);
+http_server_t *http_server_stop(http_server_t *s);
+
+/* Query argument of the request, or NULL. */
+const char *http_request_query(const http_request_t *req, const char *key);
+
+void http_reply_json(http_reply_t *reply, int status, json_t *json /* stolen */);
+void http_reply_error(http_reply_t *reply, int status, const char *code, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+/* Maps a -errno to the HTTP status and error code of the API (the one place this happens). */
+void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void http_reply_file(http_reply_t *reply, const char *path);
+void http_reply_text(http_reply_t *reply, int status, const char *text);
+
+/* Splits "host:port" into its parts; -EINVAL when malformed. */
+int http_split_hostport(const char *hostport, char **ret_host, int *ret_port);
