@@ -1,0 +1,731 @@
+/* SQLite implementation of store.h: one file in WAL mode with synchronous=FULL, so a committed
+ * transaction survives kill -9 and power loss. The schema version is PRAGMA user_version and
+ * migrations[] brings any older file forward, each step in its own transaction. */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+
+struct store {
+        sqlite3 *db;
+        pthread_mutex_t lock; /* recursive: a transaction holds it across calls */
+        int tx_depth;
+};
+
+/* Schema migrations: migrations[i] moves a database from version i to i+1. Append only. */
+static const char *const migrations[] = {
+        "CREATE TABLE vms (name TEXT PRIMARY KEY, state TEXT NOT NULL, version INTEGER NOT NULL,"
+        " rm TEXT NOT NULL DEFAULT '', image TEXT NOT NULL, memory_mib INTEGER NOT NULL, vcpus INTEGER NOT NULL,"
+        " mac TEXT NOT NULL, prebooted INTEGER NOT NULL DEFAULT 0, address TEXT NOT NULL DEFAULT '',"
+        " pid INTEGER NOT NULL DEFAULT 0, op_id TEXT NOT NULL DEFAULT '', nest_version INTEGER NOT NULL DEFAULT 0,"
+        " created_ms INTEGER NOT NULL, bundle TEXT NOT NULL DEFAULT '{}');"
+        "CREATE TABLE rms (name TEXT PRIMARY KEY, role TEXT NOT NULL, address TEXT NOT NULL,"
+        " state TEXT NOT NULL, last_seen_ms INTEGER NOT NULL);"
+        "CREATE TABLE ops (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, vm TEXT NOT NULL,"
+        " kind TEXT NOT NULL, state TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL,"
+        " args TEXT NOT NULL, prev TEXT NOT NULL, progress TEXT NOT NULL, result TEXT NOT NULL, error TEXT NOT NULL);"
+        "CREATE INDEX ops_state ON ops(state);"
+        "CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, time_ms INTEGER NOT NULL, kind TEXT NOT NULL,"
+        " vm TEXT NOT NULL, service TEXT NOT NULL, rm TEXT NOT NULL, reason TEXT NOT NULL);"
+        "CREATE TABLE images (name TEXT PRIMARY KEY, kind TEXT NOT NULL, meta TEXT NOT NULL, created_ms INTEGER NOT NULL);"
+        "CREATE TABLE counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+};
+
+static int sqlite_to_errno(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+                return 0;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_READONLY:
+        case SQLITE_PERM:
+                return -EACCES;
+        default:
+                return -EIO;
+        }
+}
+
+static void lock(store_t *s) { pthread_mutex_lock(&s->lock); }
+static void unlock(store_t *s) { pthread_mutex_unlock(&s->lock); }
+
+static int exec_sql(store_t *s, const char *sql) {
+        char *err = NULL;
+        int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
+        if (rc != SQLITE_OK) {
+                log_error("store: %s", err ? err : sqlite3_errstr(rc));
+                sqlite3_free(err);
+                return sqlite_to_errno(rc);
+        }
+        return 0;
+}
+
+static sqlite3_stmt *prepare(store_t *s, const char *sql) {
+        sqlite3_stmt *st = NULL;
+        if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+                log_error("store: cannot prepare \"%s\": %s", sql, sqlite3_errmsg(s->db));
+                return NULL;
+        }
+        return st;
+}
+
+static void finalizep(sqlite3_stmt **st) { sqlite3_finalize(*st); }
+#define _cleanup_stmt_ _cleanup_(finalizep)
+
+static int user_version(store_t *s) {
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "PRAGMA user_version");
+        if (!st || sqlite3_step(st) != SQLITE_ROW)
+                return -EIO;
+        return sqlite3_column_int(st, 0);
+}
+
+static int migrate(store_t *s) {
+        int v = user_version(s);
+        if (v < 0)
+                return v;
+        if ((size_t)v > ELEMENTSOF(migrations)) {
+                log_error("store: database schema version %d is newer than this vmatrix (%zu)", v,
+                          ELEMENTSOF(migrations));
+                return -EPROTO;
+        }
+        for (size_t i = (size_t)v; i < ELEMENTSOF(migrations); i++) {
+                _cleanup_free_ char *sql =
+                        xasprintf("BEGIN IMMEDIATE; %s; PRAGMA user_version=%zu; COMMIT;", migrations[i], i + 1);
+                int r = exec_sql(s, sql);
+                if (r < 0) {
+                        exec_sql(s, "ROLLBACK");
+                        return r;
+                }
+                log_info("store: migrated schema to version %zu", i + 1);
+        }
+        return 0;
+}
+
+int store_open(const char *path, store_t **ret) {
+        store_t *s = xcalloc(1, sizeof *s);
+        pthread_mutexattr_t attr;
+        pthread_mutexattr_init(&attr);
+        pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+        pthread_mutex_init(&s->lock, &attr);
+        pthread_mutexattr_destroy(&attr);
+        int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+        if (rc != SQLITE_OK) {
+                log_error("store: cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+                store_close(s);
+                return sqlite_to_errno(rc) ? sqlite_to_errno(rc) : -EIO;
+        }
+        sqlite3_busy_timeout(s->db, 5000);
+        int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        if (r >= 0)
+                r = migrate(s);
+        if (r < 0) {
+                store_close(s);
+                return r;
+        }
+        *ret = s;
+        return 0;
+}
+
+store_t *store_close(store_t *s) {
+        if (!s)
+                return NULL;
+        sqlite3_close_v2(s->db);
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return NULL;
+}
+
+int store_schema_version(store_t *s) {
+        lock(s);
+        int v = user_version(s);
+        unlock(s);
+        return v;
+}
+
+int store_tx_begin(store_t *s) {
+        lock(s);
+        if (s->tx_depth++ > 0)
+                return 0;
+        int r = exec_sql(s, "BEGIN IMMEDIATE");
+        if (r < 0) {
+                s->tx_depth--;
+                unlock(s);
+        }
+        return r;
+}
+
+int store_tx_commit(store_t *s) {
+        int r = 0;
+        if (--s->tx_depth == 0)
+                r = exec_sql(s, "COMMIT");
+        if (r < 0)
+                exec_sql(s, "ROLLBACK");
+        unlock(s);
+        return r;
+}
+
+void store_tx_rollback(store_t *s) {
+        if (--s->tx_depth == 0)
+                exec_sql(s, "ROLLBACK");
+        unlock(s);
+}
+
+static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
+        const unsigned char *t = sqlite3_column_text(st, col);
+        snprintf(dst, size, "%s", t ? (const char *)t : "");
+}
+
+static json_t *column_json(sqlite3_stmt *st, int col) {
+        const unsigned char *t = sqlite3_column_text(st, col);
+        json_t *j = t ? json_loads((const char *)t, 0, NULL) : NULL;
+        return j ? j : json_object();
+}
+
+static int bind_json(sqlite3_stmt *st, int idx, const json_t *j) {
+        char *s = j ? json_dumps(j, JSON_COMPACT) : xstrdup("{}");
+        return sqlite3_bind_text(st, idx, s, -1, free);
+}
+
+/* Runs a statement that returns no rows; maps the result to -errno. */
+static int step_done(store_t *s, sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE) {
+                if ((rc & 0xff) != SQLITE_CONSTRAINT)
+                        log_error("store: %s", sqlite3_errmsg(s->db));
+                return sqlite_to_errno(rc) ? sqlite_to_errno(rc) : -EIO;
+        }
+        return 0;
+}
+
+/* ---- VMs ---- */
+
+#define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle"
+
+void vm_record_clear(vm_record_t *v) {
+        json_decref(v->bundle);
+        *v = (vm_record_t){ 0 };
+}
+
+static void vm_from_row(sqlite3_stmt *st, vm_record_t *v) {
+        *v = (vm_record_t){ 0 };
+        copy_text(v->name, sizeof v->name, st, 0);
+        copy_text(v->state, sizeof v->state, st, 1);
+        v->version = sqlite3_column_int64(st, 2);
+        copy_text(v->rm, sizeof v->rm, st, 3);
+        copy_text(v->image, sizeof v->image, st, 4);
+        v->memory_mib = sqlite3_column_int64(st, 5);
+        v->vcpus = sqlite3_column_int64(st, 6);
+        copy_text(v->mac, sizeof v->mac, st, 7);
+        v->prebooted = sqlite3_column_int(st, 8) != 0;
+        copy_text(v->address, sizeof v->address, st, 9);
+        v->pid = sqlite3_column_int64(st, 10);
+        copy_text(v->op_id, sizeof v->op_id, st, 11);
+        v->nest_version = sqlite3_column_int64(st, 12);
+        v->created_ms = sqlite3_column_int64(st, 13);
+        v->bundle = column_json(st, 14);
+}
+
+static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
+        sqlite3_bind_text(st, 1, v->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 2, v->state, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 3, v->version);
+        sqlite3_bind_text(st, 4, v->rm, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, v->image, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 6, v->memory_mib);
+        sqlite3_bind_int64(st, 7, v->vcpus);
+        sqlite3_bind_text(st, 8, v->mac, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 9, v->prebooted);
+        sqlite3_bind_text(st, 10, v->address, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 11, v->pid);
+        sqlite3_bind_text(st, 12, v->op_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 13, v->nest_version);
+        sqlite3_bind_int64(st, 14, v->created_ms);
+        bind_json(st, 15, v->bundle);
+}
+
+json_t *vm_record_to_json(const vm_record_t *v) {
+        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:I?,s:s?,s:I,s:I,s:O?}", "name", v->name,
+                         "state", v->state, "version", (json_int_t)v->version, "rm", *v->rm ? v->rm : NULL,
+                         "image", v->image, "memory_mib", (json_int_t)v->memory_mib, "vcpus", (json_int_t)v->vcpus,
+                         "mac", v->mac, "prebooted", v->prebooted, "address", *v->address ? v->address : NULL,
+                         "pid", v->pid ? json_integer(v->pid) : json_null(), "op_id", *v->op_id ? v->op_id : NULL,
+                         "nest_version", (json_int_t)v->nest_version, "created_ms", (json_int_t)v->created_ms,
+                         "bundle", v->bundle);
+}
+
+static void json_str_copy(char *dst, size_t size, const json_t *j, const char *key) {
+        const char *s = json_string_value(json_object_get(j, key));
+        snprintf(dst, size, "%s", s ? s : "");
+}
+
+int vm_record_from_json(const json_t *j, vm_record_t *ret) {
+        if (!json_is_object(j) || !json_is_string(json_object_get(j, "name")))
+                return -EINVAL;
+        vm_record_t v = { 0 };
+        json_str_copy(v.name, sizeof v.name, j, "name");
+        json_str_copy(v.state, sizeof v.state, j, "state");
+        v.version = json_integer_value(json_object_get(j, "version"));
+        json_str_copy(v.rm, sizeof v.rm, j, "rm");
+        json_str_copy(v.image, sizeof v.image, j, "image");
+        v.memory_mib = json_integer_value(json_object_get(j, "memory_mib"));
+        v.vcpus = json_integer_value(json_object_get(j, "vcpus"));
+        json_str_copy(v.mac, sizeof v.mac, j, "mac");
+        v.prebooted = json_is_true(json_object_get(j, "prebooted"));
+        json_str_copy(v.address, sizeof v.address, j, "address");
+        v.pid = json_integer_value(json_object_get(j, "pid"));
+        json_str_copy(v.op_id, sizeof v.op_id, j, "op_id");
+        v.nest_version = json_integer_value(json_object_get(j, "nest_version"));
+        v.created_ms = json_integer_value(json_object_get(j, "created_ms"));
+        json_t *b = json_object_get(j, "bundle");
+        v.bundle = json_is_object(b) ? json_deep_copy(b) : json_object();
+        *ret = v;
+        return 0;
+}
+
+int store_vm_get(store_t *s, const char *name, vm_record_t *ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " VM_COLUMNS " FROM vms WHERE name=?");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        vm_from_row(st, ret);
+                        r = 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                }
+        }
+        unlock(s);
+        return r;
+}
+
+int store_vm_insert(store_t *s, const vm_record_t *v) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        int r = -EIO;
+        if (st) {
+                vm_bind(st, v);
+                r = step_done(s, st);
+        }
+        unlock(s);
+        return r;
+}
+
+int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                prepare(s, "UPDATE vms SET name=?1,state=?2,version=?3,rm=?4,image=?5,memory_mib=?6,vcpus=?7,mac=?8,"
+                           "prebooted=?9,address=?10,pid=?11,op_id=?12,nest_version=?13,created_ms=?14,bundle=?15 "
+                           "WHERE name=?1 AND version=?16");
+        int r = -EIO;
+        if (st) {
+                vm_bind(st, v);
+                sqlite3_bind_int64(st, 16, expected_version);
+                r = step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        r = -ESTALE;
+        }
+        unlock(s);
+        return r;
+}
+
+int store_vm_delete(store_t *s, const char *name) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "DELETE FROM vms WHERE name=?");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+                r = step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        r = -ENOENT;
+        }
+        unlock(s);
+        return r;
+}
+
+int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " VM_COLUMNS " FROM vms ORDER BY name");
+        size_t n = 0, cap = 16;
+        vm_record_t *list = xcalloc(cap, sizeof *list);
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap *= 2;
+                        vm_record_t *l = realloc(list, cap * sizeof *list);
+                        if (!l)
+                                abort();
+                        list = l;
+                }
+                vm_from_row(st, &list[n++]);
+        }
+        unlock(s);
+        if (rc != SQLITE_DONE) {
+                store_vm_list_free(list, n);
+                return -EIO;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+void store_vm_list_free(vm_record_t *list, size_t n) {
+        for (size_t i = 0; list && i < n; i++)
+                vm_record_clear(&list[i]);
+        free(list);
+}
+
+/* ---- RMs ---- */
+
+static void rm_from_row(sqlite3_stmt *st, rm_record_t *r) {
+        *r = (rm_record_t){ 0 };
+        copy_text(r->name, sizeof r->name, st, 0);
+        copy_text(r->role, sizeof r->role, st, 1);
+        copy_text(r->address, sizeof r->address, st, 2);
+        copy_text(r->state, sizeof r->state, st, 3);
+        r->last_seen_ms = sqlite3_column_int64(st, 4);
+}
+
+int store_rm_get(store_t *s, const char *name, rm_record_t *ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms WHERE name=?");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        rm_from_row(st, ret);
+                        r = 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                }
+        }
+        unlock(s);
+        return r;
+}
+
+int store_rm_upsert(store_t *s, const rm_record_t *rm) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+                s, "INSERT INTO rms (name,role,address,state,last_seen_ms) VALUES (?1,?2,?3,?4,?5) ON CONFLICT(name) "
+                   "DO UPDATE SET role=?2,address=?3,state=?4,last_seen_ms=?5");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, rm->name, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 2, rm->role, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 3, rm->address, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 4, rm->state, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 5, rm->last_seen_ms);
+                r = step_done(s, st);
+        }
+        unlock(s);
+        return r;
+}
+
+int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms ORDER BY name");
+        size_t n = 0, cap = 16;
+        rm_record_t *list = xcalloc(cap, sizeof *list);
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap *= 2;
+                        rm_record_t *l = realloc(list, cap * sizeof *list);
+                        if (!l)
+                                abort();
+                        list = l;
+                }
+                rm_from_row(st, &list[n++]);
+        }
+        unlock(s);
+        if (rc != SQLITE_DONE) {
+                free(list);
+                return -EIO;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- operations ---- */
+
+#define OP_COLUMNS "id,vm,kind,state,created_ms,updated_ms,args,prev,progress,result,error"
+
+void op_record_clear(op_record_t *o) {
+        json_decref(o->args);
+        json_decref(o->prev);
+        json_decref(o->progress);
+        json_decref(o->result);
+        *o = (op_record_t){ 0 };
+}
+
+static void op_from_row(sqlite3_stmt *st, op_record_t *o) {
+        *o = (op_record_t){ 0 };
+        copy_text(o->id, sizeof o->id, st, 0);
+        copy_text(o->vm, sizeof o->vm, st, 1);
+        copy_text(o->kind, sizeof o->kind, st, 2);
+        copy_text(o->state, sizeof o->state, st, 3);
+        o->created_ms = sqlite3_column_int64(st, 4);
+        o->updated_ms = sqlite3_column_int64(st, 5);
+        o->args = column_json(st, 6);
+        o->prev = column_json(st, 7);
+        o->progress = column_json(st, 8);
+        o->result = column_json(st, 9);
+        copy_text(o->error, sizeof o->error, st, 10);
+}
+
+json_t *op_record_to_json(const op_record_t *o) {
+        return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:O?,s:O?,s:O?,s:s?}", "id", o->id, "vm", o->vm, "kind", o->kind,
+                         "state", o->state, "created_ms", (json_int_t)o->created_ms, "updated_ms",
+                         (json_int_t)o->updated_ms, "args", o->args, "progress", o->progress, "result", o->result,
+                         "error", *o->error ? o->error : NULL);
+}
+
+int store_op_insert(store_t *s, op_record_t *o) {
+        lock(s);
+        int64_t n = 0;
+        int r = store_counter_next(s, "op", &n);
+        if (r >= 0) {
+                snprintf(o->id, sizeof o->id, "op-%lld", (long long)n);
+                _cleanup_stmt_ sqlite3_stmt *st =
+                        prepare(s, "INSERT INTO ops (" OP_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+                r = -EIO;
+                if (st) {
+                        sqlite3_bind_text(st, 1, o->id, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_text(st, 2, o->vm, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_text(st, 3, o->kind, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_text(st, 4, o->state, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_int64(st, 5, o->created_ms);
+                        sqlite3_bind_int64(st, 6, o->updated_ms);
+                        bind_json(st, 7, o->args);
+                        bind_json(st, 8, o->prev);
+                        bind_json(st, 9, o->progress);
+                        bind_json(st, 10, o->result);
+                        sqlite3_bind_text(st, 11, o->error, -1, SQLITE_TRANSIENT);
+                        r = step_done(s, st);
+                }
+        }
+        unlock(s);
+        return r;
+}
+
+int store_op_update(store_t *s, const op_record_t *o) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                prepare(s, "UPDATE ops SET state=?2,updated_ms=?3,progress=?4,result=?5,error=?6,args=?7 WHERE id=?1");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, o->id, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 2, o->state, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 3, o->updated_ms);
+                bind_json(st, 4, o->progress);
+                bind_json(st, 5, o->result);
+                sqlite3_bind_text(st, 6, o->error, -1, SQLITE_TRANSIENT);
+                bind_json(st, 7, o->args);
+                r = step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        r = -ENOENT;
+        }
+        unlock(s);
+        return r;
+}
+
+int store_op_get(store_t *s, const char *id, op_record_t *ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE id=?");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        op_from_row(st, ret);
+                        r = 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                }
+        }
+        unlock(s);
+        return r;
+}
+
+int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE state='running' ORDER BY seq");
+        size_t n = 0, cap = 8;
+        op_record_t *list = xcalloc(cap, sizeof *list);
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+                if (n == cap) {
+                        cap *= 2;
+                        op_record_t *l = realloc(list, cap * sizeof *list);
+                        if (!l)
+                                abort();
+                        list = l;
+                }
+                op_from_row(st, &list[n++]);
+        }
+        unlock(s);
+        if (rc != SQLITE_DONE) {
+                store_op_list_free(list, n);
+                return -EIO;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
+void store_op_list_free(op_record_t *list, size_t n) {
+        for (size_t i = 0; list && i < n; i++)
+                op_record_clear(&list[i]);
+        free(list);
+}
+
+/* ---- events ---- */
+
+int store_event_add(store_t *s, const char *kind, const char *vm, const char *service, const char *rm,
+                    const char *reason) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                prepare(s, "INSERT INTO events (time_ms,kind,vm,service,rm,reason) VALUES (?,?,?,?,?,?)");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_int64(st, 1, time_wall_ms());
+                sqlite3_bind_text(st, 2, kind, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 3, vm ? vm : "", -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 4, service ? service : "", -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 5, rm ? rm : "", -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 6, reason ? reason : "", -1, SQLITE_TRANSIENT);
+                r = step_done(s, st);
+        }
+        unlock(s);
+        return r;
+}
+
+static json_t *nullable_text(sqlite3_stmt *st, int col) {
+        const unsigned char *t = sqlite3_column_text(st, col);
+        return t && *t ? json_string((const char *)t) : json_null();
+}
+
+int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+                s, "SELECT id,time_ms,kind,vm,service,rm,reason FROM events WHERE id>? ORDER BY id LIMIT ?");
+        json_t *arr = json_array();
+        int rc = SQLITE_ERROR;
+        if (st) {
+                sqlite3_bind_int64(st, 1, after_id);
+                sqlite3_bind_int(st, 2, limit);
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                        json_array_append_new(
+                                arr, json_pack("{s:I,s:f,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+                                               "time", (double)sqlite3_column_int64(st, 1) / 1000.0, "kind",
+                                               (const char *)sqlite3_column_text(st, 2), "vm", nullable_text(st, 3),
+                                               "service", nullable_text(st, 4), "rm", nullable_text(st, 5), "reason",
+                                               nullable_text(st, 6)));
+        }
+        unlock(s);
+        if (rc != SQLITE_DONE) {
+                json_decref(arr);
+                return -EIO;
+        }
+        *ret = arr;
+        return 0;
+}
+
+/* ---- images ---- */
+
+void image_record_clear(image_record_t *i) {
+        json_decref(i->meta);
+        *i = (image_record_t){ 0 };
+}
+
+int store_image_get(store_t *s, const char *name, image_record_t *ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,kind,meta,created_ms FROM images WHERE name=?");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        image_record_t i = { 0 };
+                        copy_text(i.name, sizeof i.name, st, 0);
+                        copy_text(i.kind, sizeof i.kind, st, 1);
+                        i.meta = column_json(st, 2);
+                        i.created_ms = sqlite3_column_int64(st, 3);
+                        *ret = i;
+                        r = 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                }
+        }
+        unlock(s);
+        return r;
+}
+
+int store_image_put(store_t *s, const image_record_t *i) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+                s, "INSERT INTO images (name,kind,meta,created_ms) VALUES (?1,?2,?3,?4) "
+                   "ON CONFLICT(name) DO UPDATE SET kind=?2,meta=?3,created_ms=?4");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, i->name, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 2, i->kind, -1, SQLITE_TRANSIENT);
+                bind_json(st, 3, i->meta);
+                sqlite3_bind_int64(st, 4, i->created_ms);
+                r = step_done(s, st);
+        }
+        unlock(s);
+        return r;
+}
+
+int store_image_list(store_t *s, json_t **ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,kind,meta,created_ms FROM images ORDER BY name");
+        json_t *arr = json_array();
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:I}", "name", (const char *)sqlite3_column_text(st, 0),
+                                                     "kind", (const char *)sqlite3_column_text(st, 1), "meta",
+                                                     column_json(st, 2), "created_ms",
+                                                     (json_int_t)sqlite3_column_int64(st, 3)));
+        unlock(s);
+        if (rc != SQLITE_DONE) {
+                json_decref(arr);
+                return -EIO;
+        }
+        *ret = arr;
+        return 0;
+}
+
+int store_counter_next(store_t *s, const char *key, int64_t *ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+                s, "INSERT INTO counters (key,value) VALUES (?1,1) ON CONFLICT(key) DO UPDATE SET value=value+1 "
+                   "RETURNING value");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(st) == SQLITE_ROW) {
+                        *ret = sqlite3_column_int64(st, 0);
+                        r = 0;
+                }
+        }
+        unlock(s);
+        return r;
+}

@@ -1,0 +1,106 @@
+/* The Oracle's state store: RMs, VMs, operations, events and images. The embedded default is
+ * SQLite (one file, WAL, schema version and migrations); the interface is written so that a
+ * PostgreSQL backend can implement it later.
+ *
+ * Concurrency: a store is shared by the Oracle's threads. Every call is atomic on its own;
+ * store_tx_begin()/store_tx_commit() group several calls into one transaction and hold the
+ * store's (recursive) lock meanwhile, so a read-check-write sequence cannot interleave. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+typedef struct vm_record {
+        char name[64];
+        char state[24];
+        int64_t version;
+        char rm[64];            /* RM it is on, "" when in the Nest */
+        char image[64];
+        int64_t memory_mib;
+        int64_t vcpus;
+        char mac[18];
+        bool prebooted;
+        char address[64];       /* host:port where guest port 80 answers, "" when not running */
+        int64_t pid;            /* QEMU pid while it runs, 0 otherwise */
+        char op_id[40];         /* the running operation, "" when none */
+        int64_t nest_version;   /* the version whose bundle is in the Nest, 0 when none */
+        int64_t created_ms;
+        json_t *bundle;         /* owned: files of the Nest bundle {"files":{NAME:{"sha256","size"}}} */
+} vm_record_t;
+
+typedef struct rm_record {
+        char name[64];
+        char role[16];          /* production | chamber */
+        char address[64];       /* host:port of its node API */
+        char state[8];          /* up | down */
+        int64_t last_seen_ms;
+} rm_record_t;
+
+typedef struct op_record {
+        char id[40];
+        char vm[64];
+        char kind[24];
+        char state[16];         /* running | done | failed */
+        int64_t created_ms, updated_ms;
+        json_t *args;           /* owned: what the operation was asked (target rm, ...) */
+        json_t *prev;           /* owned: the VM row before the operation (for rollback) */
+        json_t *progress;       /* owned: {"phase","done","total"} */
+        json_t *result;         /* owned */
+        char error[512];
+} op_record_t;
+
+typedef struct image_record {
+        char name[64];
+        char kind[16];          /* kernel (tiny-http style) | disk (BIOS boot) */
+        json_t *meta;           /* owned: files, cmdline, disk size... */
+        int64_t created_ms;
+} image_record_t;
+
+int store_open(const char *path, store_t **ret);
+store_t *store_close(store_t *s);
+int store_schema_version(store_t *s);
+
+int store_tx_begin(store_t *s);
+int store_tx_commit(store_t *s);
+void store_tx_rollback(store_t *s);
+
+void vm_record_clear(vm_record_t *v);
+json_t *vm_record_to_json(const vm_record_t *v);
+int vm_record_from_json(const json_t *j, vm_record_t *ret);
+int store_vm_get(store_t *s, const char *name, vm_record_t *ret);        /* -ENOENT */
+int store_vm_insert(store_t *s, const vm_record_t *v);                   /* -EEXIST */
+/* Writes v when the stored version is still expected_version; -ESTALE otherwise. */
+int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version);
+int store_vm_delete(store_t *s, const char *name);
+/* All VMs ordered by name; *ret is an array of n records (free with store_vm_list_free). */
+int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n);
+void store_vm_list_free(vm_record_t *list, size_t n);
+
+int store_rm_get(store_t *s, const char *name, rm_record_t *ret);
+int store_rm_upsert(store_t *s, const rm_record_t *r);
+int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n);
+
+void op_record_clear(op_record_t *o);
+json_t *op_record_to_json(const op_record_t *o);
+int store_op_insert(store_t *s, op_record_t *o); /* assigns o->id */
+int store_op_update(store_t *s, const op_record_t *o);
+int store_op_get(store_t *s, const char *id, op_record_t *ret);
+/* Operations still in state "running" (to finish or undo after a restart). */
+int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n);
+void store_op_list_free(op_record_t *list, size_t n);
+
+int store_event_add(store_t *s, const char *kind, const char *vm, const char *service, const char *rm,
+                    const char *reason);
+/* Events with id > after_id, oldest first, at most limit; array of objects. */
+int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret);
+
+void image_record_clear(image_record_t *i);
+int store_image_get(store_t *s, const char *name, image_record_t *ret);
+int store_image_put(store_t *s, const image_record_t *i);
+int store_image_list(store_t *s, json_t **ret);
+
+/* Reads and writes of a small key/value table (counters such as the next MAC). */
+int store_counter_next(store_t *s, const char *key, int64_t *ret);

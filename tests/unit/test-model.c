@@ -1,0 +1,39 @@
+/* Unit tests for the lifecycle table. */
+#include "model/lifecycle.h"
+#include "tap.h"
+
+#include <errno.h>
+
+int main(void) {
+        CHECK(lifecycle_check(VM_ACTION_BOOT, "stored", false) == 0);
+        CHECK(lifecycle_check(VM_ACTION_ACTIVATE, "stored", true) == 0);
+        CHECK(lifecycle_check(VM_ACTION_ACTIVATE, "active", true) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_ACTIVATE, "activating", true) == -EBUSY);
+        CHECK(lifecycle_check(VM_ACTION_DEACTIVATE, "loading", false) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_DEACTIVATE, "active", false) == 0);
+        CHECK(lifecycle_check(VM_ACTION_HIBERNATE, "loading", false) == 0);
+        CHECK(lifecycle_check(VM_ACTION_RESUME, "suspended", false) == 0);
+        CHECK(lifecycle_check(VM_ACTION_RESUME, "loading", false) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_DELETE, "active", false) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_DELETE, "stored", false) == 0);
+        CHECK(lifecycle_check(VM_ACTION_BOOT, "no-such-state", false) == -EINVAL);
+        CHECK(lifecycle_check((vm_action_t)99, "stored", false) == -EINVAL);
+        CHECK(lifecycle_state_is_stable("stored"));
+        CHECK(!lifecycle_state_is_stable("booting"));
+        CHECK(lifecycle_state_on_rm("active"));
+        CHECK(!lifecycle_state_on_rm("stored"));
+        CHECK(lifecycle_rule_by_name("activate") == lifecycle_rule(VM_ACTION_ACTIVATE));
+        CHECK(lifecycle_rule_by_name("fly") == NULL);
+        const char *names[16];
+        unsigned n = lifecycle_actions_for("active", true, names, 16);
+        CHECK(n == 3); /* suspend, deactivate, stop */
+        n = lifecycle_actions_for("activating", true, names, 16);
+        CHECK(n == 0);
+        /* every transit state named by the table is a known transitional state */
+        for (unsigned i = 0; i < _VM_ACTION_MAX; i++) {
+                CHECK(lifecycle_state_bit(lifecycle_rule((vm_action_t)i)->transit) == VM_STATE_TRANSIT);
+                const char *done = lifecycle_rule((vm_action_t)i)->done;
+                CHECK(!done || lifecycle_state_is_stable(done));
+        }
+        return tap_finish();
+}
