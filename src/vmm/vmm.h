@@ -28,6 +28,9 @@ typedef struct vmm_config {
         int fwd_port;
         const char *accel;       /* "kvm" or "tcg" (already resolved, see vmm_accel_pick) */
         const char *memory_path; /* optional: guest RAM in this file (memory-backend-file) */
+        const char *machine;     /* QEMU machine type; NULL means "pc", an alias of the newest
+                                  * pc-i440fx-X.Y: pin a versioned type to restore a state file
+                                  * with another QEMU version */
 } vmm_config_t;
 
 typedef enum vmm_run_state {

@@ -1,0 +1,111 @@
+/* vm.json conversion and file verification for bundles (see bundle.h). */
+#include "bundle/bundle.h"
+
+#include <string.h>
+
+#include "base/util.h"
+
+bool bundle_mac_is_valid(const char *mac) {
+        if (!mac || strlen(mac) != 17)
+                return false;
+        for (int i = 0; i < 17; i++) {
+                char c = mac[i];
+                if (i % 3 == 2) {
+                        if (c != ':')
+                                return false;
+                } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+                        return false;
+                }
+        }
+        return true;
+}
+
+bool bundle_sha256_is_valid(const char *hex) {
+        if (!hex || strlen(hex) != 64)
+                return false;
+        for (const char *p = hex; *p; p++)
+                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+                        return false;
+        return true;
+}
+
+static int copy_string(char *dst, size_t size, const json_t *j, const char *key, bool required) {
+        const json_t *v = json_object_get(j, key);
+        if (!v && !required) {
+                *dst = 0;
+                return 0;
+        }
+        if (!json_is_string(v) || strlen(json_string_value(v)) >= size)
+                return -EINVAL;
+        snprintf(dst, size, "%s", json_string_value(v));
+        return 0;
+}
+
+int bundle_config_from_json(const json_t *j, bundle_config_t *ret) {
+        bundle_config_t c = { 0 };
+        if (!json_is_object(j))
+                return -EINVAL;
+        if (copy_string(c.name, sizeof c.name, j, "name", true) < 0 || !name_is_valid(c.name))
+                return -EINVAL;
+        if (copy_string(c.mac, sizeof c.mac, j, "mac", true) < 0 || !bundle_mac_is_valid(c.mac))
+                return -EINVAL;
+        if (copy_string(c.image, sizeof c.image, j, "image", true) < 0 ||
+            copy_string(c.boot, sizeof c.boot, j, "boot", true) < 0 ||
+            copy_string(c.cmdline, sizeof c.cmdline, j, "cmdline", false) < 0 ||
+            copy_string(c.image_format, sizeof c.image_format, j, "image_format", false) < 0)
+                return -EINVAL;
+        if (!streq(c.boot, "kernel") && !streq(c.boot, "disk"))
+                return -EINVAL;
+        c.memory_mib = json_integer_value(json_object_get(j, "memory_mib"));
+        c.vcpus = json_integer_value(json_object_get(j, "vcpus"));
+        c.disk_size_mib = json_integer_value(json_object_get(j, "disk_size_mib"));
+        if (c.memory_mib < 16 || c.memory_mib > 1024 * 1024 || c.vcpus < 1 || c.vcpus > 64)
+                return -EINVAL;
+        if (streq(c.boot, "kernel") && (c.disk_size_mib < 1 || c.disk_size_mib > 1024 * 1024))
+                return -EINVAL;
+        if (streq(c.boot, "disk") && !streq(c.image_format, "qcow2") && !streq(c.image_format, "raw"))
+                return -EINVAL;
+        /* the command line reaches QEMU as one argv element; forbid characters that could
+         * confuse the guest's parser or our logs */
+        for (const char *p = c.cmdline; *p; p++)
+                if (*p < 0x20 || *p == '"' || *p == '\\')
+                        return -EINVAL;
+        *ret = c;
+        return 0;
+}
+
+json_t *bundle_config_to_json(const bundle_config_t *c) {
+        return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", c->name, "memory_mib",
+                         (json_int_t)c->memory_mib, "vcpus", (json_int_t)c->vcpus, "mac", c->mac, "image", c->image,
+                         "boot", c->boot, "cmdline", c->cmdline, "disk_size_mib", (json_int_t)c->disk_size_mib,
+                         "image_format", c->image_format);
+}
+
+int bundle_file_info(const char *path, json_t **ret) {
+        char hex[65];
+        int r = file_sha256(path, hex);
+        if (r < 0)
+                return r;
+        int64_t size = file_size(path);
+        if (size < 0)
+                return (int)size;
+        *ret = json_pack("{s:s,s:I}", "sha256", hex, "size", (json_int_t)size);
+        return 0;
+}
+
+int bundle_file_verify(const char *path, const json_t *info) {
+        const char *want = json_string_value(json_object_get(info, "sha256"));
+        json_int_t want_size = json_integer_value(json_object_get(info, "size"));
+        if (!bundle_sha256_is_valid(want))
+                return -EINVAL;
+        int64_t size = file_size(path);
+        if (size < 0)
+                return (int)size;
+        if (size != want_size)
+                return -EBADMSG;
+        char hex[65];
+        int r = file_sha256(path, hex);
+        if (r < 0)
+                return r;
+        return streq(hex, want) ? 0 : -EBADMSG;
+}

@@ -1,0 +1,41 @@
+/* The bundle: the files of a VM at one version (the paper's "3 files" made explicit):
+ *   vm.json  every device detail a resumed QEMU must see again (memory, vCPUs, MAC, boot mode)
+ *   disk     the VM's writable disk, a qcow2 overlay (on the image's disk for disk images)
+ *   state    saved device state and memory, present when the VM is pre-booted
+ * A bundle at a version is immutable; each file is named with its SHA-256 and size in a
+ * file table {"files": {NAME: {"sha256": HEX, "size": N}}} and verified on every read. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define BUNDLE_FILE_STATE "state"
+#define BUNDLE_FILE_DISK "disk"
+#define BUNDLE_FILE_CONFIG "vm.json"
+
+typedef struct bundle_config {
+        char name[64];
+        int64_t memory_mib;
+        int64_t vcpus;
+        char mac[18];
+        char image[64];
+        char boot[8];           /* "kernel": direct kernel boot of the image's vmlinuz/initrd.img;
+                                   "disk": BIOS boot of the image's disk */
+        char cmdline[512];      /* kernel command line (boot=kernel) */
+        int64_t disk_size_mib;  /* size of a fresh data disk (boot=kernel) */
+        char image_format[8];   /* format of the image's disk (boot=disk): qcow2|raw */
+} bundle_config_t;
+
+/* Validates and converts vm.json; -EINVAL on any missing or malformed field. */
+int bundle_config_from_json(const json_t *j, bundle_config_t *ret);
+json_t *bundle_config_to_json(const bundle_config_t *c);
+
+bool bundle_mac_is_valid(const char *mac);
+
+/* {"sha256": HEX, "size": N} of a file. */
+int bundle_file_info(const char *path, json_t **ret);
+/* 0 when the file at path has the sha256 and size of info, -EBADMSG when not, -ENOENT. */
+int bundle_file_verify(const char *path, const json_t *info);
+/* A well-formed SHA-256 hex string (64 lowercase hex digits). */
+bool bundle_sha256_is_valid(const char *hex);

@@ -1,0 +1,97 @@
+/* Oracle URL resolution and JSON requests for the CLI (see api.h). */
+#include "cli/api.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "cluster/cluster.h"
+#include "cli/output.h"
+
+static char *oracle_url_normalize(const char *url) {
+        size_t n = strlen(url);
+        while (n > 0 && (url[n - 1] == '/' || url[n - 1] == ' ' || url[n - 1] == '\n'))
+                n--;
+        if (strstr(url, "://"))
+                return strndup(url, n);
+        return xasprintf("http://%.*s", (int)n, url);
+}
+
+static int oracle_from_dir(cli_t *c, const char *dir, char **ret) {
+        _cleanup_free_ char *url = NULL;
+        int r = cluster_oracle_url(dir, &url);
+        if (r == -ENOENT)
+                return cli_fail(c, "no Oracle: no cluster is up in %s (%s/oracle.url is missing)", dir, dir);
+        if (r < 0 || !url || !*url)
+                return cli_fail(c, "no Oracle: cannot read %s/oracle.url: %s", dir, strerror(r < 0 ? -r : EINVAL));
+        *ret = oracle_url_normalize(url);
+        return CLI_OK;
+}
+
+int api_oracle(cli_t *c, const char **ret_url) {
+        if (!c->oracle) {
+                const char *url = cli_opt(c, "oracle"), *dir = cli_opt(c, "dir");
+                const char *env_url = getenv("VMATRIX_ORACLE"), *env_dir = getenv("VMATRIX_CLUSTER_DIR");
+                char *resolved = NULL;
+                int r = CLI_OK;
+                if (url)
+                        resolved = oracle_url_normalize(url);
+                else if (dir)
+                        r = oracle_from_dir(c, dir, &resolved);
+                else if (env_url && *env_url)
+                        resolved = oracle_url_normalize(env_url);
+                else if (env_dir && *env_dir)
+                        r = oracle_from_dir(c, env_dir, &resolved);
+                else
+                        r = cli_usage(c, "no Oracle: pass --oracle URL or set VMATRIX_ORACLE");
+                if (r != CLI_OK)
+                        return r;
+                c->oracle = resolved;
+        }
+        *ret_url = c->oracle;
+        return CLI_OK;
+}
+
+const char *api_error_message(const http_response_t *r) {
+        const char *m = http_error_message(r, 0);
+        if (m && *m && !streq(m, "unexpected response"))
+                return m;
+        static _Thread_local char buf[64];
+        snprintf(buf, sizeof buf, "the Oracle answered HTTP %ld", r->status);
+        return buf;
+}
+
+int api_request(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms,
+                http_response_t *ret) {
+        const char *base;
+        int r = api_oracle(c, &base);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_free_ char *url = xasprintf("%s%s", base, path);
+        http_response_t resp = { 0 };
+        int t = http_request_json(method, url, body, timeout_ms, &resp);
+        if (t < 0)
+                return cli_fail(c, "cannot reach the Oracle at %s: %s", base, http_error_message(NULL, t));
+        if (resp.status < 200 || resp.status >= 300) {
+                r = cli_fail(c, "%s", api_error_message(&resp));
+                http_response_clear(&resp);
+                return r;
+        }
+        *ret = resp;
+        return CLI_OK;
+}
+
+int api_call(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms, json_t **ret) {
+        http_response_t resp = { 0 };
+        int r = api_request(c, method, path, body, timeout_ms, &resp);
+        if (r != CLI_OK)
+                return r;
+        if (!resp.json) {
+                http_response_clear(&resp);
+                return cli_fail(c, "unexpected answer from the Oracle at %s to %s %s: not JSON", c->oracle, method,
+                                path);
+        }
+        *ret = TAKE_PTR(resp.json);
+        http_response_clear(&resp);
+        return CLI_OK;
+}

@@ -1,0 +1,32 @@
+/* The CLI's side of the Oracle HTTP API (docs/api.md): which Oracle to talk to, and requests
+ * that turn every failure into the one error line (see command.h for the return convention). */
+#pragma once
+
+#include <jansson.h>
+
+#include "cli/command.h"
+#include "net/http-client.h"
+
+#define API_TIMEOUT_MS 30000L
+#define API_LONG_TIMEOUT_MS (30L * 60 * 1000) /* synchronous builds and imports */
+
+/* The Oracle's base URL, resolved once per run: --oracle URL, else --dir DIR's oracle.url, else
+ * $VMATRIX_ORACLE, else $VMATRIX_CLUSTER_DIR's oracle.url (explicit flags beat the environment).
+ * "host:port" gets "http://" in front; a trailing "/" is dropped. */
+int api_oracle(cli_t *c, const char **ret_url);
+
+/* METHOD path (e.g. "/v1/vms") with an optional JSON body. On a 2xx answer returns CLI_OK and
+ * fills *ret (clear it with http_response_clear). Otherwise prints `cannot reach the Oracle at
+ * URL: connection refused` or the API's error message and returns CLI_FAIL. */
+int api_request(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms,
+                http_response_t *ret);
+
+/* Like api_request, for answers that must be JSON: *ret is the parsed body (owned by caller). */
+int api_call(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms, json_t **ret);
+
+/* PUTs the file at file_path to path and returns the JSON answer in *ret, showing upload
+ * progress on a terminal under label. Same failure handling as api_request. */
+int api_upload(cli_t *c, const char *path, const char *file_path, const char *label, json_t **ret);
+
+/* The message of a failed answer (API error body, or its status). */
+const char *api_error_message(const http_response_t *r);

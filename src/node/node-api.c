@@ -1,0 +1,104 @@
+/* The node's HTTP API, called by the Oracle (docs/api.md "Oracle → node"). Handlers only
+ * parse and answer; the work is in node-vm.c. */
+#include <string.h>
+
+#include "base/util.h"
+#include "node/node-internal.h"
+
+static bool check_name(const http_request_t *req, http_reply_t *reply) {
+        if (!name_is_valid(req->params[0])) {
+                http_reply_error(reply, 400, "invalid", "invalid VM name \"%s\"", req->params[0]);
+                return false;
+        }
+        return true;
+}
+
+static void h_health(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        http_reply_json(reply, 200, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "name", n->name, "role", n->role,
+                                              "accel", n->accel));
+}
+
+static void h_list(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        json_t *arr = json_array();
+        pthread_mutex_lock(&n->lock);
+        node_vm_t *head = n->vms;
+        pthread_mutex_unlock(&n->lock);
+        for (node_vm_t *vm = head; vm; vm = vm->next) {
+                pthread_mutex_lock(&vm->lock);
+                if (!streq(vm->state, "deleted"))
+                        json_array_append_new(arr, node_vm_describe(n, vm, true));
+                pthread_mutex_unlock(&vm->lock);
+        }
+        http_reply_json(reply, 200, arr);
+}
+
+static void h_show(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        if (!check_name(req, reply))
+                return;
+        node_vm_t *vm = node_vm_find(n, req->params[0]);
+        if (!vm) {
+                http_reply_error(reply, 404, "not_found", "vm \"%s\" is not on this RM", req->params[0]);
+                return;
+        }
+        pthread_mutex_lock(&vm->lock);
+        http_reply_json(reply, 200, node_vm_describe(n, vm, true));
+        pthread_mutex_unlock(&vm->lock);
+}
+
+static void h_console(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        if (!check_name(req, reply))
+                return;
+        _cleanup_free_ char *dir = node_vm_dir(n, req->params[0]);
+        _cleanup_free_ char *path = xasprintf("%s/run/console.log", dir);
+        _cleanup_free_ char *content = NULL;
+        size_t len = 0;
+        if (file_read(path, &content, &len) < 0) {
+                http_reply_error(reply, 404, "not_found", "vm \"%s\" has no console log on this RM", req->params[0]);
+                return;
+        }
+        const size_t tail = 64 * 1024;
+        http_reply_text(reply, 200, len > tail ? content + len - tail : content);
+}
+
+typedef int (*command_fn)(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+
+static void run_command(const http_request_t *req, http_reply_t *reply, command_fn fn) {
+        node_t *n = req->userdata;
+        if (!check_name(req, reply))
+                return;
+        if (!req->body) {
+                http_reply_error(reply, 400, "invalid", "command needs a JSON body with a version");
+                return;
+        }
+        json_t *result = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r = fn(n, req->params[0], req->body, &result, &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 200, result);
+}
+
+static void h_run(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_run); }
+static void h_save(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_save); }
+static void h_resume(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_resume); }
+static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stop); }
+static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_delete); }
+
+const http_route_t node_routes[] = {
+        { "GET", "/v1/health", h_health },
+        { "GET", "/v1/vms", h_list },
+        { "GET", "/v1/vms/:name", h_show },
+        { "GET", "/v1/vms/:name/console", h_console },
+        { "POST", "/v1/vms/:name/run", h_run },
+        { "POST", "/v1/vms/:name/save", h_save },
+        { "POST", "/v1/vms/:name/resume", h_resume },
+        { "POST", "/v1/vms/:name/stop", h_stop },
+        { "POST", "/v1/vms/:name/delete", h_delete },
+        { NULL },
+};

@@ -1,0 +1,107 @@
+/* The node's two background loops: the heartbeat to the Oracle every second (or at once when
+ * something changed), which also carries back the leases that fence VMs the Oracle no longer
+ * places here, and the supervisor that notices a QEMU that died. */
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "net/http-client.h"
+#include "node/node-internal.h"
+
+#define HEARTBEAT_INTERVAL_MS 1000
+#define SUPERVISE_INTERVAL_MS 200
+
+void node_wake_heartbeat(node_t *n) {
+        pthread_mutex_lock(&n->wake_lock);
+        n->wake_pending = true;
+        pthread_cond_signal(&n->wake);
+        pthread_mutex_unlock(&n->wake_lock);
+}
+
+static void wait_next(node_t *n, int64_t ms) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&n->wake_lock);
+        while (!n->wake_pending && !n->stopping)
+                if (pthread_cond_timedwait(&n->wake, &n->wake_lock, &ts) != 0)
+                        break;
+        n->wake_pending = false;
+        pthread_mutex_unlock(&n->wake_lock);
+}
+
+/* Kills local copies that hold no lease. Only VMs whose last command came before this
+ * heartbeat was sent are judged: the Oracle writes a lease before it sends a command, so a
+ * command that arrived later may not be in this answer yet. */
+static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
+        pthread_mutex_lock(&n->lock);
+        node_vm_t *head = n->vms;
+        pthread_mutex_unlock(&n->lock);
+        for (node_vm_t *vm = head; vm; vm = vm->next) {
+                pthread_mutex_lock(&vm->lock);
+                bool judge = !streq(vm->state, "deleted") && !streq(vm->state, "new") && vm->cmd_time_ms < sent_ms;
+                bool fence = judge && !json_object_get(leases, vm->name);
+                pthread_mutex_unlock(&vm->lock);
+                if (fence)
+                        node_vm_fence(n, vm->name, "the Oracle holds no lease for it on this RM");
+        }
+}
+
+void *node_heartbeat_thread(void *arg) {
+        node_t *n = arg;
+        _cleanup_free_ char *url = xasprintf("%s/v1/rms/%s/heartbeat", n->oracle, n->name);
+        bool was_connected = false;
+        while (!n->stopping) {
+                json_t *vms = json_array();
+                pthread_mutex_lock(&n->lock);
+                node_vm_t *head = n->vms;
+                pthread_mutex_unlock(&n->lock);
+                for (node_vm_t *vm = head; vm; vm = vm->next) {
+                        if (pthread_mutex_trylock(&vm->lock) != 0) {
+                                /* busy with a command: report it by name so its lease is kept */
+                                json_array_append_new(vms, json_pack("{s:s,s:s}", "name", vm->name, "state", "busy"));
+                                continue;
+                        }
+                        if (!streq(vm->state, "deleted") && !streq(vm->state, "new"))
+                                json_array_append_new(vms, node_vm_describe(n, vm, true));
+                        pthread_mutex_unlock(&vm->lock);
+                }
+                json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
+                                         "vms", vms);
+                int64_t sent = time_now_ms();
+                http_response_t resp = { 0 };
+                int r = http_request_json("POST", url, body, 3000, &resp);
+                json_decref(body);
+                if (r < 0 || resp.status != 200) {
+                        if (was_connected)
+                                log_warn("heartbeat to %s failed: %s", n->oracle, http_error_message(&resp, r));
+                        was_connected = false;
+                } else {
+                        if (!was_connected)
+                                log_info("subscribed to the Oracle at %s", n->oracle);
+                        was_connected = true;
+                        json_t *leases = json_object_get(resp.json, "leases");
+                        if (json_is_object(leases))
+                                apply_leases(n, leases, sent);
+                }
+                http_response_clear(&resp);
+                wait_next(n, HEARTBEAT_INTERVAL_MS);
+        }
+        return NULL;
+}
+
+void *node_supervisor_thread(void *arg) {
+        node_t *n = arg;
+        while (!n->stopping) {
+                if (node_vms_supervise(n))
+                        node_wake_heartbeat(n);
+                time_sleep_ms(SUPERVISE_INTERVAL_MS);
+        }
+        return NULL;
+}

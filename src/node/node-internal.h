@@ -1,0 +1,83 @@
+/* Shared state of the node agent. One node_t per process (the explicit context struct passed
+ * down; no other globals). Each VM the node holds has a node_vm_t whose lock serialises the
+ * commands on that VM; the node's lock protects only the list. */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bundle/bundle.h"
+#include "net/http-server.h"
+#include "vmm/vmm.h"
+
+typedef struct node_vm {
+        char name[64];
+        int64_t version;        /* the lease version: commands older than this are refused */
+        char state[16];         /* running | paused | suspended | stopped | crashed */
+        json_t *config;         /* vm.json */
+        vmm_vm_t *vmm;          /* NULL unless a VMM process is attached */
+        int64_t pid;
+        char address[64];
+        int fwd_port;
+        char last_kind[16];     /* last completed command, for idempotent repeats */
+        int64_t last_version;
+        json_t *last_result;
+        int64_t cmd_time_ms;    /* monotonic time of the last command (lease race guard) */
+        pthread_mutex_t lock;
+        struct node_vm *next;
+} node_vm_t;
+
+typedef struct node {
+        char *name;
+        char *role;
+        char *oracle;           /* base URL of the Oracle */
+        char *data;             /* data directory */
+        char *listen;           /* ADDR:PORT of the node API */
+        char *host;             /* ADDR part: guests' port 80 is forwarded here */
+        const char *accel;      /* resolved: kvm | tcg */
+        const vmm_driver_t *driver;
+        pthread_mutex_t lock;   /* protects vms list */
+        pthread_mutex_t cache_lock; /* serialises image downloads */
+        node_vm_t *vms;
+        http_server_t *http;
+        volatile int stopping;
+        pthread_mutex_t wake_lock;
+        pthread_cond_t wake;    /* signalled to send a heartbeat at once */
+        bool wake_pending;
+} node_t;
+
+/* node-vm.c: the commands. Each returns 0 and a result object, or -errno and a message. */
+node_vm_t *node_vm_find(node_t *n, const char *name);
+node_vm_t *node_vm_get_or_create(node_t *n, const char *name);
+int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+/* Kill and forget a VM that holds no lease (called by the heartbeat). */
+void node_vm_fence(node_t *n, const char *name, const char *why);
+json_t *node_vm_describe(node_t *n, node_vm_t *vm, bool with_stats);
+/* Re-attach VMs left by a previous run of the agent. */
+void node_vms_adopt(node_t *n);
+/* Check every running VM's process; marks crashed ones. Returns true if any changed. */
+bool node_vms_supervise(node_t *n);
+int node_vm_persist(node_t *n, node_vm_t *vm);
+char *node_vm_dir(node_t *n, const char *name);
+
+/* node-cache.c: image files and bundle files from the Nest, verified. */
+int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
+char *node_image_path(node_t *n, const char *image, const char *file);
+int node_fetch_bundle_file(node_t *n, const char *vm, int64_t version, const char *file, const json_t *info,
+                           const char *dest, char **ret_msg);
+int node_upload_bundle_file(node_t *n, const char *nest, const char *vm, int64_t version, const char *file,
+                            const char *path, json_t **ret_info, char **ret_msg);
+
+/* node-api.c */
+extern const http_route_t node_routes[];
+
+/* node-heartbeat.c */
+void *node_heartbeat_thread(void *arg);
+void *node_supervisor_thread(void *arg);
+void node_wake_heartbeat(node_t *n);

@@ -1,0 +1,589 @@
+/* The node's VM commands: run (boot or restore), save (suspend, optionally into the Nest),
+ * resume, stop and delete. Commands are keyed by (VM, version): an older version than the
+ * node's lease is refused, and a repeat of the last completed command returns its recorded
+ * result, so the Oracle can re-drive an operation after a crash without doing it twice.
+ * Each VM's state is persisted in DATA/vms/NAME/node-vm.json after every change so that a
+ * restarted agent re-attaches to its QEMU processes instead of losing them. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+#include "node/node-internal.h"
+
+#define SHUTDOWN_TIMEOUT_MS 5000
+
+char *node_vm_dir(node_t *n, const char *name) { return xasprintf("%s/vms/%s", n->data, name); }
+
+node_vm_t *node_vm_find(node_t *n, const char *name) {
+        pthread_mutex_lock(&n->lock);
+        node_vm_t *vm = n->vms;
+        while (vm && !streq(vm->name, name))
+                vm = vm->next;
+        pthread_mutex_unlock(&n->lock);
+        return vm;
+}
+
+node_vm_t *node_vm_get_or_create(node_t *n, const char *name) {
+        pthread_mutex_lock(&n->lock);
+        node_vm_t *vm = n->vms;
+        while (vm && !streq(vm->name, name))
+                vm = vm->next;
+        if (!vm) {
+                vm = xcalloc(1, sizeof *vm);
+                snprintf(vm->name, sizeof vm->name, "%s", name);
+                snprintf(vm->state, sizeof vm->state, "new");
+                pthread_mutex_init(&vm->lock, NULL);
+                vm->next = n->vms;
+                n->vms = vm;
+        }
+        pthread_mutex_unlock(&n->lock);
+        return vm;
+}
+
+int node_vm_persist(node_t *n, node_vm_t *vm) {
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        if (streq(vm->state, "deleted"))
+                return 0;
+        mkdir_p(dir, 0755);
+        _cleanup_free_ char *path = xasprintf("%s/node-vm.json", dir);
+        json_t *j = json_pack("{s:s,s:I,s:s,s:O?,s:i,s:s,s:I,s:O?,s:s,s:I}", "name", vm->name, "version",
+                              (json_int_t)vm->version, "state", vm->state, "config", vm->config, "fwd_port",
+                              vm->fwd_port, "last_kind", vm->last_kind, "last_version", (json_int_t)vm->last_version,
+                              "last_result", vm->last_result, "address", vm->address, "pid", (json_int_t)vm->pid);
+        _cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2));
+        json_decref(j);
+        int r = file_write_atomic(path, s, strlen(s));
+        if (r < 0)
+                log_error("cannot persist %s: %s", path, strerror(-r));
+        return r;
+}
+
+static void set_state(node_vm_t *vm, const char *state) { snprintf(vm->state, sizeof vm->state, "%s", state); }
+
+static void record_result(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
+        snprintf(vm->last_kind, sizeof vm->last_kind, "%s", kind);
+        vm->last_version = version;
+        json_decref(vm->last_result);
+        vm->last_result = json_incref(result);
+        node_vm_persist(n, vm);
+}
+
+/* 1 when cmd repeats the last completed command (its result in *ret), 0 to go on, -ESTALE. */
+static int check_version(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
+        if (version < vm->version) {
+                *ret_msg = xasprintf("vm \"%s\": command %s for version %lld is stale (lease is at %lld)", vm->name,
+                                     kind, (long long)version, (long long)vm->version);
+                return -ESTALE;
+        }
+        if (version == vm->last_version && streq(kind, vm->last_kind) && vm->last_result) {
+                *ret = json_incref(vm->last_result);
+                return 1;
+        }
+        vm->version = version;
+        vm->cmd_time_ms = time_now_ms();
+        return 0;
+}
+
+static int pick_free_port(const char *host) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        struct sockaddr_in a = { .sin_family = AF_INET };
+        inet_pton(AF_INET, host, &a.sin_addr);
+        socklen_t len = sizeof a;
+        int r = bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0
+                        ? negative_errno()
+                        : ntohs(a.sin_port);
+        close(fd);
+        return r;
+}
+
+/* Everything a VMM launch needs, with the strings the vmm_config_t points to. */
+typedef struct launch {
+        bundle_config_t bc;
+        vmm_config_t vc;
+        char *run_dir, *kernel, *initrd, *disk, *cmdline, *image_disk;
+} launch_t;
+
+static void launch_clear(launch_t *l) {
+        free(l->run_dir);
+        free(l->kernel);
+        free(l->initrd);
+        free(l->disk);
+        free(l->cmdline);
+        free(l->image_disk);
+        *l = (launch_t){ 0 };
+}
+
+static int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg) {
+        *l = (launch_t){ 0 };
+        if (bundle_config_from_json(vm->config, &l->bc) < 0) {
+                *ret_msg = xasprintf("vm \"%s\": malformed vm.json", vm->name);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        l->run_dir = xasprintf("%s/run", dir);
+        int r = mkdir_p(l->run_dir, 0700);
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot create %s: %s", l->run_dir, strerror(-r));
+                return r;
+        }
+        if (vm->fwd_port <= 0) {
+                vm->fwd_port = pick_free_port(n->host);
+                if (vm->fwd_port < 0) {
+                        *ret_msg = xasprintf("no free port on %s", n->host);
+                        return -EADDRINUSE;
+                }
+        }
+        l->disk = xasprintf("%s/disk.qcow2", dir);
+        l->image_disk = node_image_path(n, l->bc.image, "disk");
+        if (streq(l->bc.boot, "kernel")) {
+                l->kernel = node_image_path(n, l->bc.image, "vmlinuz");
+                l->initrd = node_image_path(n, l->bc.image, "initrd.img");
+                l->cmdline = xasprintf("%s vmx.name=%s", l->bc.cmdline, vm->name);
+        }
+        l->vc = (vmm_config_t){
+                .name = vm->name,
+                .run_dir = l->run_dir,
+                .memory_mib = (uint64_t)l->bc.memory_mib,
+                .vcpus = (unsigned)l->bc.vcpus,
+                .mac = l->bc.mac,
+                .kernel = l->kernel,
+                .initrd = l->initrd,
+                .cmdline = l->cmdline,
+                .disk = l->disk,
+                .disk_format = "qcow2",
+                .fwd_host = n->host,
+                .fwd_port = vm->fwd_port,
+                .accel = n->accel,
+        };
+        return 0;
+}
+
+static int qemu_img(char *const argv[], char **ret_msg) {
+        _cleanup_free_ char *out = NULL;
+        int r = proc_run(argv, &out);
+        if (r < 0) {
+                size_t len = out ? strlen(out) : 0;
+                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
+                        out[--len] = 0;
+                *ret_msg = xasprintf("qemu-img %s failed: %s", argv[1], out && *out ? out : strerror(-r));
+        }
+        return r;
+}
+
+/* Puts the VM's disk in place: the bundle's disk from the Nest, or a fresh one. */
+static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bundle, char **ret_msg) {
+        const json_t *disk_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_DISK);
+        bool disk_image = streq(l->bc.boot, "disk");
+        if (disk_info) {
+                int64_t bv = json_integer_value(json_object_get(bundle, "version"));
+                int r = node_fetch_bundle_file(n, vm->name, bv, BUNDLE_FILE_DISK, disk_info, l->disk, ret_msg);
+                if (r < 0)
+                        return r;
+                if (disk_image) {
+                        /* the overlay names its backing file by the Nest's path; point it at ours */
+                        char *argv[] = { "qemu-img", "rebase", "-u", "-F", l->bc.image_format, "-b",
+                                         l->image_disk, "-f", "qcow2", l->disk, NULL };
+                        return qemu_img(argv, ret_msg);
+                }
+                return 0;
+        }
+        unlink(l->disk);
+        if (disk_image) {
+                char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", l->bc.image_format, "-b",
+                                 l->image_disk, l->disk, NULL };
+                return qemu_img(argv, ret_msg);
+        }
+        _cleanup_free_ char *size = xasprintf("%lldM", (long long)l->bc.disk_size_mib);
+        char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", l->disk, size, NULL };
+        return qemu_img(argv, ret_msg);
+}
+
+static void vmm_release(node_vm_t *vm, bool kill_it) {
+        if (!vm->vmm)
+                return;
+        if (kill_it)
+                vmm_kill(vm->vmm, 0);
+        vm->vmm = vmm_vm_free(vm->vmm);
+        vm->pid = 0;
+        vm->address[0] = 0;
+}
+
+static json_t *started_result(node_t *n, node_vm_t *vm) {
+        vmm_status_t st = { 0 };
+        if (vmm_status(vm->vmm, &st) >= 0)
+                vm->pid = st.pid;
+        snprintf(vm->address, sizeof vm->address, "%s:%d", n->host, vm->fwd_port);
+        set_state(vm, "running");
+        return json_pack("{s:I,s:s}", "pid", (json_int_t)vm->pid, "address", vm->address);
+}
+
+static const char *vmm_failure(int r) {
+        return r == -ETIMEDOUT ? "timed out" : strerror(-r);
+}
+
+int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        const char *mode = json_string_value(json_object_get(cmd, "mode"));
+        const json_t *config = json_object_get(cmd, "config");
+        const json_t *image = json_object_get(cmd, "image");
+        const json_t *bundle = json_object_get(cmd, "bundle");
+        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        if (!mode || (!streq(mode, "boot") && !streq(mode, "restore")) || !json_is_object(config) ||
+            !json_is_object(image) || version <= 0) {
+                *ret_msg = xstrdup("run needs version, mode (boot|restore), config and image");
+                return -EINVAL;
+        }
+        node_vm_t *vm = node_vm_get_or_create(n, name);
+        pthread_mutex_lock(&vm->lock);
+        int r = check_version(vm, "run", version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        /* a newer command supersedes whatever this node still runs for the VM */
+        vmm_release(vm, true);
+        json_decref(vm->config);
+        vm->config = json_deep_copy(config);
+        vm->fwd_port = 0;
+        launch_t l = { 0 };
+        r = launch_prepare(n, vm, &l, ret_msg);
+        if (r >= 0)
+                r = node_cache_image(n, image, ret_msg);
+        if (r >= 0)
+                r = disk_prepare(n, vm, &l, bundle, ret_msg);
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        if (r >= 0 && streq(mode, "restore")) {
+                const json_t *info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
+                int64_t bv = json_integer_value(json_object_get(bundle, "version"));
+                if (!info) {
+                        *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state", name);
+                        r = -EINVAL;
+                } else {
+                        r = node_fetch_bundle_file(n, name, bv, BUNDLE_FILE_STATE, info, state_path, ret_msg);
+                }
+        }
+        crash_point("node-run-before-start");
+        if (r >= 0) {
+                r = streq(mode, "restore") ? vmm_restore(n->driver, &l.vc, state_path, 0, &vm->vmm)
+                                           : vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
+                if (r < 0)
+                        *ret_msg = xasprintf("vm \"%s\": %s failed: %s (see %s/qemu.log)", name,
+                                             streq(mode, "restore") ? "restore" : "boot", vmm_failure(r), l.run_dir);
+        }
+        unlink(state_path);
+        launch_clear(&l);
+        if (r < 0) {
+                set_state(vm, "stopped");
+                node_vm_persist(n, vm);
+                pthread_mutex_unlock(&vm->lock);
+                return r;
+        }
+        json_t *result = started_result(n, vm);
+        record_result(n, vm, "run", version, result);
+        log_info("vm %s v%lld %s: pid %lld at %s", name, (long long)version, mode, (long long)vm->pid, vm->address);
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
+
+int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        int64_t new_version = json_integer_value(json_object_get(cmd, "new_version"));
+        bool upload = json_is_true(json_object_get(cmd, "upload"));
+        const char *nest = json_string_value(json_object_get(cmd, "nest"));
+        if (version <= 0 || (upload && new_version <= version)) {
+                *ret_msg = xstrdup("save needs version (and new_version > version when uploading)");
+                return -EINVAL;
+        }
+        node_vm_t *vm = node_vm_find(n, name);
+        if (!vm) {
+                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
+                return -ENOENT;
+        }
+        pthread_mutex_lock(&vm->lock);
+        int r = check_version(vm, "save", version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        _cleanup_free_ char *tmp_path = xasprintf("%s/state.new", dir);
+        _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
+        bool was_running = vm->vmm != NULL;
+        if (was_running) {
+                r = vmm_save(vm->vmm, tmp_path, 0);
+                if (r >= 0 && rename(tmp_path, state_path) < 0)
+                        r = negative_errno();
+                if (r < 0) {
+                        unlink(tmp_path);
+                        *ret_msg = xasprintf("vm \"%s\": saving its state failed: %s", name, vmm_failure(r));
+                        vmm_cont(vm->vmm, 0);
+                        pthread_mutex_unlock(&vm->lock);
+                        return r;
+                }
+        } else if (!streq(vm->state, "suspended") || !file_exists(state_path)) {
+                *ret_msg = xasprintf("vm \"%s\" is %s on this RM: nothing to save", name, vm->state);
+                pthread_mutex_unlock(&vm->lock);
+                return -EPERM;
+        }
+        crash_point("node-save-after-save");
+        json_t *files = json_object();
+        if (upload) {
+                json_t *state_info = NULL, *disk_info = NULL;
+                r = node_upload_bundle_file(n, nest, name, new_version, BUNDLE_FILE_STATE, state_path, &state_info,
+                                            ret_msg);
+                if (r >= 0)
+                        r = node_upload_bundle_file(n, nest, name, new_version, BUNDLE_FILE_DISK, disk_path,
+                                                    &disk_info, ret_msg);
+                if (r < 0) {
+                        json_decref(state_info);
+                        json_decref(files);
+                        /* the VM stays usable where it was */
+                        if (was_running && vmm_cont(vm->vmm, 0) < 0)
+                                log_error("vm %s: could not continue after a failed save", name);
+                        pthread_mutex_unlock(&vm->lock);
+                        return r;
+                }
+                json_object_set_new(files, BUNDLE_FILE_STATE, state_info);
+                json_object_set_new(files, BUNDLE_FILE_DISK, disk_info);
+        }
+        crash_point("node-save-after-upload");
+        vmm_release(vm, true);
+        set_state(vm, "suspended");
+        json_t *result = json_pack("{s:o}", "files", files);
+        record_result(n, vm, "save", version, result);
+        log_info("vm %s v%lld saved%s", name, (long long)version, upload ? " into the Nest" : "");
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
+
+int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        node_vm_t *vm = node_vm_find(n, name);
+        if (!vm) {
+                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
+                return -ENOENT;
+        }
+        pthread_mutex_lock(&vm->lock);
+        int r = check_version(vm, "resume", version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path)) {
+                *ret_msg = xasprintf("vm \"%s\" is %s on this RM, not suspended", name, vm->state);
+                pthread_mutex_unlock(&vm->lock);
+                return -EPERM;
+        }
+        launch_t l = { 0 };
+        r = launch_prepare(n, vm, &l, ret_msg);
+        if (r >= 0) {
+                r = vmm_restore(n->driver, &l.vc, state_path, 0, &vm->vmm);
+                if (r < 0)
+                        *ret_msg = xasprintf("vm \"%s\": resume failed: %s (see %s/qemu.log)", name, vmm_failure(r),
+                                             l.run_dir);
+        }
+        launch_clear(&l);
+        if (r < 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r;
+        }
+        /* the saved state is consumed: the disk moves on from here */
+        unlink(state_path);
+        json_t *result = started_result(n, vm);
+        record_result(n, vm, "resume", version, result);
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
+
+int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        int64_t new_version = json_integer_value(json_object_get(cmd, "new_version"));
+        const char *nest = json_string_value(json_object_get(cmd, "nest"));
+        if (version <= 0 || new_version <= version) {
+                *ret_msg = xstrdup("stop needs version and new_version > version");
+                return -EINVAL;
+        }
+        node_vm_t *vm = node_vm_find(n, name);
+        if (!vm) {
+                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
+                return -ENOENT;
+        }
+        pthread_mutex_lock(&vm->lock);
+        int r = check_version(vm, "stop", version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        if (vm->vmm) {
+                vmm_shutdown(vm->vmm, SHUTDOWN_TIMEOUT_MS, 0);
+                vmm_release(vm, true);
+        }
+        set_state(vm, "stopped");
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
+        unlink(state_path);
+        json_t *files = json_object();
+        if (file_exists(disk_path)) {
+                json_t *disk_info = NULL;
+                r = node_upload_bundle_file(n, nest, name, new_version, BUNDLE_FILE_DISK, disk_path, &disk_info,
+                                            ret_msg);
+                if (r < 0) {
+                        json_decref(files);
+                        node_vm_persist(n, vm);
+                        pthread_mutex_unlock(&vm->lock);
+                        return r;
+                }
+                json_object_set_new(files, BUNDLE_FILE_DISK, disk_info);
+        }
+        json_t *result = json_pack("{s:o}", "files", files);
+        record_result(n, vm, "stop", version, result);
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
+
+static void vm_forget(node_t *n, node_vm_t *vm) {
+        vmm_release(vm, true);
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        rm_rf(dir);
+        /* the entry stays as a tombstone so stale commands for it are still refused */
+        set_state(vm, "deleted");
+        vm->fwd_port = 0;
+}
+
+int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        node_vm_t *vm = node_vm_find(n, name);
+        if (!vm) {
+                *ret = json_object();
+                return 0;
+        }
+        pthread_mutex_lock(&vm->lock);
+        int r = check_version(vm, "delete", version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        vm_forget(n, vm);
+        json_t *result = json_object();
+        record_result(n, vm, "delete", version, result);
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
+
+void node_vm_fence(node_t *n, const char *name, const char *why) {
+        node_vm_t *vm = node_vm_find(n, name);
+        if (!vm)
+                return;
+        pthread_mutex_lock(&vm->lock);
+        if (!streq(vm->state, "deleted")) {
+                log_warn("vm %s v%lld: %s: killing and removing the local copy", name, (long long)vm->version, why);
+                vm_forget(n, vm);
+        }
+        pthread_mutex_unlock(&vm->lock);
+}
+
+json_t *node_vm_describe(node_t *n, node_vm_t *vm, bool with_stats) {
+        json_t *j = json_pack("{s:s,s:I,s:s,s:I,s:s?}", "name", vm->name, "version", (json_int_t)vm->version, "state",
+                              vm->state, "pid", (json_int_t)vm->pid, "address", *vm->address ? vm->address : NULL);
+        vmm_stats_t st;
+        if (with_stats && vm->vmm && vmm_stats(vm->vmm, &st) >= 0)
+                json_object_set_new(j, "stats",
+                                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cpu_ns", (json_int_t)st.cpu_ns, "rss_bytes",
+                                              (json_int_t)st.rss_bytes, "block_rd_bytes",
+                                              (json_int_t)st.block_rd_bytes, "block_wr_bytes",
+                                              (json_int_t)st.block_wr_bytes, "net_rx_bytes", (json_int_t)st.net_rx_bytes,
+                                              "net_tx_bytes", (json_int_t)st.net_tx_bytes));
+        return j;
+}
+
+void node_vms_adopt(node_t *n) {
+        _cleanup_free_ char *vms_dir = xasprintf("%s/vms", n->data);
+        DIR *d = opendir(vms_dir);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (!name_is_valid(de->d_name))
+                        continue;
+                _cleanup_free_ char *path = xasprintf("%s/%s/node-vm.json", vms_dir, de->d_name);
+                json_t *j = json_load_file(path, 0, NULL);
+                if (!j)
+                        continue;
+                node_vm_t *vm = node_vm_get_or_create(n, de->d_name);
+                pthread_mutex_lock(&vm->lock);
+                vm->version = json_integer_value(json_object_get(j, "version"));
+                set_state(vm, json_string_value(json_object_get(j, "state")) ?: "stopped");
+                vm->config = json_incref(json_object_get(j, "config"));
+                vm->fwd_port = (int)json_integer_value(json_object_get(j, "fwd_port"));
+                snprintf(vm->last_kind, sizeof vm->last_kind, "%s", json_string_value(json_object_get(j, "last_kind")) ?: "");
+                vm->last_version = json_integer_value(json_object_get(j, "last_version"));
+                vm->last_result = json_incref(json_object_get(j, "last_result"));
+                if (streq(vm->state, "running") || streq(vm->state, "paused")) {
+                        launch_t l = { 0 };
+                        _cleanup_free_ char *msg = NULL;
+                        int r = launch_prepare(n, vm, &l, &msg);
+                        if (r >= 0)
+                                r = vmm_attach(n->driver, &l.vc, 0, &vm->vmm);
+                        launch_clear(&l);
+                        if (r >= 0) {
+                                json_decref(started_result(n, vm));
+                                log_info("vm %s v%lld: re-attached to pid %lld", vm->name, (long long)vm->version,
+                                         (long long)vm->pid);
+                        } else {
+                                set_state(vm, "crashed");
+                                log_warn("vm %s v%lld: its QEMU is gone (%s)", vm->name, (long long)vm->version,
+                                         msg ? msg : strerror(-r));
+                        }
+                        node_vm_persist(n, vm);
+                }
+                pthread_mutex_unlock(&vm->lock);
+                json_decref(j);
+        }
+        closedir(d);
+}
+
+bool node_vms_supervise(node_t *n) {
+        bool changed = false;
+        pthread_mutex_lock(&n->lock);
+        node_vm_t *head = n->vms;
+        pthread_mutex_unlock(&n->lock);
+        /* entries are never freed while the agent runs, so walking without the list lock is safe */
+        for (node_vm_t *vm = head; vm; vm = vm->next) {
+                if (pthread_mutex_trylock(&vm->lock) != 0)
+                        continue;
+                vmm_status_t st;
+                if (vm->vmm && vmm_status(vm->vmm, &st) >= 0 && st.state == VMM_RUN_GONE) {
+                        log_warn("vm %s v%lld: QEMU pid %lld exited unexpectedly", vm->name, (long long)vm->version,
+                                 (long long)vm->pid);
+                        vmm_release(vm, false);
+                        set_state(vm, "crashed");
+                        node_vm_persist(n, vm);
+                        changed = true;
+                } else if (vm->vmm && vmm_status(vm->vmm, &st) >= 0 && st.state == VMM_RUN_SHUTDOWN) {
+                        /* the guest powered itself off: the process is of no further use */
+                        log_warn("vm %s v%lld: guest powered off", vm->name, (long long)vm->version);
+                        vmm_release(vm, true);
+                        set_state(vm, "crashed");
+                        node_vm_persist(n, vm);
+                        changed = true;
+                }
+                pthread_mutex_unlock(&vm->lock);
+        }
+        return changed;
+}

@@ -1,0 +1,153 @@
+/* vmatrix node: the agent on each RM. Parses its options, re-attaches to the QEMU processes a
+ * previous run left, serves the node API, heartbeats to the Oracle and supervises its VMs.
+ * Stopping the agent (SIGTERM) leaves its VMs running: a restarted agent adopts them. */
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "node/node-internal.h"
+#include "node/node.h"
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
+                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg]\n");
+}
+
+static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
+        static const struct option opts[] = {
+                { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
+                { "role", required_argument, NULL, 'r' },   { "data", required_argument, NULL, 'd' },
+                { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
+                { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+        };
+        const char *accel = "auto";
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 'o': n->oracle = xstrdup(optarg); break;
+                case 'n': n->name = xstrdup(optarg); break;
+                case 'r': n->role = xstrdup(optarg); break;
+                case 'd': n->data = xstrdup(optarg); break;
+                case 'l': n->listen = xstrdup(optarg); break;
+                case 'a': accel = optarg; break;
+                case 'h': usage(stdout); exit(0);
+                default: return -EINVAL;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "vmatrix node: unexpected argument \"%s\"\n", argv[optind]);
+                return -EINVAL;
+        }
+        if (!n->oracle || !n->name || !n->role || !n->data) {
+                fprintf(stderr, "vmatrix node: --oracle, --name, --role and --data are required\n");
+                return -EINVAL;
+        }
+        if (!name_is_valid(n->name)) {
+                fprintf(stderr, "vmatrix node: invalid RM name \"%s\" (use a-z, 0-9 and -)\n", n->name);
+                return -EINVAL;
+        }
+        if (!streq(n->role, "production") && !streq(n->role, "chamber")) {
+                fprintf(stderr, "vmatrix node: --role must be production or chamber, not \"%s\"\n", n->role);
+                return -EINVAL;
+        }
+        if (!str_startswith(n->oracle, "http://") && !str_startswith(n->oracle, "https://")) {
+                fprintf(stderr, "vmatrix node: --oracle must be an http:// URL\n");
+                return -EINVAL;
+        }
+        if (!n->listen)
+                n->listen = xstrdup("127.0.0.1:7070");
+        int port = 0;
+        if (http_split_hostport(n->listen, &n->host, &port) < 0) {
+                fprintf(stderr, "vmatrix node: --listen must be ADDR:PORT, not \"%s\"\n", n->listen);
+                return -EINVAL;
+        }
+        if (!streq(accel, "auto") && !streq(accel, "kvm") && !streq(accel, "tcg")) {
+                fprintf(stderr, "vmatrix node: --accel must be auto, kvm or tcg\n");
+                return -EINVAL;
+        }
+        *ret_accel = accel;
+        return 0;
+}
+
+static void node_free(node_t *n) {
+        for (node_vm_t *vm = n->vms; vm;) {
+                node_vm_t *next = vm->next;
+                vmm_vm_free(vm->vmm);
+                json_decref(vm->config);
+                json_decref(vm->last_result);
+                pthread_mutex_destroy(&vm->lock);
+                free(vm);
+                vm = next;
+        }
+        free(n->name);
+        free(n->role);
+        free(n->oracle);
+        free(n->data);
+        free(n->listen);
+        free(n->host);
+}
+
+int node_main(int argc, char **argv) {
+        node_t n = { 0 };
+        pthread_mutex_init(&n.lock, NULL);
+        pthread_mutex_init(&n.cache_lock, NULL);
+        pthread_mutex_init(&n.wake_lock, NULL);
+        pthread_cond_init(&n.wake, NULL);
+        const char *accel_want = NULL;
+        if (parse_args(&n, argc, argv, &accel_want) < 0) {
+                usage(stderr);
+                node_free(&n);
+                return 2;
+        }
+        log_setup(n.name);
+        int r = mkdir_p(n.data, 0755);
+        _cleanup_free_ char *tmp = xasprintf("%s/tmp", n.data);
+        if (r >= 0)
+                r = mkdir_p(tmp, 0755);
+        if (r < 0) {
+                log_error("cannot create data directory %s: %s", n.data, strerror(-r));
+                node_free(&n);
+                return 1;
+        }
+        _cleanup_free_ char *accel_cache = xasprintf("%s/accel.json", n.data);
+        r = vmm_accel_pick(accel_want, accel_cache, &n.accel);
+        if (r < 0) {
+                log_error("cannot use accelerator %s: %s", accel_want, strerror(-r));
+                node_free(&n);
+                return 1;
+        }
+        n.driver = &vmm_qemu;
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        node_vms_adopt(&n);
+        r = http_server_start(n.listen, node_routes, tmp, &n, &n.http);
+        if (r < 0) {
+                log_error("cannot listen on %s: %s", n.listen, strerror(-r));
+                node_free(&n);
+                return 1;
+        }
+        log_info("node %s (%s, accel %s) listening on %s, Oracle %s", n.name, n.role, n.accel, n.listen, n.oracle);
+        pthread_t hb, sup;
+        pthread_create(&hb, NULL, node_heartbeat_thread, &n);
+        pthread_create(&sup, NULL, node_supervisor_thread, &n);
+
+        int sig = 0;
+        sigwait(&mask, &sig);
+        log_info("signal %d: stopping the agent (VMs keep running)", sig);
+        n.stopping = 1;
+        node_wake_heartbeat(&n);
+        pthread_join(hb, NULL);
+        pthread_join(sup, NULL);
+        n.http = http_server_stop(n.http);
+        node_free(&n);
+        return 0;
+}

@@ -1,0 +1,277 @@
+/* The Oracle's HTTP API for the CLI (docs/api.md). Handlers validate, read the store and
+ * start operations; none of them waits for a VM: long work runs in oracle-ops.c. */
+#include <string.h>
+
+#include "base/util.h"
+#include "model/lifecycle.h"
+#include "net/http-client.h"
+#include "oracle/oracle-internal.h"
+
+#define MAC_PREFIX "52:54:00"
+
+json_t *oracle_vm_json(const vm_record_t *v) {
+        json_t *j = vm_record_to_json(v);
+        json_object_del(j, "bundle");
+        const char *names[16];
+        unsigned n = v->op_id[0] ? 0 : lifecycle_actions_for(v->state, v->prebooted, names, 16);
+        json_t *actions = json_array();
+        for (unsigned i = 0; i < n; i++)
+                json_array_append_new(actions, json_string(names[i]));
+        json_object_set_new(j, "actions", actions);
+        return j;
+}
+
+static void h_health(const http_request_t *req, http_reply_t *reply) {
+        http_reply_json(reply, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void h_rms(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        rm_record_t *rms = NULL;
+        vm_record_t *vms = NULL;
+        size_t nr = 0, nv = 0;
+        if (store_rm_list(o->store, &rms, &nr) < 0 || store_vm_list(o->store, &vms, &nv) < 0) {
+                free(rms);
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < nr; i++) {
+                int count = 0;
+                for (size_t k = 0; k < nv; k++)
+                        count += streq(vms[k].rm, rms[i].name);
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f}", "name", rms[i].name, "role",
+                                                     rms[i].role, "state", rms[i].state, "address", rms[i].address,
+                                                     "vms", count, "last_seen", (double)rms[i].last_seen_ms / 1000.0));
+        }
+        free(rms);
+        store_vm_list_free(vms, nv);
+        http_reply_json(reply, 200, arr);
+}
+
+static void h_images(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        json_t *arr = NULL;
+        if (store_image_list(o->store, &arr) < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        http_reply_json(reply, 200, arr);
+}
+
+static void h_image_create(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *name = json_string_value(json_object_get(req->body, "name"));
+        const char *builtin = json_string_value(json_object_get(req->body, "builtin"));
+        if (!name || !name_is_valid(name)) {
+                http_reply_error(reply, 400, "invalid", "an image needs a valid name (a-z, 0-9 and -)");
+                return;
+        }
+        if (!builtin) {
+                http_reply_error(reply, 400, "invalid",
+                                 "POST /v1/images builds a built-in image (\"builtin\": \"tiny-http\"); "
+                                 "import a disk with PUT /v1/images/NAME");
+                return;
+        }
+        json_t *img = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r = oracle_image_register_builtin(o, name, builtin, &img, &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
+                return;
+        }
+        store_event_add(o->store, "image-built", NULL, NULL, NULL, name);
+        http_reply_json(reply, 201, img);
+}
+
+static void h_vms(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        vm_record_t *vms = NULL;
+        size_t n = 0;
+        if (store_vm_list(o->store, &vms, &n) < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, oracle_vm_json(&vms[i]));
+        store_vm_list_free(vms, n);
+        http_reply_json(reply, 200, arr);
+}
+
+static int body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret) {
+        const json_t *v = json_object_get(body, key);
+        if (!v || json_is_null(v)) {
+                *ret = def;
+                return 0;
+        }
+        if (!json_is_integer(v))
+                return -EINVAL;
+        int64_t x = json_integer_value(v);
+        if (x < min || x > max)
+                return -ERANGE;
+        *ret = x;
+        return 0;
+}
+
+static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *name = json_string_value(json_object_get(req->body, "name"));
+        const char *image = json_string_value(json_object_get(req->body, "image"));
+        if (!name || !name_is_valid(name)) {
+                http_reply_error(reply, 400, "invalid", "a VM needs a valid name: 1-63 of a-z, 0-9 and -");
+                return;
+        }
+        if (!image) {
+                http_reply_error(reply, 400, "invalid", "a VM needs an image");
+                return;
+        }
+        int64_t memory = 0, vcpus = 0;
+        if (body_int(req->body, "memory_mib", 128, 16, 65536, &memory) < 0) {
+                http_reply_error(reply, 400, "out_of_range", "memory_mib must be an integer from 16 to 65536");
+                return;
+        }
+        if (body_int(req->body, "vcpus", 1, 1, 64, &vcpus) < 0) {
+                http_reply_error(reply, 400, "out_of_range", "vcpus must be an integer from 1 to 64");
+                return;
+        }
+        image_record_t img = { 0 };
+        if (store_image_get(o->store, image, &img) < 0) {
+                http_reply_error(reply, 404, "not_found", "no image named \"%s\"", image);
+                return;
+        }
+        vm_record_t v = { .version = 1, .memory_mib = memory, .vcpus = vcpus, .created_ms = time_wall_ms() };
+        snprintf(v.name, sizeof v.name, "%s", name);
+        snprintf(v.state, sizeof v.state, "stored");
+        snprintf(v.image, sizeof v.image, "%s", image);
+        int64_t mac = 0;
+        store_counter_next(o->store, "mac", &mac);
+        snprintf(v.mac, sizeof v.mac, MAC_PREFIX ":%02x:%02x:%02x", (unsigned)(mac >> 16) & 0xff,
+                 (unsigned)(mac >> 8) & 0xff, (unsigned)mac & 0xff);
+        const char *boot = json_string_value(json_object_get(img.meta, "boot")) ?: "kernel";
+        json_t *config = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", name, "memory_mib",
+                                   (json_int_t)memory, "vcpus", (json_int_t)vcpus, "mac", v.mac, "image", image, "boot",
+                                   boot, "cmdline", json_string_value(json_object_get(img.meta, "cmdline")) ?: "",
+                                   "disk_size_mib", json_integer_value(json_object_get(img.meta, "disk_size_mib")),
+                                   "image_format", json_string_value(json_object_get(img.meta, "format")) ?: "");
+        image_record_clear(&img);
+        v.bundle = json_pack("{s:o,s:{}}", "config", config, "files");
+        int r = store_vm_insert(o->store, &v);
+        if (r < 0) {
+                vm_record_clear(&v);
+                http_reply_errno(reply, r, r == -EEXIST ? "vm \"%s\" exists already" : "cannot create vm \"%s\"", name);
+                return;
+        }
+        store_event_add(o->store, "created", name, NULL, NULL, image);
+        http_reply_json(reply, 201, oracle_vm_json(&v));
+        vm_record_clear(&v);
+}
+
+static void h_vm_show(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        vm_record_t v = { 0 };
+        int r = store_vm_get(o->store, req->params[0], &v);
+        if (r < 0) {
+                http_reply_errno(reply, r, "no vm named \"%s\"", req->params[0]);
+                return;
+        }
+        http_reply_json(reply, 200, oracle_vm_json(&v));
+        vm_record_clear(&v);
+}
+
+static void start_action(const http_request_t *req, http_reply_t *reply, const char *action) {
+        oracle_t *o = req->userdata;
+        const json_t *rm = json_object_get(req->body, "rm");
+        if (rm && !json_is_null(rm) && (!json_is_string(rm) || !name_is_valid(json_string_value(rm)))) {
+                http_reply_error(reply, 400, "invalid", "rm must be an RM name");
+                return;
+        }
+        op_request_t r = {
+                .action = action,
+                .rm = json_string_value(rm),
+                .force = json_is_true(json_object_get(req->body, "force")) ||
+                         (http_request_query(req, "force") && streq(http_request_query(req, "force"), "1")),
+        };
+        json_t *op = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int k = oracle_op_start(o, req->params[0], &r, &op, &msg);
+        if (k < 0) {
+                http_reply_errno(reply, k, "%s", msg ? msg : strerror(-k));
+                return;
+        }
+        http_reply_json(reply, 202, json_pack("{s:o}", "op", op));
+}
+
+static void h_vm_action(const http_request_t *req, http_reply_t *reply) { start_action(req, reply, req->params[1]); }
+static void h_vm_delete(const http_request_t *req, http_reply_t *reply) { start_action(req, reply, "delete"); }
+
+static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        vm_record_t v = { 0 };
+        int r = store_vm_get(o->store, req->params[0], &v);
+        if (r < 0) {
+                http_reply_errno(reply, r, "no vm named \"%s\"", req->params[0]);
+                return;
+        }
+        if (!*v.rm) {
+                http_reply_error(reply, 409, "illegal_transition", "vm \"%s\" is %s: it has no console", v.name, v.state);
+                vm_record_clear(&v);
+                return;
+        }
+        rm_record_t rm = { 0 };
+        store_rm_get(o->store, v.rm, &rm);
+        _cleanup_free_ char *url = xasprintf("http://%s/v1/vms/%s/console", rm.address, v.name);
+        http_response_t resp = { 0 };
+        r = http_request_json("GET", url, NULL, 10000, &resp);
+        if (r < 0 || resp.status != 200)
+                http_reply_error(reply, 502, "rm_unreachable", "RM \"%s\": %s", v.rm, http_error_message(&resp, r));
+        else
+                http_reply_text(reply, 200, resp.body);
+        http_response_clear(&resp);
+        vm_record_clear(&v);
+}
+
+static void h_op(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        op_record_t op = { 0 };
+        int r = store_op_get(o->store, req->params[0], &op);
+        if (r < 0) {
+                http_reply_errno(reply, r, "no operation %s", req->params[0]);
+                return;
+        }
+        http_reply_json(reply, 200, op_record_to_json(&op));
+        op_record_clear(&op);
+}
+
+static void h_events(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        int64_t after = 0, limit = 1000;
+        const char *a = http_request_query(req, "after"), *l = http_request_query(req, "limit");
+        if ((a && parse_int64(a, 0, INT64_MAX, &after) < 0) || (l && parse_int64(l, 1, 10000, &limit) < 0)) {
+                http_reply_error(reply, 400, "invalid", "after and limit must be non-negative integers");
+                return;
+        }
+        json_t *arr = NULL;
+        if (store_event_list(o->store, after, (int)limit, &arr) < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        http_reply_json(reply, 200, arr);
+}
+
+const http_route_t oracle_api_routes[] = {
+        { "GET", "/v1/health", h_health },
+        { "GET", "/v1/rms", h_rms },
+        { "POST", "/v1/rms/:name/heartbeat", oracle_heartbeat },
+        { "GET", "/v1/images", h_images },
+        { "POST", "/v1/images", h_image_create },
+        { "GET", "/v1/vms", h_vms },
+        { "POST", "/v1/vms", h_vm_create },
+        { "GET", "/v1/vms/:name", h_vm_show },
+        { "DELETE", "/v1/vms/:name", h_vm_delete },
+        { "GET", "/v1/vms/:name/console", h_vm_console },
+        { "POST", "/v1/vms/:name/:action", h_vm_action },
+        { "GET", "/v1/ops/:id", h_op },
+        { "GET", "/v1/events", h_events },
+        { NULL },
+};

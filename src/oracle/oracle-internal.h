@@ -1,0 +1,61 @@
+/* Shared state of the Oracle: one context struct, passed to every handler and thread.
+ * The store is the truth; the Oracle keeps no VM state in memory, so a restart loses nothing
+ * and re-drives the operations the store shows as running. */
+#pragma once
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "net/http-server.h"
+#include "store/store.h"
+
+#define RM_DOWN_AFTER_MS 5000
+
+typedef struct oracle {
+        store_t *store;
+        char *data;       /* data directory */
+        char *nest;       /* DATA/nest: images/ and vms/ */
+        char *guest_dir;  /* where built-in guest images are found */
+        char *listen;
+        http_server_t *http;
+        volatile int stopping;
+        pthread_mutex_t ops_lock; /* counts runner threads */
+        pthread_cond_t ops_idle;
+        int ops_running;
+} oracle_t;
+
+/* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */
+typedef struct op_request {
+        const char *action;   /* lifecycle verb */
+        const char *rm;       /* requested RM, may be NULL */
+        bool force;
+} op_request_t;
+/* Validates and records the intent, starts the runner, returns the op as JSON (202). */
+int oracle_op_start(oracle_t *o, const char *vm, const op_request_t *req, json_t **ret_op, char **ret_msg);
+/* Re-drives every operation left running by a previous Oracle process. */
+void oracle_ops_recover(oracle_t *o);
+void oracle_ops_wait_idle(oracle_t *o);
+
+/* oracle-node-client.c: commands to a node. 0 and *ret (the node's answer) or -errno and a
+ * message that names the RM. -EHOSTUNREACH when the node could not be reached at all. */
+int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char *path, const json_t *body,
+                     long timeout_ms, json_t **ret, char **ret_msg);
+
+/* oracle-nest.c: bundle and image storage on the Oracle's host. */
+char *oracle_nest_vm_dir(oracle_t *o, const char *vm);
+char *oracle_nest_bundle_dir(oracle_t *o, const char *vm, int64_t version);
+int oracle_nest_write_config(oracle_t *o, const char *vm, int64_t version, const json_t *config);
+int oracle_image_register_builtin(oracle_t *o, const char *name, const char *builtin, json_t **ret, char **ret_msg);
+extern const http_route_t oracle_nest_routes[];
+
+/* oracle-api.c */
+extern const http_route_t oracle_api_routes[];
+json_t *oracle_vm_json(const vm_record_t *v);
+
+/* oracle-rms.c: heartbeats, leases and the health reconciler. */
+void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
+void *oracle_reconciler_thread(void *arg);
+/* Picks an RM for a VM: an idle production RM (one VM each) or the least loaded chamber. */
+int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
+                   char **ret_msg);

@@ -1,0 +1,304 @@
+/* The Hibernation Nest on the Oracle's host: images (DATA/nest/images/NAME/FILE) and VM bundles
+ * (DATA/nest/vms/VM/VERSION/FILE). Bundles are immutable: a file is written once, after its
+ * SHA-256 was checked against the one the sender named; a second upload of the same content
+ * is accepted (idempotent retries) and different content at the same version is refused.
+ * (The deduplicating chunk store replaces this layout in a later issue.) */
+#include <dirent.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/proc.h"
+#include "base/util.h"
+#include "bundle/bundle.h"
+#include "oracle/oracle-internal.h"
+
+char *oracle_nest_vm_dir(oracle_t *o, const char *vm) { return xasprintf("%s/vms/%s", o->nest, vm); }
+
+char *oracle_nest_bundle_dir(oracle_t *o, const char *vm, int64_t version) {
+        return xasprintf("%s/vms/%s/%lld", o->nest, vm, (long long)version);
+}
+
+int oracle_nest_write_config(oracle_t *o, const char *vm, int64_t version, const json_t *config) {
+        _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, vm, version);
+        int r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, BUNDLE_FILE_CONFIG);
+        _cleanup_free_ char *s = json_dumps(config, JSON_INDENT(2) | JSON_SORT_KEYS);
+        return file_write_atomic(path, s, strlen(s));
+}
+
+static bool bundle_file_name_ok(const char *f) { return streq(f, BUNDLE_FILE_STATE) || streq(f, BUNDLE_FILE_DISK); }
+
+static void h_get_image_file(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *image = req->params[0], *file = req->params[1];
+        if (!name_is_valid(image) || (!streq(file, "vmlinuz") && !streq(file, "initrd.img") && !streq(file, "disk"))) {
+                http_reply_error(reply, 400, "invalid", "invalid image file %s/%s", image, file);
+                return;
+        }
+        _cleanup_free_ char *path = xasprintf("%s/images/%s/%s", o->nest, image, file);
+        if (!file_exists(path)) {
+                http_reply_error(reply, 404, "not_found", "image %s has no file %s", image, file);
+                return;
+        }
+        http_reply_file(reply, path);
+}
+
+static int parse_version(const char *s, int64_t *ret) { return parse_int64(s, 1, INT64_MAX, ret); }
+
+static void h_get_bundle_file(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        int64_t version = 0;
+        if (!name_is_valid(req->params[0]) || parse_version(req->params[1], &version) < 0 ||
+            !bundle_file_name_ok(req->params[2])) {
+                http_reply_error(reply, 400, "invalid", "invalid bundle file path");
+                return;
+        }
+        _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, req->params[0], version);
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, req->params[2]);
+        if (!file_exists(path)) {
+                http_reply_error(reply, 404, "not_found", "the Nest has no %s of vm %s at version %lld", req->params[2],
+                                 req->params[0], (long long)version);
+                return;
+        }
+        http_reply_file(reply, path);
+}
+
+static void h_put_bundle_file(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *vm = req->params[0], *file = req->params[2];
+        const char *want = http_request_query(req, "sha256");
+        int64_t version = 0;
+        if (!name_is_valid(vm) || parse_version(req->params[1], &version) < 0 || !bundle_file_name_ok(file)) {
+                http_reply_error(reply, 400, "invalid", "invalid bundle file path");
+                return;
+        }
+        if (!bundle_sha256_is_valid(want)) {
+                http_reply_error(reply, 400, "invalid", "an upload must name its sha256");
+                return;
+        }
+        vm_record_t v = { 0 };
+        if (store_vm_get(o->store, vm, &v) < 0) {
+                http_reply_error(reply, 404, "not_found", "no vm named \"%s\"", vm);
+                return;
+        }
+        vm_record_clear(&v);
+        char got[65];
+        int r = file_sha256(req->upload_path, got);
+        if (r < 0 || !streq(got, want)) {
+                http_reply_error(reply, 400, "corrupt", "%s of vm %s arrived damaged (sha256 mismatch)", file, vm);
+                return;
+        }
+        _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, vm, version);
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+        if (file_exists(path)) {
+                char have[65];
+                if (file_sha256(path, have) >= 0 && streq(have, got)) {
+                        http_reply_json(reply, 201, json_pack("{s:s}", "sha256", got));
+                        return;
+                }
+                http_reply_error(reply, 409, "immutable", "bundle %s/%lld already has a different %s", vm,
+                                 (long long)version, file);
+                return;
+        }
+        r = mkdir_p(dir, 0755);
+        if (r >= 0 && rename(req->upload_path, path) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = fsync_dir_of(path);
+        if (r < 0) {
+                http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store %s of vm %s: %s", file, vm, strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 201, json_pack("{s:s}", "sha256", got));
+}
+
+static void du(const char *path, uint64_t *logical, uint64_t *stored, uint64_t *files) {
+        struct stat st;
+        if (lstat(path, &st) < 0)
+                return;
+        if (S_ISREG(st.st_mode)) {
+                *logical += (uint64_t)st.st_size;
+                *stored += (uint64_t)st.st_blocks * 512;
+                (*files)++;
+                return;
+        }
+        if (!S_ISDIR(st.st_mode))
+                return;
+        DIR *d = opendir(path);
+        if (!d)
+                return;
+        struct dirent *de;
+        while ((de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                _cleanup_free_ char *child = xasprintf("%s/%s", path, de->d_name);
+                du(child, logical, stored, files);
+        }
+        closedir(d);
+}
+
+static void h_nest_stats(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        uint64_t logical = 0, stored = 0, files = 0;
+        du(o->nest, &logical, &stored, &files);
+        http_reply_json(reply, 200, json_pack("{s:I,s:I,s:I,s:I}", "logical_bytes", (json_int_t)logical, "stored_bytes",
+                                              (json_int_t)stored, "files", (json_int_t)files, "chunks", (json_int_t)files));
+}
+
+/* Copies a file into the image directory and returns its {sha256,size}. */
+static int image_add_file(const char *src, const char *dir, const char *file, json_t *files, char **ret_msg) {
+        _cleanup_free_ char *dst = xasprintf("%s/%s", dir, file);
+        int r = file_copy(src, dst);
+        json_t *info = NULL;
+        if (r >= 0)
+                r = bundle_file_info(dst, &info);
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot store %s in the Nest: %s", src, strerror(-r));
+                return r;
+        }
+        json_object_set_new(files, file, info);
+        return 0;
+}
+
+int oracle_image_register_builtin(oracle_t *o, const char *name, const char *builtin, json_t **ret, char **ret_msg) {
+        if (!streq(builtin, "tiny-http")) {
+                *ret_msg = xasprintf("unknown built-in image \"%s\" (known: tiny-http)", builtin);
+                return -ENOENT;
+        }
+        _cleanup_free_ char *kernel = xasprintf("%s/vmlinuz", o->guest_dir);
+        _cleanup_free_ char *initrd = xasprintf("%s/initrd.img", o->guest_dir);
+        if (!file_exists(kernel) || !file_exists(initrd)) {
+                *ret_msg = xasprintf("the tiny-http guest is not built in %s: run `make guest`", o->guest_dir);
+                return -ENOENT;
+        }
+        _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
+        _cleanup_free_ char *tmpdir = xasprintf("%s/images/.%s.new", o->nest, name);
+        rm_rf(tmpdir);
+        int r = mkdir_p(tmpdir, 0755);
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot create %s: %s", tmpdir, strerror(-r));
+                return r;
+        }
+        json_t *files = json_object();
+        r = image_add_file(kernel, tmpdir, "vmlinuz", files, ret_msg);
+        if (r >= 0)
+                r = image_add_file(initrd, tmpdir, "initrd.img", files, ret_msg);
+        image_record_t old = { 0 };
+        bool exists = store_image_get(o->store, name, &old) >= 0;
+        if (r >= 0 && exists && !json_equal(json_object_get(old.meta, "files"), files)) {
+                /* VMs made from the old files would no longer boot the same: keep the old ones */
+                *ret_msg = xasprintf("image \"%s\" exists with other contents; delete it first", name);
+                r = -EEXIST;
+        }
+        image_record_clear(&old);
+        if (r >= 0 && !exists) {
+                rm_rf(dir);
+                if (rename(tmpdir, dir) < 0)
+                        r = negative_errno();
+        }
+        rm_rf(tmpdir);
+        if (r < 0) {
+                json_decref(files);
+                return r;
+        }
+        image_record_t img = { .created_ms = time_wall_ms() };
+        snprintf(img.name, sizeof img.name, "%s", name);
+        snprintf(img.kind, sizeof img.kind, "kernel");
+        img.meta = json_pack("{s:s,s:o,s:s,s:i}", "boot", "kernel", "files", files, "cmdline", "console=ttyS0 quiet",
+                             "disk_size_mib", 1024);
+        r = store_image_put(o->store, &img);
+        if (r >= 0)
+                *ret = json_pack("{s:s,s:s,s:O}", "name", img.name, "kind", img.kind, "meta", img.meta);
+        else
+                *ret_msg = xstrdup("cannot record the image");
+        image_record_clear(&img);
+        return r;
+}
+
+/* Reads qemu-img's view of a user's disk image; -EINVAL when it is not a usable image of format. */
+static int image_probe(const char *path, const char *format, json_t **ret, char **ret_msg) {
+        char *argv[] = { "qemu-img", "info", "--output=json", "-f", (char *)format, (char *)path, NULL };
+        _cleanup_free_ char *out = NULL;
+        int r = proc_run(argv, &out);
+        json_t *info = r >= 0 ? json_loads(out, 0, NULL) : NULL;
+        if (!info) {
+                *ret_msg = xasprintf("not a %s disk image", format);
+                return -EINVAL;
+        }
+        if (json_object_get(info, "backing-filename")) {
+                json_decref(info);
+                *ret_msg = xstrdup("the image has a backing file; import a standalone image (qemu-img convert)");
+                return -EINVAL;
+        }
+        *ret = info;
+        return 0;
+}
+
+static void h_put_image(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *name = req->params[0];
+        const char *format = http_request_query(req, "format");
+        if (!format)
+                format = "qcow2";
+        if (!name_is_valid(name)) {
+                http_reply_error(reply, 400, "invalid", "invalid image name \"%s\" (use a-z, 0-9 and -)", name);
+                return;
+        }
+        if (!streq(format, "qcow2") && !streq(format, "raw")) {
+                http_reply_error(reply, 400, "invalid", "format must be qcow2 or raw, not \"%s\"", format);
+                return;
+        }
+        image_record_t old = { 0 };
+        if (store_image_get(o->store, name, &old) >= 0) {
+                image_record_clear(&old);
+                http_reply_error(reply, 409, "exists", "image \"%s\" exists already", name);
+                return;
+        }
+        json_t *info = NULL;
+        _cleanup_free_ char *msg = NULL;
+        if (image_probe(req->upload_path, format, &info, &msg) < 0) {
+                http_reply_error(reply, 400, "invalid", "%s", msg);
+                return;
+        }
+        _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
+        _cleanup_free_ char *dst = xasprintf("%s/disk", dir);
+        int r = mkdir_p(dir, 0755);
+        if (r >= 0 && rename(req->upload_path, dst) < 0)
+                r = negative_errno();
+        json_t *file_info = NULL;
+        if (r >= 0)
+                r = bundle_file_info(dst, &file_info);
+        if (r < 0) {
+                json_decref(info);
+                rm_rf(dir);
+                http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store image \"%s\": %s", name, strerror(-r));
+                return;
+        }
+        image_record_t img = { .created_ms = time_wall_ms() };
+        snprintf(img.name, sizeof img.name, "%s", name);
+        snprintf(img.kind, sizeof img.kind, "disk");
+        img.meta = json_pack("{s:s,s:s,s:{s:o},s:O?}", "boot", "disk", "format", format, "files", "disk", file_info,
+                             "virtual_size", json_object_get(info, "virtual-size"));
+        json_decref(info);
+        r = store_image_put(o->store, &img);
+        if (r < 0) {
+                image_record_clear(&img);
+                http_reply_errno(reply, r, "cannot record image \"%s\"", name);
+                return;
+        }
+        store_event_add(o->store, "image-imported", NULL, NULL, NULL, name);
+        http_reply_json(reply, 201, json_pack("{s:s,s:s,s:O}", "name", img.name, "kind", img.kind, "meta", img.meta));
+        image_record_clear(&img);
+}
+
+const http_route_t oracle_nest_routes[] = {
+        { "GET", "/v1/nest/images/:image/:file", h_get_image_file },
+        { "GET", "/v1/nest/vms/:vm/:version/:file", h_get_bundle_file },
+        { "PUT", "/v1/nest/vms/:vm/:version/:file", h_put_bundle_file, .upload = true },
+        { "GET", "/v1/nest/stats", h_nest_stats },
+        { "PUT", "/v1/images/:name", h_put_image, .upload = true },
+        { NULL },
+};

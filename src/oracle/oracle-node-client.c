@@ -1,0 +1,36 @@
+/* Commands from the Oracle to a node's API (docs/api.md). The node's address comes from the
+ * store, written by its heartbeats. */
+#include <string.h>
+
+#include "base/util.h"
+#include "net/http-client.h"
+#include "oracle/oracle-internal.h"
+
+int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char *path, const json_t *body,
+                     long timeout_ms, json_t **ret, char **ret_msg) {
+        rm_record_t r = { 0 };
+        if (store_rm_get(o->store, rm, &r) < 0) {
+                *ret_msg = xasprintf("RM \"%s\" is not known", rm);
+                return -ENOENT;
+        }
+        _cleanup_free_ char *url = xasprintf("http://%s%s", r.address, path);
+        http_response_t resp = { 0 };
+        int k = http_request_json(method, url, body, timeout_ms, &resp);
+        if (k < 0) {
+                *ret_msg = xasprintf("RM \"%s\" did not answer: %s", rm, http_error_message(NULL, k));
+                return k == -ETIMEDOUT ? -ETIMEDOUT : -EHOSTUNREACH;
+        }
+        if (resp.status < 200 || resp.status >= 300) {
+                *ret_msg = xasprintf("RM \"%s\": %s", rm, http_error_message(&resp, 0));
+                const char *code = json_string_value(json_object_get(json_object_get(resp.json, "error"), "code"));
+                int err = code && streq(code, "stale_version") ? -ESTALE
+                          : code && streq(code, "not_found")   ? -ENOENT
+                          : resp.status == 400                 ? -EINVAL
+                                                               : -EIO;
+                http_response_clear(&resp);
+                return err;
+        }
+        *ret = resp.json ? json_incref(resp.json) : json_object();
+        http_response_clear(&resp);
+        return 0;
+}

@@ -1,0 +1,207 @@
+/* RMs as the Oracle sees them: heartbeats (which subscribe an RM and carry its VMs' states),
+ * the leases sent back, the reconciler that marks silent RMs down and fences their VMs, and
+ * placement by the paper's rule: one VM per production RM, many per chamber RM. */
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "model/lifecycle.h"
+#include "oracle/oracle-internal.h"
+
+static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
+#define SET(field, s) set_str(field, sizeof(field), s)
+
+/* Marks vm failed at version+1 (no operation may be running on it). */
+static void vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason) {
+        int64_t expected = vm->version;
+        vm->version++;
+        SET(vm->state, "failed");
+        SET(vm->address, "");
+        vm->pid = 0;
+        if (fence)
+                SET(vm->rm, ""); /* no lease anywhere: the node kills any copy it still has */
+        if (store_vm_update(o->store, vm, expected) >= 0) {
+                store_event_add(o->store, "failed", vm->name, NULL, rm, reason);
+                log_warn("vm %s failed on RM %s: %s", vm->name, rm, reason);
+        }
+}
+
+/* The crashed VMs a heartbeat reports: a VM that runs here at its current version and whose
+ * QEMU is gone becomes failed at once. */
+static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
+        size_t i;
+        const json_t *v;
+        json_array_foreach(vms, i, v) {
+                const char *name = json_string_value(json_object_get(v, "name"));
+                const char *state = json_string_value(json_object_get(v, "state"));
+                if (!name || !state || !streq(state, "crashed"))
+                        continue;
+                store_tx_begin(o->store);
+                vm_record_t vm = { 0 };
+                if (store_vm_get(o->store, name, &vm) >= 0 && streq(vm.rm, rm) && !*vm.op_id &&
+                    (streq(vm.state, "loading") || streq(vm.state, "active")))
+                        vm_mark_failed(o, &vm, rm, false, "its QEMU process exited");
+                vm_record_clear(&vm);
+                store_tx_commit(o->store);
+        }
+}
+
+/* Leases of an RM: every VM placed there, and the origin of a running operation that moves a
+ * VM away from it (it still holds the VM until the operation has saved it). */
+static json_t *leases_for(oracle_t *o, const char *rm) {
+        json_t *leases = json_object();
+        vm_record_t *vms = NULL;
+        size_t n = 0;
+        if (store_vm_list(o->store, &vms, &n) >= 0) {
+                for (size_t i = 0; i < n; i++)
+                        if (streq(vms[i].rm, rm))
+                                json_object_set_new(leases, vms[i].name, json_integer(vms[i].version));
+                store_vm_list_free(vms, n);
+        }
+        op_record_t *ops = NULL;
+        if (store_op_list_running(o->store, &ops, &n) >= 0) {
+                for (size_t i = 0; i < n; i++) {
+                        const char *origin = json_string_value(json_object_get(ops[i].args, "origin"));
+                        if (origin && streq(origin, rm) && !json_object_get(leases, ops[i].vm))
+                                json_object_set_new(leases, ops[i].vm, json_integer(0));
+                }
+                store_op_list_free(ops, n);
+        }
+        return leases;
+}
+
+void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *name = req->params[0];
+        const char *role = json_string_value(json_object_get(req->body, "role"));
+        const char *address = json_string_value(json_object_get(req->body, "address"));
+        if (!name_is_valid(name)) {
+                http_reply_error(reply, 400, "invalid", "invalid RM name \"%s\"", name);
+                return;
+        }
+        if (!role || (!streq(role, "production") && !streq(role, "chamber")) || !address || strlen(address) > 63) {
+                http_reply_error(reply, 400, "invalid", "heartbeat needs role (production|chamber) and address");
+                return;
+        }
+        rm_record_t rm = { 0 };
+        bool known = store_rm_get(o->store, name, &rm) >= 0;
+        bool was_up = known && streq(rm.state, "up");
+        SET(rm.name, name);
+        SET(rm.role, role);
+        SET(rm.address, address);
+        SET(rm.state, "up");
+        rm.last_seen_ms = time_wall_ms();
+        if (store_rm_upsert(o->store, &rm) < 0) {
+                http_reply_errno(reply, -EIO, "cannot record the heartbeat");
+                return;
+        }
+        if (!was_up) {
+                store_event_add(o->store, known ? "rm-up" : "rm-subscribed", NULL, NULL, name, role);
+                log_info("RM %s (%s) at %s is up", name, role, address);
+        }
+        const json_t *vms = json_object_get(req->body, "vms");
+        if (json_is_array(vms))
+                heartbeat_vms(o, name, vms);
+        http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases_for(o, name)));
+}
+
+/* RMs silent for RM_DOWN_AFTER_MS are down; their running VMs fail and are fenced. */
+static void reconcile_rms(oracle_t *o) {
+        rm_record_t *rms = NULL;
+        size_t n = 0;
+        if (store_rm_list(o->store, &rms, &n) < 0)
+                return;
+        int64_t now = time_wall_ms();
+        for (size_t i = 0; i < n; i++) {
+                if (!streq(rms[i].state, "up") || now - rms[i].last_seen_ms < RM_DOWN_AFTER_MS)
+                        continue;
+                SET(rms[i].state, "down");
+                store_rm_upsert(o->store, &rms[i]);
+                store_event_add(o->store, "rm-down", NULL, NULL, rms[i].name, "no heartbeat for 5 s");
+                log_warn("RM %s stopped heartbeating: down", rms[i].name);
+                vm_record_t *vms = NULL;
+                size_t m = 0;
+                store_tx_begin(o->store);
+                if (store_vm_list(o->store, &vms, &m) >= 0) {
+                        for (size_t k = 0; k < m; k++)
+                                if (streq(vms[k].rm, rms[i].name) && !*vms[k].op_id &&
+                                    (streq(vms[k].state, "loading") || streq(vms[k].state, "active")))
+                                        vm_mark_failed(o, &vms[k], rms[i].name, true, "its RM stopped heartbeating");
+                        store_vm_list_free(vms, m);
+                }
+                store_tx_commit(o->store);
+        }
+        free(rms);
+}
+
+void *oracle_reconciler_thread(void *arg) {
+        oracle_t *o = arg;
+        while (!o->stopping) {
+                reconcile_rms(o);
+                time_sleep_ms(500);
+        }
+        return NULL;
+}
+
+static size_t vms_on(const vm_record_t *vms, size_t n, const char *rm) {
+        size_t c = 0;
+        for (size_t i = 0; i < n; i++)
+                if (streq(vms[i].rm, rm))
+                        c++;
+        return c;
+}
+
+int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
+                   char **ret_msg) {
+        rm_record_t *rms = NULL;
+        vm_record_t *vms = NULL;
+        size_t nr = 0, nv = 0;
+        if (store_rm_list(o->store, &rms, &nr) < 0 || store_vm_list(o->store, &vms, &nv) < 0) {
+                free(rms);
+                *ret_msg = xstrdup("the store is unavailable");
+                return -EIO;
+        }
+        bool production = streq(role, "production");
+        int r = -EAGAIN;
+        size_t best_load = SIZE_MAX;
+        for (size_t i = 0; i < nr; i++) {
+                rm_record_t *rm = &rms[i];
+                if (wanted && !streq(rm->name, wanted))
+                        continue;
+                size_t load = vms_on(vms, nv, rm->name);
+                if (wanted) {
+                        if (!streq(rm->role, role))
+                                *ret_msg = xasprintf("RM \"%s\" is a %s RM; %s needs a %s RM", wanted, rm->role, vm,
+                                                     role);
+                        else if (!streq(rm->state, "up"))
+                                *ret_msg = xasprintf("RM \"%s\" is down", wanted);
+                        else if (production && load > 0)
+                                *ret_msg = xasprintf("production RM \"%s\" already runs a VM (one VM per production RM)",
+                                                     wanted);
+                        else {
+                                set_str(ret, size, rm->name);
+                                r = 0;
+                        }
+                        if (r < 0)
+                                r = -EAGAIN;
+                        break;
+                }
+                if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0))
+                        continue;
+                if (load < best_load) {
+                        best_load = load;
+                        set_str(ret, size, rm->name);
+                        r = 0;
+                }
+        }
+        if (wanted && r < 0 && !*ret_msg) {
+                *ret_msg = xasprintf("no RM named \"%s\"", wanted);
+                r = -ENOENT;
+        }
+        if (!wanted && r < 0)
+                *ret_msg = xasprintf("no %s RM is free for vm \"%s\"%s", role, vm,
+                                     production ? " (each production RM runs one VM)" : "");
+        free(rms);
+        store_vm_list_free(vms, nv);
+        return r;
+}

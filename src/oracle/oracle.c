@@ -1,0 +1,122 @@
+/* vmatrix oracle: opens the store, re-drives unfinished operations, serves the API and the
+ * Nest, and runs the reconciler. All state is in the store; SIGTERM or kill -9 lose nothing. */
+#include <getopt.h>
+#include <signal.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "oracle/oracle-internal.h"
+#include "oracle/oracle.h"
+
+static void usage(FILE *f) {
+        fprintf(f, "usage: vmatrix oracle --data DIR [--listen ADDR:PORT] [--guest-dir DIR]\n");
+}
+
+/* Built-in guest images are looked for beside the binary (build/guest/tiny-http) unless
+ * --guest-dir or VMATRIX_GUEST_DIR says otherwise. */
+static char *default_guest_dir(void) {
+        const char *env = getenv("VMATRIX_GUEST_DIR");
+        if (env)
+                return xstrdup(env);
+        _cleanup_free_ char *dir = exe_dir();
+        return xasprintf("%s/guest/tiny-http", dir ? dir : ".");
+}
+
+static http_route_t *routes_concat(const http_route_t *a, const http_route_t *b) {
+        size_t na = 0, nb = 0;
+        while (a[na].method)
+                na++;
+        while (b[nb].method)
+                nb++;
+        http_route_t *all = xcalloc(na + nb + 1, sizeof *all);
+        memcpy(all, a, na * sizeof *a);
+        memcpy(all + na, b, nb * sizeof *b);
+        return all;
+}
+
+int oracle_main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "data", required_argument, NULL, 'd' },
+                { "listen", required_argument, NULL, 'l' },
+                { "guest-dir", required_argument, NULL, 'g' },
+                { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        oracle_t o = { 0 };
+        _cleanup_free_ char *data = NULL, *listen = NULL, *guest = NULL;
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (c) {
+                case 'd': free(data); data = xstrdup(optarg); break;
+                case 'l': free(listen); listen = xstrdup(optarg); break;
+                case 'g': free(guest); guest = xstrdup(optarg); break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (!data || optind < argc) {
+                fprintf(stderr, "vmatrix oracle: %s\n", data ? "unexpected argument" : "--data DIR is required");
+                usage(stderr);
+                return 2;
+        }
+        log_setup("oracle");
+        o.data = data;
+        o.listen = listen ? listen : xstrdup("127.0.0.1:7000");
+        listen = NULL;
+        o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
+        o.nest = xasprintf("%s/nest", data);
+        pthread_mutex_init(&o.ops_lock, NULL);
+        pthread_cond_init(&o.ops_idle, NULL);
+        _cleanup_free_ char *tmp = xasprintf("%s/tmp", o.nest);
+        _cleanup_free_ char *db = xasprintf("%s/state.db", data);
+        int r = mkdir_p(tmp, 0755);
+        if (r < 0) {
+                log_error("cannot create %s: %s", tmp, strerror(-r));
+                return 1;
+        }
+        r = store_open(db, &o.store);
+        if (r < 0) {
+                log_error("cannot open the store %s: %s", db, strerror(-r));
+                return 1;
+        }
+
+        sigset_t mask;
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        pthread_sigmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        _cleanup_free_ http_route_t *routes = routes_concat(oracle_api_routes, oracle_nest_routes);
+        r = http_server_start(o.listen, routes, tmp, &o, &o.http);
+        if (r < 0) {
+                log_error("cannot listen on %s: %s", o.listen, strerror(-r));
+                store_close(o.store);
+                return 1;
+        }
+        log_info("oracle listening on %s, data in %s, guest images from %s", o.listen, data, o.guest_dir);
+        oracle_ops_recover(&o);
+        pthread_t rec;
+        pthread_create(&rec, NULL, oracle_reconciler_thread, &o);
+
+        int sig = 0;
+        sigwait(&mask, &sig);
+        log_info("signal %d: stopping", sig);
+        o.stopping = 1;
+        pthread_join(rec, NULL);
+        o.http = http_server_stop(o.http);
+        /* operations in flight are recorded as running; the next start re-drives them, so
+         * there is nothing to wait for: leave without pulling the store from under them */
+        pthread_mutex_lock(&o.ops_lock);
+        bool busy = o.ops_running > 0;
+        pthread_mutex_unlock(&o.ops_lock);
+        if (busy)
+                _exit(0);
+        store_close(o.store);
+        free(o.listen);
+        free(o.guest_dir);
+        free(o.nest);
+        return 0;
+}

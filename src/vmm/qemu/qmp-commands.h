@@ -1,0 +1,101 @@
+/* The QMP commands vMatrix uses, as C functions over C structs. This file (with
+ * qmp-commands.c) is the only place that builds or reads the JSON of a command; the driver
+ * above never touches JSON, the transport below never looks inside a command.
+ *
+ * Every function takes the connection, a timeout in ms and an optional qmp_error_t filled on
+ * failure (see qmp.h), and returns 0 or -errno. Replies are untrusted: a field of the wrong
+ * type gives -EBADMSG, never a crash; unknown enum strings map to *_UNKNOWN. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmm/qemu/qmp.h"
+
+/* QAPI RunState; keep in sync with qmp_run_state_names in qmp-commands.c. */
+typedef enum qmp_run_state {
+        QMP_RUN_STATE_UNKNOWN,
+        QMP_RUN_STATE_DEBUG,
+        QMP_RUN_STATE_INMIGRATE,
+        QMP_RUN_STATE_INTERNAL_ERROR,
+        QMP_RUN_STATE_IO_ERROR,
+        QMP_RUN_STATE_PAUSED,
+        QMP_RUN_STATE_POSTMIGRATE,
+        QMP_RUN_STATE_PRELAUNCH,
+        QMP_RUN_STATE_FINISH_MIGRATE,
+        QMP_RUN_STATE_RESTORE_VM,
+        QMP_RUN_STATE_RUNNING,
+        QMP_RUN_STATE_SAVE_VM,
+        QMP_RUN_STATE_SHUTDOWN,
+        QMP_RUN_STATE_SUSPENDED,
+        QMP_RUN_STATE_WATCHDOG,
+        QMP_RUN_STATE_GUEST_PANICKED,
+        QMP_RUN_STATE_COLO,
+} qmp_run_state_t;
+
+typedef struct qmp_status {
+        bool running;
+        qmp_run_state_t state;
+} qmp_status_t;
+
+/* QAPI MigrationStatus; keep in sync with qmp_migrate_status_names in qmp-commands.c. */
+typedef enum qmp_migrate_status {
+        QMP_MIGRATE_UNKNOWN,
+        QMP_MIGRATE_NONE, /* no migration ever started (query-migrate returns {}) */
+        QMP_MIGRATE_SETUP,
+        QMP_MIGRATE_CANCELLING,
+        QMP_MIGRATE_CANCELLED,
+        QMP_MIGRATE_ACTIVE,
+        QMP_MIGRATE_POSTCOPY_ACTIVE,
+        QMP_MIGRATE_POSTCOPY_PAUSED,
+        QMP_MIGRATE_POSTCOPY_RECOVER,
+        QMP_MIGRATE_COMPLETED,
+        QMP_MIGRATE_FAILED,
+        QMP_MIGRATE_COLO,
+        QMP_MIGRATE_PRE_SWITCHOVER,
+        QMP_MIGRATE_DEVICE,
+        QMP_MIGRATE_WAIT_UNPLUG,
+} qmp_migrate_status_t;
+
+typedef struct qmp_migrate_info {
+        qmp_migrate_status_t status;
+        uint64_t transferred_bytes; /* ram.transferred: bytes sent so far */
+        uint64_t total_bytes;       /* ram.total: guest RAM size */
+        uint64_t remaining_bytes;   /* ram.remaining */
+        char error_desc[256];       /* "error-desc" when status is failed, else "" */
+} qmp_migrate_info_t;
+
+typedef struct qmp_blockstats {
+        uint64_t rd_bytes, wr_bytes; /* summed over all block devices */
+} qmp_blockstats_t;
+
+const char *qmp_run_state_to_string(qmp_run_state_t s);
+const char *qmp_migrate_status_to_string(qmp_migrate_status_t s);
+bool qmp_migrate_status_is_final(qmp_migrate_status_t s); /* completed, failed, cancelled */
+
+int qmp_cmd_query_status(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_status_t *ret);
+int qmp_cmd_stop(qmp_t *q, int timeout_ms, qmp_error_t *err);
+int qmp_cmd_cont(qmp_t *q, int timeout_ms, qmp_error_t *err);
+int qmp_cmd_system_powerdown(qmp_t *q, int timeout_ms, qmp_error_t *err);
+/* QEMU may close the socket before replying to quit; that counts as success. */
+int qmp_cmd_quit(qmp_t *q, int timeout_ms, qmp_error_t *err);
+
+/* Hand fd (the caller keeps its copy) to QEMU under name, for a later "fd:name" URI. */
+int qmp_cmd_getfd(qmp_t *q, int fd, const char *name, int timeout_ms, qmp_error_t *err);
+int qmp_cmd_closefd(qmp_t *q, const char *name, int timeout_ms, qmp_error_t *err);
+
+/* Start an outgoing migration to uri (we use "fd:NAME"); returns once it has started. */
+int qmp_cmd_migrate(qmp_t *q, const char *uri, int timeout_ms, qmp_error_t *err);
+/* Start loading an incoming migration from uri into a QEMU started with -incoming defer. */
+int qmp_cmd_migrate_incoming(qmp_t *q, const char *uri, int timeout_ms, qmp_error_t *err);
+int qmp_cmd_query_migrate(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_migrate_info_t *ret);
+int qmp_cmd_migrate_set_capability(qmp_t *q, const char *capability, bool state, int timeout_ms, qmp_error_t *err);
+/* migrate-set-parameters max-bandwidth, in bytes per second. */
+int qmp_cmd_migrate_set_max_bandwidth(qmp_t *q, uint64_t bytes_per_s, int timeout_ms, qmp_error_t *err);
+
+int qmp_cmd_query_blockstats(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_blockstats_t *ret);
+
+/* Reply parsers, exposed for unit tests: value is the "return" member of the reply. */
+int qmp_parse_status(json_t *value, qmp_status_t *ret);
+int qmp_parse_migrate_info(json_t *value, qmp_migrate_info_t *ret);
+int qmp_parse_blockstats(json_t *value, qmp_blockstats_t *ret);
