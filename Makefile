@@ -9,7 +9,7 @@ DEMO_DIR   ?= $(CURDIR)/demo
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
                libjansson-dev libsqlite3-dev libzstd-dev libssl-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
-               procps psmisc
+               procps psmisc jq
 
 .PHONY: all deps build guest test unit system demo demo-down bench clean
 
@@ -48,7 +48,7 @@ test: deps
 	$(MAKE) system
 
 demo: deps all
-	tests/../scripts/demo.sh $(DEMO_DIR) $(CURDIR)/$(BUILD)/vmatrix
+	scripts/demo.sh $(DEMO_DIR) $(CURDIR)/$(BUILD)/vmatrix
 
 demo-down:
 	$(BUILD)/vmatrix cluster down --dir $(DEMO_DIR)

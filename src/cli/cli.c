@@ -1,10 +1,283 @@
+/* The command table and the dispatcher: finds the command named by argv, parses its options
+ * (args.c), prints usage and --help pages generated from the table, and runs the handler.
+ * Only the commands of DESIGN.md §4 that exist are in the table: a later command such as
+ * `vm migrate` is an unknown command until its handler is added here. */
 #include "cli/cli.h"
 
-#include <stdio.h>
+#include <string.h>
 
-int cli_main(int argc, char **argv) {
-        (void)argc;
-        (void)argv;
-        fprintf(stderr, "vmatrix: no commands yet\n");
-        return 2;
+#include "base/util.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+
+static const cli_option_t global_options[] = {
+        { "json", NULL, "print JSON instead of text" },
+        { "oracle", "URL", "the Oracle's API (default: $VMATRIX_ORACLE)" },
+        { "dir", "DIR", "use the Oracle of the local cluster in DIR (default: $VMATRIX_CLUSTER_DIR)" },
+        { NULL },
+};
+
+static const cli_option_t wait_options[] = {
+        { "no-wait", NULL, "print the operation id and return at once instead of waiting" },
+        { NULL },
+};
+
+static const cli_option_t cluster_dir_options[] = {
+        { "dir", "DIR", "cluster directory", "VMATRIX_CLUSTER_DIR", true },
+        { NULL },
+};
+
+static const cli_option_t cluster_up_options[] = {
+        { "dir", "DIR", "cluster directory (created if missing)", "VMATRIX_CLUSTER_DIR", true },
+        { "production", "N", "production RMs prod1..prodN (default 2)" },
+        { "chambers", "M", "chamber RMs chamber1..chamberM (default 1)" },
+        { "accel", "auto|kvm|tcg", "QEMU accelerator of the nodes" },
+        { NULL },
+};
+
+static const cli_option_t image_import_options[] = {
+        { "name", "NAME", "image name (default: from the file name)" },
+        { "format", "qcow2|raw", "disk format (default: qcow2 if the file says so, else raw)" },
+        { NULL },
+};
+
+static const cli_option_t vm_create_options[] = {
+        { "image", "IMAGE", "image to create the VM from", NULL, true },
+        { "memory", "MIB", "guest memory in MiB, 16..65536" },
+        { "vcpus", "N", "virtual CPUs, 1..64" },
+        { NULL },
+};
+
+static const cli_option_t vm_rm_options[] = {
+        { "rm", "RM", "the RM to use (default: the Oracle picks one)" },
+        { NULL },
+};
+
+static const cli_option_t vm_delete_options[] = {
+        { "force", NULL, "stop the VM first if it runs" },
+        { NULL },
+};
+
+static const cli_option_t events_options[] = {
+        { "follow", NULL, "keep printing new events until interrupted" },
+        { NULL },
+};
+
+/* keep in sync with DESIGN.md §4 (the CLI contract) */
+static const cli_command_t commands[] = {
+        { "oracle", cmd_oracle, "--data DIR [--listen ADDR:PORT] [--guest-dir DIR]", NULL, "run the Oracle, the controller daemon",
+          CMD_PASSTHROUGH },
+        { "node", cmd_node, "--oracle URL --name NAME --role production|chamber --data DIR [--listen ADDR:PORT] "
+          "[--accel auto|kvm|tcg]", NULL, "run the agent of one RM", CMD_PASSTHROUGH },
+        { "cluster up", cmd_cluster_up, NULL, cluster_up_options,
+          "start a local cluster (an Oracle and its RMs) and wait until every RM is up" },
+        { "cluster down", cmd_cluster_down, NULL, cluster_dir_options, "stop everything a local cluster started" },
+        { "cluster restart", cmd_cluster_restart, "NAME", cluster_dir_options,
+          "restart \"oracle\" or the node of RM NAME with the same data" },
+        { "rm list", cmd_rm_list, NULL, NULL, "list the real machines (RMs)" },
+        { "image build", cmd_image_build, "BUILTIN", NULL, "build and register a builtin image (tiny-http)" },
+        { "image list", cmd_image_list, NULL, NULL, "list images" },
+        { "image import", cmd_image_import, "FILE", image_import_options,
+          "register a user's qcow2 or raw disk image (BIOS boot)" },
+        { "vm create", cmd_vm_create, "NAME", vm_create_options, "create a VM in the Nest (-> stored)" },
+        { "vm boot", cmd_vm_action, "NAME", vm_rm_options, "boot a VM on a chamber RM (-> loading)", CMD_WAITS },
+        { "vm suspend", cmd_vm_action, "NAME", NULL, "suspend a VM, it stays on its RM (-> suspended)", CMD_WAITS },
+        { "vm resume", cmd_vm_action, "NAME", NULL, "resume a suspended VM where it is", CMD_WAITS },
+        { "vm hibernate", cmd_vm_action, "NAME", NULL, "suspend a VM and store it in the Nest (-> stored, prebooted)",
+          CMD_WAITS },
+        { "vm activate", cmd_vm_action, "NAME", vm_rm_options, "run a VM on an idle production RM (-> active)",
+          CMD_WAITS },
+        { "vm deactivate", cmd_vm_action, "NAME", NULL, "drain, suspend and store a VM (-> stored, prebooted)",
+          CMD_WAITS },
+        { "vm stop", cmd_vm_action, "NAME", NULL, "power a VM off (-> stored, not prebooted)", CMD_WAITS },
+        { "vm delete", cmd_vm_action, "NAME", vm_delete_options, "delete a VM and its stored bundles", CMD_WAITS },
+        { "vm list", cmd_vm_list, NULL, NULL, "list VMs" },
+        { "vm show", cmd_vm_show, "NAME", NULL, "show one VM" },
+        { "vm console", cmd_vm_console, "NAME", NULL, "print the recent serial console output of a VM" },
+        { "nest stats", cmd_nest_stats, NULL, NULL, "show the Nest's storage use" },
+        { "events", cmd_events, NULL, events_options, "list events: state changes, failures, switching" },
+        { NULL },
+};
+
+const cli_command_t *command_table(void) { return commands; }
+
+/* Does name consist of the given words (n of them)? */
+static bool name_is_words(const char *name, char *const *words, int n) {
+        for (int i = 0; i < n; i++) {
+                size_t len = strlen(words[i]);
+                if (i > 0 && *name++ != ' ')
+                        return false;
+                if (strncmp(name, words[i], len) != 0)
+                        return false;
+                name += len;
+        }
+        return *name == 0;
 }
+
+const cli_command_t *command_find(int argc, char *const *argv, int *ret_words) {
+        for (int n = MIN(argc, 2); n >= 1; n--)
+                for (const cli_command_t *cmd = commands; cmd->name; cmd++)
+                        if (name_is_words(cmd->name, argv, n)) {
+                                *ret_words = n;
+                                return cmd;
+                        }
+        return NULL;
+}
+
+bool command_is_group(const char *word) {
+        size_t len = strlen(word);
+        for (const cli_command_t *cmd = commands; cmd->name; cmd++)
+                if (strncmp(cmd->name, word, len) == 0 && cmd->name[len] == ' ')
+                        return true;
+        return false;
+}
+
+/* The option tables a command accepts, most specific first; NULL-terminated. */
+static void command_option_sets(const cli_command_t *cmd, const cli_option_t *sets[4], bool with_global) {
+        unsigned n = 0;
+        if (cmd && cmd->options)
+                sets[n++] = cmd->options;
+        if (cmd && (cmd->flags & CMD_WAITS))
+                sets[n++] = wait_options;
+        if (with_global)
+                sets[n++] = global_options;
+        sets[n] = NULL;
+}
+
+char *command_usage(const cli_command_t *cmd) {
+        char *s = xasprintf("vmatrix %s%s%s", cmd->name, cmd->args ? " " : "", cmd->args ?: "");
+        const cli_option_t *sets[4];
+        command_option_sets(cmd, sets, false);
+        for (const cli_option_t **set = sets; *set; set++)
+                for (const cli_option_t *o = *set; o->name; o++) {
+                        char *next = xasprintf("%s %s--%s%s%s%s", s, o->required ? "" : "[", o->name,
+                                               o->value ? " " : "", o->value ?: "", o->required ? "" : "]");
+                        free(s);
+                        s = next;
+                }
+        return s;
+}
+
+static void help_options(FILE *f, const cli_option_t *const *sets) {
+        _cleanup_(table_freep) table_t *t = table_new(2, NULL);
+        for (; *sets; sets++)
+                for (const cli_option_t *o = *sets; o->name; o++) {
+                        table_add_take(t, xasprintf("  --%s%s%s", o->name, o->value ? " " : "", o->value ?: ""));
+                        table_add(t, o->help);
+                }
+        table_add(t, "  -h, --help");
+        table_add(t, "show this help");
+        table_flush(t, f);
+}
+
+static void help_command(FILE *f, const cli_command_t *cmd) {
+        _cleanup_free_ char *usage = command_usage(cmd);
+        fprintf(f, "usage: %s\n\n%s\n", usage, cmd->help);
+        if (cmd->flags & CMD_PASSTHROUGH) {
+                fprintf(f, "\nThe options are the daemon's own: see `vmatrix %s --help`.\n", cmd->name);
+                return;
+        }
+        const cli_option_t *sets[4];
+        command_option_sets(cmd, sets, true);
+        fputs("\noptions:\n", f);
+        help_options(f, sets);
+}
+
+/* The command list, or only the commands of one group (group NULL: all). */
+static void help_list(FILE *f, const char *group) {
+        fprintf(f, "usage: vmatrix [--oracle URL | --dir DIR] [--json] %s%sCOMMAND [ARGS...]\n\n",
+                group ?: "", group ? " " : "");
+        fputs("commands:\n", f);
+        size_t len = group ? strlen(group) : 0;
+        for (const cli_command_t *cmd = commands; cmd->name; cmd++) {
+                if (group && !(strncmp(cmd->name, group, len) == 0 && cmd->name[len] == ' '))
+                        continue;
+                _cleanup_free_ char *usage = command_usage(cmd);
+                fprintf(f, "  %s\n      %s\n", usage + strlen("vmatrix "), cmd->help);
+        }
+        const cli_option_t *sets[] = { global_options, NULL };
+        fputs("\nglobal options (before or after the command):\n", f);
+        help_options(f, sets);
+        fprintf(f, "\nRun `vmatrix %s%sCOMMAND --help` for the options of a command.\n", group ?: "",
+                group ? " " : "");
+}
+
+static bool argv_has_help(int argc, char **argv) {
+        for (int i = 0; i < argc && !streq(argv[i], "--"); i++)
+                if (streq(argv[i], "--help") || streq(argv[i], "-h"))
+                        return true;
+        return false;
+}
+
+/* Daemons get [name, options given before the name..., everything after it]. */
+static int run_passthrough(cli_t *c, const cli_command_t *cmd, int argc, char **argv, int first, int after) {
+        _cleanup_free_ char **v = xcalloc((size_t)argc + 1, sizeof *v);
+        int n = 0;
+        v[n++] = (char *)cmd->name;
+        for (int i = 1; i < first; i++)
+                v[n++] = argv[i];
+        for (int i = after; i < argc; i++)
+                v[n++] = argv[i];
+        c->argc = n;
+        c->argv = v;
+        return cmd->handler(c);
+}
+
+static int cli_dispatch(cli_t *c, int argc, char **argv) {
+        char error[256];
+        const cli_option_t *sets[4] = { global_options, NULL };
+        int i = 1;
+        if (args_parse(&c->args, sets, argc, argv, &i, ARGS_STOP_AT_WORD, error, sizeof error) < 0)
+                return cli_usage(c, "%s; see vmatrix --help", error);
+        if (i >= argc) {
+                if (c->args.help) {
+                        help_list(c->out, NULL);
+                        return CLI_OK;
+                }
+                return cli_usage(c, "no command given; see vmatrix --help");
+        }
+
+        int words = 0;
+        const cli_command_t *cmd = command_find(argc - i, argv + i, &words);
+        if (!cmd) {
+                bool group = command_is_group(argv[i]);
+                bool has_sub = i + 1 < argc && argv[i + 1][0] != '-';
+                if (group && !has_sub) {
+                        if (c->args.help || argv_has_help(argc - i, argv + i)) {
+                                help_list(c->out, argv[i]);
+                                return CLI_OK;
+                        }
+                        return cli_usage(c, "missing command after \"%s\"; see vmatrix %s --help", argv[i], argv[i]);
+                }
+                if (group)
+                        return cli_usage(c, "unknown command \"%s %s\"; see vmatrix --help", argv[i], argv[i + 1]);
+                return cli_usage(c, "unknown command \"%s\"; see vmatrix --help", argv[i]);
+        }
+        c->command = cmd;
+        if (cmd->flags & CMD_PASSTHROUGH)
+                return run_passthrough(c, cmd, argc, argv, i, i + words);
+
+        i += words;
+        command_option_sets(cmd, sets, true);
+        bool help = argv_has_help(argc - i, argv + i);
+        int r = args_parse(&c->args, sets, argc, argv, &i, 0, error, sizeof error);
+        if (help || c->args.help) {
+                help_command(c->out, cmd);
+                return CLI_OK;
+        }
+        if (r < 0 || args_check(&c->args, sets, cmd->args, error, sizeof error) < 0)
+                return cli_usage(c, "%s; see vmatrix %s --help", error, cmd->name);
+        c->json = args_flag(&c->args, "json");
+        return cmd->handler(c);
+}
+
+int cli_run(int argc, char **argv, FILE *out, FILE *err) {
+        cli_t c = { .out = out, .err = err, .tty = isatty(fileno(err)) > 0 };
+        int r = cli_dispatch(&c, argc, argv);
+        progress_clear(&c);
+        fflush(out);
+        free(c.oracle);
+        return r;
+}
+
+int cli_main(int argc, char **argv) { return cli_run(argc, argv, stdout, stderr); }

@@ -189,14 +189,17 @@ char *format_time(double seconds, char *buf, size_t size) {
         return buf;
 }
 
-char *json_time_cell(const json_t *obj, const char *key, double scale) {
+char *json_time_cell(const json_t *obj, const char *key) {
         const json_t *v = json_object_get(obj, key);
         if (json_is_string(v))
                 return xstrdup(json_string_value(v));
         if (!json_is_number(v))
                 return NULL;
+        double t = json_number_value(v);
+        if (t > 1e11) /* 1e11 s is the year 5138: this is milliseconds */
+                t /= 1000;
         char buf[64];
-        return xstrdup(format_time(json_number_value(v) * scale, buf, sizeof buf));
+        return xstrdup(format_time(t, buf, sizeof buf));
 }
 
 static int cli_vprint_error(cli_t *c, int status, const char *fmt, va_list ap) {

@@ -41,10 +41,11 @@ void json_ensure_fields(json_t *obj, const char *const *fields, unsigned n);
 
 /* "1.5 GiB", "512 B": into buf, which is returned. */
 char *format_bytes(uint64_t bytes, char *buf, size_t size);
-/* Local time as ISO 8601 "2024-05-01T14:03:07" from seconds (real or integer) since the epoch;
- * a string is kept as it is; "-" when absent. Milliseconds: pass the value divided by 1000. */
+/* Local time as ISO 8601 "2024-05-01T14:03:07" from seconds since the epoch, into buf. */
 char *format_time(double seconds, char *buf, size_t size);
-char *json_time_cell(const json_t *obj, const char *key, double scale);
+/* A time field of an API object as format_time text, malloc'd, NULL when absent. Numbers are
+ * seconds (events' "time") or, above 1e11, milliseconds ("created_ms"); strings stay as sent. */
+char *json_time_cell(const json_t *obj, const char *key);
 
 /* Progress on a terminal (c->tty): one line redrawn in place; nothing at all otherwise. */
 void progress_draw(cli_t *c, const char *label, const char *phase, uint64_t done, uint64_t total);

@@ -275,6 +275,19 @@ static int make_dirs(const spec_t *s) {
         return 0;
 }
 
+/* The first of s's bridge, veths and namespaces that already exists, or NULL. */
+static const char *network_name_taken(const spec_t *s) {
+        if (netns_link_exists(s->bridge))
+                return s->bridge;
+        for (size_t i = 0; i < s->n_rms; i++) {
+                if (netns_link_exists(s->rms[i].veth))
+                        return s->rms[i].veth;
+                if (netns_exists(s->rms[i].netns))
+                        return s->rms[i].netns;
+        }
+        return NULL;
+}
+
 static int network_create(const spec_t *s) {
         _cleanup_free_ char *bridge_cidr = xasprintf("%s/24", s->oracle.address);
         int r = netns_bridge_add(s->bridge, bridge_cidr);
@@ -357,7 +370,8 @@ int cluster_up(const cluster_options_t *o) {
         pid_t running_pid = 0;
         r = teardown_find_running(dir, &running, &running_pid);
         if (r > 0) {
-                log_error("cluster in %s is already up (%s runs as pid %d); stop it with `vmatrix cluster down --dir %s`",
+                log_error("cluster in %s is already up (%s runs as pid %d); "
+                          "stop it with `vmatrix cluster down --dir %s`",
                           dir, running, (int)running_pid, dir);
                 return -EBUSY;
         }
@@ -379,6 +393,13 @@ int cluster_up(const cluster_options_t *o) {
         if (r < 0) {
                 log_error("cluster up: cannot describe a cluster in %s: %s", dir, strerror(-r));
                 return r;
+        }
+        const char *taken = s->netns ? network_name_taken(s) : NULL;
+        if (taken) {
+                /* our own leftovers are gone by now, so another cluster's tag collides with ours */
+                log_error("cluster up: network name %s is in use by something else; remove it or use another "
+                          "cluster directory", taken);
+                return -EADDRINUSE;
         }
         if (!use_netns) {
                 r = pick_ports(s);

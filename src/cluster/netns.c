@@ -138,10 +138,25 @@ bool netns_link_exists(const char *ifname) {
         return access(p, F_OK) == 0;
 }
 
+/* Writes "0" to /proc/sys/net/FAMILY/conf/IFNAME/forwarding. */
+static int forwarding_off(const char *family, const char *ifname) {
+        _cleanup_free_ char *p = xasprintf("/proc/sys/net/%s/conf/%s/forwarding", family, ifname);
+        _cleanup_close_ int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return write(fd, "0\n", 2) == 2 ? 0 : negative_errno();
+}
+
 int netns_bridge_add(const char *bridge, const char *cidr) {
         if (!ifname_ok(bridge) || !cidr_ok(cidr))
                 return -EINVAL;
         int r = ip_run(NULL, "link", "add", bridge, "type", "bridge", NULL);
+        /* Traffic stays on this machine even where the host forwards (ip_forward=1): nothing
+         * that arrives on the bridge is routed on, whatever routes a node adds in its namespace. */
+        if (r >= 0)
+                r = forwarding_off("ipv4", bridge);
+        if (r >= 0)
+                (void)forwarding_off("ipv6", bridge); /* absent when IPv6 is disabled */
         if (r >= 0)
                 r = ip_run(NULL, "addr", "add", cidr, "dev", bridge, NULL);
         if (r >= 0)

@@ -13,7 +13,8 @@
 /* Whether to use namespaces: running as root and VMATRIX_CLUSTER_NETNS is not "0". */
 bool netns_wanted(void);
 
-/* Creates bridge with address cidr (the Oracle's, "10.B.C.1/24") and sets it up. */
+/* Creates bridge with address cidr (the Oracle's, "10.B.C.1/24"), with IPv4 and IPv6
+ * forwarding off for packets arriving on it, and sets it up. */
 int netns_bridge_add(const char *bridge, const char *cidr);
 /* Deletes bridge if it exists (0 if it does not). */
 int netns_bridge_del(const char *bridge);

@@ -95,8 +95,9 @@ int process_spawn(char *const argv[], int netns_fd, const char *log_path, pid_t 
         if (n == (ssize_t)sizeof e) {
                 while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
                         ;
+                bool known = e.step >= 0 && (size_t)e.step < ELEMENTSOF(spawn_steps);
                 if (ret_step)
-                        *ret_step = e.step >= 0 && (size_t)e.step < ELEMENTSOF(spawn_steps) ? spawn_steps[e.step] : "spawn";
+                        *ret_step = known ? spawn_steps[e.step] : "spawn";
                 return e.err > 0 ? -e.err : -EIO;
         }
         *ret_pid = pid;

@@ -234,22 +234,23 @@ static int member_from_json(const json_t *j, bool netns, spec_member_t *ret) {
 }
 
 int spec_from_json(const json_t *j, spec_t **ret) {
-        const char *dir = NULL, *exe = NULL, *accel = NULL, *bridge = NULL, *subnet = NULL;
+        const char *dir = NULL, *exe = NULL, *bridge = NULL, *subnet = NULL;
         json_int_t version = 0;
         int netns = 0;
-        json_t *oracle = NULL, *rms = NULL;
-        if (!j || json_unpack((json_t *)j, "{s:I, s:s, s:s, s?s, s:b, s?s, s?s, s:o, s:o}", "version", &version,
+        json_t *accel = NULL, *oracle = NULL, *rms = NULL;
+        if (!j || json_unpack((json_t *)j, "{s:I, s:s, s:s, s?o, s:b, s?s, s?s, s:o, s:o}", "version", &version,
                               "dir", &dir, "exe", &exe, "accel", &accel, "netns", &netns, "bridge", &bridge,
                               "subnet", &subnet, "oracle", &oracle, "rms", &rms) < 0)
                 return -EBADMSG;
         if (version != SPEC_JSON_VERSION || dir[0] != '/' || exe[0] != '/' || !json_is_array(rms) ||
-            json_array_size(rms) < 1 || json_array_size(rms) > SPEC_MAX_RMS)
+            json_array_size(rms) < 1 || json_array_size(rms) > SPEC_MAX_RMS ||
+            (accel && !json_is_null(accel) && !json_is_string(accel)))
                 return -EBADMSG;
 
         _cleanup_(spec_freep) spec_t *s = xcalloc(1, sizeof *s);
         s->dir = xstrdup(dir);
         s->exe = xstrdup(exe);
-        s->accel = accel ? xstrdup(accel) : NULL;
+        s->accel = json_is_string(accel) ? xstrdup(json_string_value(accel)) : NULL;
         s->netns = netns;
         if (netns) {
                 _cleanup_free_ char *net = xstrdup(subnet ? subnet : "");

@@ -317,6 +317,12 @@ static int remove_network(const char *dir, const spec_t *s, enum log_level lvl, 
                                 ret = r;
                 }
         }
+        /* The kernel destroys a deleted namespace, and the veth pairs in it, asynchronously:
+         * wait for the host ends to go, so a following `up` can create them again. */
+        int64_t deadline = time_now_ms() + 3000;
+        for (char **v = veths; *v; v++)
+                while (netns_link_exists(*v) && time_now_ms() < deadline)
+                        time_sleep_ms(20);
         for (char **v = veths; *v; v++) {
                 if (!netns_link_exists(*v))
                         continue; /* went with its namespace */
@@ -390,6 +396,13 @@ int teardown_find_running(const char *dir, char **ret_name, pid_t *ret_pid) {
         int r = pidfile_names(dir, &names);
         if (r < 0)
                 return r;
+        /* the Oracle first: "already up (oracle runs as ...)" is the clearest message */
+        pid_t oracle = member_pid(dir, s ? s->exe : NULL, "oracle");
+        if (oracle > 0) {
+                *ret_name = xstrdup("oracle");
+                *ret_pid = oracle;
+                return 1;
+        }
         for (char **n = names; *n; n++) {
                 pid_t pid = member_pid(dir, s ? s->exe : NULL, *n);
                 if (pid > 0) {

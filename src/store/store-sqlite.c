@@ -256,7 +256,7 @@ static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
 }
 
 json_t *vm_record_to_json(const vm_record_t *v) {
-        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:I?,s:s?,s:I,s:I,s:O?}", "name", v->name,
+        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?}", "name", v->name,
                          "state", v->state, "version", (json_int_t)v->version, "rm", *v->rm ? v->rm : NULL,
                          "image", v->image, "memory_mib", (json_int_t)v->memory_mib, "vcpus", (json_int_t)v->vcpus,
                          "mac", v->mac, "prebooted", v->prebooted, "address", *v->address ? v->address : NULL,

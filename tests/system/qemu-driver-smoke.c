@@ -1,1 +1,440 @@
-int main(void) { return 0; }
+/* Real-QEMU check of the vmm_qemu driver (not a unit test; run by qemu-driver-smoke.sh).
+ *
+ * usage: qemu-driver-smoke WORKDIR [KERNEL [INITRD]]
+ *
+ * Boots a VM under TCG (with -kernel KERNEL when given, else a diskless VM that sits in
+ * SeaBIOS), then: status, stats, console socket, pause/cont, free + attach, save, kill,
+ * restore, shutdown; a restore with another device set must fail cleanly; a VM with
+ * file-backed RAM saves only device state; bad binaries and bad disks give clear errors.
+ * With KERNEL and INITRD of the tiny-http guest (guest/tiny-http), also a real guest: boot to
+ * "vmx-guest: ready", HTTP through the port forward, save/kill/restore keeping its boot id
+ * and hit counter, and an ACPI power-off the guest acts on.
+ * Then vmm_accel_pick("auto") runs its real probe. Prints timings. Every VM it starts is killed before it exits, on failure too. */
+#include <dirent.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "vmm/vmm.h"
+
+static int failed;
+static vmm_vm_t *live[8]; /* killed at exit whatever happens */
+
+#define EXPECT(cond)                                                                \
+        do {                                                                        \
+                if (!(cond)) {                                                      \
+                        fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
+                        failed++;                                                   \
+                }                                                                   \
+        } while (0)
+
+#define REQUIRE(cond)                                                               \
+        do {                                                                        \
+                if (!(cond)) {                                                      \
+                        fprintf(stderr, "FAIL %s:%d: %s (giving up)\n", __FILE__, __LINE__, #cond); \
+                        failed++;                                                   \
+                        return;                                             \
+                }                                                                   \
+        } while (0)
+
+static void track(vmm_vm_t *vm) {
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                if (!live[i]) {
+                        live[i] = vm;
+                        return;
+                }
+}
+
+static void untrack(vmm_vm_t *vm) {
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                if (live[i] == vm)
+                        live[i] = NULL;
+}
+
+static void release(vmm_vm_t **vm) {
+        if (!*vm)
+                return;
+        untrack(*vm);
+        *vm = vmm_vm_free(*vm);
+}
+
+static void kill_all(void) {
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                if (live[i]) {
+                        (void)vmm_kill(live[i], 0);
+                        live[i] = vmm_vm_free(live[i]);
+                }
+}
+
+static vmm_run_state_t state_of(vmm_vm_t *vm) {
+        vmm_status_t st = { .state = -1 };
+        int r = vmm_status(vm, &st);
+        return r < 0 ? (vmm_run_state_t)-1 : st.state;
+}
+
+static void config_init(vmm_config_t *cfg, const char *run_dir, const char *kernel) {
+        *cfg = (vmm_config_t){
+                .name = "smoke",
+                .run_dir = run_dir,
+                .memory_mib = 256,
+                .vcpus = 1,
+                .mac = "52:54:00:12:34:56",
+                .kernel = kernel,
+                .cmdline = kernel ? "console=ttyS0 quiet" : NULL,
+                .fwd_host = "127.0.0.1",
+                .fwd_port = 18080 + (getpid() % 1000),
+                .accel = "tcg",
+        };
+}
+
+/* Main path: boot, inspect, pause/cont, attach, save, kill, restore, shutdown. */
+static void test_lifecycle(const char *work, const char *kernel) {
+        _cleanup_free_ char *run = xasprintf("%s/run", work);
+        _cleanup_free_ char *state = xasprintf("%s/state", work);
+        vmm_config_t cfg;
+        config_init(&cfg, run, kernel);
+
+        vmm_vm_t *vm = NULL;
+        int64_t t0 = time_now_ms();
+        int r = vmm_boot(&vmm_qemu, &cfg, 0, &vm);
+        int64_t boot_ms = time_now_ms() - t0;
+        REQUIRE(r == 0);
+        track(vm);
+        vmm_status_t st;
+        EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_RUNNING && st.pid > 0);
+        pid_t pid = st.pid;
+
+        /* a second QEMU must not start on the same run directory */
+        vmm_vm_t *dup = NULL;
+        EXPECT(vmm_boot(&vmm_qemu, &cfg, 0, &dup) == -EBUSY && !dup);
+
+        time_sleep_ms(kernel ? 3000 : 1000);
+        vmm_stats_t s;
+        EXPECT(vmm_stats(vm, &s) == 0 && s.cpu_ns > 0 && s.rss_bytes > (1u << 20));
+        printf("stats after boot: cpu %.0f ms, rss %.1f MiB, block rd %llu wr %llu\n", s.cpu_ns / 1e6,
+               s.rss_bytes / 1048576.0, (unsigned long long)s.block_rd_bytes, (unsigned long long)s.block_wr_bytes);
+        _cleanup_free_ char *console = NULL;
+        struct stat sst;
+        EXPECT(vmm_console_path(vm, &console) == 0 && stat(console, &sst) == 0 && S_ISSOCK(sst.st_mode));
+
+        EXPECT(vmm_pause(vm, 0) == 0);
+        EXPECT(state_of(vm) == VMM_RUN_PAUSED);
+        EXPECT(vmm_cont(vm, 0) == 0);
+        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+
+        /* an agent restart: drop the handle, find the VM again */
+        release(&vm);
+        t0 = time_now_ms();
+        r = vmm_attach(&vmm_qemu, &cfg, 0, &vm);
+        printf("attach: %lld ms\n", (long long)(time_now_ms() - t0));
+        REQUIRE(r == 0);
+        track(vm);
+        EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_RUNNING && st.pid == pid);
+
+        t0 = time_now_ms();
+        r = vmm_save(vm, state, 0);
+        int64_t save_ms = time_now_ms() - t0;
+        EXPECT(r == 0);
+        int64_t size = file_size(state);
+        EXPECT(size > 0);
+        EXPECT(state_of(vm) == VMM_RUN_PAUSED);
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp", state);
+        EXPECT(!file_exists(tmp));
+
+        EXPECT(vmm_kill(vm, 0) == 0);
+        EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_GONE);
+        EXPECT(kill(pid, 0) < 0 && errno == ESRCH);
+        EXPECT(vmm_kill(vm, 0) == 0); /* idempotent */
+        release(&vm);
+        EXPECT(vmm_attach(&vmm_qemu, &cfg, 0, &vm) == -ESRCH && !vm);
+
+        t0 = time_now_ms();
+        r = vmm_restore(&vmm_qemu, &cfg, state, 0, &vm);
+        int64_t restore_ms = time_now_ms() - t0;
+        REQUIRE(r == 0);
+        track(vm);
+        EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_RUNNING && st.pid != pid);
+        time_sleep_ms(300);
+        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+        EXPECT(vmm_stats(vm, &s) == 0);
+
+        printf("RESULT boot-to-running %lld ms | save %lld ms, state file %lld bytes (%.2f MiB) | restore %lld ms\n",
+               (long long)boot_ms, (long long)save_ms, (long long)size, size / 1048576.0, (long long)restore_ms);
+
+        /* save/restore a second time from a restored VM */
+        EXPECT(vmm_save(vm, state, 0) == 0);
+        EXPECT(vmm_kill(vm, 0) == 0);
+        release(&vm);
+        REQUIRE(vmm_restore(&vmm_qemu, &cfg, state, VMM_RESTORE_PAUSED, &vm) == 0);
+        track(vm);
+        EXPECT(state_of(vm) == VMM_RUN_PAUSED);
+        EXPECT(vmm_cont(vm, 0) == 0);
+        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+
+        /* SeaBIOS ignores the ACPI power button and a kernel without userspace may too: the
+         * driver must kill after the timeout */
+        t0 = time_now_ms();
+        EXPECT(vmm_shutdown(vm, 1500, 0) == 0);
+        printf("shutdown (powerdown + kill after timeout): %lld ms\n", (long long)(time_now_ms() - t0));
+        EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_GONE);
+        release(&vm);
+
+        /* restoring with another device set (no NIC MAC, extra disk, other RAM size) fails
+         * with -EINVAL and leaves nothing running */
+        _cleanup_free_ char *run2 = xasprintf("%s/run-bad", work);
+        vmm_config_t bad;
+        config_init(&bad, run2, kernel);
+        bad.memory_mib = 128;
+        bad.fwd_host = NULL;
+        t0 = time_now_ms();
+        r = vmm_restore(&vmm_qemu, &bad, state, 0, &vm);
+        printf("restore with a different config: %d (%s) after %lld ms\n", r, strerror(-r),
+               (long long)(time_now_ms() - t0));
+        EXPECT(r == -EINVAL && !vm);
+        if (vm)
+                track(vm);
+        _cleanup_free_ char *pidfile = xasprintf("%s/qemu.pid", run2);
+        _cleanup_free_ char *pidtext = NULL;
+        if (file_read(pidfile, &pidtext, NULL) == 0)
+                EXPECT(kill(atoi(pidtext), 0) < 0);
+}
+
+/* GET path from 127.0.0.1:port; 0 and the body (malloc'd) on a 200 answer. */
+static int http_get(int port, const char *path, char **ret_body) {
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        struct timeval tv = { .tv_sec = 5 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return negative_errno();
+        _cleanup_free_ char *req = xasprintf("GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
+        if (write(fd, req, strlen(req)) < 0)
+                return negative_errno();
+        char buf[4096];
+        size_t len = 0;
+        ssize_t n;
+        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+                len += (size_t)n;
+        buf[len] = 0;
+        if (!str_startswith(buf, "HTTP/1.1 200"))
+                return -EIO;
+        char *body = strstr(buf, "\r\n\r\n");
+        *ret_body = xstrdup(body ? body + 4 : "");
+        (*ret_body)[strcspn(*ret_body, "\r\n")] = 0;
+        return 0;
+}
+
+/* Poll GET path until it answers or timeout_ms pass. */
+static int http_get_wait(int port, const char *path, int timeout_ms, char **ret_body) {
+        int64_t deadline = time_now_ms() + timeout_ms;
+        int r;
+        while ((r = http_get(port, path, ret_body)) < 0 && time_now_ms() < deadline)
+                time_sleep_ms(20);
+        return r;
+}
+
+static bool file_contains(const char *path, const char *needle) {
+        _cleanup_free_ char *text = NULL;
+        return file_read(path, &text, NULL) == 0 && strstr(text, needle);
+}
+
+/* "hits": N and "boot_id": "..." from the guest's /id answer. */
+static long json_hits(const char *body) {
+        const char *h = body ? strstr(body, "\"hits\": ") : NULL;
+        return h ? strtol(h + 8, NULL, 10) : -1;
+}
+
+static char *json_boot_id(const char *body) {
+        const char *b = body ? strstr(body, "\"boot_id\": \"") : NULL;
+        if (!b)
+                return xstrdup("");
+        b += 12;
+        return xasprintf("%.*s", (int)strcspn(b, "\""), b);
+}
+
+/* The tiny-http guest: a real kernel and userspace from the initramfs. */
+static void test_guest(const char *work, const char *kernel, const char *initrd) {
+        _cleanup_free_ char *run = xasprintf("%s/run-guest", work);
+        _cleanup_free_ char *state = xasprintf("%s/state-guest", work);
+        _cleanup_free_ char *console_log = xasprintf("%s/console.log", run);
+        vmm_config_t cfg;
+        config_init(&cfg, run, kernel);
+        cfg.name = "smoke-guest";
+        cfg.initrd = initrd;
+        cfg.cmdline = "console=ttyS0 vmx.name=smoke-guest quiet";
+        cfg.fwd_port = 19080 + (getpid() % 1000);
+
+        vmm_vm_t *vm = NULL;
+        int64_t t0 = time_now_ms();
+        int r = vmm_boot(&vmm_qemu, &cfg, 0, &vm);
+        int64_t running_ms = time_now_ms() - t0;
+        REQUIRE(r == 0);
+        track(vm);
+        while (!file_contains(console_log, "vmx-guest: ready") && time_now_ms() - t0 < 120000)
+                time_sleep_ms(20);
+        int64_t ready_ms = time_now_ms() - t0;
+        REQUIRE(file_contains(console_log, "vmx-guest: ready"));
+        _cleanup_free_ char *id1 = NULL, *id2 = NULL;
+        REQUIRE(http_get_wait(cfg.fwd_port, "/id", 10000, &id1) == 0);
+        int64_t http_ms = time_now_ms() - t0;
+        printf("guest /id before save: %s\n", id1);
+        printf("RESULT guest boot: running %lld ms, console ready %lld ms, first HTTP answer %lld ms\n",
+               (long long)running_ms, (long long)ready_ms, (long long)http_ms);
+
+        t0 = time_now_ms();
+        EXPECT(vmm_save(vm, state, 0) == 0);
+        int64_t save_ms = time_now_ms() - t0;
+        EXPECT(vmm_kill(vm, 0) == 0);
+        release(&vm);
+
+        t0 = time_now_ms();
+        r = vmm_restore(&vmm_qemu, &cfg, state, 0, &vm);
+        int64_t restore_ms = time_now_ms() - t0;
+        REQUIRE(r == 0);
+        track(vm);
+        EXPECT(http_get_wait(cfg.fwd_port, "/id", 10000, &id2) == 0);
+        int64_t http2_ms = time_now_ms() - t0;
+        printf("guest /id after restore: %s\n", id2 ? id2 : "(none)");
+        _cleanup_free_ char *b1 = json_boot_id(id1), *b2 = json_boot_id(id2);
+        EXPECT(*b1 && streq(b1, b2));                 /* the same boot, not a reboot */
+        EXPECT(json_hits(id2) == json_hits(id1) + 1); /* RAM state carried over */
+        printf("RESULT guest save %lld ms, state file %.1f MiB | restore %lld ms, first HTTP answer %lld ms\n",
+               (long long)save_ms, file_size(state) / 1048576.0, (long long)restore_ms, (long long)http2_ms);
+
+        /* the guest acts on the ACPI power button: QEMU exits well before the timeout */
+        t0 = time_now_ms();
+        EXPECT(vmm_shutdown(vm, 30000, 0) == 0);
+        int64_t off_ms = time_now_ms() - t0;
+        EXPECT(off_ms < 30000);
+        EXPECT(state_of(vm) == VMM_RUN_GONE);
+        printf("RESULT guest graceful power-off %lld ms\n", (long long)off_ms);
+        release(&vm);
+}
+
+/* File-backed RAM: save writes only device state, restore maps the same RAM file. */
+static void test_memory_file(const char *work, const char *kernel) {
+        _cleanup_free_ char *run = xasprintf("%s/run-mem", work);
+        _cleanup_free_ char *state = xasprintf("%s/state-mem", work);
+        _cleanup_free_ char *ram = xasprintf("/dev/shm/vmx-smoke-ram-%d", (int)getpid());
+        vmm_config_t cfg;
+        config_init(&cfg, run, kernel);
+        cfg.name = "smoke-mem";
+        cfg.memory_path = ram;
+        vmm_vm_t *vm = NULL;
+        int r = vmm_boot(&vmm_qemu, &cfg, 0, &vm);
+        EXPECT(r == 0);
+        if (r < 0)
+                goto out;
+        track(vm);
+        time_sleep_ms(kernel ? 3000 : 1000);
+        int64_t t0 = time_now_ms();
+        EXPECT(vmm_save(vm, state, 0) == 0);
+        int64_t save_ms = time_now_ms() - t0;
+        EXPECT(vmm_kill(vm, 0) == 0);
+        release(&vm);
+        t0 = time_now_ms();
+        r = vmm_restore(&vmm_qemu, &cfg, state, 0, &vm);
+        int64_t restore_ms = time_now_ms() - t0;
+        EXPECT(r == 0);
+        if (r < 0)
+                goto out;
+        track(vm);
+        time_sleep_ms(300);
+        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+        printf("RESULT memory-backend-file: save %lld ms, state file %lld bytes | restore %lld ms\n",
+               (long long)save_ms, (long long)file_size(state), (long long)restore_ms);
+        EXPECT(file_size(state) < (1 << 20)); /* device state only */
+        EXPECT(vmm_kill(vm, 0) == 0);
+        release(&vm);
+out:
+        unlink(ram);
+}
+
+/* Start failures carry a clear error and leave no process. */
+static void test_start_failures(const char *work) {
+        _cleanup_free_ char *run = xasprintf("%s/run-fail", work);
+        _cleanup_free_ char *disk = xasprintf("%s/no-such-disk.qcow2", work);
+        vmm_config_t cfg;
+        config_init(&cfg, run, NULL);
+        cfg.name = "smoke-fail";
+        cfg.disk = disk;
+        vmm_vm_t *vm = NULL;
+        EXPECT(vmm_boot(&vmm_qemu, &cfg, 0, &vm) == -EIO && !vm);
+
+        cfg.disk = NULL;
+        setenv("VMATRIX_QEMU", "/nonexistent/qemu-system-x86_64", 1);
+        EXPECT(vmm_boot(&vmm_qemu, &cfg, 0, &vm) == -ENOENT && !vm);
+        unsetenv("VMATRIX_QEMU");
+
+        cfg.mac = "01:00:00:00:00:01"; /* multicast */
+        EXPECT(vmm_boot(&vmm_qemu, &cfg, 0, &vm) == -EINVAL && !vm);
+        cfg.mac = "52:54:00:12:34:56";
+        _cleanup_free_ char *state = xasprintf("%s/no-such-state", work);
+        EXPECT(vmm_restore(&vmm_qemu, &cfg, state, 0, &vm) == -ENOENT && !vm);
+}
+
+/* "auto" runs the real probe (a few seconds) and caches it; prints the verdict. */
+static void test_accel_auto(const char *work) {
+        _cleanup_free_ char *cache = xasprintf("%s/accel.json", work);
+        const char *accel = NULL;
+        int64_t t0 = time_now_ms();
+        EXPECT(vmm_accel_pick("auto", cache, &accel) == 0 && accel);
+        int64_t probe_ms = time_now_ms() - t0;
+        _cleanup_free_ char *text = NULL;
+        (void)file_read(cache, &text, NULL);
+        printf("RESULT accel auto: %s after %lld ms; cache: %s\n", accel ? accel : "?", (long long)probe_ms,
+               text ? text : "(none: /dev/kvm unusable)");
+        t0 = time_now_ms();
+        const char *again = NULL;
+        EXPECT(vmm_accel_pick("auto", cache, &again) == 0 && again && accel && streq(again, accel));
+        EXPECT(time_now_ms() - t0 < 500); /* from the cache */
+}
+
+/* Open fds of this process, to catch leaks. */
+static int fd_count(void) {
+        int n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return -1;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+static void on_signal(int sig) {
+        kill_all();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int main(int argc, char **argv) {
+        if (argc < 2 || argc > 4) {
+                fprintf(stderr, "usage: %s WORKDIR [KERNEL [INITRD]]\n", argv[0]);
+                return 2;
+        }
+        log_setup("smoke");
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        const char *kernel = argc >= 3 && *argv[2] ? argv[2] : NULL;
+        const char *initrd = argc >= 4 && *argv[3] ? argv[3] : NULL;
+        printf("guest: %s\n", kernel ? kernel : "no kernel, no disk (SeaBIOS)");
+        int fds = fd_count();
+        test_lifecycle(argv[1], kernel);
+        test_memory_file(argv[1], kernel);
+        test_start_failures(argv[1]);
+        if (kernel && initrd)
+                test_guest(argv[1], kernel, initrd);
+        test_accel_auto(argv[1]);
+        kill_all();
+        EXPECT(fd_count() == fds); /* no monitor socket, pidfd, log or state fd left open */
+        printf("%s\n", failed ? "FAILED" : "OK");
+        return failed ? 1 : 0;
+}

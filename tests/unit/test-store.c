@@ -35,6 +35,19 @@ int main(void) {
         CHECK(store_vm_get(s, "web1", &got) == 0);
         CHECK_STREQ(got.state, "stored");
         CHECK(got.version == 1 && got.memory_mib == 128);
+        /* the JSON form round-trips (a bad json_pack format once made it NULL) */
+        got.pid = 4242;
+        json_t *j = vm_record_to_json(&got);
+        CHECK(j != NULL);
+        CHECK(json_integer_value(json_object_get(j, "pid")) == 4242);
+        vm_record_t back = { 0 };
+        CHECK(vm_record_from_json(j, &back) == 0 && back.pid == 4242 && streq(back.mac, got.mac));
+        vm_record_clear(&back);
+        json_decref(j);
+        got.pid = 0;
+        j = vm_record_to_json(&got);
+        CHECK(j && json_is_null(json_object_get(j, "pid")) && json_is_null(json_object_get(j, "rm")));
+        json_decref(j);
         vm_record_clear(&got);
         CHECK(store_vm_get(s, "nope", &got) == -ENOENT);
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# make demo: a local cluster (1 chamber + 2 production RMs) serving a real tiny-http VM that was
+# booted in the Loading Chambers, hibernated pre-booted into the Nest and activated on a
+# production RM. Leaves it running until `make demo-down`.
+set -euo pipefail
+dir=$1
+vmx=$2
+export VMATRIX_GUEST_DIR="${VMATRIX_GUEST_DIR:-$(dirname "$vmx")/guest/tiny-http}"
+export VMATRIX_CLUSTER_DIR="$dir"
+
+if [ -f "$dir/oracle.url" ] && "$vmx" rm list >/dev/null 2>&1; then
+        echo "a demo cluster is already up in $dir (make demo-down first)" >&2
+        exit 1
+fi
+"$vmx" cluster down --dir "$dir" >/dev/null 2>&1 || true
+rm -rf "$dir"
+"$vmx" cluster up --dir "$dir" --production 2 --chambers 1
+"$vmx" image build tiny-http
+"$vmx" vm create demo --image tiny-http --memory 128
+"$vmx" vm boot demo
+"$vmx" vm hibernate demo
+"$vmx" vm activate demo
+addr=$("$vmx" vm show demo --json | jq -r .address)
+echo
+echo "The demo VM answers at http://$addr/id :"
+curl -s --max-time 10 "http://$addr/id"
+echo
+echo
+echo "Try:  export VMATRIX_ORACLE=$(cat "$dir/oracle.url")"
+echo "      build/vmatrix vm list; build/vmatrix rm list; build/vmatrix events"
+echo "Stop: make demo-down"

@@ -1,0 +1,36 @@
+/* `vmatrix rm list`: the real machines as the Oracle sees them (GET /v1/rms). */
+#include "cli/api.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+
+/* `rm list --json` contract fields (DESIGN.md §4). */
+static const char *const rm_json_fields[] = { "name", "role", "state", "address", "vms" };
+
+void rm_table_print(FILE *f, const json_t *rms) {
+        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS" };
+        _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
+        size_t i;
+        const json_t *rm;
+        json_array_foreach(rms, i, rm)
+                for (unsigned k = 0; k < ELEMENTSOF(rm_json_fields); k++)
+                        table_add_json(t, rm, rm_json_fields[k]);
+        table_flush(t, f);
+}
+
+int cmd_rm_list(cli_t *c) {
+        _cleanup_(json_decrefp) json_t *rms = NULL;
+        int r = api_call(c, "GET", "/v1/rms", NULL, API_TIMEOUT_MS, &rms);
+        if (r != CLI_OK)
+                return r;
+        if (!json_is_array(rms))
+                return cli_fail(c, "unexpected answer from the Oracle to GET /v1/rms: not an array");
+        if (c->json) {
+                size_t i;
+                json_t *rm;
+                json_array_foreach(rms, i, rm)
+                        json_ensure_fields(rm, rm_json_fields, ELEMENTSOF(rm_json_fields));
+                return output_json(c, rms, false);
+        }
+        rm_table_print(c->out, rms);
+        return CLI_OK;
+}

@@ -1,0 +1,155 @@
+/* `vmatrix vm ...`: create, the lifecycle actions (one handler for all, the action is the
+ * command's second word), list, show and console. Everything goes through the Oracle API:
+ * POST /v1/vms, POST /v1/vms/NAME/ACTION (202 + operation), GET /v1/vms[/NAME[/console]]. */
+#include <string.h>
+
+#include "base/util.h"
+#include "cli/api.h"
+#include "cli/commands.h"
+#include "cli/ops-wait.h"
+#include "cli/output.h"
+
+/* `vm show --json` contract fields (DESIGN.md §4); the API's other fields pass through. */
+static const char *const vm_json_fields[] = { "name", "state", "version", "rm", "address",
+                                              "prebooted", "memory_mib", "image", "pid" };
+static const char *const vm_show_keys[] = { "name", "state", "version", "rm", "address",
+                                            "prebooted", "memory_mib", "vcpus", "image", "pid",
+                                            "mac", "nest_version", "op_id", "actions" };
+
+/* Prints a VM object as `vm show` does: key: value lines, or the object with --json. */
+static int vm_print(cli_t *c, json_t *vm) {
+        /* rather than a block of "-", say that the Oracle sent something else */
+        if (!json_is_string(json_object_get(vm, "name")))
+                return cli_fail(c, "unexpected answer from the Oracle: not a VM object");
+        if (c->json) {
+                json_ensure_fields(vm, vm_json_fields, ELEMENTSOF(vm_json_fields));
+                return output_json(c, vm, false);
+        }
+        kv_print(c->out, vm, vm_show_keys, ELEMENTSOF(vm_show_keys));
+        return CLI_OK;
+}
+
+static int vm_get_and_print(cli_t *c, const char *name) {
+        _cleanup_free_ char *path = xasprintf("/v1/vms/%s", name);
+        _cleanup_(json_decrefp) json_t *vm = NULL;
+        int r = api_call(c, "GET", path, NULL, API_TIMEOUT_MS, &vm);
+        return r != CLI_OK ? r : vm_print(c, vm);
+}
+
+int cmd_vm_create(cli_t *c) {
+        const char *name = cli_arg(c, 0), *image = cli_opt(c, "image");
+        int64_t memory = 0, vcpus = 0;
+        int r;
+        if ((r = cli_check_name(c, "VM", name)) != CLI_OK || (r = cli_check_name(c, "image", image)) != CLI_OK ||
+            (r = cli_opt_int(c, "memory", 16, 65536, &memory)) != CLI_OK ||
+            (r = cli_opt_int(c, "vcpus", 1, 64, &vcpus)) != CLI_OK)
+                return r;
+        _cleanup_(json_decrefp) json_t *body = json_pack("{s:s,s:s}", "name", name, "image", image);
+        if (memory)
+                json_object_set_new(body, "memory_mib", json_integer(memory));
+        if (vcpus)
+                json_object_set_new(body, "vcpus", json_integer(vcpus));
+        _cleanup_(json_decrefp) json_t *vm = NULL;
+        r = api_call(c, "POST", "/v1/vms", body, API_TIMEOUT_MS, &vm);
+        return r != CLI_OK ? r : vm_print(c, vm);
+}
+
+int cmd_vm_action(cli_t *c) {
+        const char *action = strchr(c->command->name, ' ') + 1; /* "vm boot" -> "boot" */
+        const char *name = cli_arg(c, 0), *rm = cli_opt(c, "rm");
+        int r = cli_check_name(c, "VM", name);
+        if (r == CLI_OK && rm)
+                r = cli_check_name(c, "RM", rm);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_(json_decrefp) json_t *body = json_object();
+        if (rm)
+                json_object_set_new(body, "rm", json_string(rm));
+        if (cli_flag(c, "force"))
+                json_object_set_new(body, "force", json_true());
+
+        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/%s", name, action);
+        _cleanup_(json_decrefp) json_t *answer = NULL;
+        r = api_call(c, "POST", path, body, API_TIMEOUT_MS, &answer);
+        if (r != CLI_OK)
+                return r;
+        json_t *op = json_object_get(answer, "op");
+        if (!json_is_object(op))
+                return cli_fail(c, "unexpected answer from the Oracle to %s %s: no operation", action, name);
+        if (cli_flag(c, "no-wait")) {
+                if (c->json)
+                        return output_json(c, op, false);
+                fprintf(c->out, "%s\n", json_string_value(json_object_get(op, "id")) ?: "-");
+                return CLI_OK;
+        }
+
+        _cleanup_(json_decrefp) json_t *final = NULL;
+        r = ops_wait(c, op, &final);
+        if (r != CLI_OK)
+                return r;
+        if (streq(action, "delete")) {
+                if (c->json)
+                        return output_json(c, final, false);
+                fprintf(c->out, "deleted vm %s\n", name);
+                return CLI_OK;
+        }
+        return vm_get_and_print(c, name);
+}
+
+int cmd_vm_list(cli_t *c) {
+        _cleanup_(json_decrefp) json_t *vms = NULL;
+        int r = api_call(c, "GET", "/v1/vms", NULL, API_TIMEOUT_MS, &vms);
+        if (r != CLI_OK)
+                return r;
+        if (!json_is_array(vms))
+                return cli_fail(c, "unexpected answer from the Oracle to GET /v1/vms: not an array");
+        size_t i;
+        json_t *vm;
+        if (c->json) {
+                json_array_foreach(vms, i, vm)
+                        json_ensure_fields(vm, vm_json_fields, ELEMENTSOF(vm_json_fields));
+                return output_json(c, vms, false);
+        }
+        static const char *const headers[] = { "NAME", "STATE", "VERSION", "RM", "ADDRESS", "PREBOOTED", "IMAGE" };
+        static const char *const keys[] = { "name", "state", "version", "rm", "address", "prebooted", "image" };
+        _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
+        json_array_foreach(vms, i, vm)
+                for (unsigned k = 0; k < ELEMENTSOF(keys); k++)
+                        table_add_json(t, vm, keys[k]);
+        table_flush(t, c->out);
+        return CLI_OK;
+}
+
+int cmd_vm_show(cli_t *c) {
+        int r = cli_check_name(c, "VM", cli_arg(c, 0));
+        return r != CLI_OK ? r : vm_get_and_print(c, cli_arg(c, 0));
+}
+
+int cmd_vm_console(cli_t *c) {
+        const char *name = cli_arg(c, 0);
+        int r = cli_check_name(c, "VM", name);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", name);
+        http_response_t resp = { 0 };
+        r = api_request(c, "GET", path, NULL, API_TIMEOUT_MS, &resp);
+        if (r != CLI_OK)
+                return r;
+        /* the API answers text; accept {"console": TEXT} too */
+        const char *text = resp.body;
+        size_t len = resp.body_len;
+        if (json_is_string(json_object_get(resp.json, "console"))) {
+                text = json_string_value(json_object_get(resp.json, "console"));
+                len = json_string_length(json_object_get(resp.json, "console"));
+        }
+        if (c->json) {
+                _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:s%}", "name", name, "console", text, len);
+                r = j ? output_json(c, j, false) : cli_fail(c, "console output of %s is not valid UTF-8", name);
+        } else {
+                fwrite(text, 1, len, c->out);
+                if (len > 0 && text[len - 1] != '\n')
+                        fputc('\n', c->out);
+        }
+        http_response_clear(&resp);
+        return r;
+}

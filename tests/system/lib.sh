@@ -1,0 +1,82 @@
+# Shared helpers for system tests: a fresh local cluster per test, cleaned up on any exit.
+# Source this file; it expects VMATRIX (the binary) and GUEST_DIR (the built guest) set.
+set -euo pipefail
+
+: "${VMATRIX:?set VMATRIX to the vmatrix binary}"
+: "${GUEST_DIR:?set GUEST_DIR to the built tiny-http guest}"
+export VMATRIX_GUEST_DIR="$GUEST_DIR"
+export VMATRIX_ACCEL="${VMATRIX_ACCEL:-tcg}"
+
+TEST_NAME=$(basename "$0" .sh)
+TEST_DIR=$(mktemp -d "/tmp/vmx-$TEST_NAME-XXXXXX")
+export VMATRIX_CLUSTER_DIR="$TEST_DIR/cluster"
+PASSED=0
+FAILED=0
+
+log() { printf '[%s] %s\n' "$TEST_NAME" "$*" >&2; }
+
+cleanup() {
+        local rc=$?
+        if [ -d "$VMATRIX_CLUSTER_DIR" ]; then
+                "$VMATRIX" cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null 2>&1 || true
+        fi
+        if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
+                log "FAILED (logs kept in $TEST_DIR)"
+                for f in "$VMATRIX_CLUSTER_DIR"/logs/*.log; do
+                        [ -f "$f" ] || continue
+                        echo "---- tail of $f" >&2
+                        tail -n 25 "$f" >&2
+                done
+        else
+                rm -rf "$TEST_DIR"
+        fi
+}
+trap cleanup EXIT
+
+pass() { PASSED=$((PASSED + 1)); log "ok: $*"; }
+fail() { FAILED=$((FAILED + 1)); log "FAIL: $*"; }
+check() { # check "description" command...
+        local what=$1
+        shift
+        if "$@"; then pass "$what"; else fail "$what"; fi
+}
+check_eq() { # check_eq "description" actual expected
+        if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: got '$2', expected '$3'"; fi
+}
+# Runs a vmatrix command that must fail with exit 1 and a one-line message matching a pattern.
+check_refused() { # check_refused "description" pattern args...
+        local what=$1 pattern=$2
+        shift 2
+        local out rc=0
+        out=$("$VMATRIX" "$@" 2>&1 >/dev/null) || rc=$?
+        if [ "$rc" != 0 ] && grep -qiE "$pattern" <<<"$out"; then
+                pass "$what"
+        else
+                fail "$what: exit $rc, stderr '$out'"
+        fi
+}
+
+vmx() { "$VMATRIX" "$@"; }
+vm_field() { "$VMATRIX" vm show "$1" --json | jq -r ".$2"; }
+
+cluster_up() { # cluster_up [--production N] [--chambers M]
+        "$VMATRIX" cluster up --dir "$VMATRIX_CLUSTER_DIR" --accel "$VMATRIX_ACCEL" "$@" >/dev/null
+}
+
+# GET http://ADDR/PATH with a short timeout; prints the body.
+guest_get() { curl -sf --max-time 10 "http://$1$2"; }
+guest_post() { curl -sf --max-time 30 -X POST "http://$1$2"; }
+
+wait_until() { # wait_until SECONDS command...
+        local deadline=$((SECONDS + $1))
+        shift
+        until "$@"; do
+                [ $SECONDS -lt $deadline ] || return 1
+                sleep 0.2
+        done
+}
+
+finish() {
+        echo "$TEST_NAME: $PASSED passed, $FAILED failed"
+        [ "$FAILED" = 0 ]
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The core lifecycle with real QEMU VMs on a local cluster:
+# create -> boot -> POST /mark -> hibernate -> activate -> deactivate -> activate,
+# checking that activation resumes the same boot (boot_id, hits, disk mark), that versions only
+# grow, that bad input is refused without changing anything, and that `cluster down` leaves
+# no QEMU process or namespace behind.
+source "$(dirname "$0")/lib.sh"
+
+cluster_up --production 2 --chambers 1
+check_eq "three RMs are up" "$(vmx rm list --json | jq '[.[] | select(.state == "up")] | length')" 3
+
+vmx image build tiny-http >/dev/null
+check "tiny-http image is listed" bash -c "\"$VMATRIX\" image list --json | jq -e '.[] | select(.name == \"tiny-http\")' >/dev/null"
+
+vmx vm create web1 --image tiny-http --memory 128 >/dev/null
+check_eq "a new VM is stored" "$(vm_field web1 state)" stored
+v_created=$(vm_field web1 version)
+
+# ---- bad input changes nothing
+check_refused "duplicate name" "exists" vm create web1 --image tiny-http
+check_refused "unknown image" "no image" vm create web2 --image nope
+check_refused "invalid memory" "memory" vm create web2 --image tiny-http --memory 0
+check_refused "invalid name" "name" vm create Web_2 --image tiny-http
+check_refused "unknown vm" "no vm" vm activate ghost
+check_refused "deactivate a stored vm" "cannot deactivate" vm deactivate web1
+check_refused "unknown RM" "no RM|rm" vm boot web1 --rm nowhere
+check_refused "boot on a production RM" "chamber" vm boot web1 --rm prod1
+check_eq "refusals left the version alone" "$(vm_field web1 version)" "$v_created"
+check_eq "refusals left the state alone" "$(vm_field web1 state)" stored
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -d '{not json' "$(cat "$VMATRIX_CLUSTER_DIR/oracle.url")/v1/vms")
+check_eq "malformed JSON is a 400" "$code" 400
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        -d '{"name":"x1","image":"tiny-http","memory_mib":"lots"}' "$(cat "$VMATRIX_CLUSTER_DIR/oracle.url")/v1/vms")
+check_eq "a string for memory is a 400" "$code" 400
+
+# ---- boot in the Loading Chambers
+vmx vm boot web1 >/dev/null
+check_eq "booted VM is loading" "$(vm_field web1 state)" loading
+check_eq "booted VM is on the chamber" "$(vm_field web1 rm)" chamber1
+addr=$(vm_field web1 address)
+wait_until 60 guest_get "$addr" /health >/dev/null || fail "guest answers /health at $addr"
+id1=$(guest_get "$addr" /id)
+boot_id=$(jq -r .boot_id <<<"$id1")
+check_eq "guest knows its name" "$(jq -r .vm <<<"$id1")" web1
+guest_post "$addr" "/mark?value=m-$$" >/dev/null
+hits_before=$(guest_get "$addr" /id | jq .hits)
+v_loading=$(vm_field web1 version)
+check "version grew on boot" test "$v_loading" -gt "$v_created"
+pid=$(vm_field web1 pid)
+check "a QEMU process runs the VM" kill -0 "$pid"
+
+check_refused "a second boot while loading" "cannot boot" vm boot web1
+
+# ---- hibernate into the Nest
+vmx vm hibernate web1 >/dev/null
+check_eq "hibernated VM is stored" "$(vm_field web1 state)" stored
+check_eq "hibernated VM is prebooted" "$(vm_field web1 prebooted)" true
+check_eq "hibernated VM has no RM" "$(vm_field web1 rm)" null
+check "its QEMU is gone" bash -c "! kill -0 $pid 2>/dev/null"
+v_stored=$(vm_field web1 version)
+check "version grew on hibernate" test "$v_stored" -gt "$v_loading"
+
+# ---- activate on a production RM: the same boot continues
+vmx vm activate web1 >/dev/null
+check_eq "activated VM is active" "$(vm_field web1 state)" active
+rm_active=$(vm_field web1 rm)
+check "activated VM is on a production RM" grep -q '^prod' <<<"$rm_active"
+addr=$(vm_field web1 address)
+id2=$(guest_get "$addr" /id || echo '{}')
+check_eq "activation resumed the same boot" "$(jq -r .boot_id <<<"$id2")" "$boot_id"
+check "hits continue from before" test "$(jq .hits <<<"$id2")" -gt "$hits_before"
+check_eq "disk mark kept" "$(jq -r .disk_mark <<<"$id2")" "m-$$"
+v_active=$(vm_field web1 version)
+check "version grew on activate" test "$v_active" -gt "$v_stored"
+
+check_refused "activating an active VM" "cannot activate" vm activate web1
+check_refused "deleting an active VM without --force" "force" vm delete web1
+
+# ---- one VM per production RM
+vmx vm create web2 --image tiny-http >/dev/null
+check_refused "production RM already taken" "already runs" vm activate web2 --rm "$rm_active"
+
+# ---- deactivate and activate again
+vmx vm deactivate web1 >/dev/null
+check_eq "deactivated VM is stored" "$(vm_field web1 state)" stored
+check_eq "deactivated VM is prebooted" "$(vm_field web1 prebooted)" true
+vmx vm activate web1 >/dev/null
+addr=$(vm_field web1 address)
+check_eq "second activation still the same boot" "$(guest_get "$addr" /id | jq -r .boot_id)" "$boot_id"
+
+# ---- suspend / resume in place, stop, delete
+vmx vm suspend web1 >/dev/null
+check_eq "suspended" "$(vm_field web1 state)" suspended
+vmx vm resume web1 >/dev/null
+check_eq "resumed to active" "$(vm_field web1 state)" active
+addr=$(vm_field web1 address)
+check_eq "resume keeps the boot" "$(guest_get "$addr" /id | jq -r .boot_id)" "$boot_id"
+vmx vm stop web1 >/dev/null
+check_eq "stopped VM is stored" "$(vm_field web1 state)" stored
+check_eq "stopped VM is not prebooted" "$(vm_field web1 prebooted)" false
+vmx vm boot web1 >/dev/null
+addr=$(vm_field web1 address)
+wait_until 60 guest_get "$addr" /health >/dev/null || true
+id3=$(guest_get "$addr" /id || echo '{}')
+check "a cold boot after stop is a new boot" test "$(jq -r .boot_id <<<"$id3")" != "$boot_id"
+check_eq "the disk mark survived stop and boot" "$(jq -r .disk_mark <<<"$id3")" "m-$$"
+vmx vm delete web1 --force >/dev/null
+check_refused "a deleted VM is gone" "no vm" vm show web1
+
+# ---- events recorded
+check "events name the activation" bash -c "\"$VMATRIX\" events --json | jq -e '[.[] | select(.kind == \"activate\" and .vm == \"web1\")] | length >= 2' >/dev/null"
+
+# ---- nothing survives cluster down
+pids=$(cat "$VMATRIX_CLUSTER_DIR"/pids/*.pid)
+vmx cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null
+check "no QEMU left from this cluster" bash -c "! pgrep -f 'qemu-system.*$TEST_DIR' >/dev/null"
+for p in $pids; do check "process $p is gone" bash -c "! kill -0 $p 2>/dev/null"; done
+check "no namespace of this cluster left" bash -c "! ip netns list 2>/dev/null | grep -q \"\$(jq -r '.netns_prefix // \"vmx-none\"' $VMATRIX_CLUSTER_DIR/cluster.json 2>/dev/null || echo vmx-none)\""
+finish
