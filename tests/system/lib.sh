@@ -80,3 +80,28 @@ finish() {
         echo "$TEST_NAME: $PASSED passed, $FAILED failed"
         [ "$FAILED" = 0 ]
 }
+
+# A process counts as alive unless it is gone or a zombie (orphans may be reaped late here).
+proc_alive() {
+        local st
+        st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+        [ -n "$st" ] && [ "$st" != Z ]
+}
+proc_gone() { ! proc_alive "$1"; }
+# No QEMU process whose command line mentions this test's directory.
+no_qemu_left() {
+        local p
+        for p in $(pgrep -f "qemu-system" || true); do
+                if tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$TEST_DIR" && proc_alive "$p"; then
+                        return 1
+                fi
+        done
+        return 0
+}
+# No network namespace named after this cluster (names come from cluster.json's tag).
+no_netns_left() {
+        local bridge
+        bridge=$(jq -r '.bridge // empty' "$VMATRIX_CLUSTER_DIR/cluster.json" 2>/dev/null || true)
+        [ -z "$bridge" ] && return 0
+        ! ip netns list 2>/dev/null | grep -q "^$bridge-" && ! ip link show "$bridge" >/dev/null 2>&1
+}

@@ -285,6 +285,10 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         REQUIRE(http_get_wait(cfg.fwd_port, "/id", 10000, &id1) == 0);
         int64_t http_ms = time_now_ms() - t0;
         printf("guest /id before save: %s\n", id1);
+        int64_t tw = time_now_ms();
+        _cleanup_free_ char *warm = NULL;
+        EXPECT(http_get(cfg.fwd_port, "/health", &warm) == 0);
+        int64_t warm_ms = time_now_ms() - tw;
         printf("RESULT guest boot: running %lld ms, console ready %lld ms, first HTTP answer %lld ms\n",
                (long long)running_ms, (long long)ready_ms, (long long)http_ms);
 
@@ -302,6 +306,11 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         EXPECT(http_get_wait(cfg.fwd_port, "/id", 10000, &id2) == 0);
         int64_t http2_ms = time_now_ms() - t0;
         printf("guest /id after restore: %s\n", id2 ? id2 : "(none)");
+        tw = time_now_ms();
+        _cleanup_free_ char *warm2 = NULL;
+        EXPECT(http_get(cfg.fwd_port, "/health", &warm2) == 0);
+        printf("RESULT guest GET /health: %lld ms before save, %lld ms right after the first request after restore\n",
+               (long long)warm_ms, (long long)(time_now_ms() - tw));
         _cleanup_free_ char *b1 = json_boot_id(id1), *b2 = json_boot_id(id2);
         EXPECT(*b1 && streq(b1, b2));                 /* the same boot, not a reboot */
         EXPECT(json_hits(id2) == json_hits(id1) + 1); /* RAM state carried over */

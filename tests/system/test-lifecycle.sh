@@ -114,7 +114,7 @@ check "events name the activation" bash -c "\"$VMATRIX\" events --json | jq -e '
 # ---- nothing survives cluster down
 pids=$(cat "$VMATRIX_CLUSTER_DIR"/pids/*.pid)
 vmx cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null
-check "no QEMU left from this cluster" bash -c "! pgrep -f 'qemu-system.*$TEST_DIR' >/dev/null"
-for p in $pids; do check "process $p is gone" bash -c "! kill -0 $p 2>/dev/null"; done
-check "no namespace of this cluster left" bash -c "! ip netns list 2>/dev/null | grep -q \"\$(jq -r '.netns_prefix // \"vmx-none\"' $VMATRIX_CLUSTER_DIR/cluster.json 2>/dev/null || echo vmx-none)\""
+check "no QEMU left from this cluster" no_qemu_left
+for p in $pids; do check "process $p is gone" proc_gone "$p"; done
+check "no namespace or bridge of this cluster left" no_netns_left
 finish

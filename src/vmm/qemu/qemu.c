@@ -292,10 +292,6 @@ static int qemu_restore(const vmm_config_t *cfg, const char *state_path, unsigne
         if (r >= 0 && !(flags & VMM_RESTORE_PAUSED)) {
                 what = "resume after restore";
                 r = qmp_cmd_cont(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err);
-                if (r >= 0 && getenv("EXP_ANNOUNCE")) {
-                        int k = qmp_command_send(vm->qmp, "announce-self", NULL, -1, 1000, &err, NULL);
-                        log_info("announce-self: %d %s", k, k < 0 ? err.desc : "");
-                }
         }
         if (r < 0) {
                 _cleanup_free_ char *msg = xasprintf("%s from %s", what, state_path);
