@@ -541,6 +541,13 @@ void node_vms_adopt(node_t *n) {
                         if (r >= 0)
                                 r = vmm_attach(n->driver, &l.vc, 0, &vm->vmm);
                         launch_clear(&l);
+                        vmm_status_t st = { 0 };
+                        if (r >= 0 && vmm_status(vm->vmm, &st) >= 0 && st.state == VMM_RUN_PAUSED) {
+                                /* the agent died between saving and finishing the command: the
+                                 * Oracle rolled that back, so the VM runs on where it was */
+                                log_info("vm %s: found paused after an interrupted command: continuing it", vm->name);
+                                vmm_cont(vm->vmm, 0);
+                        }
                         if (r >= 0) {
                                 json_decref(started_result(n, vm));
                                 log_info("vm %s v%lld: re-attached to pid %lld", vm->name, (long long)vm->version,

@@ -70,7 +70,10 @@ struct vmm_driver {
          * -ESRCH if there is none. */
         int (*attach)(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret);
         /* Stop the CPUs and write the device state (and RAM unless it is file-backed) to
-         * state_path. The VM stays paused; the caller kills it when the state is stored. */
+         * state_path. The VM stays paused; the caller kills it when the state is stored.
+         * A VM saved once must run again (cont) before it can be saved again: -EALREADY.
+         * On failure the VM is left paused. Operations on a VM whose process has died
+         * return -ESRCH (status reports VMM_RUN_GONE instead). */
         int (*save)(vmm_vm_t *vm, const char *state_path, unsigned flags);
         int (*pause)(vmm_vm_t *vm, unsigned flags);
         int (*cont)(vmm_vm_t *vm, unsigned flags);
@@ -110,5 +113,6 @@ vmm_vm_t *vmm_vm_free(vmm_vm_t *vm);
 /* Accelerator choice. want is "auto", "kvm" or "tcg". auto uses KVM only when /dev/kvm works
  * and a short timed probe shows it is not slower than TCG (nested KVM can be ~1000x slower);
  * the probe result is cached in cache_path (may be NULL) so it runs once per host.
- * *ret is a static string "kvm" or "tcg". */
+ * *ret is a static string "kvm" or "tcg". Returns -ENODEV when kvm is forced but /dev/kvm is
+ * not usable, -EINVAL for another want; a failed probe falls back to tcg (logged). */
 int vmm_accel_pick(const char *want, const char *cache_path, const char **ret);

@@ -13,7 +13,9 @@
  * Errors: every failure is returned as -errno and logged here once with what QEMU said (its
  * QMP desc, or the tail of RUN/qemu.log when it died), since vmm.h carries no message.
  * A handle is safe to use from several threads: its monitor connection and process record
- * lock themselves and everything else in it is immutable. */
+ * lock themselves and everything else in it is immutable. A monitor connection that broke
+ * while QEMU lives on (-ENOTCONN: garbage or a cut socket) is not re-opened behind the
+ * callers' backs; the node frees the handle and attaches again. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
@@ -117,6 +119,11 @@ static bool qemu_log_failure(qemu_vm_t *vm, const char *what, int r, const qmp_e
         } else
                 log_error("vm %s: %s failed: %s", vm->name, what, err && *err->desc ? err->desc : strerror(-r));
         return gone;
+}
+
+/* Log a failed operation on a running VM; a VM whose QEMU has died is -ESRCH. */
+static int qemu_op_fail(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err) {
+        return qemu_log_failure(vm, what, r, err) ? -ESRCH : r;
 }
 
 static int qemu_alive_cb(void *userdata) { return qemu_process_alive(userdata) ? 0 : -ECHILD; }
@@ -294,6 +301,8 @@ static int qemu_restore(const vmm_config_t *cfg, const char *state_path, unsigne
                 r = qmp_cmd_cont(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err);
         }
         if (r < 0) {
+                if (r == -EINVAL) /* QEMU exits right after a failed load: let its words reach the log */
+                        (void)qemu_process_wait(vm->proc, QEMU_DEATH_GRACE_MS);
                 _cleanup_free_ char *msg = xasprintf("%s from %s", what, state_path);
                 /* QEMU exits when it cannot load a state (e.g. written with another device set):
                  * the state file does not fit this config */
@@ -344,24 +353,38 @@ static int qemu_attach(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret) 
         return 0;
 }
 
+/* -errno of a failed file call, described in err. */
+static int file_error(qmp_error_t *err, const char *op, const char *path) {
+        int r = negative_errno();
+        qmp_error_set(err, "", "%s %s: %s", op, path, strerror(-r));
+        return r;
+}
+
 static int qemu_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
         qemu_vm_t *vm = qemu_vm_from(v);
         if (!state_path)
                 return -EINVAL;
         int64_t t0 = time_now_ms();
         qmp_error_t err = { 0 };
-        int r = 0;
-        if (vm->memory_shared)
+        qmp_status_t st;
+        int r = qmp_cmd_query_status(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err, &st);
+        if (r >= 0 && st.state == QMP_RUN_STATE_POSTMIGRATE) {
+                /* QEMU refuses a second migration until the VM has run again; resuming it
+                 * behind the caller's back would move the guest past the state it saved */
+                log_error("vm %s: save to %s: the VM is already saved (QEMU state postmigrate); resume it before "
+                          "saving again",
+                          vm->name, state_path);
+                return -EALREADY;
+        }
+        if (r >= 0 && vm->memory_shared)
                 r = qmp_cmd_migrate_set_capability(vm->qmp, "x-ignore-shared", true, QEMU_CMD_TIMEOUT_MS, &err);
         /* the default limit (32 MiB/s in QEMU 7.2) is meant for live migration over a network */
         if (r >= 0)
                 r = qmp_cmd_migrate_set_max_bandwidth(vm->qmp, UINT64_C(1) << 40, QEMU_CMD_TIMEOUT_MS, &err);
         if (r >= 0)
                 r = qmp_cmd_stop(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err);
-        if (r < 0) {
-                qemu_log_failure(vm, "save", r, &err);
-                return r;
-        }
+        if (r < 0)
+                return qemu_op_fail(vm, "save", r, &err);
 
         /* written under a temporary name and renamed once complete and synced, so a crash
          * never leaves a truncated state file under state_path */
@@ -387,20 +410,19 @@ static int qemu_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
                 r = -EIO;
         }
         if (r >= 0 && fsync(fd) < 0)
-                r = negative_errno(), qmp_error_set(&err, "", "fsync %s: %s", tmp, strerror(errno));
+                r = file_error(&err, "fsync", tmp);
         if (r >= 0 && rename(tmp, state_path) < 0)
-                r = negative_errno(), qmp_error_set(&err, "", "rename to %s: %s", state_path, strerror(errno));
+                r = file_error(&err, "rename to", state_path);
         if (r >= 0)
                 (void)fsync_dir_of(state_path);
         if (r < 0) {
                 (void)unlink(tmp);
                 _cleanup_free_ char *msg = xasprintf("save to %s", state_path);
-                qemu_log_failure(vm, msg, r, &err);
-                return r;
+                return qemu_op_fail(vm, msg, r, &err);
         }
-        struct stat st;
+        struct stat fst;
         log_info("vm %s: saved to %s (%lld bytes) in %" PRId64 " ms", vm->name, state_path,
-                 fstat(fd, &st) == 0 ? (long long)st.st_size : -1LL, time_now_ms() - t0);
+                 fstat(fd, &fst) == 0 ? (long long)fst.st_size : -1LL, time_now_ms() - t0);
         return 0;
 }
 
@@ -408,18 +430,14 @@ static int qemu_pause(vmm_vm_t *v, unsigned flags) {
         qemu_vm_t *vm = qemu_vm_from(v);
         qmp_error_t err = { 0 };
         int r = qmp_cmd_stop(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err);
-        if (r < 0)
-                qemu_log_failure(vm, "pause", r, &err);
-        return r;
+        return r < 0 ? qemu_op_fail(vm, "pause", r, &err) : 0;
 }
 
 static int qemu_cont(vmm_vm_t *v, unsigned flags) {
         qemu_vm_t *vm = qemu_vm_from(v);
         qmp_error_t err = { 0 };
         int r = qmp_cmd_cont(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err);
-        if (r < 0)
-                qemu_log_failure(vm, "resume", r, &err);
-        return r;
+        return r < 0 ? qemu_op_fail(vm, "resume", r, &err) : 0;
 }
 
 static int qemu_kill(vmm_vm_t *v, unsigned flags) {
@@ -507,10 +525,8 @@ static int qemu_stats(vmm_vm_t *v, vmm_stats_t *ret) {
         qmp_blockstats_t bs;
         qmp_error_t err = { 0 };
         r = qmp_cmd_query_blockstats(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err, &bs);
-        if (r < 0) {
-                qemu_log_failure(vm, "stats", r, &err);
-                return r;
-        }
+        if (r < 0)
+                return qemu_op_fail(vm, "stats", r, &err);
         s.block_rd_bytes = bs.rd_bytes;
         s.block_wr_bytes = bs.wr_bytes;
         *ret = s;

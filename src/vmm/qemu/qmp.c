@@ -215,6 +215,11 @@ static int qmp_send_all(qmp_t *q, const char *data, size_t len, int pass_fd, int
                 int k = poll(&p, 1, remaining_ms(deadline));
                 if (k < 0 && errno == EINTR)
                         continue;
+                if (k < 0) {
+                        int r = negative_errno();
+                        qmp_error_set(err, "", "poll on QMP socket: %s", strerror(-r));
+                        return qmp_break(q, r);
+                }
                 if (k == 0) {
                         qmp_error_set(err, "", "timed out sending to QEMU");
                         return qmp_break(q, -ETIMEDOUT);
