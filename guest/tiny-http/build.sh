@@ -51,7 +51,7 @@ mkdir -p "$CACHE"
 # the newest cached .deb of PKG.
 cached_deb() {
         local pkg=$1 ver deb
-        ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+        ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1) || true
         if [[ -n $ver ]]; then
                 # apt-get download writes the epoch colon as %3a.
                 deb=$(compgen -G "$CACHE/${pkg}_${ver//:/%3a}_*.deb" | head -n1 || true)
@@ -70,7 +70,7 @@ cached_deb() {
 
 # Resolve the metapackage to the concrete kernel package, e.g. linux-image-6.1.0-56-cloud-amd64.
 KPKG=$(apt-cache depends "$META_PKG" 2>/dev/null |
-        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n1)
+        sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n1) || true
 if [[ -z $KPKG ]]; then
         KPKG=$(compgen -G "$CACHE/linux-image-[0-9]*-cloud-amd64_*.deb" | sort -V | tail -n1 || true)
         [[ -n $KPKG ]] || die "cannot resolve $META_PKG (run apt-get update)"

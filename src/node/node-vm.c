@@ -252,6 +252,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
         launch_t l = { 0 };
+        int64_t t0 = time_now_ms();
         r = launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0)
                 r = node_cache_image(n, image, ret_msg);
@@ -270,6 +271,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
                 }
         }
         crash_point("node-run-before-start");
+        int64_t t1 = time_now_ms();
         if (r >= 0) {
                 r = streq(mode, "restore") ? vmm_restore(n->driver, &l.vc, state_path, 0, &vm->vmm)
                                            : vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
@@ -286,8 +288,12 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
                 return r;
         }
         json_t *result = started_result(n, vm);
+        int64_t t2 = time_now_ms();
+        json_object_set_new(result, "fetch_ms", json_integer(t1 - t0));
+        json_object_set_new(result, "start_ms", json_integer(t2 - t1));
         record_result(n, vm, "run", version, result);
-        log_info("vm %s v%lld %s: pid %lld at %s", name, (long long)version, mode, (long long)vm->pid, vm->address);
+        log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name, (long long)version,
+                 mode, (long long)vm->pid, vm->address, (long long)(t1 - t0), (long long)(t2 - t1));
         pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;

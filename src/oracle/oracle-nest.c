@@ -207,7 +207,7 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
         image_record_t img = { .created_ms = time_wall_ms() };
         snprintf(img.name, sizeof img.name, "%s", name);
         snprintf(img.kind, sizeof img.kind, "kernel");
-        img.meta = json_pack("{s:s,s:o,s:s,s:i}", "boot", "kernel", "files", files, "cmdline", "console=ttyS0 quiet",
+        img.meta = json_pack("{s:s,s:o,s:s,s:i}", "boot", "kernel", "files", files, "cmdline", "console=ttyS0 quiet init_on_free=1",
                              "disk_size_mib", 1024);
         r = store_image_put(o->store, &img);
         if (r >= 0)
