@@ -6,7 +6,7 @@
 # scripts that sit next to this file (init, inittab, http-serve, http-handler, console-shell,
 # power-button). Idempotent: does nothing when the outputs are newer than every input.
 #
-# Usage: build.sh OUTDIR          (as root; cpio needs to record root-owned files)
+# Usage: build.sh OUTDIR          (root is not required: the archive records owner 0:0 itself)
 # Host packages (Debian): apt, dpkg, cpio, gzip, kmod, xz-utils, busybox-static.
 #   (busybox-static is optional: without it the .deb is downloaded and unpacked instead.)
 # Rebuilding against a newer kernel: `apt-get update`, then run this again; the Debian cloud
@@ -36,7 +36,6 @@ die() { echo "build.sh: error: $*" >&2; exit 1; }
 log() { echo "build.sh: $*" >&2; }
 
 [[ $# -eq 1 ]] || { echo "usage: $0 OUTDIR" >&2; exit 2; }
-[[ $(id -u) -eq 0 ]] || die "must run as root"
 for tool in apt-get apt-cache dpkg-deb dpkg-query cpio gzip depmod modprobe xz; do
         command -v "$tool" >/dev/null || die "missing $tool (see the package list at the top of $0)"
 done
@@ -150,7 +149,9 @@ for src in "${MODPATHS[@]}"; do
         esac
         echo "${rel%.xz}" >>"$MODDIR/vmx-load-order"
 done
-cp "$KDIR/modules.builtin" "$KDIR/modules.builtin.modinfo" "$MODDIR/"
+for f in modules.builtin modules.builtin.modinfo; do
+        [[ ! -f $KDIR/$f ]] || cp "$KDIR/$f" "$MODDIR/"
+done
 cp "$MODDIR/vmx-load-order" "$MODDIR/modules.order"
 depmod -b "$ROOT" "$KVER"
 
@@ -160,14 +161,17 @@ done
 chmod 0644 "$ROOT/etc/inittab"
 
 # --- outputs (written aside, then renamed, so a failed build never leaves half a file) ----
+# Fixed timestamps, sorted names, no inode numbers: the same inputs give the same bytes.
+find "$ROOT" -exec touch -h -d @0 {} +
 (cd "$ROOT" && find . -mindepth 1 | LC_ALL=C sort |
         cpio -o -H newc -R 0:0 --reproducible --quiet) | gzip -9 -n >"$WORK/initrd.img"
 cp "$WORK/kernel/boot/vmlinuz-$KVER" "$WORK/vmlinuz"
+BUSYBOX_VERSION=$("$ROOT/bin/busybox" 2>&1 | head -n1) || true
 {
         echo "inputs: $INFO"
         echo "kernel_version: $KVER"
         echo "kernel_package: $KPKG $(dpkg-deb -f "$KDEB" Version)"
-        echo "busybox: $("$ROOT/bin/busybox" | head -n1)"
+        echo "busybox: $BUSYBOX_VERSION"
         echo "modules: $(sed 's,.*/,,; s,\.ko$,,' "$MODDIR/vmx-load-order" | tr '\n' ' ')"
 } >"$WORK/build-info"
 echo "$CMDLINE" >"$WORK/cmdline"

@@ -204,10 +204,20 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
                 json_decref(files);
                 return r;
         }
+        /* The guest build recommends its kernel parameters (guest/tiny-http/build.sh). We add
+         * init_on_free=1: freed guest pages are zeroed, and zero pages cost nothing in a saved
+         * state, so pre-booted bundles are ~40% smaller and activate faster (a cold boot pays
+         * ~0.8 s under TCG for it, once per VM). */
+        _cleanup_free_ char *cmdline_path = xasprintf("%s/cmdline", o->guest_dir);
+        _cleanup_free_ char *recommended = NULL;
+        if (file_read(cmdline_path, &recommended, NULL) < 0)
+                recommended = xstrdup("console=ttyS0");
+        recommended[strcspn(recommended, "\n")] = 0;
+        _cleanup_free_ char *cmdline = xasprintf("%s quiet init_on_free=1", recommended);
         image_record_t img = { .created_ms = time_wall_ms() };
         snprintf(img.name, sizeof img.name, "%s", name);
         snprintf(img.kind, sizeof img.kind, "kernel");
-        img.meta = json_pack("{s:s,s:o,s:s,s:i}", "boot", "kernel", "files", files, "cmdline", "console=ttyS0 quiet init_on_free=1",
+        img.meta = json_pack("{s:s,s:o,s:s,s:i}", "boot", "kernel", "files", files, "cmdline", cmdline,
                              "disk_size_mib", 1024);
         r = store_image_put(o->store, &img);
         if (r >= 0)

@@ -79,7 +79,8 @@ boot() {
         QMP=$TMP/qmp.sock
         SERIAL=$TMP/serial-$BOOT.log
         rm -f "$QMP"
-        local start=$(now_ms)
+        local start
+        start=$(now_ms)
         qemu-system-x86_64 -nodefaults -no-user-config -accel tcg -machine q35 -smp 1 -m 128 \
                 -kernel "$GUEST/vmlinuz" -initrd "$GUEST/initrd.img" -append "$CMDLINE" \
                 -serial "file:$SERIAL" \
@@ -95,12 +96,16 @@ boot() {
                 sleep 0.05
         done
         BOOT_MS=$(($(now_ms) - start))
-        echo "boot $BOOT: first HTTP 200 after $BOOT_MS ms (QEMU start to GET /health = ok)"
+        local ready
+        ready=$(sed -n 's/.*vmx-guest: ready (uptime \([0-9.]*\)s).*/\1/p' "$SERIAL" | head -n1)
+        echo "boot $BOOT: first HTTP 200 after $BOOT_MS ms from QEMU start" \
+                "(guest uptime at its ready line: ${ready:-?} s)"
 }
 
 # powerdown: QMP system_powerdown; QEMU must exit within 10 s, after a clean guest power-off.
 powerdown() {
-        local start=$(now_ms) reply
+        local start reply
+        start=$(now_ms)
         reply=$(printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' |
                 socat -t 1 - "UNIX-CONNECT:$QMP")
         check "QMP system_powerdown accepted" grep -q '"event": *"POWERDOWN"' <<<"$reply"
