@@ -35,6 +35,12 @@ static const cli_option_t cluster_up_options[] = {
         { NULL },
 };
 
+static const cli_option_t console_options[] = {
+        { "log", NULL, "print the recent console output and return (default when stdin is not a terminal)" },
+        { "attach", NULL, "attach even when stdin is not a terminal: send stdin, print what comes back" },
+        { NULL },
+};
+
 static const cli_option_t image_import_options[] = {
         { "name", "NAME", "image name (default: from the file name)" },
         { "format", "qcow2|raw", "disk format (default: qcow2 if the file says so, else raw)" },
@@ -93,7 +99,8 @@ static const cli_command_t commands[] = {
         { "vm delete", cmd_vm_action, "NAME", vm_delete_options, "delete a VM and its stored bundles", CMD_WAITS },
         { "vm list", cmd_vm_list, NULL, NULL, "list VMs" },
         { "vm show", cmd_vm_show, "NAME", NULL, "show one VM" },
-        { "vm console", cmd_vm_console, "NAME", NULL, "print the recent serial console output of a VM" },
+        { "vm console", cmd_vm_console, "NAME", console_options,
+          "attach to a VM's serial console (Ctrl-] leaves); prints its recent output when not on a terminal" },
         { "nest stats", cmd_nest_stats, NULL, NULL, "show the Nest's storage use" },
         { "events", cmd_events, NULL, events_options, "list events: state changes, failures, switching" },
         { NULL },

@@ -130,6 +130,8 @@ int cmd_vm_console(cli_t *c) {
         int r = cli_check_name(c, "VM", name);
         if (r != CLI_OK)
                 return r;
+        if (!c->json && !cli_flag(c, "log") && (cli_flag(c, "attach") || isatty(STDIN_FILENO)))
+                return console_attach(c, name);
         _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", name);
         http_response_t resp = { 0 };
         r = api_request(c, "GET", path, NULL, API_TIMEOUT_MS, &resp);

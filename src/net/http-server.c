@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -87,9 +88,64 @@ fail:
         return false;
 }
 
+typedef struct upgrade_ctx {
+        http_upgrade_fn fn;
+        void *data;
+        int fd;
+        char *extra;
+        size_t extra_len;
+        struct MHD_UpgradeResponseHandle *urh;
+} upgrade_ctx_t;
+
+static void *upgrade_thread(void *arg) {
+        upgrade_ctx_t *u = arg;
+        u->fn(u->data, u->fd, u->extra, u->extra_len);
+        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        free(u->extra);
+        free(u);
+        return NULL;
+}
+
+/* libmicrohttpd hands over the socket here; the stream runs in a thread of its own so the
+ * connection's thread is not held. */
+static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
+                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        upgrade_ctx_t *u = cls;
+        u->fd = sock;
+        u->urh = urh;
+        if (extra_in_size > 0) {
+                u->extra = malloc(extra_in_size);
+                if (u->extra) {
+                        memcpy(u->extra, extra_in, extra_in_size);
+                        u->extra_len = extra_in_size;
+                }
+        }
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, upgrade_thread, u) != 0)
+                upgrade_thread(u);
+        pthread_attr_destroy(&attr);
+}
+
 static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *reply) {
         struct MHD_Response *resp = NULL;
         const char *type = "application/json";
+        if (reply->upgrade) {
+                upgrade_ctx_t *u = xcalloc(1, sizeof *u);
+                u->fn = reply->upgrade;
+                u->data = reply->upgrade_data;
+                resp = MHD_create_response_for_upgrade(upgrade_handler, u);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+                enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+                MHD_destroy_response(resp);
+                json_decref(reply->json);
+                free(reply->file_path);
+                free(reply->text);
+                return r;
+        }
         if (reply->file_path) {
                 int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
                 struct stat st;
@@ -267,7 +323,7 @@ int http_server_start(const char *listen, const http_route_t *routes, const char
         s->upload_dir = upload_dir ? xstrdup(upload_dir) : NULL;
         s->userdata = userdata;
         s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                             MHD_USE_POLL | MHD_USE_ERROR_LOG,
+                                             MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
                                      (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                                      MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTENING_ADDRESS_REUSE,
@@ -288,6 +344,17 @@ http_server_t *http_server_stop(http_server_t *s) {
         free(s->upload_dir);
         free(s);
         return NULL;
+}
+
+const char *http_request_header(const http_request_t *req, const char *key) {
+        return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
+}
+
+void http_reply_upgrade(http_reply_t *reply, const char *protocol, http_upgrade_fn fn, void *data) {
+        reply->status = 101;
+        reply->upgrade = fn;
+        reply->upgrade_data = data;
+        reply->upgrade_protocol = protocol;
 }
 
 const char *http_request_query(const http_request_t *req, const char *key) {

@@ -22,11 +22,18 @@ typedef struct http_request {
         void *userdata;          /* the server's userdata */
 } http_request_t;
 
+/* Called in a thread of its own with the raw socket of an upgraded connection (and any bytes
+ * the client sent after its request); the server closes the socket when it returns. */
+typedef void (*http_upgrade_fn)(void *data, int fd, const char *extra, size_t extra_len);
+
 typedef struct http_reply {
         int status;
         json_t *json;       /* owned */
         char *file_path;    /* owned: serve this file */
         char *text;         /* owned: serve as text/plain */
+        http_upgrade_fn upgrade; /* switch protocols to reply->upgrade_protocol and stream */
+        void *upgrade_data;      /* owned by the upgrade function */
+        const char *upgrade_protocol;
 } http_reply_t;
 
 typedef void (*http_handler_t)(const http_request_t *req, http_reply_t *reply);
@@ -45,6 +52,12 @@ typedef struct http_server http_server_t;
 int http_server_start(const char *listen, const http_route_t *routes, const char *upload_dir, void *userdata,
                       http_server_t **ret);
 http_server_t *http_server_stop(http_server_t *s);
+
+/* Request header, or NULL. */
+const char *http_request_header(const http_request_t *req, const char *key);
+
+/* Answers 101 and hands the connection to fn (see http_upgrade_fn). */
+void http_reply_upgrade(http_reply_t *reply, const char *protocol, http_upgrade_fn fn, void *data);
 
 /* Query argument of the request, or NULL. */
 const char *http_request_query(const http_request_t *req, const char *key);

@@ -2,8 +2,46 @@
  * parse and answer; the work is in node-vm.c. */
 #include <string.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
 #include "base/util.h"
+#include "net/stream.h"
 #include "node/node-internal.h"
+
+/* An attached console: the QEMU serial socket, and what the log showed just before. */
+typedef struct console_attach {
+        int serial_fd;
+        char *recent;
+} console_attach_t;
+
+static void console_stream(void *data, int fd, const char *extra, size_t extra_len) {
+        console_attach_t *c = data;
+        if (c->recent)
+                stream_write_all(fd, c->recent, strlen(c->recent));
+        if (extra_len > 0)
+                stream_write_all(c->serial_fd, extra, extra_len);
+        stream_splice(fd, c->serial_fd);
+        close(c->serial_fd);
+        free(c->recent);
+        free(c);
+}
+
+static int serial_connect(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof sa.sun_path)
+                return -ENAMETOOLONG;
+        strcpy(sa.sun_path, path);
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+                int r = negative_errno();
+                close(fd);
+                return r;
+        }
+        return fd;
+}
 
 static bool check_name(const http_request_t *req, http_reply_t *reply) {
         if (!name_is_valid(req->params[0])) {
@@ -56,6 +94,23 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
         _cleanup_free_ char *path = xasprintf("%s/run/console.log", dir);
         _cleanup_free_ char *content = NULL;
         size_t len = 0;
+        const char *upgrade = http_request_header(req, "Upgrade");
+        if (upgrade && streq(upgrade, STREAM_CONSOLE_PROTOCOL)) {
+                _cleanup_free_ char *sock = xasprintf("%s/run/console.sock", dir);
+                int fd = serial_connect(sock);
+                if (fd < 0) {
+                        http_reply_error(reply, 409, "illegal_transition", "vm \"%s\" is not running on this RM",
+                                         req->params[0]);
+                        return;
+                }
+                console_attach_t *c = xcalloc(1, sizeof *c);
+                c->serial_fd = fd;
+                /* the last lines of output, so the user sees where the console is */
+                if (file_read(path, &content, &len) >= 0)
+                        c->recent = xstrdup(len > 2048 ? content + len - 2048 : content);
+                http_reply_upgrade(reply, STREAM_CONSOLE_PROTOCOL, console_stream, c);
+                return;
+        }
         if (file_read(path, &content, &len) < 0) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" has no console log on this RM", req->params[0]);
                 return;

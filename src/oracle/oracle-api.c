@@ -5,6 +5,7 @@
 #include "base/util.h"
 #include "model/lifecycle.h"
 #include "net/http-client.h"
+#include "net/stream.h"
 #include "oracle/oracle-internal.h"
 
 #define MAC_PREFIX "52:54:00"
@@ -205,6 +206,14 @@ static void start_action(const http_request_t *req, http_reply_t *reply, const c
 static void h_vm_action(const http_request_t *req, http_reply_t *reply) { start_action(req, reply, req->params[1]); }
 static void h_vm_delete(const http_request_t *req, http_reply_t *reply) { start_action(req, reply, "delete"); }
 
+static void console_relay(void *data, int fd, const char *extra, size_t extra_len) {
+        int node_fd = (int)(intptr_t)data;
+        if (extra_len > 0)
+                stream_write_all(node_fd, extra, extra_len);
+        stream_splice(fd, node_fd);
+        close(node_fd);
+}
+
 static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         vm_record_t v = { 0 };
@@ -220,6 +229,22 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
         }
         rm_record_t rm = { 0 };
         store_rm_get(o->store, v.rm, &rm);
+        const char *upgrade = http_request_header(req, "Upgrade");
+        if (upgrade && streq(upgrade, STREAM_CONSOLE_PROTOCOL)) {
+                /* attach: relay the raw stream to the node, which joins it to QEMU's serial port */
+                _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", v.name);
+                _cleanup_free_ char *msg = NULL;
+                int fd = -1;
+                r = stream_upgrade_connect(rm.address, path, STREAM_CONSOLE_PROTOCOL, &fd, &msg);
+                if (r < 0)
+                        http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
+                                         r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s",
+                                         v.rm, msg);
+                else
+                        http_reply_upgrade(reply, STREAM_CONSOLE_PROTOCOL, console_relay, (void *)(intptr_t)fd);
+                vm_record_clear(&v);
+                return;
+        }
         _cleanup_free_ char *url = xasprintf("http://%s/v1/vms/%s/console", rm.address, v.name);
         http_response_t resp = { 0 };
         r = http_request_json("GET", url, NULL, 10000, &resp);

@@ -52,6 +52,11 @@ check "a QEMU process runs the VM" kill -0 "$pid"
 
 check_refused "a second boot while loading" "cannot boot" vm boot web1
 
+# ---- the serial console: a shell on ttyS0, through the Oracle and the node
+out=$( (sleep 0.5; echo 'echo answer=$((6*7))'; sleep 1) | timeout 30 "$VMATRIX" vm console web1 --attach || true)
+check "the console runs a command in the guest" grep -q 'answer=42' <<<"$out"
+check "the console log shows it too" bash -c "\"$VMATRIX\" vm console web1 --log | grep -q answer=42"
+
 # ---- hibernate into the Nest
 vmx vm hibernate web1 >/dev/null
 check_eq "hibernated VM is stored" "$(vm_field web1 state)" stored
@@ -79,6 +84,7 @@ check_refused "deleting an active VM without --force" "force" vm delete web1
 
 # ---- one VM per production RM
 vmx vm create web2 --image tiny-http >/dev/null
+check_refused "a stored VM has no console" "no console" vm console web2 --attach
 check_refused "production RM already taken" "already runs" vm activate web2 --rm "$rm_active"
 
 # ---- deactivate and activate again

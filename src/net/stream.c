@@ -1,0 +1,118 @@
+/* Implementation of stream.h with poll(2) and blocking sockets. */
+#include "net/stream.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/util.h"
+#include "net/http-server.h"
+
+int stream_write_all(int fd, const void *buf, size_t len) {
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+                if (w < 0 && errno == ENOTSOCK)
+                        w = write(fd, p, len);
+                if (w < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                p += w;
+                len -= (size_t)w;
+        }
+        return 0;
+}
+
+/* One direction: read what is there on from and write it to to. 0 = EOF, <0 error, >0 bytes. */
+static ssize_t pump(int from, int to) {
+        char buf[16384];
+        ssize_t n = read(from, buf, sizeof buf);
+        if (n < 0)
+                return errno == EINTR || errno == EAGAIN ? 1 : negative_errno();
+        if (n == 0)
+                return 0;
+        int r = stream_write_all(to, buf, (size_t)n);
+        return r < 0 ? r : n;
+}
+
+int stream_splice(int a, int b) {
+        for (;;) {
+                struct pollfd p[2] = { { .fd = a, .events = POLLIN }, { .fd = b, .events = POLLIN } };
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                for (int i = 0; i < 2; i++) {
+                        if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
+                                continue;
+                        ssize_t n = pump(p[i].fd, i == 0 ? b : a);
+                        if (n <= 0)
+                                return (int)n;
+                }
+        }
+}
+
+int stream_upgrade_connect(const char *hostport, const char *path, const char *protocol, int *ret_fd,
+                           char **ret_msg) {
+        _cleanup_free_ char *host = NULL;
+        int port = 0;
+        if (http_split_hostport(hostport, &host, &port) < 0) {
+                *ret_msg = xasprintf("bad address \"%s\"", hostport);
+                return -EINVAL;
+        }
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        if (inet_pton(AF_INET, host, &sa.sin_addr) != 1) {
+                struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *ai = NULL;
+                if (getaddrinfo(host, NULL, &hints, &ai) != 0 || !ai) {
+                        *ret_msg = xasprintf("cannot resolve %s", host);
+                        return -EHOSTUNREACH;
+                }
+                sa.sin_addr = ((struct sockaddr_in *)ai->ai_addr)->sin_addr;
+                freeaddrinfo(ai);
+        }
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+                *ret_msg = xasprintf("cannot connect to %s: %m", hostport);
+                return -EHOSTUNREACH;
+        }
+        _cleanup_free_ char *req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
+                                             path, hostport, protocol);
+        int r = stream_write_all(fd, req, strlen(req));
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot send to %s: %s", hostport, strerror(-r));
+                return r;
+        }
+        /* read the header byte by byte so no stream byte after it is swallowed */
+        char head[8192];
+        size_t len = 0;
+        while (len < sizeof head - 1) {
+                ssize_t n = read(fd, head + len, 1);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n <= 0)
+                        break;
+                len++;
+                if (len >= 4 && memcmp(head + len - 4, "\r\n\r\n", 4) == 0)
+                        break;
+        }
+        head[len] = 0;
+        if (strncmp(head, "HTTP/1.1 101", 12) == 0) {
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+        /* an error answer: its body is {"error":{"message":...}} */
+        char body[4096];
+        ssize_t n = read(fd, body, sizeof body - 1);
+        body[n > 0 ? n : 0] = 0;
+        json_t *j = json_loads(body, 0, NULL);
+        const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+        *ret_msg = xstrdup(msg ? msg : len ? strtok(head, "\r") : "no answer");
+        json_decref(j);
+        return strstr(head, " 404 ") ? -ENOENT : -EPROTO;
+}
