@@ -32,7 +32,8 @@ int ops_wait(cli_t *c, const json_t *op, json_t **ret_op) {
         int r = api_oracle(c, &base);
         if (r != CLI_OK)
                 return r;
-        _cleanup_free_ char *url = xasprintf("%s/v1/ops/%s", base, id);
+        /* long poll: the Oracle answers as soon as the operation changes, or after wait_ms */
+        _cleanup_free_ char *url = xasprintf("%s/v1/ops/%s?wait_ms=%d", base, id, OPS_POLL_MS * 10);
         _cleanup_free_ char *label = xasprintf("%s %s", op_str(op, "kind"), op_str(op, "vm"));
         _cleanup_(json_decrefp) json_t *cur = json_deep_copy(op);
         int64_t start = time_now_ms(), last_ok = start;
@@ -51,11 +52,16 @@ int ops_wait(cli_t *c, const json_t *op, json_t **ret_op) {
                         return cli_fail(c, "operation %s (%s) failed", id, label);
                 }
                 op_draw(c, cur, label, start);
-                time_sleep_ms(OPS_POLL_MS);
 
                 http_response_t resp = { 0 };
+                int64_t asked = time_now_ms();
                 int t = http_request_json("GET", url, NULL, API_TIMEOUT_MS, &resp);
+                /* a server that ignores wait_ms answers at once: do not spin on it */
+                if (t >= 0 && time_now_ms() - asked < 5 && json_is_object(resp.json) &&
+                    streq(op_str(resp.json, "state"), "running"))
+                        time_sleep_ms(OPS_POLL_MS / 10);
                 if (t < 0) {
+                        time_sleep_ms(OPS_POLL_MS);
                         if (time_now_ms() - last_ok > OPS_UNREACHABLE_MS)
                                 return cli_fail(c, "cannot reach the Oracle at %s: %s (operation %s may still run)",
                                                 base, http_error_message(NULL, t), id);

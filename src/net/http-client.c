@@ -145,6 +145,45 @@ int http_download(const char *url, const char *path, long timeout_ms,
         return r;
 }
 
+typedef struct stream_ctx {
+        int (*sink)(void *userdata, const void *buf, size_t len);
+        void *userdata;
+        int error;
+} stream_ctx_t;
+
+static size_t stream_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
+        stream_ctx_t *s = userdata;
+        int r = s->sink(s->userdata, ptr, size * nmemb);
+        if (r < 0) {
+                s->error = r;
+                return 0;
+        }
+        return size * nmemb;
+}
+
+int http_download_stream(const char *url, long timeout_ms, int (*sink)(void *userdata, const void *buf, size_t len),
+                         void *userdata) {
+        pthread_once(&curl_once, curl_init_once);
+        CURL *c = curl_easy_init();
+        if (!c)
+                return -ENOMEM;
+        stream_ctx_t ctx = { sink, userdata, 0 };
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, stream_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &ctx);
+        curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);
+        CURLcode cc = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+        if (ctx.error < 0)
+                return ctx.error;
+        return cc == CURLE_HTTP_RETURNED_ERROR ? -EPROTO : curl_code_to_errno(cc);
+}
+
 int http_upload(const char *url, const char *path, long timeout_ms) {
         pthread_once(&curl_once, curl_init_once);
         FILE *f = fopen(path, "re");

@@ -2,6 +2,7 @@
  * bundle files (fetched into a VM's directory). Everything received is verified against the
  * SHA-256 the Oracle named before it is used; a verified image file is marked with FILE.sha256
  * so it is hashed once, not at every boot. */
+#include <openssl/evp.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -87,6 +88,61 @@ int node_fetch_bundle_file(node_t *n, const char *vm, int64_t version, const cha
                            const char *dest, char **ret_msg) {
         _cleanup_free_ char *url = xasprintf("%s/v1/nest/vms/%s/%lld/%s", n->oracle, vm, (long long)version, file);
         return fetch_verified(url, dest, info, ret_msg);
+}
+
+typedef struct hashing_sink {
+        EVP_MD_CTX *md;
+        int fd;
+        uint64_t bytes;
+} hashing_sink_t;
+
+static int hashing_write(void *userdata, const void *buf, size_t len) {
+        hashing_sink_t *h = userdata;
+        EVP_DigestUpdate(h->md, buf, len);
+        h->bytes += len;
+        const char *p = buf;
+        while (len > 0) {
+                ssize_t w = write(h->fd, p, len);
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0)
+                        return negative_errno();
+                p += w;
+                len -= (size_t)w;
+        }
+        return 0;
+}
+
+int node_stream_bundle_file(node_t *n, const char *vm, int64_t version, const char *file, const json_t *info, int fd,
+                            char **ret_msg) {
+        const char *want = json_string_value(json_object_get(info, "sha256"));
+        uint64_t want_size = (uint64_t)json_integer_value(json_object_get(info, "size"));
+        if (!bundle_sha256_is_valid(want)) {
+                *ret_msg = xasprintf("%s of %s has no valid sha256", file, vm);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *url = xasprintf("%s/v1/nest/vms/%s/%lld/%s", n->oracle, vm, (long long)version, file);
+        hashing_sink_t h = { .md = EVP_MD_CTX_new(), .fd = fd };
+        if (!h.md)
+                return -ENOMEM;
+        EVP_DigestInit_ex(h.md, EVP_sha256(), NULL);
+        int r = http_download_stream(url, TRANSFER_TIMEOUT_MS, hashing_write, &h);
+        unsigned char md[32];
+        unsigned int mdlen = 0;
+        EVP_DigestFinal_ex(h.md, md, &mdlen);
+        EVP_MD_CTX_free(h.md);
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot fetch %s: %s", url, strerror(-r));
+                return r == -EPROTO ? -ENOENT : r == -EPIPE ? -EPIPE : -EHOSTUNREACH;
+        }
+        char hex[65];
+        for (unsigned i = 0; i < 32; i++)
+                sprintf(hex + 2 * i, "%02x", md[i]);
+        if (h.bytes != want_size || !streq(hex, want)) {
+                *ret_msg = xasprintf("%s failed verification (hash or size mismatch): not used", url);
+                return -EBADMSG;
+        }
+        return 0;
 }
 
 int node_upload_bundle_file(node_t *n, const char *nest, const char *vm, int64_t version, const char *file,

@@ -71,6 +71,10 @@ int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
 char *node_image_path(node_t *n, const char *image, const char *file);
 int node_fetch_bundle_file(node_t *n, const char *vm, int64_t version, const char *file, const json_t *info,
                            const char *dest, char **ret_msg);
+/* Streams a bundle file from the Nest into fd as it arrives, hashing on the way; -EBADMSG when
+ * what arrived does not match info (the reader must then discard everything it got). */
+int node_stream_bundle_file(node_t *n, const char *vm, int64_t version, const char *file, const json_t *info, int fd,
+                            char **ret_msg);
 int node_upload_bundle_file(node_t *n, const char *nest, const char *vm, int64_t version, const char *file,
                             const char *path, json_t **ret_info, char **ret_msg);
 

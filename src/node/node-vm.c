@@ -7,8 +7,10 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/proc.h"
@@ -228,6 +230,77 @@ static const char *vmm_failure(int r) {
         return r == -ETIMEDOUT ? "timed out" : strerror(-r);
 }
 
+/* Feeds a FIFO with a bundle file streamed from the Nest (see restore_streamed). */
+typedef struct feeder {
+        node_t *n;
+        const char *vm;
+        int64_t version;
+        const json_t *info;
+        const char *fifo;
+        volatile int cancel;
+        int result;
+        char *msg;
+} feeder_t;
+
+static void *feeder_thread(void *arg) {
+        feeder_t *f = arg;
+        int fd = -1;
+        /* a FIFO opened for writing without a reader fails with ENXIO: wait for the VMM to open it,
+         * unless the VMM failed before it got there */
+        while (!f->cancel) {
+                fd = open(f->fifo, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+                if (fd >= 0 || errno != ENXIO)
+                        break;
+                time_sleep_ms(2);
+        }
+        if (fd < 0) {
+                f->result = f->cancel ? -ECANCELED : negative_errno();
+                return NULL;
+        }
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+        f->result = node_stream_bundle_file(f->n, f->vm, f->version, BUNDLE_FILE_STATE, f->info, fd, &f->msg);
+        close(fd);
+        return NULL;
+}
+
+/* Restores from the Nest without a copy on disk: the saved state flows from the HTTP download
+ * through a FIFO into QEMU while it is hashed. The VM is loaded paused and continues only when
+ * the whole stream matched its SHA-256, so corrupted state is never run. */
+static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t version, const json_t *info,
+                            char **ret_msg) {
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        _cleanup_free_ char *fifo = xasprintf("%s/state.fifo", dir);
+        unlink(fifo);
+        if (mkfifo(fifo, 0600) < 0) {
+                *ret_msg = xasprintf("cannot create %s: %m", fifo);
+                return negative_errno();
+        }
+        feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo };
+        pthread_t t;
+        pthread_create(&t, NULL, feeder_thread, &f);
+        int r = vmm_restore(n->driver, &l->vc, fifo, VMM_RESTORE_PAUSED, &vm->vmm);
+        f.cancel = 1;
+        pthread_join(t, NULL);
+        unlink(fifo);
+        if (r >= 0 && f.result < 0) {
+                /* QEMU may have loaded a stream that turned out damaged: never run it */
+                vmm_release(vm, true);
+                r = f.result;
+                *ret_msg = TAKE_PTR(f.msg);
+        } else if (r < 0) {
+                *ret_msg = f.result < 0 && f.msg ? TAKE_PTR(f.msg)
+                                                 : xasprintf("vm \"%s\": restore failed: %s (see %s/qemu.log)", vm->name,
+                                                             vmm_failure(r), l->run_dir);
+        }
+        free(f.msg);
+        if (r >= 0 && (r = vmm_cont(vm->vmm, 0)) < 0) {
+                vmm_release(vm, true);
+                *ret_msg = xasprintf("vm \"%s\": cannot continue after restore: %s", vm->name, vmm_failure(r));
+        }
+        return r;
+}
+
 int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         const char *mode = json_string_value(json_object_get(cmd, "mode"));
         const json_t *config = json_object_get(cmd, "config");
@@ -258,28 +331,22 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
                 r = node_cache_image(n, image, ret_msg);
         if (r >= 0)
                 r = disk_prepare(n, vm, &l, bundle, ret_msg);
-        _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
-        if (r >= 0 && streq(mode, "restore")) {
-                const json_t *info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
-                int64_t bv = json_integer_value(json_object_get(bundle, "version"));
-                if (!info) {
-                        *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state", name);
-                        r = -EINVAL;
-                } else {
-                        r = node_fetch_bundle_file(n, name, bv, BUNDLE_FILE_STATE, info, state_path, ret_msg);
-                }
+        const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
+        int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
+        if (r >= 0 && streq(mode, "restore") && !state_info) {
+                *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state", name);
+                r = -EINVAL;
         }
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
-        if (r >= 0) {
-                r = streq(mode, "restore") ? vmm_restore(n->driver, &l.vc, state_path, 0, &vm->vmm)
-                                           : vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
+        if (r >= 0 && streq(mode, "restore")) {
+                r = restore_streamed(n, vm, &l, bundle_version, state_info, ret_msg);
+        } else if (r >= 0) {
+                r = vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
                 if (r < 0)
-                        *ret_msg = xasprintf("vm \"%s\": %s failed: %s (see %s/qemu.log)", name,
-                                             streq(mode, "restore") ? "restore" : "boot", vmm_failure(r), l.run_dir);
+                        *ret_msg = xasprintf("vm \"%s\": boot failed: %s (see %s/qemu.log)", name, vmm_failure(r),
+                                             l.run_dir);
         }
-        unlink(state_path);
         launch_clear(&l);
         if (r < 0) {
                 set_state(vm, "stopped");

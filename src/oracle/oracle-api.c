@@ -256,13 +256,33 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
         vm_record_clear(&v);
 }
 
+/* GET /v1/ops/:id[?wait_ms=N]: with wait_ms, a long poll that answers as soon as the op ends
+ * or its progress changes (so the CLI learns of the end at once without polling fast). */
 static void h_op(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         op_record_t op = { 0 };
+        int64_t wait_ms = 0;
+        const char *w = http_request_query(req, "wait_ms");
+        if (w && parse_int64(w, 0, 10000, &wait_ms) < 0) {
+                http_reply_error(reply, 400, "invalid", "wait_ms must be an integer from 0 to 10000");
+                return;
+        }
         int r = store_op_get(o->store, req->params[0], &op);
         if (r < 0) {
                 http_reply_errno(reply, r, "no operation %s", req->params[0]);
                 return;
+        }
+        int64_t deadline = time_now_ms() + wait_ms;
+        while (streq(op.state, "running") && time_now_ms() < deadline && !o->stopping) {
+                time_sleep_ms(5);
+                op_record_t now = { 0 };
+                if (store_op_get(o->store, req->params[0], &now) < 0)
+                        break;
+                bool changed = !streq(now.state, op.state) || now.updated_ms != op.updated_ms;
+                op_record_clear(&op);
+                op = now;
+                if (changed)
+                        break;
         }
         http_reply_json(reply, 200, op_record_to_json(&op));
         op_record_clear(&op);
