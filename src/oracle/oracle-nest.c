@@ -163,6 +163,30 @@ static int image_add_file(const char *src, const char *dir, const char *file, js
         return 0;
 }
 
+/* Runs the guest recipe (guest/tiny-http/build.sh, beside the source tree the binary was built
+ * in, or $VMATRIX_GUEST_RECIPE) into the guest directory. The recipe skips work when its
+ * outputs are up to date, so this is cheap when `make` already built the guest. No recipe
+ * (an installed vmatrix) is not an error: the prebuilt guest directory is used as it is. */
+static int guest_build(oracle_t *o, char **ret_msg) {
+        const char *env = getenv("VMATRIX_GUEST_RECIPE");
+        _cleanup_free_ char *exe = exe_dir();
+        _cleanup_free_ char *recipe = env ? xstrdup(env) : xasprintf("%s/../guest/tiny-http/build.sh", exe ? exe : ".");
+        if (access(recipe, X_OK) < 0)
+                return 0;
+        char *argv[] = { recipe, o->guest_dir, NULL };
+        _cleanup_free_ char *out = NULL;
+        int r = proc_run(argv, &out);
+        if (r < 0) {
+                size_t len = out ? strlen(out) : 0;
+                while (len > 0 && out[len - 1] == '\n')
+                        out[--len] = 0;
+                const char *last = out ? strrchr(out, '\n') : NULL;
+                *ret_msg = xasprintf("building the tiny-http guest failed: %s", last ? last + 1 : out && *out ? out : "no output");
+                return -EIO;
+        }
+        return 0;
+}
+
 int oracle_image_register_builtin(oracle_t *o, const char *name, const char *builtin, json_t **ret, char **ret_msg) {
         if (!streq(builtin, "tiny-http")) {
                 *ret_msg = xasprintf("unknown built-in image \"%s\" (known: tiny-http)", builtin);
@@ -170,6 +194,9 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
         }
         _cleanup_free_ char *kernel = xasprintf("%s/vmlinuz", o->guest_dir);
         _cleanup_free_ char *initrd = xasprintf("%s/initrd.img", o->guest_dir);
+        int r = guest_build(o, ret_msg);
+        if (r < 0)
+                return r;
         if (!file_exists(kernel) || !file_exists(initrd)) {
                 *ret_msg = xasprintf("the tiny-http guest is not built in %s: run `make guest`", o->guest_dir);
                 return -ENOENT;
@@ -177,7 +204,7 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
         _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
         _cleanup_free_ char *tmpdir = xasprintf("%s/images/.%s.new", o->nest, name);
         rm_rf(tmpdir);
-        int r = mkdir_p(tmpdir, 0755);
+        r = mkdir_p(tmpdir, 0755);
         if (r < 0) {
                 *ret_msg = xasprintf("cannot create %s: %s", tmpdir, strerror(-r));
                 return r;
