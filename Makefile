@@ -4,14 +4,15 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 GUEST_DIR  ?= $(BUILD)/guest/tiny-http
+DISK_DIR   ?= $(BUILD)/guest/tiny-http-disk
 DEMO_DIR   ?= $(CURDIR)/demo
 
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
                libjansson-dev libsqlite3-dev libzstd-dev libssl-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
-               procps psmisc jq
+               procps psmisc jq syslinux syslinux-common mtools dosfstools fdisk
 
-.PHONY: all deps build guest test unit system demo demo-down bench clean
+.PHONY: all deps build guest guest-disk test unit system demo demo-down bench clean
 
 all: build guest
 
@@ -32,6 +33,10 @@ build: $(BUILD)/build.ninja
 guest:
 	guest/tiny-http/build.sh $(GUEST_DIR)
 
+# The tiny-http guest as a BIOS-bootable raw disk, for tests of `vmatrix image import`.
+guest-disk: guest
+	guest/tiny-http-disk/build.sh $(DISK_DIR) $(GUEST_DIR)
+
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 
@@ -39,9 +44,10 @@ unit: deps $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 
-system: deps $(ASAN_BUILD)/build.ninja guest
+system: deps $(ASAN_BUILD)/build.ninja guest guest-disk
 	ninja -C $(ASAN_BUILD)
-	VMATRIX=$(CURDIR)/$(ASAN_BUILD)/vmatrix GUEST_DIR=$(CURDIR)/$(GUEST_DIR) tests/system/run-all.sh
+	VMATRIX=$(CURDIR)/$(ASAN_BUILD)/vmatrix GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
+		DISK_IMAGE=$(CURDIR)/$(DISK_DIR)/tiny-http.raw tests/system/run-all.sh
 
 test: deps
 	$(MAKE) unit

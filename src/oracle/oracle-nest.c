@@ -248,7 +248,8 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
                              "disk_size_mib", 1024);
         r = store_image_put(o->store, &img);
         if (r >= 0)
-                *ret = json_pack("{s:s,s:s,s:O}", "name", img.name, "kind", img.kind, "meta", img.meta);
+                *ret = json_pack("{s:s,s:s,s:O,s:I}", "name", img.name, "kind", img.kind, "meta", img.meta, "created_ms",
+                                 (json_int_t)img.created_ms);
         else
                 *ret_msg = xstrdup("cannot record the image");
         image_record_clear(&img);
@@ -270,6 +271,13 @@ static int image_probe(const char *path, const char *format, json_t **ret, char 
                 *ret_msg = xstrdup("the image has a backing file; import a standalone image (qemu-img convert)");
                 return -EINVAL;
         }
+        /* a qcow2 may keep its data in another file named inside it: a node would open that
+         * path on its own host as the guest's disk */
+        if (json_object_get(json_object_get(json_object_get(info, "format-specific"), "data"), "data-file")) {
+                json_decref(info);
+                *ret_msg = xstrdup("the image has an external data file; import a standalone image (qemu-img convert)");
+                return -EINVAL;
+        }
         *ret = info;
         return 0;
 }
@@ -288,30 +296,17 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "invalid", "format must be qcow2 or raw, not \"%s\"", format);
                 return;
         }
-        image_record_t old = { 0 };
-        if (store_image_get(o->store, name, &old) >= 0) {
-                image_record_clear(&old);
-                http_reply_error(reply, 409, "exists", "image \"%s\" exists already", name);
-                return;
-        }
         json_t *info = NULL;
         _cleanup_free_ char *msg = NULL;
         if (image_probe(req->upload_path, format, &info, &msg) < 0) {
                 http_reply_error(reply, 400, "invalid", "%s", msg);
                 return;
         }
-        _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
-        _cleanup_free_ char *dst = xasprintf("%s/disk", dir);
-        int r = mkdir_p(dir, 0755);
-        if (r >= 0 && rename(req->upload_path, dst) < 0)
-                r = negative_errno();
         json_t *file_info = NULL;
-        if (r >= 0)
-                r = bundle_file_info(dst, &file_info);
+        int r = bundle_file_info(req->upload_path, &file_info);
         if (r < 0) {
                 json_decref(info);
-                rm_rf(dir);
-                http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store image \"%s\": %s", name, strerror(-r));
+                http_reply_errno(reply, -EIO, "cannot read the uploaded image: %s", strerror(-r));
                 return;
         }
         image_record_t img = { .created_ms = time_wall_ms() };
@@ -320,14 +315,39 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
         img.meta = json_pack("{s:s,s:s,s:{s:o},s:O?}", "boot", "disk", "format", format, "files", "disk", file_info,
                              "virtual_size", json_object_get(info, "virtual-size"));
         json_decref(info);
-        r = store_image_put(o->store, &img);
-        if (r < 0) {
+        /* the name check, the move into the Nest and the record are one step under the store's
+         * transaction, so two imports of one name cannot both win */
+        _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
+        _cleanup_free_ char *dst = xasprintf("%s/disk", dir);
+        image_record_t old = { 0 };
+        r = store_tx_begin(o->store);
+        bool in_tx = r >= 0;
+        if (r >= 0 && store_image_get(o->store, name, &old) >= 0) {
+                image_record_clear(&old);
+                store_tx_rollback(o->store);
                 image_record_clear(&img);
-                http_reply_errno(reply, r, "cannot record image \"%s\"", name);
+                http_reply_error(reply, 409, "exists", "image \"%s\" exists already", name);
+                return;
+        }
+        if (r >= 0)
+                r = mkdir_p(dir, 0755);
+        if (r >= 0 && rename(req->upload_path, dst) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = store_image_put(o->store, &img);
+        if (r >= 0)
+                r = store_tx_commit(o->store);
+        else if (in_tx)
+                store_tx_rollback(o->store);
+        if (r < 0) {
+                rm_rf(dir);
+                image_record_clear(&img);
+                http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store image \"%s\": %s", name, strerror(-r));
                 return;
         }
         store_event_add(o->store, "image-imported", NULL, NULL, NULL, name);
-        http_reply_json(reply, 201, json_pack("{s:s,s:s,s:O}", "name", img.name, "kind", img.kind, "meta", img.meta));
+        http_reply_json(reply, 201, json_pack("{s:s,s:s,s:O,s:I}", "name", img.name, "kind", img.kind, "meta", img.meta,
+                                              "created_ms", (json_int_t)img.created_ms));
         image_record_clear(&img);
 }
 
