@@ -18,12 +18,16 @@ rm -rf "$dir"
 "$vmx" image build tiny-http
 "$vmx" vm create demo --image tiny-http --memory 128
 "$vmx" vm boot demo
+# pre-boot means booted up to its service: wait for the guest's HTTP before saving it
+addr=$("$vmx" vm show demo --json | jq -r .address)
+echo "waiting for the guest to boot (under TCG this takes a few seconds) ..."
+for _ in $(seq 300); do curl -sf --max-time 2 -o /dev/null "http://$addr/health" && break; sleep 0.2; done
 "$vmx" vm hibernate demo
 "$vmx" vm activate demo
 addr=$("$vmx" vm show demo --json | jq -r .address)
 echo
 echo "The demo VM answers at http://$addr/id :"
-curl -s --max-time 10 "http://$addr/id"
+curl -s --max-time 10 --retry 5 --retry-connrefused "http://$addr/id"
 echo
 echo
 echo "Try:  export VMATRIX_ORACLE=$(cat "$dir/oracle.url")"
