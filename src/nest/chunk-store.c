@@ -14,8 +14,6 @@
 #include "base/util.h"
 #include "nest/store-internal.h"
 
-#define CHUNK_FILE_MAX (CHUNK_HEADER_SIZE + NEST_STORE_CHUNK_MAX)
-
 static const char chunk_magic[3] = { 'V', 'X', 'C' };
 
 void store_chunk_relpath(const nest_chunk_id_t *id, char ret[CHUNK_RELPATH_SIZE]) {
@@ -308,8 +306,8 @@ int nest_chunk_read(nest_store_t *s, const nest_chunk_id_t *id, void *buf, size_
 }
 
 int nest_chunk_get(nest_store_t *s, const nest_chunk_id_t *id, void **ret_data, size_t *ret_len) {
-        /* Size the buffer from the header: read the small header first would cost a second
-         * open, so decode into a maximal buffer and shrink. */
+        /* Decode into a maximal buffer and shrink it: learning the size from the header first
+         * would cost a second read. */
         _cleanup_free_ void *buf = malloc(NEST_STORE_CHUNK_MAX);
         if (!buf)
                 return -ENOMEM;
@@ -335,46 +333,54 @@ int nest_chunk_get_encoded(nest_store_t *s, const nest_chunk_id_t *id, void **re
 bool nest_chunk_has(nest_store_t *s, const nest_chunk_id_t *id) {
         char rel[CHUNK_RELPATH_SIZE];
         store_chunk_relpath(id, rel);
-        return faccessat(s->dirfd, rel, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+        struct stat st;
+        return fstatat(s->dirfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
+/* Makes whatever part of the layout is missing (all of it for a new store), durably. */
 static int store_layout_create(nest_store_t *s) {
         static const char *const dirs[] = { "chunks", "tmp", "quarantine", "manifests" };
-        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
-                if (mkdirat(s->dirfd, dirs[i], 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-        for (unsigned i = 0; i < 256; i++) {
-                char rel[16];
-                store_shard_relpath(i, rel);
-                if (mkdirat(s->dirfd, rel, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
-        }
         static const char *const locks[] = { STORE_LOCK, STORE_GC_LOCK, STORE_GC_TURNSTILE, STORE_GC_STAMP };
-        for (size_t i = 0; i < ELEMENTSOF(locks); i++) {
-                int fd = openat(s->dirfd, locks[i], O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-                if (fd < 0)
+        bool made = false;
+        for (size_t i = 0; i < ELEMENTSOF(dirs) + 256; i++) {
+                char shard[16];
+                const char *rel = shard;
+                if (i < ELEMENTSOF(dirs))
+                        rel = dirs[i];
+                else
+                        store_shard_relpath((unsigned)(i - ELEMENTSOF(dirs)), shard);
+                if (mkdirat(s->dirfd, rel, 0755) == 0)
+                        made = true;
+                else if (errno != EEXIST)
                         return negative_errno();
-                close(fd);
         }
-        return 0;
+        for (size_t i = 0; i < ELEMENTSOF(locks); i++) {
+                int fd = openat(s->dirfd, locks[i], O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+                if (fd >= 0) {
+                        made = true;
+                        close(fd);
+                } else if (errno != EEXIST) {
+                        return negative_errno();
+                }
+        }
+        /* A chunk's put fsyncs its shard directory, not chunks/ or DIR: make those entries
+         * durable once, here. */
+        return made ? store_syncfs(s) : 0;
 }
 
 static int store_format_check(nest_store_t *s) {
         _cleanup_free_ char *path = xasprintf("%s/format", s->dir);
         _cleanup_free_ char *content = NULL;
         int r = file_read(path, &content, NULL);
-        if (r == -ENOENT) {
-                r = store_layout_create(s);
-                if (r < 0)
-                        return r;
-                /* Written last: a store with a format file is complete. */
-                return file_write_atomic(path, STORE_FORMAT, strlen(STORE_FORMAT));
-        }
-        if (r < 0)
+        if (r < 0 && r != -ENOENT)
                 return r;
-        if (!streq(content, STORE_FORMAT))
+        if (r >= 0 && !streq(content, STORE_FORMAT))
                 return -EPROTONOSUPPORT;
-        return store_layout_create(s); /* cheap; repairs a missing directory */
+        r = store_layout_create(s); /* also repairs a missing directory of an existing store */
+        if (r < 0 || content)
+                return r;
+        /* Written last: a store with a format file is complete. */
+        return file_write_atomic(path, STORE_FORMAT, strlen(STORE_FORMAT));
 }
 
 int nest_store_open(const char *dir, nest_store_t **ret) {
@@ -418,13 +424,12 @@ nest_store_t *nest_store_free(nest_store_t *s) {
 
 const char *nest_store_dir(const nest_store_t *s) { return s->dir; }
 
-static bool is_chunk_name(const char *name) {
-        if (strlen(name) != 2 * NEST_CHUNK_ID_SIZE - 2)
-                return false;
-        for (const char *p = name; *p; p++)
-                if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
-                        return false;
-        return true;
+int store_chunk_name_parse(unsigned shard, const char *name, nest_chunk_id_t *ret) {
+        if (shard > 0xff || strlen(name) != 2 * NEST_CHUNK_ID_SIZE - 2)
+                return -EINVAL;
+        char hex[NEST_CHUNK_ID_HEX_SIZE];
+        snprintf(hex, sizeof hex, "%02x%s", shard, name);
+        return nest_chunk_id_from_hex(hex, ret);
 }
 
 int nest_store_stats(nest_store_t *s, nest_store_stats_t *ret) {
@@ -444,7 +449,8 @@ int nest_store_stats(nest_store_t *s, nest_store_stats_t *ret) {
                 struct dirent *de;
                 while ((de = readdir(d))) {
                         struct stat fst;
-                        if (!is_chunk_name(de->d_name) || fstatat(dirfd(d), de->d_name, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
+                        nest_chunk_id_t id;
+                        if (store_chunk_name_parse(i, de->d_name, &id) < 0 || fstatat(dirfd(d), de->d_name, &fst, AT_SYMLINK_NOFOLLOW) < 0 ||
                             !S_ISREG(fst.st_mode))
                                 continue; /* vanished (GC, quarantine) or not ours */
                         st.chunks++;

@@ -1,7 +1,8 @@
 /* Content-defined chunking: a gear rolling hash with FastCDC's normalized chunking, written here
- * because no Debian-packaged C library does CDC (casync's and restic's chunkers are not
- * libraries; libzstd/libcrypto do not cut). The algorithm is Xia et al., "FastCDC" (USENIX ATC
- * 2016): hash h = (h << 1) + gear[byte]; a boundary is where the masked bits of h are zero.
+ * because no Debian package offers CDC as a C library (casync ships a tool, not a library;
+ * golang-github-restic-chunker-dev is Go, python3-fastchunking Python). The algorithm is Xia et
+ * al., "FastCDC" (USENIX ATC 2016): hash h = (h << 1) + gear[byte]; a boundary is where the
+ * masked bits of h are zero.
  *
  * Parameters (chunker.h), and why:
  *   - average 64 KiB: matches qcow2's default cluster size, so a guest write dirties about one
@@ -15,9 +16,9 @@
  *   - normalized chunking, level 2: between MIN and the "normal" point a harder mask (avg bits
  *     + 2 = 18 bits) is used, after it an easier one (avg bits - 2 = 14 bits), which squeezes the
  *     chunk-size distribution around the average (fewer tiny and huge chunks, better dedup per
- *     chunk). The normal point is 48 KiB, not 64: with cut-point skipping the mean chunk is
- *     MIN + (expected distance to a hit), and with the normal point at 64 KiB the measured mean was
- *     ~75 KiB; at 48 KiB it is ~64 KiB on random data (bench/nest-dedup prints it).
+ *     chunk). The normal point is 48 KiB, not 64: with cut-point skipping the mean chunk is about
+ *     MIN + the distance to the first hit, and on 64 MiB of random data the measured mean was
+ *     73 KiB with the normal point at 64 KiB, 61 KiB at 48 KiB (bench/nest-dedup prints it).
  *   - the masks are the TOP bits of h: bit 63 - k depends on the last 64 - k bytes, so a
  *     boundary is decided by a 46..64-byte window (FastCDC spreads mask bits for the same
  *     reason). Hashing starts 64 bytes before MIN, so the window is full at the first candidate

@@ -33,6 +33,8 @@
 #define CHUNK_ENC_RAW 0
 #define CHUNK_ENC_ZSTD 1
 #define CHUNK_ZSTD_LEVEL 3
+/* Compressed only when that saves bytes, so a chunk file is never larger than this. */
+#define CHUNK_FILE_MAX (CHUNK_HEADER_SIZE + NEST_STORE_CHUNK_MAX)
 /* "chunks/ab/" + 62 hex digits + NUL */
 #define CHUNK_RELPATH_SIZE (7 + 3 + 62 + 1)
 
@@ -51,6 +53,8 @@ struct nest_store {
         atomic_uint_fast64_t quarantined;
 };
 
+/* A chunk file name inside shard dir `shard`: 62 lowercase hex digits -> its id. */
+int store_chunk_name_parse(unsigned shard, const char *name, nest_chunk_id_t *ret);
 void store_chunk_relpath(const nest_chunk_id_t *id, char ret[CHUNK_RELPATH_SIZE]);
 /* "chunks/ab" for shard ab. */
 void store_shard_relpath(unsigned shard, char ret[16]);
@@ -66,6 +70,11 @@ int store_syncfs(nest_store_t *s);
  * threads of one process exclude each other as two processes would. */
 int store_flock(nest_store_t *s, const char *relpath, int op, int *ret_fd);
 int store_shard_lock(nest_store_t *s, const nest_chunk_id_t *id, int op, int *ret_fd);
+
+/* Writes an immutable file (a manifest) at DIR/final_rel through DIR/tmp, creating missing parent
+ * directories: durable at return, or at commit in a batch session. 0 also when final_rel already
+ * holds exactly these bytes; -EEXIST when it holds others (now or when the batch publishes). */
+int store_txn_write_file(nest_txn_t *t, const char *final_rel, const void *data, size_t len);
 
 /* Chunk encoding. encode: malloc'd header + payload (zstd when it saves at least 1/32). */
 int store_chunk_encode(nest_store_t *s, const void *data, size_t len, void **ret_enc, size_t *ret_enc_len);
