@@ -1,0 +1,404 @@
+/* Client side of the chunk-transfer protocol (transfer.h). A transfer first asks which chunks the
+ * destination lacks, then moves those in batches of NEST_HTTP_BATCH over `streams` parallel
+ * HTTP connections (one thread each, each with its own write session), and writes the
+ * manifests last, so a destination never holds a manifest whose chunks it does not have. */
+#include "nest/transfer.h"
+
+#include <arpa/inet.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "nest/nest-http.h"
+#include "net/http-client.h"
+
+#define TRANSFER_TIMEOUT_MS (10L * 60 * 1000)
+#define TRANSFER_STREAMS_MAX 16
+
+void nest_manifest_digest(const nest_manifest_t *m, char ret_hex[65]) {
+        _cleanup_free_ char *text = nest_manifest_format(m);
+        nest_chunk_id_t id;
+        nest_chunk_id_hash(text, strlen(text), &id);
+        nest_chunk_id_to_hex(&id, ret_hex);
+}
+
+int nest_remote_manifest_get(const char *base_url, const char *vm, int64_t version, const char *file,
+                             const char *digest, nest_manifest_t **ret, char **ret_msg) {
+        _cleanup_free_ char *url = xasprintf("%s/v1/manifests/%s/%lld/%s", base_url, vm, (long long)version, file);
+        http_response_t resp = { 0 };
+        int r = http_request_json("GET", url, NULL, 30000, &resp);
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot reach %s: %s", base_url, http_error_message(NULL, r));
+                return -EHOSTUNREACH;
+        }
+        if (resp.status != 200) {
+                *ret_msg = xasprintf("manifest %s/%lld/%s: %s", vm, (long long)version, file, http_error_message(&resp, 0));
+                http_response_clear(&resp);
+                return -ENOENT;
+        }
+        if (digest) {
+                nest_chunk_id_t id;
+                char hex[65];
+                nest_chunk_id_hash(resp.body, resp.body_len, &id);
+                nest_chunk_id_to_hex(&id, hex);
+                if (!streq(hex, digest)) {
+                        *ret_msg = xasprintf("manifest %s/%lld/%s from %s does not match its digest: not used", vm,
+                                             (long long)version, file, base_url);
+                        http_response_clear(&resp);
+                        return -EBADMSG;
+                }
+        }
+        r = nest_manifest_parse(resp.body, resp.body_len, ret);
+        http_response_clear(&resp);
+        if (r < 0)
+                *ret_msg = xasprintf("manifest %s/%lld/%s from %s is malformed", vm, (long long)version, file, base_url);
+        return r;
+}
+
+/* The distinct data chunks of files[] (with their lengths), in order of first appearance. */
+static void distinct_chunks(const nest_file_ref_t *files, size_t n, nest_chunk_ref_t **ret, size_t *ret_n,
+                            nest_transfer_stats_t *st) {
+        nest_idset_t *seen = nest_idset_new();
+        size_t cap = 64, k = 0;
+        nest_chunk_ref_t *out = xcalloc(cap, sizeof *out);
+        for (size_t f = 0; f < n; f++) {
+                const nest_manifest_t *m = files[f].manifest;
+                st->bytes_total += m->size;
+                for (size_t i = 0; i < m->n_refs; i++) {
+                        if (m->refs[i].zero)
+                                continue;
+                        st->chunks_total++;
+                        if (!nest_idset_add(seen, &m->refs[i].id))
+                                continue;
+                        if (k == cap) {
+                                cap *= 2;
+                                nest_chunk_ref_t *o = realloc(out, cap * sizeof *out);
+                                if (!o)
+                                        abort();
+                                out = o;
+                        }
+                        out[k++] = m->refs[i];
+                }
+        }
+        nest_idset_free(seen);
+        *ret = out;
+        *ret_n = k;
+}
+
+/* Work shared by the streams of one transfer. */
+typedef struct job {
+        nest_store_t *local;
+        const char *base;
+        nest_chunk_ref_t *todo;
+        size_t n_todo;
+        size_t next; /* next batch start, under lock */
+        pthread_mutex_t lock;
+        uint64_t done_bytes, total_bytes;
+        nest_transfer_stats_t *stats;
+        nest_progress_fn progress;
+        void *userdata;
+        int error;
+        char *msg;
+} job_t;
+
+static bool job_take(job_t *j, size_t *ret_start, size_t *ret_n) {
+        pthread_mutex_lock(&j->lock);
+        bool ok = j->error == 0 && j->next < j->n_todo;
+        if (ok) {
+                *ret_start = j->next;
+                *ret_n = MIN((size_t)NEST_HTTP_BATCH, j->n_todo - j->next);
+                j->next += *ret_n;
+        }
+        pthread_mutex_unlock(&j->lock);
+        return ok;
+}
+
+static void job_fail(job_t *j, int r, char *msg) {
+        pthread_mutex_lock(&j->lock);
+        if (j->error == 0) {
+                j->error = r;
+                j->msg = msg;
+                msg = NULL;
+        }
+        pthread_mutex_unlock(&j->lock);
+        free(msg);
+}
+
+static void job_advance(job_t *j, uint64_t logical, uint64_t wire, uint64_t chunks) {
+        pthread_mutex_lock(&j->lock);
+        j->done_bytes += logical;
+        j->stats->bytes_transferred += wire;
+        j->stats->chunks_transferred += chunks;
+        if (j->progress)
+                j->progress(j->userdata, j->done_bytes, j->total_bytes);
+        pthread_mutex_unlock(&j->lock);
+}
+
+/* One pull stream: fetch batches and store each verified chunk. */
+static void *pull_stream(void *arg) {
+        job_t *j = arg;
+        _cleanup_free_ char *url = xasprintf("%s/v1/chunks/fetch", j->base);
+        nest_txn_t *t = NULL;
+        int r = nest_txn_begin(j->local, NEST_TXN_BATCH, &t);
+        if (r < 0) {
+                job_fail(j, r, xasprintf("local chunk store: %s", strerror(-r)));
+                return NULL;
+        }
+        size_t start, n;
+        while (job_take(j, &start, &n)) {
+                json_t *ids = json_array();
+                for (size_t i = 0; i < n; i++) {
+                        char hex[65];
+                        nest_chunk_id_to_hex(&j->todo[start + i].id, hex);
+                        json_array_append_new(ids, json_string(hex));
+                }
+                json_t *body = json_pack("{s:o}", "chunks", ids);
+                http_response_t resp = { 0 };
+                r = http_request_json("POST", url, body, TRANSFER_TIMEOUT_MS, &resp);
+                json_decref(body);
+                if (r < 0 || resp.status != 200) {
+                        job_fail(j, r < 0 ? -EHOSTUNREACH : -EIO,
+                                 xasprintf("fetching chunks from %s: %s", j->base, http_error_message(&resp, r)));
+                        http_response_clear(&resp);
+                        break;
+                }
+                /* frames arrive in the order asked; each must be the chunk asked for */
+                size_t off = 0;
+                uint64_t logical = 0;
+                for (size_t i = 0; i < n && r >= 0; i++) {
+                        const nest_chunk_ref_t *want = &j->todo[start + i];
+                        uint32_t be = 0;
+                        if (resp.body_len - off < NEST_CHUNK_ID_SIZE + sizeof be ||
+                            memcmp(resp.body + off, want->id.bytes, NEST_CHUNK_ID_SIZE) != 0) {
+                                r = -EPROTO;
+                                break;
+                        }
+                        memcpy(&be, resp.body + off + NEST_CHUNK_ID_SIZE, sizeof be);
+                        off += NEST_CHUNK_ID_SIZE + sizeof be;
+                        uint32_t len = ntohl(be);
+                        if (len == NEST_FRAME_ABSENT) {
+                                r = -ENOENT;
+                                break;
+                        }
+                        if (len > resp.body_len - off) {
+                                r = -EPROTO;
+                                break;
+                        }
+                        r = nest_chunk_put_encoded(t, &want->id, resp.body + off, len, NULL);
+                        off += len;
+                        logical += want->len;
+                }
+                size_t wire = resp.body_len;
+                http_response_clear(&resp);
+                if (r < 0) {
+                        char hex[65];
+                        nest_chunk_id_to_hex(&j->todo[start].id, hex);
+                        job_fail(j, r == -EPROTO ? -EBADMSG : r,
+                                 xasprintf("%s sent %s (batch from chunk %.12s): nothing of it was used", j->base,
+                                           r == -ENOENT ? "word that it lacks a chunk"
+                                           : r == -EBADMSG ? "a chunk that does not match its id"
+                                                           : "malformed chunk frames",
+                                           hex));
+                        break;
+                }
+                job_advance(j, logical, wire, n);
+        }
+        if (r >= 0 && j->error == 0) {
+                r = nest_txn_commit(t);
+                if (r < 0)
+                        job_fail(j, r, xasprintf("storing fetched chunks: %s", strerror(-r)));
+        }
+        nest_txn_free(t);
+        return NULL;
+}
+
+/* One push stream: read batches from the local store and upload them as frames. */
+static void *push_stream(void *arg) {
+        job_t *j = arg;
+        _cleanup_free_ char *url = xasprintf("%s/v1/chunks/upload", j->base);
+        size_t start, n;
+        while (job_take(j, &start, &n)) {
+                char *buf = NULL;
+                size_t len = 0, cap = 0;
+                uint64_t logical = 0;
+                int r = 0;
+                for (size_t i = 0; i < n; i++) {
+                        void *enc = NULL;
+                        size_t enc_len = 0;
+                        r = nest_chunk_get_encoded(j->local, &j->todo[start + i].id, &enc, &enc_len);
+                        if (r < 0)
+                                break;
+                        size_t need = len + NEST_CHUNK_ID_SIZE + 4 + enc_len;
+                        if (need > cap) {
+                                cap = MAX(need, cap * 2);
+                                char *b = realloc(buf, cap);
+                                if (!b)
+                                        abort();
+                                buf = b;
+                        }
+                        uint32_t be = htonl((uint32_t)enc_len);
+                        memcpy(buf + len, j->todo[start + i].id.bytes, NEST_CHUNK_ID_SIZE);
+                        memcpy(buf + len + NEST_CHUNK_ID_SIZE, &be, 4);
+                        memcpy(buf + len + NEST_CHUNK_ID_SIZE + 4, enc, enc_len);
+                        len = need;
+                        logical += j->todo[start + i].len;
+                        free(enc);
+                }
+                if (r < 0) {
+                        free(buf);
+                        job_fail(j, r, xasprintf("local chunk store: %s", strerror(-r)));
+                        break;
+                }
+                http_response_t resp = { 0 };
+                r = http_request_bytes("POST", url, buf, len, TRANSFER_TIMEOUT_MS, &resp);
+                free(buf);
+                if (r < 0 || resp.status != 200) {
+                        job_fail(j, r < 0 ? -EHOSTUNREACH : resp.status == 507 ? -ENOSPC : -EIO,
+                                 xasprintf("sending chunks to %s: %s", j->base, http_error_message(&resp, r)));
+                        http_response_clear(&resp);
+                        break;
+                }
+                http_response_clear(&resp);
+                job_advance(j, logical, len, n);
+        }
+        return NULL;
+}
+
+static int run_streams(job_t *j, unsigned streams, void *(*fn)(void *)) {
+        streams = MAX(1u, MIN(streams, (unsigned)TRANSFER_STREAMS_MAX));
+        pthread_t t[TRANSFER_STREAMS_MAX];
+        unsigned started = 0;
+        for (unsigned i = 0; i < streams && i * NEST_HTTP_BATCH < j->n_todo; i++)
+                if (pthread_create(&t[started], NULL, fn, j) == 0)
+                        started++;
+        if (started == 0 && j->n_todo > 0)
+                fn(j);
+        for (unsigned i = 0; i < started; i++)
+                pthread_join(t[i], NULL);
+        return j->error;
+}
+
+int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n, unsigned streams,
+              nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg) {
+        nest_transfer_stats_t st = { 0 };
+        nest_chunk_ref_t *all = NULL;
+        size_t n_all = 0;
+        distinct_chunks(files, n, &all, &n_all, &st);
+        /* the session pins what is present; it lasts until the manifests are in place */
+        nest_txn_t *t = NULL;
+        int r = nest_txn_begin(local, 0, &t);
+        if (r < 0) {
+                free(all);
+                *ret_msg = xasprintf("local chunk store: %s", strerror(-r));
+                return r;
+        }
+        job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata };
+        pthread_mutex_init(&j.lock, NULL);
+        j.todo = xcalloc(n_all ? n_all : 1, sizeof *j.todo);
+        for (size_t i = 0; i < n_all; i++)
+                if (nest_chunk_pin(t, &all[i].id) == 0) {
+                        j.todo[j.n_todo++] = all[i];
+                        j.total_bytes += all[i].len;
+                }
+        free(all);
+        r = run_streams(&j, streams, pull_stream);
+        for (size_t f = 0; r >= 0 && f < n; f++) {
+                r = nest_manifest_put(t, files[f].vm, files[f].version, files[f].file, files[f].manifest);
+                if (r == -EEXIST)
+                        r = 0; /* an identical copy is there; a different one cannot be (immutable) */
+                if (r < 0)
+                        j.msg = xasprintf("storing manifest %s/%lld/%s: %s", files[f].vm, (long long)files[f].version,
+                                          files[f].file, strerror(-r));
+        }
+        if (r >= 0)
+                r = nest_txn_commit(t);
+        nest_txn_free(t);
+        free(j.todo);
+        pthread_mutex_destroy(&j.lock);
+        if (r < 0) {
+                *ret_msg = j.msg ? j.msg : xasprintf("pull from %s failed: %s", base_url, strerror(-r));
+                return r;
+        }
+        free(j.msg);
+        if (ret_stats)
+                *ret_stats = st;
+        return 0;
+}
+
+int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n, unsigned streams,
+              nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg) {
+        nest_transfer_stats_t st = { 0 };
+        nest_chunk_ref_t *all = NULL;
+        size_t n_all = 0;
+        distinct_chunks(files, n, &all, &n_all, &st);
+        job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata };
+        pthread_mutex_init(&j.lock, NULL);
+        j.todo = xcalloc(n_all ? n_all : 1, sizeof *j.todo);
+        _cleanup_free_ char *missing_url = xasprintf("%s/v1/chunks/missing", base_url);
+        int r = 0;
+        /* ask in slices which chunks the peer lacks */
+        for (size_t i = 0; i < n_all && r >= 0; i += NEST_HTTP_BATCH * 16) {
+                size_t k = MIN((size_t)NEST_HTTP_BATCH * 16, n_all - i);
+                json_t *ids = json_array();
+                for (size_t x = 0; x < k; x++) {
+                        char hex[65];
+                        nest_chunk_id_to_hex(&all[i + x].id, hex);
+                        json_array_append_new(ids, json_string(hex));
+                }
+                json_t *body = json_pack("{s:o}", "chunks", ids);
+                http_response_t resp = { 0 };
+                r = http_request_json("POST", missing_url, body, 60000, &resp);
+                json_decref(body);
+                const json_t *missing = json_object_get(resp.json, "missing");
+                if (r < 0 || resp.status != 200 || !json_is_array(missing)) {
+                        j.msg = xasprintf("asking %s for missing chunks: %s", base_url, http_error_message(&resp, r));
+                        r = r < 0 ? -EHOSTUNREACH : -EIO;
+                } else {
+                        nest_idset_t *lacks = nest_idset_new();
+                        size_t q;
+                        const json_t *h;
+                        json_array_foreach(missing, q, h) {
+                                nest_chunk_id_t id;
+                                if (json_is_string(h) && nest_chunk_id_from_hex(json_string_value(h), &id) >= 0)
+                                        nest_idset_add(lacks, &id);
+                        }
+                        for (size_t x = 0; x < k; x++)
+                                if (nest_idset_contains(lacks, &all[i + x].id)) {
+                                        j.todo[j.n_todo++] = all[i + x];
+                                        j.total_bytes += all[i + x].len;
+                                }
+                        nest_idset_free(lacks);
+                }
+                http_response_clear(&resp);
+        }
+        free(all);
+        if (r >= 0)
+                r = run_streams(&j, streams, push_stream);
+        for (size_t f = 0; r >= 0 && f < n; f++) {
+                json_t *m = nest_manifest_to_json(files[f].manifest);
+                _cleanup_free_ char *url = xasprintf("%s/v1/manifests/%s/%lld/%s", base_url, files[f].vm,
+                                                     (long long)files[f].version, files[f].file);
+                http_response_t resp = { 0 };
+                r = http_request_json("PUT", url, m, 60000, &resp);
+                json_decref(m);
+                if (r < 0 || resp.status != 201) {
+                        j.msg = xasprintf("storing manifest %s/%lld/%s at %s: %s", files[f].vm,
+                                          (long long)files[f].version, files[f].file, base_url,
+                                          http_error_message(&resp, r));
+                        r = r < 0 ? -EHOSTUNREACH : resp.status == 409 ? -EEXIST : -EIO;
+                }
+                http_response_clear(&resp);
+        }
+        free(j.todo);
+        pthread_mutex_destroy(&j.lock);
+        if (r < 0) {
+                *ret_msg = j.msg ? j.msg : xasprintf("push to %s failed: %s", base_url, strerror(-r));
+                return r;
+        }
+        free(j.msg);
+        if (ret_stats)
+                *ret_stats = st;
+        return 0;
+}
