@@ -45,6 +45,34 @@ bool str_endswith(const char *s, const char *suffix) {
         return a >= b && memcmp(s + a - b, suffix, b) == 0;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates,
+ * nothing above U+10FFFF: what jansson accepts), 0 when there is none. */
+static size_t utf8_sequence_len(const unsigned char *p) {
+        size_t n = p[0] < 0x80 ? 1 : (p[0] & 0xe0) == 0xc0 ? 2 : (p[0] & 0xf0) == 0xe0 ? 3 : (p[0] & 0xf8) == 0xf0 ? 4 : 0;
+        uint32_t cp = n == 2 ? p[0] & 0x1fu : n == 3 ? p[0] & 0x0fu : p[0] & 0x07u;
+        for (size_t i = 1; i < n; i++) {
+                if ((p[i] & 0xc0) != 0x80) /* also stops at the terminating NUL */
+                        return 0;
+                cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        if ((n == 2 && cp < 0x80) || (n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
+            (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+                return 0;
+        return n;
+}
+
+void utf8_sanitize(char *s) {
+        unsigned char *p = (unsigned char *)s;
+        while (*p) {
+                size_t n = utf8_sequence_len(p);
+                if (n == 0) {
+                        *p++ = '?';
+                        continue;
+                }
+                p += n;
+        }
+}
+
 bool name_is_valid(const char *name) {
         if (!name || !*name || strlen(name) > 63 || *name == '-')
                 return false;

@@ -16,6 +16,10 @@ void *xcalloc(size_t n, size_t size);
 bool str_startswith(const char *s, const char *prefix);
 bool str_endswith(const char *s, const char *suffix);
 
+/* Replaces, in place, every byte of s that is not part of well-formed UTF-8 (including a
+ * sequence cut short by truncation) with '?', so the text can go into a JSON string. */
+void utf8_sanitize(char *s);
+
 /* A valid object name: 1..63 of [a-z0-9-], starting with a letter or digit. */
 bool name_is_valid(const char *name);
 

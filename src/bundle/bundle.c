@@ -17,7 +17,17 @@ bool bundle_mac_is_valid(const char *mac) {
                         return false;
                 }
         }
-        return true;
+        return (strtoul(mac, NULL, 16) & 1) == 0;
+}
+
+int bundle_version_from_json(const json_t *j, int64_t *ret) {
+        if (!json_is_integer(j))
+                return -EINVAL;
+        json_int_t v = json_integer_value(j);
+        if (v < 1 || v > BUNDLE_VERSION_MAX)
+                return -ERANGE;
+        *ret = v;
+        return 0;
 }
 
 bool bundle_sha256_is_valid(const char *hex) {
@@ -49,7 +59,8 @@ int bundle_config_from_json(const json_t *j, bundle_config_t *ret) {
                 return -EINVAL;
         if (copy_string(c.mac, sizeof c.mac, j, "mac", true) < 0 || !bundle_mac_is_valid(c.mac))
                 return -EINVAL;
-        if (copy_string(c.image, sizeof c.image, j, "image", true) < 0 ||
+        /* the image name becomes a path on the node (DATA/images/IMAGE/FILE) */
+        if (copy_string(c.image, sizeof c.image, j, "image", true) < 0 || !name_is_valid(c.image) ||
             copy_string(c.boot, sizeof c.boot, j, "boot", true) < 0 ||
             copy_string(c.cmdline, sizeof c.cmdline, j, "cmdline", false) < 0 ||
             copy_string(c.image_format, sizeof c.image_format, j, "image_format", false) < 0)
@@ -59,16 +70,17 @@ int bundle_config_from_json(const json_t *j, bundle_config_t *ret) {
         c.memory_mib = json_integer_value(json_object_get(j, "memory_mib"));
         c.vcpus = json_integer_value(json_object_get(j, "vcpus"));
         c.disk_size_mib = json_integer_value(json_object_get(j, "disk_size_mib"));
-        if (c.memory_mib < 16 || c.memory_mib > 1024 * 1024 || c.vcpus < 1 || c.vcpus > 64)
+        if (c.memory_mib < BUNDLE_MEMORY_MIB_MIN || c.memory_mib > BUNDLE_MEMORY_MIB_MAX || c.vcpus < 1 ||
+            c.vcpus > BUNDLE_VCPUS_MAX)
                 return -EINVAL;
-        if (streq(c.boot, "kernel") && (c.disk_size_mib < 1 || c.disk_size_mib > 1024 * 1024))
+        if (streq(c.boot, "kernel") && (c.disk_size_mib < 1 || c.disk_size_mib > BUNDLE_DISK_SIZE_MIB_MAX))
                 return -EINVAL;
         if (streq(c.boot, "disk") && !streq(c.image_format, "qcow2") && !streq(c.image_format, "raw"))
                 return -EINVAL;
         /* the command line reaches QEMU as one argv element; forbid characters that could
          * confuse the guest's parser or our logs */
         for (const char *p = c.cmdline; *p; p++)
-                if (*p < 0x20 || *p == '"' || *p == '\\')
+                if (*p < 0x20 || *p == 0x7f || *p == '"' || *p == '\\')
                         return -EINVAL;
         *ret = c;
         return 0;

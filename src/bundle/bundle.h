@@ -14,6 +14,15 @@
 #define BUNDLE_FILE_DISK "disk"
 #define BUNDLE_FILE_CONFIG "vm.json"
 
+/* Limits of vm.json, checked by bundle_config_from_json() and by the Oracle's API when a VM
+ * is created, so that the Oracle never stores a VM a node would refuse. */
+#define BUNDLE_MEMORY_MIB_MIN 16
+#define BUNDLE_MEMORY_MIB_MAX 65536
+#define BUNDLE_VCPUS_MAX 64
+#define BUNDLE_DISK_SIZE_MIB_MAX (1024 * 1024)
+/* Versions are 1..BUNDLE_VERSION_MAX (2^53 - 1, exact in every JSON reader). */
+#define BUNDLE_VERSION_MAX ((int64_t)9007199254740991)
+
 typedef struct bundle_config {
         char name[64];
         int64_t memory_mib;
@@ -31,7 +40,10 @@ typedef struct bundle_config {
 int bundle_config_from_json(const json_t *j, bundle_config_t *ret);
 json_t *bundle_config_to_json(const bundle_config_t *c);
 
+/* "52:54:00:12:34:56": six lowercase hex pairs, unicast (QEMU refuses a multicast NIC). */
 bool bundle_mac_is_valid(const char *mac);
+/* A version as the Oracle and nodes exchange it: a JSON integer in 1..BUNDLE_VERSION_MAX. */
+int bundle_version_from_json(const json_t *j, int64_t *ret);
 
 /* {"sha256": HEX, "size": N} of a file. */
 int bundle_file_info(const char *path, json_t **ret);

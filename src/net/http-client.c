@@ -56,15 +56,31 @@ static int curl_code_to_errno(CURLcode c) {
         }
 }
 
+static int request(const char *method, const char *url, const char *content_type, const void *payload,
+                   size_t payload_len, long timeout_ms, http_response_t *ret);
+
 int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
                       http_response_t *ret) {
+        _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        if (body && !payload)
+                return -ENOMEM;
+        return request(method, url, "Content-Type: application/json", payload, payload ? strlen(payload) : 0,
+                       timeout_ms, ret);
+}
+
+int http_request_bytes(const char *method, const char *url, const void *body, size_t body_len, long timeout_ms,
+                       http_response_t *ret) {
+        return request(method, url, "Content-Type: application/octet-stream", body, body_len, timeout_ms, ret);
+}
+
+static int request(const char *method, const char *url, const char *content_type, const void *payload,
+                   size_t payload_len, long timeout_ms, http_response_t *ret) {
         pthread_once(&curl_once, curl_init_once);
         CURL *c = curl_easy_init();
         if (!c)
                 return -ENOMEM;
         buffer_t buf = { 0 };
-        _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+        struct curl_slist *headers = curl_slist_append(NULL, content_type);
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -76,7 +92,7 @@ int http_request_json(const char *method, const char *url, const json_t *body, l
         curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
         if (payload) {
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, payload);
-                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(payload));
+                curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)payload_len);
         } else if (streq(method, "POST") || streq(method, "PUT")) {
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
         }

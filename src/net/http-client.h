@@ -21,6 +21,10 @@ void http_response_clear(http_response_t *r);
 int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
                       http_response_t *ret);
 
+/* Like http_request_json with a raw body (binary safe both ways: ret->body_len counts). */
+int http_request_bytes(const char *method, const char *url, const void *body, size_t body_len, long timeout_ms,
+                       http_response_t *ret);
+
 /* Downloads url into path (via path.part, then rename). progress (may be NULL) is called with
  * bytes done and total. Returns -EIO/-ETIMEDOUT on transport failure, -EPROTO on a non-2xx. */
 int http_download(const char *url, const char *path, long timeout_ms,

@@ -137,6 +137,14 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *rep
                 u->fn = reply->upgrade;
                 u->data = reply->upgrade_data;
                 resp = MHD_create_response_for_upgrade(upgrade_handler, u);
+                if (!resp) {
+                        free(u);
+                        json_decref(reply->json);
+                        free(reply->file_path);
+                        free(reply->text);
+                        free(reply->bytes);
+                        return MHD_NO;
+                }
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
                 MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
                 enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
@@ -144,33 +152,46 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *rep
                 json_decref(reply->json);
                 free(reply->file_path);
                 free(reply->text);
+                free(reply->bytes);
                 return r;
         }
         if (reply->file_path) {
                 int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
                 struct stat st;
-                if (fd >= 0 && fstat(fd, &st) == 0) {
-                        resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd);
+                if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                    (resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd))) {
                         type = "application/octet-stream";
                 } else {
                         if (fd >= 0)
                                 close(fd);
-                        json_decref(reply->json);
-                        reply->json = NULL;
                         http_reply_error(reply, 404, "not_found", "no such file");
                 }
+        }
+        if (!resp && reply->bytes) {
+                resp = MHD_create_response_from_buffer(reply->bytes_len, reply->bytes, MHD_RESPMEM_MUST_FREE);
+                reply->bytes = NULL;
+                type = "application/octet-stream";
         }
         if (!resp && reply->text) {
                 resp = MHD_create_response_from_buffer(strlen(reply->text), reply->text, MHD_RESPMEM_MUST_COPY);
                 type = "text/plain";
         }
         if (!resp) {
-                if (!reply->json)
-                        reply->json = json_object();
-                char *s = json_dumps(reply->json, JSON_COMPACT);
-                size_t len = strlen(s);
-                s[len] = 0;
-                resp = MHD_create_response_from_buffer(len, s, MHD_RESPMEM_MUST_FREE);
+                /* a handler's reply that cannot be encoded (NULL from json_pack) is our bug, not
+                 * the client's: answer so rather than an empty object that looks like success */
+                char *s = reply->json ? json_dumps(reply->json, JSON_COMPACT) : NULL;
+                if (!s) {
+                        reply->status = 500;
+                        s = xstrdup("{\"error\":{\"code\":\"internal\",\"message\":\"the answer could not be encoded\"}}");
+                }
+                resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
+        }
+        if (!resp) {
+                json_decref(reply->json);
+                free(reply->file_path);
+                free(reply->text);
+                free(reply->bytes);
+                return MHD_NO; /* out of memory: drop the connection */
         }
         MHD_add_response_header(resp, "Content-Type", type);
         enum MHD_Result r = MHD_queue_response(conn, (unsigned)(reply->status ? reply->status : 200), resp);
@@ -178,6 +199,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *rep
         json_decref(reply->json);
         free(reply->file_path);
         free(reply->text);
+        free(reply->bytes);
         return r;
 }
 
@@ -291,6 +313,29 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return send_reply(conn, &reply);
 }
 
+static int hex_digit(char c) {
+        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* Decodes %HH in the path and the query arguments as libmicrohttpd's default does, except %00:
+ * a NUL would cut the string short where handlers read it ("DELETE /v1/vms/web%00x" would
+ * delete "web"), so it stays as the three characters, which no name or number accepts. */
+static size_t url_unescape(void *cls, struct MHD_Connection *conn, char *s) {
+        char *w = s;
+        for (const char *r = s; *r;) {
+                int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
+                int lo = hi >= 0 ? hex_digit(r[2]) : -1;
+                if (lo >= 0 && (hi | lo) != 0) {
+                        *w++ = (char)(hi << 4 | lo);
+                        r += 3;
+                } else {
+                        *w++ = *r++;
+                }
+        }
+        *w = 0;
+        return (size_t)(w - s);
+}
+
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe) {
         request_state_free(*con_cls);
@@ -326,6 +371,7 @@ int http_server_start(const char *listen, const http_route_t *routes, const char
                                              MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
                                      (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                                      MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                     MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTENING_ADDRESS_REUSE,
                                      (unsigned)1, MHD_OPTION_END);
         if (!s->daemon) {
@@ -367,13 +413,21 @@ void http_reply_json(http_reply_t *reply, int status, json_t *json) {
         reply->json = json;
 }
 
+/* The error body. msg often quotes what the client sent (a path segment, a parser's excerpt)
+ * or a peer's words, which need not be UTF-8, and vsnprintf may have cut a character in two:
+ * jansson refuses such a string, so make it valid rather than lose the error. */
+static void reply_error_body(http_reply_t *reply, int status, const char *code, char *msg) {
+        utf8_sanitize(msg);
+        http_reply_json(reply, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
 void http_reply_error(http_reply_t *reply, int status, const char *code, const char *fmt, ...) {
         char msg[1024];
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(msg, sizeof msg, fmt, ap);
         va_end(ap);
-        http_reply_json(reply, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+        reply_error_body(reply, status, code, msg);
 }
 
 void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) {
@@ -399,13 +453,20 @@ void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) {
         case EOPNOTSUPP: status = 501, code = "unsupported"; break;
         default: status = 500, code = "internal"; break;
         }
-        http_reply_json(reply, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+        reply_error_body(reply, status, code, msg);
 }
 
 void http_reply_file(http_reply_t *reply, const char *path) {
         reply->status = 200;
         free(reply->file_path);
         reply->file_path = xstrdup(path);
+}
+
+void http_reply_bytes(http_reply_t *reply, int status, void *data, size_t len) {
+        reply->status = status;
+        free(reply->bytes);
+        reply->bytes = data;
+        reply->bytes_len = len;
 }
 
 void http_reply_text(http_reply_t *reply, int status, const char *text) {

@@ -31,6 +31,8 @@ typedef struct http_reply {
         json_t *json;       /* owned */
         char *file_path;    /* owned: serve this file */
         char *text;         /* owned: serve as text/plain */
+        void *bytes;        /* owned: serve bytes_len bytes as application/octet-stream */
+        size_t bytes_len;
         http_upgrade_fn upgrade; /* switch protocols to reply->upgrade_protocol and stream */
         void *upgrade_data;      /* owned by the upgrade function */
         const char *upgrade_protocol;
@@ -69,6 +71,8 @@ void http_reply_error(http_reply_t *reply, int status, const char *code, const c
 void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void http_reply_file(http_reply_t *reply, const char *path);
 void http_reply_text(http_reply_t *reply, int status, const char *text);
+/* Answers the malloc'd buffer data (taken over) as application/octet-stream. */
+void http_reply_bytes(http_reply_t *reply, int status, void *data, size_t len);
 
 /* Splits "host:port" into its parts; -EINVAL when malformed. */
 int http_split_hostport(const char *hostport, char **ret_host, int *ret_port);

@@ -43,14 +43,12 @@ static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
         pthread_mutex_lock(&n->lock);
         node_vm_t *head = n->vms;
         pthread_mutex_unlock(&n->lock);
-        for (node_vm_t *vm = head; vm; vm = vm->next) {
-                pthread_mutex_lock(&vm->lock);
-                bool judge = !streq(vm->state, "deleted") && !streq(vm->state, "new") && vm->cmd_time_ms < sent_ms;
-                bool fence = judge && !json_object_get(leases, vm->name);
-                pthread_mutex_unlock(&vm->lock);
-                if (fence)
-                        node_vm_fence(n, vm->name, "the Oracle holds no lease for it on this RM");
-        }
+        /* vm->name never changes, so the lease is looked up without the VM's lock; a VM busy
+         * with a command is skipped rather than waited for (a long save would otherwise stop
+         * the heartbeats and get the whole RM declared down) */
+        for (node_vm_t *vm = head; vm; vm = vm->next)
+                if (!json_object_get(leases, vm->name))
+                        node_vm_fence(n, vm, sent_ms, "the Oracle holds no lease for it on this RM");
 }
 
 void *node_heartbeat_thread(void *arg) {

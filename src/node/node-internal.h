@@ -56,8 +56,9 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
 int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-/* Kill and forget a VM that holds no lease (called by the heartbeat). */
-void node_vm_fence(node_t *n, const char *name, const char *why);
+/* Kills and forgets vm, which holds no lease in an answer the Oracle gave to a heartbeat sent at
+ * since_ms, unless a command has taken it since or holds it now. True if it was fenced. */
+bool node_vm_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why);
 json_t *node_vm_describe(node_t *n, node_vm_t *vm, bool with_stats);
 /* Re-attach VMs left by a previous run of the agent. */
 void node_vms_adopt(node_t *n);

@@ -53,13 +53,12 @@ int node_vm_persist(node_t *n, node_vm_t *vm) {
                 return 0;
         mkdir_p(dir, 0755);
         _cleanup_free_ char *path = xasprintf("%s/node-vm.json", dir);
-        json_t *j = json_pack("{s:s,s:I,s:s,s:O?,s:i,s:s,s:I,s:O?,s:s,s:I}", "name", vm->name, "version",
+        _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:I,s:s,s:O?,s:i,s:s,s:I,s:O?,s:s,s:I}", "name", vm->name, "version",
                               (json_int_t)vm->version, "state", vm->state, "config", vm->config, "fwd_port",
                               vm->fwd_port, "last_kind", vm->last_kind, "last_version", (json_int_t)vm->last_version,
                               "last_result", vm->last_result, "address", vm->address, "pid", (json_int_t)vm->pid);
-        _cleanup_free_ char *s = json_dumps(j, JSON_INDENT(2));
-        json_decref(j);
-        int r = file_write_atomic(path, s, strlen(s));
+        _cleanup_free_ char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+        int r = s ? file_write_atomic(path, s, strlen(s)) : -ENOMEM;
         if (r < 0)
                 log_error("cannot persist %s: %s", path, strerror(-r));
         return r;
@@ -75,7 +74,8 @@ static void record_result(node_t *n, node_vm_t *vm, const char *kind, int64_t ve
         node_vm_persist(n, vm);
 }
 
-/* 1 when cmd repeats the last completed command (its result in *ret), 0 to go on, -ESTALE. */
+/* 1 when cmd repeats the last completed command (its result in *ret), 0 to go on, -ESTALE.
+ * Changes nothing: a command takes the lease with lease_take() once it is sure to act. */
 static int check_version(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
         if (version < vm->version) {
                 *ret_msg = xasprintf("vm \"%s\": command %s for version %lld is stale (lease is at %lld)", vm->name,
@@ -86,8 +86,67 @@ static int check_version(node_vm_t *vm, const char *kind, int64_t version, json_
                 *ret = json_incref(vm->last_result);
                 return 1;
         }
+        return 0;
+}
+
+/* The command at version acts on vm from here: older commands are stale from now on, and the
+ * heartbeat does not fence vm on an answer sent before now (see apply_leases). vm->lock held. */
+static void lease_take(node_vm_t *vm, int64_t version) {
         vm->version = version;
         vm->cmd_time_ms = time_now_ms();
+}
+
+/* A version field of a command (see bundle_version_from_json); -EINVAL/-ERANGE with a message. */
+static int cmd_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg) {
+        int r = bundle_version_from_json(json_object_get(cmd, key), ret);
+        if (r < 0)
+                *ret_msg = xasprintf("%s needs \"%s\", an integer from 1 to %lld", kind, key, (long long)BUNDLE_VERSION_MAX);
+        return r;
+}
+
+/* save and stop upload to the Nest of this node's Oracle. A command may name it ("nest") but
+ * not another host: that would send the VM's memory and disk wherever the caller likes. */
+static int cmd_nest_check(node_t *n, const json_t *cmd, char **ret_msg) {
+        const json_t *nest = json_object_get(cmd, "nest");
+        if (!nest || json_is_null(nest) || (json_is_string(nest) && streq(json_string_value(nest), n->oracle)))
+                return 0;
+        *ret_msg = xasprintf("nest must be this RM's Oracle (%s)", n->oracle);
+        return -EINVAL;
+}
+
+/* Everything in a run command that can be checked before it touches the VM, so that a
+ * malformed command changes nothing (no entry, no directory, no killed QEMU). */
+static int run_check(const char *name, const char *mode, const json_t *config, const json_t *image,
+                     const json_t *bundle, char **ret_msg) {
+        bundle_config_t bc;
+        int64_t bv = 0;
+        if (!mode || (!streq(mode, "boot") && !streq(mode, "restore"))) {
+                *ret_msg = xstrdup("run needs mode boot or restore");
+                return -EINVAL;
+        }
+        if (bundle_config_from_json(config, &bc) < 0) {
+                *ret_msg = xasprintf("vm \"%s\": malformed vm.json (config)", name);
+                return -EINVAL;
+        }
+        if (!streq(bc.name, name)) {
+                *ret_msg = xasprintf("vm.json is the config of vm \"%s\", not of \"%s\"", bc.name, name);
+                return -EINVAL;
+        }
+        const char *image_name = json_string_value(json_object_get(image, "name"));
+        if (!image_name || !streq(image_name, bc.image) || !json_is_object(json_object_get(image, "files"))) {
+                *ret_msg = xasprintf("run needs image {name, files} for image \"%s\" of vm.json", bc.image);
+                return -EINVAL;
+        }
+        if (bundle && !json_is_null(bundle) &&
+            (bundle_version_from_json(json_object_get(bundle, "version"), &bv) < 0 ||
+             !json_is_object(json_object_get(bundle, "files")))) {
+                *ret_msg = xstrdup("run needs bundle null or {version, files}");
+                return -EINVAL;
+        }
+        if (streq(mode, "restore") && !json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE)) {
+                *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state", name);
+                return -EINVAL;
+        }
         return 0;
 }
 
@@ -278,7 +337,11 @@ static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t versi
         }
         feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo };
         pthread_t t;
-        pthread_create(&t, NULL, feeder_thread, &f);
+        if (pthread_create(&t, NULL, feeder_thread, &f) != 0) {
+                unlink(fifo);
+                *ret_msg = xasprintf("vm \"%s\": cannot start the state download", vm->name);
+                return -EAGAIN;
+        }
         int r = vmm_restore(n->driver, &l->vc, fifo, VMM_RESTORE_PAUSED, &vm->vmm);
         f.cancel = 1;
         pthread_join(t, NULL);
@@ -306,20 +369,22 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         const json_t *config = json_object_get(cmd, "config");
         const json_t *image = json_object_get(cmd, "image");
         const json_t *bundle = json_object_get(cmd, "bundle");
-        int64_t version = json_integer_value(json_object_get(cmd, "version"));
-        if (!mode || (!streq(mode, "boot") && !streq(mode, "restore")) || !json_is_object(config) ||
-            !json_is_object(image) || version <= 0) {
-                *ret_msg = xstrdup("run needs version, mode (boot|restore), config and image");
-                return -EINVAL;
-        }
+        int64_t version = 0;
+        int r = cmd_version(cmd, "version", "run", &version, ret_msg);
+        if (r < 0)
+                return r;
+        r = run_check(name, mode, config, image, bundle, ret_msg);
+        if (r < 0)
+                return r;
         node_vm_t *vm = node_vm_get_or_create(n, name);
         pthread_mutex_lock(&vm->lock);
-        int r = check_version(vm, "run", version, ret, ret_msg);
+        r = check_version(vm, "run", version, ret, ret_msg);
         if (r != 0) {
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : 0;
         }
         /* a newer command supersedes whatever this node still runs for the VM */
+        lease_take(vm, version);
         vmm_release(vm, true);
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
@@ -333,10 +398,6 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
                 r = disk_prepare(n, vm, &l, bundle, ret_msg);
         const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
         int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
-        if (r >= 0 && streq(mode, "restore") && !state_info) {
-                *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state", name);
-                r = -EINVAL;
-        }
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
         if (r >= 0 && streq(mode, "restore")) {
@@ -367,21 +428,32 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
 }
 
 int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = json_integer_value(json_object_get(cmd, "version"));
-        int64_t new_version = json_integer_value(json_object_get(cmd, "new_version"));
-        bool upload = json_is_true(json_object_get(cmd, "upload"));
+        int64_t version = 0, new_version = 0;
+        const json_t *up = json_object_get(cmd, "upload");
+        bool upload = json_is_true(up);
         const char *nest = json_string_value(json_object_get(cmd, "nest"));
-        if (version <= 0 || (upload && new_version <= version)) {
-                *ret_msg = xstrdup("save needs version (and new_version > version when uploading)");
-                return -EINVAL;
+        int r = cmd_version(cmd, "version", "save", &version, ret_msg);
+        if (r >= 0 && up && !json_is_boolean(up)) {
+                *ret_msg = xstrdup("save needs upload true or false");
+                r = -EINVAL;
         }
+        if (r >= 0 && upload)
+                r = cmd_version(cmd, "new_version", "save into the Nest", &new_version, ret_msg);
+        if (r >= 0 && upload && new_version <= version) {
+                *ret_msg = xstrdup("save needs new_version > version");
+                r = -EINVAL;
+        }
+        if (r >= 0)
+                r = cmd_nest_check(n, cmd, ret_msg);
+        if (r < 0)
+                return r;
         node_vm_t *vm = node_vm_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
         pthread_mutex_lock(&vm->lock);
-        int r = check_version(vm, "save", version, ret, ret_msg);
+        r = check_version(vm, "save", version, ret, ret_msg);
         if (r != 0) {
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : 0;
@@ -391,6 +463,12 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         _cleanup_free_ char *tmp_path = xasprintf("%s/state.new", dir);
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
         bool was_running = vm->vmm != NULL;
+        if (!was_running && (!streq(vm->state, "suspended") || !file_exists(state_path))) {
+                *ret_msg = xasprintf("vm \"%s\" is %s on this RM: nothing to save", name, vm->state);
+                pthread_mutex_unlock(&vm->lock);
+                return -EPERM;
+        }
+        lease_take(vm, version);
         if (was_running) {
                 r = vmm_save(vm->vmm, tmp_path, 0);
                 if (r >= 0 && rename(tmp_path, state_path) < 0)
@@ -402,10 +480,6 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                         pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
-        } else if (!streq(vm->state, "suspended") || !file_exists(state_path)) {
-                *ret_msg = xasprintf("vm \"%s\" is %s on this RM: nothing to save", name, vm->state);
-                pthread_mutex_unlock(&vm->lock);
-                return -EPERM;
         }
         crash_point("node-save-after-save");
         json_t *files = json_object();
@@ -440,14 +514,17 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
 }
 
 int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        int64_t version = 0;
+        int r = cmd_version(cmd, "version", "resume", &version, ret_msg);
+        if (r < 0)
+                return r;
         node_vm_t *vm = node_vm_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
         pthread_mutex_lock(&vm->lock);
-        int r = check_version(vm, "resume", version, ret, ret_msg);
+        r = check_version(vm, "resume", version, ret, ret_msg);
         if (r != 0) {
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : 0;
@@ -459,6 +536,7 @@ int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret,
                 pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
+        lease_take(vm, version);
         launch_t l = { 0 };
         r = launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0) {
@@ -482,24 +560,31 @@ int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret,
 }
 
 int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = json_integer_value(json_object_get(cmd, "version"));
-        int64_t new_version = json_integer_value(json_object_get(cmd, "new_version"));
+        int64_t version = 0, new_version = 0;
         const char *nest = json_string_value(json_object_get(cmd, "nest"));
-        if (version <= 0 || new_version <= version) {
-                *ret_msg = xstrdup("stop needs version and new_version > version");
-                return -EINVAL;
+        int r = cmd_version(cmd, "version", "stop", &version, ret_msg);
+        if (r >= 0)
+                r = cmd_version(cmd, "new_version", "stop", &new_version, ret_msg);
+        if (r >= 0 && new_version <= version) {
+                *ret_msg = xstrdup("stop needs new_version > version");
+                r = -EINVAL;
         }
+        if (r >= 0)
+                r = cmd_nest_check(n, cmd, ret_msg);
+        if (r < 0)
+                return r;
         node_vm_t *vm = node_vm_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
         pthread_mutex_lock(&vm->lock);
-        int r = check_version(vm, "stop", version, ret, ret_msg);
+        r = check_version(vm, "stop", version, ret, ret_msg);
         if (r != 0) {
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : 0;
         }
+        lease_take(vm, version);
         if (vm->vmm) {
                 vmm_shutdown(vm->vmm, SHUTDOWN_TIMEOUT_MS, 0);
                 vmm_release(vm, true);
@@ -539,18 +624,22 @@ static void vm_forget(node_t *n, node_vm_t *vm) {
 }
 
 int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = json_integer_value(json_object_get(cmd, "version"));
+        int64_t version = 0;
+        int r = cmd_version(cmd, "version", "delete", &version, ret_msg);
+        if (r < 0)
+                return r;
         node_vm_t *vm = node_vm_find(n, name);
         if (!vm) {
                 *ret = json_object();
                 return 0;
         }
         pthread_mutex_lock(&vm->lock);
-        int r = check_version(vm, "delete", version, ret, ret_msg);
+        r = check_version(vm, "delete", version, ret, ret_msg);
         if (r != 0) {
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : 0;
         }
+        lease_take(vm, version);
         vm_forget(n, vm);
         json_t *result = json_object();
         record_result(n, vm, "delete", version, result);
@@ -559,16 +648,18 @@ int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         return 0;
 }
 
-void node_vm_fence(node_t *n, const char *name, const char *why) {
-        node_vm_t *vm = node_vm_find(n, name);
-        if (!vm)
-                return;
-        pthread_mutex_lock(&vm->lock);
-        if (!streq(vm->state, "deleted")) {
-                log_warn("vm %s v%lld: %s: killing and removing the local copy", name, (long long)vm->version, why);
+bool node_vm_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why) {
+        /* judged and killed under one hold of the lock: a command that takes the VM meanwhile
+         * (a run whose lease the Oracle wrote after answering) must not be killed for it */
+        if (pthread_mutex_trylock(&vm->lock) != 0)
+                return false; /* busy with a command: judged again at the next heartbeat */
+        bool fence = !streq(vm->state, "deleted") && !streq(vm->state, "new") && vm->cmd_time_ms < since_ms;
+        if (fence) {
+                log_warn("vm %s v%lld: %s: killing and removing the local copy", vm->name, (long long)vm->version, why);
                 vm_forget(n, vm);
         }
         pthread_mutex_unlock(&vm->lock);
+        return fence;
 }
 
 json_t *node_vm_describe(node_t *n, node_vm_t *vm, bool with_stats) {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "bundle/bundle.h"
 #include "model/lifecycle.h"
 #include "net/http-client.h"
 #include "net/stream.h"
@@ -123,17 +124,18 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "invalid", "a VM needs a valid name: 1-63 of a-z, 0-9 and -");
                 return;
         }
-        if (!image) {
-                http_reply_error(reply, 400, "invalid", "a VM needs an image");
+        if (!image || !name_is_valid(image)) {
+                http_reply_error(reply, 400, "invalid", "a VM needs the name of an image");
                 return;
         }
         int64_t memory = 0, vcpus = 0;
-        if (body_int(req->body, "memory_mib", 128, 16, 65536, &memory) < 0) {
-                http_reply_error(reply, 400, "out_of_range", "memory_mib must be an integer from 16 to 65536");
+        if (body_int(req->body, "memory_mib", 128, BUNDLE_MEMORY_MIB_MIN, BUNDLE_MEMORY_MIB_MAX, &memory) < 0) {
+                http_reply_error(reply, 400, "out_of_range", "memory_mib must be an integer from %d to %d",
+                                 BUNDLE_MEMORY_MIB_MIN, BUNDLE_MEMORY_MIB_MAX);
                 return;
         }
-        if (body_int(req->body, "vcpus", 1, 1, 64, &vcpus) < 0) {
-                http_reply_error(reply, 400, "out_of_range", "vcpus must be an integer from 1 to 64");
+        if (body_int(req->body, "vcpus", 1, 1, BUNDLE_VCPUS_MAX, &vcpus) < 0) {
+                http_reply_error(reply, 400, "out_of_range", "vcpus must be an integer from 1 to %d", BUNDLE_VCPUS_MAX);
                 return;
         }
         image_record_t img = { 0 };
@@ -146,7 +148,12 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         snprintf(v.state, sizeof v.state, "stored");
         snprintf(v.image, sizeof v.image, "%s", image);
         int64_t mac = 0;
-        store_counter_next(o->store, "mac", &mac);
+        int r = store_counter_next(o->store, "mac", &mac);
+        if (r < 0) {
+                image_record_clear(&img);
+                http_reply_errno(reply, r, "cannot allocate a MAC address for vm \"%s\"", name);
+                return;
+        }
         snprintf(v.mac, sizeof v.mac, MAC_PREFIX ":%02x:%02x:%02x", (unsigned)(mac >> 16) & 0xff,
                  (unsigned)(mac >> 8) & 0xff, (unsigned)mac & 0xff);
         const char *boot = json_string_value(json_object_get(img.meta, "boot")) ?: "kernel";
@@ -157,7 +164,7 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
                                    "image_format", json_string_value(json_object_get(img.meta, "format")) ?: "");
         image_record_clear(&img);
         v.bundle = json_pack("{s:o,s:{}}", "config", config, "files");
-        int r = store_vm_insert(o->store, &v);
+        r = store_vm_insert(o->store, &v);
         if (r < 0) {
                 vm_record_clear(&v);
                 http_reply_errno(reply, r, r == -EEXIST ? "vm \"%s\" exists already" : "cannot create vm \"%s\"", name);

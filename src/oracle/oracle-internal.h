@@ -55,6 +55,8 @@ json_t *oracle_vm_json(const vm_record_t *v);
 
 /* oracle-rms.c: heartbeats, leases and the health reconciler. */
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
+/* An address as nodes report it, for their API and for guests: "IPv4:PORT". */
+bool oracle_address_is_valid(const char *address);
 void *oracle_reconciler_thread(void *arg);
 /* Picks an RM for a VM: an idle production RM (one VM each) or the least loaded chamber. */
 int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,

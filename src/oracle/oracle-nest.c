@@ -46,7 +46,13 @@ static void h_get_image_file(const http_request_t *req, http_reply_t *reply) {
         http_reply_file(reply, path);
 }
 
-static int parse_version(const char *s, int64_t *ret) { return parse_int64(s, 1, INT64_MAX, ret); }
+/* A version in a path: canonical decimal only ("1", not "+1", " 1" or "01"), so that one
+ * bundle has one URL. */
+static int parse_version(const char *s, int64_t *ret) {
+        if (!s || *s < '1' || *s > '9' || strspn(s, "0123456789") != strlen(s))
+                return -EINVAL;
+        return parse_int64(s, 1, BUNDLE_VERSION_MAX, ret);
+}
 
 static void h_get_bundle_file(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
@@ -84,7 +90,16 @@ static void h_put_bundle_file(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 404, "not_found", "no vm named \"%s\"", vm);
                 return;
         }
+        /* bundles are written only by the operation that saves the VM, at the version it will
+         * commit (the VM's version + 1); any other version would be a bundle nothing refers to */
+        bool busy = *v.op_id, expected = busy && version == v.version + 1;
+        int64_t at = v.version;
         vm_record_clear(&v);
+        if (!expected) {
+                http_reply_errno(reply, -ESTALE, "vm \"%s\" is at version %lld%s: no upload for version %lld is expected",
+                                 vm, (long long)at, busy ? "" : " with no operation running", (long long)version);
+                return;
+        }
         char got[65];
         int r = file_sha256(req->upload_path, got);
         if (r < 0 || !streq(got, want)) {
@@ -93,7 +108,12 @@ static void h_put_bundle_file(const http_request_t *req, http_reply_t *reply) {
         }
         _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, vm, version);
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
-        if (file_exists(path)) {
+        /* link(2), not rename(2): it fails when the file exists, so of two uploads racing for
+         * the same file exactly one is stored and the other is compared with it */
+        r = mkdir_p(dir, 0755);
+        if (r >= 0 && link(req->upload_path, path) < 0)
+                r = negative_errno();
+        if (r == -EEXIST) {
                 char have[65];
                 if (file_sha256(path, have) >= 0 && streq(have, got)) {
                         http_reply_json(reply, 201, json_pack("{s:s}", "sha256", got));
@@ -103,9 +123,6 @@ static void h_put_bundle_file(const http_request_t *req, http_reply_t *reply) {
                                  (long long)version, file);
                 return;
         }
-        r = mkdir_p(dir, 0755);
-        if (r >= 0 && rename(req->upload_path, path) < 0)
-                r = negative_errno();
         if (r >= 0)
                 r = fsync_dir_of(path);
         if (r < 0) {
@@ -269,6 +286,12 @@ static int image_probe(const char *path, const char *format, json_t **ret, char 
         if (json_object_get(info, "backing-filename")) {
                 json_decref(info);
                 *ret_msg = xstrdup("the image has a backing file; import a standalone image (qemu-img convert)");
+                return -EINVAL;
+        }
+        json_int_t size = json_integer_value(json_object_get(info, "virtual-size"));
+        if (size <= 0) {
+                json_decref(info);
+                *ret_msg = xasprintf("the %s image is empty", format);
                 return -EINVAL;
         }
         /* a qcow2 may keep its data in another file named inside it: a node would open that

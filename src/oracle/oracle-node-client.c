@@ -22,6 +22,7 @@ int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char
         }
         if (resp.status < 200 || resp.status >= 300) {
                 *ret_msg = xasprintf("RM \"%s\": %s", rm, http_error_message(&resp, 0));
+                utf8_sanitize(*ret_msg); /* a body that is not JSON may be any bytes */
                 const char *code = json_string_value(json_object_get(json_object_get(resp.json, "error"), "code"));
                 int err = code && streq(code, "stale_version") ? -ESTALE
                           : code && streq(code, "not_found")   ? -ENOENT

@@ -63,6 +63,7 @@ static int op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, con
         SET(vm->op_id, "");
         SET(op->state, ok ? "done" : "failed");
         SET(op->error, error);
+        utf8_sanitize(op->error); /* SET may have cut a character; the op is served as JSON */
         json_decref(op->result);
         op->result = result ? result : json_object();
         json_decref(op->progress);
@@ -141,9 +142,24 @@ static int run_on(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *rm,
         return r;
 }
 
+/* The node's answer to run/resume: where the guest answers. An address that is not IPv4:PORT
+ * (a confused or hostile node) is not recorded: it would reach every client of the API. */
 static void take_address(vm_record_t *vm, const json_t *res) {
-        SET(vm->address, json_string_value(json_object_get(res, "address")));
-        vm->pid = json_integer_value(json_object_get(res, "pid"));
+        const char *address = json_string_value(json_object_get(res, "address"));
+        SET(vm->address, oracle_address_is_valid(address) ? address : "");
+        json_int_t pid = json_integer_value(json_object_get(res, "pid"));
+        vm->pid = pid > 0 && pid <= INT32_MAX ? pid : 0;
+}
+
+/* The node's answer to a save into the Nest must name both files of the bundle it uploaded;
+ * anything else would record a bundle that cannot be read back. */
+static int saved_files_check(const char *rm, const json_t *res, char **ret_msg) {
+        const json_t *files = json_object_get(res, "files");
+        if (json_is_object(json_object_get(files, BUNDLE_FILE_STATE)) && json_is_object(json_object_get(files, BUNDLE_FILE_DISK)))
+                return 0;
+        free(*ret_msg);
+        *ret_msg = xasprintf("RM \"%s\" answered the save without the files of the bundle", rm);
+        return -EPROTO;
 }
 
 static void set_nest_bundle(oracle_t *o, vm_record_t *vm, int64_t version, const json_t *files, bool prebooted) {
@@ -173,6 +189,8 @@ static void op_run_start(oracle_t *o, op_record_t *op, vm_record_t *vm, const ch
                 json_t *body = json_pack("{s:I,s:b,s:I}", "version", (json_int_t)vm->version, "upload", 1,
                                          "new_version", (json_int_t)vm->version + 1);
                 r = node_cmd(o, origin, vm->name, "save", body, &res, &msg);
+                if (r >= 0 && (r = saved_files_check(origin, res, &msg)) < 0)
+                        json_decref(res);
                 if (r < 0) {
                         vm_restore_prev(op, vm);
                         op_finish(o, op, vm, false, msg, NULL, false);
@@ -218,6 +236,8 @@ static void op_save(oracle_t *o, op_record_t *op, vm_record_t *vm, bool upload) 
                                  (json_int_t)vm->version + 1);
         int r = node_cmd(o, rm, vm->name, "save", body, &res, &msg);
         crash_point("oracle-after-save");
+        if (r >= 0 && upload && (r = saved_files_check(rm, res, &msg)) < 0)
+                json_decref(res);
         if (r < 0) {
                 vm_restore_prev(op, vm);
                 op_finish(o, op, vm, false, msg, NULL, false);

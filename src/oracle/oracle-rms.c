@@ -1,6 +1,7 @@
 /* RMs as the Oracle sees them: heartbeats (which subscribe an RM and carry its VMs' states),
  * the leases sent back, the reconciler that marks silent RMs down and fences their VMs, and
  * placement by the paper's rule: one VM per production RM, many per chamber RM. */
+#include <arpa/inet.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -10,6 +11,41 @@
 
 static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
 #define SET(field, s) set_str(field, sizeof(field), s)
+
+/* A heartbeat lists every VM of its RM; a chamber runs many, none runs thousands. */
+#define HEARTBEAT_MAX_VMS 4096
+
+bool oracle_address_is_valid(const char *address) {
+        _cleanup_free_ char *host = NULL;
+        int port = 0;
+        struct in_addr a;
+        return address && strlen(address) < sizeof((rm_record_t){ 0 }.address) &&
+               http_split_hostport(address, &host, &port) >= 0 && port > 0 && inet_pton(AF_INET, host, &a) == 1;
+}
+
+/* -EINVAL unless vms is an array of at most HEARTBEAT_MAX_VMS objects, each with a VM name
+ * and a state; the message names the first problem. */
+static int heartbeat_vms_check(const json_t *vms, char **ret_msg) {
+        if (!json_is_array(vms)) {
+                *ret_msg = xstrdup("vms must be an array");
+                return -EINVAL;
+        }
+        if (json_array_size(vms) > HEARTBEAT_MAX_VMS) {
+                *ret_msg = xasprintf("vms lists %zu VMs; an RM reports at most %d", json_array_size(vms),
+                                     HEARTBEAT_MAX_VMS);
+                return -ERANGE;
+        }
+        size_t i;
+        const json_t *v;
+        json_array_foreach(vms, i, v) {
+                if (!json_is_object(v) || !name_is_valid(json_string_value(json_object_get(v, "name"))) ||
+                    !json_is_string(json_object_get(v, "state"))) {
+                        *ret_msg = xasprintf("vms[%zu] must be an object with a VM name and a state", i);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
 
 /* Marks vm failed at version+1 (no operation may be running on it). */
 static void vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason) {
@@ -79,13 +115,36 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "invalid", "invalid RM name \"%s\"", name);
                 return;
         }
-        if (!role || (!streq(role, "production") && !streq(role, "chamber")) || !address || strlen(address) > 63) {
-                http_reply_error(reply, 400, "invalid", "heartbeat needs role (production|chamber) and address");
+        if (!role || (!streq(role, "production") && !streq(role, "chamber")) || !oracle_address_is_valid(address)) {
+                http_reply_error(reply, 400, "invalid", "heartbeat needs role (production|chamber) and address (IPv4:PORT)");
+                return;
+        }
+        const json_t *vms = json_object_get(req->body, "vms");
+        _cleanup_free_ char *msg = NULL;
+        int r = vms ? heartbeat_vms_check(vms, &msg) : 0;
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg);
                 return;
         }
         rm_record_t rm = { 0 };
         bool known = store_rm_get(o->store, name, &rm) >= 0;
         bool was_up = known && streq(rm.state, "up");
+        if (known && !streq(rm.role, role)) {
+                /* the placement rules (one VM per production RM) hold only if an RM keeps its
+                 * role while it holds VMs */
+                vm_record_t *list = NULL;
+                size_t n = 0, held = 0;
+                if (store_vm_list(o->store, &list, &n) >= 0) {
+                        for (size_t i = 0; i < n; i++)
+                                held += streq(list[i].rm, name);
+                        store_vm_list_free(list, n);
+                }
+                if (held > 0) {
+                        http_reply_errno(reply, -EBUSY, "RM \"%s\" is a %s RM holding %zu VM(s); it cannot become a %s RM",
+                                         name, rm.role, held, role);
+                        return;
+                }
+        }
         SET(rm.name, name);
         SET(rm.role, role);
         SET(rm.address, address);
@@ -99,8 +158,7 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 store_event_add(o->store, known ? "rm-up" : "rm-subscribed", NULL, NULL, name, role);
                 log_info("RM %s (%s) at %s is up", name, role, address);
         }
-        const json_t *vms = json_object_get(req->body, "vms");
-        if (json_is_array(vms))
+        if (vms)
                 heartbeat_vms(o, name, vms);
         http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases_for(o, name)));
 }
