@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include "base/util.h"
+#include "nest/nest-http.h"
 #include "net/stream.h"
 #include "node/node-internal.h"
 
@@ -145,7 +146,23 @@ static void h_resume(const http_request_t *req, http_reply_t *reply) { run_comma
 static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stop); }
 static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_delete); }
 
+/* The chunk cache, served to other nodes (a migration pulls from its origin RM). */
+static void h_chunk(const http_request_t *q, http_reply_t *r) { nest_http_chunk_get(((node_t *)q->userdata)->cache, q, r); }
+static void h_chunks_missing(const http_request_t *q, http_reply_t *r) {
+        nest_http_chunks_missing(((node_t *)q->userdata)->cache, q, r);
+}
+static void h_chunks_fetch(const http_request_t *q, http_reply_t *r) {
+        nest_http_chunks_fetch(((node_t *)q->userdata)->cache, q, r);
+}
+static void h_manifest(const http_request_t *q, http_reply_t *r) {
+        nest_http_manifest_get(((node_t *)q->userdata)->cache, q, r);
+}
+
 const http_route_t node_routes[] = {
+        { "GET", "/v1/chunks/:id", h_chunk },
+        { "POST", "/v1/chunks/missing", h_chunks_missing },
+        { "POST", "/v1/chunks/fetch", h_chunks_fetch },
+        { "GET", "/v1/manifests/:vm/:version/:file", h_manifest },
         { "GET", "/v1/health", h_health },
         { "GET", "/v1/vms", h_list },
         { "GET", "/v1/vms/:name", h_show },

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bundle/bundle.h"
+#include "nest/transfer.h"
 #include "net/http-server.h"
 #include "vmm/vmm.h"
 
@@ -42,6 +43,7 @@ typedef struct node {
         pthread_mutex_t cache_lock; /* serialises image downloads */
         node_vm_t *vms;
         http_server_t *http;
+        nest_store_t *cache;    /* DATA/cache: chunks of images and bundles */
         volatile int stopping;
         pthread_mutex_t wake_lock;
         pthread_cond_t wake;    /* signalled to send a heartbeat at once */
@@ -67,17 +69,23 @@ bool node_vms_supervise(node_t *n);
 int node_vm_persist(node_t *n, node_vm_t *vm);
 char *node_vm_dir(node_t *n, const char *name);
 
-/* node-cache.c: image files and bundle files from the Nest, verified. */
+/* node-cache.c: image files, rebuilt from the chunk cache into DATA/images/NAME/FILE. */
 int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
 char *node_image_path(node_t *n, const char *image, const char *file);
-int node_fetch_bundle_file(node_t *n, const char *vm, int64_t version, const char *file, const json_t *info,
-                           const char *dest, char **ret_msg);
-/* Streams a bundle file from the Nest into fd as it arrives, hashing on the way; -EBADMSG when
- * what arrived does not match info (the reader must then discard everything it got). */
-int node_stream_bundle_file(node_t *n, const char *vm, int64_t version, const char *file, const json_t *info, int fd,
-                            char **ret_msg);
-int node_upload_bundle_file(node_t *n, const char *nest, const char *vm, int64_t version, const char *file,
-                            const char *path, json_t **ret_info, char **ret_msg);
+
+/* node-nest.c: the local chunk cache and transfers with the Nest or another node (base URL).
+ * Files are named by {"digest", "size"} (the manifest's digest); acc adds up what moved. */
+int node_nest_open(node_t *n);
+int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                           const json_t *info, const char *dest, nest_transfer_stats_t *acc, char **ret_msg);
+int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                         const json_t *info, int fd, nest_transfer_stats_t *acc, char **ret_msg);
+/* Chunks the files at paths into the cache as (vm, version, files[i]); *ret_files describes them. */
+int node_nest_stage(node_t *n, const char *vm, int64_t version, const char *const *files, const char *const *paths,
+                    size_t count, json_t **ret_files, char **ret_msg);
+/* Sends the staged files (as named in files) to base: only the chunks it lacks, then manifests. */
+int node_nest_push(node_t *n, const char *base, const char *vm, int64_t version, const json_t *files,
+                   nest_transfer_stats_t *ret_stats, char **ret_msg);
 
 /* node-api.c */
 extern const http_route_t node_routes[];

@@ -239,12 +239,14 @@ static int qemu_img(char *const argv[], char **ret_msg) {
 }
 
 /* Puts the VM's disk in place: the bundle's disk from the Nest, or a fresh one. */
-static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bundle, char **ret_msg) {
+static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bundle, nest_transfer_stats_t *acc,
+                        char **ret_msg) {
         const json_t *disk_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_DISK);
         bool disk_image = streq(l->bc.boot, "disk");
         if (disk_info) {
                 int64_t bv = json_integer_value(json_object_get(bundle, "version"));
-                int r = node_fetch_bundle_file(n, vm->name, bv, BUNDLE_FILE_DISK, disk_info, l->disk, ret_msg);
+                int r = node_nest_pull_to_path(n, n->oracle, vm->name, bv, BUNDLE_FILE_DISK, disk_info, l->disk,
+                                               acc, ret_msg);
                 if (r < 0)
                         return r;
                 if (disk_image) {
@@ -297,6 +299,7 @@ typedef struct feeder {
         const json_t *info;
         const char *fifo;
         volatile int cancel;
+        nest_transfer_stats_t *acc;
         int result;
         char *msg;
 } feeder_t;
@@ -318,7 +321,8 @@ static void *feeder_thread(void *arg) {
         }
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         fcntl(fd, F_SETPIPE_SZ, 1 << 20);
-        f->result = node_stream_bundle_file(f->n, f->vm, f->version, BUNDLE_FILE_STATE, f->info, fd, &f->msg);
+        f->result = node_nest_pull_to_fd(f->n, f->n->oracle, f->vm, f->version, BUNDLE_FILE_STATE, f->info, fd, f->acc,
+                                         &f->msg);
         close(fd);
         return NULL;
 }
@@ -327,6 +331,7 @@ static void *feeder_thread(void *arg) {
  * through a FIFO into QEMU while it is hashed. The VM is loaded paused and continues only when
  * the whole stream matched its SHA-256, so corrupted state is never run. */
 static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t version, const json_t *info,
+                            nest_transfer_stats_t *acc,
                             char **ret_msg) {
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
         _cleanup_free_ char *fifo = xasprintf("%s/state.fifo", dir);
@@ -335,7 +340,7 @@ static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t versi
                 *ret_msg = xasprintf("cannot create %s: %m", fifo);
                 return negative_errno();
         }
-        feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo };
+        feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo, .acc = acc };
         pthread_t t;
         if (pthread_create(&t, NULL, feeder_thread, &f) != 0) {
                 unlink(fifo);
@@ -390,18 +395,19 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
         launch_t l = { 0 };
+        nest_transfer_stats_t moved = { 0 };
         int64_t t0 = time_now_ms();
         r = launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0)
                 r = node_cache_image(n, image, ret_msg);
         if (r >= 0)
-                r = disk_prepare(n, vm, &l, bundle, ret_msg);
+                r = disk_prepare(n, vm, &l, bundle, &moved, ret_msg);
         const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
         int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
         if (r >= 0 && streq(mode, "restore")) {
-                r = restore_streamed(n, vm, &l, bundle_version, state_info, ret_msg);
+                r = restore_streamed(n, vm, &l, bundle_version, state_info, &moved, ret_msg);
         } else if (r >= 0) {
                 r = vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
                 if (r < 0)
@@ -419,6 +425,11 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         int64_t t2 = time_now_ms();
         json_object_set_new(result, "fetch_ms", json_integer(t1 - t0));
         json_object_set_new(result, "start_ms", json_integer(t2 - t1));
+        json_object_set_new(result, "transfer",
+                            json_pack("{s:I,s:I,s:I,s:I}", "bytes_total", (json_int_t)moved.bytes_total,
+                                      "bytes_transferred", (json_int_t)moved.bytes_transferred, "chunks_total",
+                                      (json_int_t)moved.chunks_total, "chunks_transferred",
+                                      (json_int_t)moved.chunks_transferred));
         record_result(n, vm, "run", version, result);
         log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name, (long long)version,
                  mode, (long long)vm->pid, vm->address, (long long)(t1 - t0), (long long)(t2 - t1));
@@ -431,7 +442,6 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         int64_t version = 0, new_version = 0;
         const json_t *up = json_object_get(cmd, "upload");
         bool upload = json_is_true(up);
-        const char *nest = json_string_value(json_object_get(cmd, "nest"));
         int r = cmd_version(cmd, "version", "save", &version, ret_msg);
         if (r >= 0 && up && !json_is_boolean(up)) {
                 *ret_msg = xstrdup("save needs upload true or false");
@@ -484,14 +494,16 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         crash_point("node-save-after-save");
         json_t *files = json_object();
         if (upload) {
-                json_t *state_info = NULL, *disk_info = NULL;
-                r = node_upload_bundle_file(n, nest, name, new_version, BUNDLE_FILE_STATE, state_path, &state_info,
-                                            ret_msg);
+                /* chunk both files into the local cache, then send the Nest what it lacks */
+                const char *names[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK };
+                const char *paths[] = { state_path, disk_path };
+                nest_transfer_stats_t moved = { 0 };
+                json_decref(files);
+                files = NULL;
+                r = node_nest_stage(n, name, new_version, names, paths, 2, &files, ret_msg);
                 if (r >= 0)
-                        r = node_upload_bundle_file(n, nest, name, new_version, BUNDLE_FILE_DISK, disk_path,
-                                                    &disk_info, ret_msg);
+                        r = node_nest_push(n, n->oracle, name, new_version, files, &moved, ret_msg);
                 if (r < 0) {
-                        json_decref(state_info);
                         json_decref(files);
                         /* the VM stays usable where it was */
                         if (was_running && vmm_cont(vm->vmm, 0) < 0)
@@ -499,8 +511,8 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                         pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
-                json_object_set_new(files, BUNDLE_FILE_STATE, state_info);
-                json_object_set_new(files, BUNDLE_FILE_DISK, disk_info);
+                log_info("vm %s v%lld into the Nest: %llu of %llu bytes moved", name, (long long)new_version,
+                         (unsigned long long)moved.bytes_transferred, (unsigned long long)moved.bytes_total);
         }
         crash_point("node-save-after-upload");
         vmm_release(vm, true);
@@ -561,7 +573,6 @@ int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret,
 
 int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = 0, new_version = 0;
-        const char *nest = json_string_value(json_object_get(cmd, "nest"));
         int r = cmd_version(cmd, "version", "stop", &version, ret_msg);
         if (r >= 0)
                 r = cmd_version(cmd, "new_version", "stop", &new_version, ret_msg);
@@ -596,16 +607,19 @@ int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         unlink(state_path);
         json_t *files = json_object();
         if (file_exists(disk_path)) {
-                json_t *disk_info = NULL;
-                r = node_upload_bundle_file(n, nest, name, new_version, BUNDLE_FILE_DISK, disk_path, &disk_info,
-                                            ret_msg);
+                const char *names[] = { BUNDLE_FILE_DISK };
+                const char *paths[] = { disk_path };
+                json_decref(files);
+                files = NULL;
+                r = node_nest_stage(n, name, new_version, names, paths, 1, &files, ret_msg);
+                if (r >= 0)
+                        r = node_nest_push(n, n->oracle, name, new_version, files, NULL, ret_msg);
                 if (r < 0) {
                         json_decref(files);
                         node_vm_persist(n, vm);
                         pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
-                json_object_set_new(files, BUNDLE_FILE_DISK, disk_info);
         }
         json_t *result = json_pack("{s:o}", "files", files);
         record_result(n, vm, "stop", version, result);

@@ -82,6 +82,7 @@ static void node_free(node_t *n) {
                 free(vm);
                 vm = next;
         }
+        nest_store_free(n->cache);
         free(n->name);
         free(n->role);
         free(n->oracle);
@@ -120,6 +121,12 @@ int node_main(int argc, char **argv) {
                 return 1;
         }
         n.driver = &vmm_qemu;
+        r = node_nest_open(&n);
+        if (r < 0) {
+                log_error("cannot open the chunk cache in %s/cache: %s", n.data, strerror(-r));
+                node_free(&n);
+                return 1;
+        }
 
         sigset_t mask;
         sigemptyset(&mask);

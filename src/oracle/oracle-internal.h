@@ -8,12 +8,14 @@
 #include <stdbool.h>
 
 #include "net/http-server.h"
+#include "nest/chunk-store.h"
 #include "store/store.h"
 
 #define RM_DOWN_AFTER_MS 5000
 
 typedef struct oracle {
         store_t *store;
+        nest_store_t *nest_store; /* DATA/nest/store: the chunks and manifests of the Nest */
         char *data;       /* data directory */
         char *nest;       /* DATA/nest: images/ and vms/ */
         char *guest_dir;  /* where built-in guest images are found */
@@ -45,6 +47,11 @@ int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char
 /* oracle-nest.c: bundle and image storage on the Oracle's host. */
 char *oracle_nest_vm_dir(oracle_t *o, const char *vm);
 char *oracle_nest_bundle_dir(oracle_t *o, const char *vm, int64_t version);
+/* 0 when the Nest holds every file of files {FILE: {"digest"}} as (vm, version, FILE) with that
+ * digest and no missing chunk. */
+int oracle_nest_check_files(oracle_t *o, const char *vm, int64_t version, const json_t *files, char **ret_msg);
+/* Drops the manifests (and vm.json) of every version of vm but keep_version (0: all). */
+void oracle_nest_prune(oracle_t *o, const char *vm, int64_t keep_version);
 int oracle_nest_write_config(oracle_t *o, const char *vm, int64_t version, const json_t *config);
 int oracle_image_register_builtin(oracle_t *o, const char *name, const char *builtin, json_t **ret, char **ret_msg);
 extern const http_route_t oracle_nest_routes[];

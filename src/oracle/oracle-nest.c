@@ -1,8 +1,10 @@
-/* The Hibernation Nest on the Oracle's host: images (DATA/nest/images/NAME/FILE) and VM bundles
- * (DATA/nest/vms/VM/VERSION/FILE). Bundles are immutable: a file is written once, after its
- * SHA-256 was checked against the one the sender named; a second upload of the same content
- * is accepted (idempotent retries) and different content at the same version is refused.
- * (The deduplicating chunk store replaces this layout in a later issue.) */
+/* The Hibernation Nest on the Oracle's host: a content-addressed chunk store (src/nest/) in
+ * DATA/nest/store holding every image (manifests at version 0 of the image's name) and every VM
+ * bundle (manifests at VM/VERSION/{state,disk}), so all VMs of one image share their common
+ * chunks. A bundle file is named by its manifest's digest; the Oracle commits a bundle only
+ * after checking that its manifests are here, match the digests the node reported and name no
+ * missing chunk. vm.json of each version is kept beside, in DATA/nest/vms/VM/VERSION/.
+ * Bundles are immutable: a manifest is written once. */
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -11,6 +13,10 @@
 #include "base/proc.h"
 #include "base/util.h"
 #include "bundle/bundle.h"
+#include "nest/gc.h"
+#include "nest/import.h"
+#include "nest/nest-http.h"
+#include "nest/transfer.h"
 #include "oracle/oracle-internal.h"
 
 char *oracle_nest_vm_dir(oracle_t *o, const char *vm) { return xasprintf("%s/vms/%s", o->nest, vm); }
@@ -29,155 +35,149 @@ int oracle_nest_write_config(oracle_t *o, const char *vm, int64_t version, const
         return file_write_atomic(path, s, strlen(s));
 }
 
-static bool bundle_file_name_ok(const char *f) { return streq(f, BUNDLE_FILE_STATE) || streq(f, BUNDLE_FILE_DISK); }
-
-static void h_get_image_file(const http_request_t *req, http_reply_t *reply) {
-        oracle_t *o = req->userdata;
-        const char *image = req->params[0], *file = req->params[1];
-        if (!name_is_valid(image) || (!streq(file, "vmlinuz") && !streq(file, "initrd.img") && !streq(file, "disk"))) {
-                http_reply_error(reply, 400, "invalid", "invalid image file %s/%s", image, file);
-                return;
+/* Imports the file at path into the store as (key, version, file); *ret_info is its
+ * {"digest","size","chunks"}. */
+static int nest_import_path(oracle_t *o, const char *key, int64_t version, const char *file, const char *path,
+                            json_t **ret_info, char **ret_msg) {
+        nest_txn_t *t = NULL;
+        nest_manifest_t *m = NULL;
+        int r = nest_txn_begin(o->nest_store, NEST_TXN_BATCH, &t);
+        if (r >= 0)
+                r = nest_file_import(t, path, &m, NULL);
+        if (r >= 0)
+                r = nest_manifest_put(t, key, version, file, m);
+        if (r >= 0)
+                r = nest_txn_commit(t);
+        nest_txn_free(t);
+        if (r < 0) {
+                nest_manifest_free(m);
+                *ret_msg = r == -EEXIST ? xasprintf("%s of %s exists in the Nest with other contents", file, key)
+                                        : xasprintf("cannot store %s in the Nest: %s", path, strerror(-r));
+                return r;
         }
-        _cleanup_free_ char *path = xasprintf("%s/images/%s/%s", o->nest, image, file);
-        if (!file_exists(path)) {
-                http_reply_error(reply, 404, "not_found", "image %s has no file %s", image, file);
-                return;
-        }
-        http_reply_file(reply, path);
+        char digest[65];
+        nest_manifest_digest(m, digest);
+        *ret_info = json_pack("{s:s,s:I,s:I}", "digest", digest, "size", (json_int_t)m->size, "chunks",
+                              (json_int_t)m->n_refs);
+        nest_manifest_free(m);
+        return 0;
 }
 
-/* A version in a path: canonical decimal only ("1", not "+1", " 1" or "01"), so that one
- * bundle has one URL. */
-static int parse_version(const char *s, int64_t *ret) {
-        if (!s || *s < '1' || *s > '9' || strspn(s, "0123456789") != strlen(s))
+int oracle_nest_check_files(oracle_t *o, const char *vm, int64_t version, const json_t *files, char **ret_msg) {
+        if (!json_is_object(files) || json_object_size(files) == 0) {
+                *ret_msg = xasprintf("the bundle of %s at version %lld names no files", vm, (long long)version);
                 return -EINVAL;
-        return parse_int64(s, 1, BUNDLE_VERSION_MAX, ret);
+        }
+        const char *file;
+        const json_t *info;
+        json_object_foreach((json_t *)files, file, info) {
+                const char *digest = json_string_value(json_object_get(info, "digest"));
+                nest_manifest_t *m = NULL;
+                int r = nest_manifest_get(o->nest_store, vm, version, file, &m);
+                if (r < 0) {
+                        *ret_msg = xasprintf("the Nest has no %s of %s at version %lld", file, vm, (long long)version);
+                        return -ENOENT;
+                }
+                char have[65];
+                nest_manifest_digest(m, have);
+                r = digest && streq(have, digest) ? nest_manifest_verify(o->nest_store, m, 0) : -EBADMSG;
+                nest_manifest_free(m);
+                if (r < 0) {
+                        *ret_msg = xasprintf("%s of %s at version %lld in the Nest %s", file, vm, (long long)version,
+                                             r == -EBADMSG ? "is not what the RM reported" : "names missing chunks");
+                        return r == -EBADMSG ? -EBADMSG : -ENOENT;
+                }
+        }
+        return 0;
 }
 
-static void h_get_bundle_file(const http_request_t *req, http_reply_t *reply) {
+void oracle_nest_prune(oracle_t *o, const char *vm, int64_t keep_version) {
+        nest_manifest_key_t *keys = NULL;
+        size_t n = 0;
+        if (nest_manifest_list(o->nest_store, vm, &keys, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++) {
+                /* version 0 holds an image of the same name, never a VM's bundle */
+                if (keys[i].version < 1 || keys[i].version == keep_version)
+                        continue;
+                nest_manifest_delete(o->nest_store, vm, keys[i].version, NULL);
+                _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, vm, keys[i].version);
+                rm_rf(dir);
+        }
+        free(keys);
+}
+
+/* The chunk-transfer protocol over the Nest (src/nest/nest-http.h). */
+static void h_chunk(const http_request_t *q, http_reply_t *r) {
+        nest_http_chunk_get(((oracle_t *)q->userdata)->nest_store, q, r);
+}
+static void h_chunks_missing(const http_request_t *q, http_reply_t *r) {
+        nest_http_chunks_missing(((oracle_t *)q->userdata)->nest_store, q, r);
+}
+static void h_chunks_fetch(const http_request_t *q, http_reply_t *r) {
+        nest_http_chunks_fetch(((oracle_t *)q->userdata)->nest_store, q, r);
+}
+static void h_chunks_upload(const http_request_t *q, http_reply_t *r) {
+        nest_http_chunks_upload(((oracle_t *)q->userdata)->nest_store, q, r);
+}
+static void h_manifest_get(const http_request_t *q, http_reply_t *r) {
+        nest_http_manifest_get(((oracle_t *)q->userdata)->nest_store, q, r);
+}
+
+/* Nodes store a bundle's manifests only for the version an operation is saving right now. */
+static void h_manifest_put(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         int64_t version = 0;
-        if (!name_is_valid(req->params[0]) || parse_version(req->params[1], &version) < 0 ||
-            !bundle_file_name_ok(req->params[2])) {
-                http_reply_error(reply, 400, "invalid", "invalid bundle file path");
+        vm_record_t v = { 0 };
+        if (!name_is_valid(req->params[0]) || parse_int64(req->params[1], 1, INT64_MAX, &version) < 0) {
+                http_reply_error(reply, 400, "invalid", "invalid manifest path");
                 return;
         }
-        _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, req->params[0], version);
-        _cleanup_free_ char *path = xasprintf("%s/%s", dir, req->params[2]);
-        if (!file_exists(path)) {
-                http_reply_error(reply, 404, "not_found", "the Nest has no %s of vm %s at version %lld", req->params[2],
+        if (store_vm_get(o->store, req->params[0], &v) < 0) {
+                http_reply_error(reply, 404, "not_found", "no vm named \"%s\"", req->params[0]);
+                return;
+        }
+        bool expected = *v.op_id && version == v.version + 1;
+        vm_record_clear(&v);
+        if (!expected) {
+                http_reply_error(reply, 409, "stale_version", "vm \"%s\" is not being saved at version %lld",
                                  req->params[0], (long long)version);
                 return;
         }
-        http_reply_file(reply, path);
-}
-
-static void h_put_bundle_file(const http_request_t *req, http_reply_t *reply) {
-        oracle_t *o = req->userdata;
-        const char *vm = req->params[0], *file = req->params[2];
-        const char *want = http_request_query(req, "sha256");
-        int64_t version = 0;
-        if (!name_is_valid(vm) || parse_version(req->params[1], &version) < 0 || !bundle_file_name_ok(file)) {
-                http_reply_error(reply, 400, "invalid", "invalid bundle file path");
-                return;
-        }
-        if (!bundle_sha256_is_valid(want)) {
-                http_reply_error(reply, 400, "invalid", "an upload must name its sha256");
-                return;
-        }
-        vm_record_t v = { 0 };
-        if (store_vm_get(o->store, vm, &v) < 0) {
-                http_reply_error(reply, 404, "not_found", "no vm named \"%s\"", vm);
-                return;
-        }
-        /* bundles are written only by the operation that saves the VM, at the version it will
-         * commit (the VM's version + 1); any other version would be a bundle nothing refers to */
-        bool busy = *v.op_id, expected = busy && version == v.version + 1;
-        int64_t at = v.version;
-        vm_record_clear(&v);
-        if (!expected) {
-                http_reply_errno(reply, -ESTALE, "vm \"%s\" is at version %lld%s: no upload for version %lld is expected",
-                                 vm, (long long)at, busy ? "" : " with no operation running", (long long)version);
-                return;
-        }
-        char got[65];
-        int r = file_sha256(req->upload_path, got);
-        if (r < 0 || !streq(got, want)) {
-                http_reply_error(reply, 400, "corrupt", "%s of vm %s arrived damaged (sha256 mismatch)", file, vm);
-                return;
-        }
-        _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, vm, version);
-        _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
-        /* link(2), not rename(2): it fails when the file exists, so of two uploads racing for
-         * the same file exactly one is stored and the other is compared with it */
-        r = mkdir_p(dir, 0755);
-        if (r >= 0 && link(req->upload_path, path) < 0)
-                r = negative_errno();
-        if (r == -EEXIST) {
-                char have[65];
-                if (file_sha256(path, have) >= 0 && streq(have, got)) {
-                        http_reply_json(reply, 201, json_pack("{s:s}", "sha256", got));
-                        return;
-                }
-                http_reply_error(reply, 409, "immutable", "bundle %s/%lld already has a different %s", vm,
-                                 (long long)version, file);
-                return;
-        }
-        if (r >= 0)
-                r = fsync_dir_of(path);
-        if (r < 0) {
-                http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store %s of vm %s: %s", file, vm, strerror(-r));
-                return;
-        }
-        http_reply_json(reply, 201, json_pack("{s:s}", "sha256", got));
-}
-
-static void du(const char *path, uint64_t *logical, uint64_t *stored, uint64_t *files) {
-        struct stat st;
-        if (lstat(path, &st) < 0)
-                return;
-        if (S_ISREG(st.st_mode)) {
-                *logical += (uint64_t)st.st_size;
-                *stored += (uint64_t)st.st_blocks * 512;
-                (*files)++;
-                return;
-        }
-        if (!S_ISDIR(st.st_mode))
-                return;
-        DIR *d = opendir(path);
-        if (!d)
-                return;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                _cleanup_free_ char *child = xasprintf("%s/%s", path, de->d_name);
-                du(child, logical, stored, files);
-        }
-        closedir(d);
+        nest_http_manifest_put(o->nest_store, req, reply);
 }
 
 static void h_nest_stats(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
-        uint64_t logical = 0, stored = 0, files = 0;
-        du(o->nest, &logical, &stored, &files);
-        http_reply_json(reply, 200, json_pack("{s:I,s:I,s:I,s:I}", "logical_bytes", (json_int_t)logical, "stored_bytes",
-                                              (json_int_t)stored, "files", (json_int_t)files, "chunks", (json_int_t)files));
+        nest_stats_t st = { 0 };
+        int r = nest_stats(o->nest_store, &st);
+        if (r < 0) {
+                http_reply_errno(reply, r, "cannot read the Nest: %s", strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 200, json_pack("{s:I,s:I,s:I,s:I}", "logical_bytes", (json_int_t)st.logical_bytes,
+                                              "stored_bytes", (json_int_t)st.stored_bytes, "chunks",
+                                              (json_int_t)st.chunks, "manifests", (json_int_t)st.manifests));
 }
 
-/* Copies a file into the image directory and returns its {sha256,size}. */
-static int image_add_file(const char *src, const char *dir, const char *file, json_t *files, char **ret_msg) {
-        _cleanup_free_ char *dst = xasprintf("%s/%s", dir, file);
-        int r = file_copy(src, dst);
-        json_t *info = NULL;
-        if (r >= 0)
-                r = bundle_file_info(dst, &info);
-        if (r < 0) {
-                *ret_msg = xasprintf("cannot store %s in the Nest: %s", src, strerror(-r));
-                return r;
+/* POST /v1/nest/gc[?grace_s=N]: removes chunks no manifest references (also run periodically). */
+static void h_nest_gc(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        nest_gc_options_t opts = NEST_GC_OPTIONS_DEFAULT;
+        const char *g = http_request_query(req, "grace_s");
+        if (g && parse_int64(g, 0, 86400 * 365, &opts.grace_s) < 0) {
+                http_reply_error(reply, 400, "invalid", "grace_s must be a number of seconds");
+                return;
         }
-        json_object_set_new(files, file, info);
-        return 0;
+        nest_gc_stats_t st = { 0 };
+        int r = nest_gc(o->nest_store, &opts, &st);
+        if (r < 0) {
+                http_reply_errno(reply, r, "garbage collection failed: %s", strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 200, json_pack("{s:I,s:I,s:I,s:I}", "chunks_live", (json_int_t)st.chunks_live,
+                                              "chunks_removed", (json_int_t)st.chunks_removed, "bytes_removed",
+                                              (json_int_t)st.bytes_removed, "chunks_kept", (json_int_t)st.chunks_kept));
 }
 
 /* Runs the guest recipe (guest/tiny-http/build.sh, beside the source tree the binary was built
@@ -218,32 +218,14 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
                 *ret_msg = xasprintf("the tiny-http guest is not built in %s: run `make guest`", o->guest_dir);
                 return -ENOENT;
         }
-        _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
-        _cleanup_free_ char *tmpdir = xasprintf("%s/images/.%s.new", o->nest, name);
-        rm_rf(tmpdir);
-        r = mkdir_p(tmpdir, 0755);
-        if (r < 0) {
-                *ret_msg = xasprintf("cannot create %s: %s", tmpdir, strerror(-r));
-                return r;
+        json_t *files = json_object(), *info = NULL;
+        r = nest_import_path(o, name, 0, "vmlinuz", kernel, &info, ret_msg);
+        if (r >= 0) {
+                json_object_set_new(files, "vmlinuz", info);
+                r = nest_import_path(o, name, 0, "initrd.img", initrd, &info, ret_msg);
         }
-        json_t *files = json_object();
-        r = image_add_file(kernel, tmpdir, "vmlinuz", files, ret_msg);
         if (r >= 0)
-                r = image_add_file(initrd, tmpdir, "initrd.img", files, ret_msg);
-        image_record_t old = { 0 };
-        bool exists = store_image_get(o->store, name, &old) >= 0;
-        if (r >= 0 && exists && !json_equal(json_object_get(old.meta, "files"), files)) {
-                /* VMs made from the old files would no longer boot the same: keep the old ones */
-                *ret_msg = xasprintf("image \"%s\" exists with other contents; delete it first", name);
-                r = -EEXIST;
-        }
-        image_record_clear(&old);
-        if (r >= 0 && !exists) {
-                rm_rf(dir);
-                if (rename(tmpdir, dir) < 0)
-                        r = negative_errno();
-        }
-        rm_rf(tmpdir);
+                json_object_set_new(files, "initrd.img", info);
         if (r < 0) {
                 json_decref(files);
                 return r;
@@ -326,22 +308,15 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
                 return;
         }
         json_t *file_info = NULL;
-        int r = bundle_file_info(req->upload_path, &file_info);
-        if (r < 0) {
-                json_decref(info);
-                http_reply_errno(reply, -EIO, "cannot read the uploaded image: %s", strerror(-r));
-                return;
-        }
+        int r = 0;
         image_record_t img = { .created_ms = time_wall_ms() };
         snprintf(img.name, sizeof img.name, "%s", name);
         snprintf(img.kind, sizeof img.kind, "disk");
-        img.meta = json_pack("{s:s,s:s,s:{s:o},s:O?}", "boot", "disk", "format", format, "files", "disk", file_info,
-                             "virtual_size", json_object_get(info, "virtual-size"));
+        img.meta = json_pack("{s:s,s:s,s:{},s:O?}", "boot", "disk", "format", format, "files", "virtual_size",
+                             json_object_get(info, "virtual-size"));
         json_decref(info);
-        /* the name check, the move into the Nest and the record are one step under the store's
+        /* the name check, the import into the Nest and the record are one step under the store's
          * transaction, so two imports of one name cannot both win */
-        _cleanup_free_ char *dir = xasprintf("%s/images/%s", o->nest, name);
-        _cleanup_free_ char *dst = xasprintf("%s/disk", dir);
         image_record_t old = { 0 };
         r = store_tx_begin(o->store);
         bool in_tx = r >= 0;
@@ -352,18 +327,22 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 409, "exists", "image \"%s\" exists already", name);
                 return;
         }
-        if (r >= 0)
-                r = mkdir_p(dir, 0755);
-        if (r >= 0 && rename(req->upload_path, dst) < 0)
-                r = negative_errno();
-        if (r >= 0)
+        _cleanup_free_ char *msg2 = NULL;
+        if (r >= 0) {
+                /* an earlier image of this name that was deleted may have left its manifest */
+                nest_manifest_delete(o->nest_store, name, 0, "disk");
+                r = nest_import_path(o, name, 0, "disk", req->upload_path, &file_info, &msg2);
+        }
+        if (r >= 0) {
+                json_object_set_new(json_object_get(img.meta, "files"), "disk", file_info);
                 r = store_image_put(o->store, &img);
+        }
         if (r >= 0)
                 r = store_tx_commit(o->store);
         else if (in_tx)
                 store_tx_rollback(o->store);
         if (r < 0) {
-                rm_rf(dir);
+                nest_manifest_delete(o->nest_store, name, 0, "disk");
                 image_record_clear(&img);
                 http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store image \"%s\": %s", name, strerror(-r));
                 return;
@@ -375,10 +354,14 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_nest_routes[] = {
-        { "GET", "/v1/nest/images/:image/:file", h_get_image_file },
-        { "GET", "/v1/nest/vms/:vm/:version/:file", h_get_bundle_file },
-        { "PUT", "/v1/nest/vms/:vm/:version/:file", h_put_bundle_file, .upload = true },
+        { "GET", "/v1/chunks/:id", h_chunk },
+        { "POST", "/v1/chunks/missing", h_chunks_missing },
+        { "POST", "/v1/chunks/fetch", h_chunks_fetch },
+        { "POST", "/v1/chunks/upload", h_chunks_upload, .upload = true },
+        { "GET", "/v1/manifests/:vm/:version/:file", h_manifest_get },
+        { "PUT", "/v1/manifests/:vm/:version/:file", h_manifest_put },
         { "GET", "/v1/nest/stats", h_nest_stats },
+        { "POST", "/v1/nest/gc", h_nest_gc },
         { "PUT", "/v1/images/:name", h_put_image, .upload = true },
         { NULL },
 };

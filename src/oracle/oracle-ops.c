@@ -153,13 +153,19 @@ static void take_address(vm_record_t *vm, const json_t *res) {
 
 /* The node's answer to a save into the Nest must name both files of the bundle it uploaded;
  * anything else would record a bundle that cannot be read back. */
-static int saved_files_check(const char *rm, const json_t *res, char **ret_msg) {
+/* A node's word that it saved a bundle into the Nest is checked against the Nest itself: every
+ * file there, with the digest reported, and no chunk missing. */
+static int saved_files_check(oracle_t *o, const char *rm, const vm_record_t *vm, int64_t version, const json_t *res,
+                             bool need_state, char **ret_msg) {
         const json_t *files = json_object_get(res, "files");
-        if (json_is_object(json_object_get(files, BUNDLE_FILE_STATE)) && json_is_object(json_object_get(files, BUNDLE_FILE_DISK)))
-                return 0;
         free(*ret_msg);
-        *ret_msg = xasprintf("RM \"%s\" answered the save without the files of the bundle", rm);
-        return -EPROTO;
+        *ret_msg = NULL;
+        if ((need_state && !json_is_object(json_object_get(files, BUNDLE_FILE_STATE))) ||
+            !json_is_object(json_object_get(files, BUNDLE_FILE_DISK))) {
+                *ret_msg = xasprintf("RM \"%s\" answered the save without the files of the bundle", rm);
+                return -EPROTO;
+        }
+        return oracle_nest_check_files(o, vm->name, version, files, ret_msg);
 }
 
 static void set_nest_bundle(oracle_t *o, vm_record_t *vm, int64_t version, const json_t *files, bool prebooted) {
@@ -189,7 +195,7 @@ static void op_run_start(oracle_t *o, op_record_t *op, vm_record_t *vm, const ch
                 json_t *body = json_pack("{s:I,s:b,s:I}", "version", (json_int_t)vm->version, "upload", 1,
                                          "new_version", (json_int_t)vm->version + 1);
                 r = node_cmd(o, origin, vm->name, "save", body, &res, &msg);
-                if (r >= 0 && (r = saved_files_check(origin, res, &msg)) < 0)
+                if (r >= 0 && (r = saved_files_check(o, origin, vm, vm->version + 1, res, true, &msg)) < 0)
                         json_decref(res);
                 if (r < 0) {
                         vm_restore_prev(op, vm);
@@ -236,7 +242,7 @@ static void op_save(oracle_t *o, op_record_t *op, vm_record_t *vm, bool upload) 
                                  (json_int_t)vm->version + 1);
         int r = node_cmd(o, rm, vm->name, "save", body, &res, &msg);
         crash_point("oracle-after-save");
-        if (r >= 0 && upload && (r = saved_files_check(rm, res, &msg)) < 0)
+        if (r >= 0 && upload && (r = saved_files_check(o, rm, vm, vm->version + 1, res, true, &msg)) < 0)
                 json_decref(res);
         if (r < 0) {
                 vm_restore_prev(op, vm);
@@ -252,9 +258,11 @@ static void op_save(oracle_t *o, op_record_t *op, vm_record_t *vm, bool upload) 
                 SET(vm->address, "");
                 vm->pid = 0;
         }
-        int64_t committed = vm->version + 1;
-        if (op_finish(o, op, vm, true, NULL, res, false) >= 0 && upload)
+        int64_t committed = vm->version + 1, bundle = vm->nest_version;
+        if (op_finish(o, op, vm, true, NULL, res, false) >= 0 && upload) {
                 node_forget(o, rm, vm->name, committed);
+                oracle_nest_prune(o, vm->name, bundle);
+        }
 }
 
 static void op_resume(oracle_t *o, op_record_t *op, vm_record_t *vm) {
@@ -286,6 +294,11 @@ static void op_stop(oracle_t *o, op_record_t *op, vm_record_t *vm) {
                                          (json_int_t)vm->version + 1);
                 r = node_cmd(o, rm, vm->name, "stop", body, &res, &msg);
         }
+        if (r >= 0 && json_object_size(json_object_get(res, "files")) > 0 &&
+            (r = saved_files_check(o, rm, vm, vm->version + 1, res, false, &msg)) < 0) {
+                json_decref(res);
+                res = NULL;
+        }
         bool was_failed = streq(json_string_value(json_object_get(op->prev, "state")) ?: "", "failed");
         if (r < 0 && !was_failed) {
                 vm_restore_prev(op, vm);
@@ -304,9 +317,11 @@ static void op_stop(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         }
         SET(vm->state, "stored");
         clear_placement(vm);
-        int64_t committed = vm->version + 1;
-        if (op_finish(o, op, vm, true, NULL, res, false) >= 0)
+        int64_t committed = vm->version + 1, bundle = vm->nest_version;
+        if (op_finish(o, op, vm, true, NULL, res, false) >= 0) {
                 node_forget(o, rm, vm->name, committed);
+                oracle_nest_prune(o, vm->name, bundle);
+        }
 }
 
 static void op_delete(oracle_t *o, op_record_t *op, vm_record_t *vm) {
@@ -323,8 +338,11 @@ static void op_delete(oracle_t *o, op_record_t *op, vm_record_t *vm) {
                 }
         }
         _cleanup_free_ char *dir = oracle_nest_vm_dir(o, vm->name);
-        rm_rf(dir);
-        op_finish(o, op, vm, true, NULL, NULL, true);
+        if (op_finish(o, op, vm, true, NULL, NULL, true) >= 0) {
+                /* its chunks go with the next garbage collection */
+                oracle_nest_prune(o, vm->name, 0);
+                rm_rf(dir);
+        }
 }
 
 static void *op_thread(void *arg) {

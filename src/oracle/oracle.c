@@ -76,6 +76,12 @@ int oracle_main(int argc, char **argv) {
                 log_error("cannot create %s: %s", tmp, strerror(-r));
                 return 1;
         }
+        _cleanup_free_ char *nest_dir = xasprintf("%s/store", o.nest);
+        r = nest_store_open(nest_dir, &o.nest_store);
+        if (r < 0) {
+                log_error("cannot open the Nest's chunk store %s: %s", nest_dir, strerror(-r));
+                return 1;
+        }
         r = store_open(db, &o.store);
         if (r < 0) {
                 log_error("cannot open the store %s: %s", db, strerror(-r));
@@ -115,6 +121,7 @@ int oracle_main(int argc, char **argv) {
         if (busy)
                 _exit(0);
         store_close(o.store);
+        nest_store_free(o.nest_store);
         free(o.listen);
         free(o.guest_dir);
         free(o.nest);

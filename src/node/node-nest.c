@@ -1,0 +1,153 @@
+/* The node's side of the Nest: its local chunk cache (DATA/cache), filled from the Oracle's Nest
+ * or another node with only the chunks it lacks, and the files of a VM's bundle moved in and
+ * out of it. A bundle file is named by its manifest's digest (SHA-256 of the manifest's
+ * canonical text), and every chunk is verified when it arrives and again when it is read, so a
+ * file rebuilt here is byte for byte the one that was saved. */
+#include <fcntl.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "nest/import.h"
+#include "nest/transfer.h"
+#include "node/node-internal.h"
+
+#define NODE_TRANSFER_STREAMS 4
+
+int node_nest_open(node_t *n) {
+        _cleanup_free_ char *dir = xasprintf("%s/cache", n->data);
+        return nest_store_open(dir, &n->cache);
+}
+
+/* Fetches the manifest of (vm, version, file) from base, checks its digest against info, and
+ * pulls the chunks the cache lacks. *ret is the manifest. */
+static int pull_file(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                     const json_t *info, nest_manifest_t **ret, nest_transfer_stats_t *acc, char **ret_msg) {
+        const char *digest = json_string_value(json_object_get(info, "digest"));
+        if (!digest) {
+                *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
+                return -EINVAL;
+        }
+        nest_manifest_t *m = NULL;
+        /* the cache may hold it already (a cached hop) */
+        if (nest_manifest_get(n->cache, vm, version, file, &m) >= 0) {
+                char have[65];
+                nest_manifest_digest(m, have);
+                if (streq(have, digest)) {
+                        *ret = m;
+                        acc->bytes_total += m->size;
+                        return 0;
+                }
+                nest_manifest_free(m);
+                m = NULL;
+        }
+        int r = nest_remote_manifest_get(base, vm, version, file, digest, &m, ret_msg);
+        if (r < 0)
+                return r;
+        nest_file_ref_t ref = { vm, version, file, m };
+        nest_transfer_stats_t st = { 0 };
+        r = nest_pull(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, NULL, NULL, &st, ret_msg);
+        if (r < 0) {
+                nest_manifest_free(m);
+                return r;
+        }
+        acc->bytes_total += st.bytes_total;
+        acc->bytes_transferred += st.bytes_transferred;
+        acc->chunks_total += st.chunks_total;
+        acc->chunks_transferred += st.chunks_transferred;
+        *ret = m;
+        return 0;
+}
+
+int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                           const json_t *info, const char *dest, nest_transfer_stats_t *acc, char **ret_msg) {
+        nest_manifest_t *m = NULL;
+        int r = pull_file(n, base, vm, version, file, info, &m, acc, ret_msg);
+        if (r < 0)
+                return r;
+        r = nest_file_export_path(n->cache, m, dest);
+        nest_manifest_free(m);
+        if (r < 0)
+                *ret_msg = xasprintf("rebuilding %s of %s from the cache: %s", file, vm,
+                                     r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
+        return r;
+}
+
+int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                         const json_t *info, int fd, nest_transfer_stats_t *acc, char **ret_msg) {
+        nest_manifest_t *m = NULL;
+        int r = pull_file(n, base, vm, version, file, info, &m, acc, ret_msg);
+        if (r < 0)
+                return r;
+        r = nest_file_export(n->cache, m, fd);
+        nest_manifest_free(m);
+        if (r < 0)
+                *ret_msg = xasprintf("streaming %s of %s from the cache: %s", file, vm,
+                                     r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
+        return r;
+}
+
+int node_nest_stage(node_t *n, const char *vm, int64_t version, const char *const *files, const char *const *paths,
+                    size_t count, json_t **ret_files, char **ret_msg) {
+        nest_txn_t *t = NULL;
+        int r = nest_txn_begin(n->cache, NEST_TXN_BATCH, &t);
+        if (r < 0) {
+                *ret_msg = xasprintf("local chunk cache: %s", strerror(-r));
+                return r;
+        }
+        json_t *out = json_object();
+        for (size_t i = 0; i < count && r >= 0; i++) {
+                nest_manifest_t *m = NULL;
+                r = nest_file_import(t, paths[i], &m, NULL);
+                if (r >= 0) {
+                        r = nest_manifest_put(t, vm, version, files[i], m);
+                        if (r == -EEXIST)
+                                r = 0; /* staged before: same version, same content */
+                }
+                if (r >= 0) {
+                        char digest[65];
+                        nest_manifest_digest(m, digest);
+                        json_object_set_new(out, files[i],
+                                            json_pack("{s:s,s:I,s:I}", "digest", digest, "size", (json_int_t)m->size,
+                                                      "chunks", (json_int_t)m->n_refs));
+                } else {
+                        *ret_msg = xasprintf("putting %s of %s into the chunk cache: %s", files[i], vm, strerror(-r));
+                }
+                nest_manifest_free(m);
+        }
+        if (r >= 0)
+                r = nest_txn_commit(t);
+        nest_txn_free(t);
+        if (r < 0) {
+                json_decref(out);
+                if (!*ret_msg)
+                        *ret_msg = xasprintf("chunk cache: %s", strerror(-r));
+                return r;
+        }
+        *ret_files = out;
+        return 0;
+}
+
+int node_nest_push(node_t *n, const char *base, const char *vm, int64_t version, const json_t *files,
+                   nest_transfer_stats_t *ret_stats, char **ret_msg) {
+        size_t count = json_object_size(files), k = 0;
+        nest_file_ref_t *refs = xcalloc(count ? count : 1, sizeof *refs);
+        int r = 0;
+        const char *file;
+        const json_t *info;
+        json_object_foreach((json_t *)files, file, info) {
+                nest_manifest_t *m = NULL;
+                r = nest_manifest_get(n->cache, vm, version, file, &m);
+                if (r < 0) {
+                        *ret_msg = xasprintf("%s of %s at version %lld is not staged", file, vm, (long long)version);
+                        break;
+                }
+                refs[k++] = (nest_file_ref_t){ vm, version, file, m };
+        }
+        if (r >= 0)
+                r = nest_push(n->cache, base, refs, k, NODE_TRANSFER_STREAMS, NULL, NULL, ret_stats, ret_msg);
+        for (size_t i = 0; i < k; i++)
+                nest_manifest_free((nest_manifest_t *)refs[i].manifest);
+        free(refs);
+        return r;
+}
