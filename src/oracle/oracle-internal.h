@@ -22,6 +22,7 @@ typedef struct oracle {
         char *listen;
         http_server_t *http;
         volatile int stopping;
+        int64_t started_ms;       /* wall clock at start: RMs are judged silent only after it */
         pthread_mutex_t ops_lock; /* counts runner threads */
         pthread_cond_t ops_idle;
         int ops_running;

@@ -163,7 +163,9 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases_for(o, name)));
 }
 
-/* RMs silent for RM_DOWN_AFTER_MS are down; their running VMs fail and are fenced. */
+/* RMs silent for RM_DOWN_AFTER_MS are down; their running VMs fail and are fenced. Silence is
+ * counted from the Oracle's own start at the earliest: while the Oracle was down nobody could
+ * heartbeat to it, and a restart must not fence every VM of the cluster. */
 static void reconcile_rms(oracle_t *o) {
         rm_record_t *rms = NULL;
         size_t n = 0;
@@ -171,7 +173,7 @@ static void reconcile_rms(oracle_t *o) {
                 return;
         int64_t now = time_wall_ms();
         for (size_t i = 0; i < n; i++) {
-                if (!streq(rms[i].state, "up") || now - rms[i].last_seen_ms < RM_DOWN_AFTER_MS)
+                if (!streq(rms[i].state, "up") || now - MAX(rms[i].last_seen_ms, o->started_ms) < RM_DOWN_AFTER_MS)
                         continue;
                 SET(rms[i].state, "down");
                 store_rm_upsert(o->store, &rms[i]);

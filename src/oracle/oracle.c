@@ -43,7 +43,7 @@ int oracle_main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        oracle_t o = { 0 };
+        oracle_t o = { .started_ms = time_wall_ms() };
         _cleanup_free_ char *data = NULL, *listen = NULL, *guest = NULL;
         int c;
         optind = 1;

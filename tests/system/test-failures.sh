@@ -64,6 +64,17 @@ check_eq "exactly one QEMU runs web1 (after intent crash)" "$(qemu_count web1)" 
 check "version grew" test "$(vm_field web1 version)" -gt "$v0"
 vmx vm deactivate web1 >/dev/null
 
+# ---- the Oracle down for longer than the RM heartbeat window: its return fences nobody
+vmx vm activate web1 >/dev/null
+qpid=$(vm_field web1 pid)
+kill -9 "$(cat "$VMATRIX_CLUSTER_DIR/pids/oracle.pid")"
+sleep 7
+vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" oracle >/dev/null
+sleep 3
+check_eq "an Oracle restart after a long outage keeps the VM active" "$(vm_field web1 state)" active
+check "and its QEMU running" proc_alive "$qpid"
+vmx vm deactivate web1 >/dev/null
+
 # ---- a node killed in the middle of a restore: rolled back, nothing half-made
 VMATRIX_CRASH_AT=node-run-before-start vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" prod1 >/dev/null
 v0=$(vm_field web1 version)
