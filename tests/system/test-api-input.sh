@@ -123,7 +123,7 @@ for img in .. %2e%2e "tiny-http%00" UP; do
         api_refused "GET a file of image $img" '400|404' GET "$O/v1/nest/images/$img/vmlinuz"
 done
 for f in ../../state.db .. "vmlinuz%00" vmlinuz.sha256; do
-        api_refused "GET image file $f" '400|404' GET "$O/v1/nest/images/tiny-http/$f"
+        api_refused "GET image manifest $f" '400|404' GET "$O/v1/manifests/tiny-http/0/$f"
 done
 
 # ---- the Nest: uploads
@@ -131,16 +131,31 @@ printf 'payload' >"$TEST_DIR/payload"
 sha=$(sha256sum "$TEST_DIR/payload" | cut -d' ' -f1)
 put() { api_refused "$1" "$2" PUT "$3" --data-binary "@$TEST_DIR/payload"; }
 next=$((version + 1))
-put "an upload without sha256" 400 "$O/v1/nest/vms/good1/$next/state"
-put "an upload with an uppercase sha256" 400 "$O/v1/nest/vms/good1/$next/state?sha256=${sha^^}"
-put "an upload with a short sha256" 400 "$O/v1/nest/vms/good1/$next/state?sha256=${sha:0:63}"
-put "an upload with a sha256 and a NUL" 400 "$O/v1/nest/vms/good1/$next/state?sha256=$sha%00"
-put "an upload with a wrong sha256 for a version no operation saves" 409 "$O/v1/nest/vms/good1/$next/state?sha256=$(printf x | sha256sum | cut -d' ' -f1)"
-put "an upload for a version no operation saves" 409 "$O/v1/nest/vms/good1/99999/state?sha256=$sha"
-put "an upload for an unknown vm" 404 "$O/v1/nest/vms/ghost/1/state?sha256=$sha"
-for p in "../$T/1/state" "%2e%2e/1/state" "good1/-1/state" "good1/0/state" "good1/99999999999999999999/state" \
-        "good1/1e3/state" "good1/$next/vm.json" "good1/$next/..%2f..%2f$T" "good1%00/$next/state"; do
-        put "an upload to $p" '400|404' "$O/v1/nest/vms/$p?sha256=$sha"
+# chunk uploads: frames of (32-byte id, 4-byte length, encoded chunk), every chunk verified
+api_refused "chunk frames that are truncated" 400 POST "$O/v1/chunks/upload" --data-binary "@$TEST_DIR/payload"
+head -c 32 /dev/zero >"$TEST_DIR/frame"
+printf '\x00\x00\x00\x07payload' >>"$TEST_DIR/frame"
+api_refused "a chunk that does not match its id" 400 POST "$O/v1/chunks/upload" --data-binary "@$TEST_DIR/frame"
+head -c 32 /dev/zero >"$TEST_DIR/frame2"
+printf '\xff\xff\xff\xf0' >>"$TEST_DIR/frame2"
+api_refused "a chunk frame longer than the body" 400 POST "$O/v1/chunks/upload" --data-binary "@$TEST_DIR/frame2"
+post_json "missing chunks: not an array" 400 "$O/v1/chunks/missing" '{"chunks":"x"}'
+post_json "missing chunks: a bad id" 400 "$O/v1/chunks/missing" '{"chunks":["zz"]}'
+post_json "missing chunks: an uppercase id" 400 "$O/v1/chunks/missing" "{\"chunks\":[\"${sha^^}\"]}"
+post_json "fetch: too many ids" 400 "$O/v1/chunks/fetch" "$(jq -cn --arg s "$sha" '{chunks: [range(65) | $s]}')"
+api_refused "a chunk id that is not hex" 400 GET "$O/v1/chunks/$T"
+api_refused "an absent chunk" 404 GET "$O/v1/chunks/$sha"
+# manifests: only for the version an operation is saving, and only well-formed
+mput() { api_refused "$1" "$2" PUT "$3" -H 'Content-Type: application/json' --data-binary "$4"; }
+manifest='{"format":"vmatrix-nest-manifest","version":1,"chunker":"gear-fastcdc-v1/16k/64k/256k","size":7,"chunks":[["'$sha'",7]]}'
+mput "a manifest for a version no operation saves" 409 "$O/v1/manifests/good1/$next/state" "$manifest"
+mput "a manifest for a far version" 409 "$O/v1/manifests/good1/99999/state" "$manifest"
+mput "a manifest for an unknown vm" 404 "$O/v1/manifests/ghost/1/state" "$manifest"
+mput "an image's manifest (version 0)" 400 "$O/v1/manifests/tiny-http/0/vmlinuz" "$manifest"
+for p in "../$T/1/state" "%2e%2e/1/state" "good1/-1/state" "good1/99999999999999999999/state" \
+        "good1/1e3/state" "good1/$next/..%2f..%2f$T" "good1%00/$next/state"; do
+        mput "a manifest at $p" '400|404|409' "$O/v1/manifests/$p" "$manifest"
+        api_refused "GET manifest $p" '400|404' GET "$O/v1/manifests/$p"
 done
 for name in .. %2e%2e UP "ab%00c" "$T%2f.."; do
         put "an image import named $name" '400|404' "$O/v1/images/$name?format=raw"
