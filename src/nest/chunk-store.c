@@ -76,7 +76,11 @@ int store_tmp_create(nest_store_t *s, const char *tag, int *ret_fd, char **ret_r
         return -EEXIST;
 }
 
+void nest_store_set_cache(nest_store_t *s, bool cache) { s->cache = cache; }
+
 int store_fsync(nest_store_t *s, int fd) {
+        if (s->cache)
+                return 0;
         atomic_fetch_add(&s->syncs, 1);
         return fsync(fd) < 0 ? negative_errno() : 0;
 }
@@ -89,6 +93,8 @@ int store_fsync_dirat(nest_store_t *s, const char *reldir) {
 }
 
 int store_syncfs(nest_store_t *s) {
+        if (s->cache)
+                return 0;
         atomic_fetch_add(&s->syncs, 1);
         return syncfs(s->dirfd) < 0 ? negative_errno() : 0;
 }

@@ -31,6 +31,12 @@ nest_store_t *nest_store_free(nest_store_t *s);
 static inline void nest_store_freep(nest_store_t **s) { nest_store_free(*s); }
 const char *nest_store_dir(const nest_store_t *s);
 
+/* Marks the store as a cache of chunks kept elsewhere (a node's copy of the Nest): writes skip
+ * fsync and syncfs. A crash may then lose or tear recent chunk files, which is safe only
+ * because every read verifies: a torn chunk is quarantined and fetched again from the Nest.
+ * Never for the Nest itself. */
+void nest_store_set_cache(nest_store_t *s, bool cache);
+
 /* Whether the chunk file exists (no verification). Advisory: inside a write session use
  * nest_chunk_pin, whose answer GC honours. */
 bool nest_chunk_has(nest_store_t *s, const nest_chunk_id_t *id);

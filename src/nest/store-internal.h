@@ -51,6 +51,7 @@ struct nest_store {
         atomic_uint_fast64_t tmp_counter;
         atomic_uint_fast64_t syncs;
         atomic_uint_fast64_t quarantined;
+        bool cache; /* no fsync/syncfs: see nest_store_set_cache */
 };
 
 /* A chunk file name inside shard dir `shard`: 62 lowercase hex digits -> its id. */

@@ -16,7 +16,10 @@
 
 int node_nest_open(node_t *n) {
         _cleanup_free_ char *dir = xasprintf("%s/cache", n->data);
-        return nest_store_open(dir, &n->cache);
+        int r = nest_store_open(dir, &n->cache);
+        if (r >= 0)
+                nest_store_set_cache(n->cache, true); /* the Nest holds the durable copy */
+        return r;
 }
 
 /* Fetches the manifest of (vm, version, file) from base, checks its digest against info, and
