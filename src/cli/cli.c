@@ -54,6 +54,12 @@ static const cli_option_t vm_create_options[] = {
         { NULL },
 };
 
+static const cli_option_t vm_migrate_options[] = {
+        { "to", "RM", "the destination RM (required)" },
+        { "method", "chunks|full", "chunks: move only the chunks the destination lacks (default); full: copy whole files" },
+        { NULL },
+};
+
 static const cli_option_t vm_rm_options[] = {
         { "rm", "RM", "the RM to use (default: the Oracle picks one)" },
         { NULL },
@@ -95,6 +101,8 @@ static const cli_command_t commands[] = {
           CMD_WAITS },
         { "vm deactivate", cmd_vm_action, "NAME", NULL, "drain, suspend and store a VM (-> stored, prebooted)",
           CMD_WAITS },
+        { "vm migrate", cmd_vm_action, "NAME", vm_migrate_options,
+          "move a suspended VM to another RM (versioned and atomic: it stays where it was on any failure)", CMD_WAITS },
         { "vm stop", cmd_vm_action, "NAME", NULL, "power a VM off (-> stored, not prebooted)", CMD_WAITS },
         { "vm delete", cmd_vm_action, "NAME", vm_delete_options, "delete a VM and its stored bundles", CMD_WAITS },
         { "vm list", cmd_vm_list, NULL, NULL, "list VMs" },

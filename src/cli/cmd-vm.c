@@ -56,8 +56,11 @@ int cmd_vm_create(cli_t *c) {
 
 int cmd_vm_action(cli_t *c) {
         const char *action = strchr(c->command->name, ' ') + 1; /* "vm boot" -> "boot" */
-        const char *name = cli_arg(c, 0), *rm = cli_opt(c, "rm");
+        const char *name = cli_arg(c, 0), *rm = cli_opt(c, "rm") ?: cli_opt(c, "to");
+        const char *method = cli_opt(c, "method");
         int r = cli_check_name(c, "VM", name);
+        if (r == CLI_OK && method && !streq(method, "chunks") && !streq(method, "full"))
+                r = cli_usage(c, "--method must be chunks or full, not \"%s\"", method);
         if (r == CLI_OK && rm)
                 r = cli_check_name(c, "RM", rm);
         if (r != CLI_OK)
@@ -67,6 +70,8 @@ int cmd_vm_action(cli_t *c) {
                 json_object_set_new(body, "rm", json_string(rm));
         if (cli_flag(c, "force"))
                 json_object_set_new(body, "force", json_true());
+        if (method)
+                json_object_set_new(body, "method", json_string(method));
 
         _cleanup_free_ char *path = xasprintf("/v1/vms/%s/%s", name, action);
         _cleanup_(json_decrefp) json_t *answer = NULL;
@@ -87,6 +92,20 @@ int cmd_vm_action(cli_t *c) {
         r = ops_wait(c, op, &final);
         if (r != CLI_OK)
                 return r;
+        if (streq(action, "migrate")) {
+                /* the contract of `vm migrate --json`: method, bytes_transferred, bytes_total, seconds */
+                const json_t *res = json_object_get(final, "result");
+                if (c->json)
+                        return output_json(c, (json_t *)res, false);
+                fprintf(c->out, "migrated vm %s from %s to %s by %s: %lld of %lld bytes moved in %.2f s\n", name,
+                        json_string_value(json_object_get(res, "from")) ?: "?",
+                        json_string_value(json_object_get(res, "to")) ?: "?",
+                        json_string_value(json_object_get(res, "method")) ?: "?",
+                        (long long)json_integer_value(json_object_get(res, "bytes_transferred")),
+                        (long long)json_integer_value(json_object_get(res, "bytes_total")),
+                        json_number_value(json_object_get(res, "seconds")));
+                return CLI_OK;
+        }
         if (streq(action, "delete")) {
                 if (c->json)
                         return output_json(c, final, false);

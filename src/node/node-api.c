@@ -145,6 +145,26 @@ static void h_save(const http_request_t *req, http_reply_t *reply) { run_command
 static void h_resume(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_resume); }
 static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stop); }
 static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_delete); }
+static void h_stage(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stage); }
+static void h_receive(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_receive); }
+
+/* QUERY of the migration protocol: the methods this node can receive with. */
+static void h_methods(const http_request_t *req, http_reply_t *reply) {
+        http_reply_json(reply, 200, json_pack("{s:[s,s]}", "methods", "chunks", "full"));
+}
+
+static void h_file(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        if (!check_name(req, reply))
+                return;
+        _cleanup_free_ char *path = NULL, *msg = NULL;
+        int r = node_vm_file_path(n, req->params[0], req->params[1], &path, &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg);
+                return;
+        }
+        http_reply_file(reply, path);
+}
 
 /* The chunk cache, served to other nodes (a migration pulls from its origin RM). */
 static void h_chunk(const http_request_t *q, http_reply_t *r) { nest_http_chunk_get(((node_t *)q->userdata)->cache, q, r); }
@@ -172,5 +192,9 @@ const http_route_t node_routes[] = {
         { "POST", "/v1/vms/:name/resume", h_resume },
         { "POST", "/v1/vms/:name/stop", h_stop },
         { "POST", "/v1/vms/:name/delete", h_delete },
+        { "POST", "/v1/vms/:name/stage", h_stage },
+        { "POST", "/v1/vms/:name/receive", h_receive },
+        { "GET", "/v1/vms/:name/files/:file", h_file },
+        { "GET", "/v1/migrate/methods", h_methods },
         { NULL },
 };

@@ -50,7 +50,7 @@ int node_cache_image(node_t *n, const json_t *image, char **ret_msg) {
                 mkdir_p(dir, 0755);
                 nest_transfer_stats_t st = { 0 };
                 /* images are kept in the Nest as version 0 of their name */
-                r = node_nest_pull_to_path(n, n->oracle, name, 0, file, info, path, &st, ret_msg);
+                r = node_nest_pull_to_path(n, n->oracle, name, 0, file, info, path, &st, NULL, NULL, ret_msg);
                 if (r < 0)
                         break;
                 _cleanup_free_ char *marker = xasprintf("%s.digest", path);

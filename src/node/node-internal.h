@@ -58,6 +58,11 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
 int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+/* Migration: stage a suspended VM's files in the cache, receive them on the destination, and the
+ * raw file of a suspended VM (the "full" method). */
+int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg);
 /* Kills and forgets vm, which holds no lease in an answer the Oracle gave to a heartbeat sent at
  * since_ms, unless a command has taken it since or holds it now. True if it was fenced. */
 bool node_vm_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why);
@@ -77,7 +82,8 @@ char *node_image_path(node_t *n, const char *image, const char *file);
  * Files are named by {"digest", "size"} (the manifest's digest); acc adds up what moved. */
 int node_nest_open(node_t *n);
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                           const json_t *info, const char *dest, nest_transfer_stats_t *acc, char **ret_msg);
+                           const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                           void *userdata, char **ret_msg);
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                          const json_t *info, int fd, nest_transfer_stats_t *acc, char **ret_msg);
 /* Chunks the files at paths into the cache as (vm, version, files[i]); *ret_files describes them. */

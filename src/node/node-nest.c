@@ -25,7 +25,8 @@ int node_nest_open(node_t *n) {
 /* Fetches the manifest of (vm, version, file) from base, checks its digest against info, and
  * pulls the chunks the cache lacks. *ret is the manifest. */
 static int pull_file(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                     const json_t *info, nest_manifest_t **ret, nest_transfer_stats_t *acc, char **ret_msg) {
+                     const json_t *info, nest_manifest_t **ret, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                     void *userdata, char **ret_msg) {
         const char *digest = json_string_value(json_object_get(info, "digest"));
         if (!digest) {
                 *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
@@ -49,7 +50,7 @@ static int pull_file(node_t *n, const char *base, const char *vm, int64_t versio
                 return r;
         nest_file_ref_t ref = { vm, version, file, m };
         nest_transfer_stats_t st = { 0 };
-        r = nest_pull(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, NULL, NULL, &st, ret_msg);
+        r = nest_pull(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, progress, userdata, &st, ret_msg);
         if (r < 0) {
                 nest_manifest_free(m);
                 return r;
@@ -63,9 +64,10 @@ static int pull_file(node_t *n, const char *base, const char *vm, int64_t versio
 }
 
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                           const json_t *info, const char *dest, nest_transfer_stats_t *acc, char **ret_msg) {
+                           const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                           void *userdata, char **ret_msg) {
         nest_manifest_t *m = NULL;
-        int r = pull_file(n, base, vm, version, file, info, &m, acc, ret_msg);
+        int r = pull_file(n, base, vm, version, file, info, &m, acc, progress, userdata, ret_msg);
         if (r < 0)
                 return r;
         r = nest_file_export_path(n->cache, m, dest);
@@ -79,7 +81,7 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                          const json_t *info, int fd, nest_transfer_stats_t *acc, char **ret_msg) {
         nest_manifest_t *m = NULL;
-        int r = pull_file(n, base, vm, version, file, info, &m, acc, ret_msg);
+        int r = pull_file(n, base, vm, version, file, info, &m, acc, NULL, NULL, ret_msg);
         if (r < 0)
                 return r;
         r = nest_file_export(n->cache, m, fd);

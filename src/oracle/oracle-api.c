@@ -194,7 +194,13 @@ static void start_action(const http_request_t *req, http_reply_t *reply, const c
                 http_reply_error(reply, 400, "invalid", "rm must be an RM name");
                 return;
         }
+        const json_t *method = json_object_get(req->body, "method");
+        if (method && !json_is_null(method) && !json_is_string(method)) {
+                http_reply_error(reply, 400, "invalid", "method must be chunks or full");
+                return;
+        }
         op_request_t r = {
+                .method = json_string_value(method),
                 .action = action,
                 .rm = json_string_value(rm),
                 .force = json_is_true(json_object_get(req->body, "force")) ||
@@ -324,6 +330,7 @@ const http_route_t oracle_api_routes[] = {
         { "GET", "/v1/vms/:name/console", h_vm_console },
         { "POST", "/v1/vms/:name/:action", h_vm_action },
         { "GET", "/v1/ops/:id", h_op },
+        { "POST", "/v1/ops/:id/heartbeat", oracle_op_heartbeat },
         { "GET", "/v1/events", h_events },
         { NULL },
 };

@@ -32,10 +32,22 @@ typedef struct oracle {
 typedef struct op_request {
         const char *action;   /* lifecycle verb */
         const char *rm;       /* requested RM, may be NULL */
+        const char *method;   /* migrate: chunks (default) or full */
         bool force;
 } op_request_t;
 /* Validates and records the intent, starts the runner, returns the op as JSON (202). */
 int oracle_op_start(oracle_t *o, const char *vm, const op_request_t *req, json_t **ret_op, char **ret_msg);
+/* Runners shared with oracle-migrate.c (oracle-ops.c). */
+int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, const char *error, json_t *result,
+                     bool delete_vm);
+void oracle_vm_restore_prev(const op_record_t *op, vm_record_t *vm);
+void oracle_node_forget(oracle_t *o, const char *rm, const char *vm, int64_t version);
+void oracle_op_progress(oracle_t *o, op_record_t *op, const char *phase);
+json_t *oracle_image_for_node(oracle_t *o, const char *image);
+/* oracle-migrate.c: a suspended VM from its RM to another (Virtuoso's protocol). */
+void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm);
+/* POST /v1/ops/:id/heartbeat from the destination of a migration: progress and liveness. */
+void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply);
 /* Re-drives every operation left running by a previous Oracle process. */
 void oracle_ops_recover(oracle_t *o);
 void oracle_ops_wait_idle(oracle_t *o);

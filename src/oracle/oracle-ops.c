@@ -375,6 +375,8 @@ static void *op_thread(void *arg) {
                 op_stop(o, &op, &vm);
         else if (streq(op.kind, "delete"))
                 op_delete(o, &op, &vm);
+        else if (streq(op.kind, "migrate"))
+                oracle_op_migrate(o, &op, &vm);
         else {
                 vm_restore_prev(&op, &vm);
                 op_finish(o, &op, &vm, false, "unknown operation kind", NULL, false);
@@ -422,6 +424,22 @@ static int choose_rm(oracle_t *o, const vm_record_t *vm, vm_action_t action, con
                 return oracle_rm_pick(o, "chamber", wanted, vm->name, ret, size, ret_msg);
         if (action == VM_ACTION_ACTIVATE)
                 return oracle_rm_pick(o, "production", wanted, vm->name, ret, size, ret_msg);
+        if (action == VM_ACTION_MIGRATE) {
+                rm_record_t rm = { 0 };
+                if (!wanted) {
+                        *ret_msg = xasprintf("migrating vm \"%s\" needs a destination RM (--to RM)", vm->name);
+                        return -EINVAL;
+                }
+                if (store_rm_get(o->store, wanted, &rm) < 0) {
+                        *ret_msg = xasprintf("no RM named \"%s\"", wanted);
+                        return -ENOENT;
+                }
+                if (streq(wanted, vm->rm)) {
+                        *ret_msg = xasprintf("vm \"%s\" is on RM \"%s\" already", vm->name, wanted);
+                        return -EPERM;
+                }
+                return oracle_rm_pick(o, rm.role, wanted, vm->name, ret, size, ret_msg);
+        }
         return 0;
 }
 
@@ -431,9 +449,10 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
                 *ret_msg = xasprintf("unknown action \"%s\"", req->action);
                 return -ENOENT;
         }
-        if (rule->action == VM_ACTION_MIGRATE) {
-                *ret_msg = xstrdup("migration between RMs is not available yet");
-                return -EOPNOTSUPP;
+        const char *method = req->method ? req->method : "chunks";
+        if (rule->action == VM_ACTION_MIGRATE && !streq(method, "chunks") && !streq(method, "full")) {
+                *ret_msg = xasprintf("unknown migration method \"%s\" (chunks or full)", method);
+                return -EINVAL;
         }
         int r = store_tx_begin(o->store);
         if (r < 0) {
@@ -471,8 +490,9 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
         SET(op.kind, rule->name);
         SET(op.state, "running");
         op.created_ms = op.updated_ms = time_wall_ms();
-        op.args = json_pack("{s:s?,s:s?,s:b}", "rm", *target ? target : NULL, "origin",
-                            *target && *vm.rm ? vm.rm : NULL, "force", forced);
+        op.args = json_pack("{s:s?,s:s?,s:b,s:s?}", "rm", *target ? target : NULL, "origin",
+                            *target && *vm.rm ? vm.rm : NULL, "force", forced, "method",
+                            rule->action == VM_ACTION_MIGRATE ? method : NULL);
         op.prev = vm_record_to_json(&vm);
         op.progress = json_pack("{s:s}", "phase", "queued");
         op.result = json_object();
@@ -485,8 +505,10 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
         vm.version++;
         SET(vm.state, forced ? "deleting" : rule->transit);
         SET(vm.op_id, op.id);
-        if (*target)
-                SET(vm.rm, target); /* the lease: the target RM may now run this version */
+        /* the lease: the target RM may now run this version (a migration moves the VM only at
+         * its commit; meanwhile both RMs hold it, see leases_for) */
+        if (*target && rule->action != VM_ACTION_MIGRATE)
+                SET(vm.rm, target);
         r = store_vm_update(o->store, &vm, expected);
         if (r < 0) {
                 *ret_msg = xasprintf("vm \"%s\" changed meanwhile; try again", name);
@@ -523,3 +545,13 @@ void oracle_ops_recover(oracle_t *o) {
         }
         store_op_list_free(ops, n);
 }
+
+/* The runner helpers, for the runners kept in their own files (oracle-migrate.c). */
+int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, const char *error, json_t *result,
+                     bool delete_vm) {
+        return op_finish(o, op, vm, ok, error, result, delete_vm);
+}
+void oracle_vm_restore_prev(const op_record_t *op, vm_record_t *vm) { vm_restore_prev(op, vm); }
+void oracle_node_forget(oracle_t *o, const char *rm, const char *vm, int64_t version) { node_forget(o, rm, vm, version); }
+void oracle_op_progress(oracle_t *o, op_record_t *op, const char *phase) { op_progress(o, op, phase); }
+json_t *oracle_image_for_node(oracle_t *o, const char *image) { return image_for_node(o, image); }

@@ -98,7 +98,9 @@ static json_t *leases_for(oracle_t *o, const char *rm) {
         if (store_op_list_running(o->store, &ops, &n) >= 0) {
                 for (size_t i = 0; i < n; i++) {
                         const char *origin = json_string_value(json_object_get(ops[i].args, "origin"));
-                        if (origin && streq(origin, rm) && !json_object_get(leases, ops[i].vm))
+                        const char *target = json_string_value(json_object_get(ops[i].args, "rm"));
+                        if (((origin && streq(origin, rm)) || (target && streq(target, rm))) &&
+                            !json_object_get(leases, ops[i].vm))
                                 json_object_set_new(leases, ops[i].vm, json_integer(0));
                 }
                 store_op_list_free(ops, n);

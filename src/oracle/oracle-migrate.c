@@ -1,0 +1,227 @@
+/* Migration of a suspended VM between RMs, with the semantics of Virtuoso's VM migration
+ * protocol carried over our API (Virtuoso report §4, §7):
+ *   QUERY/RESULTS  GET  destination /v1/migrate/methods: does it speak the method asked for?
+ *   (stage)        POST origin /v1/vms/VM/stage: the VM's files into the origin's chunk cache
+ *   REQ            POST destination /v1/vms/VM/receive {version, origin, method, files, ...}
+ *   HEARTBEAT      POST Oracle /v1/ops/ID/heartbeat {done, total}, from the destination while it
+ *                  copies; if none arrives for MIGRATE_SILENCE_MS the Oracle gives up
+ *   RESP           the answer to REQ: the destination holds the VM at the new version
+ * Atomicity: the VM stays on its origin, untouched, until the commit moves it (one store
+ * transaction, version+1); a failure or a silent destination rolls it back to where it was at
+ * version+1 and the destination's partial copy is removed (it holds no lease afterwards). */
+#include <pthread.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "oracle/oracle-internal.h"
+
+#define MIGRATE_SILENCE_MS 10000
+#define MIGRATE_CMD_TIMEOUT_MS (30L * 60 * 1000)
+
+static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
+#define SET(field, s) set_str(field, sizeof(field), s)
+
+/* The REQ call runs in a thread of its own so the op can watch the heartbeats meanwhile. The
+ * context is shared by the two threads; the last one out frees it. */
+typedef struct req_call {
+        oracle_t *o;
+        char rm[64];
+        char path[160];
+        json_t *body;
+        pthread_mutex_t lock;
+        bool done;
+        int refs;
+        int result;
+        json_t *answer;
+        char *msg;
+} req_call_t;
+
+static void req_call_unref(req_call_t *c) {
+        pthread_mutex_lock(&c->lock);
+        bool last = --c->refs == 0;
+        pthread_mutex_unlock(&c->lock);
+        if (!last)
+                return;
+        json_decref(c->body);
+        json_decref(c->answer);
+        free(c->msg);
+        pthread_mutex_destroy(&c->lock);
+        free(c);
+}
+
+static void *req_call_thread(void *arg) {
+        req_call_t *c = arg;
+        json_t *answer = NULL;
+        char *msg = NULL;
+        int r = oracle_node_call(c->o, c->rm, "POST", c->path, c->body, MIGRATE_CMD_TIMEOUT_MS, &answer, &msg);
+        pthread_mutex_lock(&c->lock);
+        c->result = r;
+        c->answer = answer;
+        c->msg = msg;
+        c->done = true;
+        pthread_mutex_unlock(&c->lock);
+        req_call_unref(c);
+        return NULL;
+}
+
+/* The op's last sign of life: its last heartbeat, or its start. */
+static int64_t last_heartbeat_ms(oracle_t *o, const char *op_id, int64_t started) {
+        op_record_t op = { 0 };
+        int64_t t = started;
+        if (store_op_get(o->store, op_id, &op) >= 0)
+                t = MAX(t, op.updated_ms);
+        op_record_clear(&op);
+        return t;
+}
+
+static bool method_offered(oracle_t *o, const char *rm, const char *method, char **ret_msg) {
+        json_t *answer = NULL;
+        int r = oracle_node_call(o, rm, "GET", "/v1/migrate/methods", NULL, 10000, &answer, ret_msg);
+        if (r < 0)
+                return false;
+        bool ok = false;
+        size_t i;
+        json_t *m;
+        json_array_foreach(json_object_get(answer, "methods"), i, m) ok |= json_is_string(m) && streq(json_string_value(m), method);
+        json_decref(answer);
+        if (!ok)
+                *ret_msg = xasprintf("RM \"%s\" cannot receive by method \"%s\"", rm, method);
+        return ok;
+}
+
+static void fail(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *target, char *msg) {
+        oracle_vm_restore_prev(op, vm);
+        oracle_node_forget(o, target, vm->name, vm->version + 1);
+        oracle_op_finish(o, op, vm, false, msg ? msg : "migration failed", NULL, false);
+        free(msg);
+}
+
+void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
+        const char *target = json_string_value(json_object_get(op->args, "rm"));
+        const char *method = json_string_value(json_object_get(op->args, "method")) ?: "chunks";
+        _cleanup_free_ char *origin = xstrdup(vm->rm);
+        char *msg = NULL;
+        int64_t t0 = time_now_ms();
+        if (!target || !*origin) {
+                fail(o, op, vm, target, xstrdup("a migration needs an origin and a destination RM"));
+                return;
+        }
+        /* QUERY / RESULTS */
+        oracle_op_progress(o, op, "query");
+        if (!method_offered(o, target, method, &msg)) {
+                fail(o, op, vm, target, msg);
+                return;
+        }
+        /* the origin's files, named by their digests */
+        oracle_op_progress(o, op, "staging");
+        json_t *staged = NULL;
+        _cleanup_free_ char *stage_path = xasprintf("/v1/vms/%s/stage", vm->name);
+        json_t *body = json_pack("{s:I}", "version", (json_int_t)vm->version);
+        int r = oracle_node_call(o, origin, "POST", stage_path, body, MIGRATE_CMD_TIMEOUT_MS, &staged, &msg);
+        json_decref(body);
+        if (r < 0) {
+                fail(o, op, vm, target, msg);
+                return;
+        }
+        rm_record_t origin_rm = { 0 };
+        store_rm_get(o->store, origin, &origin_rm);
+        json_t *image = oracle_image_for_node(o, vm->image);
+        if (!image) {
+                json_decref(staged);
+                fail(o, op, vm, target, xasprintf("image \"%s\" of vm \"%s\" is gone", vm->image, vm->name));
+                return;
+        }
+        /* REQ, watched by HEARTBEATs */
+        req_call_t *c = xcalloc(1, sizeof *c);
+        pthread_mutex_init(&c->lock, NULL);
+        c->o = o;
+        c->refs = 2;
+        SET(c->rm, target);
+        snprintf(c->path, sizeof c->path, "/v1/vms/%s/receive", vm->name);
+        c->body = json_pack("{s:I,s:s,s:s,s:O,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "origin",
+                            origin_rm.address, "method", method, "files", json_object_get(staged, "files"), "config",
+                            json_object_get(vm->bundle, "config"), "image", image, "op", op->id);
+        json_decref(staged);
+        oracle_op_progress(o, op, "transferring");
+        int64_t started = time_wall_ms();
+        pthread_t t;
+        if (pthread_create(&t, NULL, req_call_thread, c) != 0) {
+                c->refs = 1;
+                req_call_unref(c);
+                fail(o, op, vm, target, xstrdup("cannot start the transfer"));
+                return;
+        }
+        pthread_detach(t);
+        bool done = false, silent = false;
+        while (!done && !silent) {
+                time_sleep_ms(100);
+                pthread_mutex_lock(&c->lock);
+                done = c->done;
+                pthread_mutex_unlock(&c->lock);
+                silent = !done && time_wall_ms() - last_heartbeat_ms(o, op->id, started) > MIGRATE_SILENCE_MS;
+        }
+        if (silent) {
+                req_call_unref(c);
+                fail(o, op, vm, target,
+                     xasprintf("RM \"%s\" sent no heartbeat for %d s: migration abandoned, vm \"%s\" stays on \"%s\"",
+                               target, MIGRATE_SILENCE_MS / 1000, vm->name, origin));
+                return;
+        }
+        r = c->result;
+        json_t *answer = json_incref(c->answer);
+        msg = c->msg ? xstrdup(c->msg) : NULL;
+        req_call_unref(c);
+        /* RESP: the destination holds the VM at the version it was asked for */
+        if (r >= 0 && json_integer_value(json_object_get(answer, "version")) != vm->version) {
+                r = -EPROTO;
+                free(msg);
+                msg = xasprintf("RM \"%s\" answered for another version", target);
+        }
+        if (r < 0) {
+                json_decref(answer);
+                fail(o, op, vm, target, msg);
+                return;
+        }
+        free(msg);
+        json_t *result = json_pack("{s:s,s:O,s:O,s:f,s:s,s:s}", "method", method, "bytes_transferred",
+                                   json_object_get(answer, "bytes_transferred"), "bytes_total",
+                                   json_object_get(answer, "bytes_total"), "seconds",
+                                   (double)(time_now_ms() - t0) / 1000.0, "from", origin, "to", target);
+        json_decref(answer);
+        SET(vm->state, "suspended");
+        SET(vm->rm, target);
+        SET(vm->address, "");
+        vm->pid = 0;
+        int64_t committed = vm->version + 1;
+        if (oracle_op_finish(o, op, vm, true, NULL, result, false) >= 0)
+                oracle_node_forget(o, origin, vm->name, committed);
+}
+
+void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        op_record_t op = { 0 };
+        int r = store_op_get(o->store, req->params[0], &op);
+        if (r < 0) {
+                http_reply_errno(reply, r, "no operation %s", req->params[0]);
+                return;
+        }
+        const json_t *done = json_object_get(req->body, "done"), *total = json_object_get(req->body, "total");
+        if (!json_is_integer(done) || !json_is_integer(total) || json_integer_value(done) < 0 ||
+            json_integer_value(total) < 0) {
+                op_record_clear(&op);
+                http_reply_error(reply, 400, "invalid", "a heartbeat carries done and total, non-negative integers");
+                return;
+        }
+        if (!streq(op.state, "running") || !streq(op.kind, "migrate")) {
+                http_reply_error(reply, 409, "stale_version", "operation %s is not a running migration", op.id);
+                op_record_clear(&op);
+                return;
+        }
+        json_decref(op.progress);
+        op.progress = json_pack("{s:s,s:O,s:O}", "phase", "transferring", "done", done, "total", total);
+        op.updated_ms = time_wall_ms();
+        store_op_update(o->store, &op);
+        op_record_clear(&op);
+        http_reply_json(reply, 200, json_object());
+}
