@@ -345,3 +345,11 @@ void crash_point(const char *name) {
         log_warn("crash point %s reached: killing myself", name);
         kill(getpid(), SIGKILL);
 }
+
+void stall_point(const char *name) {
+        const char *at = getenv("VMATRIX_STALL_AT");
+        if (!at || !streq(at, name))
+                return;
+        log_warn("stall point %s reached: hanging", name);
+        time_sleep_ms(3600 * 1000);
+}

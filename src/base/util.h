@@ -54,3 +54,6 @@ char *exe_dir(void);
 /* Crash points for fault-injection tests: if VMATRIX_CRASH_AT equals name, the process kills
  * itself with SIGKILL right here, as a power cut would. Costs one getenv when unused. */
 void crash_point(const char *name);
+/* Stall points: if VMATRIX_STALL_AT equals name, the thread sleeps for an hour here, as a hung
+ * peer would (for tests of timeouts and heartbeats). */
+void stall_point(const char *name);

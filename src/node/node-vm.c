@@ -941,6 +941,8 @@ int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret
                         unlink(tmp);
                 prog.base = moved.bytes_transferred;
                 receive_heartbeat(&prog, 0, 0);
+                crash_point("node-receive-mid");
+                stall_point("node-receive-mid");
         }
         if (r >= 0 && streq(bc.boot, "disk")) {
                 /* the overlay names the origin's copy of the image: point it at ours */

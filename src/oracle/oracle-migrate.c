@@ -90,10 +90,13 @@ static bool method_offered(oracle_t *o, const char *rm, const char *method, char
         return ok;
 }
 
+/* Rolls back first and then asks the destination to drop its partial copy: a hung destination
+ * must not hold the rollback (it holds no lease afterwards, so the node fences the copy anyway). */
 static void fail(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *target, char *msg) {
+        int64_t committed = vm->version + 1;
         oracle_vm_restore_prev(op, vm);
-        oracle_node_forget(o, target, vm->name, vm->version + 1);
         oracle_op_finish(o, op, vm, false, msg ? msg : "migration failed", NULL, false);
+        oracle_node_forget(o, target, vm->name, committed);
         free(msg);
 }
 

@@ -222,8 +222,9 @@ static void op_run_start(oracle_t *o, op_record_t *op, vm_record_t *vm, const ch
                 } else {
                         vm_restore_prev(op, vm);
                 }
-                node_forget(o, target, vm->name, vm->version + 1);
+                int64_t committed = vm->version + 1;
                 op_finish(o, op, vm, false, msg, NULL, false);
+                node_forget(o, target, vm->name, committed);
                 return;
         }
         SET(vm->state, final_state);
