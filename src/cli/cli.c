@@ -103,6 +103,7 @@ static const cli_command_t commands[] = {
           CMD_WAITS },
         { "vm migrate", cmd_vm_action, "NAME", vm_migrate_options,
           "move a suspended VM to another RM (versioned and atomic: it stays where it was on any failure)", CMD_WAITS },
+        { "vm export", cmd_vm_export, "NAME FILE", NULL, "write a VM's disk (its last bundle in the Nest) to FILE as qcow2" },
         { "vm stop", cmd_vm_action, "NAME", NULL, "power a VM off (-> stored, not prebooted)", CMD_WAITS },
         { "vm delete", cmd_vm_action, "NAME", vm_delete_options, "delete a VM and its stored bundles", CMD_WAITS },
         { "vm list", cmd_vm_list, NULL, NULL, "list VMs" },

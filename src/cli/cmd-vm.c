@@ -174,3 +174,35 @@ int cmd_vm_console(cli_t *c) {
         http_response_clear(&resp);
         return r;
 }
+
+/* vm export NAME FILE: the VM's disk (from its last bundle in the Nest) as a standalone qcow2. */
+int cmd_vm_export(cli_t *c) {
+        const char *name = cli_arg(c, 0), *file = cli_arg(c, 1);
+        int r = cli_check_name(c, "VM", name);
+        if (r != CLI_OK)
+                return r;
+        const char *base = NULL;
+        r = api_oracle(c, &base);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_free_ char *url = xasprintf("%s/v1/vms/%s/export", base, name);
+        int k = http_download(url, file, API_LONG_TIMEOUT_MS, NULL, NULL);
+        if (k == -EPROTO) {
+                /* the Oracle refused: ask again for its message */
+                _cleanup_free_ char *path = xasprintf("/v1/vms/%s/export", name);
+                http_response_t resp = { 0 };
+                r = api_request(c, "GET", path, NULL, API_TIMEOUT_MS, &resp);
+                http_response_clear(&resp);
+                return r != CLI_OK ? r : cli_fail(c, "cannot export vm %s", name);
+        }
+        if (k < 0)
+                return cli_fail(c, "cannot export vm %s to %s: %s", name, file, strerror(-k));
+        int64_t size = file_size(file);
+        if (c->json) {
+                _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:s,s:I,s:s}", "name", name, "file", file, "bytes",
+                                                              (json_int_t)size, "format", "qcow2");
+                return output_json(c, j, false);
+        }
+        fprintf(c->out, "exported the disk of vm %s to %s (qcow2, %lld bytes)\n", name, file, (long long)size);
+        return CLI_OK;
+}

@@ -157,6 +157,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *rep
         }
         if (reply->file_path) {
                 int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
+                if (reply->file_unlink)
+                        unlink(reply->file_path);
                 struct stat st;
                 if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
                     (resp = MHD_create_response_from_fd64((uint64_t)st.st_size, fd))) {
@@ -467,6 +469,11 @@ void http_reply_bytes(http_reply_t *reply, int status, void *data, size_t len) {
         free(reply->bytes);
         reply->bytes = data;
         reply->bytes_len = len;
+}
+
+void http_reply_file_temp(http_reply_t *reply, const char *path) {
+        http_reply_file(reply, path);
+        reply->file_unlink = true;
 }
 
 void http_reply_text(http_reply_t *reply, int status, const char *text) {

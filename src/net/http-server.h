@@ -30,6 +30,7 @@ typedef struct http_reply {
         int status;
         json_t *json;       /* owned */
         char *file_path;    /* owned: serve this file */
+        bool file_unlink;   /* remove file_path once it is open */
         char *text;         /* owned: serve as text/plain */
         void *bytes;        /* owned: serve bytes_len bytes as application/octet-stream */
         size_t bytes_len;
@@ -70,6 +71,8 @@ void http_reply_error(http_reply_t *reply, int status, const char *code, const c
 /* Maps a -errno to the HTTP status and error code of the API (the one place this happens). */
 void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void http_reply_file(http_reply_t *reply, const char *path);
+/* Serves the file at path and removes it once it is open (a file made for this answer). */
+void http_reply_file_temp(http_reply_t *reply, const char *path);
 void http_reply_text(http_reply_t *reply, int status, const char *text);
 /* Answers the malloc'd buffer data (taken over) as application/octet-stream. */
 void http_reply_bytes(http_reply_t *reply, int status, void *data, size_t len);

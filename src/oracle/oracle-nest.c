@@ -353,7 +353,83 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
         image_record_clear(&img);
 }
 
+/* GET /v1/vms/:name/export: the VM's disk from its Nest bundle as one standalone qcow2 (its
+ * overlay and, for disk images, the image beneath, flattened by qemu-img convert). */
+static void h_vm_export(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        vm_record_t v = { 0 };
+        int r = store_vm_get(o->store, req->params[0], &v);
+        if (r < 0) {
+                http_reply_errno(reply, r, "no vm named \"%s\"", req->params[0]);
+                return;
+        }
+        bool has_disk = json_object_get(json_object_get(v.bundle, "files"), BUNDLE_FILE_DISK) != NULL;
+        int64_t version = v.nest_version;
+        _cleanup_free_ char *image = xstrdup(v.image);
+        vm_record_clear(&v);
+        if (version <= 0 || !has_disk) {
+                http_reply_error(reply, 409, "illegal_transition",
+                                 "vm \"%s\" has no disk in the Nest yet (boot it and hibernate or stop it first)",
+                                 req->params[0]);
+                return;
+        }
+        _cleanup_free_ char *dir = xasprintf("%s/tmp/export.XXXXXX", o->nest);
+        if (!mkdtemp(dir)) {
+                http_reply_errno(reply, -EIO, "cannot make a temporary directory: %m");
+                return;
+        }
+        _cleanup_free_ char *overlay = xasprintf("%s/disk.qcow2", dir), *base = xasprintf("%s/image", dir);
+        _cleanup_free_ char *out = xasprintf("%s/export.qcow2", dir);
+        nest_manifest_t *m = NULL;
+        r = nest_manifest_get(o->nest_store, req->params[0], version, BUNDLE_FILE_DISK, &m);
+        if (r >= 0)
+                r = nest_file_export_path(o->nest_store, m, overlay);
+        nest_manifest_free(m);
+        m = NULL;
+        image_record_t img = { 0 };
+        _cleanup_free_ char *msg = NULL;
+        if (r >= 0 && store_image_get(o->store, image, &img) >= 0 && streq(img.kind, "disk")) {
+                /* rebuild the image the overlay is backed by and point the overlay at it */
+                const char *format = json_string_value(json_object_get(img.meta, "format")) ?: "raw";
+                r = nest_manifest_get(o->nest_store, image, 0, "disk", &m);
+                if (r >= 0)
+                        r = nest_file_export_path(o->nest_store, m, base);
+                nest_manifest_free(m);
+                char *argv[] = { "qemu-img", "rebase", "-u", "-F", (char *)format, "-b", base, "-f", "qcow2", overlay, NULL };
+                if (r >= 0 && proc_run(argv, &msg) < 0)
+                        r = -EIO;
+        }
+        image_record_clear(&img);
+        if (r >= 0) {
+                char *argv[] = { "qemu-img", "convert", "-O", "qcow2", "-f", "qcow2", overlay, out, NULL };
+                free(msg);
+                msg = NULL;
+                if (proc_run(argv, &msg) < 0)
+                        r = -EIO;
+        }
+        unlink(overlay);
+        unlink(base);
+        if (r < 0) {
+                unlink(out);
+                rmdir(dir);
+                http_reply_errno(reply, r == -EBADMSG ? -EIO : r, "cannot export the disk of vm \"%s\": %s",
+                                 req->params[0], r == -EBADMSG ? "a chunk in the Nest is corrupt" : msg ? msg : strerror(-r));
+                return;
+        }
+        /* out leaves the directory, which goes now; out itself goes once the answer has it open */
+        _cleanup_free_ char *served = xasprintf("%s.qcow2", dir);
+        if (rename(out, served) < 0) {
+                unlink(out);
+                rmdir(dir);
+                http_reply_errno(reply, -EIO, "cannot export the disk of vm \"%s\": %m", req->params[0]);
+                return;
+        }
+        rmdir(dir);
+        http_reply_file_temp(reply, served);
+}
+
 const http_route_t oracle_nest_routes[] = {
+        { "GET", "/v1/vms/:name/export", h_vm_export },
         { "GET", "/v1/chunks/:id", h_chunk },
         { "POST", "/v1/chunks/missing", h_chunks_missing },
         { "POST", "/v1/chunks/fetch", h_chunks_fetch },

@@ -122,6 +122,15 @@ run_vm() { # run_vm VM IMAGE [cold]
                 # rebased onto the node's copy of the image)
                 vmx vm stop "$vm" >/dev/null
                 check_eq "$vm: stopped VM is not prebooted" "$(vm_field "$vm" prebooted)" false
+                # its disk out as one standalone qcow2, and back in as a new image that boots
+                vmx vm export "$vm" "$TEST_DIR/$vm-export.qcow2" >/dev/null
+                check_eq "$vm: export is standalone" \
+                        "$(qemu-img info --output=json "$TEST_DIR/$vm-export.qcow2" | jq -r '."backing-filename" // "none"')" none
+                vmx image import "$TEST_DIR/$vm-export.qcow2" --name "$vm-again" --format qcow2 >/dev/null
+                vmx vm create "$vm-x" --image "$vm-again" >/dev/null
+                boot_to_http "$vm-x"
+                check "$vm: a VM from its exported disk boots and serves" test -n "$(jq -r '.boot_id // empty' <<<"$ID")"
+                vmx vm delete "$vm-x" --force >/dev/null
                 boot_to_http "$vm"
                 local new_boot_id
                 new_boot_id=$(jq -r '.boot_id // empty' <<<"$ID")

@@ -105,6 +105,13 @@ check_eq "resume keeps the boot" "$(guest_get "$addr" /id | jq -r .boot_id)" "$b
 vmx vm stop web1 >/dev/null
 check_eq "stopped VM is stored" "$(vm_field web1 state)" stored
 check_eq "stopped VM is not prebooted" "$(vm_field web1 prebooted)" false
+vmx vm export web1 "$TEST_DIR/web1.qcow2" >/dev/null
+check_eq "the exported disk is a standalone qcow2" \
+        "$(qemu-img info --output=json "$TEST_DIR/web1.qcow2" | jq -r '.format + " " + (."backing-filename" // "none")')" "qcow2 none"
+qemu-img convert -f qcow2 -O raw "$TEST_DIR/web1.qcow2" "$TEST_DIR/web1.raw"
+check "the exported disk holds the guest's mark" grep -q "vmx-mark:m-$$" <(head -c 512 "$TEST_DIR/web1.raw")
+rm -f "$TEST_DIR/web1.raw"
+check_refused "exporting a VM that never reached the Nest" "no disk" vm export web2 "$TEST_DIR/web2.qcow2"
 vmx vm boot web1 >/dev/null
 addr=$(vm_field web1 address)
 wait_until 60 guest_get "$addr" /health >/dev/null || true
