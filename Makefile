@@ -59,8 +59,11 @@ demo: deps all
 demo-down:
 	$(BUILD)/vmatrix cluster down --dir $(DEMO_DIR)
 
-bench: all
+bench: deps all
 	bench/activation $(CURDIR)/$(BUILD)/vmatrix
+	bench/migration $(CURDIR)/$(BUILD)/vmatrix
+	bench/nest-vms $(CURDIR)/$(BUILD)/vmatrix
+	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
