@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "model/lifecycle.h"
+#include "nest/gc.h"
 #include "oracle/oracle-internal.h"
 
 static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
@@ -196,10 +197,24 @@ static void reconcile_rms(oracle_t *o) {
         free(rms);
 }
 
+#define NEST_GC_INTERVAL_MS (10 * 60 * 1000)
+
 void *oracle_reconciler_thread(void *arg) {
         oracle_t *o = arg;
+        int64_t last_gc = time_now_ms();
         while (!o->stopping) {
                 reconcile_rms(o);
+                /* chunks of deleted VMs and superseded bundles go after a grace period (gc.h) */
+                if (time_now_ms() - last_gc > NEST_GC_INTERVAL_MS) {
+                        nest_gc_stats_t st = { 0 };
+                        int r = nest_gc(o->nest_store, NULL, &st);
+                        if (r < 0)
+                                log_warn("Nest garbage collection: %s", strerror(-r));
+                        else if (st.chunks_removed > 0)
+                                log_info("Nest garbage collection removed %llu chunks (%llu bytes)",
+                                         (unsigned long long)st.chunks_removed, (unsigned long long)st.bytes_removed);
+                        last_gc = time_now_ms();
+                }
                 time_sleep_ms(500);
         }
         return NULL;
