@@ -85,6 +85,28 @@ check_refused "a silent destination is given up" "heartbeat" vm migrate m1 --to 
 check_eq "the VM stays at its origin after silence" "$(vm_field m1 rm)" chamber2
 vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" chamber4 >/dev/null
 
+# ---- a killed origin: the migration fails, and the VM is usable where it was once its RM is back
+kill -9 "$(cat "$VMATRIX_CLUSTER_DIR/pids/chamber2.pid")"
+check_refused "a migration from a dead origin fails" "chamber2" vm migrate m1 --to chamber3
+vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" chamber2 >/dev/null
+check_eq "the VM stays at its origin after the origin died" "$(vm_field m1 rm)" chamber2
+
+# ---- a full disk at the destination: clear error, nothing half-made, the VM stays
+if [ "$(id -u)" = 0 ]; then
+        full="$VMATRIX_CLUSTER_DIR/nodes/chamber3"
+        kill -9 "$(cat "$VMATRIX_CLUSTER_DIR/pids/chamber3.pid")"
+        rm -rf "$full" && mkdir -p "$full" && mount -t tmpfs -o size=24m tmpfs "$full"
+        vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" chamber3 >/dev/null
+        check_refused "a migration to a full disk fails" "space|chamber3" vm migrate m1 --to chamber3
+        check_eq "the VM stays at its origin after a full disk" "$(vm_field m1 rm)" chamber2
+        kill -9 "$(cat "$VMATRIX_CLUSTER_DIR/pids/chamber3.pid")"
+        sleep 0.5
+        umount "$full" || umount -l "$full"
+        vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" chamber3 >/dev/null
+        out=$(vmx vm migrate m1 --to chamber3 --json)
+        check_eq "once the disk has room the migration works" "$(vm_field m1 rm)" chamber3
+fi
+
 vmx vm resume m1 >/dev/null
 addr=$(vm_field m1 address)
 check_eq "after the failed migrations: the same boot" "$(guest_get "$addr" /id | jq -r .boot_id)" "$boot_id"
@@ -93,6 +115,7 @@ check_eq "after the failed migrations: the same boot" "$(guest_get "$addr" /id |
 stats=$(vmx nest stats --json)
 log "nest: $(jq -c . <<<"$stats")"
 check "the Nest stores less than it holds logically" test "$(jq .stored_bytes <<<"$stats")" -lt "$(jq .logical_bytes <<<"$stats")"
+holder=$(vm_field m1 rm)
 vmx vm hibernate m1 >/dev/null
 url=$(cat "$VMATRIX_CLUSTER_DIR/oracle.url")
 store="$VMATRIX_CLUSTER_DIR/oracle/nest/store"
@@ -102,9 +125,9 @@ check_eq "a stored chunk is served" "$(curl -s -o /dev/null -w '%{http_code}' "$
 printf 'XXXXXXXX' | dd of="$chunk" bs=1 seek=100 conv=notrunc status=none
 check_eq "a corrupted chunk is detected and never served" "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/chunks/$id")" 404
 check "it was moved to quarantine" test -n "$(ls -A "$store/quarantine" 2>/dev/null)"
-# chamber2 holds every chunk of m1 in its cache: it boots from there, and its next save into the
-# Nest sends the chunk the Nest lost, so the Nest heals from that other copy
-vmx vm boot m1 --rm chamber2 >/dev/null
+# the RM that saved m1 holds every chunk of it in its cache: m1 boots from there, and its next
+# save into the Nest sends the chunk the Nest lost, so the Nest heals from that other copy
+vmx vm boot m1 --rm "$holder" >/dev/null
 addr=$(vm_field m1 address)
 check_eq "the VM resumes from the RM's copy" "$(guest_get "$addr" /id | jq -r .boot_id)" "$boot_id"
 vmx vm hibernate m1 >/dev/null
