@@ -85,7 +85,8 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
                            const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
                            void *userdata, char **ret_msg);
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                         const json_t *info, int fd, nest_transfer_stats_t *acc, char **ret_msg);
+                         const json_t *info, int fd, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                         void *userdata, char **ret_msg);
 /* Chunks the files at paths into the cache as (vm, version, files[i]); *ret_files describes them. */
 int node_nest_stage(node_t *n, const char *vm, int64_t version, const char *const *files, const char *const *paths,
                     size_t count, json_t **ret_files, char **ret_msg);

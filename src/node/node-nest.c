@@ -71,6 +71,18 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
         if (r < 0)
                 return r;
         r = nest_file_export_path(n->cache, m, dest);
+        if (r == -EBADMSG) {
+                /* a cached chunk was corrupt: it is quarantined now, so a second pull fetches a
+                 * good copy from base, and the file is rebuilt once more */
+                log_warn("%s of %s: a cached chunk was corrupt; fetching it again from %s", file, vm, base);
+                nest_manifest_free(m);
+                m = NULL;
+                nest_manifest_delete(n->cache, vm, version, file);
+                r = pull_file(n, base, vm, version, file, info, &m, acc, progress, userdata, ret_msg);
+                if (r < 0)
+                        return r;
+                r = nest_file_export_path(n->cache, m, dest);
+        }
         nest_manifest_free(m);
         if (r < 0)
                 *ret_msg = xasprintf("rebuilding %s of %s from the cache: %s", file, vm,
@@ -79,9 +91,10 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
 }
 
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                         const json_t *info, int fd, nest_transfer_stats_t *acc, char **ret_msg) {
+                         const json_t *info, int fd, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                         void *userdata, char **ret_msg) {
         nest_manifest_t *m = NULL;
-        int r = pull_file(n, base, vm, version, file, info, &m, acc, NULL, NULL, ret_msg);
+        int r = pull_file(n, base, vm, version, file, info, &m, acc, progress, userdata, ret_msg);
         if (r < 0)
                 return r;
         r = nest_file_export(n->cache, m, fd);

@@ -90,6 +90,25 @@ static int check_version(node_vm_t *vm, const char *kind, int64_t version, json_
         return 0;
 }
 
+/* The start of a command on a VM this node holds: finds it, locks it and checks the version.
+ * 1: go on, vm->lock held; 0: a repeat of the last command, *ret is its recorded answer; <0. */
+static int command_lock(node_t *n, const char *name, const char *kind, int64_t version, node_vm_t **ret_vm, json_t **ret,
+                        char **ret_msg) {
+        node_vm_t *vm = node_vm_find(n, name);
+        if (!vm) {
+                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
+                return -ENOENT;
+        }
+        pthread_mutex_lock(&vm->lock);
+        int r = check_version(vm, kind, version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        *ret_vm = vm;
+        return 1;
+}
+
 /* The command at version acts on vm from here: older commands are stale from now on, and the
  * heartbeat does not fence vm on an answer sent before now (see apply_leases). vm->lock held. */
 static void lease_take(node_vm_t *vm, int64_t version) {
@@ -239,15 +258,38 @@ static int qemu_img(char *const argv[], char **ret_msg) {
         return r;
 }
 
+typedef struct receive_progress {
+        node_t *n;
+        char *url; /* the Oracle's heartbeat URL for the operation */
+        int64_t last_ms;
+        uint64_t base; /* bytes of files already done */
+} receive_progress_t;
+
+/* HEARTBEAT: tells the Oracle how far a transfer for an operation is, at most every 250 ms. */
+static void receive_heartbeat(void *userdata, uint64_t done, uint64_t total) {
+        receive_progress_t *p = userdata;
+        int64_t now = time_now_ms();
+        if (!p->url || (now - p->last_ms < 250 && done < total))
+                return;
+        p->last_ms = now;
+        json_t *body = json_pack("{s:I,s:I}", "done", (json_int_t)(p->base + done), "total", (json_int_t)(p->base + total));
+        http_response_t resp = { 0 };
+        http_request_json("POST", p->url, body, 5000, &resp);
+        http_response_clear(&resp);
+        json_decref(body);
+}
+
+static void progress_adapter(void *userdata, uint64_t done, uint64_t total) { receive_heartbeat(userdata, done, total); }
+
 /* Puts the VM's disk in place: the bundle's disk from the Nest, or a fresh one. */
 static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bundle, nest_transfer_stats_t *acc,
-                        char **ret_msg) {
+                        receive_progress_t *prog, char **ret_msg) {
         const json_t *disk_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_DISK);
         bool disk_image = streq(l->bc.boot, "disk");
         if (disk_info) {
                 int64_t bv = json_integer_value(json_object_get(bundle, "version"));
                 int r = node_nest_pull_to_path(n, n->oracle, vm->name, bv, BUNDLE_FILE_DISK, disk_info, l->disk,
-                                               acc, NULL, NULL, ret_msg);
+                                               acc, progress_adapter, prog, ret_msg);
                 if (r < 0)
                         return r;
                 if (disk_image) {
@@ -301,6 +343,7 @@ typedef struct feeder {
         const char *fifo;
         volatile int cancel;
         nest_transfer_stats_t *acc;
+        receive_progress_t *prog;
         int result;
         char *msg;
 } feeder_t;
@@ -323,7 +366,7 @@ static void *feeder_thread(void *arg) {
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         fcntl(fd, F_SETPIPE_SZ, 1 << 20);
         f->result = node_nest_pull_to_fd(f->n, f->n->oracle, f->vm, f->version, BUNDLE_FILE_STATE, f->info, fd, f->acc,
-                                         &f->msg);
+                                         progress_adapter, f->prog, &f->msg);
         close(fd);
         return NULL;
 }
@@ -332,7 +375,7 @@ static void *feeder_thread(void *arg) {
  * through a FIFO into QEMU while it is hashed. The VM is loaded paused and continues only when
  * the whole stream matched its SHA-256, so corrupted state is never run. */
 static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t version, const json_t *info,
-                            nest_transfer_stats_t *acc,
+                            nest_transfer_stats_t *acc, receive_progress_t *prog,
                             char **ret_msg) {
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
         _cleanup_free_ char *fifo = xasprintf("%s/state.fifo", dir);
@@ -341,7 +384,7 @@ static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t versi
                 *ret_msg = xasprintf("cannot create %s: %m", fifo);
                 return negative_errno();
         }
-        feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo, .acc = acc };
+        feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo, .acc = acc, .prog = prog };
         pthread_t t;
         if (pthread_create(&t, NULL, feeder_thread, &f) != 0) {
                 unlink(fifo);
@@ -397,18 +440,21 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         vm->fwd_port = 0;
         launch_t l = { 0 };
         nest_transfer_stats_t moved = { 0 };
+        const char *op = json_string_value(json_object_get(cmd, "op"));
+        receive_progress_t prog = { .n = n, .url = op && name_is_valid(op) ? xasprintf("%s/v1/ops/%s/heartbeat", n->oracle, op)
+                                                                          : NULL };
         int64_t t0 = time_now_ms();
         r = launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0)
                 r = node_cache_image(n, image, ret_msg);
         if (r >= 0)
-                r = disk_prepare(n, vm, &l, bundle, &moved, ret_msg);
+                r = disk_prepare(n, vm, &l, bundle, &moved, &prog, ret_msg);
         const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
         int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
         if (r >= 0 && streq(mode, "restore")) {
-                r = restore_streamed(n, vm, &l, bundle_version, state_info, &moved, ret_msg);
+                r = restore_streamed(n, vm, &l, bundle_version, state_info, &moved, &prog, ret_msg);
         } else if (r >= 0) {
                 r = vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
                 if (r < 0)
@@ -416,6 +462,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
                                              l.run_dir);
         }
         launch_clear(&l);
+        free(prog.url);
         if (r < 0) {
                 set_state(vm, "stopped");
                 node_vm_persist(n, vm);
@@ -458,17 +505,10 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                 r = cmd_nest_check(n, cmd, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_vm_find(n, name);
-        if (!vm) {
-                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
-                return -ENOENT;
-        }
-        pthread_mutex_lock(&vm->lock);
-        r = check_version(vm, "save", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        node_vm_t *vm = NULL;
+        r = command_lock(n, name, "save", version, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
         _cleanup_free_ char *tmp_path = xasprintf("%s/state.new", dir);
@@ -531,17 +571,10 @@ int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         int r = cmd_version(cmd, "version", "resume", &version, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_vm_find(n, name);
-        if (!vm) {
-                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
-                return -ENOENT;
-        }
-        pthread_mutex_lock(&vm->lock);
-        r = check_version(vm, "resume", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        node_vm_t *vm = NULL;
+        r = command_lock(n, name, "resume", version, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
         if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path)) {
@@ -585,17 +618,10 @@ int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                 r = cmd_nest_check(n, cmd, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_vm_find(n, name);
-        if (!vm) {
-                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
-                return -ENOENT;
-        }
-        pthread_mutex_lock(&vm->lock);
-        r = check_version(vm, "stop", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        node_vm_t *vm = NULL;
+        r = command_lock(n, name, "stop", version, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         lease_take(vm, version);
         if (vm->vmm) {
                 vmm_shutdown(vm->vmm, SHUTDOWN_TIMEOUT_MS, 0);
@@ -787,17 +813,10 @@ int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, 
         int r = cmd_version(cmd, "version", "stage", &version, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_vm_find(n, name);
-        if (!vm) {
-                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
-                return -ENOENT;
-        }
-        pthread_mutex_lock(&vm->lock);
-        r = check_version(vm, "stage", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        node_vm_t *vm = NULL;
+        r = command_lock(n, name, "stage", version, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
@@ -846,29 +865,6 @@ int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret,
         *ret = xasprintf("%s/%s", dir, streq(file, BUNDLE_FILE_DISK) ? "disk.qcow2" : "state");
         return 0;
 }
-
-typedef struct receive_progress {
-        node_t *n;
-        char *url; /* the Oracle's heartbeat URL for the operation */
-        int64_t last_ms;
-        uint64_t base; /* bytes of files already done */
-} receive_progress_t;
-
-/* HEARTBEAT: tells the Oracle how far the copy is, at most every 250 ms. */
-static void receive_heartbeat(void *userdata, uint64_t done, uint64_t total) {
-        receive_progress_t *p = userdata;
-        int64_t now = time_now_ms();
-        if (!p->url || (now - p->last_ms < 250 && done < total))
-                return;
-        p->last_ms = now;
-        json_t *body = json_pack("{s:I,s:I}", "done", (json_int_t)(p->base + done), "total", (json_int_t)(p->base + total));
-        http_response_t resp = { 0 };
-        http_request_json("POST", p->url, body, 5000, &resp);
-        http_response_clear(&resp);
-        json_decref(body);
-}
-
-static void progress_adapter(void *userdata, uint64_t done, uint64_t total) { receive_heartbeat(userdata, done, total); }
 
 int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = 0;

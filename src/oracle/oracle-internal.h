@@ -46,7 +46,7 @@ void oracle_op_progress(oracle_t *o, op_record_t *op, const char *phase);
 json_t *oracle_image_for_node(oracle_t *o, const char *image);
 /* oracle-migrate.c: a suspended VM from its RM to another (Virtuoso's protocol). */
 void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm);
-/* POST /v1/ops/:id/heartbeat from the destination of a migration: progress and liveness. */
+/* POST /v1/ops/:id/heartbeat from a node transferring for an operation: progress and liveness. */
 void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply);
 /* Re-drives every operation left running by a previous Oracle process. */
 void oracle_ops_recover(oracle_t *o);

@@ -216,8 +216,8 @@ void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "invalid", "a heartbeat carries done and total, non-negative integers");
                 return;
         }
-        if (!streq(op.state, "running") || !streq(op.kind, "migrate")) {
-                http_reply_error(reply, 409, "stale_version", "operation %s is not a running migration", op.id);
+        if (!streq(op.state, "running")) {
+                http_reply_error(reply, 409, "stale_version", "operation %s is not running", op.id);
                 op_record_clear(&op);
                 return;
         }

@@ -133,9 +133,9 @@ static int run_on(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *rm,
                 return -ENOENT;
         }
         op_progress(o, op, vm->prebooted ? "restoring" : "booting");
-        json_t *body = json_pack("{s:I,s:s,s:O,s:o,s:o}", "version", (json_int_t)vm->version, "mode",
+        json_t *body = json_pack("{s:I,s:s,s:O,s:o,s:o,s:s}", "version", (json_int_t)vm->version, "mode",
                                  vm->prebooted ? "restore" : "boot", "config", json_object_get(vm->bundle, "config"),
-                                 "image", image, "bundle", bundle_for_node(vm));
+                                 "image", image, "bundle", bundle_for_node(vm), "op", op->id);
         crash_point("oracle-before-run");
         int r = node_cmd(o, rm, vm->name, "run", body, ret, ret_msg);
         crash_point("oracle-after-run");

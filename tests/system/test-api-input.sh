@@ -91,7 +91,9 @@ api_refused "PUT /v1/vms/good1" 405 PUT "$O/v1/vms/good1"
 api_refused "GET on the heartbeat" 405 GET "$O/v1/rms/chamber1/heartbeat"
 api_refused "an unknown action" 404 POST "$O/v1/vms/good1/fly"
 api_refused "an action on .." 404 POST "$O/v1/vms/../boot"
-api_refused "migrate is not there yet" 501 POST "$O/v1/vms/good1/migrate"
+api_refused "migrate of a loading VM" 409 POST "$O/v1/vms/good1/migrate" -H "Content-Type: application/json" --data-binary "{\"rm\":\"prod1\"}"
+post_json "migrate with a bad method" 400 "$O/v1/vms/good1/migrate" "{\"rm\":\"prod1\",\"method\":5}"
+post_json "migrate with an unknown method" 400 "$O/v1/vms/good1/migrate" "{\"rm\":\"prod1\",\"method\":\"teleport\"}"
 for name in .. %2e%2e "good1%00x" "%ff%fe" "$T%2f..%2f.." "$(printf 'a%.0s' {1..300})"; do
         api_refused "GET /v1/vms/$name" 404 GET "$O/v1/vms/$name"
 done

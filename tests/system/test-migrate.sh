@@ -134,6 +134,21 @@ vmx vm hibernate m1 >/dev/null
 check_eq "the Nest has the chunk again, from the RM's copy" \
         "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/chunks/$id")" 200
 
+# ---- a corrupted chunk in an RM's cache: detected, quarantined, fetched again from the Nest
+cache="$VMATRIX_CLUSTER_DIR/nodes/$holder/cache"
+nv=$(vm_field m1 nest_version)
+manifest="$cache/manifests/m1/$nv/disk.json"
+cid=$(jq -r '[.chunks[] | select(.[0] != "zero")][0][0]' "$manifest" 2>/dev/null || echo "")
+if [ -n "$cid" ] && [ -f "$cache/chunks/${cid:0:2}/${cid:2}" ]; then
+        printf 'XXXXXXXX' | dd of="$cache/chunks/${cid:0:2}/${cid:2}" bs=1 seek=20 conv=notrunc status=none
+        vmx vm boot m1 --rm "$holder" >/dev/null
+        addr=$(vm_field m1 address)
+        check_eq "a VM boots although its RM's cached chunk was corrupt" "$(guest_get "$addr" /id | jq -r .boot_id)" "$boot_id"
+        check "the corrupt cached chunk was quarantined" test -n "$(ls -A "$cache/quarantine" 2>/dev/null)"
+else
+        fail "found the disk manifest of m1 in $holder's cache ($manifest)"
+fi
+
 vmx cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null
 check "no QEMU left" no_qemu_left
 check "no namespace or bridge left" no_netns_left

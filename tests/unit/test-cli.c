@@ -240,7 +240,7 @@ static void test_commands(void) {
         CHECK(command_find(2, a3, &words) == NULL);
         char *a4[] = { "vm" };
         CHECK(command_find(1, a4, &words) == NULL);
-        char *a5[] = { "vm", "migrate" }; /* not in this version */
+        char *a5[] = { "vm", "clone" }; /* not in this version */
         CHECK(command_find(2, a5, &words) == NULL);
         CHECK(command_is_group("vm") && command_is_group("cluster") && command_is_group("nest"));
         CHECK(!command_is_group("events") && !command_is_group("v") && !command_is_group("oracle"));
