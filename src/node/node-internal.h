@@ -25,6 +25,9 @@ typedef struct node_vm {
         char last_kind[16];     /* last completed command, for idempotent repeats */
         int64_t last_version;
         json_t *last_result;
+        json_t *staged;         /* the local files as staged in the cache at staged_version (with
+                                   their sha256), while they are unchanged; NULL otherwise */
+        int64_t staged_version;
         int64_t cmd_time_ms;    /* monotonic time of the last command (lease race guard) */
         pthread_mutex_t lock;
         struct node_vm *next;
@@ -90,6 +93,9 @@ int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t ve
 /* Chunks the files at paths into the cache as (vm, version, files[i]); *ret_files describes them. */
 int node_nest_stage(node_t *n, const char *vm, int64_t version, const char *const *files, const char *const *paths,
                     size_t count, json_t **ret_files, char **ret_msg);
+/* Records the manifests of (vm, from) under (vm, to) when they still match files: a suspended
+ * VM whose files did not change since it was staged or received is not chunked again. */
+int node_nest_restage(node_t *n, const char *vm, int64_t from, int64_t to, const json_t *files, char **ret_msg);
 /* Sends the staged files (as named in files) to base: only the chunks it lacks, then manifests. */
 int node_nest_push(node_t *n, const char *base, const char *vm, int64_t version, const json_t *files,
                    nest_transfer_stats_t *ret_stats, char **ret_msg);

@@ -169,3 +169,39 @@ int node_nest_push(node_t *n, const char *base, const char *vm, int64_t version,
         free(refs);
         return r;
 }
+
+int node_nest_restage(node_t *n, const char *vm, int64_t from, int64_t to, const json_t *files, char **ret_msg) {
+        nest_txn_t *t = NULL;
+        int r = nest_txn_begin(n->cache, 0, &t);
+        const char *file;
+        const json_t *info;
+        json_object_foreach((json_t *)files, file, info) {
+                if (r < 0)
+                        break;
+                nest_manifest_t *m = NULL;
+                r = nest_manifest_get(n->cache, vm, from, file, &m);
+                char digest[65] = "";
+                if (r >= 0)
+                        nest_manifest_digest(m, digest);
+                const char *want = json_string_value(json_object_get(info, "digest"));
+                nest_chunk_id_t *missing = NULL;
+                size_t n_missing = 0;
+                if (r >= 0 && (!want || !streq(digest, want)))
+                        r = -EBADMSG;
+                /* pins every chunk for this session, so GC cannot take them before the put */
+                if (r >= 0)
+                        r = nest_manifest_missing(t, m, &missing, &n_missing, NULL);
+                free(missing);
+                if (r >= 0 && n_missing > 0)
+                        r = -ENOENT;
+                if (r >= 0)
+                        r = nest_manifest_put(t, vm, to, file, m);
+                nest_manifest_free(m);
+        }
+        if (r >= 0)
+                r = nest_txn_commit(t);
+        nest_txn_free(t);
+        if (r < 0)
+                *ret_msg = xasprintf("the cached manifests of %s at version %lld do not match", vm, (long long)from);
+        return r;
+}

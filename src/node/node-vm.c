@@ -65,7 +65,19 @@ int node_vm_persist(node_t *n, node_vm_t *vm) {
         return r;
 }
 
-static void set_state(node_vm_t *vm, const char *state) { snprintf(vm->state, sizeof vm->state, "%s", state); }
+/* Records that the VM's local files are the manifests files at version (NULL: they may have
+ * changed). Everything that runs, saves or removes the VM clears it, through set_state. */
+static void staged_set(node_vm_t *vm, const json_t *files, int64_t version) {
+        json_decref(vm->staged);
+        vm->staged = files ? json_deep_copy(files) : NULL;
+        vm->staged_version = files ? version : 0;
+}
+
+static void set_state(node_vm_t *vm, const char *state) {
+        if (!streq(state, "suspended") || !streq(vm->state, "suspended"))
+                staged_set(vm, NULL, 0);
+        snprintf(vm->state, sizeof vm->state, "%s", state);
+}
 
 static void record_result(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
         snprintf(vm->last_kind, sizeof vm->last_kind, "%s", kind);
@@ -828,6 +840,15 @@ int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, 
         lease_take(vm, version);
         const char *paths[] = { state_path, disk_path };
         json_t *files = NULL;
+        _cleanup_free_ char *why = NULL;
+        if (vm->staged && node_nest_restage(n, name, vm->staged_version, version, vm->staged, &why) >= 0) {
+                /* unchanged since it was staged or received: no chunking, no hashing */
+                json_t *result = json_pack("{s:O}", "files", vm->staged);
+                record_result(n, vm, "stage", version, result);
+                pthread_mutex_unlock(&vm->lock);
+                *ret = result;
+                return 0;
+        }
         r = node_nest_stage(n, name, version, migrate_files, paths, 2, &files, ret_msg);
         /* the whole-file hashes too, for a "full" transfer that bypasses the chunk cache */
         for (size_t i = 0; r >= 0 && i < 2; i++) {
@@ -843,6 +864,7 @@ int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, 
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
+        staged_set(vm, files, version);
         json_t *result = json_pack("{s:o}", "files", files);
         record_result(n, vm, "stage", version, result);
         pthread_mutex_unlock(&vm->lock);
@@ -958,6 +980,9 @@ int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
         set_state(vm, "suspended");
+        /* the files are the manifests just received (their sha256 checked for "full" only) */
+        if (streq(method, "chunks"))
+                staged_set(vm, files, version);
         double seconds = (double)(time_now_ms() - t0) / 1000.0;
         json_t *result = json_pack("{s:I,s:s,s:I,s:I,s:f}", "version", (json_int_t)version, "method", method,
                                    "bytes_transferred", (json_int_t)moved.bytes_transferred, "bytes_total",

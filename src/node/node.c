@@ -78,6 +78,7 @@ static void node_free(node_t *n) {
                 vmm_vm_free(vm->vmm);
                 json_decref(vm->config);
                 json_decref(vm->last_result);
+                json_decref(vm->staged);
                 pthread_mutex_destroy(&vm->lock);
                 free(vm);
                 vm = next;
