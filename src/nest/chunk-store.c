@@ -77,6 +77,7 @@ int store_tmp_create(nest_store_t *s, const char *tag, int *ret_fd, char **ret_r
 }
 
 void nest_store_set_cache(nest_store_t *s, bool cache) { s->cache = cache; }
+bool nest_store_is_cache(const nest_store_t *s) { return s->cache; }
 
 int store_fsync(nest_store_t *s, int fd) {
         if (s->cache)

@@ -36,6 +36,7 @@ const char *nest_store_dir(const nest_store_t *s);
  * because every read verifies: a torn chunk is quarantined and fetched again from the Nest.
  * Never for the Nest itself. */
 void nest_store_set_cache(nest_store_t *s, bool cache);
+bool nest_store_is_cache(const nest_store_t *s);
 
 /* Whether the chunk file exists (no verification). Advisory: inside a write session use
  * nest_chunk_pin, whose answer GC honours. */

@@ -141,7 +141,9 @@ static void *pull_stream(void *arg) {
         job_t *j = arg;
         _cleanup_free_ char *url = xasprintf("%s/v1/chunks/fetch", j->base);
         nest_txn_t *t = NULL;
-        int r = nest_txn_begin(j->local, NEST_TXN_BATCH, &t);
+        /* a cache writes without syncs anyway: unbatched, each chunk is visible as it lands, so a
+         * reader can stream the file while it arrives (node-nest.c) */
+        int r = nest_txn_begin(j->local, nest_store_is_cache(j->local) ? 0 : NEST_TXN_BATCH, &t);
         if (r < 0) {
                 job_fail(j, r, xasprintf("local chunk store: %s", strerror(-r)));
                 return NULL;

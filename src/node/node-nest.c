@@ -4,6 +4,8 @@
  * canonical text), and every chunk is verified when it arrives and again when it is read, so a
  * file rebuilt here is byte for byte the one that was saved. */
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "base/log.h"
@@ -90,18 +92,123 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
         return r;
 }
 
+/* A pull running beside a reader (see node_nest_pull_to_fd). */
+typedef struct background_pull {
+        nest_store_t *cache;
+        const char *base;
+        nest_file_ref_t ref;
+        nest_progress_fn progress;
+        void *userdata;
+        nest_transfer_stats_t stats;
+        int result;
+        char *msg;
+        atomic_int done;
+} background_pull_t;
+
+static void *background_pull_thread(void *arg) {
+        background_pull_t *b = arg;
+        b->result = nest_pull(b->cache, b->base, &b->ref, 1, NODE_TRANSFER_STREAMS, b->progress, b->userdata, &b->stats,
+                              &b->msg);
+        atomic_store(&b->done, 1);
+        return NULL;
+}
+
+/* Writes the file of m to fd in order while a background pull brings its chunks: each chunk is
+ * read (and verified) as soon as it is in the cache, so the reader (QEMU loading a saved state)
+ * works while the rest is still on the way. */
+static int stream_while_pulling(node_t *n, const nest_manifest_t *m, int fd, background_pull_t *b) {
+        static const char zeros[65536];
+        size_t cap = NEST_STORE_CHUNK_MAX;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_refs; i++) {
+                const nest_chunk_ref_t *ref = &m->refs[i];
+                if (ref->zero) {
+                        for (uint64_t left = ref->len; left > 0;) {
+                                size_t k = (size_t)MIN(left, (uint64_t)sizeof zeros);
+                                if (write(fd, zeros, k) != (ssize_t)k)
+                                        return -EPIPE;
+                                left -= k;
+                        }
+                        continue;
+                }
+                while (!nest_chunk_has(n->cache, &ref->id)) {
+                        if (atomic_load(&b->done))
+                                return nest_chunk_has(n->cache, &ref->id) ? 0 : b->result < 0 ? b->result : -ENOENT;
+                        time_sleep_ms(1);
+                }
+                size_t len = 0;
+                int r = nest_chunk_read(n->cache, &ref->id, buf, cap, &len);
+                if (r < 0)
+                        return r;
+                if (len != ref->len)
+                        return -EBADMSG;
+                const char *p = buf;
+                while (len > 0) {
+                        ssize_t w = write(fd, p, len);
+                        if (w < 0 && errno == EINTR)
+                                continue;
+                        if (w <= 0)
+                                return -EPIPE;
+                        p += w;
+                        len -= (size_t)w;
+                }
+        }
+        return 0;
+}
+
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                          const json_t *info, int fd, nest_transfer_stats_t *acc, nest_progress_fn progress,
                          void *userdata, char **ret_msg) {
+        const char *digest = json_string_value(json_object_get(info, "digest"));
         nest_manifest_t *m = NULL;
-        int r = pull_file(n, base, vm, version, file, info, &m, acc, progress, userdata, ret_msg);
-        if (r < 0)
-                return r;
-        r = nest_file_export(n->cache, m, fd);
+        int r = 0;
+        bool cached = false;
+        if (digest && nest_manifest_get(n->cache, vm, version, file, &m) >= 0) {
+                char have[65];
+                nest_manifest_digest(m, have);
+                cached = streq(have, digest);
+                if (!cached)
+                        m = nest_manifest_free(m);
+        }
+        if (!cached) {
+                if (!digest) {
+                        *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
+                        return -EINVAL;
+                }
+                r = nest_remote_manifest_get(base, vm, version, file, digest, &m, ret_msg);
+                if (r < 0)
+                        return r;
+        }
+        background_pull_t b = { .cache = n->cache, .base = base, .ref = { vm, version, file, m }, .progress = progress,
+                                .userdata = userdata };
+        pthread_t t;
+        bool started = !cached && pthread_create(&t, NULL, background_pull_thread, &b) == 0;
+        if (!cached && !started) {
+                b.result = nest_pull(n->cache, base, &b.ref, 1, NODE_TRANSFER_STREAMS, progress, userdata, &b.stats, &b.msg);
+                atomic_store(&b.done, 1);
+        }
+        if (cached)
+                atomic_store(&b.done, 1);
+        r = b.result < 0 ? b.result : stream_while_pulling(n, m, fd, &b);
+        if (started)
+                pthread_join(t, NULL);
+        if (r >= 0 && b.result < 0)
+                r = b.result;
+        acc->bytes_total += m->size;
+        acc->bytes_transferred += b.stats.bytes_transferred;
+        acc->chunks_total += b.stats.chunks_total;
+        acc->chunks_transferred += b.stats.chunks_transferred;
         nest_manifest_free(m);
-        if (r < 0)
-                *ret_msg = xasprintf("streaming %s of %s from the cache: %s", file, vm,
-                                     r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
+        if (r < 0) {
+                if (b.msg)
+                        *ret_msg = TAKE_PTR(b.msg);
+                else
+                        *ret_msg = xasprintf("streaming %s of %s: %s", file, vm,
+                                             r == -EBADMSG ? "a chunk is corrupt (quarantined)" : strerror(-r));
+        }
+        free(b.msg);
         return r;
 }
 
