@@ -32,6 +32,7 @@ cleanup() {
         fi
 }
 trap cleanup EXIT
+trap "exit 143" INT TERM # so a killed test still runs cleanup
 
 pass() { PASSED=$((PASSED + 1)); log "ok: $*"; }
 fail() { FAILED=$((FAILED + 1)); log "FAIL: $*"; }
