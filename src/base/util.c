@@ -171,7 +171,7 @@ int fsync_dir_of(const char *path) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t len) {
+int fd_write_all(int fd, const void *data, size_t len) {
         const char *p = data;
         while (len > 0) {
                 ssize_t w = write(fd, p, len);
@@ -191,7 +191,7 @@ int file_write_atomic(const char *path, const void *data, size_t len) {
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)
                 return negative_errno();
-        int r = write_all(fd, data, len);
+        int r = fd_write_all(fd, data, len);
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, path) < 0)
@@ -203,38 +203,6 @@ int file_write_atomic(const char *path, const void *data, size_t len) {
         return fsync_dir_of(path);
 }
 
-int file_copy(const char *from, const char *to) {
-        _cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
-        if (in < 0)
-                return negative_errno();
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", to, (int)getpid());
-        _cleanup_close_ int out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (out < 0)
-                return negative_errno();
-        char buf[1 << 16];
-        int r = 0;
-        for (;;) {
-                ssize_t n = read(in, buf, sizeof buf);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        r = negative_errno();
-                        break;
-                }
-                if (n == 0)
-                        break;
-                r = write_all(out, buf, (size_t)n);
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && fsync(out) < 0)
-                r = negative_errno();
-        if (r >= 0 && rename(tmp, to) < 0)
-                r = negative_errno();
-        if (r < 0)
-                unlink(tmp);
-        return r;
-}
 
 int mkdir_p(const char *path, mode_t mode) {
         _cleanup_free_ char *p = xstrdup(path);

@@ -34,9 +34,10 @@ void time_sleep_ms(int64_t ms);
 
 /* Whole-file helpers. file_read returns the bytes NUL-terminated in *ret and the length. */
 int file_read(const char *path, char **ret, size_t *ret_len);
+/* Writes all of data to fd, retrying short writes and EINTR; -errno on failure. */
+int fd_write_all(int fd, const void *data, size_t len);
 /* Writes via a temporary file, fsync and rename, so readers see the old or new content. */
 int file_write_atomic(const char *path, const void *data, size_t len);
-int file_copy(const char *from, const char *to);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 bool file_exists(const char *path);

@@ -93,31 +93,4 @@ json_t *bundle_config_to_json(const bundle_config_t *c) {
                          "image_format", c->image_format);
 }
 
-int bundle_file_info(const char *path, json_t **ret) {
-        char hex[65];
-        int r = file_sha256(path, hex);
-        if (r < 0)
-                return r;
-        int64_t size = file_size(path);
-        if (size < 0)
-                return (int)size;
-        *ret = json_pack("{s:s,s:I}", "sha256", hex, "size", (json_int_t)size);
-        return 0;
-}
 
-int bundle_file_verify(const char *path, const json_t *info) {
-        const char *want = json_string_value(json_object_get(info, "sha256"));
-        json_int_t want_size = json_integer_value(json_object_get(info, "size"));
-        if (!bundle_sha256_is_valid(want))
-                return -EINVAL;
-        int64_t size = file_size(path);
-        if (size < 0)
-                return (int)size;
-        if (size != want_size)
-                return -EBADMSG;
-        char hex[65];
-        int r = file_sha256(path, hex);
-        if (r < 0)
-                return r;
-        return streq(hex, want) ? 0 : -EBADMSG;
-}

@@ -2,8 +2,9 @@
  *   vm.json  every device detail a resumed QEMU must see again (memory, vCPUs, MAC, boot mode)
  *   disk     the VM's writable disk, a qcow2 overlay (on the image's disk for disk images)
  *   state    saved device state and memory, present when the VM is pre-booted
- * A bundle at a version is immutable; each file is named with its SHA-256 and size in a
- * file table {"files": {NAME: {"sha256": HEX, "size": N}}} and verified on every read. */
+ * A bundle at a version is immutable; the Oracle names each file by the digest of its chunk
+ * manifest in the Nest, {"files": {NAME: {"digest": HEX, "size": N, "chunks": K}}}, and every
+ * chunk is verified whenever it is read or received (src/nest/). */
 #pragma once
 
 #include <jansson.h>
@@ -45,9 +46,5 @@ bool bundle_mac_is_valid(const char *mac);
 /* A version as the Oracle and nodes exchange it: a JSON integer in 1..BUNDLE_VERSION_MAX. */
 int bundle_version_from_json(const json_t *j, int64_t *ret);
 
-/* {"sha256": HEX, "size": N} of a file. */
-int bundle_file_info(const char *path, json_t **ret);
-/* 0 when the file at path has the sha256 and size of info, -EBADMSG when not, -ENOENT. */
-int bundle_file_verify(const char *path, const json_t *info);
 /* A well-formed SHA-256 hex string (64 lowercase hex digits). */
 bool bundle_sha256_is_valid(const char *hex);

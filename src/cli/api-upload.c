@@ -1,6 +1,6 @@
 /* File upload to the Oracle (PUT with the raw bytes as body) with a progress line and the JSON
- * answer. It lives in the CLI rather than in src/net because http_upload() reports only
- * success or failure, while `image import` needs the created image and the API's error text. */
+ * answer. It lives in the CLI rather than in src/net because only `image import` uploads a file
+ * and needs both the created image and the API's error text. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <string.h>

@@ -28,20 +28,6 @@ void store_chunk_relpath(const nest_chunk_id_t *id, char ret[CHUNK_RELPATH_SIZE]
 
 void store_shard_relpath(unsigned shard, char ret[16]) { snprintf(ret, 16, "chunks/%02x", shard & 0xffu); }
 
-int store_write_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-        while (len > 0) {
-                ssize_t w = write(fd, p, len);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += w;
-                len -= (size_t)w;
-        }
-        return 0;
-}
 
 static int read_all(int fd, void *buf, size_t len, size_t *ret_len) {
         size_t got = 0;

@@ -104,26 +104,12 @@ int nest_file_import(nest_txn_t *t, const char *path, nest_manifest_t **ret_mani
         return nest_file_import_fd(t, fd, ret_manifest, ret_stats);
 }
 
-static int write_all(int fd, const void *data, size_t len) {
-        const char *p = data;
-        while (len > 0) {
-                ssize_t w = write(fd, p, len);
-                if (w < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                p += w;
-                len -= (size_t)w;
-        }
-        return 0;
-}
 
 static int write_zeros(int fd, uint64_t len) {
         static const uint8_t zeros[64 * 1024];
         while (len > 0) {
                 size_t n = (size_t)MIN(len, (uint64_t)sizeof zeros);
-                int r = write_all(fd, zeros, n);
+                int r = fd_write_all(fd, zeros, n);
                 if (r < 0)
                         return r;
                 len -= n;
@@ -165,7 +151,7 @@ int nest_file_export(nest_store_t *s, const nest_manifest_t *m, int fd) {
                         if (r == -ENOBUFS || (r >= 0 && len != ref->len))
                                 r = -EBADMSG; /* a valid chunk of another length: the manifest lies */
                         if (r >= 0)
-                                r = write_all(fd, buf, len);
+                                r = fd_write_all(fd, buf, len);
                 }
                 if (r < 0)
                         return r;

@@ -62,7 +62,6 @@ void store_shard_relpath(unsigned shard, char ret[16]);
 
 /* Creates DIR/tmp/<tag>.<pid>.<n> exclusively for writing. Returns the fd and the relative path. */
 int store_tmp_create(nest_store_t *s, const char *tag, int *ret_fd, char **ret_relpath);
-int store_write_all(int fd, const void *data, size_t len);
 int store_fsync(nest_store_t *s, int fd);
 int store_fsync_dirat(nest_store_t *s, const char *reldir);
 int store_syncfs(nest_store_t *s);

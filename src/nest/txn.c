@@ -247,7 +247,7 @@ static int chunk_store(nest_txn_t *t, const nest_chunk_id_t *id, const void *enc
         int r = store_tmp_create(t->s, hex, &fd, &tmp);
         if (r < 0)
                 return r;
-        r = store_write_all(fd, enc, enc_len);
+        r = fd_write_all(fd, enc, enc_len);
         if (r >= 0 && t->pending) {
                 if (t->n_chunks == t->cap_chunks) {
                         t->cap_chunks = MAX(t->cap_chunks * 2, (size_t)64);
@@ -394,7 +394,7 @@ int store_txn_write_file(nest_txn_t *t, const char *final_rel, const void *data,
         r = store_tmp_create(t->s, "file", &fd, &tmp);
         if (r < 0)
                 return r;
-        r = store_write_all(fd, data, len);
+        r = fd_write_all(fd, data, len);
         if (r >= 0 && t->pending) {
                 if (t->n_files == t->cap_files) {
                         t->cap_files = MAX(t->cap_files * 2, (size_t)8);

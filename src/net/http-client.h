@@ -30,14 +30,6 @@ int http_request_bytes(const char *method, const char *url, const void *body, si
 int http_download(const char *url, const char *path, long timeout_ms,
                   void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata);
 
-/* Downloads url and hands the body to sink in pieces as it arrives; a sink returning < 0
- * aborts the transfer with that error. -EPROTO on a non-2xx answer. */
-int http_download_stream(const char *url, long timeout_ms, int (*sink)(void *userdata, const void *buf, size_t len),
-                         void *userdata);
-
-/* Uploads the file at path with PUT. Returns like http_download. */
-int http_upload(const char *url, const char *path, long timeout_ms);
-
 /* The message of an API error body {"error":{"code","message"}}, or a description of the
  * transport failure; never NULL (static or pointing into r). */
 const char *http_error_message(const http_response_t *r, int transport_error);

@@ -127,7 +127,7 @@ static int stream_while_pulling(node_t *n, const nest_manifest_t *m, int fd, bac
                 if (ref->zero) {
                         for (uint64_t left = ref->len; left > 0;) {
                                 size_t k = (size_t)MIN(left, (uint64_t)sizeof zeros);
-                                if (write(fd, zeros, k) != (ssize_t)k)
+                                if (fd_write_all(fd, zeros, k) < 0)
                                         return -EPIPE;
                                 left -= k;
                         }
@@ -144,16 +144,8 @@ static int stream_while_pulling(node_t *n, const nest_manifest_t *m, int fd, bac
                         return r;
                 if (len != ref->len)
                         return -EBADMSG;
-                const char *p = buf;
-                while (len > 0) {
-                        ssize_t w = write(fd, p, len);
-                        if (w < 0 && errno == EINTR)
-                                continue;
-                        if (w <= 0)
-                                return -EPIPE;
-                        p += w;
-                        len -= (size_t)w;
-                }
+                if (fd_write_all(fd, buf, len) < 0)
+                        return -EPIPE;
         }
         return 0;
 }

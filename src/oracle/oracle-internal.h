@@ -23,9 +23,8 @@ typedef struct oracle {
         http_server_t *http;
         volatile int stopping;
         int64_t started_ms;       /* wall clock at start: RMs are judged silent only after it */
-        pthread_mutex_t ops_lock; /* counts runner threads */
-        pthread_cond_t ops_idle;
-        int ops_running;
+        pthread_mutex_t ops_lock; /* guards ops_running */
+        int ops_running;          /* runner threads alive: a stop with some leaves at once */
 } oracle_t;
 
 /* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */
@@ -50,7 +49,6 @@ void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm);
 void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply);
 /* Re-drives every operation left running by a previous Oracle process. */
 void oracle_ops_recover(oracle_t *o);
-void oracle_ops_wait_idle(oracle_t *o);
 
 /* oracle-node-client.c: commands to a node. 0 and *ret (the node's answer) or -errno and a
  * message that names the RM. -EHOSTUNREACH when the node could not be reached at all. */

@@ -387,8 +387,7 @@ out:
         vm_record_clear(&vm);
         free(ctx);
         pthread_mutex_lock(&o->ops_lock);
-        if (--o->ops_running == 0)
-                pthread_cond_broadcast(&o->ops_idle);
+        o->ops_running--;
         pthread_mutex_unlock(&o->ops_lock);
         return NULL;
 }
@@ -409,13 +408,6 @@ static void op_spawn(oracle_t *o, const char *op_id) {
                 op_thread(ctx); /* run inline rather than lose it */
         }
         pthread_attr_destroy(&attr);
-}
-
-void oracle_ops_wait_idle(oracle_t *o) {
-        pthread_mutex_lock(&o->ops_lock);
-        while (o->ops_running > 0)
-                pthread_cond_wait(&o->ops_idle, &o->ops_lock);
-        pthread_mutex_unlock(&o->ops_lock);
 }
 
 /* Chooses where the VM goes for actions that place it. */

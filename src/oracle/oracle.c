@@ -68,7 +68,6 @@ int oracle_main(int argc, char **argv) {
         o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
-        pthread_cond_init(&o.ops_idle, NULL);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", o.nest);
         _cleanup_free_ char *db = xasprintf("%s/state.db", data);
         int r = mkdir_p(tmp, 0755);
