@@ -13,6 +13,7 @@
 
 #define BUNDLE_FILE_STATE "state"
 #define BUNDLE_FILE_DISK "disk"
+#define BUNDLE_FILE_MEMORY "memory" /* guest RAM, raw; the state then holds device state only */
 #define BUNDLE_FILE_CONFIG "vm.json"
 
 /* Limits of vm.json, checked by bundle_config_from_json() and by the Oracle's API when a VM

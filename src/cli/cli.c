@@ -65,6 +65,12 @@ static const cli_option_t vm_rm_options[] = {
         { NULL },
 };
 
+static const cli_option_t vm_clone_options[] = {
+        { "count", "N", "how many clones, 1..64 (default 1)" },
+        { "rm", "RM", "put every clone on this chamber RM (default: one per free production RM)" },
+        { NULL },
+};
+
 static const cli_option_t vm_delete_options[] = {
         { "force", NULL, "stop the VM first if it runs" },
         { NULL },
@@ -103,6 +109,9 @@ static const cli_command_t commands[] = {
           CMD_WAITS },
         { "vm migrate", cmd_vm_action, "NAME", vm_migrate_options,
           "move a suspended VM to another RM (versioned and atomic: it stays where it was on any failure)", CMD_WAITS },
+        { "vm clone", cmd_vm_clone, "NAME", vm_clone_options,
+          "start N new VMs from a pre-booted VM's snapshot, copy-on-write, each with its own name, MAC, address "
+          "and random seed", CMD_WAITS },
         { "vm export", cmd_vm_export, "NAME FILE", NULL, "write a VM's disk (its last bundle in the Nest) to FILE as qcow2" },
         { "vm stop", cmd_vm_action, "NAME", NULL, "power a VM off (-> stored, not prebooted)", CMD_WAITS },
         { "vm delete", cmd_vm_action, "NAME", vm_delete_options, "delete a VM and its stored bundles", CMD_WAITS },

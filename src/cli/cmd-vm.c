@@ -206,3 +206,56 @@ int cmd_vm_export(cli_t *c) {
         fprintf(c->out, "exported the disk of vm %s to %s (qcow2, %lld bytes)\n", name, file, (long long)size);
         return CLI_OK;
 }
+
+/* vm clone NAME --count N [--rm RM]: starts the clones and waits for each. */
+int cmd_vm_clone(cli_t *c) {
+        const char *name = cli_arg(c, 0), *rm = cli_opt(c, "rm"), *count_s = cli_opt(c, "count");
+        int64_t count = 1;
+        int r = cli_check_name(c, "VM", name);
+        if (r == CLI_OK && count_s && parse_int64(count_s, 1, 64, &count) < 0)
+                r = cli_usage(c, "--count must be a number from 1 to 64, not \"%s\"", count_s);
+        if (r == CLI_OK && rm)
+                r = cli_check_name(c, "RM", rm);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_(json_decrefp) json_t *body = json_pack("{s:I}", "count", (json_int_t)count);
+        if (rm)
+                json_object_set_new(body, "rm", json_string(rm));
+        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/clone", name);
+        _cleanup_(json_decrefp) json_t *answer = NULL;
+        r = api_call(c, "POST", path, body, API_TIMEOUT_MS, &answer);
+        if (r != CLI_OK)
+                return r;
+        const json_t *ops = json_object_get(answer, "ops");
+        if (!json_is_array(ops))
+                return cli_fail(c, "unexpected answer from the Oracle to clone %s: no operations", name);
+        _cleanup_(json_decrefp) json_t *out = json_array();
+        int failed = 0;
+        size_t i;
+        const json_t *op;
+        json_array_foreach(ops, i, op) {
+                const char *clone = json_string_value(json_array_get(json_object_get(answer, "clones"), i)) ?: "?";
+                const char *error = json_string_value(json_object_get(op, "error"));
+                _cleanup_(json_decrefp) json_t *final = NULL;
+                if (!error && ops_wait(c, op, &final) != CLI_OK)
+                        error = "its operation failed (see above)";
+                _cleanup_(json_decrefp) json_t *vm = NULL;
+                _cleanup_free_ char *vm_path = xasprintf("/v1/vms/%s", clone);
+                if (!error && api_call(c, "GET", vm_path, NULL, API_TIMEOUT_MS, &vm) != CLI_OK)
+                        error = "cannot read it back";
+                failed += error != NULL;
+                json_array_append_new(out, json_pack("{s:s,s:s?,s:s?,s:s?,s:s?}", "name", clone, "state",
+                                                     json_string_value(json_object_get(vm, "state")), "rm",
+                                                     json_string_value(json_object_get(vm, "rm")), "address",
+                                                     json_string_value(json_object_get(vm, "address")), "error", error));
+                if (!c->json)
+                        fprintf(c->out, "%-24s %-10s %-12s %s\n", clone,
+                                error ? "failed" : json_string_value(json_object_get(vm, "state")) ?: "-",
+                                json_string_value(json_object_get(vm, "rm")) ?: "-",
+                                error ? error : json_string_value(json_object_get(vm, "address")) ?: "-");
+        }
+        if (c->json)
+                output_json(c, out, false);
+        return failed ? cli_fail(c, "%d of %zu clones of %s did not start", failed, json_array_size(ops), name)
+                      : CLI_OK;
+}

@@ -28,6 +28,10 @@ typedef struct node_vm {
         json_t *staged;         /* the local files as staged in the cache at staged_version (with
                                    their sha256), while they are unchanged; NULL otherwise */
         int64_t staged_version;
+        char *disk_base;        /* a clone's disk is an overlay over this read-only base, until
+                                   its first save; NULL otherwise */
+        char *memory_base;      /* the snapshot memory file its QEMU maps copy-on-write (activated
+                                   or cloned), NULL when its RAM is its own DIR/memory */
         int64_t cmd_time_ms;    /* monotonic time of the last command (lease race guard) */
         pthread_mutex_t lock;
         struct node_vm *next;
@@ -77,6 +81,19 @@ bool node_vms_supervise(node_t *n);
 int node_vm_persist(node_t *n, node_vm_t *vm);
 char *node_vm_dir(node_t *n, const char *name);
 
+/* node-clone.c: flash clones. node_clone_disk makes disk a qcow2 overlay over the base file of
+ * source's disk at version (rebuilt once, read-only; image_disk non-NULL for disk-booted
+ * images: the base's backing file); *ret_base is the base's path. node_clone_detach_disk makes
+ * the overlay standalone (its QEMU saved or gone). node_clone_identity gives the running
+ * guest its own name and random seed through the guest agent. */
+int node_clone_disk(node_t *n, const char *source, int64_t version, const json_t *disk_info, const char *disk,
+                    const char *image_disk, const char *image_format, nest_transfer_stats_t *acc, char **ret_base,
+                    char **ret_msg);
+int node_clone_detach_disk(const char *disk, const char *image_disk, const char *image_format, char **ret_msg);
+int node_clone_identity(node_vm_t *vm, char **ret_msg);
+/* qemu-img with argv; its output becomes the message of a failure. */
+int node_qemu_img(char *const argv[], char **ret_msg);
+
 /* node-cache.c: image files, rebuilt from the chunk cache into DATA/images/NAME/FILE. */
 int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
 char *node_image_path(node_t *n, const char *image, const char *file);
@@ -87,6 +104,14 @@ int node_nest_open(node_t *n);
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                            const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
                            void *userdata, char **ret_msg);
+/* The memory file of (vm, version) as a plain file for QEMU to map copy-on-write, shared by
+ * every VM that maps it: DATA/memory/DIGEST, read-only, rebuilt once from the chunk cache
+ * (zero chunks as holes) and not synced: DATA/memory is emptied when the node starts.
+ * *ret_path is malloc'd. */
+int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                          nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata, char **ret_path,
+                          char **ret_msg);
+char *node_memory_dir(node_t *n);
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                          const json_t *info, int fd, nest_transfer_stats_t *acc, nest_progress_fn progress,
                          void *userdata, char **ret_msg);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -16,9 +17,18 @@
 
 #define NODE_TRANSFER_STREAMS 4
 
+char *node_memory_dir(node_t *n) { return xasprintf("%s/memory", n->data); }
+
 int node_nest_open(node_t *n) {
+        /* memory files are rebuilt unsynced (see node_nest_memory_file), so a crash may have
+         * left one torn: start afresh. A QEMU that maps one keeps its mapping. */
+        _cleanup_free_ char *mem = node_memory_dir(n);
+        (void)rm_rf(mem);
+        int r = mkdir_p(mem, 0755);
+        if (r < 0)
+                return r;
         _cleanup_free_ char *dir = xasprintf("%s/cache", n->data);
-        int r = nest_store_open(dir, &n->cache);
+        r = nest_store_open(dir, &n->cache);
         if (r >= 0)
                 nest_store_set_cache(n->cache, true); /* the Nest holds the durable copy */
         return r;
@@ -90,6 +100,51 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
                 *ret_msg = xasprintf("rebuilding %s of %s from the cache: %s", file, vm,
                                      r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
         return r;
+}
+
+int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                          nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata, char **ret_path,
+                          char **ret_msg) {
+        const char *digest = json_string_value(json_object_get(info, "digest"));
+        if (!bundle_sha256_is_valid(digest)) {
+                *ret_msg = xasprintf("memory of %s names no valid manifest digest", vm);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *dir = node_memory_dir(n);
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, digest);
+        if (file_exists(path)) {
+                (void)utimensat(AT_FDCWD, path, NULL, 0); /* recently used: pruned last */
+                acc->bytes_total += (uint64_t)MAX(file_size(path), 0);
+                *ret_path = TAKE_PTR(path);
+                return 0;
+        }
+        nest_manifest_t *m = NULL;
+        int r = pull_file(n, base, vm, version, BUNDLE_FILE_MEMORY, info, &m, acc, progress, userdata, ret_msg);
+        if (r < 0)
+                return r;
+        /* unique name: two VMs of one snapshot (clones) may build it at once, with equal bytes */
+        static atomic_int seq;
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, atomic_fetch_add(&seq, 1));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+        if (fd < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = nest_file_export(n->cache, m, fd);
+        if (fd >= 0)
+                close(fd);
+        nest_manifest_free(m);
+        if (r == -EBADMSG)
+                nest_manifest_delete(n->cache, vm, version, BUNDLE_FILE_MEMORY); /* pulled afresh next time */
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlink(tmp);
+                *ret_msg = xasprintf("rebuilding the memory of %s from the cache: %s", vm,
+                                     r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
+                return r;
+        }
+        *ret_path = TAKE_PTR(path);
+        return 0;
 }
 
 /* A pull running beside a reader (see node_nest_pull_to_fd). */

@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,15 +55,26 @@ int node_vm_persist(node_t *n, node_vm_t *vm) {
                 return 0;
         mkdir_p(dir, 0755);
         _cleanup_free_ char *path = xasprintf("%s/node-vm.json", dir);
-        _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:I,s:s,s:O?,s:i,s:s,s:I,s:O?,s:s,s:I}", "name", vm->name, "version",
+        _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:I,s:s,s:O?,s:i,s:s,s:I,s:O?,s:s,s:I,s:s?,s:s?}", "name", vm->name, "version",
                               (json_int_t)vm->version, "state", vm->state, "config", vm->config, "fwd_port",
                               vm->fwd_port, "last_kind", vm->last_kind, "last_version", (json_int_t)vm->last_version,
-                              "last_result", vm->last_result, "address", vm->address, "pid", (json_int_t)vm->pid);
+                              "last_result", vm->last_result, "address", vm->address, "pid", (json_int_t)vm->pid,
+                              "memory_base", vm->memory_base, "disk_base", vm->disk_base);
         _cleanup_free_ char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
         int r = s ? file_write_atomic(path, s, strlen(s)) : -ENOMEM;
         if (r < 0)
                 log_error("cannot persist %s: %s", path, strerror(-r));
         return r;
+}
+
+static void memory_base_set(node_vm_t *vm, const char *path) {
+        free(vm->memory_base);
+        vm->memory_base = path ? xstrdup(path) : NULL;
+}
+
+static void disk_base_set(node_vm_t *vm, const char *path) {
+        free(vm->disk_base);
+        vm->disk_base = path ? xstrdup(path) : NULL;
 }
 
 /* Records that the VM's local files are the manifests files at version (NULL: they may have
@@ -169,14 +181,18 @@ static int run_check(const char *name, const char *mode, const json_t *config, c
                 *ret_msg = xasprintf("run needs image {name, files} for image \"%s\" of vm.json", bc.image);
                 return -EINVAL;
         }
+        const json_t *source = json_object_get(bundle, "vm");
         if (bundle && !json_is_null(bundle) &&
             (bundle_version_from_json(json_object_get(bundle, "version"), &bv) < 0 ||
-             !json_is_object(json_object_get(bundle, "files")))) {
-                *ret_msg = xstrdup("run needs bundle null or {version, files}");
+             !json_is_object(json_object_get(bundle, "files")) ||
+             (source && !json_is_null(source) &&
+              (!json_is_string(source) || !name_is_valid(json_string_value(source)))))) {
+                *ret_msg = xstrdup("run needs bundle null or {version, files[, vm]}");
                 return -EINVAL;
         }
-        if (streq(mode, "restore") && !json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE)) {
-                *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state", name);
+        if (streq(mode, "restore") && (!json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE) ||
+                                       !json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_MEMORY))) {
+                *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state and memory", name);
                 return -EINVAL;
         }
         return 0;
@@ -200,7 +216,7 @@ static int pick_free_port(const char *host) {
 typedef struct launch {
         bundle_config_t bc;
         vmm_config_t vc;
-        char *run_dir, *kernel, *initrd, *disk, *cmdline, *image_disk;
+        char *run_dir, *kernel, *initrd, *disk, *cmdline, *image_disk, *memory;
 } launch_t;
 
 static void launch_clear(launch_t *l) {
@@ -210,6 +226,7 @@ static void launch_clear(launch_t *l) {
         free(l->disk);
         free(l->cmdline);
         free(l->image_disk);
+        free(l->memory);
         *l = (launch_t){ 0 };
 }
 
@@ -234,6 +251,7 @@ static int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg)
                 }
         }
         l->disk = xasprintf("%s/disk.qcow2", dir);
+        l->memory = xasprintf("%s/memory", dir);
         l->image_disk = node_image_path(n, l->bc.image, "disk");
         if (streq(l->bc.boot, "kernel")) {
                 l->kernel = node_image_path(n, l->bc.image, "vmlinuz");
@@ -254,20 +272,11 @@ static int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg)
                 .fwd_host = n->host,
                 .fwd_port = vm->fwd_port,
                 .accel = n->accel,
+                /* its own memory file, or a snapshot's mapped copy-on-write (docs/memory.md) */
+                .memory_path = vm->memory_base ? vm->memory_base : l->memory,
+                .memory_private = vm->memory_base != NULL,
         };
         return 0;
-}
-
-static int qemu_img(char *const argv[], char **ret_msg) {
-        _cleanup_free_ char *out = NULL;
-        int r = proc_run(argv, &out);
-        if (r < 0) {
-                size_t len = out ? strlen(out) : 0;
-                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-                        out[--len] = 0;
-                *ret_msg = xasprintf("qemu-img %s failed: %s", argv[1], out && *out ? out : strerror(-r));
-        }
-        return r;
 }
 
 typedef struct receive_progress {
@@ -298,6 +307,17 @@ static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bun
                         receive_progress_t *prog, char **ret_msg) {
         const json_t *disk_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_DISK);
         bool disk_image = streq(l->bc.boot, "disk");
+        const char *source = json_string_value(json_object_get(bundle, "vm"));
+        if (disk_info && source && !streq(source, vm->name)) {
+                /* a clone: an overlay over its parent's disk */
+                int64_t bv = json_integer_value(json_object_get(bundle, "version"));
+                char *base = NULL;
+                int r = node_clone_disk(n, source, bv, disk_info, l->disk, disk_image ? l->image_disk : NULL,
+                                        l->bc.image_format, acc, &base, ret_msg);
+                disk_base_set(vm, base);
+                free(base);
+                return r;
+        }
         if (disk_info) {
                 int64_t bv = json_integer_value(json_object_get(bundle, "version"));
                 int r = node_nest_pull_to_path(n, n->oracle, vm->name, bv, BUNDLE_FILE_DISK, disk_info, l->disk,
@@ -308,7 +328,7 @@ static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bun
                         /* the overlay names its backing file by the Nest's path; point it at ours */
                         char *argv[] = { "qemu-img", "rebase", "-u", "-F", l->bc.image_format, "-b",
                                          l->image_disk, "-f", "qcow2", l->disk, NULL };
-                        return qemu_img(argv, ret_msg);
+                        return node_qemu_img(argv, ret_msg);
                 }
                 return 0;
         }
@@ -316,11 +336,11 @@ static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bun
         if (disk_image) {
                 char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", l->bc.image_format, "-b",
                                  l->image_disk, l->disk, NULL };
-                return qemu_img(argv, ret_msg);
+                return node_qemu_img(argv, ret_msg);
         }
         _cleanup_free_ char *size = xasprintf("%lldM", (long long)l->bc.disk_size_mib);
         char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", l->disk, size, NULL };
-        return qemu_img(argv, ret_msg);
+        return node_qemu_img(argv, ret_msg);
 }
 
 static void vmm_release(node_vm_t *vm, bool kill_it) {
@@ -386,7 +406,8 @@ static void *feeder_thread(void *arg) {
 /* Restores from the Nest without a copy on disk: the saved state flows from the HTTP download
  * through a FIFO into QEMU while it is hashed. The VM is loaded paused and continues only when
  * the whole stream matched its SHA-256, so corrupted state is never run. */
-static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t version, const json_t *info,
+static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, const char *source, int64_t version,
+                            const json_t *info,
                             nest_transfer_stats_t *acc, receive_progress_t *prog,
                             char **ret_msg) {
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
@@ -396,7 +417,7 @@ static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, int64_t versi
                 *ret_msg = xasprintf("cannot create %s: %m", fifo);
                 return negative_errno();
         }
-        feeder_t f = { .n = n, .vm = vm->name, .version = version, .info = info, .fifo = fifo, .acc = acc, .prog = prog };
+        feeder_t f = { .n = n, .vm = source, .version = version, .info = info, .fifo = fifo, .acc = acc, .prog = prog };
         pthread_t t;
         if (pthread_create(&t, NULL, feeder_thread, &f) != 0) {
                 unlink(fifo);
@@ -450,23 +471,44 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
+        memory_base_set(vm, NULL);
+        disk_base_set(vm, NULL);
         launch_t l = { 0 };
         nest_transfer_stats_t moved = { 0 };
         const char *op = json_string_value(json_object_get(cmd, "op"));
         receive_progress_t prog = { .n = n, .url = op && name_is_valid(op) ? xasprintf("%s/v1/ops/%s/heartbeat", n->oracle, op)
                                                                           : NULL };
         int64_t t0 = time_now_ms();
-        r = launch_prepare(n, vm, &l, ret_msg);
+        const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
+        const json_t *memory_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_MEMORY);
+        int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
+        /* the VM whose snapshot this is: the VM itself, or a clone's parent */
+        const char *source = json_string_value(json_object_get(bundle, "vm")) ?: name;
+        bool clone = !streq(source, name);
+        if (streq(mode, "restore")) {
+                /* the snapshot's memory file, mapped copy-on-write: never written */
+                char *base = NULL;
+                r = node_nest_memory_file(n, n->oracle, source, bundle_version, memory_info, &moved, progress_adapter,
+                                          &prog, &base, ret_msg);
+                memory_base_set(vm, base);
+                free(base);
+        } else {
+                _cleanup_free_ char *dir = node_vm_dir(n, name);
+                _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+                unlink(mem); /* a fresh boot gets fresh RAM */
+        }
+        if (r >= 0)
+                r = launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0)
                 r = node_cache_image(n, image, ret_msg);
         if (r >= 0)
                 r = disk_prepare(n, vm, &l, bundle, &moved, &prog, ret_msg);
-        const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
-        int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
         if (r >= 0 && streq(mode, "restore")) {
-                r = restore_streamed(n, vm, &l, bundle_version, state_info, &moved, &prog, ret_msg);
+                r = restore_streamed(n, vm, &l, source, bundle_version, state_info, &moved, &prog, ret_msg);
+                if (r >= 0 && clone && (r = node_clone_identity(vm, ret_msg)) < 0)
+                        vmm_release(vm, true);
         } else if (r >= 0) {
                 r = vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
                 if (r < 0)
@@ -496,6 +538,138 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
+}
+
+/* The virtual size of a qcow2 image, from its header (big-endian u64 at byte 24). */
+static int qcow2_virtual_size(const char *path, uint64_t *ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        uint8_t h[32];
+        if (fd < 0)
+                return negative_errno();
+        if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || memcmp(h, "QFI\xfb", 4) != 0)
+                return -EINVAL;
+        uint64_t size = 0;
+        for (int i = 24; i < 32; i++)
+                size = size << 8 | h[i];
+        *ret = size;
+        return 0;
+}
+
+/* Makes a clone's overlay standalone (its QEMU is saved, which released the image). */
+static int clone_disk_detach(node_t *n, node_vm_t *vm, const char *disk_path, char **ret_msg) {
+        bundle_config_t bc;
+        if (bundle_config_from_json(vm->config, &bc) < 0) {
+                *ret_msg = xasprintf("vm \"%s\": malformed vm.json", vm->name);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *image_disk = streq(bc.boot, "disk") ? node_image_path(n, bc.image, "disk") : NULL;
+        int64_t t0 = time_now_ms();
+        int r = node_clone_detach_disk(disk_path, image_disk, bc.image_format, ret_msg);
+        if (r < 0)
+                return r;
+        log_info("vm %s: clone disk made standalone in %lld ms", vm->name, (long long)(time_now_ms() - t0));
+        disk_base_set(vm, NULL);
+        node_vm_persist(n, vm);
+        return 0;
+}
+
+typedef struct stream_save {
+        vmm_vm_t *vmm;
+        const char *fifo;
+        int result;
+} stream_save_t;
+
+static void *stream_save_thread(void *arg) {
+        stream_save_t *s = arg;
+        s->result = vmm_save(s->vmm, s->fifo, VMM_SAVE_STREAM | VMM_ALL_RAM);
+        return NULL;
+}
+
+/* Saves a VM that runs on a snapshot mapped copy-on-write (vm->memory_base). Its changes live
+ * in its QEMU's private pages, which QEMU 7.2 saves only by putting all RAM in the stream. So
+ * they are written back into a memory file of its own: the stream flows through a FIFO into a
+ * helper QEMU whose RAM is DIR/memory.new (shared), and the helper, paused, then saves device
+ * state only, as any VM with its own memory file does. The helper gets a throwaway disk of the
+ * same size (the stream carries no disk data, and the VM's disk stays locked by its QEMU) and
+ * no port forward. The snapshot file is never written. On success DIR/memory is the VM's RAM,
+ * state_path its device state, and the VM's QEMU is saved (paused); on failure it is paused and
+ * the caller continues it. */
+static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, char **ret_msg) {
+        int64_t t0 = time_now_ms();
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        _cleanup_free_ char *fifo = xasprintf("%s/write-back.fifo", dir);
+        _cleanup_free_ char *run = xasprintf("%s/write-back", dir);
+        _cleanup_free_ char *mem_new = xasprintf("%s/memory.new", dir);
+        _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *scratch = xasprintf("%s/write-back/disk.qcow2", dir);
+        launch_t l = { 0 };
+        int r = launch_prepare(n, vm, &l, ret_msg);
+        uint64_t disk_size = 0;
+        if (r >= 0 && (r = qcow2_virtual_size(l.disk, &disk_size)) < 0)
+                *ret_msg = xasprintf("vm \"%s\": cannot read the size of %s: %s", vm->name, l.disk, strerror(-r));
+        (void)rm_rf(run);
+        if (r >= 0 && (r = mkdir_p(run, 0700)) < 0)
+                *ret_msg = xasprintf("cannot create %s: %s", run, strerror(-r));
+        if (r >= 0) {
+                _cleanup_free_ char *size = xasprintf("%" PRIu64, disk_size);
+                char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", scratch, size, NULL };
+                r = node_qemu_img(argv, ret_msg);
+        }
+        unlink(mem_new);
+        unlink(fifo);
+        if (r >= 0 && mkfifo(fifo, 0600) < 0) {
+                r = negative_errno();
+                *ret_msg = xasprintf("cannot create %s: %s", fifo, strerror(-r));
+        }
+        vmm_vm_t *helper = NULL;
+        if (r >= 0) {
+                vmm_config_t hc = l.vc;
+                hc.run_dir = run;
+                hc.memory_path = mem_new;
+                hc.memory_private = false;
+                hc.disk = scratch;
+                hc.fwd_host = NULL;
+                hc.fwd_port = 0;
+                stream_save_t ss = { .vmm = vm->vmm, .fifo = fifo };
+                pthread_t t;
+                if (pthread_create(&t, NULL, stream_save_thread, &ss) != 0) {
+                        r = -EAGAIN;
+                        *ret_msg = xasprintf("vm \"%s\": cannot start the write-back", vm->name);
+                } else {
+                        r = vmm_restore(n->driver, &hc, fifo, VMM_RESTORE_PAUSED | VMM_ALL_RAM, &helper);
+                        if (r < 0) {
+                                /* the helper never opened the FIFO: let the writer through to EPIPE */
+                                int fd = open(fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+                                pthread_join(t, NULL);
+                                if (fd >= 0)
+                                        close(fd);
+                        } else
+                                pthread_join(t, NULL);
+                        if (r >= 0 && ss.result < 0)
+                                r = ss.result;
+                        if (r >= 0)
+                                r = vmm_save(helper, state_path, 0);
+                        if (r < 0)
+                                *ret_msg = xasprintf("vm \"%s\": writing its memory back failed: %s (see %s/qemu.log)",
+                                                     vm->name, vmm_failure(r), run);
+                }
+        }
+        if (helper) {
+                vmm_kill(helper, 0);
+                vmm_vm_free(helper);
+        }
+        unlink(fifo);
+        if (r >= 0 && rename(mem_new, mem) < 0)
+                r = negative_errno();
+        if (r >= 0) {
+                (void)rm_rf(run);
+                memory_base_set(vm, NULL);
+                log_info("vm %s: memory written back into its own file in %lld ms", vm->name,
+                         (long long)(time_now_ms() - t0));
+        } else
+                unlink(mem_new);
+        launch_clear(&l);
+        return r;
 }
 
 int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
@@ -533,27 +707,39 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         }
         lease_take(vm, version);
         if (was_running) {
-                r = vmm_save(vm->vmm, tmp_path, 0);
+                r = vm->memory_base ? memory_write_back(n, vm, tmp_path, ret_msg) : vmm_save(vm->vmm, tmp_path, 0);
                 if (r >= 0 && rename(tmp_path, state_path) < 0)
                         r = negative_errno();
                 if (r < 0) {
                         unlink(tmp_path);
-                        *ret_msg = xasprintf("vm \"%s\": saving its state failed: %s", name, vmm_failure(r));
+                        if (!*ret_msg)
+                                *ret_msg = xasprintf("vm \"%s\": saving its state failed: %s", name, vmm_failure(r));
                         vmm_cont(vm->vmm, 0);
                         pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
         }
         crash_point("node-save-after-save");
+        if (upload && vm->disk_base) {
+                /* a clone's first bundle of its own: its overlay must not need our base file */
+                r = clone_disk_detach(n, vm, disk_path, ret_msg);
+                if (r < 0) {
+                        if (was_running && vmm_cont(vm->vmm, 0) < 0)
+                                log_error("vm %s: could not continue after a failed save", name);
+                        pthread_mutex_unlock(&vm->lock);
+                        return r;
+                }
+        }
         json_t *files = json_object();
         if (upload) {
-                /* chunk both files into the local cache, then send the Nest what it lacks */
-                const char *names[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK };
-                const char *paths[] = { state_path, disk_path };
+                /* chunk the files into the local cache, then send the Nest what it lacks */
+                _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+                const char *names[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK, BUNDLE_FILE_MEMORY };
+                const char *paths[] = { state_path, disk_path, memory_path };
                 nest_transfer_stats_t moved = { 0 };
                 json_decref(files);
                 files = NULL;
-                r = node_nest_stage(n, name, new_version, names, paths, 2, &files, ret_msg);
+                r = node_nest_stage(n, name, new_version, names, paths, 3, &files, ret_msg);
                 if (r >= 0)
                         r = node_nest_push(n, n->oracle, name, new_version, files, &moved, ret_msg);
                 if (r < 0) {
@@ -644,6 +830,9 @@ int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
         unlink(state_path);
+        _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+        unlink(memory_path); /* a stopped VM boots afresh */
+        memory_base_set(vm, NULL);
         json_t *files = json_object();
         if (file_exists(disk_path)) {
                 const char *names[] = { BUNDLE_FILE_DISK };
@@ -751,6 +940,10 @@ void node_vms_adopt(node_t *n) {
                 snprintf(vm->last_kind, sizeof vm->last_kind, "%s", json_string_value(json_object_get(j, "last_kind")) ?: "");
                 vm->last_version = json_integer_value(json_object_get(j, "last_version"));
                 vm->last_result = json_incref(json_object_get(j, "last_result"));
+                const char *base = json_string_value(json_object_get(j, "memory_base"));
+                vm->memory_base = base ? xstrdup(base) : NULL;
+                const char *dbase = json_string_value(json_object_get(j, "disk_base"));
+                vm->disk_base = dbase ? xstrdup(dbase) : NULL;
                 if (streq(vm->state, "running") || streq(vm->state, "paused")) {
                         launch_t l = { 0 };
                         _cleanup_free_ char *msg = NULL;
@@ -818,7 +1011,11 @@ bool node_vms_supervise(node_t *n) {
  * files with "full"), reporting progress to the Oracle as it goes, and then holds the VM
  * suspended at the command's version. The origin's copy is untouched until the Oracle commits. */
 
-static const char *const migrate_files[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK };
+static const char *const migrate_files[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK, BUNDLE_FILE_MEMORY };
+#define MIGRATE_FILES (sizeof migrate_files / sizeof *migrate_files)
+
+/* The name of a bundle file in the VM's directory. */
+static const char *local_name(const char *file) { return streq(file, BUNDLE_FILE_DISK) ? "disk.qcow2" : file; }
 
 int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = 0;
@@ -832,13 +1029,15 @@ int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, 
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
-        if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path) || !file_exists(disk_path)) {
+        _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+        if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path) || !file_exists(disk_path) ||
+            !file_exists(memory_path)) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM: only a suspended VM migrates", name, vm->state);
                 pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
         lease_take(vm, version);
-        const char *paths[] = { state_path, disk_path };
+        const char *paths[] = { state_path, disk_path, memory_path };
         json_t *files = NULL;
         _cleanup_free_ char *why = NULL;
         if (vm->staged && node_nest_restage(n, name, vm->staged_version, version, vm->staged, &why) >= 0) {
@@ -849,9 +1048,9 @@ int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, 
                 *ret = result;
                 return 0;
         }
-        r = node_nest_stage(n, name, version, migrate_files, paths, 2, &files, ret_msg);
+        r = node_nest_stage(n, name, version, migrate_files, paths, MIGRATE_FILES, &files, ret_msg);
         /* the whole-file hashes too, for a "full" transfer that bypasses the chunk cache */
-        for (size_t i = 0; r >= 0 && i < 2; i++) {
+        for (size_t i = 0; r >= 0 && i < MIGRATE_FILES; i++) {
                 char hex[65];
                 r = file_sha256(paths[i], hex);
                 if (r >= 0)
@@ -874,7 +1073,7 @@ int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, 
 
 /* The raw file of a suspended VM, for "full" migrations (the scp baseline). */
 int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg) {
-        if (!streq(file, BUNDLE_FILE_STATE) && !streq(file, BUNDLE_FILE_DISK)) {
+        if (!streq(file, BUNDLE_FILE_STATE) && !streq(file, BUNDLE_FILE_DISK) && !streq(file, BUNDLE_FILE_MEMORY)) {
                 *ret_msg = xasprintf("no bundle file \"%s\"", file);
                 return -EINVAL;
         }
@@ -884,7 +1083,7 @@ int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret,
                 return -ENOENT;
         }
         _cleanup_free_ char *dir = node_vm_dir(n, name);
-        *ret = xasprintf("%s/%s", dir, streq(file, BUNDLE_FILE_DISK) ? "disk.qcow2" : "state");
+        *ret = xasprintf("%s/%s", dir, local_name(file));
         return 0;
 }
 
@@ -926,10 +1125,10 @@ int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret
         r = node_cache_image(n, image, ret_msg);
         receive_progress_t prog = { .n = n, .url = op ? xasprintf("%s/v1/ops/%s/heartbeat", n->oracle, op) : NULL };
         nest_transfer_stats_t moved = { 0 };
-        for (size_t i = 0; r >= 0 && i < 2; i++) {
+        for (size_t i = 0; r >= 0 && i < MIGRATE_FILES; i++) {
                 const char *file = migrate_files[i];
                 const json_t *info = json_object_get(files, file);
-                _cleanup_free_ char *dest = xasprintf("%s/%s", dir, streq(file, BUNDLE_FILE_DISK) ? "disk.qcow2" : "state");
+                _cleanup_free_ char *dest = xasprintf("%s/%s", dir, local_name(file));
                 _cleanup_free_ char *tmp = xasprintf("%s.recv", dest);
                 if (streq(method, "chunks")) {
                         r = node_nest_pull_to_path(n, base, name, version, file, info, tmp, &moved, progress_adapter, &prog,
@@ -967,7 +1166,7 @@ int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret
                 _cleanup_free_ char *disk = xasprintf("%s/disk.qcow2", dir);
                 _cleanup_free_ char *backing = node_image_path(n, bc.image, "disk");
                 char *argv[] = { "qemu-img", "rebase", "-u", "-F", bc.image_format, "-b", backing, "-f", "qcow2", disk, NULL };
-                r = qemu_img(argv, ret_msg);
+                r = node_qemu_img(argv, ret_msg);
         }
         free(prog.url);
         if (r < 0) {
@@ -979,6 +1178,7 @@ int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
+        memory_base_set(vm, NULL);
         set_state(vm, "suspended");
         /* the files are the manifests just received (their sha256 checked for "full" only) */
         if (streq(method, "chunks"))

@@ -116,6 +116,16 @@ static int body_int(const json_t *body, const char *key, int64_t def, int64_t mi
         return 0;
 }
 
+int oracle_mac_next(oracle_t *o, char ret[18]) {
+        int64_t mac = 0;
+        int r = store_counter_next(o->store, "mac", &mac);
+        if (r < 0)
+                return r;
+        snprintf(ret, 18, MAC_PREFIX ":%02x:%02x:%02x", (unsigned)(mac >> 16) & 0xff, (unsigned)(mac >> 8) & 0xff,
+                 (unsigned)mac & 0xff);
+        return 0;
+}
+
 static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = json_string_value(json_object_get(req->body, "name"));
@@ -147,15 +157,12 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         snprintf(v.name, sizeof v.name, "%s", name);
         snprintf(v.state, sizeof v.state, "stored");
         snprintf(v.image, sizeof v.image, "%s", image);
-        int64_t mac = 0;
-        int r = store_counter_next(o->store, "mac", &mac);
+        int r = oracle_mac_next(o, v.mac);
         if (r < 0) {
                 image_record_clear(&img);
                 http_reply_errno(reply, r, "cannot allocate a MAC address for vm \"%s\"", name);
                 return;
         }
-        snprintf(v.mac, sizeof v.mac, MAC_PREFIX ":%02x:%02x:%02x", (unsigned)(mac >> 16) & 0xff,
-                 (unsigned)(mac >> 8) & 0xff, (unsigned)mac & 0xff);
         const char *boot = json_string_value(json_object_get(img.meta, "boot")) ?: "kernel";
         json_t *config = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", name, "memory_mib",
                                    (json_int_t)memory, "vcpus", (json_int_t)vcpus, "mac", v.mac, "image", image, "boot",
@@ -216,7 +223,34 @@ static void start_action(const http_request_t *req, http_reply_t *reply, const c
         http_reply_json(reply, 202, json_pack("{s:o}", "op", op));
 }
 
-static void h_vm_action(const http_request_t *req, http_reply_t *reply) { start_action(req, reply, req->params[1]); }
+static void h_vm_clone(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const json_t *rm = json_object_get(req->body, "rm");
+        if (rm && !json_is_null(rm) && (!json_is_string(rm) || !name_is_valid(json_string_value(rm)))) {
+                http_reply_error(reply, 400, "invalid", "rm must be an RM name");
+                return;
+        }
+        int64_t count = 0;
+        if (body_int(req->body, "count", 1, 1, INT32_MAX, &count) < 0) {
+                http_reply_error(reply, 400, "invalid", "count must be a positive integer");
+                return;
+        }
+        json_t *res = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r = oracle_vm_clone(o, req->params[0], count, json_string_value(rm), &res, &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 202, res);
+}
+
+static void h_vm_action(const http_request_t *req, http_reply_t *reply) {
+        if (streq(req->params[1], "clone"))
+                h_vm_clone(req, reply);
+        else
+                start_action(req, reply, req->params[1]);
+}
 static void h_vm_delete(const http_request_t *req, http_reply_t *reply) { start_action(req, reply, "delete"); }
 
 static void console_relay(void *data, int fd, const char *extra, size_t extra_len) {

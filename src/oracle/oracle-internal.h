@@ -34,6 +34,12 @@ typedef struct op_request {
         const char *method;   /* migrate: chunks (default) or full */
         bool force;
 } op_request_t;
+/* oracle-clone.c: count clones of a pre-booted VM (rm: all onto that chamber RM, else one per
+ * free production RM). *ret is {"clones": [names], "ops": [ops]}. */
+int oracle_vm_clone(oracle_t *o, const char *parent, int64_t count, const char *rm, json_t **ret, char **ret_msg);
+/* The next MAC address of the Oracle's counter ("52:54:00:xx:xx:xx"). */
+int oracle_mac_next(oracle_t *o, char ret[18]);
+
 /* Validates and records the intent, starts the runner, returns the op as JSON (202). */
 int oracle_op_start(oracle_t *o, const char *vm, const op_request_t *req, json_t **ret_op, char **ret_msg);
 /* Runners shared with oracle-migrate.c (oracle-ops.c). */

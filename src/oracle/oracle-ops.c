@@ -50,8 +50,10 @@ static json_t *image_for_node(oracle_t *o, const char *image) {
 static json_t *bundle_for_node(const vm_record_t *v) {
         if (v->nest_version <= 0)
                 return json_null();
-        return json_pack("{s:I,s:O}", "version", (json_int_t)v->nest_version, "files",
-                         json_object_get(v->bundle, "files"));
+        /* a clone that has not saved yet runs from its parent's snapshot */
+        return json_pack("{s:I,s:O,s:s*}", "version", (json_int_t)v->nest_version, "files",
+                         json_object_get(v->bundle, "files"), "vm",
+                         json_string_value(json_object_get(v->bundle, "source")));
 }
 
 /* Finishes the op: writes vm (already holding its final fields) at version+1 and the op's
@@ -160,7 +162,8 @@ static int saved_files_check(oracle_t *o, const char *rm, const vm_record_t *vm,
         const json_t *files = json_object_get(res, "files");
         free(*ret_msg);
         *ret_msg = NULL;
-        if ((need_state && !json_is_object(json_object_get(files, BUNDLE_FILE_STATE))) ||
+        if ((need_state && (!json_is_object(json_object_get(files, BUNDLE_FILE_STATE)) ||
+                            !json_is_object(json_object_get(files, BUNDLE_FILE_MEMORY)))) ||
             !json_is_object(json_object_get(files, BUNDLE_FILE_DISK))) {
                 *ret_msg = xasprintf("RM \"%s\" answered the save without the files of the bundle", rm);
                 return -EPROTO;
@@ -172,6 +175,7 @@ static void set_nest_bundle(oracle_t *o, vm_record_t *vm, int64_t version, const
         vm->nest_version = version;
         vm->prebooted = prebooted;
         json_object_set(vm->bundle, "files", (json_t *)files);
+        json_object_del(vm->bundle, "source"); /* a clone's own bundle from now on */
         oracle_nest_write_config(o, vm->name, version, json_object_get(vm->bundle, "config"));
 }
 
@@ -311,6 +315,7 @@ static void op_stop(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         } else {
                 /* a failed VM whose RM has nothing: it goes back to its last Nest bundle, cold */
                 json_object_del(json_object_get(vm->bundle, "files"), BUNDLE_FILE_STATE);
+                json_object_del(json_object_get(vm->bundle, "files"), BUNDLE_FILE_MEMORY);
                 vm->prebooted = false;
                 if (r < 0)
                         log_warn("vm %s: disk on RM %s unavailable (%s); using Nest version %lld", vm->name, rm,

@@ -27,7 +27,10 @@ typedef struct vmm_config {
         const char *fwd_host;    /* guest TCP port 80 is forwarded to fwd_host:fwd_port */
         int fwd_port;
         const char *accel;       /* "kvm" or "tcg" (already resolved, see vmm_accel_pick) */
-        const char *memory_path; /* optional: guest RAM in this file (memory-backend-file) */
+        const char *memory_path; /* optional: guest RAM in this file (memory-backend-file, NUMA node 0) */
+        bool memory_private;     /* map memory_path copy-on-write (share=off): the file is never
+                                  * written, the guest's changes stay in this process (and a save
+                                  * must then carry all RAM, see docs/memory.md) */
         const char *machine;     /* QEMU machine type; NULL means "pc", an alias of the newest
                                   * pc-i440fx-X.Y: pin a versioned type to restore a state file
                                   * with another QEMU version */
@@ -56,8 +59,26 @@ typedef struct vmm_stats {
 typedef struct vmm_vm vmm_vm_t;
 typedef struct vmm_driver vmm_driver_t;
 
+/* Where a live migration's destination listens (see live_receive). */
+typedef struct vmm_live_endpoint {
+        char host[64];   /* IPv4 address the destination listens on */
+        int migrate_port; /* QEMU's incoming migration (tcp) */
+        int nbd_port;     /* NBD export of the destination's disk, mirrored into by the source */
+} vmm_live_endpoint_t;
+
+typedef struct vmm_live_stats {
+        uint64_t total_ms;      /* mirror start to the source paused for good */
+        uint64_t downtime_ms;   /* QEMU's own figure: source CPUs stopped to end of migration */
+        uint64_t ram_bytes;     /* RAM sent */
+        uint64_t disk_bytes;    /* disk data mirrored */
+} vmm_live_stats_t;
+
 /* Flags */
 #define VMM_RESTORE_PAUSED (1u << 0) /* restore: leave CPUs stopped after the state is loaded */
+#define VMM_SAVE_STREAM (1u << 1)    /* save: state_path is a FIFO to write into as it is (no
+                                      * temporary file, no fsync, no rename) */
+#define VMM_ALL_RAM (1u << 2)        /* save/restore: all RAM in the stream, even RAM in a file
+                                      * (x-ignore-shared off); both sides must agree */
 
 struct vmm_driver {
         const char *name;
@@ -86,6 +107,38 @@ struct vmm_driver {
         /* Path of a UNIX stream socket connected to the serial console (malloc'd). */
         int (*console_path)(vmm_vm_t *vm, char **ret);
         void (*free)(vmm_vm_t *vm);
+
+        /* Warm slots: slot_start starts a VMM for a config "shape" (memory_path and disk NULL;
+         * RAM size, vcpus, accel, machine, kernel, NIC forward as the VM will have them) that
+         * waits, without RAM or disk, for a state. slot_restore completes it with cfg's memory
+         * file and disk and loads state_path into it, as restore() would (same flags). cfg must
+         * match the shape in everything else (-EINVAL otherwise, the slot is then unusable).
+         * On failure the slot is killed. */
+        int (*slot_start)(const vmm_config_t *shape, unsigned flags, vmm_vm_t **ret);
+        int (*slot_restore)(vmm_vm_t *slot, const vmm_config_t *cfg, const char *state_path, unsigned flags);
+
+        /* Guest agent (virtio-serial port "vmx.agent"): send one request line, wait up to
+         * timeout_ms for one reply line (malloc'd, without newline). -ETIMEDOUT when the guest
+         * does not answer (no agent running), -EPROTO when it answers "error ...". */
+        int (*agent_call)(vmm_vm_t *vm, const char *request, int timeout_ms, char **ret_reply);
+
+        /* Balloon: ask the guest to give memory back until it has target_bytes; get what it has. */
+        int (*balloon_set)(vmm_vm_t *vm, uint64_t target_bytes);
+        int (*balloon_get)(vmm_vm_t *vm, uint64_t *ret_actual_bytes);
+
+        /* Live migration. The destination: live_receive starts a VMM for cfg (its disk an empty
+         * overlay over the same backing as the source's, its RAM a new shared memory file) that
+         * listens on host (ports chosen by the driver, in *ret_ep) for the RAM and the disk.
+         * The source: live_send mirrors its disk into ep's NBD export, then migrates RAM live;
+         * on success the source is paused for good (its caller kills it) and stats are set; on
+         * any failure the source runs on as before and the error is returned. The destination
+         * then: live_finish waits for the incoming migration to complete, stops the NBD export
+         * and continues the CPUs (running on return). A failed destination is killed by its
+         * caller with kill(). */
+        int (*live_receive)(const vmm_config_t *cfg, const char *host, unsigned flags, vmm_live_endpoint_t *ret_ep,
+                            vmm_vm_t **ret);
+        int (*live_send)(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats);
+        int (*live_finish)(vmm_vm_t *vm, int timeout_ms);
 };
 
 /* Every driver's handle begins with this header. */
@@ -109,6 +162,15 @@ int vmm_status(vmm_vm_t *vm, vmm_status_t *ret);
 int vmm_stats(vmm_vm_t *vm, vmm_stats_t *ret);
 int vmm_console_path(vmm_vm_t *vm, char **ret);
 vmm_vm_t *vmm_vm_free(vmm_vm_t *vm);
+int vmm_slot_start(const vmm_driver_t *d, const vmm_config_t *shape, unsigned flags, vmm_vm_t **ret);
+int vmm_slot_restore(vmm_vm_t *slot, const vmm_config_t *cfg, const char *state_path, unsigned flags);
+int vmm_agent_call(vmm_vm_t *vm, const char *request, int timeout_ms, char **ret_reply);
+int vmm_balloon_set(vmm_vm_t *vm, uint64_t target_bytes);
+int vmm_balloon_get(vmm_vm_t *vm, uint64_t *ret_actual_bytes);
+int vmm_live_receive(const vmm_driver_t *d, const vmm_config_t *cfg, const char *host, unsigned flags,
+                     vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret);
+int vmm_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats);
+int vmm_live_finish(vmm_vm_t *vm, int timeout_ms);
 
 /* Accelerator choice. want is "auto", "kvm" or "tcg". auto uses KVM only when /dev/kvm works
  * and a short timed probe shows it is not slower than TCG (nested KVM can be ~1000x slower);

@@ -240,8 +240,11 @@ static void test_commands(void) {
         CHECK(command_find(2, a3, &words) == NULL);
         char *a4[] = { "vm" };
         CHECK(command_find(1, a4, &words) == NULL);
-        char *a5[] = { "vm", "clone" }; /* not in this version */
-        CHECK(command_find(2, a5, &words) == NULL);
+        char *a5[] = { "vm", "clone", "web1" };
+        cmd = command_find(3, a5, &words);
+        CHECK(cmd && streq(cmd->name, "vm clone") && words == 2);
+        char *a5b[] = { "service", "create" }; /* not in this version */
+        CHECK(command_find(2, a5b, &words) == NULL);
         CHECK(command_is_group("vm") && command_is_group("cluster") && command_is_group("nest"));
         CHECK(!command_is_group("events") && !command_is_group("v") && !command_is_group("oracle"));
 

@@ -75,11 +75,15 @@ static void test_golden(void) {
         CHECK_STREQ(opt_value(argv, "-initrd", 0), "/img/initrd.img");
         /* -append is a plain string: commas stay as they are */
         CHECK_STREQ(opt_value(argv, "-append", 0), "console=ttyS0 quiet, root=/dev/vda");
-        CHECK_STREQ(opt_value(argv, "-drive", 0),
-                    "file=/nest/web1/disk.qcow2,format=qcow2,if=none,id=disk0,cache=writeback");
+        CHECK_STREQ(opt_value(argv, "-blockdev", 0),
+                    "driver=qcow2,node-name=disk0,file.driver=file,file.filename=/nest/web1/disk.qcow2");
         CHECK_STREQ(opt_value(argv, "-device", 0), "virtio-blk-pci,drive=disk0,addr=0x3");
+        CHECK_STREQ(opt_value(argv, "-chardev", 1), "socket,id=agent0,path=/run/vmx/web1/agent.sock,server=on,wait=off");
+        CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-serial-pci,id=vser0,addr=0x5");
+        CHECK_STREQ(opt_value(argv, "-device", 2), "virtserialport,bus=vser0.0,chardev=agent0,name=vmx.agent");
+        CHECK_STREQ(opt_value(argv, "-device", 3), "virtio-balloon-pci,id=balloon0,addr=0x6,free-page-reporting=on");
         CHECK_STREQ(opt_value(argv, "-netdev", 0), "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80");
-        CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:ef,addr=0x4,romfile=");
+        CHECK_STREQ(opt_value(argv, "-device", 4), "virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:ef,addr=0x4,romfile=");
         CHECK(!has_arg(argv, "-incoming"));
         CHECK(!has_arg(argv, "-S"));
         CHECK(!has_arg(argv, "-object"));
@@ -116,6 +120,8 @@ static void test_restore_same_devices(void) {
         CHECK(has_arg(restore, "-S"));
 }
 
+static void expect_bad(vmm_config_t cfg, const char *field, int error);
+
 static void test_memory_backend(void) {
         vmm_config_t cfg = base_config();
         cfg.memory_path = "/dev/shm/vmx/web1.ram";
@@ -125,8 +131,36 @@ static void test_memory_backend(void) {
                 return;
         CHECK_STREQ(opt_value(argv, "-object", 0),
                     "memory-backend-file,id=ram0,size=256M,mem-path=/dev/shm/vmx/web1.ram,share=on");
-        CHECK_STREQ(opt_value(argv, "-machine", 1), "memory-backend=ram0");
+        CHECK_STREQ(opt_value(argv, "-numa", 0), "node,nodeid=0,memdev=ram0");
+        CHECK(opt_value(argv, "-machine", 1) == NULL);
         CHECK_STREQ(opt_value(argv, "-m", 0), "256");
+
+        /* private: mapped copy-on-write */
+        cfg.memory_private = true;
+        _cleanup_strv_free_ char **priv = NULL;
+        CHECK(qemu_argv_build(&cfg, NULL, 0, NULL, &priv) == 0);
+        if (priv)
+                CHECK_STREQ(opt_value(priv, "-object", 0),
+                            "memory-backend-file,id=ram0,size=256M,mem-path=/dev/shm/vmx/web1.ram,share=off");
+        cfg.memory_path = NULL;
+        expect_bad(cfg, "memory_private", -EINVAL);
+}
+
+/* A warm slot: the VM's command line without RAM file and disk file, waiting in preconfig. */
+static void test_slot(void) {
+        vmm_config_t cfg = base_config();
+        cfg.disk = NULL;
+        _cleanup_strv_free_ char **argv = NULL;
+        CHECK(qemu_argv_build(&cfg, NULL, QEMU_ARGV_SLOT, NULL, &argv) == 0);
+        if (!argv)
+                return;
+        CHECK(has_arg(argv, "--preconfig"));
+        CHECK_STREQ(opt_value(argv, "-incoming", 0), "defer");
+        CHECK(has_arg(argv, "-S"));
+        CHECK(!has_arg(argv, "-object"));
+        CHECK(!has_arg(argv, "-blockdev"));
+        /* the disk device is there, its drive comes later */
+        CHECK_STREQ(opt_value(argv, "-device", 0), "virtio-blk-pci,drive=disk0,addr=0x3");
 }
 
 static void test_minimal_and_escaping(void) {
@@ -146,10 +180,10 @@ static void test_minimal_and_escaping(void) {
         CHECK_STREQ(opt_value(argv, "-name", 0), "guest=a,,b");
         CHECK_STREQ(opt_value(argv, "-qmp", 0), "unix:/tmp/x,,y/qmp.sock,server=on,wait=off");
         CHECK_STREQ(opt_value(argv, "-pidfile", 0), "/tmp/x,y/qemu.pid");
-        CHECK_STREQ(opt_value(argv, "-drive", 0), "file=/d,,isk.raw,format=raw,if=none,id=disk0,cache=writeback");
+        CHECK_STREQ(opt_value(argv, "-blockdev", 0), "driver=raw,node-name=disk0,file.driver=file,file.filename=/d,,isk.raw");
         /* no forward, no MAC: the NIC is still there, in the same slot */
         CHECK_STREQ(opt_value(argv, "-netdev", 0), "user,id=net0");
-        CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-net-pci,netdev=net0,addr=0x4,romfile=");
+        CHECK_STREQ(opt_value(argv, "-device", 4), "virtio-net-pci,netdev=net0,addr=0x4,romfile=");
         CHECK(!has_arg(argv, "-kernel"));
         CHECK(!has_arg(argv, "-append"));
 
@@ -238,6 +272,7 @@ int main(void) {
         test_kvm_and_binary();
         test_restore_same_devices();
         test_memory_backend();
+        test_slot();
         test_minimal_and_escaping();
         test_validation();
         test_run_path();

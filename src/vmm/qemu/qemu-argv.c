@@ -21,6 +21,8 @@
 /* Slots on the i440fx bus; 0 is the host bridge and 1 the PIIX3 (ISA, IDE, USB, ACPI). */
 #define QEMU_PCI_SLOT_DISK "0x3"
 #define QEMU_PCI_SLOT_NET "0x4"
+#define QEMU_PCI_SLOT_SERIAL "0x5"
+#define QEMU_PCI_SLOT_BALLOON "0x6"
 
 typedef struct argv_builder {
         char **v;
@@ -97,7 +99,8 @@ static int config_check(const vmm_config_t *cfg, const char **bad) {
                 BAD("name", EINVAL);
         if (!cfg->run_dir || !*cfg->run_dir || str_has_ctl(cfg->run_dir))
                 BAD("run_dir", EINVAL);
-        if (!socket_path_fits(cfg->run_dir, QEMU_RUN_QMP) || !socket_path_fits(cfg->run_dir, QEMU_RUN_CONSOLE))
+        if (!socket_path_fits(cfg->run_dir, QEMU_RUN_QMP) || !socket_path_fits(cfg->run_dir, QEMU_RUN_CONSOLE) ||
+            !socket_path_fits(cfg->run_dir, QEMU_RUN_AGENT))
                 BAD("run_dir", ENAMETOOLONG);
         if (cfg->memory_mib < 16 || cfg->memory_mib > (UINT64_C(1) << 22))
                 BAD("memory_mib", EINVAL);
@@ -123,6 +126,8 @@ static int config_check(const vmm_config_t *cfg, const char **bad) {
                 BAD("accel", EINVAL);
         if (cfg->memory_path && (!*cfg->memory_path || str_has_ctl(cfg->memory_path)))
                 BAD("memory_path", EINVAL);
+        if (cfg->memory_private && !cfg->memory_path)
+                BAD("memory_private", EINVAL);
         if (cfg->machine && (!*cfg->machine || strpbrk(cfg->machine, ",=") || str_has_ctl(cfg->machine)))
                 BAD("machine", EINVAL);
         return 0;
@@ -175,21 +180,32 @@ int qemu_argv_build(const vmm_config_t *cfg, const char *binary, unsigned flags,
                         argv_add(&b, "-append", xstrdup(cfg->cmdline));
         }
 
+        /* RAM as NUMA node 0's memory backend rather than -machine memory-backend: the same
+         * device set can then be completed later in --preconfig (QEMU_ARGV_SLOT) */
         if (cfg->memory_path) {
                 _cleanup_free_ char *mp = qemu_opt_escape(cfg->memory_path);
                 argv_add(&b, "-object",
-                         xasprintf("memory-backend-file,id=ram0,size=%" PRIu64 "M,mem-path=%s,share=on",
-                                   cfg->memory_mib, mp));
-                argv_add(&b, "-machine", xstrdup("memory-backend=ram0"));
+                         xasprintf("memory-backend-file,id=" QEMU_RAM_ID ",size=%" PRIu64 "M,mem-path=%s,share=%s",
+                                   cfg->memory_mib, mp, cfg->memory_private ? "off" : "on"));
+                argv_add(&b, "-numa", xstrdup("node,nodeid=0,memdev=" QEMU_RAM_ID));
         }
 
         if (cfg->disk) {
                 _cleanup_free_ char *disk = qemu_opt_escape(cfg->disk);
-                argv_add(&b, "-drive",
-                         xasprintf("file=%s,format=%s,if=none,id=disk0,cache=writeback", disk,
-                                   cfg->disk_format ? cfg->disk_format : "qcow2"));
-                argv_add(&b, "-device", xstrdup("virtio-blk-pci,drive=disk0,addr=" QEMU_PCI_SLOT_DISK));
+                argv_add(&b, "-blockdev",
+                         xasprintf("driver=%s,node-name=" QEMU_DISK_ID ",file.driver=file,file.filename=%s",
+                                   cfg->disk_format ? cfg->disk_format : "qcow2", disk));
         }
+        if (cfg->disk || (flags & QEMU_ARGV_SLOT))
+                argv_add(&b, "-device", xstrdup("virtio-blk-pci,drive=" QEMU_DISK_ID ",addr=" QEMU_PCI_SLOT_DISK));
+
+        /* the guest agent's channel (docs/guest-agent.md) */
+        argv_add(&b, "-chardev", xasprintf("socket,id=agent0,path=%s/" QEMU_RUN_AGENT ",server=on,wait=off", run));
+        argv_add(&b, "-device", xstrdup("virtio-serial-pci,id=vser0,addr=" QEMU_PCI_SLOT_SERIAL));
+        argv_add(&b, "-device", xstrdup("virtserialport,bus=vser0.0,chardev=agent0,name=vmx.agent"));
+        /* free page reporting: pages the guest frees go back to the host by themselves */
+        argv_add(&b, "-device", xstrdup("virtio-balloon-pci,id=balloon0,addr=" QEMU_PCI_SLOT_BALLOON
+                                        ",free-page-reporting=on"));
 
         /* always present, with or without a forward, so the device set does not depend on it */
         if (cfg->fwd_host)
@@ -202,7 +218,9 @@ int qemu_argv_build(const vmm_config_t *cfg, const char *binary, unsigned flags,
         else
                 argv_add(&b, "-device", xstrdup("virtio-net-pci,netdev=net0,addr=" QEMU_PCI_SLOT_NET ",romfile="));
 
-        if (flags & QEMU_ARGV_INCOMING) {
+        if (flags & QEMU_ARGV_SLOT)
+                argv_add(&b, "--preconfig", NULL);
+        if (flags & (QEMU_ARGV_INCOMING | QEMU_ARGV_SLOT)) {
                 argv_add(&b, "-incoming", xstrdup("defer"));
                 /* stay paused after loading whatever run state was saved; the driver decides */
                 argv_add(&b, "-S", NULL);

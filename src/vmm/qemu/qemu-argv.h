@@ -14,12 +14,21 @@
 #define QEMU_RUN_CONSOLE "console.sock"
 #define QEMU_RUN_CONSOLE_LOG "console.log"
 #define QEMU_RUN_LOG "qemu.log"
+#define QEMU_RUN_AGENT "agent.sock" /* the guest agent's virtio-serial port */
 
 #define QEMU_DEFAULT_BINARY "qemu-system-x86_64"
 #define QEMU_DEFAULT_MACHINE "pc"
 
 /* Flags of qemu_argv_build() */
 #define QEMU_ARGV_INCOMING (1u << 0) /* restore: wait for "migrate-incoming" (-incoming defer -S) */
+/* a warm slot: --preconfig, -incoming defer -S, and no RAM or disk yet; the driver adds them
+ * (object-add, set-numa-node, blockdev-add) once it knows which VM the slot becomes. The
+ * config must have memory_path and disk NULL. */
+#define QEMU_ARGV_SLOT (1u << 1)
+
+/* Names inside QEMU shared by the command line and the driver's QMP commands. */
+#define QEMU_RAM_ID "ram0"
+#define QEMU_DISK_ID "disk0"
 
 /* Check cfg and build the NULL-terminated argv for binary (NULL: QEMU_DEFAULT_BINARY).
  * Returns 0 and a strv the caller frees with strv_free(); or -EINVAL when a field is missing

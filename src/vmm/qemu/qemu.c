@@ -26,36 +26,12 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "vmm/qemu/qemu-argv.h"
+#include "vmm/qemu/qemu-internal.h"
 #include "vmm/qemu/qemu-process.h"
 #include "vmm/qemu/qmp-commands.h"
 #include "vmm/vmm.h"
 
-#define QEMU_START_TIMEOUT_MS 30000     /* from exec to a working monitor */
-#define QEMU_ATTACH_TIMEOUT_MS 5000
-#define QEMU_CMD_TIMEOUT_MS 10000       /* ordinary monitor commands */
-#define QEMU_MIGRATE_TIMEOUT_MS 600000  /* a whole save or restore */
-#define QEMU_KILL_TIMEOUT_MS 10000      /* SIGKILL to the process being gone */
-#define QEMU_DEATH_GRACE_MS 1000        /* monitor closed: time for the process to finish exiting */
-#define QEMU_LOG_MAX_BYTES (4 << 20)    /* qemu.log is truncated at start beyond this */
-#define QEMU_LOG_TAIL_BYTES 1500
-#define QEMU_SAVE_FDNAME "vmx-save"
-#define QEMU_RESTORE_FDNAME "vmx-restore"
-
-typedef struct qemu_vm {
-        vmm_vm_t header; /* first, as vmm.h requires */
-        char *name;
-        char *qmp_path, *log_path, *console_path;
-        bool memory_shared; /* RAM in memory_path: migrate with x-ignore-shared */
-        qemu_process_t *proc;
-        qmp_t *qmp;
-        off_t log_offset; /* where this process's output starts in qemu.log */
-} qemu_vm_t;
-
-extern const vmm_driver_t vmm_qemu;
-
-static qemu_vm_t *qemu_vm_from(vmm_vm_t *vm) { return (qemu_vm_t *)vm; }
-
-static void qemu_free(vmm_vm_t *v) {
+void qemu_free(vmm_vm_t *v) {
         qemu_vm_t *vm = qemu_vm_from(v);
         if (!vm)
                 return;
@@ -65,11 +41,14 @@ static void qemu_free(vmm_vm_t *v) {
         free(vm->qmp_path);
         free(vm->log_path);
         free(vm->console_path);
+        free(vm->agent_path);
+        free(vm->run_dir);
+        free(vm->slot_shape);
         free(vm);
 }
 
 /* For a VM still being set up: a failure kills the process we started. */
-static void qemu_vm_abandonp(qemu_vm_t **p) {
+void qemu_vm_abandonp(qemu_vm_t **p) {
         if (!*p)
                 return;
         if ((*p)->proc)
@@ -77,14 +56,16 @@ static void qemu_vm_abandonp(qemu_vm_t **p) {
         qemu_free(&(*p)->header);
 }
 
-static qemu_vm_t *qemu_vm_new(const vmm_config_t *cfg) {
+qemu_vm_t *qemu_vm_new(const vmm_config_t *cfg) {
         qemu_vm_t *vm = xcalloc(1, sizeof *vm);
         vm->header.driver = &vmm_qemu;
         vm->name = xstrdup(cfg->name);
         vm->qmp_path = qemu_run_path(cfg->run_dir, QEMU_RUN_QMP);
         vm->log_path = qemu_run_path(cfg->run_dir, QEMU_RUN_LOG);
         vm->console_path = qemu_run_path(cfg->run_dir, QEMU_RUN_CONSOLE);
-        vm->memory_shared = cfg->memory_path != NULL;
+        vm->agent_path = qemu_run_path(cfg->run_dir, QEMU_RUN_AGENT);
+        vm->run_dir = xstrdup(cfg->run_dir);
+        vm->memory_file = cfg->memory_path != NULL;
         return vm;
 }
 
@@ -107,7 +88,7 @@ static void exit_describe(int status, char *buf, size_t size) {
 /* The one place that logs a failed operation: if QEMU has died (or dies within a short grace,
  * since it closes the monitor before it exits) the message is the tail of its log, else
  * QEMU's desc from err. Returns whether QEMU is gone. */
-static bool qemu_log_failure(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err) {
+bool qemu_log_failure(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err) {
         bool gone = !qemu_process_alive(vm->proc);
         if (!gone && (r == -ECONNRESET || r == -ENOTCONN))
                 gone = qemu_process_wait(vm->proc, QEMU_DEATH_GRACE_MS) >= 0;
@@ -122,7 +103,7 @@ static bool qemu_log_failure(qemu_vm_t *vm, const char *what, int r, const qmp_e
 }
 
 /* Log a failed operation on a running VM; a VM whose QEMU has died is -ESRCH. */
-static int qemu_op_fail(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err) {
+int qemu_op_fail(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err) {
         return qemu_log_failure(vm, what, r, err) ? -ESRCH : r;
 }
 
@@ -168,7 +149,7 @@ static int qemu_log_open(const qemu_vm_t *vm, const char *what, int *ret_fd, off
 
 /* Start QEMU for cfg and connect to its monitor. what is "boot" or "restore" for messages.
  * On failure nothing is left running and the error is logged. */
-static int qemu_start(const vmm_config_t *cfg, unsigned argv_flags, const char *what, qemu_vm_t **ret) {
+int qemu_start(const vmm_config_t *cfg, unsigned argv_flags, const char *what, qemu_vm_t **ret) {
         const char *bad = NULL;
         _cleanup_strv_free_ char **argv = NULL;
         int r = qemu_argv_build(cfg, qemu_binary(), argv_flags, &bad, &argv);
@@ -240,7 +221,7 @@ static int qemu_boot(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret) {
 
 /* Poll query-migrate until the migration reaches a final status, backing off from 1 to 50 ms
  * between polls. Returns 0 with the final info, or the monitor error / -ETIMEDOUT in err. */
-static int qemu_migration_wait(qemu_vm_t *vm, int timeout_ms, qmp_error_t *err, qmp_migrate_info_t *ret) {
+int qemu_migration_wait(qemu_vm_t *vm, int timeout_ms, qmp_error_t *err, qmp_migrate_info_t *ret) {
         int64_t deadline = time_now_ms() + timeout_ms, pause = 1;
         for (;;) {
                 qmp_migrate_info_t info;
@@ -262,25 +243,25 @@ static int qemu_migration_wait(qemu_vm_t *vm, int timeout_ms, qmp_error_t *err, 
         }
 }
 
-static int qemu_restore(const vmm_config_t *cfg, const char *state_path, unsigned flags, vmm_vm_t **ret) {
-        int64_t t0 = time_now_ms();
-        if (!cfg || !state_path)
-                return -EINVAL;
+/* Load state_path into vm, a QEMU waiting with -incoming defer -S, and continue it unless
+ * VMM_RESTORE_PAUSED. t0 is when the whole restore began, for the log. On failure the caller
+ * kills vm; -EINVAL means the state does not fit the config. */
+int qemu_incoming_load(qemu_vm_t *vm, const char *state_path, unsigned flags, int64_t t0) {
         _cleanup_close_ int fd = open(state_path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
                 int r = negative_errno();
-                log_error("vm %s: cannot open state file %s: %s", cfg->name ? cfg->name : "?", state_path, strerror(-r));
+                log_error("vm %s: cannot open state file %s: %s", vm->name, state_path, strerror(-r));
                 return r;
         }
-        _cleanup_(qemu_vm_abandonp) qemu_vm_t *vm = NULL;
-        int r = qemu_start(cfg, QEMU_ARGV_INCOMING, "restore", &vm);
-        if (r < 0)
-                return r;
-
         qmp_error_t err = { 0 };
         const char *what = "restore";
-        if (vm->memory_shared)
-                r = qmp_cmd_migrate_set_capability(vm->qmp, "x-ignore-shared", true, QEMU_CMD_TIMEOUT_MS, &err);
+        int r = 0;
+        /* set whenever RAM is a file, shared or private (unless VMM_ALL_RAM), so that the stream's
+         * layout is the same on both sides; private RAM is not skipped by it and travels in the
+         * stream */
+        if (vm->memory_file)
+                r = qmp_cmd_migrate_set_capability(vm->qmp, "x-ignore-shared", !(flags & VMM_ALL_RAM),
+                                                   QEMU_CMD_TIMEOUT_MS, &err);
         if (r >= 0)
                 r = qmp_cmd_getfd(vm->qmp, fd, QEMU_RESTORE_FDNAME, QEMU_CMD_TIMEOUT_MS, &err);
         if (r >= 0)
@@ -312,6 +293,25 @@ static int qemu_restore(const vmm_config_t *cfg, const char *state_path, unsigne
         }
         log_info("vm %s: restored from %s in %" PRId64 " ms (state loaded after %" PRId64 " ms)%s", vm->name,
                  state_path, time_now_ms() - t0, t_loaded - t0, flags & VMM_RESTORE_PAUSED ? ", paused" : "");
+        return 0;
+}
+
+static int qemu_restore(const vmm_config_t *cfg, const char *state_path, unsigned flags, vmm_vm_t **ret) {
+        int64_t t0 = time_now_ms();
+        if (!cfg || !state_path)
+                return -EINVAL;
+        if (access(state_path, R_OK) < 0) {
+                int r = negative_errno();
+                log_error("vm %s: cannot open state file %s: %s", cfg->name ? cfg->name : "?", state_path, strerror(-r));
+                return r;
+        }
+        _cleanup_(qemu_vm_abandonp) qemu_vm_t *vm = NULL;
+        int r = qemu_start(cfg, QEMU_ARGV_INCOMING, "restore", &vm);
+        if (r < 0)
+                return r;
+        r = qemu_incoming_load(vm, state_path, flags, t0);
+        if (r < 0)
+                return r;
         *ret = &TAKE_PTR(vm)->header;
         return 0;
 }
@@ -376,8 +376,9 @@ static int qemu_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
                           vm->name, state_path);
                 return -EALREADY;
         }
-        if (r >= 0 && vm->memory_shared)
-                r = qmp_cmd_migrate_set_capability(vm->qmp, "x-ignore-shared", true, QEMU_CMD_TIMEOUT_MS, &err);
+        if (r >= 0 && vm->memory_file)
+                r = qmp_cmd_migrate_set_capability(vm->qmp, "x-ignore-shared", !(flags & VMM_ALL_RAM),
+                                                   QEMU_CMD_TIMEOUT_MS, &err);
         /* the default limit (32 MiB/s in QEMU 7.2) is meant for live migration over a network */
         if (r >= 0)
                 r = qmp_cmd_migrate_set_max_bandwidth(vm->qmp, UINT64_C(1) << 40, QEMU_CMD_TIMEOUT_MS, &err);
@@ -387,9 +388,11 @@ static int qemu_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
                 return qemu_op_fail(vm, "save", r, &err);
 
         /* written under a temporary name and renamed once complete and synced, so a crash
-         * never leaves a truncated state file under state_path */
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp", state_path);
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+         * never leaves a truncated state file under state_path; a stream is written as it is */
+        bool stream = flags & VMM_SAVE_STREAM;
+        _cleanup_free_ char *tmp = stream ? xstrdup(state_path) : xasprintf("%s.tmp", state_path);
+        _cleanup_close_ int fd = stream ? open(tmp, O_WRONLY | O_CLOEXEC)
+                                        : open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
         if (fd < 0) {
                 r = negative_errno();
                 log_error("vm %s: save: cannot create %s: %s", vm->name, tmp, strerror(-r));
@@ -409,14 +412,15 @@ static int qemu_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
                               *info.error_desc ? ": " : "", info.error_desc);
                 r = -EIO;
         }
-        if (r >= 0 && fsync(fd) < 0)
+        if (r >= 0 && !stream && fsync(fd) < 0)
                 r = file_error(&err, "fsync", tmp);
-        if (r >= 0 && rename(tmp, state_path) < 0)
+        if (r >= 0 && !stream && rename(tmp, state_path) < 0)
                 r = file_error(&err, "rename to", state_path);
-        if (r >= 0)
+        if (r >= 0 && !stream)
                 (void)fsync_dir_of(state_path);
         if (r < 0) {
-                (void)unlink(tmp);
+                if (!stream)
+                        (void)unlink(tmp);
                 _cleanup_free_ char *msg = xasprintf("save to %s", state_path);
                 return qemu_op_fail(vm, msg, r, &err);
         }
@@ -440,7 +444,7 @@ static int qemu_cont(vmm_vm_t *v, unsigned flags) {
         return r < 0 ? qemu_op_fail(vm, "resume", r, &err) : 0;
 }
 
-static int qemu_kill(vmm_vm_t *v, unsigned flags) {
+int qemu_kill(vmm_vm_t *v, unsigned flags) {
         qemu_vm_t *vm = qemu_vm_from(v);
         int r = qemu_process_kill(vm->proc, QEMU_KILL_TIMEOUT_MS);
         if (r < 0)
@@ -552,4 +556,12 @@ const vmm_driver_t vmm_qemu = {
         .stats = qemu_stats,
         .console_path = qemu_console_path,
         .free = qemu_free,
+        .slot_start = qemu_slot_start,
+        .slot_restore = qemu_slot_restore,
+        .agent_call = qemu_agent_call,
+        .balloon_set = qemu_balloon_set,
+        .balloon_get = qemu_balloon_get,
+        .live_receive = qemu_live_receive,
+        .live_send = qemu_live_send,
+        .live_finish = qemu_live_finish,
 };

@@ -235,3 +235,182 @@ int qmp_cmd_query_blockstats(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_blo
                 qmp_error_set(err, "", "malformed reply to query-blockstats");
         return r;
 }
+
+/* ---- Live migration with non-shared storage: NBD, block jobs, migration tuning ---- */
+
+int qmp_cmd_nbd_server_start(qmp_t *q, const char *host, int port, int timeout_ms, qmp_error_t *err) {
+        if (!host || port < 1 || port > 65535)
+                return -EINVAL;
+        char p[16];
+        snprintf(p, sizeof p, "%d", port); /* QAPI InetSocketAddress.port is a string */
+        /* 7.2 still takes the legacy SocketAddress here: {"type": "inet", "data": {...}} */
+        _cleanup_(json_decrefp) json_t *args =
+                json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", host, "port", p);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "nbd-server-start", args, timeout_ms, err);
+}
+
+int qmp_cmd_nbd_server_stop(qmp_t *q, int timeout_ms, qmp_error_t *err) {
+        return qmp_simple(q, "nbd-server-stop", NULL, timeout_ms, err);
+}
+
+int qmp_cmd_block_export_add_nbd(qmp_t *q, const char *id, const char *node_name, bool writable, int timeout_ms,
+                                 qmp_error_t *err) {
+        if (!id || !node_name)
+                return -EINVAL;
+        /* the export's NBD name defaults to node_name */
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s, s:s, s:s, s:b}", "type", "nbd", "id", id,
+                                                         "node-name", node_name, "writable", writable);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "block-export-add", args, timeout_ms, err);
+}
+
+int qmp_cmd_blockdev_add_nbd(qmp_t *q, const char *node_name, const char *host, int port, const char *export,
+                             int timeout_ms, qmp_error_t *err) {
+        if (!node_name || !host || !export || port < 1 || port > 65535)
+                return -EINVAL;
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        /* blockdev-add takes the flat SocketAddress: {"type": "inet", "host": ..., "port": ...} */
+        _cleanup_(json_decrefp) json_t *args =
+                json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "driver", "nbd", "node-name", node_name, "server",
+                          "type", "inet", "host", host, "port", p, "export", export);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "blockdev-add", args, timeout_ms, err);
+}
+
+int qmp_cmd_blockdev_del(qmp_t *q, const char *node_name, int timeout_ms, qmp_error_t *err) {
+        if (!node_name)
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "node-name", node_name);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "blockdev-del", args, timeout_ms, err);
+}
+
+int qmp_cmd_blockdev_mirror(qmp_t *q, const char *job_id, const char *device, const char *target, const char *sync,
+                            int timeout_ms, qmp_error_t *err) {
+        if (!job_id || !device || !target || !sync)
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s, s:s, s:s, s:s}", "job-id", job_id, "device", device,
+                                                         "target", target, "sync", sync);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "blockdev-mirror", args, timeout_ms, err);
+}
+
+int qmp_cmd_block_job_cancel(qmp_t *q, const char *job_id, bool force, int timeout_ms, qmp_error_t *err) {
+        if (!job_id)
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s, s:b}", "device", job_id, "force", force);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "block-job-cancel", args, timeout_ms, err);
+}
+
+int qmp_parse_block_jobs(json_t *value, const char *job_id, qmp_block_job_t *ret) {
+        if (!json_is_array(value) || !job_id)
+                return -EBADMSG;
+        qmp_block_job_t job = { 0 };
+        size_t i;
+        json_t *j;
+        json_array_foreach(value, i, j) {
+                /* a job started with job-id reports it as "device" */
+                const char *id = json_string_value(json_object_get(j, "device"));
+                if (!json_is_object(j) || !id)
+                        return -EBADMSG;
+                if (!streq(id, job_id))
+                        continue;
+                json_t *ready = json_object_get(j, "ready");
+                const char *status = json_string_value(json_object_get(j, "status"));
+                if (!json_is_boolean(ready) || !status || json_member_u64(j, "offset", &job.offset) < 0 ||
+                    json_member_u64(j, "len", &job.len) < 0)
+                        return -EBADMSG;
+                job.found = true;
+                job.ready = json_is_true(ready);
+                snprintf(job.status, sizeof job.status, "%s", status);
+                break;
+        }
+        *ret = job;
+        return 0;
+}
+
+int qmp_cmd_query_block_job(qmp_t *q, const char *job_id, int timeout_ms, qmp_error_t *err, qmp_block_job_t *ret) {
+        _cleanup_(json_decrefp) json_t *value = NULL;
+        int r = qmp_command_send(q, "query-block-jobs", NULL, -1, timeout_ms, err, &value);
+        if (r < 0)
+                return r;
+        r = qmp_parse_block_jobs(value, job_id, ret);
+        if (r < 0)
+                qmp_error_set(err, "", "malformed reply to query-block-jobs");
+        return r;
+}
+
+int qmp_parse_block_job_end(json_t *event, qmp_block_job_end_t *ret) {
+        json_t *data = json_object_get(event, "data");
+        if (!json_is_object(data))
+                return -EBADMSG;
+        qmp_block_job_end_t end = { 0 };
+        if (json_member_u64(data, "offset", &end.offset) < 0 || json_member_u64(data, "len", &end.len) < 0)
+                return -EBADMSG;
+        const char *error = json_string_value(json_object_get(data, "error"));
+        snprintf(end.error, sizeof end.error, "%s", error ? error : "");
+        *ret = end;
+        return 0;
+}
+
+int qmp_event_block_job_completed(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_block_job_end_t *ret) {
+        _cleanup_(json_decrefp) json_t *event = NULL;
+        int r = qmp_event_wait(q, "BLOCK_JOB_COMPLETED", timeout_ms, err, &event);
+        if (r < 0)
+                return r;
+        r = qmp_parse_block_job_end(event, ret);
+        if (r < 0)
+                qmp_error_set(err, "", "malformed BLOCK_JOB_COMPLETED event");
+        return r;
+}
+
+int qmp_cmd_migrate_set_downtime_limit(qmp_t *q, uint64_t ms, int timeout_ms, qmp_error_t *err) {
+        _cleanup_(json_decrefp) json_t *args =
+                json_pack("{s:I}", "downtime-limit", (json_int_t)MIN(ms, (uint64_t)INT64_MAX));
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "migrate-set-parameters", args, timeout_ms, err);
+}
+
+int qmp_cmd_migrate_continue(qmp_t *q, qmp_migrate_status_t state, int timeout_ms, qmp_error_t *err) {
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "state", qmp_migrate_status_to_string(state));
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "migrate-continue", args, timeout_ms, err);
+}
+
+int qmp_cmd_migrate_cancel(qmp_t *q, int timeout_ms, qmp_error_t *err) {
+        return qmp_simple(q, "migrate_cancel", NULL, timeout_ms, err);
+}
+
+int qmp_parse_migrate_times(json_t *value, qmp_migrate_times_t *ret) {
+        if (!json_is_object(value))
+                return -EBADMSG;
+        qmp_migrate_times_t t = { 0 };
+        if (json_member_u64(value, "total-time", &t.total_ms) < 0 ||
+            json_member_u64(value, "downtime", &t.downtime_ms) < 0 ||
+            json_member_u64(value, "setup-time", &t.setup_ms) < 0)
+                return -EBADMSG;
+        *ret = t;
+        return 0;
+}
+
+int qmp_cmd_query_migrate_times(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_migrate_times_t *ret) {
+        _cleanup_(json_decrefp) json_t *value = NULL;
+        int r = qmp_command_send(q, "query-migrate", NULL, -1, timeout_ms, err, &value);
+        if (r < 0)
+                return r;
+        r = qmp_parse_migrate_times(value, ret);
+        if (r < 0)
+                qmp_error_set(err, "", "malformed reply to query-migrate");
+        return r;
+}

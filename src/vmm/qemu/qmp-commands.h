@@ -99,3 +99,64 @@ int qmp_cmd_query_blockstats(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_blo
 int qmp_parse_status(json_t *value, qmp_status_t *ret);
 int qmp_parse_migrate_info(json_t *value, qmp_migrate_info_t *ret);
 int qmp_parse_blockstats(json_t *value, qmp_blockstats_t *ret);
+
+/* ---- Live migration with non-shared storage (qemu-live.c): NBD, block jobs, migration
+ * tuning. Schemas as in QEMU 7.2 (qapi/block-core.json, block-export.json, migration.json). */
+
+/* A block job as query-block-jobs shows it. */
+typedef struct qmp_block_job {
+        bool found;      /* false: no job of that id (never started, or ended and dismissed) */
+        bool ready;      /* a mirror in sync with its target (BLOCK_JOB_READY was sent) */
+        char status[32]; /* JobStatus: "running", "ready", "standby", "waiting", ... */
+        uint64_t offset; /* progress: bytes copied so far */
+        uint64_t len;    /* progress: bytes to copy (grows while the guest writes) */
+} qmp_block_job_t;
+
+/* The data of a BLOCK_JOB_COMPLETED event. */
+typedef struct qmp_block_job_end {
+        uint64_t offset, len;
+        char error[256]; /* why the job failed, or "" */
+} qmp_block_job_end_t;
+
+/* Times of a migration from query-migrate, 0 while not yet known. */
+typedef struct qmp_migrate_times {
+        uint64_t total_ms;    /* "total-time": migrate to completion */
+        uint64_t downtime_ms; /* "downtime": source stopped to completion (completed only) */
+        uint64_t setup_ms;    /* "setup-time" */
+} qmp_migrate_times_t;
+
+/* nbd-server-start listening on host:port (IPv4 or name, as a legacy SocketAddress). */
+int qmp_cmd_nbd_server_start(qmp_t *q, const char *host, int port, int timeout_ms, qmp_error_t *err);
+/* nbd-server-stop; also removes every NBD export and drops its clients. */
+int qmp_cmd_nbd_server_stop(qmp_t *q, int timeout_ms, qmp_error_t *err);
+/* block-export-add of type nbd: node_name exported under its own name, with export id id. */
+int qmp_cmd_block_export_add_nbd(qmp_t *q, const char *id, const char *node_name, bool writable, int timeout_ms,
+                                 qmp_error_t *err);
+
+/* blockdev-add of an NBD client node: export on host:port as node_name. */
+int qmp_cmd_blockdev_add_nbd(qmp_t *q, const char *node_name, const char *host, int port, const char *export,
+                             int timeout_ms, qmp_error_t *err);
+int qmp_cmd_blockdev_del(qmp_t *q, const char *node_name, int timeout_ms, qmp_error_t *err);
+/* blockdev-mirror job_id: copy device (a root node) into the node target, sync "top",
+ * "full" or "none"; the job then keeps target in sync until it is cancelled or completed. */
+int qmp_cmd_blockdev_mirror(qmp_t *q, const char *job_id, const char *device, const char *target, const char *sync,
+                            int timeout_ms, qmp_error_t *err);
+/* block-job-cancel. Without force a ready mirror finishes copying and ends as completed
+ * (BLOCK_JOB_COMPLETED) without switching to its target; with force it stops at once. */
+int qmp_cmd_block_job_cancel(qmp_t *q, const char *job_id, bool force, int timeout_ms, qmp_error_t *err);
+/* The job job_id from query-block-jobs; ret->found is false when there is none. */
+int qmp_cmd_query_block_job(qmp_t *q, const char *job_id, int timeout_ms, qmp_error_t *err, qmp_block_job_t *ret);
+/* Wait for a BLOCK_JOB_COMPLETED event (queued or arriving; of any job) and return its data. */
+int qmp_event_block_job_completed(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_block_job_end_t *ret);
+
+/* migrate-set-parameters downtime-limit, in ms. */
+int qmp_cmd_migrate_set_downtime_limit(qmp_t *q, uint64_t ms, int timeout_ms, qmp_error_t *err);
+/* migrate-continue from the paused status state (with pause-before-switchover: "pre-switchover"). */
+int qmp_cmd_migrate_continue(qmp_t *q, qmp_migrate_status_t state, int timeout_ms, qmp_error_t *err);
+int qmp_cmd_migrate_cancel(qmp_t *q, int timeout_ms, qmp_error_t *err);
+int qmp_cmd_query_migrate_times(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_migrate_times_t *ret);
+
+/* Reply and event parsers, exposed for unit tests. */
+int qmp_parse_block_jobs(json_t *value, const char *job_id, qmp_block_job_t *ret);
+int qmp_parse_block_job_end(json_t *event, qmp_block_job_end_t *ret);
+int qmp_parse_migrate_times(json_t *value, qmp_migrate_times_t *ret);
