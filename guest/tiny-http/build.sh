@@ -3,8 +3,9 @@
 # OUTDIR/build-info (what went in). The kernel is Debian's cloud kernel, fetched with
 # `apt-get download` (the only network use) and cached with the other .debs in OUTDIR/cache/;
 # the initramfs is busybox-static, the few kernel modules the guest needs, and the guest
-# scripts that sit next to this file (init, inittab, http-serve, http-handler, console-shell,
-# power-button). Idempotent: does nothing when the outputs are newer than every input.
+# scripts that sit next to this file (init, inittab, http-serve, http-handler, agent,
+# console-shell, power-button). Idempotent: does nothing when the outputs are newer than every
+# input.
 #
 # Usage: build.sh OUTDIR          (root is not required: the archive records owner 0:0 itself)
 # Host packages (Debian): apt, dpkg, cpio, gzip, kmod, xz-utils, busybox-static.
@@ -21,13 +22,16 @@ readonly META_PKG=linux-image-cloud-amd64
 #   cryptomgr.notests  skip the crypto self-tests run at boot
 readonly CMDLINE="console=ttyS0 nokaslr noreplace-smp cryptomgr.notests"
 # Modules loaded in the guest; their dependencies are added and ordered automatically.
-readonly MODULES=(virtio_pci virtio_blk virtio_net button evdev)
+# virtio_console: the agent's virtio-serial port; virtio_balloon: the balloon and free page
+# reporting.
+readonly MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_balloon button evdev)
 # Guest files: source name in this directory -> path inside the initramfs.
 readonly -A GUEST_FILES=(
         [init]=init
         [inittab]=etc/inittab
         [http-serve]=usr/libexec/vmx/http-serve
         [http-handler]=usr/libexec/vmx/http-handler
+        [agent]=usr/libexec/vmx/agent
         [console-shell]=usr/libexec/vmx/console-shell
         [power-button]=etc/acpi/PWRF/00000080
 )

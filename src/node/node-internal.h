@@ -37,6 +37,20 @@ typedef struct node_vm {
         struct node_vm *next;
 } node_vm_t;
 
+/* What a warm slot fits (node-slots.c): VMs with this RAM size, vCPUs and image kernel. */
+typedef struct node_slot_shape {
+        int64_t memory_mib, vcpus;
+        char *kernel, *initrd, *cmdline; /* NULL for disk-booted images */
+} node_slot_shape_t;
+
+typedef struct node_slot {
+        vmm_vm_t *vmm;
+        char *dir;           /* DATA/slots/ID; its QEMU's run directory is DIR/run */
+        int fwd_port;        /* the guest port 80 forward the slot was started with */
+        node_slot_shape_t shape;
+        struct node_slot *next;
+} node_slot_t;
+
 typedef struct node {
         char *name;
         char *role;
@@ -55,6 +69,13 @@ typedef struct node {
         pthread_mutex_t wake_lock;
         pthread_cond_t wake;    /* signalled to send a heartbeat at once */
         bool wake_pending;
+        int slots_wanted;           /* warm slots to keep (--warm-slots) */
+        pthread_mutex_t slots_lock; /* guards the fields below */
+        node_slot_t *slots;
+        int n_slots;
+        node_slot_shape_t slot_shape; /* of the last restore: the shape of new slots */
+        pthread_t slots_thread;
+        bool slots_thread_started;
 } node_t;
 
 /* node-vm.c: the commands. Each returns 0 and a result object, or -errno and a message. */
@@ -93,6 +114,17 @@ int node_clone_detach_disk(const char *disk, const char *image_disk, const char 
 int node_clone_identity(node_vm_t *vm, char **ret_msg);
 /* qemu-img with argv; its output becomes the message of a failure. */
 int node_qemu_img(char *const argv[], char **ret_msg);
+
+/* node-slots.c: warm slots. node_slots_start cleans up slots of a previous run and starts the
+ * refill thread; node_slots_stop kills the slots. node_slot_take removes and returns a live
+ * slot of that shape (NULL if none) and remembers the shape for refills; node_slot_release
+ * frees a taken slot: used (its process now belongs to a VM) or not (killed). */
+int node_slots_start(node_t *n);
+void node_slots_stop(node_t *n);
+node_slot_t *node_slot_take(node_t *n, const node_slot_shape_t *shape);
+void node_slot_release(node_slot_t *s, bool used);
+/* A free TCP port on host, or -errno. */
+int node_pick_free_port(const char *host);
 
 /* node-cache.c: image files, rebuilt from the chunk cache into DATA/images/NAME/FILE. */
 int node_cache_image(node_t *n, const json_t *image, char **ret_msg);

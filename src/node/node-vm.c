@@ -77,6 +77,34 @@ static void disk_base_set(node_vm_t *vm, const char *path) {
         vm->disk_base = path ? xstrdup(path) : NULL;
 }
 
+/* A VM that took a warm slot has DIR/run linked to the slot's directory; once that QEMU is
+ * gone, the next launch gets a plain directory again. */
+static void run_dir_reset(node_t *n, node_vm_t *vm) {
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        _cleanup_free_ char *run = xasprintf("%s/run", dir);
+        char target[4096];
+        ssize_t len = readlink(run, target, sizeof target - 1);
+        if (len <= 0)
+                return;
+        target[len] = 0;
+        char *slash = strrchr(target, '/');
+        if (slash && streq(slash, "/run")) {
+                *slash = 0;
+                (void)rm_rf(target);
+        }
+        unlink(run);
+}
+
+/* Links DIR/run to a taken slot's run directory. */
+static int run_dir_link(node_t *n, node_vm_t *vm, const node_slot_t *slot) {
+        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
+        _cleanup_free_ char *run = xasprintf("%s/run", dir);
+        _cleanup_free_ char *target = xasprintf("%s/run", slot->dir);
+        (void)mkdir_p(dir, 0755);
+        (void)rm_rf(run);
+        return symlink(target, run) < 0 ? negative_errno() : 0;
+}
+
 /* Records that the VM's local files are the manifests files at version (NULL: they may have
  * changed). Everything that runs, saves or removes the VM clears it, through set_state. */
 static void staged_set(node_vm_t *vm, const json_t *files, int64_t version) {
@@ -198,7 +226,7 @@ static int run_check(const char *name, const char *mode, const json_t *config, c
         return 0;
 }
 
-static int pick_free_port(const char *host) {
+int node_pick_free_port(const char *host) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return negative_errno();
@@ -244,7 +272,7 @@ static int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg)
                 return r;
         }
         if (vm->fwd_port <= 0) {
-                vm->fwd_port = pick_free_port(n->host);
+                vm->fwd_port = node_pick_free_port(n->host);
                 if (vm->fwd_port < 0) {
                         *ret_msg = xasprintf("no free port on %s", n->host);
                         return -EADDRINUSE;
@@ -406,8 +434,8 @@ static void *feeder_thread(void *arg) {
 /* Restores from the Nest without a copy on disk: the saved state flows from the HTTP download
  * through a FIFO into QEMU while it is hashed. The VM is loaded paused and continues only when
  * the whole stream matched its SHA-256, so corrupted state is never run. */
-static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, const char *source, int64_t version,
-                            const json_t *info,
+static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, node_slot_t **slotp, const char *source,
+                            int64_t version, const json_t *info,
                             nest_transfer_stats_t *acc, receive_progress_t *prog,
                             char **ret_msg) {
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
@@ -424,7 +452,16 @@ static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, const char *s
                 *ret_msg = xasprintf("vm \"%s\": cannot start the state download", vm->name);
                 return -EAGAIN;
         }
-        int r = vmm_restore(n->driver, &l->vc, fifo, VMM_RESTORE_PAUSED, &vm->vmm);
+        int r;
+        node_slot_t *slot = slotp ? *slotp : NULL;
+        if (slot) {
+                *slotp = NULL; /* consumed, whatever happens */
+                r = vmm_slot_restore(slot->vmm, &l->vc, fifo, VMM_RESTORE_PAUSED);
+                if (r >= 0)
+                        vm->vmm = slot->vmm;
+                node_slot_release(slot, r >= 0);
+        } else
+                r = vmm_restore(n->driver, &l->vc, fifo, VMM_RESTORE_PAUSED, &vm->vmm);
         f.cancel = 1;
         pthread_join(t, NULL);
         unlink(fifo);
@@ -444,6 +481,19 @@ static int restore_streamed(node_t *n, node_vm_t *vm, launch_t *l, const char *s
                 *ret_msg = xasprintf("vm \"%s\": cannot continue after restore: %s", vm->name, vmm_failure(r));
         }
         return r;
+}
+
+/* A warm slot that fits the VM of config, or NULL. */
+static node_slot_t *slot_for(node_t *n, const json_t *config) {
+        bundle_config_t bc;
+        if (n->slots_wanted <= 0 || bundle_config_from_json(config, &bc) < 0)
+                return NULL;
+        bool kernel = streq(bc.boot, "kernel");
+        _cleanup_free_ char *vmlinuz = kernel ? node_image_path(n, bc.image, "vmlinuz") : NULL;
+        _cleanup_free_ char *initrd = kernel ? node_image_path(n, bc.image, "initrd.img") : NULL;
+        node_slot_shape_t shape = { .memory_mib = bc.memory_mib, .vcpus = bc.vcpus, .kernel = vmlinuz,
+                                    .initrd = initrd, .cmdline = kernel ? (char *)bc.cmdline : NULL };
+        return node_slot_take(n, &shape);
 }
 
 int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
@@ -473,6 +523,14 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         vm->fwd_port = 0;
         memory_base_set(vm, NULL);
         disk_base_set(vm, NULL);
+        run_dir_reset(n, vm);
+        node_slot_t *slot = streq(mode, "restore") ? slot_for(n, config) : NULL;
+        if (slot && run_dir_link(n, vm, slot) >= 0)
+                vm->fwd_port = slot->fwd_port; /* the slot's forward is the VM's address */
+        else if (slot) {
+                node_slot_release(slot, false);
+                slot = NULL;
+        }
         launch_t l = { 0 };
         nest_transfer_stats_t moved = { 0 };
         const char *op = json_string_value(json_object_get(cmd, "op"));
@@ -506,7 +564,18 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
         if (r >= 0 && streq(mode, "restore")) {
-                r = restore_streamed(n, vm, &l, source, bundle_version, state_info, &moved, &prog, ret_msg);
+                bool had_slot = slot != NULL;
+                r = restore_streamed(n, vm, &l, &slot, source, bundle_version, state_info, &moved, &prog, ret_msg);
+                if (r < 0 && had_slot && !vm->vmm) {
+                        /* the slot failed: start a QEMU of our own, once */
+                        log_warn("vm %s: the warm slot failed (%s); restoring without it", name, *ret_msg ? *ret_msg : "");
+                        free(*ret_msg);
+                        *ret_msg = NULL;
+                        run_dir_reset(n, vm);
+                        (void)mkdir_p(l.run_dir, 0700);
+                        r = restore_streamed(n, vm, &l, NULL, source, bundle_version, state_info, &moved, &prog,
+                                             ret_msg);
+                }
                 if (r >= 0 && clone && (r = node_clone_identity(vm, ret_msg)) < 0)
                         vmm_release(vm, true);
         } else if (r >= 0) {
@@ -517,6 +586,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         }
         launch_clear(&l);
         free(prog.url);
+        node_slot_release(slot, false); /* not used: a failure before the restore */
         if (r < 0) {
                 set_state(vm, "stopped");
                 node_vm_persist(n, vm);
@@ -553,6 +623,21 @@ static int qcow2_virtual_size(const char *path, uint64_t *ret) {
                 size = size << 8 | h[i];
         *ret = size;
         return 0;
+}
+
+/* After a save into the Nest the VM's memory file is that bundle's snapshot: it becomes the
+ * node's read-only copy for the digest (node_nest_memory_file), so activating or cloning this
+ * version here again maps it at once instead of rebuilding 128 MiB+ from chunks. */
+static void memory_keep_as_snapshot(node_t *n, const char *name, const json_t *info) {
+        const char *digest = json_string_value(json_object_get(info, "digest"));
+        if (!bundle_sha256_is_valid(digest))
+                return;
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *mdir = node_memory_dir(n);
+        _cleanup_free_ char *snap = xasprintf("%s/%s", mdir, digest);
+        if (file_exists(snap) || chmod(mem, 0444) < 0 || rename(mem, snap) < 0)
+                unlink(mem);
 }
 
 /* Makes a clone's overlay standalone (its QEMU is saved, which released the image). */
@@ -755,6 +840,8 @@ int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         }
         crash_point("node-save-after-upload");
         vmm_release(vm, true);
+        if (upload)
+                memory_keep_as_snapshot(n, name, json_object_get(files, BUNDLE_FILE_MEMORY));
         set_state(vm, "suspended");
         json_t *result = json_pack("{s:o}", "files", files);
         record_result(n, vm, "save", version, result);
@@ -781,6 +868,7 @@ int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret,
                 return -EPERM;
         }
         lease_take(vm, version);
+        run_dir_reset(n, vm);
         launch_t l = { 0 };
         r = launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0) {
@@ -858,6 +946,7 @@ int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
 
 static void vm_forget(node_t *n, node_vm_t *vm) {
         vmm_release(vm, true);
+        run_dir_reset(n, vm);
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
         rm_rf(dir);
         /* the entry stays as a tombstone so stale commands for it are still refused */

@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
-                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg]\n");
+                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N]\n");
 }
 
 static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
@@ -20,9 +20,10 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
                 { "role", required_argument, NULL, 'r' },   { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
+                { "warm-slots", required_argument, NULL, 'w' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
-        const char *accel = "auto";
+        const char *accel = "auto", *slots = NULL;
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -33,6 +34,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 case 'd': n->data = xstrdup(optarg); break;
                 case 'l': n->listen = xstrdup(optarg); break;
                 case 'a': accel = optarg; break;
+                case 'w': slots = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -68,6 +70,13 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 fprintf(stderr, "vmatrix node: --accel must be auto, kvm or tcg\n");
                 return -EINVAL;
         }
+        /* production RMs keep one warm slot by default; chambers, which boot, none */
+        int64_t want = streq(n->role, "production") ? 1 : 0;
+        if (slots && parse_int64(slots, 0, 8, &want) < 0) {
+                fprintf(stderr, "vmatrix node: --warm-slots must be a number from 0 to 8\n");
+                return -EINVAL;
+        }
+        n->slots_wanted = (int)want;
         *ret_accel = accel;
         return 0;
 }
@@ -97,6 +106,7 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.lock, NULL);
         pthread_mutex_init(&n.cache_lock, NULL);
         pthread_mutex_init(&n.wake_lock, NULL);
+        pthread_mutex_init(&n.slots_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
         const char *accel_want = NULL;
         if (parse_args(&n, argc, argv, &accel_want) < 0) {
@@ -137,9 +147,14 @@ int node_main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         node_vms_adopt(&n);
+        r = node_slots_start(&n);
+        if (r < 0)
+                log_warn("warm slots are off: %s", strerror(-r));
         r = http_server_start(n.listen, node_routes, tmp, &n, &n.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", n.listen, strerror(-r));
+                n.stopping = 1;
+                node_slots_stop(&n);
                 node_free(&n);
                 return 1;
         }
@@ -156,6 +171,7 @@ int node_main(int argc, char **argv) {
         pthread_join(hb, NULL);
         pthread_join(sup, NULL);
         n.http = http_server_stop(n.http);
+        node_slots_stop(&n);
         node_free(&n);
         return 0;
 }

@@ -171,9 +171,10 @@ check "serial console shows the ready line" grep -q 'vmx-guest: ready' "$SERIAL"
 
 expect GET /health 200 '^ok$'
 grep -qi '^Content-Type: text/plain' <<<"$HEADERS" || fail "/health Content-Type"
-expect GET /id 200 '^\{"vm": "smoke", "boot_id": "[0-9a-f-]{36}", "hits": [0-9]+, "disk_mark": ""\}$'
+expect GET /id 200 '^\{"vm": "smoke", "boot_id": "[0-9a-f-]{36}", "hits": [0-9]+, "disk_mark": "", "seed": "[0-9a-f]{32}", "generation": 0, "hostname": "smoke"\}$'
 grep -qi '^Content-Type: application/json' <<<"$HEADERS" || fail "/id Content-Type"
 BOOT_ID1=$(json boot_id)
+SEED1=$(json seed)
 h1=$(json hits)
 expect GET /id 200
 check "hits +1 per request" test "$(json hits)" -eq $((h1 + 1))
@@ -260,10 +261,11 @@ expect GET /id 200
 HITS_END=$(json hits)
 powerdown
 
-# Same disk again: the mark persists; RAM state (hits) and boot_id do not.
+# Same disk again: the mark persists; RAM state (hits, seed) and boot_id do not.
 boot
-expect GET /id 200 "^\\{\"vm\": \"smoke\", .*\"disk_mark\": \"$MARK\"\\}$"
+expect GET /id 200 "^\\{\"vm\": \"smoke\", .*\"disk_mark\": \"$MARK\", \"seed\": \"[0-9a-f]{32}\", \"generation\": 0, .*\\}$"
 check "boot_id changed on a cold boot" test "$(json boot_id)" != "$BOOT_ID1"
+check "seed changed on a cold boot" test "$(json seed)" != "$SEED1"
 check "hits restarted from 0 ($(json hits) < $HITS_END)" test "$(json hits)" -lt "$HITS_END"
 powerdown
 

@@ -8,10 +8,13 @@
  * file-backed RAM saves only device state; bad binaries and bad disks give clear errors.
  * With KERNEL and INITRD of the tiny-http guest (guest/tiny-http), also a real guest: boot to
  * "vmx-guest: ready", HTTP through the port forward, save/kill/restore keeping its boot id
- * and hit counter, and an ACPI power-off the guest acts on.
+ * and hit counter, the guest agent (ping, identity, bad requests, calls that time out,
+ * concurrent calls), the balloon, and an ACPI power-off the guest acts on. A VM without an
+ * agent must time out agent calls quickly.
  * Then vmm_accel_pick("auto") runs its real probe. Prints timings. Every VM it starts is killed before it exits, on failure too. */
 #include <dirent.h>
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,11 +26,12 @@
 #include "base/util.h"
 #include "vmm/vmm.h"
 
-static int failed;
+static int checks, failed;
 static vmm_vm_t *live[8]; /* killed at exit whatever happens */
 
 #define EXPECT(cond)                                                                \
         do {                                                                        \
+                checks++;                                                           \
                 if (!(cond)) {                                                      \
                         fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
                         failed++;                                                   \
@@ -36,6 +40,7 @@ static vmm_vm_t *live[8]; /* killed at exit whatever happens */
 
 #define REQUIRE(cond)                                                               \
         do {                                                                        \
+                checks++;                                                           \
                 if (!(cond)) {                                                      \
                         fprintf(stderr, "FAIL %s:%d: %s (giving up)\n", __FILE__, __LINE__, #cond); \
                         failed++;                                                   \
@@ -93,6 +98,29 @@ static void config_init(vmm_config_t *cfg, const char *run_dir, const char *kern
         };
 }
 
+/* One agent call; the reply, or the guest's error message on -EPROTO, is copied to out. */
+static int agent(vmm_vm_t *vm, const char *request, int timeout_ms, char *out, size_t size) {
+        _cleanup_free_ char *reply = NULL;
+        int r = vmm_agent_call(vm, request, timeout_ms, &reply);
+        snprintf(out, size, "%s", reply ? reply : "(none)");
+        return r;
+}
+
+/* A VM without a guest agent: calls time out after their timeout, not later; bad requests are
+ * refused before anything is sent. */
+static void check_no_agent(vmm_vm_t *vm) {
+        char reply[256];
+        int64_t t0 = time_now_ms();
+        EXPECT(agent(vm, "ping", 500, reply, sizeof reply) == -ETIMEDOUT && streq(reply, "(none)"));
+        int64_t ms = time_now_ms() - t0;
+        printf("agent call without an agent: -ETIMEDOUT after %lld ms (timeout 500)\n", (long long)ms);
+        EXPECT(ms >= 450 && ms < 1500);
+        EXPECT(agent(vm, "ping\nping", 500, reply, sizeof reply) == -EINVAL);
+        EXPECT(agent(vm, "ping\r", 500, reply, sizeof reply) == -EINVAL);
+        EXPECT(agent(vm, "", 500, reply, sizeof reply) == -EINVAL);
+        EXPECT(agent(vm, "ping", 0, reply, sizeof reply) == -EINVAL);
+}
+
 /* Main path: boot, inspect, pause/cont, attach, save, kill, restore, shutdown. */
 static void test_lifecycle(const char *work, const char *kernel) {
         _cleanup_free_ char *run = xasprintf("%s/run", work);
@@ -122,6 +150,11 @@ static void test_lifecycle(const char *work, const char *kernel) {
         _cleanup_free_ char *console = NULL;
         struct stat sst;
         EXPECT(vmm_console_path(vm, &console) == 0 && stat(console, &sst) == 0 && S_ISSOCK(sst.st_mode));
+        check_no_agent(vm);
+        /* the balloon device is there, without a driver in the guest: all RAM is the guest's */
+        uint64_t actual = 0;
+        EXPECT(vmm_balloon_get(vm, &actual) == 0 && actual == cfg.memory_mib << 20);
+        EXPECT(vmm_balloon_set(vm, 0) == -EINVAL);
 
         EXPECT(vmm_pause(vm, 0) == 0);
         EXPECT(state_of(vm) == VMM_RUN_PAUSED);
@@ -160,6 +193,9 @@ static void test_lifecycle(const char *work, const char *kernel) {
         EXPECT(vmm_pause(vm, 0) == -ESRCH);
         EXPECT(vmm_save(vm, state2, 0) == -ESRCH);
         EXPECT(vmm_stats(vm, &s) == -ESRCH);
+        char reply[64];
+        EXPECT(agent(vm, "ping", 500, reply, sizeof reply) == -ESRCH);
+        EXPECT(vmm_balloon_get(vm, &actual) == -ESRCH);
         release(&vm);
         EXPECT(vmm_attach(&vmm_qemu, &cfg, 0, &vm) == -ESRCH && !vm);
 
@@ -254,18 +290,113 @@ static bool file_contains(const char *path, const char *needle) {
         return file_read(path, &text, NULL) == 0 && strstr(text, needle);
 }
 
-/* "hits": N and "boot_id": "..." from the guest's /id answer. */
-static long json_hits(const char *body) {
-        const char *h = body ? strstr(body, "\"hits\": ") : NULL;
-        return h ? strtol(h + 8, NULL, 10) : -1;
+/* A number ("hits": N) and a string ("boot_id": "...") from the guest's flat /id answer. */
+static long json_num(const char *body, const char *key) {
+        _cleanup_free_ char *k = xasprintf("\"%s\": ", key);
+        const char *h = body ? strstr(body, k) : NULL;
+        return h ? strtol(h + strlen(k), NULL, 10) : -1;
 }
 
-static char *json_boot_id(const char *body) {
-        const char *b = body ? strstr(body, "\"boot_id\": \"") : NULL;
+static char *json_str(const char *body, const char *key) {
+        _cleanup_free_ char *k = xasprintf("\"%s\": \"", key);
+        const char *b = body ? strstr(body, k) : NULL;
         if (!b)
                 return xstrdup("");
-        b += 12;
+        b += strlen(k);
         return xasprintf("%.*s", (int)strcspn(b, "\""), b);
+}
+
+static long json_hits(const char *body) { return json_num(body, "hits"); }
+static char *json_boot_id(const char *body) { return json_str(body, "boot_id"); }
+
+/* GET /id reports name, seed and generation (and the hostname is the name). */
+static bool guest_identity_is(int port, const char *name, const char *seed, long generation) {
+        _cleanup_free_ char *body = NULL;
+        if (http_get(port, "/id", &body) < 0)
+                return false;
+        _cleanup_free_ char *vm = json_str(body, "vm"), *sd = json_str(body, "seed"), *host = json_str(body, "hostname");
+        bool ok = streq(vm, name) && streq(host, name) && (!seed || streq(sd, seed)) &&
+                  json_num(body, "generation") == generation;
+        if (!ok)
+                fprintf(stderr, "guest /id: %s (want vm %s, seed %s, generation %ld)\n", body, name,
+                        seed ? seed : "any", generation);
+        return ok;
+}
+
+struct ping_thread {
+        vmm_vm_t *vm;
+        int r;
+        char reply[64];
+};
+
+static void *ping_thread_run(void *arg) {
+        struct ping_thread *t = arg;
+        t->r = agent(t->vm, "ping", 20000, t->reply, sizeof t->reply);
+        return NULL;
+}
+
+/* The guest agent of a running tiny-http guest (booted as vmx.name=name). */
+static void test_guest_agent(vmm_vm_t *vm, int port, const char *name) {
+        char reply[256];
+        int64_t t0 = time_now_ms();
+        EXPECT(agent(vm, "ping", 10000, reply, sizeof reply) == 0 && streq(reply, "pong"));
+        printf("RESULT guest agent ping %lld ms\n", (long long)(time_now_ms() - t0));
+        EXPECT(guest_identity_is(port, name, NULL, 0));
+
+        /* a caller that gives up leaves its reply behind in the guest: the next call skips it */
+        (void)agent(vm, "ping", 1, reply, sizeof reply);
+        EXPECT(agent(vm, "ping", 10000, reply, sizeof reply) == 0 && streq(reply, "pong"));
+
+        /* calls at the same time take turns on the one channel */
+        struct ping_thread th[3];
+        pthread_t tid[3];
+        for (int i = 0; i < 3; i++) {
+                th[i] = (struct ping_thread){ .vm = vm, .r = -1 };
+                EXPECT(pthread_create(&tid[i], NULL, ping_thread_run, &th[i]) == 0);
+        }
+        for (int i = 0; i < 3; i++) {
+                pthread_join(tid[i], NULL);
+                EXPECT(th[i].r == 0 && streq(th[i].reply, "pong"));
+        }
+
+        /* a clone takes a new identity */
+        char seed[33];
+        snprintf(seed, sizeof seed, "%016llx%016llx", (unsigned long long)time_wall_ms(),
+                 (unsigned long long)getpid() * 0x9e3779b97f4a7c15ull);
+        _cleanup_free_ char *req = xasprintf("identity smoke-clone.2 %s", seed);
+        t0 = time_now_ms();
+        EXPECT(agent(vm, req, 10000, reply, sizeof reply) == 0 && streq(reply, ""));
+        printf("RESULT guest agent identity %lld ms\n", (long long)(time_now_ms() - t0));
+        EXPECT(guest_identity_is(port, "smoke-clone.2", seed, 1));
+
+        /* bad requests are refused by the guest and change nothing */
+        _cleanup_free_ char *bad_name = xasprintf("identity -bad %s", seed);
+        EXPECT(agent(vm, bad_name, 10000, reply, sizeof reply) == -EPROTO && strstr(reply, "bad name"));
+        EXPECT(agent(vm, "identity other 0123", 10000, reply, sizeof reply) == -EPROTO && strstr(reply, "seed"));
+        EXPECT(agent(vm, "identity other", 10000, reply, sizeof reply) == -EPROTO);
+        EXPECT(agent(vm, "frobnicate now", 10000, reply, sizeof reply) == -EPROTO &&
+               streq(reply, "unknown command"));
+        EXPECT(guest_identity_is(port, "smoke-clone.2", seed, 1));
+}
+
+/* The balloon: half the RAM is taken from the guest, then given back. */
+static void test_guest_balloon(vmm_vm_t *vm, uint64_t ram) {
+        uint64_t actual = 0;
+        EXPECT(vmm_balloon_get(vm, &actual) == 0 && actual == ram);
+        int64_t t0 = time_now_ms();
+        EXPECT(vmm_balloon_set(vm, ram / 2) == 0);
+        while (vmm_balloon_get(vm, &actual) == 0 && actual > ram / 2 && time_now_ms() - t0 < 30000)
+                time_sleep_ms(50);
+        printf("RESULT balloon to %llu MiB: actual %llu MiB after %lld ms\n", (unsigned long long)(ram >> 21),
+               (unsigned long long)(actual >> 20), (long long)(time_now_ms() - t0));
+        EXPECT(actual <= ram / 2);
+        t0 = time_now_ms();
+        EXPECT(vmm_balloon_set(vm, ram) == 0);
+        while (vmm_balloon_get(vm, &actual) == 0 && actual < ram && time_now_ms() - t0 < 30000)
+                time_sleep_ms(50);
+        printf("RESULT balloon back to %llu MiB after %lld ms\n", (unsigned long long)(ram >> 20),
+               (long long)(time_now_ms() - t0));
+        EXPECT(actual == ram);
 }
 
 /* The tiny-http guest: a real kernel and userspace from the initramfs. */
@@ -286,6 +417,11 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         int64_t running_ms = time_now_ms() - t0;
         REQUIRE(r == 0);
         track(vm);
+        /* the guest is still in its firmware: no agent yet, a short call times out */
+        char reply[64];
+        int64_t ta = time_now_ms();
+        EXPECT(agent(vm, "ping", 300, reply, sizeof reply) == -ETIMEDOUT);
+        EXPECT(time_now_ms() - ta < 1300);
         while (!file_contains(console_log, "vmx-guest: ready") && time_now_ms() - t0 < 120000)
                 time_sleep_ms(20);
         int64_t ready_ms = time_now_ms() - t0;
@@ -325,6 +461,10 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         EXPECT(json_hits(id2) == json_hits(warm) + 1); /* the hit counter in guest RAM carried over */
         printf("RESULT guest save %lld ms, state file %.1f MiB | restore %lld ms, first HTTP answer %lld ms\n",
                (long long)save_ms, file_size(state) / 1048576.0, (long long)restore_ms, (long long)http2_ms);
+
+        /* the restored guest, as a clone of the saved one would be: agent and balloon */
+        test_guest_agent(vm, cfg.fwd_port, cfg.name);
+        test_guest_balloon(vm, cfg.memory_mib << 20);
 
         /* the guest acts on the ACPI power button: QEMU exits well before the timeout */
         t0 = time_now_ms();
@@ -453,6 +593,6 @@ int main(int argc, char **argv) {
         test_accel_auto(argv[1]);
         kill_all();
         EXPECT(fd_count() == fds); /* no monitor socket, pidfd, log or state fd left open */
-        printf("%s\n", failed ? "FAILED" : "OK");
+        printf("%d checks, %d passed, %d failed\n%s\n", checks, checks - failed, failed, failed ? "FAILED" : "OK");
         return failed ? 1 : 0;
 }

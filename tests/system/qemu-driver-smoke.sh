@@ -4,7 +4,8 @@
 #   tests/system/qemu-driver-smoke.sh [KERNEL [INITRD]]
 # KERNEL (or $SMOKE_KERNEL, else the first /boot/vmlinuz-*) is booted with -kernel; without
 # one the VM is diskless and sits in SeaBIOS. With INITRD (or $SMOKE_INITRD) of the tiny-http
-# guest (guest/tiny-http) a real guest is also booted, saved, restored and powered off.
+# guest (guest/tiny-http) a real guest is also booted, saved, restored, driven through its
+# guest agent and balloon, and powered off.
 # Exit 77 (skip) without qemu-system-x86_64.
 set -u
 here=$(cd "$(dirname "$0")/../.." && pwd)

@@ -6,8 +6,10 @@
  * blockdev-add opens the disk, and x-exit-preconfig builds the board with the -device list
  * of the command line. From then on it is an ordinary incoming QEMU (qemu_incoming_load).
  *
- * A slot fits a VM only if the VM's command line, minus RAM file, disk file, name and run
- * directory, is the slot's: the "shape" string compared below. */
+ * A slot fits a VM only if the VM's command line, minus RAM file, disk file, name, run
+ * directory, MAC and kernel command line, is the slot's: the "shape" string compared below.
+ * One consequence: a guest that reboots inside a QEMU that was a slot boots with the slot's
+ * kernel command line (the image's, without the VM's vmx.name). */
 #include <inttypes.h>
 #include <string.h>
 
@@ -25,6 +27,10 @@ static char *shape_of(const vmm_config_t *cfg, const char *run_dir, const char *
         c.disk = NULL;
         c.run_dir = run_dir;
         c.name = name;
+        /* both only matter at a (re)boot: the MAC a guest has is in its saved device state, and
+         * the kernel command line is read from fw_cfg when the guest boots */
+        c.mac = NULL;
+        c.cmdline = NULL;
         _cleanup_strv_free_ char **argv = NULL;
         if (qemu_argv_build(&c, "qemu", QEMU_ARGV_SLOT, NULL, &argv) < 0)
                 return NULL;

@@ -325,7 +325,10 @@ static int qemu_attach(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret) 
         int r = qemu_pidfile_read(pidfile, &pid);
         if (r < 0)
                 return -ESRCH; /* no pidfile, or garbage in it: no QEMU we can trust there */
-        _cleanup_free_ char *qmp_path = qemu_run_path(cfg->run_dir, QEMU_RUN_QMP);
+        /* the run directory may be a link to where the QEMU was started (a warm slot's): its
+         * command line names the real path */
+        _cleanup_free_ char *real_run = realpath(cfg->run_dir, NULL);
+        _cleanup_free_ char *qmp_path = qemu_run_path(real_run ? real_run : cfg->run_dir, QEMU_RUN_QMP);
         qemu_process_t *proc = NULL;
         r = qemu_process_open(pid, &proc);
         if (r < 0)

@@ -1,0 +1,510 @@
+/* Real-QEMU check of live migration in the vmm_qemu driver (not a unit test; run by
+ * qemu-live-smoke.sh). Both QEMUs run on this host, under TCG, talking over 127.0.0.1.
+ *
+ * usage: qemu-live-smoke WORKDIR KERNEL INITRD CMDLINE
+ *
+ * Boots the tiny-http guest (KERNEL, INITRD, CMDLINE) as "live1" with a 64 MiB qcow2 data
+ * disk and its RAM in a shared memory file, writes a disk mark and 10 MiB of RAM data, and
+ * saves and resumes it once (a save leaves x-ignore-shared on, which live_send must undo or
+ * the destination gets no RAM). Then:
+ *   - failures, each leaving the source running and answering HTTP with its mark: an endpoint
+ *     nobody listens on; a destination killed before live_send; a destination whose migration
+ *     port is wrong (the disk mirror runs, then the migration fails); a too short timeout;
+ *   - rollback: live_send succeeds, the destination dies before live_finish, cont on the
+ *     source brings it back (the caller's way out when live_finish fails);
+ *   - success: live_receive, live_send, live_finish; the destination answers with the same
+ *     boot id, more hits and the disk mark, and the source stays paused.
+ * During the successful migration two threads probe GET /health, one on the source's port and
+ * one on the destination's, every ~5 ms; the longest gap between two answers (from either) is
+ * printed as the downtime clients saw. Timings are printed, never asserted.
+ * Every VM it starts is killed before it exits, on failure too. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "vmm/vmm.h"
+
+#define DISK_SIZE "64M"
+#define PROBE_TIMEOUT_MS 300 /* a paused VM's forward accepts and then never answers */
+#define SEND_TIMEOUT_MS 120000
+
+static int passed, failed;
+static vmm_vm_t *live[8]; /* killed at exit whatever happens */
+static char *shm_files[8];
+
+#define EXPECT(cond)                                                                            \
+        do {                                                                                    \
+                if (cond)                                                                       \
+                        passed++;                                                               \
+                else {                                                                          \
+                        fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
+                        failed++;                                                               \
+                }                                                                               \
+        } while (0)
+
+#define REQUIRE(cond)                                                                           \
+        do {                                                                                    \
+                if (cond)                                                                       \
+                        passed++;                                                               \
+                else {                                                                          \
+                        fprintf(stderr, "FAIL %s:%d: %s (giving up)\n", __FILE__, __LINE__, #cond); \
+                        failed++;                                                               \
+                        return;                                                                 \
+                }                                                                               \
+        } while (0)
+
+static void track(vmm_vm_t *vm) {
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                if (!live[i]) {
+                        live[i] = vm;
+                        return;
+                }
+}
+
+/* Kill and release one VM (NULL is fine). */
+static void finish(vmm_vm_t **vm) {
+        if (!*vm)
+                return;
+        (void)vmm_kill(*vm, 0);
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                if (live[i] == *vm)
+                        live[i] = NULL;
+        *vm = vmm_vm_free(*vm);
+}
+
+static void kill_all(void) {
+        for (size_t i = 0; i < ELEMENTSOF(live); i++)
+                finish(&live[i]);
+        for (size_t i = 0; i < ELEMENTSOF(shm_files); i++)
+                if (shm_files[i]) {
+                        unlink(shm_files[i]);
+                        free(shm_files[i]);
+                        shm_files[i] = NULL;
+                }
+}
+
+/* A memory file in /dev/shm, removed at exit. */
+static const char *shm_file(const char *what) {
+        for (size_t i = 0; i < ELEMENTSOF(shm_files); i++)
+                if (!shm_files[i])
+                        return shm_files[i] = xasprintf("/dev/shm/vmx-live-smoke-%d-%s", (int)getpid(), what);
+        abort();
+}
+
+static vmm_run_state_t state_of(vmm_vm_t *vm) {
+        vmm_status_t st = { .state = -1 };
+        return vmm_status(vm, &st) < 0 ? (vmm_run_state_t)-1 : st.state;
+}
+
+/* A free TCP port on 127.0.0.1 (bind port 0, close). */
+static int free_port(void) {
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
+                return -1;
+        return ntohs(a.sin_port);
+}
+
+/* method path on 127.0.0.1:port; 0 and the body's first line (malloc'd, may be NULL) on 200. */
+static int http(const char *method, int port, const char *path, int timeout_ms, char **ret_body) {
+        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+        struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return negative_errno();
+        _cleanup_free_ char *req = xasprintf("%s %s HTTP/1.0\r\nHost: x\r\n\r\n", method, path);
+        if (write(fd, req, strlen(req)) < 0)
+                return negative_errno();
+        char buf[4096];
+        size_t len = 0;
+        ssize_t n;
+        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
+                len += (size_t)n;
+        buf[len] = 0;
+        if (!str_startswith(buf, "HTTP/1.1 200"))
+                return -EIO;
+        if (ret_body) {
+                char *body = strstr(buf, "\r\n\r\n");
+                *ret_body = xstrdup(body ? body + 4 : "");
+                (*ret_body)[strcspn(*ret_body, "\r\n")] = 0;
+        }
+        return 0;
+}
+
+static int http_get(int port, const char *path, char **ret_body) { return http("GET", port, path, 5000, ret_body); }
+
+/* "hits": N, "boot_id": "...", "disk_mark": "..." from the guest's /id answer. */
+static long json_hits(const char *body) {
+        const char *h = body ? strstr(body, "\"hits\": ") : NULL;
+        return h ? strtol(h + 8, NULL, 10) : -1;
+}
+
+static char *json_str(const char *body, const char *key) {
+        _cleanup_free_ char *pat = xasprintf("\"%s\": \"", key);
+        const char *b = body ? strstr(body, pat) : NULL;
+        if (!b)
+                return xstrdup("");
+        b += strlen(pat);
+        return xasprintf("%.*s", (int)strcspn(b, "\""), b);
+}
+
+static bool file_contains(const char *path, const char *needle) {
+        _cleanup_free_ char *text = NULL;
+        return file_read(path, &text, NULL) == 0 && strstr(text, needle);
+}
+
+/* Run argv (no shell); 0 when it exits with status 0. */
+static int run(char *const argv[]) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                execvp(argv[0], argv);
+                _exit(127);
+        }
+        int status;
+        if (waitpid(pid, &status, 0) < 0)
+                return negative_errno();
+        return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+}
+
+static int qcow2_create(const char *path) {
+        char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", (char *)path, DISK_SIZE, NULL };
+        return run(argv);
+}
+
+typedef struct ctx {
+        const char *work, *kernel, *initrd;
+        char *cmdline;
+        vmm_config_t src_cfg;
+        vmm_vm_t *src;
+        char *boot_id, *mark;
+        int ndst; /* destinations started so far, for their names */
+} ctx_t;
+
+/* One destination: its config (with the strings it points to) and handle. */
+typedef struct dest {
+        char *run, *disk;
+        vmm_config_t cfg;
+        vmm_live_endpoint_t ep;
+        vmm_vm_t *vm;
+} dest_t;
+
+static void dest_clear(dest_t *d) {
+        finish(&d->vm);
+        if (d->cfg.memory_path)
+                (void)unlink(d->cfg.memory_path);
+        free(d->run);
+        free(d->disk);
+        *d = (dest_t){ 0 };
+}
+
+/* Create an empty overlay and a new memory file and live_receive with the source's config. */
+static int dest_start(ctx_t *c, dest_t *d) {
+        int n = ++c->ndst;
+        d->run = xasprintf("%s/run-dst%d", c->work, n);
+        d->disk = xasprintf("%s/dst%d.qcow2", c->work, n);
+        char what[16];
+        snprintf(what, sizeof what, "dst%d", n);
+        d->cfg = c->src_cfg;
+        d->cfg.run_dir = d->run;
+        d->cfg.disk = d->disk;
+        d->cfg.memory_path = shm_file(what);
+        d->cfg.fwd_port = free_port();
+        int r = qcow2_create(d->disk);
+        if (r < 0)
+                return r;
+        int64_t t0 = time_now_ms();
+        r = vmm_live_receive(&vmm_qemu, &d->cfg, "127.0.0.1", 0, &d->ep, &d->vm);
+        if (r < 0)
+                return r;
+        track(d->vm);
+        printf("destination %d: listening after %lld ms (migration port %d, disk port %d)\n", n,
+               (long long)(time_now_ms() - t0), d->ep.migrate_port, d->ep.nbd_port);
+        return 0;
+}
+
+/* The source still runs, answers HTTP, and is the same boot with its disk mark. */
+static void expect_source_alive(ctx_t *c, const char *after) {
+        _cleanup_free_ char *id = NULL;
+        EXPECT(state_of(c->src) == VMM_RUN_RUNNING);
+        int r = http_get(c->src_cfg.fwd_port, "/id", &id);
+        EXPECT(r == 0);
+        _cleanup_free_ char *boot = json_str(id, "boot_id"), *mark = json_str(id, "disk_mark");
+        EXPECT(streq(boot, c->boot_id));
+        EXPECT(streq(mark, c->mark));
+        printf("source after %s: %s\n", after, id ? id : "(no answer)");
+}
+
+/* Boot the source guest and give it state worth migrating. */
+static void source_setup(ctx_t *c) {
+        static char run_dir[4096], disk[4096];
+        snprintf(run_dir, sizeof run_dir, "%s/run-src", c->work);
+        snprintf(disk, sizeof disk, "%s/src.qcow2", c->work);
+        c->src_cfg = (vmm_config_t){
+                .name = "live1",
+                .run_dir = run_dir,
+                .memory_mib = 256,
+                .vcpus = 1,
+                .mac = "52:54:00:12:34:57",
+                .kernel = c->kernel,
+                .initrd = c->initrd,
+                .cmdline = c->cmdline,
+                .disk = disk,
+                .disk_format = "qcow2",
+                .fwd_host = "127.0.0.1",
+                .fwd_port = free_port(),
+                .accel = "tcg",
+                .memory_path = shm_file("src"),
+        };
+        REQUIRE(qcow2_create(disk) == 0);
+        int64_t t0 = time_now_ms();
+        REQUIRE(vmm_boot(&vmm_qemu, &c->src_cfg, 0, &c->src) == 0);
+        track(c->src);
+        _cleanup_free_ char *console = xasprintf("%s/console.log", run_dir);
+        while (!file_contains(console, "vmx-guest: ready") && time_now_ms() - t0 < 180000)
+                time_sleep_ms(50);
+        REQUIRE(file_contains(console, "vmx-guest: ready"));
+        _cleanup_free_ char *id = NULL, *set = NULL, *ram = NULL;
+        int r;
+        while ((r = http_get(c->src_cfg.fwd_port, "/id", &id)) < 0 && time_now_ms() - t0 < 200000)
+                time_sleep_ms(50);
+        REQUIRE(r == 0);
+        printf("RESULT source booted, first HTTP answer after %lld ms\n", (long long)(time_now_ms() - t0));
+        c->mark = xasprintf("live-%d", (int)getpid());
+        _cleanup_free_ char *mark_path = xasprintf("/mark?value=%s", c->mark);
+        REQUIRE(http("POST", c->src_cfg.fwd_port, mark_path, 10000, &set) == 0);
+        REQUIRE(http("POST", c->src_cfg.fwd_port, "/ram?mb=10", 30000, &ram) == 0);
+        free(id);
+        id = NULL;
+        REQUIRE(http_get(c->src_cfg.fwd_port, "/id", &id) == 0);
+        c->boot_id = json_str(id, "boot_id");
+        _cleanup_free_ char *mark = json_str(id, "disk_mark");
+        REQUIRE(*c->boot_id && streq(mark, c->mark));
+        printf("source: %s\n", id);
+
+        /* a save leaves x-ignore-shared on at the source (its RAM is a file) */
+        _cleanup_free_ char *state = xasprintf("%s/state-src", c->work);
+        if (!getenv("DBG_NOSAVE")) {
+        REQUIRE(vmm_save(c->src, state, 0) == 0);
+        REQUIRE(vmm_cont(c->src, 0) == 0);
+        }
+        expect_source_alive(c, "save and cont");
+}
+
+/* live_send failures: each leaves the source running as before. */
+static void test_failures(ctx_t *c) {
+        vmm_live_stats_t st;
+        int64_t t0;
+        int r;
+
+        /* nobody listens there */
+        vmm_live_endpoint_t bogus = { .host = "127.0.0.1", .migrate_port = free_port(), .nbd_port = free_port() };
+        t0 = time_now_ms();
+        r = vmm_live_send(c->src, &bogus, SEND_TIMEOUT_MS, &st);
+        printf("live_send to a bogus endpoint: %d (%s) after %lld ms\n", r, strerror(-r), (long long)(time_now_ms() - t0));
+        EXPECT(r == -ECONNREFUSED);
+        expect_source_alive(c, "a bogus endpoint");
+
+        /* the destination died before live_send */
+        dest_t d = { 0 };
+        EXPECT(dest_start(c, &d) == 0);
+        EXPECT(state_of(d.vm) == VMM_RUN_INMIGRATE || state_of(d.vm) == VMM_RUN_PAUSED);
+        vmm_live_endpoint_t ep = d.ep;
+        finish(&d.vm);
+        t0 = time_now_ms();
+        r = vmm_live_send(c->src, &ep, SEND_TIMEOUT_MS, &st);
+        printf("live_send to a killed destination: %d (%s) after %lld ms\n", r, strerror(-r),
+               (long long)(time_now_ms() - t0));
+        EXPECT(r < 0);
+        expect_source_alive(c, "a killed destination");
+        dest_clear(&d);
+
+        /* the disk mirror reaches the destination, the migration does not */
+        EXPECT(dest_start(c, &d) == 0);
+        ep = d.ep;
+        ep.migrate_port = free_port();
+        t0 = time_now_ms();
+        r = vmm_live_send(c->src, &ep, SEND_TIMEOUT_MS, &st);
+        printf("live_send with a wrong migration port: %d (%s) after %lld ms\n", r, strerror(-r),
+               (long long)(time_now_ms() - t0));
+        EXPECT(r < 0);
+        expect_source_alive(c, "a failed migration with the mirror running");
+        dest_clear(&d);
+
+        /* out of time while RAM is copied (or earlier) */
+        EXPECT(dest_start(c, &d) == 0);
+        t0 = time_now_ms();
+        r = vmm_live_send(c->src, &d.ep, 100, &st);
+        printf("live_send with a 100 ms timeout: %d (%s) after %lld ms\n", r, strerror(-r),
+               (long long)(time_now_ms() - t0));
+        EXPECT(r == -ETIMEDOUT);
+        expect_source_alive(c, "a timeout");
+        dest_clear(&d);
+}
+
+/* live_send succeeds but the destination is lost before live_finish: cont on the source. */
+static void test_rollback(ctx_t *c) {
+        dest_t d = { 0 };
+        vmm_live_stats_t st;
+        EXPECT(dest_start(c, &d) == 0);
+        int r = vmm_live_send(c->src, &d.ep, SEND_TIMEOUT_MS, &st);
+        EXPECT(r == 0);
+        EXPECT(state_of(c->src) == VMM_RUN_PAUSED);
+        dest_clear(&d);
+        EXPECT(vmm_cont(c->src, 0) == 0);
+        expect_source_alive(c, "a rollback (destination killed before live_finish)");
+}
+
+/* GET /health on one port every ~5 ms, recording when answers arrive. */
+typedef struct probe {
+        int port;
+        volatile bool stop;
+        pthread_mutex_t *lock;
+        int64_t *times; /* shared by the probes */
+        size_t *n, cap;
+        int answers;
+} probe_t;
+
+static void *probe_run(void *arg) {
+        probe_t *p = arg;
+        while (!p->stop) {
+                if (http("GET", p->port, "/health", PROBE_TIMEOUT_MS, NULL) == 0) {
+                        pthread_mutex_lock(p->lock);
+                        if (*p->n < p->cap)
+                                p->times[(*p->n)++] = time_now_ms();
+                        pthread_mutex_unlock(p->lock);
+                        p->answers++;
+                }
+                time_sleep_ms(5);
+        }
+        return NULL;
+}
+
+static int cmp_i64(const void *a, const void *b) {
+        int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+        return (x > y) - (x < y);
+}
+
+static void test_success(ctx_t *c) {
+        dest_t d = { 0 };
+        REQUIRE(dest_start(c, &d) == 0);
+        _cleanup_free_ char *before = NULL;
+        REQUIRE(http_get(c->src_cfg.fwd_port, "/id", &before) == 0);
+
+        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+        size_t n = 0, cap = 100000;
+        _cleanup_free_ int64_t *times = xcalloc(cap, sizeof *times);
+        probe_t ps = { .port = c->src_cfg.fwd_port, .lock = &lock, .times = times, .n = &n, .cap = cap };
+        probe_t pd = ps;
+        pd.port = d.cfg.fwd_port;
+        pthread_t ts, td;
+        pthread_create(&ts, NULL, probe_run, &ps);
+        pthread_create(&td, NULL, probe_run, &pd);
+        time_sleep_ms(300);
+
+        int64_t t0 = time_now_ms();
+        vmm_live_stats_t st = { 0 };
+        int r = vmm_live_send(c->src, &d.ep, SEND_TIMEOUT_MS, &st);
+        int64_t t_sent = time_now_ms();
+        int rf = r == 0 ? vmm_live_finish(d.vm, 30000) : -1;
+        int64_t t_running = time_now_ms();
+        /* probe on until the destination has answered for a while */
+        while (pd.answers < 10 && time_now_ms() - t_running < 10000)
+                time_sleep_ms(20);
+        ps.stop = pd.stop = true;
+        pthread_join(ts, NULL);
+        pthread_join(td, NULL);
+        EXPECT(r == 0);
+        EXPECT(rf == 0);
+
+        /* longest gap between two answers from either VM, from just before live_send */
+        int64_t gap = 0, gap_at = 0;
+        qsort(times, n, sizeof *times, cmp_i64);
+        for (size_t i = 1; i < n; i++)
+                if (times[i] >= t0 && times[i] - times[i - 1] > gap) {
+                        gap = times[i] - times[i - 1];
+                        gap_at = times[i - 1] - t0;
+                }
+        printf("RESULT live migration: live_send %lld ms, live_finish %lld ms | driver: total %llu ms, QEMU downtime "
+               "%llu ms, RAM %.1f MiB, disk %.2f MiB\n",
+               (long long)(t_sent - t0), (long long)(t_running - t_sent), (unsigned long long)st.total_ms,
+               (unsigned long long)st.downtime_ms, st.ram_bytes / 1048576.0, st.disk_bytes / 1048576.0);
+        printf("RESULT downtime seen by clients (longest gap between GET /health answers): %lld ms, starting %lld ms "
+               "after live_send began (%d answers from the source, %d from the destination)\n",
+               (long long)gap, (long long)gap_at, ps.answers, pd.answers);
+
+        _cleanup_free_ char *after = NULL;
+        EXPECT(http_get(d.cfg.fwd_port, "/id", &after) == 0);
+        printf("destination after live_finish: %s\n", after ? after : "(no answer)");
+        _cleanup_free_ char *boot = json_str(after, "boot_id"), *mark = json_str(after, "disk_mark");
+        EXPECT(streq(boot, c->boot_id));               /* the same boot, not a reboot */
+        EXPECT(json_hits(after) > json_hits(before));  /* the hit counter in RAM went on */
+        EXPECT(streq(mark, c->mark));                  /* the disk came along */
+        EXPECT(state_of(d.vm) == VMM_RUN_RUNNING);
+        EXPECT(state_of(c->src) == VMM_RUN_PAUSED);     /* paused for good */
+        /* the destination runs on its own: its disk takes writes, the guest keeps serving */
+        _cleanup_free_ char *set = NULL, *again = NULL;
+        EXPECT(http("POST", d.cfg.fwd_port, "/mark?value=after-live", 10000, &set) == 0);
+        EXPECT(http_get(d.cfg.fwd_port, "/id", &again) == 0);
+        _cleanup_free_ char *mark2 = json_str(again, "disk_mark");
+        EXPECT(streq(mark2, "after-live"));
+        dest_clear(&d);
+}
+
+/* Open fds of this process, to catch leaks. */
+static int fd_count(void) {
+        int n = 0;
+        DIR *d = opendir("/proc/self/fd");
+        if (!d)
+                return -1;
+        while (readdir(d))
+                n++;
+        closedir(d);
+        return n;
+}
+
+static void on_signal(int sig) {
+        kill_all();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int main(int argc, char **argv) {
+        if (argc != 5) {
+                fprintf(stderr, "usage: %s WORKDIR KERNEL INITRD CMDLINE\n", argv[0]);
+                return 2;
+        }
+        log_setup("live-smoke");
+        signal(SIGINT, on_signal);
+        signal(SIGTERM, on_signal);
+        signal(SIGPIPE, SIG_IGN);
+        ctx_t c = { .work = argv[1], .kernel = argv[2], .initrd = argv[3] };
+        c.cmdline = xasprintf("%s quiet vmx.name=live1", argv[4]);
+        int fds = fd_count();
+        source_setup(&c);
+        if (!failed) {
+                if (!getenv("DBG_SKIP")) test_failures(&c);
+                if (!getenv("DBG_SKIP")) test_rollback(&c);
+                test_success(&c);
+        }
+        kill_all();
+        EXPECT(fd_count() == fds); /* no monitor socket, pidfd or log left open */
+        free(c.cmdline);
+        free(c.boot_id);
+        free(c.mark);
+        printf("qemu-live-smoke: %d passed, %d failed\n", passed, failed);
+        return failed ? 1 : 0;
+}
