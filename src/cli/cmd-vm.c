@@ -254,8 +254,10 @@ int cmd_vm_clone(cli_t *c) {
                                 json_string_value(json_object_get(vm, "rm")) ?: "-",
                                 error ? error : json_string_value(json_object_get(vm, "address")) ?: "-");
         }
-        if (c->json)
-                output_json(c, out, false);
+        if (c->json) {
+                _cleanup_(json_decrefp) json_t *doc = json_pack("{s:O}", "clones", out);
+                output_json(c, doc, false);
+        }
         return failed ? cli_fail(c, "%d of %zu clones of %s did not start", failed, json_array_size(ops), name)
                       : CLI_OK;
 }

@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -70,6 +71,7 @@ typedef struct node {
         pthread_cond_t wake;    /* signalled to send a heartbeat at once */
         bool wake_pending;
         int slots_wanted;           /* warm slots to keep (--warm-slots) */
+        atomic_int launching;       /* run commands under way: the RM is busy, no slot refills */
         pthread_mutex_t slots_lock; /* guards the fields below */
         node_slot_t *slots;
         int n_slots;

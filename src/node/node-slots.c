@@ -141,6 +141,8 @@ void node_slot_release(node_slot_t *s, bool used) {
 
 /* Whether any VM of this node has a VMM process. */
 static bool node_busy(node_t *n) {
+        if (atomic_load(&n->launching) > 0)
+                return true;
         pthread_mutex_lock(&n->lock);
         bool busy = false;
         for (node_vm_t *vm = n->vms; vm && !busy; vm = vm->next)

@@ -517,6 +517,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         }
         /* a newer command supersedes whatever this node still runs for the VM */
         lease_take(vm, version);
+        atomic_fetch_add(&n->launching, 1);
         vmm_release(vm, true);
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
@@ -548,7 +549,16 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
                 char *base = NULL;
                 r = node_nest_memory_file(n, n->oracle, source, bundle_version, memory_info, &moved, progress_adapter,
                                           &prog, &base, ret_msg);
-                memory_base_set(vm, base);
+                bundle_config_t bc;
+                int64_t size = base ? file_size(base) : -1;
+                if (r >= 0 && bundle_config_from_json(config, &bc) >= 0 && size != bc.memory_mib * 1048576) {
+                        /* QEMU would refuse it later with less to say */
+                        *ret_msg = xasprintf("vm \"%s\": the memory file of its snapshot is %lld bytes, but vm.json "
+                                             "gives it %lld MiB of RAM: not used",
+                                             name, (long long)size, (long long)bc.memory_mib);
+                        r = -EINVAL;
+                }
+                memory_base_set(vm, r >= 0 ? base : NULL);
                 free(base);
         } else {
                 _cleanup_free_ char *dir = node_vm_dir(n, name);
@@ -587,6 +597,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         launch_clear(&l);
         free(prog.url);
         node_slot_release(slot, false); /* not used: a failure before the restore */
+        atomic_fetch_sub(&n->launching, 1);
         if (r < 0) {
                 set_state(vm, "stopped");
                 node_vm_persist(n, vm);
