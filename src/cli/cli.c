@@ -57,6 +57,7 @@ static const cli_option_t vm_create_options[] = {
 static const cli_option_t vm_migrate_options[] = {
         { "to", "RM", "the destination RM (required)" },
         { "method", "chunks|full", "chunks: move only the chunks the destination lacks (default); full: copy whole files" },
+        { "live", NULL, "migrate a running VM live (QEMU precopy, disk mirrored); --json adds downtime_ms" },
         { NULL },
 };
 
@@ -108,7 +109,8 @@ static const cli_command_t commands[] = {
         { "vm deactivate", cmd_vm_action, "NAME", NULL, "drain, suspend and store a VM (-> stored, prebooted)",
           CMD_WAITS },
         { "vm migrate", cmd_vm_action, "NAME", vm_migrate_options,
-          "move a suspended VM to another RM (versioned and atomic: it stays where it was on any failure)", CMD_WAITS },
+          "move a suspended VM to another RM, or a running one with --live (versioned and atomic: it stays where it "
+          "was on any failure)", CMD_WAITS },
         { "vm clone", cmd_vm_clone, "NAME", vm_clone_options,
           "start N new VMs from a pre-booted VM's snapshot, copy-on-write, each with its own name, MAC, address "
           "and random seed", CMD_WAITS },

@@ -61,6 +61,8 @@ int cmd_vm_action(cli_t *c) {
         int r = cli_check_name(c, "VM", name);
         if (r == CLI_OK && method && !streq(method, "chunks") && !streq(method, "full"))
                 r = cli_usage(c, "--method must be chunks or full, not \"%s\"", method);
+        if (r == CLI_OK && method && cli_flag(c, "live"))
+                r = cli_usage(c, "--live and --method do not go together: a live migration copies RAM and disk live");
         if (r == CLI_OK && rm)
                 r = cli_check_name(c, "RM", rm);
         if (r != CLI_OK)
@@ -72,6 +74,8 @@ int cmd_vm_action(cli_t *c) {
                 json_object_set_new(body, "force", json_true());
         if (method)
                 json_object_set_new(body, "method", json_string(method));
+        if (cli_flag(c, "live"))
+                json_object_set_new(body, "live", json_true());
 
         _cleanup_free_ char *path = xasprintf("/v1/vms/%s/%s", name, action);
         _cleanup_(json_decrefp) json_t *answer = NULL;
@@ -104,6 +108,9 @@ int cmd_vm_action(cli_t *c) {
                         (long long)json_integer_value(json_object_get(res, "bytes_transferred")),
                         (long long)json_integer_value(json_object_get(res, "bytes_total")),
                         json_number_value(json_object_get(res, "seconds")));
+                if (json_object_get(res, "downtime_ms"))
+                        fprintf(c->out, "live: the guest was paused for %lld ms\n",
+                                (long long)json_integer_value(json_object_get(res, "downtime_ms")));
                 return CLI_OK;
         }
         if (streq(action, "delete")) {

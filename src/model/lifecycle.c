@@ -22,6 +22,9 @@ static const lifecycle_rule_t rules[_VM_ACTION_MAX] = {
         [VM_ACTION_STOP] = { VM_ACTION_STOP, "stop", STABLE_ON_RM | VM_STATE_FAILED, "stopping", "stored" },
         [VM_ACTION_DELETE] = { VM_ACTION_DELETE, "delete", VM_STATE_STORED | VM_STATE_FAILED, "deleting", NULL },
         [VM_ACTION_MIGRATE] = { VM_ACTION_MIGRATE, "migrate", VM_STATE_SUSPENDED, "migrating", "suspended" },
+        /* keeps running: loading on a chamber, active on a production RM */
+        [VM_ACTION_MIGRATE_LIVE] = { VM_ACTION_MIGRATE_LIVE, "migrate-live", VM_STATE_LOADING | VM_STATE_ACTIVE,
+                                     "migrating", NULL },
 };
 
 static const struct {

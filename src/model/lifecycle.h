@@ -15,6 +15,7 @@ typedef enum vm_action {
         VM_ACTION_STOP,
         VM_ACTION_DELETE,
         VM_ACTION_MIGRATE,
+        VM_ACTION_MIGRATE_LIVE, /* a running VM, to an RM of the same role */
         _VM_ACTION_MAX,
 } vm_action_t;
 

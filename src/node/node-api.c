@@ -147,6 +147,10 @@ static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command
 static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_delete); }
 static void h_stage(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stage); }
 static void h_receive(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_receive); }
+static void h_live_receive(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_receive); }
+static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_send); }
+static void h_live_finish(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_finish); }
+static void h_live_abort(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_abort); }
 
 /* QUERY of the migration protocol: the methods this node can receive with. */
 static void h_methods(const http_request_t *req, http_reply_t *reply) {
@@ -194,6 +198,10 @@ const http_route_t node_routes[] = {
         { "POST", "/v1/vms/:name/delete", h_delete },
         { "POST", "/v1/vms/:name/stage", h_stage },
         { "POST", "/v1/vms/:name/receive", h_receive },
+        { "POST", "/v1/vms/:name/live-receive", h_live_receive },
+        { "POST", "/v1/vms/:name/live-send", h_live_send },
+        { "POST", "/v1/vms/:name/live-finish", h_live_finish },
+        { "POST", "/v1/vms/:name/live-abort", h_live_abort },
         { "GET", "/v1/vms/:name/files/:file", h_file },
         { "GET", "/v1/migrate/methods", h_methods },
         { NULL },

@@ -93,6 +93,11 @@ int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret,
 int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg);
+/* node-live.c: live migration (see oracle-migrate-live.c). */
+int node_vm_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_live_finish(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_vm_live_abort(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 /* Kills and forgets vm, which holds no lease in an answer the Oracle gave to a heartbeat sent at
  * since_ms, unless a command has taken it since or holds it now. True if it was fenced. */
 bool node_vm_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why);

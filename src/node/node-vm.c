@@ -18,6 +18,7 @@
 #include "base/util.h"
 #include "net/http-client.h"
 #include "node/node-internal.h"
+#include "node/node-vm-common.h"
 
 #define SHUTDOWN_TIMEOUT_MS 5000
 
@@ -67,19 +68,19 @@ int node_vm_persist(node_t *n, node_vm_t *vm) {
         return r;
 }
 
-static void memory_base_set(node_vm_t *vm, const char *path) {
+void memory_base_set(node_vm_t *vm, const char *path) {
         free(vm->memory_base);
         vm->memory_base = path ? xstrdup(path) : NULL;
 }
 
-static void disk_base_set(node_vm_t *vm, const char *path) {
+void disk_base_set(node_vm_t *vm, const char *path) {
         free(vm->disk_base);
         vm->disk_base = path ? xstrdup(path) : NULL;
 }
 
 /* A VM that took a warm slot has DIR/run linked to the slot's directory; once that QEMU is
  * gone, the next launch gets a plain directory again. */
-static void run_dir_reset(node_t *n, node_vm_t *vm) {
+void run_dir_reset(node_t *n, node_vm_t *vm) {
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
         _cleanup_free_ char *run = xasprintf("%s/run", dir);
         char target[4096];
@@ -113,13 +114,13 @@ static void staged_set(node_vm_t *vm, const json_t *files, int64_t version) {
         vm->staged_version = files ? version : 0;
 }
 
-static void set_state(node_vm_t *vm, const char *state) {
+void set_state(node_vm_t *vm, const char *state) {
         if (!streq(state, "suspended") || !streq(vm->state, "suspended"))
                 staged_set(vm, NULL, 0);
         snprintf(vm->state, sizeof vm->state, "%s", state);
 }
 
-static void record_result(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
+void record_result(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
         snprintf(vm->last_kind, sizeof vm->last_kind, "%s", kind);
         vm->last_version = version;
         json_decref(vm->last_result);
@@ -129,7 +130,7 @@ static void record_result(node_t *n, node_vm_t *vm, const char *kind, int64_t ve
 
 /* 1 when cmd repeats the last completed command (its result in *ret), 0 to go on, -ESTALE.
  * Changes nothing: a command takes the lease with lease_take() once it is sure to act. */
-static int check_version(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
+int check_version(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
         if (version < vm->version) {
                 *ret_msg = xasprintf("vm \"%s\": command %s for version %lld is stale (lease is at %lld)", vm->name,
                                      kind, (long long)version, (long long)vm->version);
@@ -144,7 +145,7 @@ static int check_version(node_vm_t *vm, const char *kind, int64_t version, json_
 
 /* The start of a command on a VM this node holds: finds it, locks it and checks the version.
  * 1: go on, vm->lock held; 0: a repeat of the last command, *ret is its recorded answer; <0. */
-static int command_lock(node_t *n, const char *name, const char *kind, int64_t version, node_vm_t **ret_vm, json_t **ret,
+int command_lock(node_t *n, const char *name, const char *kind, int64_t version, node_vm_t **ret_vm, json_t **ret,
                         char **ret_msg) {
         node_vm_t *vm = node_vm_find(n, name);
         if (!vm) {
@@ -163,13 +164,13 @@ static int command_lock(node_t *n, const char *name, const char *kind, int64_t v
 
 /* The command at version acts on vm from here: older commands are stale from now on, and the
  * heartbeat does not fence vm on an answer sent before now (see apply_leases). vm->lock held. */
-static void lease_take(node_vm_t *vm, int64_t version) {
+void lease_take(node_vm_t *vm, int64_t version) {
         vm->version = version;
         vm->cmd_time_ms = time_now_ms();
 }
 
 /* A version field of a command (see bundle_version_from_json); -EINVAL/-ERANGE with a message. */
-static int cmd_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg) {
+int cmd_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg) {
         int r = bundle_version_from_json(json_object_get(cmd, key), ret);
         if (r < 0)
                 *ret_msg = xasprintf("%s needs \"%s\", an integer from 1 to %lld", kind, key, (long long)BUNDLE_VERSION_MAX);
@@ -240,14 +241,7 @@ int node_pick_free_port(const char *host) {
         return r;
 }
 
-/* Everything a VMM launch needs, with the strings the vmm_config_t points to. */
-typedef struct launch {
-        bundle_config_t bc;
-        vmm_config_t vc;
-        char *run_dir, *kernel, *initrd, *disk, *cmdline, *image_disk, *memory;
-} launch_t;
-
-static void launch_clear(launch_t *l) {
+void launch_clear(launch_t *l) {
         free(l->run_dir);
         free(l->kernel);
         free(l->initrd);
@@ -258,7 +252,7 @@ static void launch_clear(launch_t *l) {
         *l = (launch_t){ 0 };
 }
 
-static int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg) {
+int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg) {
         *l = (launch_t){ 0 };
         if (bundle_config_from_json(vm->config, &l->bc) < 0) {
                 *ret_msg = xasprintf("vm \"%s\": malformed vm.json", vm->name);
@@ -307,13 +301,6 @@ static int launch_prepare(node_t *n, node_vm_t *vm, launch_t *l, char **ret_msg)
         return 0;
 }
 
-typedef struct receive_progress {
-        node_t *n;
-        char *url; /* the Oracle's heartbeat URL for the operation */
-        int64_t last_ms;
-        uint64_t base; /* bytes of files already done */
-} receive_progress_t;
-
 /* HEARTBEAT: tells the Oracle how far a transfer for an operation is, at most every 250 ms. */
 static void receive_heartbeat(void *userdata, uint64_t done, uint64_t total) {
         receive_progress_t *p = userdata;
@@ -331,7 +318,7 @@ static void receive_heartbeat(void *userdata, uint64_t done, uint64_t total) {
 static void progress_adapter(void *userdata, uint64_t done, uint64_t total) { receive_heartbeat(userdata, done, total); }
 
 /* Puts the VM's disk in place: the bundle's disk from the Nest, or a fresh one. */
-static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bundle, nest_transfer_stats_t *acc,
+int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bundle, nest_transfer_stats_t *acc,
                         receive_progress_t *prog, char **ret_msg) {
         const json_t *disk_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_DISK);
         bool disk_image = streq(l->bc.boot, "disk");
@@ -371,7 +358,7 @@ static int disk_prepare(node_t *n, node_vm_t *vm, launch_t *l, const json_t *bun
         return node_qemu_img(argv, ret_msg);
 }
 
-static void vmm_release(node_vm_t *vm, bool kill_it) {
+void vmm_release(node_vm_t *vm, bool kill_it) {
         if (!vm->vmm)
                 return;
         if (kill_it)
@@ -381,7 +368,7 @@ static void vmm_release(node_vm_t *vm, bool kill_it) {
         vm->address[0] = 0;
 }
 
-static json_t *started_result(node_t *n, node_vm_t *vm) {
+json_t *started_result(node_t *n, node_vm_t *vm) {
         vmm_status_t st = { 0 };
         if (vmm_status(vm->vmm, &st) >= 0)
                 vm->pid = st.pid;
@@ -390,7 +377,7 @@ static json_t *started_result(node_t *n, node_vm_t *vm) {
         return json_pack("{s:I,s:s}", "pid", (json_int_t)vm->pid, "address", vm->address);
 }
 
-static const char *vmm_failure(int r) {
+const char *vmm_failure(int r) {
         return r == -ETIMEDOUT ? "timed out" : strerror(-r);
 }
 
@@ -519,6 +506,7 @@ int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, ch
         lease_take(vm, version);
         atomic_fetch_add(&n->launching, 1);
         vmm_release(vm, true);
+        stale_vmm_kill(n, name);
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
@@ -1018,6 +1006,18 @@ json_t *node_vm_describe(node_t *n, node_vm_t *vm, bool with_stats) {
         return j;
 }
 
+void stale_vmm_kill(node_t *n, const char *name) {
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *run = xasprintf("%s/run", dir);
+        vmm_config_t c = { .name = name, .run_dir = run };
+        vmm_vm_t *stale = NULL;
+        if (vmm_attach(n->driver, &c, 0, &stale) < 0)
+                return;
+        log_warn("vm %s: killing QEMU pid left by an interrupted command (no lease holds it)", name);
+        vmm_kill(stale, 0);
+        vmm_vm_free(stale);
+}
+
 void node_vms_adopt(node_t *n) {
         _cleanup_free_ char *vms_dir = xasprintf("%s/vms", n->data);
         DIR *d = opendir(vms_dir);
@@ -1029,8 +1029,11 @@ void node_vms_adopt(node_t *n) {
                         continue;
                 _cleanup_free_ char *path = xasprintf("%s/%s/node-vm.json", vms_dir, de->d_name);
                 json_t *j = json_load_file(path, 0, NULL);
-                if (!j)
+                if (!j) {
+                        /* an agent that died before it recorded the VM may have started a QEMU */
+                        stale_vmm_kill(n, de->d_name);
                         continue;
+                }
                 node_vm_t *vm = node_vm_get_or_create(n, de->d_name);
                 pthread_mutex_lock(&vm->lock);
                 vm->version = json_integer_value(json_object_get(j, "version"));
@@ -1044,7 +1047,17 @@ void node_vms_adopt(node_t *n) {
                 vm->memory_base = base ? xstrdup(base) : NULL;
                 const char *dbase = json_string_value(json_object_get(j, "disk_base"));
                 vm->disk_base = dbase ? xstrdup(dbase) : NULL;
-                if (streq(vm->state, "running") || streq(vm->state, "paused")) {
+                /* the two ends of a live migration: re-attached, but never continued here (only
+                 * the Oracle decides where the guest runs on) */
+                bool live_end = streq(vm->state, "incoming") || streq(vm->state, "migrated");
+                if (live_end) {
+                        launch_t l = { 0 };
+                        _cleanup_free_ char *msg = NULL;
+                        if (launch_prepare(n, vm, &l, &msg) < 0 || vmm_attach(n->driver, &l.vc, 0, &vm->vmm) < 0)
+                                set_state(vm, "crashed");
+                        launch_clear(&l);
+                        node_vm_persist(n, vm);
+                } else if (streq(vm->state, "running") || streq(vm->state, "paused")) {
                         launch_t l = { 0 };
                         _cleanup_free_ char *msg = NULL;
                         int r = launch_prepare(n, vm, &l, &msg);

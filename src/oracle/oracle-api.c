@@ -206,9 +206,22 @@ static void start_action(const http_request_t *req, http_reply_t *reply, const c
                 http_reply_error(reply, 400, "invalid", "method must be chunks or full");
                 return;
         }
+        const json_t *live = json_object_get(req->body, "live");
+        if (live && !json_is_boolean(live)) {
+                http_reply_error(reply, 400, "invalid", "live must be true or false");
+                return;
+        }
+        if (json_is_true(live) && !streq(action, "migrate")) {
+                http_reply_error(reply, 400, "invalid", "live applies to migrate only");
+                return;
+        }
+        if (json_is_true(live) && method && !json_is_null(method)) {
+                http_reply_error(reply, 400, "invalid", "a live migration has no method (it copies RAM and disk live)");
+                return;
+        }
         op_request_t r = {
                 .method = json_string_value(method),
-                .action = action,
+                .action = json_is_true(live) ? "migrate-live" : action,
                 .rm = json_string_value(rm),
                 .force = json_is_true(json_object_get(req->body, "force")) ||
                          (http_request_query(req, "force") && streq(http_request_query(req, "force"), "1")),

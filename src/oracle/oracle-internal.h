@@ -34,6 +34,9 @@ typedef struct op_request {
         const char *method;   /* migrate: chunks (default) or full */
         bool force;
 } op_request_t;
+/* oracle-migrate-live.c: the runner of a live migration. */
+void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm);
+
 /* oracle-clone.c: count clones of a pre-booted VM (rm: all onto that chamber RM, else one per
  * free production RM). *ret is {"clones": [names], "ops": [ops]}. */
 int oracle_vm_clone(oracle_t *o, const char *parent, int64_t count, const char *rm, json_t **ret, char **ret_msg);

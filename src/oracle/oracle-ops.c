@@ -383,6 +383,8 @@ static void *op_thread(void *arg) {
                 op_delete(o, &op, &vm);
         else if (streq(op.kind, "migrate"))
                 oracle_op_migrate(o, &op, &vm);
+        else if (streq(op.kind, "migrate-live"))
+                oracle_op_migrate_live(o, &op, &vm);
         else {
                 vm_restore_prev(&op, &vm);
                 op_finish(o, &op, &vm, false, "unknown operation kind", NULL, false);
@@ -422,7 +424,7 @@ static int choose_rm(oracle_t *o, const vm_record_t *vm, vm_action_t action, con
                 return oracle_rm_pick(o, "chamber", wanted, vm->name, ret, size, ret_msg);
         if (action == VM_ACTION_ACTIVATE)
                 return oracle_rm_pick(o, "production", wanted, vm->name, ret, size, ret_msg);
-        if (action == VM_ACTION_MIGRATE) {
+        if (action == VM_ACTION_MIGRATE || action == VM_ACTION_MIGRATE_LIVE) {
                 rm_record_t rm = { 0 };
                 if (!wanted) {
                         *ret_msg = xasprintf("migrating vm \"%s\" needs a destination RM (--to RM)", vm->name);
@@ -436,7 +438,11 @@ static int choose_rm(oracle_t *o, const vm_record_t *vm, vm_action_t action, con
                         *ret_msg = xasprintf("vm \"%s\" is on RM \"%s\" already", vm->name, wanted);
                         return -EPERM;
                 }
-                return oracle_rm_pick(o, rm.role, wanted, vm->name, ret, size, ret_msg);
+                /* a running VM stays what it is: active on production, loading on a chamber */
+                const char *role = action == VM_ACTION_MIGRATE ? rm.role
+                                   : streq(vm->state, "active")  ? "production"
+                                                                 : "chamber";
+                return oracle_rm_pick(o, role, wanted, vm->name, ret, size, ret_msg);
         }
         return 0;
 }
@@ -490,7 +496,9 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
         op.created_ms = op.updated_ms = time_wall_ms();
         op.args = json_pack("{s:s?,s:s?,s:b,s:s?}", "rm", *target ? target : NULL, "origin",
                             *target && *vm.rm ? vm.rm : NULL, "force", forced, "method",
-                            rule->action == VM_ACTION_MIGRATE ? method : NULL);
+                            rule->action == VM_ACTION_MIGRATE        ? method
+                            : rule->action == VM_ACTION_MIGRATE_LIVE ? "live"
+                                                                     : NULL);
         op.prev = vm_record_to_json(&vm);
         op.progress = json_pack("{s:s}", "phase", "queued");
         op.result = json_object();
@@ -505,7 +513,7 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
         SET(vm.op_id, op.id);
         /* the lease: the target RM may now run this version (a migration moves the VM only at
          * its commit; meanwhile both RMs hold it, see leases_for) */
-        if (*target && rule->action != VM_ACTION_MIGRATE)
+        if (*target && rule->action != VM_ACTION_MIGRATE && rule->action != VM_ACTION_MIGRATE_LIVE)
                 SET(vm.rm, target);
         r = store_vm_update(o->store, &vm, expected);
         if (r < 0) {

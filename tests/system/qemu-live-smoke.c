@@ -412,6 +412,7 @@ static void test_success(ctx_t *c) {
         pd.port = d.cfg.fwd_port;
         pthread_t ts, td;
         pthread_create(&ts, NULL, probe_run, &ps);
+        if (getenv("DBG_NODST")) pd.port = 1;
         pthread_create(&td, NULL, probe_run, &pd);
         time_sleep_ms(300);
 

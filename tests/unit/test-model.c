@@ -1,5 +1,6 @@
 /* Unit tests for the lifecycle table. */
 #include "model/lifecycle.h"
+#include "base/util.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -26,7 +27,11 @@ int main(void) {
         CHECK(lifecycle_rule_by_name("fly") == NULL);
         const char *names[16];
         unsigned n = lifecycle_actions_for("active", true, names, 16);
-        CHECK(n == 3); /* suspend, deactivate, stop */
+        CHECK(n == 4); /* suspend, deactivate, stop, migrate-live */
+        CHECK(n == 4 && streq(names[3], "migrate-live"));
+        CHECK(lifecycle_check(VM_ACTION_MIGRATE_LIVE, "loading", false) == 0);
+        CHECK(lifecycle_check(VM_ACTION_MIGRATE_LIVE, "suspended", false) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_MIGRATE_LIVE, "stored", true) == -EPERM);
         n = lifecycle_actions_for("activating", true, names, 16);
         CHECK(n == 0);
         /* every transit state named by the table is a known transitional state */

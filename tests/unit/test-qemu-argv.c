@@ -81,7 +81,7 @@ static void test_golden(void) {
         CHECK_STREQ(opt_value(argv, "-chardev", 1), "socket,id=agent0,path=/run/vmx/web1/agent.sock,server=on,wait=off");
         CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-serial-pci,id=vser0,addr=0x5");
         CHECK_STREQ(opt_value(argv, "-device", 2), "virtserialport,bus=vser0.0,chardev=agent0,name=vmx.agent");
-        CHECK_STREQ(opt_value(argv, "-device", 3), "virtio-balloon-pci,id=balloon0,addr=0x6,free-page-reporting=on");
+        CHECK_STREQ(opt_value(argv, "-device", 3), "virtio-balloon-pci,id=balloon0,addr=0x6");
         CHECK_STREQ(opt_value(argv, "-netdev", 0), "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80");
         CHECK_STREQ(opt_value(argv, "-device", 4), "virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:ef,addr=0x4,romfile=");
         CHECK(!has_arg(argv, "-incoming"));

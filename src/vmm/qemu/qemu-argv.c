@@ -203,9 +203,10 @@ int qemu_argv_build(const vmm_config_t *cfg, const char *binary, unsigned flags,
         argv_add(&b, "-chardev", xasprintf("socket,id=agent0,path=%s/" QEMU_RUN_AGENT ",server=on,wait=off", run));
         argv_add(&b, "-device", xstrdup("virtio-serial-pci,id=vser0,addr=" QEMU_PCI_SLOT_SERIAL));
         argv_add(&b, "-device", xstrdup("virtserialport,bus=vser0.0,chardev=agent0,name=vmx.agent"));
-        /* free page reporting: pages the guest frees go back to the host by themselves */
-        argv_add(&b, "-device", xstrdup("virtio-balloon-pci,id=balloon0,addr=" QEMU_PCI_SLOT_BALLOON
-                                        ",free-page-reporting=on"));
+        /* No free-page-reporting: QEMU 7.2 discards reported pages with fallocate(PUNCH_HOLE) on
+         * the RAM's file even when it is mapped private, which would punch holes in a snapshot
+         * that other VMs map. The balloon is inflated only for VMs owning their RAM file. */
+        argv_add(&b, "-device", xstrdup("virtio-balloon-pci,id=balloon0,addr=" QEMU_PCI_SLOT_BALLOON));
 
         /* always present, with or without a forward, so the device set does not depend on it */
         if (cfg->fwd_host)
