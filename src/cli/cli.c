@@ -72,6 +72,11 @@ static const cli_option_t vm_clone_options[] = {
         { NULL },
 };
 
+static const cli_option_t vm_balloon_options[] = {
+        { "target", "MIB", "give the guest this much RAM back and hand the rest to the host (64..its RAM)" },
+        { NULL },
+};
+
 static const cli_option_t vm_delete_options[] = {
         { "force", NULL, "stop the VM first if it runs" },
         { NULL },
@@ -114,6 +119,8 @@ static const cli_command_t commands[] = {
         { "vm clone", cmd_vm_clone, "NAME", vm_clone_options,
           "start N new VMs from a pre-booted VM's snapshot, copy-on-write, each with its own name, MAC, address "
           "and random seed", CMD_WAITS },
+        { "vm balloon", cmd_vm_balloon, "NAME", vm_balloon_options,
+          "show a running VM's balloon, or set how much RAM it keeps (idle VMs are reclaimed by themselves)" },
         { "vm export", cmd_vm_export, "NAME FILE", NULL, "write a VM's disk (its last bundle in the Nest) to FILE as qcow2" },
         { "vm stop", cmd_vm_action, "NAME", NULL, "power a VM off (-> stored, not prebooted)", CMD_WAITS },
         { "vm delete", cmd_vm_action, "NAME", vm_delete_options, "delete a VM and its stored bundles", CMD_WAITS },

@@ -268,3 +268,30 @@ int cmd_vm_clone(cli_t *c) {
         return failed ? cli_fail(c, "%d of %zu clones of %s did not start", failed, json_array_size(ops), name)
                       : CLI_OK;
 }
+
+/* vm balloon NAME [--target MIB]: shows (and sets) a running VM's balloon. */
+int cmd_vm_balloon(cli_t *c) {
+        const char *name = cli_arg(c, 0), *target_s = cli_opt(c, "target");
+        int64_t target = 0;
+        int r = cli_check_name(c, "VM", name);
+        if (r == CLI_OK && target_s && parse_int64(target_s, 1, INT32_MAX, &target) < 0)
+                r = cli_usage(c, "--target must be a size in MiB, not \"%s\"", target_s);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_(json_decrefp) json_t *body = target_s ? json_pack("{s:I}", "target_mib", (json_int_t)target)
+                                                        : json_object();
+        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/balloon", name);
+        _cleanup_(json_decrefp) json_t *answer = NULL;
+        r = api_call(c, "POST", path, body, API_TIMEOUT_MS, &answer);
+        if (r != CLI_OK)
+                return r;
+        if (c->json)
+                return output_json(c, answer, false);
+        fprintf(c->out, "vm %s: %lld of %lld MiB (target %lld MiB)%s\n", name,
+                (long long)json_integer_value(json_object_get(answer, "actual_mib")),
+                (long long)json_integer_value(json_object_get(answer, "memory_mib")),
+                (long long)json_integer_value(json_object_get(answer, "target_mib")),
+                json_is_true(json_object_get(answer, "reclaimable")) ? ""
+                                                                      : "; runs on a mapped snapshot until its next save");
+        return CLI_OK;
+}

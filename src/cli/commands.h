@@ -29,6 +29,7 @@ int cmd_vm_show(cli_t *c);
 int cmd_vm_console(cli_t *c);
 int cmd_vm_export(cli_t *c);
 int cmd_vm_clone(cli_t *c);
+int cmd_vm_balloon(cli_t *c);
 int console_attach(cli_t *c, const char *name); /* console.c */
 
 int cmd_nest_stats(cli_t *c);

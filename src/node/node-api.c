@@ -150,6 +150,7 @@ static void h_receive(const http_request_t *req, http_reply_t *reply) { run_comm
 static void h_live_receive(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_receive); }
 static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_send); }
 static void h_live_finish(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_finish); }
+static void h_balloon(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_balloon); }
 static void h_live_abort(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_abort); }
 
 /* QUERY of the migration protocol: the methods this node can receive with. */
@@ -202,6 +203,7 @@ const http_route_t node_routes[] = {
         { "POST", "/v1/vms/:name/live-send", h_live_send },
         { "POST", "/v1/vms/:name/live-finish", h_live_finish },
         { "POST", "/v1/vms/:name/live-abort", h_live_abort },
+        { "POST", "/v1/vms/:name/balloon", h_balloon },
         { "GET", "/v1/vms/:name/files/:file", h_file },
         { "GET", "/v1/migrate/methods", h_methods },
         { NULL },

@@ -70,6 +70,7 @@ void *node_heartbeat_thread(void *arg) {
                                 json_array_append_new(vms, node_vm_describe(n, vm, true));
                         pthread_mutex_unlock(&vm->lock);
                 }
+                node_balloon_tick(n);
                 json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
                                          "vms", vms);
                 int64_t sent = time_now_ms();

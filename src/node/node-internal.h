@@ -34,6 +34,9 @@ typedef struct node_vm {
         char *memory_base;      /* the snapshot memory file its QEMU maps copy-on-write (activated
                                    or cloned), NULL when its RAM is its own DIR/memory */
         int64_t cmd_time_ms;    /* monotonic time of the last command (lease race guard) */
+        int64_t cpu_sample_ns, cpu_sample_ms, idle_since_ms; /* node-balloon.c */
+        int64_t balloon_target_mib; /* 0: never set (full) */
+        bool balloon_manual;    /* set through the API: no automatic reclaim */
         pthread_mutex_t lock;
         struct node_vm *next;
 } node_vm_t;
@@ -71,6 +74,7 @@ typedef struct node {
         pthread_cond_t wake;    /* signalled to send a heartbeat at once */
         bool wake_pending;
         int slots_wanted;           /* warm slots to keep (--warm-slots) */
+        int64_t reclaim_idle_ms;    /* balloon idle VMs after this long (--reclaim-idle), 0: never */
         atomic_int launching;       /* run commands under way: the RM is busy, no slot refills */
         pthread_mutex_t slots_lock; /* guards the fields below */
         node_slot_t *slots;
@@ -93,6 +97,11 @@ int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret,
 int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg);
+/* node-balloon.c: automatic reclaim from idle VMs (called every heartbeat) and the balloon
+ * command {target_mib?} -> {memory_mib, target_mib, actual_mib, reclaimable}. */
+void node_balloon_tick(node_t *n);
+int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+
 /* node-live.c: live migration (see oracle-migrate-live.c). */
 int node_vm_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);

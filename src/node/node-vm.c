@@ -374,6 +374,10 @@ json_t *started_result(node_t *n, node_vm_t *vm) {
                 vm->pid = st.pid;
         snprintf(vm->address, sizeof vm->address, "%s:%d", n->host, vm->fwd_port);
         set_state(vm, "running");
+        /* a new QEMU: a fresh balloon at full size */
+        vm->balloon_target_mib = 0;
+        vm->balloon_manual = false;
+        vm->idle_since_ms = vm->cpu_sample_ms = 0;
         return json_pack("{s:I,s:s}", "pid", (json_int_t)vm->pid, "address", vm->address);
 }
 

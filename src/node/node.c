@@ -12,7 +12,7 @@
 
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
-                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N]\n");
+                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS]\n");
 }
 
 static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
@@ -20,10 +20,10 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
                 { "role", required_argument, NULL, 'r' },   { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
-                { "warm-slots", required_argument, NULL, 'w' },
+                { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
-        const char *accel = "auto", *slots = NULL;
+        const char *accel = "auto", *slots = NULL, *idle = NULL;
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -35,6 +35,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 case 'l': n->listen = xstrdup(optarg); break;
                 case 'a': accel = optarg; break;
                 case 'w': slots = optarg; break;
+                case 'i': idle = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -77,6 +78,14 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 return -EINVAL;
         }
         n->slots_wanted = (int)want;
+        int64_t idle_s = 30;
+        if (!idle)
+                idle = getenv("VMATRIX_RECLAIM_IDLE_S"); /* the default, for tests */
+        if (idle && parse_int64(idle, 0, 86400, &idle_s) < 0) {
+                fprintf(stderr, "vmatrix node: --reclaim-idle must be seconds from 0 (never) to 86400\n");
+                return -EINVAL;
+        }
+        n->reclaim_idle_ms = idle_s * 1000;
         *ret_accel = accel;
         return 0;
 }

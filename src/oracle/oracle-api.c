@@ -258,8 +258,43 @@ static void h_vm_clone(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 202, res);
 }
 
+/* The balloon of a running VM, relayed to its RM: {target_mib?} -> its balloon. */
+static void h_vm_balloon(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const json_t *t = json_object_get(req->body, "target_mib");
+        if (t && !json_is_null(t) && !json_is_integer(t)) {
+                http_reply_error(reply, 400, "invalid", "target_mib must be an integer (MiB)");
+                return;
+        }
+        vm_record_t v = { 0 };
+        if (store_vm_get(o->store, req->params[0], &v) < 0) {
+                http_reply_error(reply, 404, "not_found", "no vm named \"%s\"", req->params[0]);
+                return;
+        }
+        if (!streq(v.state, "loading") && !streq(v.state, "active")) {
+                http_reply_error(reply, 409, "conflict", "vm \"%s\" is %s: only a running VM has a balloon", v.name,
+                                 v.state);
+                vm_record_clear(&v);
+                return;
+        }
+        json_t *body = t && !json_is_null(t) ? json_pack("{s:O}", "target_mib", t) : json_object();
+        json_t *res = NULL;
+        _cleanup_free_ char *msg = NULL;
+        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/balloon", v.name);
+        int r = oracle_node_call(o, v.rm, "POST", path, body, 30000, &res, &msg);
+        json_decref(body);
+        vm_record_clear(&v);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 200, res);
+}
+
 static void h_vm_action(const http_request_t *req, http_reply_t *reply) {
-        if (streq(req->params[1], "clone"))
+        if (streq(req->params[1], "balloon"))
+                h_vm_balloon(req, reply);
+        else if (streq(req->params[1], "clone"))
                 h_vm_clone(req, reply);
         else
                 start_action(req, reply, req->params[1]);

@@ -119,6 +119,27 @@ for c in $names; do
 done
 check_eq "all three map the one snapshot file" "$shared" 3
 
+# ---- the balloon: only VMs that own their RAM file; idle ones are reclaimed by themselves
+c=$(head -n 1 <<<"$names")
+check_refused "no balloon for a VM on a mapped snapshot" "copy-on-write" vm balloon "$c" --target 64
+vmx vm create b1 --image tiny-http --memory 256 >/dev/null
+vmx vm boot b1 --rm chamber1 >/dev/null
+wait_until 90 guest_get "$(vm_field b1 address)" /health >/dev/null || fail "b1 answers after boot"
+memfile=$VMATRIX_CLUSTER_DIR/nodes/chamber1/vms/b1/memory
+kb0=$(du -k "$memfile" | cut -f1)
+vmx vm balloon b1 --target 64 >/dev/null || fail "balloon b1 to 64 MiB"
+check "the guest gives memory back" wait_until 20 sh -c "test \$($VMATRIX vm balloon b1 --json | jq .actual_mib) -lt 128"
+check "the host file shrinks" test "$(du -k "$memfile" | cut -f1)" -lt $((kb0 - 100000))
+check_refused "a balloon target below 64 MiB" "target_mib" vm balloon b1 --target 8
+check_refused "a balloon target above the VM's RAM" "target_mib" vm balloon b1 --target 512
+vmx vm balloon b1 --target 256 >/dev/null
+check "the guest gets its memory back" wait_until 20 sh -c "test \$($VMATRIX vm balloon b1 --json | jq .actual_mib) -eq 256"
+VMATRIX_RECLAIM_IDLE_S=2 vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" chamber1 >/dev/null
+check "an idle VM is reclaimed by itself" wait_until 30 sh -c "test \$($VMATRIX vm balloon b1 --json | jq .actual_mib) -lt 128"
+guest_get "$(vm_field b1 address)" "/burn?ms=4000" >/dev/null
+check "a busy VM gets its memory back" wait_until 20 sh -c "test \$($VMATRIX vm balloon b1 --json | jq .target_mib) -eq 256"
+vmx vm stop b1 >/dev/null
+
 # ---- warm slots
 slot_pids() { cat "$VMATRIX_CLUSTER_DIR"/nodes/"$1"/slots/*/run/qemu.pid 2>/dev/null | sort -n; }
 has_slot() { test -n "$(slot_pids "$1")"; }
