@@ -63,6 +63,9 @@ bench: deps all
 	bench/activation $(CURDIR)/$(BUILD)/vmatrix
 	bench/migration $(CURDIR)/$(BUILD)/vmatrix
 	bench/nest-vms $(CURDIR)/$(BUILD)/vmatrix
+	bench/restore-modes 5
+	bench/clones $(CURDIR)/$(BUILD)/vmatrix 10 3
+	bench/live-migration $(CURDIR)/$(BUILD)/vmatrix 5
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
 
 clean:

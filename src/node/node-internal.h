@@ -66,6 +66,7 @@ typedef struct node {
         const vmm_driver_t *driver;
         pthread_mutex_t lock;   /* protects vms list */
         pthread_mutex_t cache_lock; /* serialises image downloads */
+        pthread_mutex_t memory_lock; /* serialises building snapshot memory files */
         node_vm_t *vms;
         http_server_t *http;
         nest_store_t *cache;    /* DATA/cache: chunks of images and bundles */

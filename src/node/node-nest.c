@@ -102,6 +102,10 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
         return r;
 }
 
+static int memory_file_build(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                             const char *path, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
+                             char **ret_msg);
+
 int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
                           nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata, char **ret_path,
                           char **ret_msg) {
@@ -118,11 +122,26 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
                 *ret_path = TAKE_PTR(path);
                 return 0;
         }
+        /* one builder at a time: the clones of one snapshot start together and all need it */
+        pthread_mutex_lock(&n->memory_lock);
+        int r = memory_file_build(n, base, vm, version, info, path, acc, progress, userdata, ret_msg);
+        pthread_mutex_unlock(&n->memory_lock);
+        if (r < 0)
+                return r;
+        *ret_path = TAKE_PTR(path);
+        return 0;
+}
+
+static int memory_file_build(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                             const char *path, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
+                             char **ret_msg) {
+        if (file_exists(path))
+                return 0; /* built by another VM while this one waited */
         nest_manifest_t *m = NULL;
         int r = pull_file(n, base, vm, version, BUNDLE_FILE_MEMORY, info, &m, acc, progress, userdata, ret_msg);
         if (r < 0)
                 return r;
-        /* unique name: two VMs of one snapshot (clones) may build it at once, with equal bytes */
+        /* unique name: a crash leaves only a temporary file behind */
         static atomic_int seq;
         _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, atomic_fetch_add(&seq, 1));
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
@@ -143,7 +162,6 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
                                      r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
                 return r;
         }
-        *ret_path = TAKE_PTR(path);
         return 0;
 }
 

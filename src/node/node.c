@@ -116,6 +116,7 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.cache_lock, NULL);
         pthread_mutex_init(&n.wake_lock, NULL);
         pthread_mutex_init(&n.slots_lock, NULL);
+        pthread_mutex_init(&n.memory_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
         const char *accel_want = NULL;
         if (parse_args(&n, argc, argv, &accel_want) < 0) {

@@ -158,9 +158,11 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         snprintf(v.state, sizeof v.state, "stored");
         snprintf(v.image, sizeof v.image, "%s", image);
         int r = oracle_mac_next(o, v.mac);
+        if (r >= 0)
+                r = store_vm_first_version(o->store, name, &v.version);
         if (r < 0) {
                 image_record_clear(&img);
-                http_reply_errno(reply, r, "cannot allocate a MAC address for vm \"%s\"", name);
+                http_reply_errno(reply, r, "cannot allocate a MAC address and version for vm \"%s\"", name);
                 return;
         }
         const char *boot = json_string_value(json_object_get(img.meta, "boot")) ?: "kernel";

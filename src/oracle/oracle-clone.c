@@ -52,6 +52,8 @@ static int clone_record(oracle_t *o, const vm_record_t *parent, const char *name
         snprintf(v.state, sizeof v.state, "stored");
         snprintf(v.image, sizeof v.image, "%s", parent->image);
         int r = oracle_mac_next(o, v.mac);
+        if (r >= 0)
+                r = store_vm_first_version(o->store, name, &v.version);
         if (r < 0)
                 return r;
         json_t *config = json_deep_copy(json_object_get(parent->bundle, "config"));

@@ -345,8 +345,17 @@ int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) 
 
 int store_vm_delete(store_t *s, const char *name) {
         lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "DELETE FROM vms WHERE name=?");
+        /* remembered, so that a VM created again under this name starts above it (store.h) */
+        _cleanup_stmt_ sqlite3_stmt *keep = prepare(
+                s, "INSERT INTO counters (key,value) SELECT 'vm-version:' || name, version FROM vms WHERE name=?1 "
+                   "ON CONFLICT(key) DO UPDATE SET value=MAX(value, excluded.value)");
         int r = -EIO;
+        if (keep) {
+                sqlite3_bind_text(keep, 1, name, -1, SQLITE_TRANSIENT);
+                r = step_done(s, keep);
+        }
+        _cleanup_stmt_ sqlite3_stmt *st = r >= 0 ? prepare(s, "DELETE FROM vms WHERE name=?") : NULL;
+        r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
                 r = step_done(s, st);
@@ -711,6 +720,22 @@ int store_image_list(store_t *s, json_t **ret) {
         }
         *ret = arr;
         return 0;
+}
+
+int store_vm_first_version(store_t *s, const char *name, int64_t *ret) {
+        lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT value FROM counters WHERE key='vm-version:' || ?1");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+                        *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) + 1 : 1;
+                        r = 0;
+                }
+        }
+        unlock(s);
+        return r;
 }
 
 int store_counter_next(store_t *s, const char *key, int64_t *ret) {

@@ -75,6 +75,9 @@ int store_vm_insert(store_t *s, const vm_record_t *v);                   /* -EEX
 /* Writes v when the stored version is still expected_version; -ESTALE otherwise. */
 int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version);
 int store_vm_delete(store_t *s, const char *name);
+/* The version a new VM called name starts at: 1, or above the last version of a deleted VM of
+ * that name, since RMs refuse commands below a version they have seen for the name. */
+int store_vm_first_version(store_t *s, const char *name, int64_t *ret);
 /* All VMs ordered by name; *ret is an array of n records (free with store_vm_list_free). */
 int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n);
 void store_vm_list_free(vm_record_t *list, size_t n);

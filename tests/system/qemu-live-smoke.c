@@ -14,14 +14,18 @@
  *     source brings it back (the caller's way out when live_finish fails);
  *   - success: live_receive, live_send, live_finish; the destination answers with the same
  *     boot id, more hits and the disk mark, and the source stays paused.
- * During the successful migration two threads probe GET /health, one on the source's port and
- * one on the destination's, every ~5 ms; the longest gap between two answers (from either) is
- * printed as the downtime clients saw. Timings are printed, never asserted.
+ * During the successful migration a client probes GET /health every ~5 ms on the source, and
+ * from when live_finish returned on the destination (as the node switches its traffic); the
+ * longest gap between two answers is printed as the downtime clients saw. Under TCG with QEMU
+ * before 9.0 the driver copies RAM with the CPUs stopped (see qemu-live.c), so that gap is the
+ * whole RAM copy plus the destination's first answer (TCG translates all guest code afresh).
+ * Timings are printed, never asserted.
  * Every VM it starts is killed before it exits, on failure too. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -69,15 +73,16 @@ static void track(vmm_vm_t *vm) {
                 }
 }
 
-/* Kill and release one VM (NULL is fine). */
+/* Kill and release one VM (NULL is fine); *vm may be an entry of live[] itself. */
 static void finish(vmm_vm_t **vm) {
-        if (!*vm)
+        vmm_vm_t *v = TAKE_PTR(*vm);
+        if (!v)
                 return;
-        (void)vmm_kill(*vm, 0);
+        (void)vmm_kill(v, 0);
         for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                if (live[i] == *vm)
+                if (live[i] == v)
                         live[i] = NULL;
-        *vm = vmm_vm_free(*vm);
+        vmm_vm_free(v);
 }
 
 static void kill_all(void) {
@@ -297,10 +302,8 @@ static void source_setup(ctx_t *c) {
 
         /* a save leaves x-ignore-shared on at the source (its RAM is a file) */
         _cleanup_free_ char *state = xasprintf("%s/state-src", c->work);
-        if (!getenv("DBG_NOSAVE")) {
         REQUIRE(vmm_save(c->src, state, 0) == 0);
         REQUIRE(vmm_cont(c->src, 0) == 0);
-        }
         expect_source_alive(c, "save and cont");
 }
 
@@ -314,7 +317,8 @@ static void test_failures(ctx_t *c) {
         vmm_live_endpoint_t bogus = { .host = "127.0.0.1", .migrate_port = free_port(), .nbd_port = free_port() };
         t0 = time_now_ms();
         r = vmm_live_send(c->src, &bogus, SEND_TIMEOUT_MS, &st);
-        printf("live_send to a bogus endpoint: %d (%s) after %lld ms\n", r, strerror(-r), (long long)(time_now_ms() - t0));
+        printf("live_send to a bogus endpoint: %d (%s) after %lld ms\n", r, strerror(-r),
+               (long long)(time_now_ms() - t0));
         EXPECT(r == -ECONNREFUSED);
         expect_source_alive(c, "a bogus endpoint");
 
@@ -368,25 +372,32 @@ static void test_rollback(ctx_t *c) {
         expect_source_alive(c, "a rollback (destination killed before live_finish)");
 }
 
-/* GET /health on one port every ~5 ms, recording when answers arrive. */
+/* A client of the guest: GET /health every ~5 ms on one port until stop, answer times into
+ * one shared array. */
+typedef struct probes {
+        pthread_mutex_t lock;
+        int64_t *times;
+        size_t n, cap;
+        atomic_bool stop;
+} probes_t;
+
 typedef struct probe {
+        probes_t *all;
         int port;
-        volatile bool stop;
-        pthread_mutex_t *lock;
-        int64_t *times; /* shared by the probes */
-        size_t *n, cap;
         int answers;
+        int64_t first; /* when the first answer came */
 } probe_t;
 
 static void *probe_run(void *arg) {
         probe_t *p = arg;
-        while (!p->stop) {
+        while (!atomic_load(&p->all->stop)) {
                 if (http("GET", p->port, "/health", PROBE_TIMEOUT_MS, NULL) == 0) {
-                        pthread_mutex_lock(p->lock);
-                        if (*p->n < p->cap)
-                                p->times[(*p->n)++] = time_now_ms();
-                        pthread_mutex_unlock(p->lock);
-                        p->answers++;
+                        pthread_mutex_lock(&p->all->lock);
+                        if (p->all->n < p->all->cap)
+                                p->all->times[p->all->n++] = time_now_ms();
+                        pthread_mutex_unlock(&p->all->lock);
+                        if (!p->answers++)
+                                p->first = time_now_ms();
                 }
                 time_sleep_ms(5);
         }
@@ -398,23 +409,34 @@ static int cmp_i64(const void *a, const void *b) {
         return (x > y) - (x < y);
 }
 
+/* Longest gap between two answers that ends after t0; *ret_at: where it began, from t0. */
+static int64_t longest_gap(probes_t *all, int64_t t0, int64_t *ret_at) {
+        int64_t gap = 0;
+        qsort(all->times, all->n, sizeof *all->times, cmp_i64);
+        for (size_t i = 1; i < all->n; i++)
+                if (all->times[i] >= t0 && all->times[i] - all->times[i - 1] > gap) {
+                        gap = all->times[i] - all->times[i - 1];
+                        *ret_at = all->times[i - 1] - t0;
+                }
+        return gap;
+}
+
+/* The migration that works, with clients watching: one probes the source throughout, the
+ * other the destination from when live_finish returned (when the node would switch its
+ * traffic over; a connection the destination accepted before it ran is lost with the state
+ * the migration replaces). */
 static void test_success(ctx_t *c) {
         dest_t d = { 0 };
         REQUIRE(dest_start(c, &d) == 0);
         _cleanup_free_ char *before = NULL;
         REQUIRE(http_get(c->src_cfg.fwd_port, "/id", &before) == 0);
 
-        pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-        size_t n = 0, cap = 100000;
-        _cleanup_free_ int64_t *times = xcalloc(cap, sizeof *times);
-        probe_t ps = { .port = c->src_cfg.fwd_port, .lock = &lock, .times = times, .n = &n, .cap = cap };
-        probe_t pd = ps;
-        pd.port = d.cfg.fwd_port;
+        probes_t all = { .lock = PTHREAD_MUTEX_INITIALIZER, .cap = 100000 };
+        _cleanup_free_ int64_t *times = all.times = xcalloc(all.cap, sizeof *all.times);
+        probe_t ps = { .all = &all, .port = c->src_cfg.fwd_port }, pd = { .all = &all, .port = d.cfg.fwd_port };
         pthread_t ts, td;
-        pthread_create(&ts, NULL, probe_run, &ps);
-        if (getenv("DBG_NODST")) pd.port = 1;
-        pthread_create(&td, NULL, probe_run, &pd);
-        time_sleep_ms(300);
+        REQUIRE(pthread_create(&ts, NULL, probe_run, &ps) == 0);
+        time_sleep_ms(500);
 
         int64_t t0 = time_now_ms();
         vmm_live_stats_t st = { 0 };
@@ -422,30 +444,27 @@ static void test_success(ctx_t *c) {
         int64_t t_sent = time_now_ms();
         int rf = r == 0 ? vmm_live_finish(d.vm, 30000) : -1;
         int64_t t_running = time_now_ms();
-        /* probe on until the destination has answered for a while */
-        while (pd.answers < 10 && time_now_ms() - t_running < 10000)
+        bool dst_probe = pthread_create(&td, NULL, probe_run, &pd) == 0;
+        while (pd.answers < 20 && time_now_ms() - t_running < 10000)
                 time_sleep_ms(20);
-        ps.stop = pd.stop = true;
+        atomic_store(&all.stop, true);
         pthread_join(ts, NULL);
-        pthread_join(td, NULL);
+        if (dst_probe)
+                pthread_join(td, NULL);
         EXPECT(r == 0);
         EXPECT(rf == 0);
+        EXPECT(pd.answers > 0);
 
-        /* longest gap between two answers from either VM, from just before live_send */
-        int64_t gap = 0, gap_at = 0;
-        qsort(times, n, sizeof *times, cmp_i64);
-        for (size_t i = 1; i < n; i++)
-                if (times[i] >= t0 && times[i] - times[i - 1] > gap) {
-                        gap = times[i] - times[i - 1];
-                        gap_at = times[i - 1] - t0;
-                }
-        printf("RESULT live migration: live_send %lld ms, live_finish %lld ms | driver: total %llu ms, QEMU downtime "
+        int64_t gap_at = 0, gap = longest_gap(&all, t0, &gap_at);
+        printf("RESULT live migration: live_send %lld ms, live_finish %lld ms | driver: total %llu ms, downtime "
                "%llu ms, RAM %.1f MiB, disk %.2f MiB\n",
                (long long)(t_sent - t0), (long long)(t_running - t_sent), (unsigned long long)st.total_ms,
                (unsigned long long)st.downtime_ms, st.ram_bytes / 1048576.0, st.disk_bytes / 1048576.0);
-        printf("RESULT downtime seen by clients (longest gap between GET /health answers): %lld ms, starting %lld ms "
-               "after live_send began (%d answers from the source, %d from the destination)\n",
-               (long long)gap, (long long)gap_at, ps.answers, pd.answers);
+        printf("RESULT downtime seen by clients (longest gap between GET /health answers): %lld ms, from %lld ms "
+               "after live_send began; the destination's first answer %lld ms after live_finish returned (%d "
+               "answers from the source, %d from the destination)\n",
+               (long long)gap, (long long)gap_at, pd.answers ? (long long)(pd.first - t_running) : -1LL, ps.answers,
+               pd.answers);
 
         _cleanup_free_ char *after = NULL;
         EXPECT(http_get(d.cfg.fwd_port, "/id", &after) == 0);
@@ -497,8 +516,8 @@ int main(int argc, char **argv) {
         int fds = fd_count();
         source_setup(&c);
         if (!failed) {
-                if (!getenv("DBG_SKIP")) test_failures(&c);
-                if (!getenv("DBG_SKIP")) test_rollback(&c);
+                test_failures(&c);
+                test_rollback(&c);
                 test_success(&c);
         }
         kill_all();

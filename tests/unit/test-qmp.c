@@ -566,6 +566,70 @@ static void test_parsers(void) {
         CHECK_STREQ(qmp_migrate_status_to_string(QMP_MIGRATE_COMPLETED), "completed");
 }
 
+/* Parsers of the live migration commands, on replies QEMU 7.2 gave. */
+static void test_live_parsers(void) {
+        qmp_block_job_t job;
+        json_t *j = json_loads("[{\"auto-finalize\": true, \"io-status\": \"ok\", \"device\": \"live-mirror\", "
+                               "\"busy\": false, \"len\": 65536, \"offset\": 65536, \"status\": \"ready\", "
+                               "\"paused\": false, \"speed\": 0, \"ready\": true, \"type\": \"mirror\"}]",
+                               0, NULL);
+        CHECK(qmp_parse_block_jobs(j, "live-mirror", &job) == 0 && job.found && job.ready && job.offset == 65536 &&
+              job.len == 65536);
+        CHECK_STREQ(job.status, "ready");
+        CHECK(qmp_parse_block_jobs(j, "other", &job) == 0 && !job.found);
+        json_decref(j);
+        j = json_loads("[]", 0, NULL);
+        CHECK(qmp_parse_block_jobs(j, "live-mirror", &job) == 0 && !job.found);
+        json_decref(j);
+        j = json_loads("[{\"device\": \"live-mirror\", \"ready\": \"yes\", \"status\": \"ready\"}]", 0, NULL);
+        CHECK(qmp_parse_block_jobs(j, "live-mirror", &job) == -EBADMSG);
+        json_decref(j);
+        j = json_loads("[3]", 0, NULL);
+        CHECK(qmp_parse_block_jobs(j, "live-mirror", &job) == -EBADMSG);
+        json_decref(j);
+
+        qmp_block_job_end_t end;
+        j = json_loads("{\"event\": \"BLOCK_JOB_COMPLETED\", \"data\": {\"device\": \"live-mirror\", \"len\": "
+                       "65536, \"offset\": 65536, \"speed\": 0, \"type\": \"mirror\"}}",
+                       0, NULL);
+        CHECK(qmp_parse_block_job_end(j, &end) == 0 && end.offset == 65536 && !*end.error);
+        json_decref(j);
+        j = json_loads("{\"event\": \"BLOCK_JOB_COMPLETED\", \"data\": {\"len\": 1, \"offset\": 0, \"error\": "
+                       "\"Input/output error\"}}",
+                       0, NULL);
+        CHECK(qmp_parse_block_job_end(j, &end) == 0);
+        CHECK_STREQ(end.error, "Input/output error");
+        json_decref(j);
+        CHECK(qmp_parse_block_job_end(NULL, &end) == -EBADMSG);
+
+        qmp_migrate_times_t t;
+        j = json_loads("{\"status\": \"completed\", \"setup-time\": 1, \"downtime\": 48, \"total-time\": 515}", 0,
+                       NULL);
+        CHECK(qmp_parse_migrate_times(j, &t) == 0 && t.downtime_ms == 48 && t.total_ms == 515 && t.setup_ms == 1);
+        json_decref(j);
+        j = json_loads("{\"status\": \"active\", \"downtime\": -1}", 0, NULL);
+        CHECK(qmp_parse_migrate_times(j, &t) == -EBADMSG);
+        json_decref(j);
+        j = json_loads("{\"status\": \"pre-switchover\"}", 0, NULL);
+        qmp_migrate_info_t mi;
+        CHECK(qmp_parse_migrate_info(j, &mi) == 0 && mi.status == QMP_MIGRATE_PRE_SWITCHOVER &&
+              !qmp_migrate_status_is_final(mi.status));
+        json_decref(j);
+
+        qmp_version_t v;
+        j = json_loads("{\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": \"Debian\"}", 0, NULL);
+        CHECK(qmp_parse_version(j, &v) == 0 && v.major == 7 && v.minor == 2 && v.micro == 22);
+        json_decref(j);
+        j = json_loads("{\"qemu\": \"7.2\"}", 0, NULL);
+        CHECK(qmp_parse_version(j, &v) == -EBADMSG);
+        json_decref(j);
+        bool kvm = true;
+        j = json_loads("{\"enabled\": false, \"present\": true}", 0, NULL);
+        CHECK(qmp_parse_kvm(j, &kvm) == 0 && !kvm);
+        json_decref(j);
+        CHECK(qmp_parse_kvm(NULL, &kvm) == -EBADMSG);
+}
+
 /* Open fds of this process, to catch leaks. */
 static int fd_count(void) {
         int n = 0;
@@ -593,6 +657,7 @@ int main(void) {
         test_connect();
         test_reply_check();
         test_parsers();
+        test_live_parsers();
         CHECK(fd_count() == fds); /* every socket, fd and peer closed */
         return tap_finish();
 }

@@ -60,6 +60,19 @@ int main(void) {
         CHECK(store_vm_get(s, "web1", &got) == 0 && got.version == 2);
         vm_record_clear(&got);
 
+        /* a VM created again under a deleted one's name starts above its last version */
+        int64_t first = 0;
+        CHECK(store_vm_first_version(s, "web9", &first) == 0 && first == 1);
+        vm_record_t d = sample_vm("web9");
+        CHECK(store_vm_insert(s, &d) == 0);
+        d.version = 7;
+        CHECK(store_vm_update(s, &d, 1) == 0);
+        CHECK(store_vm_delete(s, "web9") == 0);
+        CHECK(store_vm_first_version(s, "web9", &first) == 0 && first == 8);
+        CHECK(store_vm_delete(s, "web9") == -ENOENT);
+        CHECK(store_vm_first_version(s, "web9", &first) == 0 && first == 8);
+        vm_record_clear(&d);
+
         /* a transaction rolled back leaves nothing behind */
         vm_record_t w = sample_vm("web2");
         CHECK(store_tx_begin(s) == 0);

@@ -12,7 +12,7 @@
  *                                         (the overlay's own clusters: the destination's empty
  *                                         overlay has the same backing image), until ready
  *                                         migrate tcp:HOST:P2, pause-before-switchover on
- *                                         ... RAM copied while the guest runs ...
+ *                                         ... RAM copied while the guest runs (see RAM) ...
  *                                         pre-switchover (CPUs stopped, disk still active):
  *                                         block-job-cancel: a ready mirror copies what is left
  *                                         and ends without pivoting (BLOCK_JOB_COMPLETED)
@@ -22,14 +22,16 @@
  *
  * Why pause before switchover rather than cancel the mirror once the migration completed:
  * at completion the source has already sent the device state and inactivated its disk, so the
- * guest's last writes would reach the destination after the stream claimed the migration done
- * and through a node QEMU considers inactive. Paused before switchover the mirror ends while
+ * guest's last writes would have to reach the destination after the stream declared the
+ * migration done, through a node QEMU considers inactive. Paused before switchover the mirror ends while
  * both sides are consistent; it costs no extra downtime (the same steps run with the CPUs
  * stopped either way, only now QEMU's "downtime" figure includes them). libvirt does the same
  * whenever QEMU offers the capability.
  *
  * RAM: all of it travels, also when the source's RAM is a shared file (x-ignore-shared off on
- * both sides; a save may have left it on at the source).
+ * both sides; a save may have left it on at the source). It is copied while the guest runs
+ * only where QEMU's dirty page tracking can be trusted (see live_ram_tracking_ok): under TCG
+ * with QEMU before 9.0 the CPUs are stopped first and the downtime is the whole RAM copy.
  *
  * Errors are returned as -errno and logged once (qemu_op_fail / qemu_log_failure); what undoing
  * a failed send cannot do is logged as a warning. Waits use QMP events (MIGRATION,
@@ -61,6 +63,7 @@
 #define LIVE_UNDO_TIMEOUT_MS 10000  /* undoing a failed send, on top of the caller's timeout */
 #define LIVE_FINISH_RUN_MS 5000     /* cont to running on the destination */
 #define LIVE_CMD_MIN_MS 1000
+#define LIVE_EVENT_LATE_MS 1000     /* an event expected to be queued already */
 
 /* What live_send has set up on the source so far, so that a failure undoes exactly that. A
  * command that timed out counts as done: QEMU may have carried it out after all. */
@@ -302,9 +305,12 @@ static int live_mirror_finish(live_send_t *s, int64_t deadline, qmp_error_t *err
         if (r < 0)
                 return r;
         s->mirroring = false;
-        /* the event came before the reply that no longer listed the job: it is queued */
+        /* QEMU sends the event before it drops the job, so it is normally queued by now; a job
+         * that was cancelled instead sends BLOCK_JOB_CANCELLED and this waits in vain */
         qmp_block_job_end_t end;
-        r = qmp_event_block_job_completed(vm->qmp, 0, NULL, &end);
+        r = qmp_event_block_job_completed(vm->qmp, (int)MIN(MAX(deadline - time_now_ms(), (int64_t)0),
+                                                            (int64_t)LIVE_EVENT_LATE_MS),
+                                          NULL, &end);
         if (r < 0) {
                 qmp_error_set(err, "", "disk mirror was cancelled instead of completing");
                 return -EIO;
@@ -314,6 +320,29 @@ static int live_mirror_finish(live_send_t *s, int64_t deadline, qmp_error_t *err
                 return -EIO;
         }
         *ret_bytes = end.offset;
+        return 0;
+}
+
+/* Whether guest RAM can be copied while the guest runs, i.e. whether QEMU's dirty page
+ * tracking sees every write. KVM tracks writes itself. Under TCG, QEMU before 9.0 clears dirty
+ * bits in the fast path of its bitmap sync (cpu_physical_memory_sync_dirty_bitmap) without
+ * resetting the vCPUs' TLB write entries, so a write after a sync can go unrecorded and never
+ * reach the destination: with QEMU 7.2 a busy tiny-http guest panicked after about half of its
+ * live migrations, with or without our disk mirror. QEMU 9.0 fixed it (Nicholas Piggin,
+ * "physmem: Fix migration dirty bitmap coherency with TCG memory access"). */
+static int live_ram_tracking_ok(qemu_vm_t *vm, int64_t deadline, qmp_error_t *err, bool *ret) {
+        bool kvm = false;
+        qmp_version_t v = { 0 };
+        int r = qmp_cmd_query_kvm(vm->qmp, cmd_timeout(deadline), err, &kvm);
+        if (r >= 0 && !kvm)
+                r = qmp_cmd_query_version(vm->qmp, cmd_timeout(deadline), err, &v);
+        if (r < 0)
+                return r;
+        *ret = kvm || v.major >= 9;
+        if (!*ret)
+                log_info("vm %s: TCG on QEMU %d.%d loses dirty pages in a live RAM copy; the CPUs stop for the "
+                         "whole RAM copy instead",
+                         vm->name, v.major, v.minor);
         return 0;
 }
 
@@ -354,7 +383,14 @@ static int live_send_run(live_send_t *s, const vmm_live_endpoint_t *ep, int64_t 
         }
         if (r >= 0)
                 r = live_mirror_wait_ready(vm, deadline, err);
-        int64_t t_ready = time_now_ms();
+        int64_t t_ready = time_now_ms(), t_stop = 0;
+        bool live = true;
+        if (r >= 0)
+                r = live_ram_tracking_ok(vm, deadline, err, &live);
+        if (r >= 0 && !live && s->was_running) {
+                r = qmp_cmd_stop(q, cmd_timeout(deadline), err);
+                t_stop = time_now_ms(); /* QEMU's downtime figure starts only at its own stop */
+        }
 
         if (r >= 0) {
                 _cleanup_free_ char *uri = xasprintf("tcp:%s:%d", ep->host, ep->migrate_port);
@@ -393,15 +429,16 @@ static int live_send_run(live_send_t *s, const vmm_live_endpoint_t *ep, int64_t 
                 log_warn("vm %s: live migration: cannot read QEMU's downtime", vm->name);
         *ret = (vmm_live_stats_t){
                 .total_ms = (uint64_t)(t_done - t0),
-                .downtime_ms = times.downtime_ms,
+                .downtime_ms = t_stop ? (uint64_t)(t_done - t_stop) : times.downtime_ms,
                 .ram_bytes = info.transferred_bytes,
                 .disk_bytes = disk_bytes,
         };
         log_info("vm %s: live migrated to %s:%d in %" PRId64 " ms (disk in sync after %" PRId64
-                 " ms, RAM copied in %" PRId64 " ms, final step %" PRId64 " ms; QEMU downtime %" PRIu64
+                 " ms, RAM copied %s in %" PRId64 " ms, final step %" PRId64 " ms; downtime %" PRIu64
                  " ms; %.1f MiB RAM, %.1f MiB disk)",
-                 vm->name, ep->host, ep->migrate_port, t_done - t0, t_ready - t0, t_paused - t_ready,
-                 t_done - t_paused, times.downtime_ms, info.transferred_bytes / 1048576.0, disk_bytes / 1048576.0);
+                 vm->name, ep->host, ep->migrate_port, t_done - t0, t_ready - t0,
+                 live ? "live" : "with the CPUs stopped", t_paused - t_ready, t_done - t_paused, ret->downtime_ms,
+                 info.transferred_bytes / 1048576.0, disk_bytes / 1048576.0);
         return 0;
 }
 

@@ -414,3 +414,44 @@ int qmp_cmd_query_migrate_times(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_
                 qmp_error_set(err, "", "malformed reply to query-migrate");
         return r;
 }
+
+int qmp_parse_version(json_t *value, qmp_version_t *ret) {
+        json_t *qemu = json_object_get(value, "qemu");
+        uint64_t v[3];
+        if (!json_is_object(qemu) || json_member_u64(qemu, "major", &v[0]) < 0 ||
+            json_member_u64(qemu, "minor", &v[1]) < 0 || json_member_u64(qemu, "micro", &v[2]) < 0 ||
+            v[0] > INT32_MAX || v[1] > INT32_MAX || v[2] > INT32_MAX)
+                return -EBADMSG;
+        *ret = (qmp_version_t){ .major = (int)v[0], .minor = (int)v[1], .micro = (int)v[2] };
+        return 0;
+}
+
+int qmp_cmd_query_version(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_version_t *ret) {
+        _cleanup_(json_decrefp) json_t *value = NULL;
+        int r = qmp_command_send(q, "query-version", NULL, -1, timeout_ms, err, &value);
+        if (r < 0)
+                return r;
+        r = qmp_parse_version(value, ret);
+        if (r < 0)
+                qmp_error_set(err, "", "malformed reply to query-version");
+        return r;
+}
+
+int qmp_parse_kvm(json_t *value, bool *ret_enabled) {
+        json_t *enabled = json_object_get(value, "enabled");
+        if (!json_is_boolean(enabled))
+                return -EBADMSG;
+        *ret_enabled = json_is_true(enabled);
+        return 0;
+}
+
+int qmp_cmd_query_kvm(qmp_t *q, int timeout_ms, qmp_error_t *err, bool *ret_enabled) {
+        _cleanup_(json_decrefp) json_t *value = NULL;
+        int r = qmp_command_send(q, "query-kvm", NULL, -1, timeout_ms, err, &value);
+        if (r < 0)
+                return r;
+        r = qmp_parse_kvm(value, ret_enabled);
+        if (r < 0)
+                qmp_error_set(err, "", "malformed reply to query-kvm");
+        return r;
+}

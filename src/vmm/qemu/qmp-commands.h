@@ -160,3 +160,14 @@ int qmp_cmd_query_migrate_times(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_
 int qmp_parse_block_jobs(json_t *value, const char *job_id, qmp_block_job_t *ret);
 int qmp_parse_block_job_end(json_t *event, qmp_block_job_end_t *ret);
 int qmp_parse_migrate_times(json_t *value, qmp_migrate_times_t *ret);
+
+/* QEMU's version from query-version ("qemu" member). */
+typedef struct qmp_version {
+        int major, minor, micro;
+} qmp_version_t;
+
+int qmp_cmd_query_version(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_version_t *ret);
+/* Whether the VM runs under KVM (query-kvm "enabled"); false means TCG here. */
+int qmp_cmd_query_kvm(qmp_t *q, int timeout_ms, qmp_error_t *err, bool *ret_enabled);
+int qmp_parse_version(json_t *value, qmp_version_t *ret);
+int qmp_parse_kvm(json_t *value, bool *ret_enabled);
