@@ -97,6 +97,8 @@ static void node_free(node_t *n) {
                 json_decref(vm->config);
                 json_decref(vm->last_result);
                 json_decref(vm->staged);
+                free(vm->memory_base);
+                free(vm->disk_base);
                 pthread_mutex_destroy(&vm->lock);
                 free(vm);
                 vm = next;

@@ -11,77 +11,17 @@
  * and hit counter, the guest agent (ping, identity, bad requests, calls that time out,
  * concurrent calls), the balloon, and an ACPI power-off the guest acts on. A VM without an
  * agent must time out agent calls quickly.
- * Then vmm_accel_pick("auto") runs its real probe. Prints timings. Every VM it starts is killed before it exits, on failure too. */
-#include <dirent.h>
-#include <arpa/inet.h>
+ * Then vmm_accel_pick("auto") runs its real probe. Prints timings. Every VM it starts is killed
+ * before it exits, on failure too (the harness in smoke.c, shared with qemu-live-smoke). */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 
-#include "base/log.h"
 #include "base/util.h"
+#include "smoke.h"
 #include "vmm/vmm.h"
-
-static int checks, failed;
-static vmm_vm_t *live[8]; /* killed at exit whatever happens */
-
-#define EXPECT(cond)                                                                \
-        do {                                                                        \
-                checks++;                                                           \
-                if (!(cond)) {                                                      \
-                        fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-                        failed++;                                                   \
-                }                                                                   \
-        } while (0)
-
-#define REQUIRE(cond)                                                               \
-        do {                                                                        \
-                checks++;                                                           \
-                if (!(cond)) {                                                      \
-                        fprintf(stderr, "FAIL %s:%d: %s (giving up)\n", __FILE__, __LINE__, #cond); \
-                        failed++;                                                   \
-                        return;                                             \
-                }                                                                   \
-        } while (0)
-
-static void track(vmm_vm_t *vm) {
-        for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                if (!live[i]) {
-                        live[i] = vm;
-                        return;
-                }
-}
-
-static void untrack(vmm_vm_t *vm) {
-        for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                if (live[i] == vm)
-                        live[i] = NULL;
-}
-
-static void release(vmm_vm_t **vm) {
-        if (!*vm)
-                return;
-        untrack(*vm);
-        *vm = vmm_vm_free(*vm);
-}
-
-static void kill_all(void) {
-        for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                if (live[i]) {
-                        (void)vmm_kill(live[i], 0);
-                        live[i] = vmm_vm_free(live[i]);
-                }
-}
-
-static vmm_run_state_t state_of(vmm_vm_t *vm) {
-        vmm_status_t st = { .state = -1 };
-        int r = vmm_status(vm, &st);
-        return r < 0 ? (vmm_run_state_t)-1 : st.state;
-}
 
 static void config_init(vmm_config_t *cfg, const char *run_dir, const char *kernel) {
         *cfg = (vmm_config_t){
@@ -133,7 +73,7 @@ static void test_lifecycle(const char *work, const char *kernel) {
         int r = vmm_boot(&vmm_qemu, &cfg, 0, &vm);
         int64_t boot_ms = time_now_ms() - t0;
         REQUIRE(r == 0);
-        track(vm);
+        smoke_vm_track(vm);
         vmm_status_t st;
         EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_RUNNING && st.pid > 0);
         pid_t pid = st.pid;
@@ -157,17 +97,17 @@ static void test_lifecycle(const char *work, const char *kernel) {
         EXPECT(vmm_balloon_set(vm, 0) == -EINVAL);
 
         EXPECT(vmm_pause(vm, 0) == 0);
-        EXPECT(state_of(vm) == VMM_RUN_PAUSED);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_PAUSED);
         EXPECT(vmm_cont(vm, 0) == 0);
-        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_RUNNING);
 
         /* an agent restart: drop the handle, find the VM again */
-        release(&vm);
+        smoke_vm_release(&vm);
         t0 = time_now_ms();
         r = vmm_attach(&vmm_qemu, &cfg, 0, &vm);
         printf("attach: %lld ms\n", (long long)(time_now_ms() - t0));
         REQUIRE(r == 0);
-        track(vm);
+        smoke_vm_track(vm);
         EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_RUNNING && st.pid == pid);
 
         t0 = time_now_ms();
@@ -176,14 +116,14 @@ static void test_lifecycle(const char *work, const char *kernel) {
         EXPECT(r == 0);
         int64_t size = file_size(state);
         EXPECT(size > 0);
-        EXPECT(state_of(vm) == VMM_RUN_PAUSED);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_PAUSED);
         _cleanup_free_ char *tmp = xasprintf("%s.tmp", state);
         EXPECT(!file_exists(tmp));
         /* a retried save of a VM that is already saved (QEMU state "postmigrate") */
         _cleanup_free_ char *state2 = xasprintf("%s/state-again", work);
         EXPECT(vmm_save(vm, state2, 0) == -EALREADY);
         EXPECT(!file_exists(state2));
-        EXPECT(vmm_cont(vm, 0) == 0 && state_of(vm) == VMM_RUN_RUNNING);
+        EXPECT(vmm_cont(vm, 0) == 0 && smoke_vm_state(vm) == VMM_RUN_RUNNING);
         EXPECT(vmm_save(vm, state2, 0) == 0 && file_size(state2) > 0);
 
         EXPECT(vmm_kill(vm, 0) == 0);
@@ -196,17 +136,17 @@ static void test_lifecycle(const char *work, const char *kernel) {
         char reply[64];
         EXPECT(agent(vm, "ping", 500, reply, sizeof reply) == -ESRCH);
         EXPECT(vmm_balloon_get(vm, &actual) == -ESRCH);
-        release(&vm);
+        smoke_vm_release(&vm);
         EXPECT(vmm_attach(&vmm_qemu, &cfg, 0, &vm) == -ESRCH && !vm);
 
         t0 = time_now_ms();
         r = vmm_restore(&vmm_qemu, &cfg, state, 0, &vm);
         int64_t restore_ms = time_now_ms() - t0;
         REQUIRE(r == 0);
-        track(vm);
+        smoke_vm_track(vm);
         EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_RUNNING && st.pid != pid);
         time_sleep_ms(300);
-        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_RUNNING);
         EXPECT(vmm_stats(vm, &s) == 0);
 
         printf("RESULT boot-to-running %lld ms | save %lld ms, state file %lld bytes (%.2f MiB) | restore %lld ms\n",
@@ -215,12 +155,12 @@ static void test_lifecycle(const char *work, const char *kernel) {
         /* save/restore a second time from a restored VM */
         EXPECT(vmm_save(vm, state, 0) == 0);
         EXPECT(vmm_kill(vm, 0) == 0);
-        release(&vm);
+        smoke_vm_release(&vm);
         REQUIRE(vmm_restore(&vmm_qemu, &cfg, state, VMM_RESTORE_PAUSED, &vm) == 0);
-        track(vm);
-        EXPECT(state_of(vm) == VMM_RUN_PAUSED);
+        smoke_vm_track(vm);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_PAUSED);
         EXPECT(vmm_cont(vm, 0) == 0);
-        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_RUNNING);
 
         /* SeaBIOS ignores the ACPI power button and a kernel without userspace may too: the
          * driver must kill after the timeout */
@@ -228,7 +168,7 @@ static void test_lifecycle(const char *work, const char *kernel) {
         EXPECT(vmm_shutdown(vm, 1500, 0) == 0);
         printf("shutdown (powerdown + kill after timeout): %lld ms\n", (long long)(time_now_ms() - t0));
         EXPECT(vmm_status(vm, &st) == 0 && st.state == VMM_RUN_GONE);
-        release(&vm);
+        smoke_vm_release(&vm);
 
         /* restoring with another device set (no NIC MAC, extra disk, other RAM size) fails
          * with -EINVAL and leaves nothing running */
@@ -243,80 +183,31 @@ static void test_lifecycle(const char *work, const char *kernel) {
                (long long)(time_now_ms() - t0));
         EXPECT(r == -EINVAL && !vm);
         if (vm)
-                track(vm);
+                smoke_vm_track(vm);
         _cleanup_free_ char *pidfile = xasprintf("%s/qemu.pid", run2);
         _cleanup_free_ char *pidtext = NULL;
         if (file_read(pidfile, &pidtext, NULL) == 0)
                 EXPECT(kill(atoi(pidtext), 0) < 0);
 }
 
-/* GET path from 127.0.0.1:port; 0 and the body (malloc'd) on a 200 answer. */
-static int http_get(int port, const char *path, char **ret_body) {
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-        struct timeval tv = { .tv_sec = 5 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return negative_errno();
-        _cleanup_free_ char *req = xasprintf("GET %s HTTP/1.0\r\nHost: x\r\n\r\n", path);
-        if (write(fd, req, strlen(req)) < 0)
-                return negative_errno();
-        char buf[4096];
-        size_t len = 0;
-        ssize_t n;
-        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-                len += (size_t)n;
-        buf[len] = 0;
-        if (!str_startswith(buf, "HTTP/1.1 200"))
-                return -EIO;
-        char *body = strstr(buf, "\r\n\r\n");
-        *ret_body = xstrdup(body ? body + 4 : "");
-        (*ret_body)[strcspn(*ret_body, "\r\n")] = 0;
-        return 0;
-}
-
 /* Poll GET path until it answers or timeout_ms pass. */
 static int http_get_wait(int port, const char *path, int timeout_ms, char **ret_body) {
         int64_t deadline = time_now_ms() + timeout_ms;
         int r;
-        while ((r = http_get(port, path, ret_body)) < 0 && time_now_ms() < deadline)
+        while ((r = smoke_http_get(port, path, ret_body)) < 0 && time_now_ms() < deadline)
                 time_sleep_ms(20);
         return r;
 }
 
-static bool file_contains(const char *path, const char *needle) {
-        _cleanup_free_ char *text = NULL;
-        return file_read(path, &text, NULL) == 0 && strstr(text, needle);
-}
-
-/* A number ("hits": N) and a string ("boot_id": "...") from the guest's flat /id answer. */
-static long json_num(const char *body, const char *key) {
-        _cleanup_free_ char *k = xasprintf("\"%s\": ", key);
-        const char *h = body ? strstr(body, k) : NULL;
-        return h ? strtol(h + strlen(k), NULL, 10) : -1;
-}
-
-static char *json_str(const char *body, const char *key) {
-        _cleanup_free_ char *k = xasprintf("\"%s\": \"", key);
-        const char *b = body ? strstr(body, k) : NULL;
-        if (!b)
-                return xstrdup("");
-        b += strlen(k);
-        return xasprintf("%.*s", (int)strcspn(b, "\""), b);
-}
-
-static long json_hits(const char *body) { return json_num(body, "hits"); }
-static char *json_boot_id(const char *body) { return json_str(body, "boot_id"); }
-
 /* GET /id reports name, seed and generation (and the hostname is the name). */
 static bool guest_identity_is(int port, const char *name, const char *seed, long generation) {
         _cleanup_free_ char *body = NULL;
-        if (http_get(port, "/id", &body) < 0)
+        if (smoke_http_get(port, "/id", &body) < 0)
                 return false;
-        _cleanup_free_ char *vm = json_str(body, "vm"), *sd = json_str(body, "seed"), *host = json_str(body, "hostname");
+        _cleanup_free_ char *vm = smoke_json_str(body, "vm"), *sd = smoke_json_str(body, "seed"),
+                            *host = smoke_json_str(body, "hostname");
         bool ok = streq(vm, name) && streq(host, name) && (!seed || streq(sd, seed)) &&
-                  json_num(body, "generation") == generation;
+                  smoke_json_num(body, "generation") == generation;
         if (!ok)
                 fprintf(stderr, "guest /id: %s (want vm %s, seed %s, generation %ld)\n", body, name,
                         seed ? seed : "any", generation);
@@ -416,23 +307,23 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         int r = vmm_boot(&vmm_qemu, &cfg, 0, &vm);
         int64_t running_ms = time_now_ms() - t0;
         REQUIRE(r == 0);
-        track(vm);
+        smoke_vm_track(vm);
         /* the guest is still in its firmware: no agent yet, a short call times out */
         char reply[64];
         int64_t ta = time_now_ms();
         EXPECT(agent(vm, "ping", 300, reply, sizeof reply) == -ETIMEDOUT);
         EXPECT(time_now_ms() - ta < 1300);
-        while (!file_contains(console_log, "vmx-guest: ready") && time_now_ms() - t0 < 120000)
+        while (!smoke_file_contains(console_log, "vmx-guest: ready") && time_now_ms() - t0 < 120000)
                 time_sleep_ms(20);
         int64_t ready_ms = time_now_ms() - t0;
-        REQUIRE(file_contains(console_log, "vmx-guest: ready"));
+        REQUIRE(smoke_file_contains(console_log, "vmx-guest: ready"));
         _cleanup_free_ char *id1 = NULL, *id2 = NULL;
         REQUIRE(http_get_wait(cfg.fwd_port, "/id", 10000, &id1) == 0);
         int64_t http_ms = time_now_ms() - t0;
         printf("guest /id before save: %s\n", id1);
         int64_t tw = time_now_ms();
         _cleanup_free_ char *warm = NULL;
-        EXPECT(http_get(cfg.fwd_port, "/id", &warm) == 0);
+        EXPECT(smoke_http_get(cfg.fwd_port, "/id", &warm) == 0);
         int64_t warm_ms = time_now_ms() - tw;
         printf("RESULT guest boot: running %lld ms, console ready %lld ms, first HTTP answer %lld ms\n",
                (long long)running_ms, (long long)ready_ms, (long long)http_ms);
@@ -441,24 +332,25 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         EXPECT(vmm_save(vm, state, 0) == 0);
         int64_t save_ms = time_now_ms() - t0;
         EXPECT(vmm_kill(vm, 0) == 0);
-        release(&vm);
+        smoke_vm_release(&vm);
 
         t0 = time_now_ms();
         r = vmm_restore(&vmm_qemu, &cfg, state, 0, &vm);
         int64_t restore_ms = time_now_ms() - t0;
         REQUIRE(r == 0);
-        track(vm);
+        smoke_vm_track(vm);
         EXPECT(http_get_wait(cfg.fwd_port, "/id", 10000, &id2) == 0);
         int64_t http2_ms = time_now_ms() - t0;
         printf("guest /id after restore: %s\n", id2 ? id2 : "(none)");
         tw = time_now_ms();
         _cleanup_free_ char *warm2 = NULL;
-        EXPECT(http_get(cfg.fwd_port, "/id", &warm2) == 0);
+        EXPECT(smoke_http_get(cfg.fwd_port, "/id", &warm2) == 0);
         printf("RESULT guest GET /id: %lld ms warm before save, %lld ms right after the first request after restore\n",
                (long long)warm_ms, (long long)(time_now_ms() - tw));
-        _cleanup_free_ char *b1 = json_boot_id(id1), *b2 = json_boot_id(id2);
+        _cleanup_free_ char *b1 = smoke_json_str(id1, "boot_id"), *b2 = smoke_json_str(id2, "boot_id");
         EXPECT(*b1 && streq(b1, b2));                 /* the same boot, not a reboot */
-        EXPECT(json_hits(id2) == json_hits(warm) + 1); /* the hit counter in guest RAM carried over */
+        /* the hit counter in guest RAM carried over */
+        EXPECT(smoke_json_num(id2, "hits") == smoke_json_num(warm, "hits") + 1);
         printf("RESULT guest save %lld ms, state file %.1f MiB | restore %lld ms, first HTTP answer %lld ms\n",
                (long long)save_ms, file_size(state) / 1048576.0, (long long)restore_ms, (long long)http2_ms);
 
@@ -471,9 +363,9 @@ static void test_guest(const char *work, const char *kernel, const char *initrd)
         EXPECT(vmm_shutdown(vm, 30000, 0) == 0);
         int64_t off_ms = time_now_ms() - t0;
         EXPECT(off_ms < 30000);
-        EXPECT(state_of(vm) == VMM_RUN_GONE);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_GONE);
         printf("RESULT guest graceful power-off %lld ms\n", (long long)off_ms);
-        release(&vm);
+        smoke_vm_release(&vm);
 }
 
 /* File-backed RAM: save writes only device state, restore maps the same RAM file. */
@@ -490,27 +382,27 @@ static void test_memory_file(const char *work, const char *kernel) {
         EXPECT(r == 0);
         if (r < 0)
                 goto out;
-        track(vm);
+        smoke_vm_track(vm);
         time_sleep_ms(kernel ? 3000 : 1000);
         int64_t t0 = time_now_ms();
         EXPECT(vmm_save(vm, state, 0) == 0);
         int64_t save_ms = time_now_ms() - t0;
         EXPECT(vmm_kill(vm, 0) == 0);
-        release(&vm);
+        smoke_vm_release(&vm);
         t0 = time_now_ms();
         r = vmm_restore(&vmm_qemu, &cfg, state, 0, &vm);
         int64_t restore_ms = time_now_ms() - t0;
         EXPECT(r == 0);
         if (r < 0)
                 goto out;
-        track(vm);
+        smoke_vm_track(vm);
         time_sleep_ms(300);
-        EXPECT(state_of(vm) == VMM_RUN_RUNNING);
+        EXPECT(smoke_vm_state(vm) == VMM_RUN_RUNNING);
         printf("RESULT memory-backend-file: save %lld ms, state file %lld bytes | restore %lld ms\n",
                (long long)save_ms, (long long)file_size(state), (long long)restore_ms);
         EXPECT(file_size(state) < (1 << 20)); /* device state only */
         EXPECT(vmm_kill(vm, 0) == 0);
-        release(&vm);
+        smoke_vm_release(&vm);
 out:
         unlink(ram);
 }
@@ -555,44 +447,25 @@ static void test_accel_auto(const char *work) {
         EXPECT(time_now_ms() - t0 < 500); /* from the cache */
 }
 
-/* Open fds of this process, to catch leaks. */
-static int fd_count(void) {
-        int n = 0;
-        DIR *d = opendir("/proc/self/fd");
-        if (!d)
-                return -1;
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
-static void on_signal(int sig) {
-        kill_all();
-        signal(sig, SIG_DFL);
-        raise(sig);
-}
-
 int main(int argc, char **argv) {
         if (argc < 2 || argc > 4) {
                 fprintf(stderr, "usage: %s WORKDIR [KERNEL [INITRD]]\n", argv[0]);
                 return 2;
         }
-        log_setup("smoke");
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
+        smoke_init("smoke", NULL);
         const char *kernel = argc >= 3 && *argv[2] ? argv[2] : NULL;
         const char *initrd = argc >= 4 && *argv[3] ? argv[3] : NULL;
         printf("guest: %s\n", kernel ? kernel : "no kernel, no disk (SeaBIOS)");
-        int fds = fd_count();
+        int fds = smoke_fd_count();
         test_lifecycle(argv[1], kernel);
         test_memory_file(argv[1], kernel);
         test_start_failures(argv[1]);
         if (kernel && initrd)
                 test_guest(argv[1], kernel, initrd);
         test_accel_auto(argv[1]);
-        kill_all();
-        EXPECT(fd_count() == fds); /* no monitor socket, pidfd, log or state fd left open */
-        printf("%d checks, %d passed, %d failed\n%s\n", checks, checks - failed, failed, failed ? "FAILED" : "OK");
-        return failed ? 1 : 0;
+        smoke_kill_all();
+        EXPECT(smoke_fd_count() == fds); /* no monitor socket, pidfd, log or state fd left open */
+        printf("%d checks, %d passed, %d failed\n%s\n", smoke_passed + smoke_failed, smoke_passed, smoke_failed,
+               smoke_failed ? "FAILED" : "OK");
+        return smoke_failed ? 1 : 0;
 }

@@ -20,74 +20,29 @@
  * before 9.0 the driver copies RAM with the CPUs stopped (see qemu-live.c), so that gap is the
  * whole RAM copy plus the destination's first answer (TCG translates all guest code afresh).
  * Timings are printed, never asserted.
- * Every VM it starts is killed before it exits, on failure too. */
+ * Every VM it starts is killed before it exits, on failure too (the harness in smoke.c, shared
+ * with qemu-driver-smoke); its memory files are removed after them. */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
-#include "base/log.h"
 #include "base/util.h"
+#include "smoke.h"
 #include "vmm/vmm.h"
 
 #define DISK_SIZE "64M"
 #define PROBE_TIMEOUT_MS 300 /* a paused VM's forward accepts and then never answers */
 #define SEND_TIMEOUT_MS 120000
 
-static int passed, failed;
-static vmm_vm_t *live[8]; /* killed at exit whatever happens */
-static char *shm_files[8];
+static char *shm_files[8]; /* removed at exit, after the VMs that map them */
 
-#define EXPECT(cond)                                                                            \
-        do {                                                                                    \
-                if (cond)                                                                       \
-                        passed++;                                                               \
-                else {                                                                          \
-                        fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #cond);         \
-                        failed++;                                                               \
-                }                                                                               \
-        } while (0)
-
-#define REQUIRE(cond)                                                                           \
-        do {                                                                                    \
-                if (cond)                                                                       \
-                        passed++;                                                               \
-                else {                                                                          \
-                        fprintf(stderr, "FAIL %s:%d: %s (giving up)\n", __FILE__, __LINE__, #cond); \
-                        failed++;                                                               \
-                        return;                                                                 \
-                }                                                                               \
-        } while (0)
-
-static void track(vmm_vm_t *vm) {
-        for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                if (!live[i]) {
-                        live[i] = vm;
-                        return;
-                }
-}
-
-/* Kill and release one VM (NULL is fine); *vm may be an entry of live[] itself. */
-static void finish(vmm_vm_t **vm) {
-        vmm_vm_t *v = TAKE_PTR(*vm);
-        if (!v)
-                return;
-        (void)vmm_kill(v, 0);
-        for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                if (live[i] == v)
-                        live[i] = NULL;
-        vmm_vm_free(v);
-}
-
-static void kill_all(void) {
-        for (size_t i = 0; i < ELEMENTSOF(live); i++)
-                finish(&live[i]);
+/* The cleanup given to smoke_init. */
+static void shm_files_remove(void) {
         for (size_t i = 0; i < ELEMENTSOF(shm_files); i++)
                 if (shm_files[i]) {
                         unlink(shm_files[i]);
@@ -104,11 +59,6 @@ static const char *shm_file(const char *what) {
         abort();
 }
 
-static vmm_run_state_t state_of(vmm_vm_t *vm) {
-        vmm_status_t st = { .state = -1 };
-        return vmm_status(vm, &st) < 0 ? (vmm_run_state_t)-1 : st.state;
-}
-
 /* A free TCP port on 127.0.0.1 (bind port 0, close). */
 static int free_port(void) {
         _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -117,57 +67,6 @@ static int free_port(void) {
         if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
                 return -1;
         return ntohs(a.sin_port);
-}
-
-/* method path on 127.0.0.1:port; 0 and the body's first line (malloc'd, may be NULL) on 200. */
-static int http(const char *method, int port, const char *path, int timeout_ms, char **ret_body) {
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-        inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-        struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return negative_errno();
-        _cleanup_free_ char *req = xasprintf("%s %s HTTP/1.0\r\nHost: x\r\n\r\n", method, path);
-        if (write(fd, req, strlen(req)) < 0)
-                return negative_errno();
-        char buf[4096];
-        size_t len = 0;
-        ssize_t n;
-        while (len < sizeof buf - 1 && (n = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-                len += (size_t)n;
-        buf[len] = 0;
-        if (!str_startswith(buf, "HTTP/1.1 200"))
-                return -EIO;
-        if (ret_body) {
-                char *body = strstr(buf, "\r\n\r\n");
-                *ret_body = xstrdup(body ? body + 4 : "");
-                (*ret_body)[strcspn(*ret_body, "\r\n")] = 0;
-        }
-        return 0;
-}
-
-static int http_get(int port, const char *path, char **ret_body) { return http("GET", port, path, 5000, ret_body); }
-
-/* "hits": N, "boot_id": "...", "disk_mark": "..." from the guest's /id answer. */
-static long json_hits(const char *body) {
-        const char *h = body ? strstr(body, "\"hits\": ") : NULL;
-        return h ? strtol(h + 8, NULL, 10) : -1;
-}
-
-static char *json_str(const char *body, const char *key) {
-        _cleanup_free_ char *pat = xasprintf("\"%s\": \"", key);
-        const char *b = body ? strstr(body, pat) : NULL;
-        if (!b)
-                return xstrdup("");
-        b += strlen(pat);
-        return xasprintf("%.*s", (int)strcspn(b, "\""), b);
-}
-
-static bool file_contains(const char *path, const char *needle) {
-        _cleanup_free_ char *text = NULL;
-        return file_read(path, &text, NULL) == 0 && strstr(text, needle);
 }
 
 /* Run argv (no shell); 0 when it exits with status 0. */
@@ -208,7 +107,7 @@ typedef struct dest {
 } dest_t;
 
 static void dest_clear(dest_t *d) {
-        finish(&d->vm);
+        smoke_vm_finish(&d->vm);
         if (d->cfg.memory_path)
                 (void)unlink(d->cfg.memory_path);
         free(d->run);
@@ -235,7 +134,7 @@ static int dest_start(ctx_t *c, dest_t *d) {
         r = vmm_live_receive(&vmm_qemu, &d->cfg, "127.0.0.1", 0, &d->ep, &d->vm);
         if (r < 0)
                 return r;
-        track(d->vm);
+        smoke_vm_track(d->vm);
         printf("destination %d: listening after %lld ms (migration port %d, disk port %d)\n", n,
                (long long)(time_now_ms() - t0), d->ep.migrate_port, d->ep.nbd_port);
         return 0;
@@ -244,10 +143,10 @@ static int dest_start(ctx_t *c, dest_t *d) {
 /* The source still runs, answers HTTP, and is the same boot with its disk mark. */
 static void expect_source_alive(ctx_t *c, const char *after) {
         _cleanup_free_ char *id = NULL;
-        EXPECT(state_of(c->src) == VMM_RUN_RUNNING);
-        int r = http_get(c->src_cfg.fwd_port, "/id", &id);
+        EXPECT(smoke_vm_state(c->src) == VMM_RUN_RUNNING);
+        int r = smoke_http_get(c->src_cfg.fwd_port, "/id", &id);
         EXPECT(r == 0);
-        _cleanup_free_ char *boot = json_str(id, "boot_id"), *mark = json_str(id, "disk_mark");
+        _cleanup_free_ char *boot = smoke_json_str(id, "boot_id"), *mark = smoke_json_str(id, "disk_mark");
         EXPECT(streq(boot, c->boot_id));
         EXPECT(streq(mark, c->mark));
         printf("source after %s: %s\n", after, id ? id : "(no answer)");
@@ -277,26 +176,26 @@ static void source_setup(ctx_t *c) {
         REQUIRE(qcow2_create(disk) == 0);
         int64_t t0 = time_now_ms();
         REQUIRE(vmm_boot(&vmm_qemu, &c->src_cfg, 0, &c->src) == 0);
-        track(c->src);
+        smoke_vm_track(c->src);
         _cleanup_free_ char *console = xasprintf("%s/console.log", run_dir);
-        while (!file_contains(console, "vmx-guest: ready") && time_now_ms() - t0 < 180000)
+        while (!smoke_file_contains(console, "vmx-guest: ready") && time_now_ms() - t0 < 180000)
                 time_sleep_ms(50);
-        REQUIRE(file_contains(console, "vmx-guest: ready"));
+        REQUIRE(smoke_file_contains(console, "vmx-guest: ready"));
         _cleanup_free_ char *id = NULL, *set = NULL, *ram = NULL;
         int r;
-        while ((r = http_get(c->src_cfg.fwd_port, "/id", &id)) < 0 && time_now_ms() - t0 < 200000)
+        while ((r = smoke_http_get(c->src_cfg.fwd_port, "/id", &id)) < 0 && time_now_ms() - t0 < 200000)
                 time_sleep_ms(50);
         REQUIRE(r == 0);
         printf("RESULT source booted, first HTTP answer after %lld ms\n", (long long)(time_now_ms() - t0));
         c->mark = xasprintf("live-%d", (int)getpid());
         _cleanup_free_ char *mark_path = xasprintf("/mark?value=%s", c->mark);
-        REQUIRE(http("POST", c->src_cfg.fwd_port, mark_path, 10000, &set) == 0);
-        REQUIRE(http("POST", c->src_cfg.fwd_port, "/ram?mb=10", 30000, &ram) == 0);
+        REQUIRE(smoke_http("POST", c->src_cfg.fwd_port, mark_path, 10000, &set) == 0);
+        REQUIRE(smoke_http("POST", c->src_cfg.fwd_port, "/ram?mb=10", 30000, &ram) == 0);
         free(id);
         id = NULL;
-        REQUIRE(http_get(c->src_cfg.fwd_port, "/id", &id) == 0);
-        c->boot_id = json_str(id, "boot_id");
-        _cleanup_free_ char *mark = json_str(id, "disk_mark");
+        REQUIRE(smoke_http_get(c->src_cfg.fwd_port, "/id", &id) == 0);
+        c->boot_id = smoke_json_str(id, "boot_id");
+        _cleanup_free_ char *mark = smoke_json_str(id, "disk_mark");
         REQUIRE(*c->boot_id && streq(mark, c->mark));
         printf("source: %s\n", id);
 
@@ -325,9 +224,9 @@ static void test_failures(ctx_t *c) {
         /* the destination died before live_send */
         dest_t d = { 0 };
         EXPECT(dest_start(c, &d) == 0);
-        EXPECT(state_of(d.vm) == VMM_RUN_INMIGRATE || state_of(d.vm) == VMM_RUN_PAUSED);
+        EXPECT(smoke_vm_state(d.vm) == VMM_RUN_INMIGRATE || smoke_vm_state(d.vm) == VMM_RUN_PAUSED);
         vmm_live_endpoint_t ep = d.ep;
-        finish(&d.vm);
+        smoke_vm_finish(&d.vm);
         t0 = time_now_ms();
         r = vmm_live_send(c->src, &ep, SEND_TIMEOUT_MS, &st);
         printf("live_send to a killed destination: %d (%s) after %lld ms\n", r, strerror(-r),
@@ -366,7 +265,7 @@ static void test_rollback(ctx_t *c) {
         EXPECT(dest_start(c, &d) == 0);
         int r = vmm_live_send(c->src, &d.ep, SEND_TIMEOUT_MS, &st);
         EXPECT(r == 0);
-        EXPECT(state_of(c->src) == VMM_RUN_PAUSED);
+        EXPECT(smoke_vm_state(c->src) == VMM_RUN_PAUSED);
         dest_clear(&d);
         EXPECT(vmm_cont(c->src, 0) == 0);
         expect_source_alive(c, "a rollback (destination killed before live_finish)");
@@ -391,7 +290,7 @@ typedef struct probe {
 static void *probe_run(void *arg) {
         probe_t *p = arg;
         while (!atomic_load(&p->all->stop)) {
-                if (http("GET", p->port, "/health", PROBE_TIMEOUT_MS, NULL) == 0) {
+                if (smoke_http("GET", p->port, "/health", PROBE_TIMEOUT_MS, NULL) == 0) {
                         pthread_mutex_lock(&p->all->lock);
                         if (p->all->n < p->all->cap)
                                 p->all->times[p->all->n++] = time_now_ms();
@@ -429,7 +328,7 @@ static void test_success(ctx_t *c) {
         dest_t d = { 0 };
         REQUIRE(dest_start(c, &d) == 0);
         _cleanup_free_ char *before = NULL;
-        REQUIRE(http_get(c->src_cfg.fwd_port, "/id", &before) == 0);
+        REQUIRE(smoke_http_get(c->src_cfg.fwd_port, "/id", &before) == 0);
 
         probes_t all = { .lock = PTHREAD_MUTEX_INITIALIZER, .cap = 100000 };
         _cleanup_free_ int64_t *times = all.times = xcalloc(all.cap, sizeof *all.times);
@@ -467,39 +366,22 @@ static void test_success(ctx_t *c) {
                pd.answers);
 
         _cleanup_free_ char *after = NULL;
-        EXPECT(http_get(d.cfg.fwd_port, "/id", &after) == 0);
+        EXPECT(smoke_http_get(d.cfg.fwd_port, "/id", &after) == 0);
         printf("destination after live_finish: %s\n", after ? after : "(no answer)");
-        _cleanup_free_ char *boot = json_str(after, "boot_id"), *mark = json_str(after, "disk_mark");
-        EXPECT(streq(boot, c->boot_id));               /* the same boot, not a reboot */
-        EXPECT(json_hits(after) > json_hits(before));  /* the hit counter in RAM went on */
-        EXPECT(streq(mark, c->mark));                  /* the disk came along */
-        EXPECT(state_of(d.vm) == VMM_RUN_RUNNING);
-        EXPECT(state_of(c->src) == VMM_RUN_PAUSED);     /* paused for good */
+        _cleanup_free_ char *boot = smoke_json_str(after, "boot_id"), *mark = smoke_json_str(after, "disk_mark");
+        EXPECT(streq(boot, c->boot_id)); /* the same boot, not a reboot */
+        /* the hit counter in RAM went on */
+        EXPECT(smoke_json_num(after, "hits") > smoke_json_num(before, "hits"));
+        EXPECT(streq(mark, c->mark)); /* the disk came along */
+        EXPECT(smoke_vm_state(d.vm) == VMM_RUN_RUNNING);
+        EXPECT(smoke_vm_state(c->src) == VMM_RUN_PAUSED); /* paused for good */
         /* the destination runs on its own: its disk takes writes, the guest keeps serving */
         _cleanup_free_ char *set = NULL, *again = NULL;
-        EXPECT(http("POST", d.cfg.fwd_port, "/mark?value=after-live", 10000, &set) == 0);
-        EXPECT(http_get(d.cfg.fwd_port, "/id", &again) == 0);
-        _cleanup_free_ char *mark2 = json_str(again, "disk_mark");
+        EXPECT(smoke_http("POST", d.cfg.fwd_port, "/mark?value=after-live", 10000, &set) == 0);
+        EXPECT(smoke_http_get(d.cfg.fwd_port, "/id", &again) == 0);
+        _cleanup_free_ char *mark2 = smoke_json_str(again, "disk_mark");
         EXPECT(streq(mark2, "after-live"));
         dest_clear(&d);
-}
-
-/* Open fds of this process, to catch leaks. */
-static int fd_count(void) {
-        int n = 0;
-        DIR *d = opendir("/proc/self/fd");
-        if (!d)
-                return -1;
-        while (readdir(d))
-                n++;
-        closedir(d);
-        return n;
-}
-
-static void on_signal(int sig) {
-        kill_all();
-        signal(sig, SIG_DFL);
-        raise(sig);
 }
 
 int main(int argc, char **argv) {
@@ -507,24 +389,22 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: %s WORKDIR KERNEL INITRD CMDLINE\n", argv[0]);
                 return 2;
         }
-        log_setup("live-smoke");
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
+        smoke_init("live-smoke", shm_files_remove);
         signal(SIGPIPE, SIG_IGN);
         ctx_t c = { .work = argv[1], .kernel = argv[2], .initrd = argv[3] };
         c.cmdline = xasprintf("%s quiet vmx.name=live1", argv[4]);
-        int fds = fd_count();
+        int fds = smoke_fd_count();
         source_setup(&c);
-        if (!failed) {
+        if (!smoke_failed) {
                 test_failures(&c);
                 test_rollback(&c);
                 test_success(&c);
         }
-        kill_all();
-        EXPECT(fd_count() == fds); /* no monitor socket, pidfd or log left open */
+        smoke_kill_all();
+        EXPECT(smoke_fd_count() == fds); /* no monitor socket, pidfd or log left open */
         free(c.cmdline);
         free(c.boot_id);
         free(c.mark);
-        printf("qemu-live-smoke: %d passed, %d failed\n", passed, failed);
-        return failed ? 1 : 0;
+        printf("qemu-live-smoke: %d passed, %d failed\n", smoke_passed, smoke_failed);
+        return smoke_failed ? 1 : 0;
 }

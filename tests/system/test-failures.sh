@@ -10,10 +10,21 @@ vmx image build tiny-http >/dev/null
 url=$(cat "$VMATRIX_CLUSTER_DIR/oracle.url")
 
 # QEMU processes of a VM across the whole cluster (its -name argument is the VM name).
+# QEMUs of VM $1 in this test: started for it (-name guest=VM) or in a warm slot it took (its
+# run directory on some RM links to the slot's).
 qemu_count() {
-        local n=0 p
-        for p in $(pgrep -f "qemu-system.*-name guest=$1( |$)" || true); do
-                tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q "$TEST_DIR" && proc_alive "$p" && n=$((n + 1))
+        local n=0 p cmd runs="" r
+        for r in "$VMATRIX_CLUSTER_DIR"/nodes/*/vms/"$1"/run; do
+                [ -L "$r" ] && runs="$runs $(readlink -f "$r")/"
+        done
+        for p in $(pgrep -f "qemu-system" || true); do
+                cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+                grep -q "$TEST_DIR" <<<"$cmd" && proc_alive "$p" || continue
+                if grep -qE -- "-name guest=$1( |$)" <<<"$cmd"; then
+                        n=$((n + 1))
+                else
+                        for r in $runs; do grep -qF "$r" <<<"$cmd" && n=$((n + 1)) && break; done
+                fi
         done
         echo $n
 }

@@ -99,7 +99,7 @@ run_vm() { # run_vm VM IMAGE [cold]
         local argv
         argv=$(qemu_argv "$vm")
         check "$vm: QEMU boots the disk (no -kernel)" bash -c '[ -n "$1" ] && ! grep -qx -- -kernel <<<"$1"' _ "$argv"
-        check "$vm: QEMU's disk is the VM's qcow2 overlay" grep -q 'format=qcow2' <<<"$argv"
+        check "$vm: QEMU's disk is the VM's qcow2 overlay" grep -q 'driver=qcow2,node-name=disk0' <<<"$argv"
         check "$vm: the console shows syslinux" bash -c '"$1" vm console "$2" | grep -q SYSLINUX' _ "$VMATRIX" "$vm"
         code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 -X POST "http://$ADDR/mark?value=x")
         check_eq "$vm: the guest leaves its boot disk alone (POST /mark)" "$code" 503
