@@ -87,6 +87,13 @@ static const cli_option_t events_options[] = {
         { NULL },
 };
 
+static const cli_option_t sim_options[] = {
+        { "trace", "builtin:NAME|FILE.csv", "the load trace: builtin:finance-sports, builtin:flash-crowd, or CSV t,service,load",
+          NULL, true },
+        { "rms", "N", "production RMs in the pool (default: enough for the static allocation)" },
+        { NULL },
+};
+
 /* keep in sync with DESIGN.md §4 (the CLI contract) */
 static const cli_command_t commands[] = {
         { "oracle", cmd_oracle, "--data DIR [--listen ADDR:PORT] [--guest-dir DIR]", NULL, "run the Oracle, the controller daemon",
@@ -130,6 +137,8 @@ static const cli_command_t commands[] = {
           "attach to a VM's serial console (Ctrl-] leaves); prints its recent output when not on a terminal" },
         { "nest stats", cmd_nest_stats, NULL, NULL, "show the Nest's storage use" },
         { "events", cmd_events, NULL, events_options, "list events: state changes, failures, switching" },
+        { "sim", cmd_sim, NULL, sim_options,
+          "replay a load trace through the switching policy: RM-hours against static allocation and the optimum" },
         { NULL },
 };
 

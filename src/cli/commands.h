@@ -1,5 +1,5 @@
 /* Handlers of the command table (cli.c), one file per group: cmd-vm.c, cmd-rm.c, cmd-image.c,
- * cmd-nest.c, cmd-events.c, cmd-cluster.c, cmd-daemons.c. Each returns a CLI_* status. */
+ * cmd-nest.c, cmd-events.c, cmd-cluster.c, cmd-daemons.c, cmd-sim.c. Each returns a CLI_* status. */
 #pragma once
 
 #include <jansson.h>
@@ -34,6 +34,7 @@ int console_attach(cli_t *c, const char *name); /* console.c */
 
 int cmd_nest_stats(cli_t *c);
 int cmd_events(cli_t *c);
+int cmd_sim(cli_t *c); /* cmd-sim.c: local, no Oracle */
 
 /* The image name `image import FILE` uses without --name: the file's basename without its
  * extension, lowercased, other characters than [a-z0-9-] turned into '-', leading '-' dropped,

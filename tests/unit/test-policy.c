@@ -1,0 +1,169 @@
+/* Unit tests of the switching policy on scripted snapshots. */
+#include "policy/policy.h"
+#include "tap.h"
+
+#include <errno.h>
+
+static policy_service_t service(const char *name, int priority, double load, int active) {
+        return (policy_service_t){ .name = name, .priority = priority, .min = 1, .max = 10, .high = 70,
+                                   .window_s = 30, .load = load, .active = active, .predicted = -1,
+                                   .above_since = -1, .below_since = -1 };
+}
+
+static policy_snapshot_t snapshot(double t, policy_service_t *s, size_t n, int free_rms) {
+        return (policy_snapshot_t){ .t = t, .services = s, .n_services = n, .free_rms = free_rms,
+                                    .activation_s = POLICY_ACTIVATION_S, .drain_s = POLICY_DRAIN_S, .tick_s = 1 };
+}
+
+/* Observes every service at t, then decides. */
+static size_t decide(policy_snapshot_t *snap, policy_decision_t *d) {
+        for (size_t i = 0; i < snap->n_services; i++)
+                policy_service_observe(&snap->services[i], snap->t);
+        size_t n = 99;
+        CHECK(policy_decide(snap, d, 16, &n) == 0);
+        return n;
+}
+
+int main(void) {
+        policy_decision_t d[16];
+
+        /* Overload shorter than the window: nothing; for the window: enough VMs for 70%. */
+        policy_service_t s[3] = { service("web", 1, 2.8, 3) }; /* 93% */
+        policy_snapshot_t snap = snapshot(100, s, 1, 5);
+        CHECK(decide(&snap, d) == 0);
+        snap.t = 129;
+        CHECK(decide(&snap, d) == 0);
+        snap.t = 130;
+        CHECK(decide(&snap, d) == 1);
+        CHECK(d[0].kind == POLICY_ACTIVATE && d[0].service == 0 && d[0].count == 1); /* 2.8/0.7 = 4 */
+        CHECK(strstr(d[0].reason, "cpu 93% > 70% for 30 s: 3 active for load 2.8") != NULL);
+        /* The activation in flight is counted: no second one while it comes up. */
+        s[0].activating = 1;
+        snap.t = 131;
+        CHECK(decide(&snap, d) == 0);
+
+        /* A bigger step: 3 active for load 5 wants 8. */
+        s[0] = service("web", 1, 5.0, 3);
+        snap = snapshot(0, s, 1, 10);
+        decide(&snap, d);
+        snap.t = 30;
+        CHECK(decide(&snap, d) == 1 && d[0].count == 5);
+        /* max caps it */
+        s[0].max = 6;
+        CHECK(decide(&snap, d) == 1 && d[0].count == 3);
+        s[0].max = 10;
+        /* free RMs cap it; with nothing to reclaim the rest is a server loss */
+        snap.free_rms = 2;
+        CHECK(decide(&snap, d) == 2);
+        CHECK(d[0].kind == POLICY_ACTIVATE && d[0].count == 2);
+        CHECK(d[1].kind == POLICY_SERVER_LOSS && d[1].count == 3);
+        /* the network budget caps the starts of one tick, and is not a server loss */
+        snap.free_rms = 10;
+        snap.vm_bytes = 256u << 20;
+        snap.network_bps = 1.25e9; /* 4.66 VMs a second */
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_ACTIVATE && d[0].count == 4);
+        CHECK(strstr(d[0].reason, "network budget") != NULL);
+        snap.network_bps = 0;
+
+        /* No free RM: reclaim from a lower-priority idle service above its min. */
+        s[0] = service("finance", 5, 5.0, 3);
+        s[1] = service("sports", 1, 0.5, 4); /* 12.5%, needs 1 */
+        s[2] = service("news", 9, 0.1, 3);   /* idle, but higher priority: never a donor */
+        snap = snapshot(0, s, 3, 0);
+        decide(&snap, d);
+        snap.t = 30;
+        size_t n = decide(&snap, d);
+        CHECK(n == 3); /* reclaim 3 from sports, server loss of 2, news drains later */
+        CHECK(d[0].kind == POLICY_RECLAIM && d[0].service == 0 && d[0].from_service == 1 && d[0].count == 3);
+        CHECK(strstr(d[0].reason, "reclaiming 3 from \"sports\"") != NULL);
+        CHECK(d[1].kind == POLICY_SERVER_LOSS && d[1].count == 2);
+        CHECK(d[2].kind == POLICY_DRAIN && d[2].service == 2);
+        /* reclaims in flight count for the recipient */
+        s[0].reclaiming = 3;
+        s[1].active = 1;
+        s[1].draining = 3;
+        n = decide(&snap, d);
+        CHECK(n == 2 && d[0].kind == POLICY_SERVER_LOSS && d[0].count == 2);
+        /* a busy lower-priority service is not a donor */
+        s[0].reclaiming = 0;
+        s[1] = service("sports", 1, 3.5, 5);
+        s[2].active = 1;
+        n = decide(&snap, d);
+        CHECK(n == 1 && d[0].kind == POLICY_SERVER_LOSS && d[0].count == 5);
+
+        /* Low load drains one at a time after the window, never below min. */
+        s[0] = service("web", 1, 0.5, 4); /* 12.5% < 35% */
+        s[0].min = 3;
+        snap = snapshot(0, s, 1, 0);
+        CHECK(decide(&snap, d) == 0);
+        snap.t = 30;
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_DRAIN && d[0].count == 1);
+        CHECK(strstr(d[0].reason, "cpu 12% < 35% for 30 s: 4 active for load 0.5") != NULL);
+        s[0].active = 3;
+        s[0].draining = 1;
+        snap.t = 31;
+        CHECK(decide(&snap, d) == 0); /* one at a time */
+        s[0].draining = 0;
+        snap.t = 60;
+        CHECK(decide(&snap, d) == 0); /* at min */
+
+        /* Hysteresis: between 35% and 70% nothing happens, however long, and a drain never
+         * brings utilisation over the high mark (so it is not undone by an activation). */
+        s[0] = service("web", 1, 1.5, 4); /* 37.5% */
+        snap = snapshot(0, s, 1, 5);
+        for (int t = 0; t <= 600; t += 10) {
+                snap.t = t;
+                CHECK(decide(&snap, d) == 0);
+        }
+        s[0] = service("web", 1, 1.3, 4); /* 32.5%: drains to 3 (43%), then stays */
+        int activations = 0, drains = 0;
+        for (int t = 0; t <= 600; t += 10) {
+                snap.t = t;
+                n = decide(&snap, d);
+                for (size_t k = 0; k < n; k++) {
+                        if (d[k].kind == POLICY_ACTIVATE)
+                                activations++;
+                        if (d[k].kind == POLICY_DRAIN) {
+                                drains++;
+                                s[0].active--;
+                        }
+                }
+        }
+        CHECK(drains == 1 && activations == 0 && s[0].active == 3);
+
+        /* Predictive activation: the history says 2.8 is coming, so 4 VMs start before any
+         * bottleneck; and a predicted load keeps a low service from draining what it will need. */
+        s[0] = service("web", 1, 0.5, 1);
+        s[0].predicted = 2.8;
+        snap = snapshot(0, s, 1, 5);
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_ACTIVATE && d[0].count == 3);
+        CHECK(strstr(d[0].reason, "history predicts load 2.8") != NULL);
+        s[0] = service("web", 1, 0.5, 4);
+        s[0].predicted = 2.6;
+        snap = snapshot(0, s, 1, 5);
+        decide(&snap, d);
+        snap.t = 60;
+        CHECK(decide(&snap, d) == 0);
+        s[0].predicted = 0.5;
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_DRAIN);
+
+        /* History by time of week. */
+        double bins[10080];
+        policy_history_t h = { .bins = bins, .n_bins = 10080, .bin_s = 60 };
+        policy_history_clear(&h);
+        CHECK(policy_history_predict(&h, 3600) < 0);
+        policy_history_record(&h, 3600, 2.0);
+        policy_history_record(&h, 3630, 3.0);
+        CHECK(policy_history_predict(&h, 3659) == 3.0);
+        CHECK(policy_history_predict(&h, 3600 + POLICY_WEEK_S) == 3.0);
+        CHECK(policy_history_predict(&h, 3660) < 0);
+
+        /* Nonsense configuration. */
+        s[0] = service("web", 1, 1, 1);
+        s[0].min = 5;
+        s[0].max = 2;
+        snap = snapshot(0, s, 1, 5);
+        CHECK(policy_decide(&snap, d, 16, &n) == -EINVAL);
+        CHECK(policy_vms_for(2.1, 70) == 3 && policy_vms_for(0, 70) == 0 && policy_vms_for(5, 70) == 8);
+        return tap_finish();
+}
