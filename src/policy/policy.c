@@ -10,7 +10,16 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+
+/* A reason or its prefix, cut to fit: decisions carry fixed-size texts and a cut one is fine. */
+__attribute__((format(printf, 3, 4))) static void text_set(char *buf, size_t size, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(buf, size, fmt, ap);
+        va_end(ap);
+}
 
 static inline int min_int(int a, int b) { return a < b ? a : b; }
 static inline int max_int(int a, int b) { return a > b ? a : b; }
@@ -89,14 +98,14 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
 
         if (s->above_since >= 0 && snap->t - s->above_since >= s->window_s) {
                 target = policy_vms_for(s->load, s->high);
-                snprintf(why, sizeof why, "cpu %.0f%% > %.0f%% for %.0f s: %d active for load %.2g",
+                text_set(why, sizeof why, "cpu %.0f%% > %.0f%% for %.0f s: %d active for load %.2g",
                          policy_service_utilisation(s), s->high, snap->t - s->above_since, s->active, s->load);
         }
         /* Predictive: what the history says is coming by the time an activation started now would
          * otherwise have been confirmed and finished. */
         if (s->predicted >= 0 && policy_vms_for(s->predicted, s->high) > max_int(target, have)) {
                 target = policy_vms_for(s->predicted, s->high);
-                snprintf(why, sizeof why, "history predicts load %.2g in %.0f s: %d active carry %.2g under %.0f%%",
+                text_set(why, sizeof why, "history predicts load %.2g in %.0f s: %d active carry %.2g under %.0f%%",
                          s->predicted, policy_lead_s(snap, s), have, have * s->high / 100.0, s->high);
         }
         if (target > s->max)
@@ -112,7 +121,7 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
                 policy_decision_t *d = emit(out, max, n, POLICY_ACTIVATE, i, i, start);
                 if (!d)
                         return -ENOBUFS;
-                snprintf(d->reason, sizeof d->reason, "%s; activating %d for %d%s", why, start, target,
+                text_set(d->reason, sizeof d->reason, "%s; activating %d for %d%s", why, start, target,
                          start < use_free ? " (network budget per tick reached)" : "");
                 *free_rms -= start;
                 *budget -= start;
@@ -137,7 +146,7 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
                 policy_decision_t *d = emit(out, max, n, POLICY_RECLAIM, i, donor, give);
                 if (!d)
                         return -ENOBUFS;
-                snprintf(d->reason, sizeof d->reason,
+                text_set(d->reason, sizeof d->reason,
                          "%s; no free RM: reclaiming %d from \"%s\" (priority %d < %d, cpu %.0f%% with %d active)", why,
                          give, c->name, c->priority, s->priority, policy_service_utilisation(c), c->active);
                 lacking -= give;
@@ -146,7 +155,7 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
                 policy_decision_t *d = emit(out, max, n, POLICY_SERVER_LOSS, i, i, lacking);
                 if (!d)
                         return -ENOBUFS;
-                snprintf(d->reason, sizeof d->reason, "%s; %d more needed, no free RM and nothing to reclaim", why,
+                text_set(d->reason, sizeof d->reason, "%s; %d more needed, no free RM and nothing to reclaim", why,
                          lacking);
         }
         return 0;
@@ -165,7 +174,7 @@ static int decide_drain(const policy_snapshot_t *snap, size_t i, policy_decision
         policy_decision_t *d = emit(out, max, n, POLICY_DRAIN, i, i, 1);
         if (!d)
                 return -ENOBUFS;
-        snprintf(d->reason, sizeof d->reason, "cpu %.0f%% < %.0f%% for %.0f s: %d active for load %.2g; draining 1",
+        text_set(d->reason, sizeof d->reason, "cpu %.0f%% < %.0f%% for %.0f s: %d active for load %.2g; draining 1",
                  policy_service_utilisation(s), s->high / 2, snap->t - s->below_since, s->active, s->load);
         return 0;
 }
