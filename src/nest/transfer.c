@@ -91,8 +91,8 @@ static void distinct_chunks(const nest_file_ref_t *files, size_t n, nest_chunk_r
 typedef struct job {
         nest_store_t *local;
         const char *base;
-        nest_chunk_ref_t *todo;
-        size_t n_todo;
+        nest_chunk_ref_t *pending;
+        size_t n_pending;
         size_t next; /* next batch start, under lock */
         pthread_mutex_t lock;
         uint64_t done_bytes, total_bytes;
@@ -105,10 +105,10 @@ typedef struct job {
 
 static bool job_take(job_t *j, size_t *ret_start, size_t *ret_n) {
         pthread_mutex_lock(&j->lock);
-        bool ok = j->error == 0 && j->next < j->n_todo;
+        bool ok = j->error == 0 && j->next < j->n_pending;
         if (ok) {
                 *ret_start = j->next;
-                *ret_n = MIN((size_t)NEST_HTTP_BATCH, j->n_todo - j->next);
+                *ret_n = MIN((size_t)NEST_HTTP_BATCH, j->n_pending - j->next);
                 j->next += *ret_n;
         }
         pthread_mutex_unlock(&j->lock);
@@ -153,7 +153,7 @@ static void *pull_stream(void *arg) {
                 json_t *ids = json_array();
                 for (size_t i = 0; i < n; i++) {
                         char hex[65];
-                        nest_chunk_id_to_hex(&j->todo[start + i].id, hex);
+                        nest_chunk_id_to_hex(&j->pending[start + i].id, hex);
                         json_array_append_new(ids, json_string(hex));
                 }
                 json_t *body = json_pack("{s:o}", "chunks", ids);
@@ -170,7 +170,7 @@ static void *pull_stream(void *arg) {
                 size_t off = 0;
                 uint64_t logical = 0;
                 for (size_t i = 0; i < n && r >= 0; i++) {
-                        const nest_chunk_ref_t *want = &j->todo[start + i];
+                        const nest_chunk_ref_t *want = &j->pending[start + i];
                         uint32_t be = 0;
                         if (resp.body_len - off < NEST_CHUNK_ID_SIZE + sizeof be ||
                             memcmp(resp.body + off, want->id.bytes, NEST_CHUNK_ID_SIZE) != 0) {
@@ -196,7 +196,7 @@ static void *pull_stream(void *arg) {
                 http_response_clear(&resp);
                 if (r < 0) {
                         char hex[65];
-                        nest_chunk_id_to_hex(&j->todo[start].id, hex);
+                        nest_chunk_id_to_hex(&j->pending[start].id, hex);
                         job_fail(j, r == -EPROTO ? -EBADMSG : r,
                                  xasprintf("%s sent %s (batch from chunk %.12s): nothing of it was used", j->base,
                                            r == -ENOENT ? "word that it lacks a chunk"
@@ -229,7 +229,7 @@ static void *push_stream(void *arg) {
                 for (size_t i = 0; i < n; i++) {
                         void *enc = NULL;
                         size_t enc_len = 0;
-                        r = nest_chunk_get_encoded(j->local, &j->todo[start + i].id, &enc, &enc_len);
+                        r = nest_chunk_get_encoded(j->local, &j->pending[start + i].id, &enc, &enc_len);
                         if (r < 0)
                                 break;
                         size_t need = len + NEST_CHUNK_ID_SIZE + 4 + enc_len;
@@ -241,11 +241,11 @@ static void *push_stream(void *arg) {
                                 buf = b;
                         }
                         uint32_t be = htonl((uint32_t)enc_len);
-                        memcpy(buf + len, j->todo[start + i].id.bytes, NEST_CHUNK_ID_SIZE);
+                        memcpy(buf + len, j->pending[start + i].id.bytes, NEST_CHUNK_ID_SIZE);
                         memcpy(buf + len + NEST_CHUNK_ID_SIZE, &be, 4);
                         memcpy(buf + len + NEST_CHUNK_ID_SIZE + 4, enc, enc_len);
                         len = need;
-                        logical += j->todo[start + i].len;
+                        logical += j->pending[start + i].len;
                         free(enc);
                 }
                 if (r < 0) {
@@ -272,10 +272,10 @@ static int run_streams(job_t *j, unsigned streams, void *(*fn)(void *)) {
         streams = MAX(1u, MIN(streams, (unsigned)TRANSFER_STREAMS_MAX));
         pthread_t t[TRANSFER_STREAMS_MAX];
         unsigned started = 0;
-        for (unsigned i = 0; i < streams && i * NEST_HTTP_BATCH < j->n_todo; i++)
+        for (unsigned i = 0; i < streams && i * NEST_HTTP_BATCH < j->n_pending; i++)
                 if (pthread_create(&t[started], NULL, fn, j) == 0)
                         started++;
-        if (started == 0 && j->n_todo > 0)
+        if (started == 0 && j->n_pending > 0)
                 fn(j);
         for (unsigned i = 0; i < started; i++)
                 pthread_join(t[i], NULL);
@@ -298,10 +298,10 @@ int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *
         }
         job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata };
         pthread_mutex_init(&j.lock, NULL);
-        j.todo = xcalloc(n_all ? n_all : 1, sizeof *j.todo);
+        j.pending = xcalloc(n_all ? n_all : 1, sizeof *j.pending);
         for (size_t i = 0; i < n_all; i++)
                 if (nest_chunk_pin(t, &all[i].id) == 0) {
-                        j.todo[j.n_todo++] = all[i];
+                        j.pending[j.n_pending++] = all[i];
                         j.total_bytes += all[i].len;
                 }
         free(all);
@@ -317,7 +317,7 @@ int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *
         if (r >= 0)
                 r = nest_txn_commit(t);
         nest_txn_free(t);
-        free(j.todo);
+        free(j.pending);
         pthread_mutex_destroy(&j.lock);
         if (r < 0) {
                 *ret_msg = j.msg ? j.msg : xasprintf("pull from %s failed: %s", base_url, strerror(-r));
@@ -337,7 +337,7 @@ int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *
         distinct_chunks(files, n, &all, &n_all, &st);
         job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata };
         pthread_mutex_init(&j.lock, NULL);
-        j.todo = xcalloc(n_all ? n_all : 1, sizeof *j.todo);
+        j.pending = xcalloc(n_all ? n_all : 1, sizeof *j.pending);
         _cleanup_free_ char *missing_url = xasprintf("%s/v1/chunks/missing", base_url);
         int r = 0;
         /* ask in slices which chunks the peer lacks */
@@ -368,7 +368,7 @@ int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *
                         }
                         for (size_t x = 0; x < k; x++)
                                 if (nest_idset_contains(lacks, &all[i + x].id)) {
-                                        j.todo[j.n_todo++] = all[i + x];
+                                        j.pending[j.n_pending++] = all[i + x];
                                         j.total_bytes += all[i + x].len;
                                 }
                         nest_idset_free(lacks);
@@ -393,7 +393,7 @@ int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *
                 }
                 http_response_clear(&resp);
         }
-        free(j.todo);
+        free(j.pending);
         pthread_mutex_destroy(&j.lock);
         if (r < 0) {
                 *ret_msg = j.msg ? j.msg : xasprintf("push to %s failed: %s", base_url, strerror(-r));
