@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "cli/cmd-service-top.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 
@@ -77,6 +78,19 @@ static const cli_option_t vm_balloon_options[] = {
         { NULL },
 };
 
+static const cli_option_t service_create_options[] = {
+        { "image", "IMAGE", "image its VMs are made from", NULL, true },
+        { "pool", "N", "VMs made and pre-booted for it, 1..1000", NULL, true },
+        { "min", "A", "fewest VMs active", NULL, true },
+        { "max", "B", "most VMs active (at most --pool)", NULL, true },
+        { "window", "SECONDS", "how long a bottleneck or low load lasts before VMs are added or drained (default 30)" },
+        { "high", "PERCENT", "utilisation of its VMs above which it is a bottleneck; drained below half (default 70)" },
+        { "priority", "N", "a higher priority takes RMs from lower ones when none is free (default 0)" },
+        { "memory", "MIB", "guest memory of its VMs in MiB (default 128)" },
+        { "vcpus", "N", "virtual CPUs of its VMs (default 1)" },
+        { NULL },
+};
+
 static const cli_option_t vm_delete_options[] = {
         { "force", NULL, "stop the VM first if it runs" },
         { NULL },
@@ -136,6 +150,13 @@ static const cli_command_t commands[] = {
         { "vm console", cmd_vm_console, "NAME", console_options,
           "attach to a VM's serial console (Ctrl-] leaves); prints its recent output when not on a terminal" },
         { "nest stats", cmd_nest_stats, NULL, NULL, "show the Nest's storage use" },
+        { "service create", cmd_service_create, "NAME", service_create_options,
+          "create a service: a pool of VMs pre-booted into the Nest behind a load-balancer frontend", CMD_WAITS },
+        { "service list", cmd_service_list, NULL, NULL, "list services" },
+        { "service show", cmd_service_show, "NAME", NULL, "show a service: its endpoint and its VMs" },
+        { "service top", cmd_service_top, "[NAME]", service_top_options,
+          "live load of services and their VMs: requests, queue, response time, CPU, memory, I/O" },
+        { "service delete", cmd_service_delete, "NAME", NULL, "delete a service and its VMs", CMD_WAITS },
         { "events", cmd_events, NULL, events_options, "list events: state changes, failures, switching" },
         { "sim", cmd_sim, NULL, sim_options,
           "replay a load trace through the switching policy: RM-hours against static allocation and the optimum" },

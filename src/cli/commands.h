@@ -36,6 +36,11 @@ int cmd_nest_stats(cli_t *c);
 int cmd_events(cli_t *c);
 int cmd_sim(cli_t *c); /* cmd-sim.c: local, no Oracle */
 
+int cmd_service_create(cli_t *c); /* cmd-service.c */
+int cmd_service_list(cli_t *c);
+int cmd_service_show(cli_t *c);
+int cmd_service_delete(cli_t *c);
+
 /* The image name `image import FILE` uses without --name: the file's basename without its
  * extension, lowercased, other characters than [a-z0-9-] turned into '-', leading '-' dropped,
  * at most 63 characters. NULL when nothing valid remains. malloc'd. */

@@ -101,7 +101,7 @@ static void h_vms(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200, arr);
 }
 
-static int body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret) {
+int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret) {
         const json_t *v = json_object_get(body, key);
         if (!v || json_is_null(v)) {
                 *ret = def;
@@ -126,6 +126,29 @@ int oracle_mac_next(oracle_t *o, char ret[18]) {
         return 0;
 }
 
+int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *img, int64_t memory, int64_t vcpus,
+                         const char *service, vm_record_t *ret) {
+        vm_record_t v = { .version = 1, .memory_mib = memory, .vcpus = vcpus, .created_ms = time_wall_ms() };
+        snprintf(v.name, sizeof v.name, "%s", name);
+        snprintf(v.state, sizeof v.state, "stored");
+        snprintf(v.image, sizeof v.image, "%s", img->name);
+        snprintf(v.service, sizeof v.service, "%s", service ? service : "");
+        int r = oracle_mac_next(o, v.mac);
+        if (r >= 0)
+                r = store_vm_first_version(o->store, name, &v.version);
+        if (r < 0)
+                return r;
+        const char *boot = json_string_value(json_object_get(img->meta, "boot")) ?: "kernel";
+        json_t *config = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", name, "memory_mib",
+                                   (json_int_t)memory, "vcpus", (json_int_t)vcpus, "mac", v.mac, "image", img->name,
+                                   "boot", boot, "cmdline", json_string_value(json_object_get(img->meta, "cmdline")) ?: "",
+                                   "disk_size_mib", json_integer_value(json_object_get(img->meta, "disk_size_mib")),
+                                   "image_format", json_string_value(json_object_get(img->meta, "format")) ?: "");
+        v.bundle = json_pack("{s:o,s:{}}", "config", config, "files");
+        *ret = v;
+        return 0;
+}
+
 static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = json_string_value(json_object_get(req->body, "name"));
@@ -139,12 +162,12 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
                 return;
         }
         int64_t memory = 0, vcpus = 0;
-        if (body_int(req->body, "memory_mib", 128, BUNDLE_MEMORY_MIB_MIN, BUNDLE_MEMORY_MIB_MAX, &memory) < 0) {
+        if (oracle_body_int(req->body, "memory_mib", 128, BUNDLE_MEMORY_MIB_MIN, BUNDLE_MEMORY_MIB_MAX, &memory) < 0) {
                 http_reply_error(reply, 400, "out_of_range", "memory_mib must be an integer from %d to %d",
                                  BUNDLE_MEMORY_MIB_MIN, BUNDLE_MEMORY_MIB_MAX);
                 return;
         }
-        if (body_int(req->body, "vcpus", 1, 1, BUNDLE_VCPUS_MAX, &vcpus) < 0) {
+        if (oracle_body_int(req->body, "vcpus", 1, 1, BUNDLE_VCPUS_MAX, &vcpus) < 0) {
                 http_reply_error(reply, 400, "out_of_range", "vcpus must be an integer from 1 to %d", BUNDLE_VCPUS_MAX);
                 return;
         }
@@ -153,26 +176,13 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 404, "not_found", "no image named \"%s\"", image);
                 return;
         }
-        vm_record_t v = { .version = 1, .memory_mib = memory, .vcpus = vcpus, .created_ms = time_wall_ms() };
-        snprintf(v.name, sizeof v.name, "%s", name);
-        snprintf(v.state, sizeof v.state, "stored");
-        snprintf(v.image, sizeof v.image, "%s", image);
-        int r = oracle_mac_next(o, v.mac);
-        if (r >= 0)
-                r = store_vm_first_version(o->store, name, &v.version);
+        vm_record_t v = { 0 };
+        int r = oracle_vm_record_new(o, name, &img, memory, vcpus, NULL, &v);
+        image_record_clear(&img);
         if (r < 0) {
-                image_record_clear(&img);
                 http_reply_errno(reply, r, "cannot allocate a MAC address and version for vm \"%s\"", name);
                 return;
         }
-        const char *boot = json_string_value(json_object_get(img.meta, "boot")) ?: "kernel";
-        json_t *config = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", name, "memory_mib",
-                                   (json_int_t)memory, "vcpus", (json_int_t)vcpus, "mac", v.mac, "image", image, "boot",
-                                   boot, "cmdline", json_string_value(json_object_get(img.meta, "cmdline")) ?: "",
-                                   "disk_size_mib", json_integer_value(json_object_get(img.meta, "disk_size_mib")),
-                                   "image_format", json_string_value(json_object_get(img.meta, "format")) ?: "");
-        image_record_clear(&img);
-        v.bundle = json_pack("{s:o,s:{}}", "config", config, "files");
         r = store_vm_insert(o->store, &v);
         if (r < 0) {
                 vm_record_clear(&v);
@@ -246,7 +256,7 @@ static void h_vm_clone(const http_request_t *req, http_reply_t *reply) {
                 return;
         }
         int64_t count = 0;
-        if (body_int(req->body, "count", 1, 1, INT32_MAX, &count) < 0) {
+        if (oracle_body_int(req->body, "count", 1, 1, INT32_MAX, &count) < 0) {
                 http_reply_error(reply, 400, "invalid", "count must be a positive integer");
                 return;
         }

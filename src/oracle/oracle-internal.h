@@ -9,6 +9,7 @@
 
 #include "net/http-server.h"
 #include "nest/chunk-store.h"
+#include "oracle/oracle-metrics.h"
 #include "store/store.h"
 
 #define RM_DOWN_AFTER_MS 5000
@@ -25,6 +26,8 @@ typedef struct oracle {
         int64_t started_ms;       /* wall clock at start: RMs are judged silent only after it */
         pthread_mutex_t ops_lock; /* guards ops_running */
         int ops_running;          /* runner threads alive: a stop with some leaves at once */
+        oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
+        struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
 } oracle_t;
 
 /* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */
@@ -79,12 +82,39 @@ extern const http_route_t oracle_nest_routes[];
 /* oracle-api.c */
 extern const http_route_t oracle_api_routes[];
 json_t *oracle_vm_json(const vm_record_t *v);
+/* body[key] as an integer in [min,max]; def when absent or null. -EINVAL (not an integer),
+ * -ERANGE. */
+int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret);
+/* A new stored VM's record (not inserted): its MAC, first version and config from img.
+ * service: the pool it belongs to, or NULL. */
+int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *img, int64_t memory, int64_t vcpus,
+                         const char *service, vm_record_t *ret);
 
 /* oracle-rms.c: heartbeats, leases and the health reconciler. */
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
 /* An address as nodes report it, for their API and for guests: "IPv4:PORT". */
 bool oracle_address_is_valid(const char *address);
 void *oracle_reconciler_thread(void *arg);
+/* Marks vm failed at version+1 (no operation may run on it; call inside a transaction). fence:
+ * also drop its placement, so its RM holds no lease and kills any copy. */
+void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason);
+
+/* oracle-services.c: the services API. */
+extern const http_route_t oracle_service_routes[];
+/* "HOST:PORT" of a service's frontend (malloc'd): the Oracle's listen host (127.0.0.1 for a
+ * wildcard) and the service's port. */
+char *oracle_service_endpoint(const char *listen, int64_t port);
+
+/* oracle-switch.c: the switching thread (HAProxy, load, the policy, failure recovery) and
+ * oracle-pool.c: the pool thread (pre-creating services' VMs, deleting services). */
+int oracle_switch_start(oracle_t *o);
+void oracle_switch_stop(oracle_t *o);
+/* Runs both loops at once instead of at their next tick (a VM failed, an op ended...). */
+void oracle_switch_wake(oracle_t *o);
+/* Waits until HAProxy has taken vm out of service's rotation and its sessions are 0, at most
+ * timeout_ms. 0, or -ETIMEDOUT (the caller goes on: a drain must end). */
+int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms);
+void *oracle_pool_thread(void *arg);
 /* Picks an RM for a VM: an idle production RM (one VM each) or the least loaded chamber. */
 int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
                    char **ret_msg);

@@ -17,6 +17,8 @@
 #include "oracle/oracle-internal.h"
 
 #define NODE_CMD_TIMEOUT_MS (5 * 60 * 1000)
+/* How long a deactivation waits for a service VM's sessions to end before it saves anyway. */
+#define DRAIN_TIMEOUT_MS 30000
 
 typedef struct op_ctx {
         oracle_t *o;
@@ -90,6 +92,9 @@ static int op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, con
                 return r;
         }
         r = store_tx_commit(o->store);
+        oracle_switch_wake(o); /* HAProxy and the services follow the new state at once */
+        if (delete_vm || !*vm->address)
+                oracle_metrics_vm_forget(o->metrics, vm->name); /* it does not run (any more) */
         if (ok)
                 log_info("op %s: %s %s done, version %lld", op->id, op->kind, vm->name, (long long)vm->version);
         else
@@ -242,6 +247,13 @@ static void op_save(oracle_t *o, op_record_t *op, vm_record_t *vm, bool upload) 
         _cleanup_free_ char *msg = NULL;
         _cleanup_free_ char *rm = xstrdup(vm->rm);
         json_t *res = NULL;
+        if (streq(op->kind, "deactivate") && *vm->service) {
+                /* the paper's graceful deactivation: out of rotation, sessions to zero, then save */
+                op_progress(o, op, "draining");
+                if (oracle_switch_drain_wait(o, vm->service, vm->name, DRAIN_TIMEOUT_MS) < 0)
+                        log_warn("op %s: vm %s still had sessions after %d s of draining; saving it anyway", op->id,
+                                 vm->name, DRAIN_TIMEOUT_MS / 1000);
+        }
         op_progress(o, op, upload ? "saving into the Nest" : "saving");
         json_t *body = json_pack("{s:I,s:b,s:I}", "version", (json_int_t)vm->version, "upload", upload, "new_version",
                                  (json_int_t)vm->version + 1);

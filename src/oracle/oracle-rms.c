@@ -48,8 +48,7 @@ static int heartbeat_vms_check(const json_t *vms, char **ret_msg) {
         return 0;
 }
 
-/* Marks vm failed at version+1 (no operation may be running on it). */
-static void vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason) {
+void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason) {
         int64_t expected = vm->version;
         vm->version++;
         SET(vm->state, "failed");
@@ -58,8 +57,10 @@ static void vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fe
         if (fence)
                 SET(vm->rm, ""); /* no lease anywhere: the node kills any copy it still has */
         if (store_vm_update(o->store, vm, expected) >= 0) {
-                store_event_add(o->store, "failed", vm->name, NULL, rm, reason);
+                store_event_add(o->store, "failed", vm->name, *vm->service ? vm->service : NULL, rm, reason);
                 log_warn("vm %s failed on RM %s: %s", vm->name, rm, reason);
+                oracle_metrics_vm_forget(o->metrics, vm->name);
+                oracle_switch_wake(o); /* a service's VM is replaced at once */
         }
 }
 
@@ -68,16 +69,27 @@ static void vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fe
 static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
         size_t i;
         const json_t *v;
+        int64_t now = time_now_ms();
         json_array_foreach(vms, i, v) {
                 const char *name = json_string_value(json_object_get(v, "name"));
                 const char *state = json_string_value(json_object_get(v, "state"));
+                const json_t *stats = json_object_get(v, "stats");
+                if (name && json_is_object(stats)) {
+                        /* the load profile of a VM that runs here (an RM may report a copy it is
+                         * about to be told to kill: only the placed one counts) */
+                        vm_record_t vm = { 0 };
+                        if (store_vm_get(o->store, name, &vm) >= 0 && streq(vm.rm, rm))
+                                oracle_metrics_vm_report(o->metrics, name, *vm.service ? vm.service : NULL, vm.vcpus,
+                                                         stats, now);
+                        vm_record_clear(&vm);
+                }
                 if (!name || !state || !streq(state, "crashed"))
                         continue;
                 store_tx_begin(o->store);
                 vm_record_t vm = { 0 };
                 if (store_vm_get(o->store, name, &vm) >= 0 && streq(vm.rm, rm) && !*vm.op_id &&
                     (streq(vm.state, "loading") || streq(vm.state, "active")))
-                        vm_mark_failed(o, &vm, rm, false, "its QEMU process exited");
+                        oracle_vm_mark_failed(o, &vm, rm, false, "its QEMU process exited");
                 vm_record_clear(&vm);
                 store_tx_commit(o->store);
         }
@@ -189,7 +201,7 @@ static void reconcile_rms(oracle_t *o) {
                         for (size_t k = 0; k < m; k++)
                                 if (streq(vms[k].rm, rms[i].name) && !*vms[k].op_id &&
                                     (streq(vms[k].state, "loading") || streq(vms[k].state, "active")))
-                                        vm_mark_failed(o, &vms[k], rms[i].name, true, "its RM stopped heartbeating");
+                                        oracle_vm_mark_failed(o, &vms[k], rms[i].name, true, "its RM stopped heartbeating");
                         store_vm_list_free(vms, m);
                 }
                 store_tx_commit(o->store);

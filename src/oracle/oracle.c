@@ -23,15 +23,17 @@ static char *default_guest_dir(void) {
         return xasprintf("%s/guest/tiny-http", dir ? dir : ".");
 }
 
-static http_route_t *routes_concat(const http_route_t *a, const http_route_t *b) {
-        size_t na = 0, nb = 0;
-        while (a[na].method)
-                na++;
-        while (b[nb].method)
-                nb++;
-        http_route_t *all = xcalloc(na + nb + 1, sizeof *all);
-        memcpy(all, a, na * sizeof *a);
-        memcpy(all + na, b, nb * sizeof *b);
+/* One route table from the NULL-terminated list of tables. */
+static http_route_t *routes_concat(const http_route_t *const *tables) {
+        size_t total = 0;
+        for (size_t t = 0; tables[t]; t++)
+                for (size_t i = 0; tables[t][i].method; i++)
+                        total++;
+        http_route_t *all = xcalloc(total + 1, sizeof *all);
+        size_t n = 0;
+        for (size_t t = 0; tables[t]; t++)
+                for (size_t i = 0; tables[t][i].method; i++)
+                        all[n++] = tables[t][i];
         return all;
 }
 
@@ -94,7 +96,10 @@ int oracle_main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        _cleanup_free_ http_route_t *routes = routes_concat(oracle_api_routes, oracle_nest_routes);
+        const http_route_t *const tables[] = { oracle_api_routes, oracle_nest_routes, oracle_service_routes,
+                                               oracle_metrics_routes, NULL };
+        _cleanup_free_ http_route_t *routes = routes_concat(tables);
+        o.metrics = oracle_metrics_new(o.store);
         r = http_server_start(o.listen, routes, tmp, &o, &o.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", o.listen, strerror(-r));
@@ -105,12 +110,15 @@ int oracle_main(int argc, char **argv) {
         oracle_ops_recover(&o);
         pthread_t rec;
         pthread_create(&rec, NULL, oracle_reconciler_thread, &o);
+        oracle_switch_start(&o);
 
         int sig = 0;
         sigwait(&mask, &sig);
         log_info("signal %d: stopping", sig);
         o.stopping = 1;
         pthread_join(rec, NULL);
+        /* HAProxy goes with the Oracle: the next Oracle starts it again from the store */
+        oracle_switch_stop(&o);
         o.http = http_server_stop(o.http);
         /* operations in flight are recorded as running; the next start re-drives them, so
          * there is nothing to wait for: leave without pulling the store from under them */
@@ -119,6 +127,7 @@ int oracle_main(int argc, char **argv) {
         pthread_mutex_unlock(&o.ops_lock);
         if (busy)
                 _exit(0);
+        o.metrics = oracle_metrics_free(o.metrics);
         store_close(o.store);
         nest_store_free(o.nest_store);
         free(o.listen);

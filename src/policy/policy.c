@@ -108,6 +108,16 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
                 text_set(why, sizeof why, "history predicts load %.2g in %.0f s: %d active carry %.2g under %.0f%%",
                          s->predicted, policy_lead_s(snap, s), have, have * s->high / 100.0, s->high);
         }
+        /* Below min (a new service, an operator's deactivate) or short of failed VMs: no window,
+         * nothing is being measured, capacity the service had or must have is missing. */
+        if (have < s->min && s->min > target) {
+                target = s->min;
+                text_set(why, sizeof why, "%d active or starting, below min %d", have, s->min);
+        }
+        if (s->replace > 0 && have + s->replace > target) {
+                target = have + s->replace;
+                text_set(why, sizeof why, "replacing %d failed VM(s)", s->replace);
+        }
         if (target > s->max)
                 target = s->max;
         int need = target - have;

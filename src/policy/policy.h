@@ -29,6 +29,7 @@ typedef struct policy_service {
         int activating;  /* activations in flight */
         int draining;    /* drains in flight (their RMs are still busy) */
         int reclaiming;  /* RMs being drained from lower-priority services for this one */
+        int replace;     /* VMs of it that failed and are not replaced yet (activated at once) */
         double predicted; /* load the history predicts at t + policy_lead_s(); < 0: no history */
         /* state the caller keeps, updated by policy_service_observe(); start at -1 */
         double above_since; /* when utilisation went above high; -1: it is not above */

@@ -2,6 +2,7 @@
  * transaction survives kill -9 and power loss. The schema version is PRAGMA user_version and
  * migrations[] brings any older file forward, each step in its own transaction. */
 #include "store/store.h"
+#include "store/store-internal.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -10,11 +11,6 @@
 #include "base/log.h"
 #include "base/util.h"
 
-struct store {
-        sqlite3 *db;
-        pthread_mutex_t lock; /* recursive: a transaction holds it across calls */
-        int tx_depth;
-};
 
 /* Schema migrations: migrations[i] moves a database from version i to i+1. Append only. */
 static const char *const migrations[] = {
@@ -33,9 +29,20 @@ static const char *const migrations[] = {
         " vm TEXT NOT NULL, service TEXT NOT NULL, rm TEXT NOT NULL, reason TEXT NOT NULL);"
         "CREATE TABLE images (name TEXT PRIMARY KEY, kind TEXT NOT NULL, meta TEXT NOT NULL, created_ms INTEGER NOT NULL);"
         "CREATE TABLE counters (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+        /* 2: services (issue 5), the service a VM belongs to, and the load-profile samples:
+         * one row per (series, resolution in seconds, bucket start) with sum/count/max, so a
+         * sample updates every resolution with one upsert each (store-metrics.c) */
+        "CREATE TABLE services (name TEXT PRIMARY KEY, image TEXT NOT NULL, pool INTEGER NOT NULL,"
+        " min INTEGER NOT NULL, max INTEGER NOT NULL, window_s REAL NOT NULL, high REAL NOT NULL,"
+        " priority INTEGER NOT NULL, memory_mib INTEGER NOT NULL, vcpus INTEGER NOT NULL, port INTEGER NOT NULL,"
+        " state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL);"
+        "ALTER TABLE vms ADD COLUMN service TEXT NOT NULL DEFAULT '';"
+        "CREATE TABLE samples (series TEXT NOT NULL, res INTEGER NOT NULL, t INTEGER NOT NULL, sum REAL NOT NULL,"
+        " n INTEGER NOT NULL, max REAL NOT NULL, PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
+        "CREATE INDEX samples_age ON samples(res, t);",
 };
 
-static int sqlite_to_errno(int rc) {
+int store_sqlite_errno(int rc) {
         switch (rc & 0xff) {
         case SQLITE_OK:
         case SQLITE_DONE:
@@ -58,21 +65,21 @@ static int sqlite_to_errno(int rc) {
         }
 }
 
-static void lock(store_t *s) { pthread_mutex_lock(&s->lock); }
-static void unlock(store_t *s) { pthread_mutex_unlock(&s->lock); }
+void store_lock(store_t *s) { pthread_mutex_lock(&s->lock); }
+void store_unlock(store_t *s) { pthread_mutex_unlock(&s->lock); }
 
-static int exec_sql(store_t *s, const char *sql) {
+int store_exec(store_t *s, const char *sql) {
         char *err = NULL;
         int rc = sqlite3_exec(s->db, sql, NULL, NULL, &err);
         if (rc != SQLITE_OK) {
                 log_error("store: %s", err ? err : sqlite3_errstr(rc));
                 sqlite3_free(err);
-                return sqlite_to_errno(rc);
+                return store_sqlite_errno(rc);
         }
         return 0;
 }
 
-static sqlite3_stmt *prepare(store_t *s, const char *sql) {
+sqlite3_stmt *store_prepare(store_t *s, const char *sql) {
         sqlite3_stmt *st = NULL;
         if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
                 log_error("store: cannot prepare \"%s\": %s", sql, sqlite3_errmsg(s->db));
@@ -81,11 +88,9 @@ static sqlite3_stmt *prepare(store_t *s, const char *sql) {
         return st;
 }
 
-static void finalizep(sqlite3_stmt **st) { sqlite3_finalize(*st); }
-#define _cleanup_stmt_ _cleanup_(finalizep)
 
 static int user_version(store_t *s) {
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "PRAGMA user_version");
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "PRAGMA user_version");
         if (!st || sqlite3_step(st) != SQLITE_ROW)
                 return -EIO;
         return sqlite3_column_int(st, 0);
@@ -103,9 +108,9 @@ static int migrate(store_t *s) {
         for (size_t i = (size_t)v; i < ELEMENTSOF(migrations); i++) {
                 _cleanup_free_ char *sql =
                         xasprintf("BEGIN IMMEDIATE; %s; PRAGMA user_version=%zu; COMMIT;", migrations[i], i + 1);
-                int r = exec_sql(s, sql);
+                int r = store_exec(s, sql);
                 if (r < 0) {
-                        exec_sql(s, "ROLLBACK");
+                        store_exec(s, "ROLLBACK");
                         return r;
                 }
                 log_info("store: migrated schema to version %zu", i + 1);
@@ -124,10 +129,10 @@ int store_open(const char *path, store_t **ret) {
         if (rc != SQLITE_OK) {
                 log_error("store: cannot open %s: %s", path, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
                 store_close(s);
-                return sqlite_to_errno(rc) ? sqlite_to_errno(rc) : -EIO;
+                return store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
         }
         sqlite3_busy_timeout(s->db, 5000);
-        int r = exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+        int r = store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
         if (r >= 0)
                 r = migrate(s);
         if (r < 0) {
@@ -148,20 +153,20 @@ store_t *store_close(store_t *s) {
 }
 
 int store_schema_version(store_t *s) {
-        lock(s);
+        store_lock(s);
         int v = user_version(s);
-        unlock(s);
+        store_unlock(s);
         return v;
 }
 
 int store_tx_begin(store_t *s) {
-        lock(s);
+        store_lock(s);
         if (s->tx_depth++ > 0)
                 return 0;
-        int r = exec_sql(s, "BEGIN IMMEDIATE");
+        int r = store_exec(s, "BEGIN IMMEDIATE");
         if (r < 0) {
                 s->tx_depth--;
-                unlock(s);
+                store_unlock(s);
         }
         return r;
 }
@@ -169,49 +174,49 @@ int store_tx_begin(store_t *s) {
 int store_tx_commit(store_t *s) {
         int r = 0;
         if (--s->tx_depth == 0)
-                r = exec_sql(s, "COMMIT");
+                r = store_exec(s, "COMMIT");
         if (r < 0)
-                exec_sql(s, "ROLLBACK");
-        unlock(s);
+                store_exec(s, "ROLLBACK");
+        store_unlock(s);
         return r;
 }
 
 void store_tx_rollback(store_t *s) {
         if (--s->tx_depth == 0)
-                exec_sql(s, "ROLLBACK");
-        unlock(s);
+                store_exec(s, "ROLLBACK");
+        store_unlock(s);
 }
 
-static void copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
+void store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
         const unsigned char *t = sqlite3_column_text(st, col);
         snprintf(dst, size, "%s", t ? (const char *)t : "");
 }
 
-static json_t *column_json(sqlite3_stmt *st, int col) {
+json_t *store_column_json(sqlite3_stmt *st, int col) {
         const unsigned char *t = sqlite3_column_text(st, col);
         json_t *j = t ? json_loads((const char *)t, 0, NULL) : NULL;
         return j ? j : json_object();
 }
 
-static int bind_json(sqlite3_stmt *st, int idx, const json_t *j) {
+int store_bind_json(sqlite3_stmt *st, int idx, const json_t *j) {
         char *s = j ? json_dumps(j, JSON_COMPACT) : xstrdup("{}");
         return sqlite3_bind_text(st, idx, s, -1, free);
 }
 
 /* Runs a statement that returns no rows; maps the result to -errno. */
-static int step_done(store_t *s, sqlite3_stmt *st) {
+int store_step_done(store_t *s, sqlite3_stmt *st) {
         int rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
                 if ((rc & 0xff) != SQLITE_CONSTRAINT)
                         log_error("store: %s", sqlite3_errmsg(s->db));
-                return sqlite_to_errno(rc) ? sqlite_to_errno(rc) : -EIO;
+                return store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
         }
         return 0;
 }
 
 /* ---- VMs ---- */
 
-#define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle"
+#define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle,service"
 
 void vm_record_clear(vm_record_t *v) {
         json_decref(v->bundle);
@@ -220,21 +225,22 @@ void vm_record_clear(vm_record_t *v) {
 
 static void vm_from_row(sqlite3_stmt *st, vm_record_t *v) {
         *v = (vm_record_t){ 0 };
-        copy_text(v->name, sizeof v->name, st, 0);
-        copy_text(v->state, sizeof v->state, st, 1);
+        store_copy_text(v->name, sizeof v->name, st, 0);
+        store_copy_text(v->state, sizeof v->state, st, 1);
         v->version = sqlite3_column_int64(st, 2);
-        copy_text(v->rm, sizeof v->rm, st, 3);
-        copy_text(v->image, sizeof v->image, st, 4);
+        store_copy_text(v->rm, sizeof v->rm, st, 3);
+        store_copy_text(v->image, sizeof v->image, st, 4);
         v->memory_mib = sqlite3_column_int64(st, 5);
         v->vcpus = sqlite3_column_int64(st, 6);
-        copy_text(v->mac, sizeof v->mac, st, 7);
+        store_copy_text(v->mac, sizeof v->mac, st, 7);
         v->prebooted = sqlite3_column_int(st, 8) != 0;
-        copy_text(v->address, sizeof v->address, st, 9);
+        store_copy_text(v->address, sizeof v->address, st, 9);
         v->pid = sqlite3_column_int64(st, 10);
-        copy_text(v->op_id, sizeof v->op_id, st, 11);
+        store_copy_text(v->op_id, sizeof v->op_id, st, 11);
         v->nest_version = sqlite3_column_int64(st, 12);
         v->created_ms = sqlite3_column_int64(st, 13);
-        v->bundle = column_json(st, 14);
+        v->bundle = store_column_json(st, 14);
+        store_copy_text(v->service, sizeof v->service, st, 15);
 }
 
 static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
@@ -252,17 +258,18 @@ static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
         sqlite3_bind_text(st, 12, v->op_id, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 13, v->nest_version);
         sqlite3_bind_int64(st, 14, v->created_ms);
-        bind_json(st, 15, v->bundle);
+        store_bind_json(st, 15, v->bundle);
+        sqlite3_bind_text(st, 16, v->service, -1, SQLITE_TRANSIENT);
 }
 
 json_t *vm_record_to_json(const vm_record_t *v) {
-        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?}", "name", v->name,
+        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?,s:s?}", "name", v->name,
                          "state", v->state, "version", (json_int_t)v->version, "rm", *v->rm ? v->rm : NULL,
                          "image", v->image, "memory_mib", (json_int_t)v->memory_mib, "vcpus", (json_int_t)v->vcpus,
                          "mac", v->mac, "prebooted", v->prebooted, "address", *v->address ? v->address : NULL,
                          "pid", v->pid ? json_integer(v->pid) : json_null(), "op_id", *v->op_id ? v->op_id : NULL,
                          "nest_version", (json_int_t)v->nest_version, "created_ms", (json_int_t)v->created_ms,
-                         "bundle", v->bundle);
+                         "bundle", v->bundle, "service", *v->service ? v->service : NULL);
 }
 
 static void json_str_copy(char *dst, size_t size, const json_t *j, const char *key) {
@@ -290,13 +297,14 @@ int vm_record_from_json(const json_t *j, vm_record_t *ret) {
         v.created_ms = json_integer_value(json_object_get(j, "created_ms"));
         json_t *b = json_object_get(j, "bundle");
         v.bundle = json_is_object(b) ? json_deep_copy(b) : json_object();
+        json_str_copy(v.service, sizeof v.service, j, "service");
         *ret = v;
         return 0;
 }
 
 int store_vm_get(store_t *s, const char *name, vm_record_t *ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " VM_COLUMNS " FROM vms WHERE name=?");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms WHERE name=?");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -305,70 +313,70 @@ int store_vm_get(store_t *s, const char *name, vm_record_t *ret) {
                         vm_from_row(st, ret);
                         r = 0;
                 } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_vm_insert(store_t *s, const vm_record_t *v) {
-        lock(s);
+        store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
-                prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                store_prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         int r = -EIO;
         if (st) {
                 vm_bind(st, v);
-                r = step_done(s, st);
+                r = store_step_done(s, st);
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) {
-        lock(s);
+        store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
-                prepare(s, "UPDATE vms SET name=?1,state=?2,version=?3,rm=?4,image=?5,memory_mib=?6,vcpus=?7,mac=?8,"
-                           "prebooted=?9,address=?10,pid=?11,op_id=?12,nest_version=?13,created_ms=?14,bundle=?15 "
-                           "WHERE name=?1 AND version=?16");
+                store_prepare(s, "UPDATE vms SET name=?1,state=?2,version=?3,rm=?4,image=?5,memory_mib=?6,vcpus=?7,mac=?8,"
+                           "prebooted=?9,address=?10,pid=?11,op_id=?12,nest_version=?13,created_ms=?14,bundle=?15,"
+                           "service=?16 WHERE name=?1 AND version=?17");
         int r = -EIO;
         if (st) {
                 vm_bind(st, v);
-                sqlite3_bind_int64(st, 16, expected_version);
-                r = step_done(s, st);
+                sqlite3_bind_int64(st, 17, expected_version);
+                r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ESTALE;
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_vm_delete(store_t *s, const char *name) {
-        lock(s);
+        store_lock(s);
         /* remembered, so that a VM created again under this name starts above it (store.h) */
-        _cleanup_stmt_ sqlite3_stmt *keep = prepare(
+        _cleanup_stmt_ sqlite3_stmt *keep = store_prepare(
                 s, "INSERT INTO counters (key,value) SELECT 'vm-version:' || name, version FROM vms WHERE name=?1 "
                    "ON CONFLICT(key) DO UPDATE SET value=MAX(value, excluded.value)");
         int r = -EIO;
         if (keep) {
                 sqlite3_bind_text(keep, 1, name, -1, SQLITE_TRANSIENT);
-                r = step_done(s, keep);
+                r = store_step_done(s, keep);
         }
-        _cleanup_stmt_ sqlite3_stmt *st = r >= 0 ? prepare(s, "DELETE FROM vms WHERE name=?") : NULL;
+        _cleanup_stmt_ sqlite3_stmt *st = r >= 0 ? store_prepare(s, "DELETE FROM vms WHERE name=?") : NULL;
         r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                r = step_done(s, st);
+                r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ENOENT;
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " VM_COLUMNS " FROM vms ORDER BY name");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms ORDER BY name");
         size_t n = 0, cap = 16;
         vm_record_t *list = xcalloc(cap, sizeof *list);
         int rc = SQLITE_ERROR;
@@ -382,7 +390,7 @@ int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n) {
                 }
                 vm_from_row(st, &list[n++]);
         }
-        unlock(s);
+        store_unlock(s);
         if (rc != SQLITE_DONE) {
                 store_vm_list_free(list, n);
                 return -EIO;
@@ -402,16 +410,16 @@ void store_vm_list_free(vm_record_t *list, size_t n) {
 
 static void rm_from_row(sqlite3_stmt *st, rm_record_t *r) {
         *r = (rm_record_t){ 0 };
-        copy_text(r->name, sizeof r->name, st, 0);
-        copy_text(r->role, sizeof r->role, st, 1);
-        copy_text(r->address, sizeof r->address, st, 2);
-        copy_text(r->state, sizeof r->state, st, 3);
+        store_copy_text(r->name, sizeof r->name, st, 0);
+        store_copy_text(r->role, sizeof r->role, st, 1);
+        store_copy_text(r->address, sizeof r->address, st, 2);
+        store_copy_text(r->state, sizeof r->state, st, 3);
         r->last_seen_ms = sqlite3_column_int64(st, 4);
 }
 
 int store_rm_get(store_t *s, const char *name, rm_record_t *ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms WHERE name=?");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms WHERE name=?");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -420,16 +428,16 @@ int store_rm_get(store_t *s, const char *name, rm_record_t *ret) {
                         rm_from_row(st, ret);
                         r = 0;
                 } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_rm_upsert(store_t *s, const rm_record_t *rm) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "INSERT INTO rms (name,role,address,state,last_seen_ms) VALUES (?1,?2,?3,?4,?5) ON CONFLICT(name) "
                    "DO UPDATE SET role=?2,address=?3,state=?4,last_seen_ms=?5");
         int r = -EIO;
@@ -439,15 +447,15 @@ int store_rm_upsert(store_t *s, const rm_record_t *rm) {
                 sqlite3_bind_text(st, 3, rm->address, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 4, rm->state, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 5, rm->last_seen_ms);
-                r = step_done(s, st);
+                r = store_step_done(s, st);
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms ORDER BY name");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms ORDER BY name");
         size_t n = 0, cap = 16;
         rm_record_t *list = xcalloc(cap, sizeof *list);
         int rc = SQLITE_ERROR;
@@ -461,7 +469,7 @@ int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
                 }
                 rm_from_row(st, &list[n++]);
         }
-        unlock(s);
+        store_unlock(s);
         if (rc != SQLITE_DONE) {
                 free(list);
                 return -EIO;
@@ -485,17 +493,17 @@ void op_record_clear(op_record_t *o) {
 
 static void op_from_row(sqlite3_stmt *st, op_record_t *o) {
         *o = (op_record_t){ 0 };
-        copy_text(o->id, sizeof o->id, st, 0);
-        copy_text(o->vm, sizeof o->vm, st, 1);
-        copy_text(o->kind, sizeof o->kind, st, 2);
-        copy_text(o->state, sizeof o->state, st, 3);
+        store_copy_text(o->id, sizeof o->id, st, 0);
+        store_copy_text(o->vm, sizeof o->vm, st, 1);
+        store_copy_text(o->kind, sizeof o->kind, st, 2);
+        store_copy_text(o->state, sizeof o->state, st, 3);
         o->created_ms = sqlite3_column_int64(st, 4);
         o->updated_ms = sqlite3_column_int64(st, 5);
-        o->args = column_json(st, 6);
-        o->prev = column_json(st, 7);
-        o->progress = column_json(st, 8);
-        o->result = column_json(st, 9);
-        copy_text(o->error, sizeof o->error, st, 10);
+        o->args = store_column_json(st, 6);
+        o->prev = store_column_json(st, 7);
+        o->progress = store_column_json(st, 8);
+        o->result = store_column_json(st, 9);
+        store_copy_text(o->error, sizeof o->error, st, 10);
 }
 
 json_t *op_record_to_json(const op_record_t *o) {
@@ -506,13 +514,13 @@ json_t *op_record_to_json(const op_record_t *o) {
 }
 
 int store_op_insert(store_t *s, op_record_t *o) {
-        lock(s);
+        store_lock(s);
         int64_t n = 0;
         int r = store_counter_next(s, "op", &n);
         if (r >= 0) {
                 snprintf(o->id, sizeof o->id, "op-%lld", (long long)n);
                 _cleanup_stmt_ sqlite3_stmt *st =
-                        prepare(s, "INSERT INTO ops (" OP_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)");
+                        store_prepare(s, "INSERT INTO ops (" OP_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?)");
                 r = -EIO;
                 if (st) {
                         sqlite3_bind_text(st, 1, o->id, -1, SQLITE_TRANSIENT);
@@ -521,42 +529,42 @@ int store_op_insert(store_t *s, op_record_t *o) {
                         sqlite3_bind_text(st, 4, o->state, -1, SQLITE_TRANSIENT);
                         sqlite3_bind_int64(st, 5, o->created_ms);
                         sqlite3_bind_int64(st, 6, o->updated_ms);
-                        bind_json(st, 7, o->args);
-                        bind_json(st, 8, o->prev);
-                        bind_json(st, 9, o->progress);
-                        bind_json(st, 10, o->result);
+                        store_bind_json(st, 7, o->args);
+                        store_bind_json(st, 8, o->prev);
+                        store_bind_json(st, 9, o->progress);
+                        store_bind_json(st, 10, o->result);
                         sqlite3_bind_text(st, 11, o->error, -1, SQLITE_TRANSIENT);
-                        r = step_done(s, st);
+                        r = store_step_done(s, st);
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_op_update(store_t *s, const op_record_t *o) {
-        lock(s);
+        store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
-                prepare(s, "UPDATE ops SET state=?2,updated_ms=?3,progress=?4,result=?5,error=?6,args=?7 WHERE id=?1");
+                store_prepare(s, "UPDATE ops SET state=?2,updated_ms=?3,progress=?4,result=?5,error=?6,args=?7 WHERE id=?1");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, o->id, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 2, o->state, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 3, o->updated_ms);
-                bind_json(st, 4, o->progress);
-                bind_json(st, 5, o->result);
+                store_bind_json(st, 4, o->progress);
+                store_bind_json(st, 5, o->result);
                 sqlite3_bind_text(st, 6, o->error, -1, SQLITE_TRANSIENT);
-                bind_json(st, 7, o->args);
-                r = step_done(s, st);
+                store_bind_json(st, 7, o->args);
+                r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ENOENT;
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_op_get(store_t *s, const char *id, op_record_t *ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE id=?");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE id=?");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
@@ -565,16 +573,16 @@ int store_op_get(store_t *s, const char *id, op_record_t *ret) {
                         op_from_row(st, ret);
                         r = 0;
                 } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE state='running' ORDER BY seq");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE state='running' ORDER BY seq");
         size_t n = 0, cap = 8;
         op_record_t *list = xcalloc(cap, sizeof *list);
         int rc = SQLITE_ERROR;
@@ -588,7 +596,7 @@ int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n) {
                 }
                 op_from_row(st, &list[n++]);
         }
-        unlock(s);
+        store_unlock(s);
         if (rc != SQLITE_DONE) {
                 store_op_list_free(list, n);
                 return -EIO;
@@ -608,9 +616,9 @@ void store_op_list_free(op_record_t *list, size_t n) {
 
 int store_event_add(store_t *s, const char *kind, const char *vm, const char *service, const char *rm,
                     const char *reason) {
-        lock(s);
+        store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
-                prepare(s, "INSERT INTO events (time_ms,kind,vm,service,rm,reason) VALUES (?,?,?,?,?,?)");
+                store_prepare(s, "INSERT INTO events (time_ms,kind,vm,service,rm,reason) VALUES (?,?,?,?,?,?)");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_int64(st, 1, time_wall_ms());
@@ -619,9 +627,9 @@ int store_event_add(store_t *s, const char *kind, const char *vm, const char *se
                 sqlite3_bind_text(st, 4, service ? service : "", -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 5, rm ? rm : "", -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 6, reason ? reason : "", -1, SQLITE_TRANSIENT);
-                r = step_done(s, st);
+                r = store_step_done(s, st);
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
@@ -631,8 +639,8 @@ static json_t *nullable_text(sqlite3_stmt *st, int col) {
 }
 
 int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "SELECT id,time_ms,kind,vm,service,rm,reason FROM events WHERE id>? ORDER BY id LIMIT ?");
         json_t *arr = json_array();
         int rc = SQLITE_ERROR;
@@ -647,7 +655,7 @@ int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret) {
                                                "service", nullable_text(st, 4), "rm", nullable_text(st, 5), "reason",
                                                nullable_text(st, 6)));
         }
-        unlock(s);
+        store_unlock(s);
         if (rc != SQLITE_DONE) {
                 json_decref(arr);
                 return -EIO;
@@ -664,56 +672,56 @@ void image_record_clear(image_record_t *i) {
 }
 
 int store_image_get(store_t *s, const char *name, image_record_t *ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,kind,meta,created_ms FROM images WHERE name=?");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,kind,meta,created_ms FROM images WHERE name=?");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
                 int rc = sqlite3_step(st);
                 if (rc == SQLITE_ROW) {
                         image_record_t i = { 0 };
-                        copy_text(i.name, sizeof i.name, st, 0);
-                        copy_text(i.kind, sizeof i.kind, st, 1);
-                        i.meta = column_json(st, 2);
+                        store_copy_text(i.name, sizeof i.name, st, 0);
+                        store_copy_text(i.kind, sizeof i.kind, st, 1);
+                        i.meta = store_column_json(st, 2);
                         i.created_ms = sqlite3_column_int64(st, 3);
                         *ret = i;
                         r = 0;
                 } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : sqlite_to_errno(rc);
+                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_image_put(store_t *s, const image_record_t *i) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "INSERT INTO images (name,kind,meta,created_ms) VALUES (?1,?2,?3,?4) "
                    "ON CONFLICT(name) DO UPDATE SET kind=?2,meta=?3,created_ms=?4");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, i->name, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 2, i->kind, -1, SQLITE_TRANSIENT);
-                bind_json(st, 3, i->meta);
+                store_bind_json(st, 3, i->meta);
                 sqlite3_bind_int64(st, 4, i->created_ms);
-                r = step_done(s, st);
+                r = store_step_done(s, st);
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_image_list(store_t *s, json_t **ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT name,kind,meta,created_ms FROM images ORDER BY name");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,kind,meta,created_ms FROM images ORDER BY name");
         json_t *arr = json_array();
         int rc = SQLITE_ERROR;
         while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
                 json_array_append_new(arr, json_pack("{s:s,s:s,s:o,s:I}", "name", (const char *)sqlite3_column_text(st, 0),
                                                      "kind", (const char *)sqlite3_column_text(st, 1), "meta",
-                                                     column_json(st, 2), "created_ms",
+                                                     store_column_json(st, 2), "created_ms",
                                                      (json_int_t)sqlite3_column_int64(st, 3)));
-        unlock(s);
+        store_unlock(s);
         if (rc != SQLITE_DONE) {
                 json_decref(arr);
                 return -EIO;
@@ -723,8 +731,8 @@ int store_image_list(store_t *s, json_t **ret) {
 }
 
 int store_vm_first_version(store_t *s, const char *name, int64_t *ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(s, "SELECT value FROM counters WHERE key='vm-version:' || ?1");
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT value FROM counters WHERE key='vm-version:' || ?1");
         int r = -EIO;
         if (st) {
                 sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
@@ -734,13 +742,13 @@ int store_vm_first_version(store_t *s, const char *name, int64_t *ret) {
                         r = 0;
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }
 
 int store_counter_next(store_t *s, const char *key, int64_t *ret) {
-        lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = prepare(
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "INSERT INTO counters (key,value) VALUES (?1,1) ON CONFLICT(key) DO UPDATE SET value=value+1 "
                    "RETURNING value");
         int r = -EIO;
@@ -751,6 +759,6 @@ int store_counter_next(store_t *s, const char *key, int64_t *ret) {
                         r = 0;
                 }
         }
-        unlock(s);
+        store_unlock(s);
         return r;
 }

@@ -29,6 +29,7 @@ typedef struct vm_record {
         int64_t nest_version;   /* the version whose bundle is in the Nest, 0 when none */
         int64_t created_ms;
         json_t *bundle;         /* owned: files of the Nest bundle {"files":{NAME:{"sha256","size"}}} */
+        char service[64];       /* the service whose pool it belongs to, "" when none */
 } vm_record_t;
 
 typedef struct rm_record {
@@ -101,6 +102,31 @@ int store_event_add(store_t *s, const char *kind, const char *vm, const char *se
 int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret);
 
 void image_record_clear(image_record_t *i);
+/* ---- services (store-services.c) ---- */
+
+typedef struct service_record {
+        char name[64];
+        char image[64];
+        int64_t pool;           /* VMs made for it */
+        int64_t min, max;       /* active VMs */
+        double window_s;        /* how long a bottleneck or low load lasts before the policy acts */
+        double high;            /* percent of one VM's capacity */
+        int64_t priority;       /* higher wins an RM when there are too few */
+        int64_t memory_mib, vcpus;
+        int64_t port;           /* its frontend's port on the Oracle's host */
+        char state[16];         /* creating | ready | failed | deleting */
+        char error[256];        /* why creating failed */
+        int64_t created_ms;
+} service_record_t;
+
+json_t *service_record_to_json(const service_record_t *sv);
+int store_service_get(store_t *s, const char *name, service_record_t *ret);    /* -ENOENT */
+int store_service_insert(store_t *s, const service_record_t *sv);             /* -EEXIST */
+int store_service_update(store_t *s, const service_record_t *sv);             /* -ENOENT */
+int store_service_delete(store_t *s, const char *name);
+/* All services ordered by name (free the array). */
+int store_service_list(store_t *s, service_record_t **ret, size_t *ret_n);
+
 int store_image_get(store_t *s, const char *name, image_record_t *ret);
 int store_image_put(store_t *s, const image_record_t *i);
 int store_image_list(store_t *s, json_t **ret);

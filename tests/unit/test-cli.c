@@ -243,9 +243,13 @@ static void test_commands(void) {
         char *a5[] = { "vm", "clone", "web1" };
         cmd = command_find(3, a5, &words);
         CHECK(cmd && streq(cmd->name, "vm clone") && words == 2);
-        char *a5b[] = { "service", "create" }; /* not in this version */
-        CHECK(command_find(2, a5b, &words) == NULL);
-        CHECK(command_is_group("vm") && command_is_group("cluster") && command_is_group("nest"));
+        char *a5b[] = { "service", "create", "web" };
+        cmd = command_find(3, a5b, &words);
+        CHECK(cmd && streq(cmd->name, "service create") && words == 2);
+        char *a5c[] = { "service", "scale" };
+        CHECK(command_find(2, a5c, &words) == NULL);
+        CHECK(command_is_group("vm") && command_is_group("cluster") && command_is_group("nest") &&
+              command_is_group("service"));
         CHECK(!command_is_group("events") && !command_is_group("v") && !command_is_group("oracle"));
 
         char *a6[] = { "vm", "create" };

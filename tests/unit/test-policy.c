@@ -165,5 +165,26 @@ int main(void) {
         snap = snapshot(0, s, 1, 5);
         CHECK(policy_decide(&snap, d, 16, &n) == -EINVAL);
         CHECK(policy_vms_for(2.1, 70) == 3 && policy_vms_for(0, 70) == 0 && policy_vms_for(5, 70) == 8);
+        /* Below min: activated at once, no window, idle or not (a new service). */
+        s[0] = service("fresh", 1, 0, 0);
+        s[0].min = 2;
+        snap = snapshot(0, s, 1, 4);
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_ACTIVATE && d[0].count == 2);
+        CHECK(strstr(d[0].reason, "0 active or starting, below min 2") != NULL);
+        s[0].activating = 2;
+        CHECK(decide(&snap, d) == 0);
+        /* A failed VM is replaced at once, even at low load, but never above max. */
+        s[0] = service("web", 1, 0.2, 2);
+        s[0].replace = 1;
+        snap = snapshot(0, s, 1, 4);
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_ACTIVATE && d[0].count == 1);
+        CHECK(strstr(d[0].reason, "replacing 1 failed VM(s)") != NULL);
+        s[0].max = 2;
+        CHECK(decide(&snap, d) == 0);
+        /* no free RM for the replacement: a server loss, recorded */
+        s[0].max = 10;
+        snap.free_rms = 0;
+        CHECK(decide(&snap, d) == 1 && d[0].kind == POLICY_SERVER_LOSS && d[0].count == 1);
+
         return tap_finish();
 }

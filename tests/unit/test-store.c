@@ -7,6 +7,36 @@
 #include "store/store.h"
 #include "tap.h"
 
+/* Services: insert, duplicate, read back, update, list, delete; a VM keeps its service. */
+static void test_services(store_t *s) {
+        service_record_t sv = { .pool = 4, .min = 1, .max = 3, .window_s = 5, .high = 70, .priority = 2,
+                                .memory_mib = 128, .vcpus = 1, .port = 8100, .created_ms = 1 };
+        snprintf(sv.name, sizeof sv.name, "web");
+        snprintf(sv.image, sizeof sv.image, "tiny-http");
+        snprintf(sv.state, sizeof sv.state, "creating");
+        CHECK(store_service_insert(s, &sv) == 0);
+        CHECK(store_service_insert(s, &sv) == -EEXIST);
+        service_record_t got = { 0 };
+        CHECK(store_service_get(s, "web", &got) == 0);
+        CHECK(got.pool == 4 && got.min == 1 && got.max == 3 && got.window_s == 5 && got.high == 70 && got.port == 8100);
+        CHECK_STREQ(got.state, "creating");
+        snprintf(got.state, sizeof got.state, "failed");
+        snprintf(got.error, sizeof got.error, "vm \"web-1\" did not boot");
+        CHECK(store_service_update(s, &got) == 0);
+        service_record_t *list = NULL;
+        size_t n = 0;
+        CHECK(store_service_list(s, &list, &n) == 0 && n == 1 && streq(list[0].state, "failed"));
+        json_t *j = service_record_to_json(&list[0]);
+        CHECK(j && streq(json_string_value(json_object_get(j, "error")) ?: "", "vm \"web-1\" did not boot"));
+        json_decref(j);
+        free(list);
+        CHECK(store_service_get(s, "nope", &got) == -ENOENT);
+        snprintf(got.name, sizeof got.name, "nope");
+        CHECK(store_service_update(s, &got) == -ENOENT);
+        CHECK(store_service_delete(s, "web") == 0);
+        CHECK(store_service_delete(s, "web") == -ENOENT);
+}
+
 static vm_record_t sample_vm(const char *name) {
         vm_record_t v = { 0 };
         snprintf(v.name, sizeof v.name, "%s", name);
@@ -26,15 +56,18 @@ int main(void) {
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 1);
+        CHECK(store_schema_version(s) == 2);
 
+        test_services(s);
         vm_record_t v = sample_vm("web1");
+        snprintf(v.service, sizeof v.service, "web");
         CHECK(store_vm_insert(s, &v) == 0);
         CHECK(store_vm_insert(s, &v) == -EEXIST);
         vm_record_t got = { 0 };
         CHECK(store_vm_get(s, "web1", &got) == 0);
         CHECK_STREQ(got.state, "stored");
         CHECK(got.version == 1 && got.memory_mib == 128);
+        CHECK_STREQ(got.service, "web");
         /* the JSON form round-trips (a bad json_pack format once made it NULL) */
         got.pid = 4242;
         json_t *j = vm_record_to_json(&got);

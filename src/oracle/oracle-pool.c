@@ -1,0 +1,258 @@
+/* The pool thread: keeps every service's VMs pre-booted (the paper's "VM pre-creation") and
+ * carries out the end of services.
+ *   - a stored VM of a service without saved state is booted in a Loading Chamber; once its
+ *     guest answers GET /health it is hibernated into the Nest, ready to resume in a fraction
+ *     of a second;
+ *   - a failed VM of a service is stopped (its RM is freed; it comes back as a stored VM and is
+ *     pre-booted again);
+ *   - a service whose pool is all pre-booted becomes "ready" (the switching loop then runs it);
+ *   - a service being created whose VM does not boot (the boot fails, or the guest does not
+ *     answer within the boot timeout) becomes "failed" with the reason, and its VMs are
+ *     deleted: nothing half-made stays;
+ *   - a service being deleted has its VMs deleted (stopped first), then its row.
+ * Every step is an ordinary operation, so a killed Oracle re-drives them and this loop carries
+ * on from what the store shows. */
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "net/http-client.h"
+#include "oracle/oracle-internal.h"
+#include "oracle/oracle-switch.h"
+
+#define POOL_TICK_MS 1000
+/* Boots at once across the cluster: each is a guest booting from scratch in TCG or KVM. */
+#define POOL_BOOTS_MAX 4
+#define POOL_RETRY_MS 30000
+#define POOL_BOOT_TIMEOUT_S 300
+
+typedef struct boot {
+        char vm[64];
+        char op_id[40];       /* the boot or hibernate operation in flight, "" when none */
+        int64_t started_ms;   /* when its boot began (or when this loop first saw it loading) */
+        int64_t retry_after_ms;
+} boot_t;
+
+struct oracle_pool {
+        boot_t *boots;
+        size_t n_boots;
+        int64_t boot_timeout_ms;
+};
+
+/* Copies s into dst, cut to fit (names here are at most 63 characters already). */
+static void set_str(char *dst, size_t size, const char *s) {
+        size_t n = s ? strnlen(s, size - 1) : 0;
+        memcpy(dst, s ? s : "", n);
+        dst[n] = 0;
+}
+#define SET(field, s) set_str(field, sizeof(field), s)
+
+oracle_pool_t *oracle_pool_free(oracle_pool_t *p) {
+        if (p) {
+                free(p->boots);
+                free(p);
+        }
+        return NULL;
+}
+
+static boot_t *boot_get(oracle_pool_t *p, const char *vm, bool create) {
+        for (size_t i = 0; i < p->n_boots; i++)
+                if (streq(p->boots[i].vm, vm))
+                        return &p->boots[i];
+        if (!create)
+                return NULL;
+        boot_t *l = realloc(p->boots, (p->n_boots + 1) * sizeof *l);
+        if (!l)
+                abort();
+        p->boots = l;
+        boot_t *b = &p->boots[p->n_boots++];
+        *b = (boot_t){ .started_ms = time_now_ms() };
+        SET(b->vm, vm);
+        return b;
+}
+
+static void boot_forget(oracle_pool_t *p, const char *vm) {
+        boot_t *b = boot_get(p, vm, false);
+        if (b)
+                *b = p->boots[--p->n_boots];
+}
+
+/* Starts action on vm; the op id in ret_op_id (may be NULL). */
+static int op_start(oracle_t *o, const char *vm, const char *action, bool force, char ret_op_id[40]) {
+        op_request_t req = { .action = action, .force = force };
+        json_t *op = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r = oracle_op_start(o, vm, &req, &op, &msg);
+        if (r < 0) {
+                log_warn("pool: cannot %s vm %s: %s", action, vm, msg ? msg : strerror(-r));
+                return r;
+        }
+        if (ret_op_id)
+                snprintf(ret_op_id, 40, "%s", json_string_value(json_object_get(op, "id")) ?: "");
+        json_decref(op);
+        return 0;
+}
+
+static bool guest_answers(const char *address) {
+        _cleanup_free_ char *url = xasprintf("http://%s/health", address);
+        http_response_t resp = { 0 };
+        int r = http_request_bytes("GET", url, NULL, 0, 1000, &resp);
+        bool ok = r >= 0 && resp.status == 200;
+        http_response_clear(&resp);
+        return ok;
+}
+
+/* A VM of sv could not be pre-booted. A service being created fails as a whole (its VMs are
+ * deleted by the next ticks); a ready one retries later. */
+static void preboot_failed(oracle_t *o, service_record_t *sv, boot_t *b, const char *reason) {
+        log_warn("service %s: %s", sv->name, reason);
+        if (streq(sv->state, "creating")) {
+                SET(sv->state, "failed");
+                SET(sv->error, reason);
+                utf8_sanitize(sv->error);
+                if (store_service_update(o->store, sv) >= 0)
+                        store_event_add(o->store, "service-failed", b->vm, sv->name, NULL, reason);
+                return;
+        }
+        store_event_add(o->store, "preboot-failed", b->vm, sv->name, NULL, reason);
+        b->retry_after_ms = time_now_ms() + POOL_RETRY_MS;
+}
+
+/* The end of the operation this loop started on b, if it ended. */
+static void boot_op_check(oracle_t *o, service_record_t *sv, boot_t *b) {
+        if (!*b->op_id)
+                return;
+        op_record_t op = { 0 };
+        if (store_op_get(o->store, b->op_id, &op) < 0)
+                return;
+        if (streq(op.state, "failed")) {
+                _cleanup_free_ char *why = xasprintf("%s of vm %s failed: %s", op.kind, b->vm, op.error);
+                SET(b->op_id, "");
+                preboot_failed(o, sv, b, why);
+        } else if (streq(op.state, "done")) {
+                SET(b->op_id, "");
+        }
+        op_record_clear(&op);
+}
+
+/* Deletes the VMs of a failed or deleted service; true when none is left. */
+static bool service_vms_delete(oracle_t *o, const service_record_t *sv, const vm_record_t *vms, size_t nv) {
+        bool none = true;
+        for (size_t v = 0; v < nv; v++) {
+                if (!streq(vms[v].service, sv->name))
+                        continue;
+                none = false;
+                if (!*vms[v].op_id)
+                        op_start(o, vms[v].name, "delete", true, NULL);
+        }
+        return none;
+}
+
+static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, const vm_record_t *vms, size_t nv,
+                         int *booting) {
+        int64_t now = time_now_ms();
+        int64_t prebooted = 0;
+        for (size_t v = 0; v < nv && !streq(sv->state, "failed"); v++) {
+                const vm_record_t *vm = &vms[v];
+                if (!streq(vm->service, sv->name))
+                        continue;
+                boot_t *b = boot_get(p, vm->name, false);
+                if (b)
+                        boot_op_check(o, sv, b);
+                if (streq(sv->state, "failed"))
+                        break;
+                if (vm->prebooted && streq(vm->state, "stored")) {
+                        prebooted++;
+                        if (b && !*b->op_id)
+                                boot_forget(p, vm->name);
+                        continue;
+                }
+                if (streq(vm->state, "active") || streq(vm->state, "activating") || streq(vm->state, "deactivating")) {
+                        prebooted++;
+                        continue;
+                }
+                if (*vm->op_id)
+                        continue;
+                if (streq(vm->state, "stored")) {
+                        if ((b && b->retry_after_ms > now) || *booting >= POOL_BOOTS_MAX)
+                                continue;
+                        b = boot_get(p, vm->name, true);
+                        b->started_ms = now;
+                        if (op_start(o, vm->name, "boot", false, b->op_id) >= 0)
+                                (*booting)++;
+                } else if (streq(vm->state, "loading")) {
+                        if (!b)
+                                b = boot_get(p, vm->name, true);
+                        if (*vm->address && guest_answers(vm->address)) {
+                                op_start(o, vm->name, "hibernate", false, b->op_id);
+                        } else if (now - b->started_ms > p->boot_timeout_ms) {
+                                _cleanup_free_ char *why =
+                                        xasprintf("vm %s did not answer GET /health within %lld s of booting", vm->name,
+                                                  (long long)(p->boot_timeout_ms / 1000));
+                                preboot_failed(o, sv, b, why);
+                                if (!streq(sv->state, "failed"))
+                                        op_start(o, vm->name, "stop", false, NULL);
+                        }
+                } else if (streq(vm->state, "failed") || streq(vm->state, "suspended")) {
+                        /* its RM is freed and it comes back stored, to be pre-booted again */
+                        op_start(o, vm->name, "stop", false, NULL);
+                }
+        }
+        if (streq(sv->state, "creating") && prebooted >= sv->pool) {
+                SET(sv->state, "ready");
+                if (store_service_update(o->store, sv) >= 0) {
+                        _cleanup_free_ char *why = xasprintf("%lld VMs pre-booted in the Nest", (long long)prebooted);
+                        store_event_add(o->store, "service-ready", NULL, sv->name, NULL, why);
+                        log_info("service %s: ready (%s)", sv->name, why);
+                        oracle_switch_wake(o);
+                }
+        }
+}
+
+static void pool_tick(oracle_t *o, oracle_pool_t *p) {
+        service_record_t *svs = NULL;
+        vm_record_t *vms = NULL;
+        size_t ns = 0, nv = 0;
+        if (store_service_list(o->store, &svs, &ns) < 0)
+                return;
+        if (store_vm_list(o->store, &vms, &nv) < 0) {
+                free(svs);
+                return;
+        }
+        int booting = 0;
+        for (size_t v = 0; v < nv; v++)
+                booting += streq(vms[v].state, "booting");
+        for (size_t i = 0; i < ns; i++) {
+                service_record_t *sv = &svs[i];
+                if (streq(sv->state, "creating") || streq(sv->state, "ready"))
+                        pool_service(o, p, sv, vms, nv, &booting);
+                if (streq(sv->state, "failed")) {
+                        service_vms_delete(o, sv, vms, nv);
+                } else if (streq(sv->state, "deleting") && service_vms_delete(o, sv, vms, nv)) {
+                        if (store_service_delete(o->store, sv->name) >= 0) {
+                                store_event_add(o->store, "service-deleted", NULL, sv->name, NULL, "its VMs are deleted");
+                                oracle_metrics_service_forget(o->metrics, sv->name);
+                                log_info("service %s: deleted", sv->name);
+                                oracle_switch_wake(o);
+                        }
+                }
+        }
+        free(svs);
+        store_vm_list_free(vms, nv);
+}
+
+void *oracle_pool_thread(void *arg) {
+        oracle_t *o = arg;
+        oracle_pool_t *p = xcalloc(1, sizeof *p);
+        const char *env = getenv("VMATRIX_SERVICE_BOOT_TIMEOUT_S");
+        int64_t timeout_s = POOL_BOOT_TIMEOUT_S;
+        if (env && parse_int64(env, 1, 86400, &timeout_s) < 0)
+                timeout_s = POOL_BOOT_TIMEOUT_S;
+        p->boot_timeout_ms = timeout_s * 1000;
+        o->sw->pool = p;
+        while (!o->stopping) {
+                pool_tick(o, p);
+                oracle_switch_sleep(o, &o->sw->wake_pool, POOL_TICK_MS);
+        }
+        return NULL;
+}

@@ -1,0 +1,541 @@
+/* The switching loop: what moves RMs between services. Every tick (and at once when woken by a
+ * failure or the end of an operation) it
+ *   1. makes HAProxy match the store (lb_sync): a frontend per service, its active VMs in
+ *      rotation, the ones being deactivated draining;
+ *   2. reads HAProxy's counters and the VMs' figures (oracle-metrics.c) into each service's load,
+ *      in units of one VM's capacity: the CPU its VMs use, or, when requests queue in HAProxy
+ *      (every server busy up to its maxconn), the active VMs plus one per maxconn queued;
+ *   3. runs the switching policy (src/policy/, the same code the simulator measures) on that
+ *      snapshot and carries out its decisions as ordinary operations (activate, deactivate),
+ *      each recorded as an event with the policy's reason;
+ *   4. replaces failed VMs: a VM whose QEMU exited, whose RM went silent (both marked failed by
+ *      oracle-rms.c) or whose health probe has failed for HEALTH_FENCE_MS (fenced here) is
+ *      replaced by a pre-booted VM of its service at once; the event says how long it took.
+ * The state kept here (when a service went above its mark, failures awaiting replacement) is
+ * memory only: after a restart the windows start again and failed VMs are found in the store. */
+#include <math.h>
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "lb/lb.h"
+#include "oracle/oracle-internal.h"
+#include "oracle/oracle-switch.h"
+#include "policy/policy.h"
+
+#define SWITCH_TICK_MS 500
+/* A server HAProxy reports down this long (its guest hangs) is fenced and replaced. Long
+ * enough that a guest slowed down by load is not taken for a hung one. */
+#define HEALTH_FENCE_MS 10000
+/* Figures older than this are not load any more (the VM stopped reporting). */
+#define FRESH_MS 3000
+#define LB_SERVER_MAXCONN 4
+#define LOSS_EVENT_EVERY_MS 30000
+
+/* Copies s into dst, cut to fit (names here are at most 63 characters already). */
+static void set_str(char *dst, size_t size, const char *s) {
+        size_t n = s ? strnlen(s, size - 1) : 0;
+        memcpy(dst, s ? s : "", n);
+        dst[n] = 0;
+}
+#define SET(field, s) set_str(field, sizeof(field), s)
+
+static svc_state_t *svc_state(oracle_switch_t *sw, const char *name) {
+        for (size_t i = 0; i < sw->n_svcs; i++)
+                if (streq(sw->svcs[i].name, name))
+                        return &sw->svcs[i];
+        svc_state_t *l = realloc(sw->svcs, (sw->n_svcs + 1) * sizeof *l);
+        if (!l)
+                abort();
+        sw->svcs = l;
+        svc_state_t *s = &sw->svcs[sw->n_svcs++];
+        *s = (svc_state_t){ .above_since = -1, .below_since = -1 };
+        SET(s->name, name);
+        return s;
+}
+
+void oracle_switch_wake(oracle_t *o) {
+        oracle_switch_t *sw = o->sw;
+        if (!sw)
+                return;
+        pthread_mutex_lock(&sw->lock);
+        sw->wake_switch = sw->wake_pool = true;
+        pthread_cond_broadcast(&sw->wake);
+        pthread_mutex_unlock(&sw->lock);
+}
+
+void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms) {
+        oracle_switch_t *sw = o->sw;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += ms / 1000;
+        ts.tv_nsec += (ms % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+        }
+        pthread_mutex_lock(&sw->lock);
+        while (!*flag && !o->stopping)
+                if (pthread_cond_timedwait(&sw->wake, &sw->lock, &ts) != 0)
+                        break;
+        *flag = false;
+        pthread_mutex_unlock(&sw->lock);
+}
+
+/* ---- HAProxy ---- */
+
+static bool service_has_frontend(const service_record_t *sv) { return !streq(sv->state, "failed"); }
+
+/* The picture lb_sync is given: every service's frontend; active VMs in rotation, VMs being
+ * deactivated draining (so their sessions finish), nothing else. */
+static void lb_apply(oracle_t *o, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv) {
+        oracle_switch_t *sw = o->sw;
+        if (!sw->lb)
+                return;
+        lb_service_t *list = xcalloc(ns + 1, sizeof *list);
+        lb_server_t *servers = xcalloc(nv + 1, sizeof *servers);
+        char (*binds)[80] = xcalloc(ns + 1, sizeof *binds);
+        size_t n = 0, k = 0;
+        for (size_t i = 0; i < ns; i++) {
+                if (!service_has_frontend(&svs[i]))
+                        continue;
+                _cleanup_free_ char *bind = oracle_service_endpoint(o->listen, svs[i].port);
+                SET(binds[n], bind);
+                list[n] = (lb_service_t){ .name = svs[i].name, .bind = binds[n], .servers = &servers[k] };
+                for (size_t v = 0; v < nv; v++) {
+                        const vm_record_t *vm = &vms[v];
+                        if (!streq(vm->service, svs[i].name) || !*vm->address)
+                                continue;
+                        if (streq(vm->state, "active"))
+                                servers[k++] = (lb_server_t){ vm->name, vm->address, LB_SERVER_READY };
+                        else if (streq(vm->state, "deactivating"))
+                                servers[k++] = (lb_server_t){ vm->name, vm->address, LB_SERVER_DRAIN };
+                        else
+                                continue;
+                        list[n].n_servers++;
+                }
+                n++;
+        }
+        _cleanup_free_ char *msg = NULL;
+        unsigned restarts = lb_restarts(sw->lb);
+        int r = lb_sync(sw->lb, list, n, &msg);
+        if (r < 0) {
+                int64_t now = time_now_ms();
+                if (now - sw->last_lb_error_ms > LOSS_EVENT_EVERY_MS || !streq(sw->last_lb_error, msg ? msg : "")) {
+                        log_warn("load balancer: %s", msg ? msg : strerror(-r));
+                        store_event_add(o->store, "lb-error", NULL, NULL, NULL, msg ? msg : strerror(-r));
+                        sw->last_lb_error_ms = now;
+                        SET(sw->last_lb_error, msg ? msg : "");
+                }
+        }
+        if (lb_restarts(sw->lb) != restarts) {
+                log_warn("HAProxy had died: restarted it (pid %d) with every service and server", lb_pid(sw->lb));
+                store_event_add(o->store, "lb-restarted", NULL, NULL, NULL,
+                                "HAProxy exited; started again with every frontend and server restored");
+        }
+        free(binds);
+        free(servers);
+        free(list);
+}
+
+/* Takes HAProxy's counters: to the metrics, and to the copy the drain waits read. */
+static void lb_read(oracle_t *o) {
+        oracle_switch_t *sw = o->sw;
+        lb_stats_t st = { 0 };
+        if (!sw->lb || lb_stats(sw->lb, &st) < 0)
+                return;
+        oracle_metrics_lb_report(o->metrics, &st, time_now_ms());
+        pthread_mutex_lock(&sw->stats_lock);
+        lb_stats_clear(&sw->stats);
+        sw->stats = st;
+        sw->stats_gen++;
+        pthread_mutex_unlock(&sw->stats_lock);
+}
+
+static const lb_server_stats_t *stats_server(const lb_stats_t *st, const char *service, const char *vm) {
+        for (size_t i = 0; i < st->n_servers; i++)
+                if (streq(st->servers[i].service, service) && streq(st->servers[i].name, vm))
+                        return &st->servers[i];
+        return NULL;
+}
+
+static const lb_service_stats_t *stats_service(const lb_stats_t *st, const char *service) {
+        for (size_t i = 0; i < st->n_services; i++)
+                if (streq(st->services[i].name, service))
+                        return &st->services[i];
+        return NULL;
+}
+
+int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms) {
+        oracle_switch_t *sw = o->sw;
+        if (!sw || !sw->lb)
+                return 0;
+        pthread_mutex_lock(&sw->stats_lock);
+        uint64_t gen0 = sw->stats_gen;
+        pthread_mutex_unlock(&sw->stats_lock);
+        oracle_switch_wake(o);
+        int64_t deadline = time_now_ms() + timeout_ms;
+        while (time_now_ms() < deadline && !o->stopping) {
+                pthread_mutex_lock(&sw->stats_lock);
+                /* two generations later the figures come from a tick that began after the VM
+                 * entered "deactivating", so HAProxy was told to drain it */
+                bool fresh = sw->stats_gen >= gen0 + 2;
+                const lb_server_stats_t *s = stats_server(&sw->stats, service, vm);
+                bool out = fresh && (!s || ((strstr(s->status, "DRAIN") || strstr(s->status, "MAINT") || s->down) &&
+                                            s->sessions == 0));
+                pthread_mutex_unlock(&sw->stats_lock);
+                if (out)
+                        return 0;
+                time_sleep_ms(100);
+        }
+        return -ETIMEDOUT;
+}
+
+/* ---- failures ---- */
+
+static failure_t *failure_find(oracle_switch_t *sw, const char *vm) {
+        for (size_t i = 0; i < sw->n_failures; i++)
+                if (streq(sw->failures[i].vm, vm))
+                        return &sw->failures[i];
+        return NULL;
+}
+
+/* Notes new failures, reports recoveries, forgets what is over. */
+static void failures_track(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t now) {
+        oracle_switch_t *sw = o->sw;
+        for (size_t v = 0; v < nv; v++) {
+                if (!*vms[v].service || !streq(vms[v].state, "failed") || failure_find(sw, vms[v].name) ||
+                    sw->n_failures == SWITCH_MAX_FAILURES)
+                        continue;
+                failure_t *f = &sw->failures[sw->n_failures++];
+                *f = (failure_t){ .failed_ms = now };
+                SET(f->vm, vms[v].name);
+                SET(f->service, vms[v].service);
+                log_info("service %s: vm %s failed; replacing it", f->service, f->vm);
+        }
+        for (size_t i = 0; i < sw->n_failures;) {
+                failure_t *f = &sw->failures[i];
+                const vm_record_t *rep = NULL, *self = NULL;
+                for (size_t v = 0; v < nv; v++) {
+                        if (*f->replacement && streq(vms[v].name, f->replacement))
+                                rep = &vms[v];
+                        if (streq(vms[v].name, f->vm))
+                                self = &vms[v];
+                }
+                if (*f->replacement && !f->recovered) {
+                        if (rep && streq(rep->state, "active") && !*rep->op_id) {
+                                f->recovered = true;
+                                _cleanup_free_ char *why = xasprintf("vm %s replaced failed vm %s in %lld ms", rep->name,
+                                                                     f->vm, (long long)(now - f->failed_ms));
+                                store_event_add(o->store, "recovered", rep->name, f->service, rep->rm, why);
+                                log_info("service %s: %s", f->service, why);
+                        } else if (!rep || (!*rep->op_id && !streq(rep->state, "activating"))) {
+                                SET(f->replacement, ""); /* its activation failed: start another */
+                        }
+                }
+                bool still_failed = self && streq(self->state, "failed");
+                if (f->recovered && !still_failed) {
+                        sw->failures[i] = sw->failures[--sw->n_failures];
+                        continue;
+                }
+                i++;
+        }
+}
+
+static int failures_pending(oracle_switch_t *sw, const char *service) {
+        int n = 0;
+        for (size_t i = 0; i < sw->n_failures; i++)
+                n += streq(sw->failures[i].service, service) && !*sw->failures[i].replacement;
+        return n;
+}
+
+static void failures_assign(oracle_switch_t *sw, const char *service, const char *replacement) {
+        for (size_t i = 0; i < sw->n_failures; i++)
+                if (streq(sw->failures[i].service, service) && !*sw->failures[i].replacement) {
+                        SET(sw->failures[i].replacement, replacement);
+                        return;
+                }
+}
+
+/* Active VMs whose health probe has failed for HEALTH_FENCE_MS are fenced (failed, lease
+ * dropped: their node kills them) so that a replacement takes their RM's place. */
+static void health_fence(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t now) {
+        oracle_switch_t *sw = o->sw;
+        down_server_t still[SWITCH_MAX_DOWN];
+        size_t n_still = 0;
+        pthread_mutex_lock(&sw->stats_lock);
+        for (size_t v = 0; v < nv && n_still < SWITCH_MAX_DOWN; v++) {
+                const vm_record_t *vm = &vms[v];
+                if (!*vm->service || !streq(vm->state, "active") || *vm->op_id)
+                        continue;
+                const lb_server_stats_t *s = stats_server(&sw->stats, vm->service, vm->name);
+                if (!s || !s->down)
+                        continue;
+                int64_t since = now;
+                for (size_t d = 0; d < sw->n_down; d++)
+                        if (streq(sw->down[d].vm, vm->name))
+                                since = sw->down[d].since_ms;
+                still[n_still] = (down_server_t){ .since_ms = since };
+                SET(still[n_still].vm, vm->name);
+                n_still++;
+        }
+        pthread_mutex_unlock(&sw->stats_lock);
+        memcpy(sw->down, still, n_still * sizeof *still);
+        sw->n_down = n_still;
+        for (size_t d = 0; d < sw->n_down; d++) {
+                if (now - sw->down[d].since_ms < HEALTH_FENCE_MS)
+                        continue;
+                store_tx_begin(o->store);
+                vm_record_t vm = { 0 };
+                if (store_vm_get(o->store, sw->down[d].vm, &vm) >= 0 && streq(vm.state, "active") && !*vm.op_id) {
+                        _cleanup_free_ char *rm = xstrdup(vm.rm);
+                        _cleanup_free_ char *why = xasprintf("its health probe (GET /health) failed for %lld s",
+                                                             (long long)((now - sw->down[d].since_ms) / 1000));
+                        oracle_vm_mark_failed(o, &vm, rm, true, why);
+                }
+                vm_record_clear(&vm);
+                store_tx_commit(o->store);
+        }
+}
+
+/* ---- the policy ---- */
+
+static bool fresh(const vm_metrics_t *m, int64_t now) { return m->updated_ms > 0 && now - m->updated_ms < FRESH_MS; }
+
+/* Load of a service in VM-capacity units (see the top comment). */
+static double service_load(oracle_t *o, const service_record_t *sv, const vm_record_t *vms, size_t nv, int active,
+                           int64_t now) {
+        double cpu = 0;
+        for (size_t v = 0; v < nv; v++) {
+                vm_metrics_t m = { 0 };
+                if (streq(vms[v].service, sv->name) && streq(vms[v].state, "active") &&
+                    oracle_metrics_vm_get(o->metrics, vms[v].name, &m) >= 0 && fresh(&m, now))
+                        cpu += m.cpu;
+        }
+        double queued = 0;
+        pthread_mutex_lock(&o->sw->stats_lock);
+        const lb_service_stats_t *s = stats_service(&o->sw->stats, sv->name);
+        if (s && s->queue > 0)
+                queued = active + (double)s->queue / LB_SERVER_MAXCONN;
+        pthread_mutex_unlock(&o->sw->stats_lock);
+        return fmax(cpu, queued);
+}
+
+static int count_state(const vm_record_t *vms, size_t nv, const char *service, const char *state) {
+        int n = 0;
+        for (size_t v = 0; v < nv; v++)
+                n += streq(vms[v].service, service) && streq(vms[v].state, state);
+        return n;
+}
+
+static int free_production_rms(oracle_t *o, const vm_record_t *vms, size_t nv) {
+        rm_record_t *rms = NULL;
+        size_t nr = 0;
+        if (store_rm_list(o->store, &rms, &nr) < 0)
+                return 0;
+        int n = 0;
+        for (size_t i = 0; i < nr; i++) {
+                if (!streq(rms[i].role, "production") || !streq(rms[i].state, "up"))
+                        continue;
+                bool used = false;
+                for (size_t v = 0; v < nv && !used; v++)
+                        used = streq(vms[v].rm, rms[i].name);
+                n += !used;
+        }
+        free(rms);
+        return n;
+}
+
+/* Starts action on up to count VMs of service in state from (prebooted ones only for
+ * activate); returns how many started, their names appended to started (may be NULL). */
+static int start_on(oracle_t *o, const vm_record_t *vms, size_t nv, const char *service, const char *action,
+                    const char *from, int count, const char *why, char started[][64], int max_started) {
+        int n = 0;
+        /* drain the newest-named first and activate the lowest: a stable order is easy to follow */
+        bool activate = streq(action, "activate");
+        for (size_t k = 0; k < nv && n < count; k++) {
+                const vm_record_t *vm = &vms[activate ? k : nv - 1 - k];
+                if (!streq(vm->service, service) || !streq(vm->state, from) || *vm->op_id ||
+                    (activate && !vm->prebooted))
+                        continue;
+                op_request_t req = { .action = action };
+                json_t *op = NULL;
+                _cleanup_free_ char *msg = NULL;
+                if (oracle_op_start(o, vm->name, &req, &op, &msg) < 0) {
+                        log_warn("service %s: cannot %s vm %s: %s", service, action, vm->name, msg ? msg : "");
+                        continue;
+                }
+                json_decref(op);
+                store_event_add(o->store, activate ? "scale-up" : "scale-down", vm->name, service, NULL, why);
+                if (started && n < max_started)
+                        SET(started[n], vm->name);
+                n++;
+        }
+        return n;
+}
+
+static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const policy_decision_t *d,
+                           const vm_record_t *vms, size_t nv, int64_t now) {
+        const policy_service_t *ps = &snap->services[d->service];
+        svc_state_t *st = svc_state(o->sw, ps->name);
+        switch (d->kind) {
+        case POLICY_ACTIVATE: {
+                char started[16][64];
+                int n = start_on(o, vms, nv, ps->name, "activate", "stored", d->count, d->reason, started, 16);
+                for (int i = 0; i < n && i < 16; i++)
+                        if (failures_pending(o->sw, ps->name) > 0)
+                                failures_assign(o->sw, ps->name, started[i]);
+                if (n < d->count && now - st->last_exhausted_ms > LOSS_EVENT_EVERY_MS) {
+                        _cleanup_free_ char *why = xasprintf("%s; only %d pre-booted VM(s) of the pool could be activated",
+                                                             d->reason, n);
+                        store_event_add(o->store, "pool-exhausted", NULL, ps->name, NULL, why);
+                        st->last_exhausted_ms = now;
+                }
+                break;
+        }
+        case POLICY_DRAIN:
+                start_on(o, vms, nv, ps->name, "deactivate", "active", d->count, d->reason, NULL, 0);
+                break;
+        case POLICY_RECLAIM: {
+                const policy_service_t *donor = &snap->services[d->from_service];
+                int n = start_on(o, vms, nv, donor->name, "deactivate", "active", d->count, d->reason, NULL, 0);
+                if (n > 0)
+                        store_event_add(o->store, "reclaim", NULL, ps->name, NULL, d->reason);
+                break;
+        }
+        case POLICY_SERVER_LOSS:
+                if (now - st->last_loss_ms > LOSS_EVENT_EVERY_MS) {
+                        store_event_add(o->store, "server-loss", NULL, ps->name, NULL, d->reason);
+                        log_warn("service %s: server loss: %s", ps->name, d->reason);
+                        st->last_loss_ms = now;
+                }
+                break;
+        }
+}
+
+static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv,
+                        int64_t now) {
+        oracle_switch_t *sw = o->sw;
+        policy_service_t *ps = xcalloc(ns + 1, sizeof *ps);
+        size_t n = 0;
+        uint64_t biggest = 0;
+        double t = now / 1000.0;
+        for (size_t i = 0; i < ns; i++) {
+                const service_record_t *sv = &svs[i];
+                if (!streq(sv->state, "ready"))
+                        continue;
+                svc_state_t *st = svc_state(sw, sv->name);
+                int active = count_state(vms, nv, sv->name, "active");
+                ps[n] = (policy_service_t){
+                        .name = sv->name,
+                        .priority = (int)sv->priority,
+                        .min = (int)sv->min,
+                        .max = (int)sv->max,
+                        .high = sv->high,
+                        .window_s = sv->window_s,
+                        .load = service_load(o, sv, vms, nv, active, now),
+                        .active = active,
+                        .activating = count_state(vms, nv, sv->name, "activating"),
+                        .draining = count_state(vms, nv, sv->name, "deactivating"),
+                        .replace = failures_pending(sw, sv->name),
+                        .predicted = oracle_switch_predict(o, sv, t + POLICY_ACTIVATION_S + sv->window_s),
+                        .above_since = st->above_since,
+                        .below_since = st->below_since,
+                };
+                policy_service_observe(&ps[n], t);
+                st->above_since = ps[n].above_since;
+                st->below_since = ps[n].below_since;
+                oracle_metrics_service_load(o->metrics, sv->name, ps[n].load, active, now);
+                if ((uint64_t)sv->memory_mib << 20 > biggest)
+                        biggest = (uint64_t)sv->memory_mib << 20;
+                n++;
+        }
+        policy_snapshot_t snap = {
+                .t = t,
+                .services = ps,
+                .n_services = n,
+                .free_rms = free_production_rms(o, vms, nv),
+                .activation_s = POLICY_ACTIVATION_S,
+                .drain_s = POLICY_DRAIN_S,
+                .vm_bytes = biggest,
+                .network_bps = sw->network_bps,
+                .tick_s = SWITCH_TICK_MS / 1000.0,
+        };
+        policy_decision_t d[32];
+        size_t nd = 0;
+        int r = policy_decide(&snap, d, ELEMENTSOF(d), &nd);
+        if (r < 0)
+                log_warn("switching policy: %s", strerror(-r));
+        for (size_t i = 0; r >= 0 && i < nd; i++)
+                decision_apply(o, &snap, &d[i], vms, nv, now);
+        free(ps);
+}
+
+static void switch_tick(oracle_t *o) {
+        service_record_t *svs = NULL;
+        vm_record_t *vms = NULL;
+        size_t ns = 0, nv = 0;
+        if (store_service_list(o->store, &svs, &ns) < 0)
+                return;
+        if (store_vm_list(o->store, &vms, &nv) < 0) {
+                free(svs);
+                return;
+        }
+        int64_t now = time_now_ms();
+        lb_apply(o, svs, ns, vms, nv);
+        lb_read(o);
+        failures_track(o, vms, nv, now);
+        health_fence(o, vms, nv, now);
+        policy_tick(o, svs, ns, vms, nv, now);
+        int r = oracle_metrics_flush(o->metrics, time_wall_ms());
+        if (r < 0)
+                log_warn("load profiles: cannot write the samples of this tick: %s", strerror(-r));
+        free(svs);
+        store_vm_list_free(vms, nv);
+}
+
+static void *switch_thread(void *arg) {
+        oracle_t *o = arg;
+        while (!o->stopping) {
+                switch_tick(o);
+                oracle_switch_sleep(o, &o->sw->wake_switch, SWITCH_TICK_MS);
+        }
+        return NULL;
+}
+
+int oracle_switch_start(oracle_t *o) {
+        oracle_switch_t *sw = xcalloc(1, sizeof *sw);
+        pthread_mutex_init(&sw->lock, NULL);
+        pthread_mutex_init(&sw->stats_lock, NULL);
+        pthread_cond_init(&sw->wake, NULL);
+        const char *bps = getenv("VMATRIX_ACTIVATION_BPS");
+        /* what activations may spend of the data-centre network: 10 Gbit/s unless told */
+        sw->network_bps = bps ? atof(bps) : 1.25e9;
+        _cleanup_free_ char *dir = xasprintf("%s/lb", o->data);
+        lb_options_t opts = { .haproxy = getenv("VMATRIX_HAPROXY"), .server_maxconn = LB_SERVER_MAXCONN };
+        int r = lb_new(dir, &opts, &sw->lb);
+        if (r < 0) {
+                log_error("services will have no load balancer: cannot use HAProxy (%s)", strerror(-r));
+                sw->lb = NULL;
+        }
+        o->sw = sw;
+        pthread_create(&sw->switch_thread, NULL, switch_thread, o);
+        pthread_create(&sw->pool_thread, NULL, oracle_pool_thread, o);
+        return 0;
+}
+
+void oracle_switch_stop(oracle_t *o) {
+        oracle_switch_t *sw = o->sw;
+        if (!sw)
+                return;
+        oracle_switch_wake(o);
+        pthread_join(sw->switch_thread, NULL);
+        pthread_join(sw->pool_thread, NULL);
+        sw->lb = lb_free(sw->lb);
+        lb_stats_clear(&sw->stats);
+        free(sw->svcs);
+        oracle_pool_free(sw->pool);
+        oracle_predict_free(sw->predict);
+        o->sw = NULL;
+        free(sw);
+}

@@ -1,0 +1,72 @@
+/* State shared by the switching thread (oracle-switch.c), the pool thread (oracle-pool.c) and
+ * the load prediction (oracle-predict.c). Memory only: everything here can be rebuilt from the
+ * store after a restart (oracle-switch.c's top comment says what is lost: the windows). */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lb/lb.h"
+#include "oracle/oracle-internal.h"
+
+#define SWITCH_MAX_FAILURES 256
+#define SWITCH_MAX_DOWN 256
+
+typedef struct failure {
+        char vm[64];
+        char service[64];
+        int64_t failed_ms;    /* when the switching loop saw it failed (time_now_ms) */
+        char replacement[64]; /* "" while none was started */
+        bool recovered;
+} failure_t;
+
+typedef struct down_server {
+        char vm[64];
+        int64_t since_ms;
+} down_server_t;
+
+typedef struct svc_state {
+        char name[64];
+        double above_since, below_since; /* the policy's windows (policy_service_observe) */
+        int64_t last_loss_ms, last_exhausted_ms;
+} svc_state_t;
+
+typedef struct oracle_pool oracle_pool_t;
+typedef struct oracle_predict oracle_predict_t;
+
+typedef struct oracle_switch {
+        pthread_t switch_thread, pool_thread;
+        pthread_mutex_t lock; /* guards the wake flags */
+        pthread_cond_t wake;
+        bool wake_switch, wake_pool;
+        lb_t *lb;             /* NULL when HAProxy cannot be used; owned by the switching thread */
+        double network_bps;   /* what activations may move per second (the policy's budget) */
+        pthread_mutex_t stats_lock; /* guards stats and stats_gen */
+        lb_stats_t stats;     /* HAProxy's counters at the last tick */
+        uint64_t stats_gen;   /* ticks that read them */
+        /* the switching thread's own */
+        svc_state_t *svcs;
+        size_t n_svcs;
+        failure_t failures[SWITCH_MAX_FAILURES];
+        size_t n_failures;
+        down_server_t down[SWITCH_MAX_DOWN];
+        size_t n_down;
+        int64_t last_lb_error_ms;
+        char last_lb_error[256];
+        oracle_predict_t *predict;
+        /* the pool thread's own */
+        oracle_pool_t *pool;
+} oracle_switch_t;
+
+/* Sleeps up to ms or until oracle_switch_wake set *flag (then clears it). */
+void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms);
+
+/* oracle-pool.c */
+oracle_pool_t *oracle_pool_free(oracle_pool_t *p);
+
+/* oracle-predict.c: the load service sv's history expects at time t (unix seconds): what it had
+ * a week before, else a day before (from the stored 1-minute samples); -1 when there is no
+ * history. Cached for a minute. */
+double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t);
+oracle_predict_t *oracle_predict_free(oracle_predict_t *p);
