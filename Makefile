@@ -66,6 +66,7 @@ bench: deps all
 	bench/restore-modes 5
 	bench/clones $(CURDIR)/$(BUILD)/vmatrix 10 3
 	bench/live-migration $(CURDIR)/$(BUILD)/vmatrix 5
+	bench/switching $(CURDIR)/$(BUILD)/vmatrix 3
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
 
 clean:

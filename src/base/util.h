@@ -1,6 +1,8 @@
 /* Strings, files and time: the small helpers every module needs. No project dependencies. */
 #pragma once
 
+#include <time.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +33,8 @@ int64_t time_now_ms(void);
 int64_t time_wall_ms(void);
 double time_wall_s(void);
 void time_sleep_ms(int64_t ms);
+/* CLOCK_REALTIME ms from now: the deadline pthread_cond_timedwait takes. */
+struct timespec time_realtime_after_ms(int64_t ms);
 
 /* Whole-file helpers. file_read returns the bytes NUL-terminated in *ret and the length. */
 int file_read(const char *path, char **ret, size_t *ret_len);

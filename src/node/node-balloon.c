@@ -60,7 +60,7 @@ static void reclaim_one(node_t *n, node_vm_t *vm, int64_t now) {
                 balloon_to(vm, full, "busy again");
 }
 
-void node_balloon_tick(node_t *n) {
+static void balloon_tick(node_t *n) {
         if (n->reclaim_idle_ms <= 0)
                 return;
         int64_t now = time_now_ms();
@@ -114,4 +114,13 @@ int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret
                                  (json_int_t)(actual >> 20), "reclaimable", vm->memory_base == NULL);
         pthread_mutex_unlock(&vm->lock);
         return r;
+}
+
+void *node_balloon_thread(void *arg) {
+        node_t *n = arg;
+        while (!n->stopping) {
+                balloon_tick(n);
+                time_sleep_ms(1000);
+        }
+        return NULL;
 }

@@ -20,14 +20,7 @@ void node_wake_heartbeat(node_t *n) {
 }
 
 static void wait_next(node_t *n, int64_t ms) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = time_realtime_after_ms(ms);
         pthread_mutex_lock(&n->wake_lock);
         while (!n->wake_pending && !n->stopping)
                 if (pthread_cond_timedwait(&n->wake, &n->wake_lock, &ts) != 0)
@@ -70,7 +63,6 @@ void *node_heartbeat_thread(void *arg) {
                                 json_array_append_new(vms, node_vm_describe(n, vm, true));
                         pthread_mutex_unlock(&vm->lock);
                 }
-                node_balloon_tick(n);
                 json_t *body = json_pack("{s:s,s:s,s:s,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
                                          "vms", vms);
                 int64_t sent = time_now_ms();

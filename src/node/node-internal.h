@@ -98,9 +98,8 @@ int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret,
 int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg);
-/* node-balloon.c: automatic reclaim from idle VMs (called every heartbeat) and the balloon
+/* node-balloon.c: automatic reclaim from idle VMs (node_balloon_thread) and the balloon
  * command {target_mib?} -> {memory_mib, target_mib, actual_mib, reclaimable}. */
-void node_balloon_tick(node_t *n);
 int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
 
 /* node-live.c: live migration (see oracle-migrate-live.c). */
@@ -180,4 +179,7 @@ extern const http_route_t node_routes[];
 /* node-heartbeat.c */
 void *node_heartbeat_thread(void *arg);
 void *node_supervisor_thread(void *arg);
+/* node-balloon.c: reclaims idle VMs' memory once a second. A thread of its own: a QEMU that does
+ * not answer its monitor must not hold up the heartbeat (the Oracle would declare the RM down). */
+void *node_balloon_thread(void *arg);
 void node_wake_heartbeat(node_t *n);

@@ -982,11 +982,18 @@ int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         return 0;
 }
 
+/* Longer than QEMU_STATUS_TIMEOUT_MS, well under the Oracle's 5 s to declare an RM down. */
+#define FENCE_LOCK_WAIT_MS 2500
+
 bool node_vm_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why) {
         /* judged and killed under one hold of the lock: a command that takes the VM meanwhile
          * (a run whose lease the Oracle wrote after answering) must not be killed for it */
-        if (pthread_mutex_trylock(&vm->lock) != 0)
-                return false; /* busy with a command: judged again at the next heartbeat */
+        /* a short wait: the supervisor may hold the lock for one status query of a QEMU whose
+         * monitor hangs (the very case a fence is for); a command holds it longer and is judged
+         * again at the next heartbeat */
+        struct timespec deadline = time_realtime_after_ms(FENCE_LOCK_WAIT_MS);
+        if (pthread_mutex_timedlock(&vm->lock, &deadline) != 0)
+                return false;
         bool fence = !streq(vm->state, "deleted") && !streq(vm->state, "new") && vm->cmd_time_ms < since_ms;
         if (fence) {
                 log_warn("vm %s v%lld: %s: killing and removing the local copy", vm->name, (long long)vm->version, why);
@@ -1102,14 +1109,15 @@ bool node_vms_supervise(node_t *n) {
                 if (pthread_mutex_trylock(&vm->lock) != 0)
                         continue;
                 vmm_status_t st;
-                if (vm->vmm && vmm_status(vm->vmm, &st) >= 0 && st.state == VMM_RUN_GONE) {
+                int r = vm->vmm ? vmm_status(vm->vmm, &st) : -ENOENT;
+                if (r >= 0 && st.state == VMM_RUN_GONE) {
                         log_warn("vm %s v%lld: QEMU pid %lld exited unexpectedly", vm->name, (long long)vm->version,
                                  (long long)vm->pid);
                         vmm_release(vm, false);
                         set_state(vm, "crashed");
                         node_vm_persist(n, vm);
                         changed = true;
-                } else if (vm->vmm && vmm_status(vm->vmm, &st) >= 0 && st.state == VMM_RUN_SHUTDOWN) {
+                } else if (r >= 0 && st.state == VMM_RUN_SHUTDOWN) {
                         /* the guest powered itself off: the process is of no further use */
                         log_warn("vm %s v%lld: guest powered off", vm->name, (long long)vm->version);
                         vmm_release(vm, true);

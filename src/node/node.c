@@ -174,6 +174,8 @@ int node_main(int argc, char **argv) {
         pthread_t hb, sup;
         pthread_create(&hb, NULL, node_heartbeat_thread, &n);
         pthread_create(&sup, NULL, node_supervisor_thread, &n);
+        pthread_t balloon;
+        pthread_create(&balloon, NULL, node_balloon_thread, &n);
 
         int sig = 0;
         sigwait(&mask, &sig);
@@ -182,6 +184,7 @@ int node_main(int argc, char **argv) {
         node_wake_heartbeat(&n);
         pthread_join(hb, NULL);
         pthread_join(sup, NULL);
+        pthread_join(balloon, NULL);
         n.http = http_server_stop(n.http);
         node_slots_stop(&n);
         node_free(&n);

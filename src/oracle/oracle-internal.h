@@ -28,6 +28,8 @@ typedef struct oracle {
         int ops_running;          /* runner threads alive: a stop with some leaves at once */
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
+        pthread_mutex_t strays_lock; /* guards strays */
+        json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
 } oracle_t;
 
 /* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */
@@ -107,14 +109,28 @@ char *oracle_service_endpoint(const char *listen, int64_t port);
 
 /* oracle-switch.c: the switching thread (HAProxy, load, the policy, failure recovery) and
  * oracle-pool.c: the pool thread (pre-creating services' VMs, deleting services). */
+/* init: the state the HTTP threads reach (before the API listens); start: HAProxy and the two
+ * threads (once the Oracle listens, so a second Oracle on the same data stops there). */
+void oracle_switch_init(oracle_t *o);
 int oracle_switch_start(oracle_t *o);
+/* stop: the threads and HAProxy (the state stays for operation threads still running);
+ * free: the state, once nothing else can reach it. */
 void oracle_switch_stop(oracle_t *o);
+void oracle_switch_free(oracle_t *o);
 /* Runs both loops at once instead of at their next tick (a VM failed, an op ended...). */
 void oracle_switch_wake(oracle_t *o);
 /* Waits until HAProxy has taken vm out of service's rotation and its sessions are 0, at most
  * timeout_ms. 0, or -ETIMEDOUT (the caller goes on: a drain must end). */
 int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms);
 void *oracle_pool_thread(void *arg);
+/* A VM of service failed (oracle_vm_mark_failed): noted at once, and replaced when it was
+ * serving (a VM that failed while being pre-booted is only booted again). */
+void oracle_switch_failure_note(oracle_t *o, const char *vm, const char *service, bool replace);
+/* Has the switching loop taken note of vm's failure (so the pool may stop it)? */
+bool oracle_switch_failure_known(oracle_t *o, const char *vm);
+/* How many VMs rm's last heartbeat reported that it holds no lease for (fenced copies it is
+ * about to kill). A production RM with any is not free yet. */
+int oracle_rm_strays(oracle_t *o, const char *rm);
 /* Picks an RM for a VM: an idle production RM (one VM each) or the least loaded chamber. */
 int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
                    char **ret_msg);

@@ -250,7 +250,7 @@ static void op_save(oracle_t *o, op_record_t *op, vm_record_t *vm, bool upload) 
         if (streq(op->kind, "deactivate") && *vm->service) {
                 /* the paper's graceful deactivation: out of rotation, sessions to zero, then save */
                 op_progress(o, op, "draining");
-                if (oracle_switch_drain_wait(o, vm->service, vm->name, DRAIN_TIMEOUT_MS) < 0)
+                if (oracle_switch_drain_wait(o, vm->service, vm->name, DRAIN_TIMEOUT_MS) == -ETIMEDOUT)
                         log_warn("op %s: vm %s still had sessions after %d s of draining; saving it anyway", op->id,
                                  vm->name, DRAIN_TIMEOUT_MS / 1000);
         }

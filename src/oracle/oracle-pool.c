@@ -25,12 +25,14 @@
 #define POOL_BOOTS_MAX 4
 #define POOL_RETRY_MS 30000
 #define POOL_BOOT_TIMEOUT_S 300
+#define POOL_START_ATTEMPTS 5
 
 typedef struct boot {
         char vm[64];
         char op_id[40];       /* the boot or hibernate operation in flight, "" when none */
         int64_t started_ms;   /* when its boot began (or when this loop first saw it loading) */
         int64_t retry_after_ms;
+        int failed_starts;    /* boots that could not even start, in a row */
 } boot_t;
 
 struct oracle_pool {
@@ -39,13 +41,6 @@ struct oracle_pool {
         int64_t boot_timeout_ms;
 };
 
-/* Copies s into dst, cut to fit (names here are at most 63 characters already). */
-static void set_str(char *dst, size_t size, const char *s) {
-        size_t n = s ? strnlen(s, size - 1) : 0;
-        memcpy(dst, s ? s : "", n);
-        dst[n] = 0;
-}
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 oracle_pool_t *oracle_pool_free(oracle_pool_t *p) {
         if (p) {
@@ -77,14 +72,17 @@ static void boot_forget(oracle_pool_t *p, const char *vm) {
                 *b = p->boots[--p->n_boots];
 }
 
-/* Starts action on vm; the op id in ret_op_id (may be NULL). */
-static int op_start(oracle_t *o, const char *vm, const char *action, bool force, char ret_op_id[40]) {
+/* Starts action on vm; the op id in ret_op_id (may be NULL); why it could not start in
+ * *ret_msg (may be NULL). */
+static int op_start(oracle_t *o, const char *vm, const char *action, bool force, char ret_op_id[40], char **ret_msg) {
         op_request_t req = { .action = action, .force = force };
         json_t *op = NULL;
         _cleanup_free_ char *msg = NULL;
         int r = oracle_op_start(o, vm, &req, &op, &msg);
         if (r < 0) {
                 log_warn("pool: cannot %s vm %s: %s", action, vm, msg ? msg : strerror(-r));
+                if (ret_msg)
+                        *ret_msg = msg ? TAKE_PTR(msg) : xstrdup(strerror(-r));
                 return r;
         }
         if (ret_op_id)
@@ -102,15 +100,35 @@ static bool guest_answers(const char *address) {
         return ok;
 }
 
+/* Moves sv from state from to state to (with error) if it is still in from: the row is read
+ * again in one transaction, so a DELETE that came meanwhile is not overwritten. */
+static bool service_state_move(oracle_t *o, service_record_t *sv, const char *from, const char *to, const char *error) {
+        service_record_t now = { 0 };
+        bool moved = false;
+        if (store_tx_begin(o->store) < 0)
+                return false;
+        if (store_service_get(o->store, sv->name, &now) >= 0 && streq(now.state, from) &&
+            now.created_ms == sv->created_ms) {
+                SET(now.state, to);
+                SET(now.error, error ? error : "");
+                utf8_sanitize(now.error);
+                moved = store_service_update(o->store, &now) >= 0;
+        }
+        if (moved && store_tx_commit(o->store) >= 0) {
+                *sv = now;
+                return true;
+        }
+        if (!moved)
+                store_tx_rollback(o->store);
+        return false;
+}
+
 /* A VM of sv could not be pre-booted. A service being created fails as a whole (its VMs are
  * deleted by the next ticks); a ready one retries later. */
 static void preboot_failed(oracle_t *o, service_record_t *sv, boot_t *b, const char *reason) {
         log_warn("service %s: %s", sv->name, reason);
         if (streq(sv->state, "creating")) {
-                SET(sv->state, "failed");
-                SET(sv->error, reason);
-                utf8_sanitize(sv->error);
-                if (store_service_update(o->store, sv) >= 0)
+                if (service_state_move(o, sv, "creating", "failed", reason))
                         store_event_add(o->store, "service-failed", b->vm, sv->name, NULL, reason);
                 return;
         }
@@ -143,9 +161,15 @@ static bool service_vms_delete(oracle_t *o, const service_record_t *sv, const vm
                         continue;
                 none = false;
                 if (!*vms[v].op_id)
-                        op_start(o, vms[v].name, "delete", true, NULL);
+                        op_start(o, vms[v].name, "delete", true, NULL, NULL);
         }
         return none;
+}
+
+/* Booting a VM costs most while it is loading (the guest boots): these count against
+ * POOL_BOOTS_MAX. */
+static bool vm_is_prebooting(const vm_record_t *vm) {
+        return streq(vm->state, "booting") || streq(vm->state, "loading") || streq(vm->state, "hibernating");
 }
 
 static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, const vm_record_t *vms, size_t nv,
@@ -171,41 +195,77 @@ static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, co
                         prebooted++;
                         continue;
                 }
-                if (*vm->op_id)
+                if (*vm->op_id || (b && b->retry_after_ms > now))
                         continue;
                 if (streq(vm->state, "stored")) {
-                        if ((b && b->retry_after_ms > now) || *booting >= POOL_BOOTS_MAX)
+                        if (*booting >= POOL_BOOTS_MAX)
                                 continue;
                         b = boot_get(p, vm->name, true);
                         b->started_ms = now;
-                        if (op_start(o, vm->name, "boot", false, b->op_id) >= 0)
+                        SET(b->op_id, "");
+                        _cleanup_free_ char *msg = NULL;
+                        if (op_start(o, vm->name, "boot", false, b->op_id, &msg) >= 0) {
                                 (*booting)++;
+                        } else if (++b->failed_starts >= POOL_START_ATTEMPTS) {
+                                /* e.g. no chamber RM: say so rather than try for ever */
+                                _cleanup_free_ char *why = xasprintf("cannot boot vm %s: %s", vm->name, msg);
+                                b->failed_starts = 0;
+                                preboot_failed(o, sv, b, why);
+                        }
                 } else if (streq(vm->state, "loading")) {
                         if (!b)
                                 b = boot_get(p, vm->name, true);
                         if (*vm->address && guest_answers(vm->address)) {
-                                op_start(o, vm->name, "hibernate", false, b->op_id);
+                                op_start(o, vm->name, "hibernate", false, b->op_id, NULL);
                         } else if (now - b->started_ms > p->boot_timeout_ms) {
                                 _cleanup_free_ char *why =
                                         xasprintf("vm %s did not answer GET /health within %lld s of booting", vm->name,
                                                   (long long)(p->boot_timeout_ms / 1000));
                                 preboot_failed(o, sv, b, why);
                                 if (!streq(sv->state, "failed"))
-                                        op_start(o, vm->name, "stop", false, NULL);
+                                        op_start(o, vm->name, "stop", false, NULL, NULL);
                         }
-                } else if (streq(vm->state, "failed") || streq(vm->state, "suspended")) {
-                        /* its RM is freed and it comes back stored, to be pre-booted again */
-                        op_start(o, vm->name, "stop", false, NULL);
+                } else if (streq(vm->state, "failed") && streq(sv->state, "creating")) {
+                        if (!b)
+                                b = boot_get(p, vm->name, true);
+                        _cleanup_free_ char *why = xasprintf("vm %s failed while it was being pre-booted", vm->name);
+                        preboot_failed(o, sv, b, why);
+                } else if ((streq(vm->state, "failed") && oracle_switch_failure_known(o, vm->name)) ||
+                           streq(vm->state, "suspended")) {
+                        /* its RM is freed and it comes back stored, to be pre-booted again (a
+                         * failed one once the switching loop has counted it for replacement) */
+                        if (!b)
+                                b = boot_get(p, vm->name, true);
+                        if (op_start(o, vm->name, "stop", false, NULL, NULL) < 0)
+                                b->retry_after_ms = now + POOL_RETRY_MS;
                 }
         }
-        if (streq(sv->state, "creating") && prebooted >= sv->pool) {
-                SET(sv->state, "ready");
-                if (store_service_update(o->store, sv) >= 0) {
-                        _cleanup_free_ char *why = xasprintf("%lld VMs pre-booted in the Nest", (long long)prebooted);
-                        store_event_add(o->store, "service-ready", NULL, sv->name, NULL, why);
-                        log_info("service %s: ready (%s)", sv->name, why);
-                        oracle_switch_wake(o);
+        if (streq(sv->state, "creating") && prebooted >= sv->pool &&
+            service_state_move(o, sv, "creating", "ready", NULL)) {
+                _cleanup_free_ char *why = xasprintf("%lld VMs pre-booted in the Nest", (long long)prebooted);
+                store_event_add(o->store, "service-ready", NULL, sv->name, NULL, why);
+                log_info("service %s: ready (%s)", sv->name, why);
+                oracle_switch_wake(o);
+        }
+}
+
+/* Forgets the boots of VMs that are gone or whose service no longer pre-boots (a service made
+ * again under the same name starts afresh). */
+static void boots_prune(oracle_pool_t *p, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv) {
+        for (size_t i = 0; i < p->n_boots;) {
+                bool keep = false;
+                for (size_t v = 0; v < nv && !keep; v++) {
+                        if (!streq(vms[v].name, p->boots[i].vm))
+                                continue;
+                        for (size_t k = 0; k < ns && !keep; k++)
+                                keep = streq(svs[k].name, vms[v].service) &&
+                                       (streq(svs[k].state, "creating") || streq(svs[k].state, "ready"));
                 }
+                if (!keep) {
+                        p->boots[i] = p->boots[--p->n_boots];
+                        continue;
+                }
+                i++;
         }
 }
 
@@ -219,9 +279,10 @@ static void pool_tick(oracle_t *o, oracle_pool_t *p) {
                 free(svs);
                 return;
         }
+        boots_prune(p, svs, ns, vms, nv);
         int booting = 0;
         for (size_t v = 0; v < nv; v++)
-                booting += streq(vms[v].state, "booting");
+                booting += vm_is_prebooting(&vms[v]);
         for (size_t i = 0; i < ns; i++) {
                 service_record_t *sv = &svs[i];
                 if (streq(sv->state, "creating") || streq(sv->state, "ready"))

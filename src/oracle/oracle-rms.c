@@ -50,6 +50,7 @@ static int heartbeat_vms_check(const json_t *vms, char **ret_msg) {
 
 void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason) {
         int64_t expected = vm->version;
+        bool was_serving = streq(vm->state, "active"); /* a pre-boot in a chamber is not replaced */
         vm->version++;
         SET(vm->state, "failed");
         SET(vm->address, "");
@@ -60,6 +61,7 @@ void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fe
                 store_event_add(o->store, "failed", vm->name, *vm->service ? vm->service : NULL, rm, reason);
                 log_warn("vm %s failed on RM %s: %s", vm->name, rm, reason);
                 oracle_metrics_vm_forget(o->metrics, vm->name);
+                oracle_switch_failure_note(o, vm->name, vm->service, was_serving);
                 oracle_switch_wake(o); /* a service's VM is replaced at once */
         }
 }
@@ -121,6 +123,27 @@ static json_t *leases_for(oracle_t *o, const char *rm) {
         return leases;
 }
 
+/* Remembers how many of the VMs rm reported hold no lease there: its node kills them on
+ * this answer, and until it reports none the RM is not free for another VM. */
+static void strays_count(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases) {
+        size_t i, n = 0;
+        const json_t *v;
+        json_array_foreach(vms, i, v) {
+                const char *name = json_string_value(json_object_get(v, "name"));
+                const char *state = json_string_value(json_object_get(v, "state"));
+                /* only copies with a QEMU that still runs take the RM's CPU and memory */
+                bool live = state && (streq(state, "running") || streq(state, "busy") || streq(state, "incoming") ||
+                                      streq(state, "migrated"));
+                if (name && live && !json_object_get(leases, name))
+                        n++;
+        }
+        pthread_mutex_lock(&o->strays_lock);
+        if (!o->strays)
+                o->strays = json_object();
+        json_object_set_new(o->strays, rm, json_integer((json_int_t)n));
+        pthread_mutex_unlock(&o->strays_lock);
+}
+
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = req->params[0];
@@ -175,7 +198,16 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         }
         if (vms)
                 heartbeat_vms(o, name, vms);
-        http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases_for(o, name)));
+        json_t *leases = leases_for(o, name);
+        strays_count(o, name, vms, leases);
+        http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases));
+}
+
+int oracle_rm_strays(oracle_t *o, const char *rm) {
+        pthread_mutex_lock(&o->strays_lock);
+        int n = (int)json_integer_value(json_object_get(o->strays, rm));
+        pthread_mutex_unlock(&o->strays_lock);
+        return n;
 }
 
 /* RMs silent for RM_DOWN_AFTER_MS are down; their running VMs fail and are fenced. Silence is
@@ -275,7 +307,8 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                                 r = -EAGAIN;
                         break;
                 }
-                if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0))
+                if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0) ||
+                    (production && oracle_rm_strays(o, rm->name) > 0))
                         continue;
                 if (load < best_load) {
                         best_load = load;

@@ -300,8 +300,12 @@ static void h_service_create(const http_request_t *req, http_reply_t *reply) {
 static void h_service_delete(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         service_record_t sv = { 0 };
-        store_tx_begin(o->store);
-        int r = store_service_get(o->store, req->params[0], &sv);
+        int r = store_tx_begin(o->store);
+        if (r < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        r = store_service_get(o->store, req->params[0], &sv);
         if (r < 0) {
                 store_tx_rollback(o->store);
                 http_reply_errno(reply, r, "no service named \"%s\"", req->params[0]);
@@ -311,7 +315,10 @@ static void h_service_delete(const http_request_t *req, http_reply_t *reply) {
         r = store_service_update(o->store, &sv);
         if (r >= 0)
                 store_event_add(o->store, "service-deleting", NULL, sv.name, NULL, "its VMs are stopped and deleted");
-        store_tx_commit(o->store);
+        if (r >= 0)
+                r = store_tx_commit(o->store);
+        else
+                store_tx_rollback(o->store);
         if (r < 0) {
                 http_reply_errno(reply, r, "cannot delete service \"%s\"", sv.name);
                 return;

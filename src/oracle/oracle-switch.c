@@ -32,13 +32,6 @@
 #define LB_SERVER_MAXCONN 4
 #define LOSS_EVENT_EVERY_MS 30000
 
-/* Copies s into dst, cut to fit (names here are at most 63 characters already). */
-static void set_str(char *dst, size_t size, const char *s) {
-        size_t n = s ? strnlen(s, size - 1) : 0;
-        memcpy(dst, s ? s : "", n);
-        dst[n] = 0;
-}
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 static svc_state_t *svc_state(oracle_switch_t *sw, const char *name) {
         for (size_t i = 0; i < sw->n_svcs; i++)
@@ -66,14 +59,7 @@ void oracle_switch_wake(oracle_t *o) {
 
 void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms) {
         oracle_switch_t *sw = o->sw;
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += ms / 1000;
-        ts.tv_nsec += (ms % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-        }
+        struct timespec ts = time_realtime_after_ms(ms);
         pthread_mutex_lock(&sw->lock);
         while (!*flag && !o->stopping)
                 if (pthread_cond_timedwait(&sw->wake, &sw->lock, &ts) != 0)
@@ -142,13 +128,15 @@ static void lb_apply(oracle_t *o, const service_record_t *svs, size_t ns, const 
 static void lb_read(oracle_t *o) {
         oracle_switch_t *sw = o->sw;
         lb_stats_t st = { 0 };
-        if (!sw->lb || lb_stats(sw->lb, &st) < 0)
-                return;
-        oracle_metrics_lb_report(o->metrics, &st, time_now_ms());
+        bool ok = sw->lb && lb_stats(sw->lb, &st) >= 0;
+        if (ok)
+                oracle_metrics_lb_report(o->metrics, &st, time_now_ms());
+        /* no figures rather than old ones: an old "DOWN" would fence, an old queue would scale */
         pthread_mutex_lock(&sw->stats_lock);
         lb_stats_clear(&sw->stats);
         sw->stats = st;
-        sw->stats_gen++;
+        sw->stats_gen += ok;
+        sw->lb_live = ok;
         pthread_mutex_unlock(&sw->stats_lock);
 }
 
@@ -168,15 +156,26 @@ static const lb_service_stats_t *stats_service(const lb_stats_t *st, const char 
 
 int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms) {
         oracle_switch_t *sw = o->sw;
-        if (!sw || !sw->lb)
+        if (!sw || !sw->started)
                 return 0;
         pthread_mutex_lock(&sw->stats_lock);
         uint64_t gen0 = sw->stats_gen;
+        bool live = sw->lb_live;
+        pthread_mutex_unlock(&sw->stats_lock);
+        if (!live)
+                return 0; /* HAProxy does not run: nothing routes to the VM, nothing to wait for */
+        pthread_mutex_lock(&sw->stats_lock);
         pthread_mutex_unlock(&sw->stats_lock);
         oracle_switch_wake(o);
         int64_t deadline = time_now_ms() + timeout_ms;
-        while (time_now_ms() < deadline && !o->stopping) {
+        while (time_now_ms() < deadline) {
+                if (o->stopping)
+                        return -ECANCELED;
                 pthread_mutex_lock(&sw->stats_lock);
+                if (!sw->lb_live) {
+                        pthread_mutex_unlock(&sw->stats_lock);
+                        return 0;
+                }
                 /* two generations later the figures come from a tick that began after the VM
                  * entered "deactivating", so HAProxy was told to drain it */
                 bool fresh = sw->stats_gen >= gen0 + 2;
@@ -200,21 +199,73 @@ static failure_t *failure_find(oracle_switch_t *sw, const char *vm) {
         return NULL;
 }
 
-/* Notes new failures, reports recoveries, forgets what is over. */
-static void failures_track(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t now) {
-        oracle_switch_t *sw = o->sw;
-        for (size_t v = 0; v < nv; v++) {
-                if (!*vms[v].service || !streq(vms[v].state, "failed") || failure_find(sw, vms[v].name) ||
-                    sw->n_failures == SWITCH_MAX_FAILURES)
-                        continue;
-                failure_t *f = &sw->failures[sw->n_failures++];
-                *f = (failure_t){ .failed_ms = now };
-                SET(f->vm, vms[v].name);
-                SET(f->service, vms[v].service);
+static void failure_add(oracle_switch_t *sw, const char *vm, const char *service, bool replace, int64_t now) {
+        if (failure_find(sw, vm) || sw->n_failures == SWITCH_MAX_FAILURES)
+                return;
+        failure_t *f = &sw->failures[sw->n_failures++];
+        *f = (failure_t){ .failed_ms = now, .replace = replace };
+        SET(f->vm, vm);
+        SET(f->service, service);
+        if (replace)
                 log_info("service %s: vm %s failed; replacing it", f->service, f->vm);
-        }
+}
+
+void oracle_switch_failure_note(oracle_t *o, const char *vm, const char *service, bool replace) {
+        oracle_switch_t *sw = o->sw;
+        if (!sw || !service || !*service)
+                return;
+        pthread_mutex_lock(&sw->failures_lock);
+        failure_add(sw, vm, service, replace, time_now_ms());
+        pthread_mutex_unlock(&sw->failures_lock);
+}
+
+bool oracle_switch_failure_known(oracle_t *o, const char *vm) {
+        oracle_switch_t *sw = o->sw;
+        pthread_mutex_lock(&sw->failures_lock);
+        bool known = failure_find(sw, vm) != NULL;
+        pthread_mutex_unlock(&sw->failures_lock);
+        return known;
+}
+
+typedef struct recovery {
+        char vm[64], service[64], rm[64];
+        char why[192];
+} recovery_t;
+
+/* Notes failures found in the store (after a restart: oracle_switch_failure_note saw the
+ * others), reports recoveries, forgets what is over. The events are written after the lock is
+ * released: oracle_vm_mark_failed takes failures_lock inside a store transaction. */
+static bool service_is_ready(const service_record_t *svs, size_t ns, const char *name) {
+        for (size_t k = 0; k < ns; k++)
+                if (streq(svs[k].name, name))
+                        return streq(svs[k].state, "ready");
+        return false;
+}
+
+/* Creating or ready: its pool is looked after. */
+static bool service_is_live(const service_record_t *svs, size_t ns, const char *name) {
+        for (size_t k = 0; k < ns; k++)
+                if (streq(svs[k].name, name))
+                        return streq(svs[k].state, "ready") || streq(svs[k].state, "creating");
+        return false;
+}
+
+static void failures_track(oracle_t *o, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv,
+                           int64_t now) {
+        oracle_switch_t *sw = o->sw;
+        recovery_t done[16];
+        size_t n_done = 0;
+        pthread_mutex_lock(&sw->failures_lock);
+        for (size_t v = 0; v < nv; v++)
+                if (*vms[v].service && streq(vms[v].state, "failed") && service_is_ready(svs, ns, vms[v].service))
+                        failure_add(sw, vms[v].name, vms[v].service, true, now); /* after a restart: not known */
         for (size_t i = 0; i < sw->n_failures;) {
                 failure_t *f = &sw->failures[i];
+                if (!service_is_live(svs, ns, f->service)) {
+                        /* a service being deleted (or gone) replaces nothing */
+                        sw->failures[i] = sw->failures[--sw->n_failures];
+                        continue;
+                }
                 const vm_record_t *rep = NULL, *self = NULL;
                 for (size_t v = 0; v < nv; v++) {
                         if (*f->replacement && streq(vms[v].name, f->replacement))
@@ -222,39 +273,53 @@ static void failures_track(oracle_t *o, const vm_record_t *vms, size_t nv, int64
                         if (streq(vms[v].name, f->vm))
                                 self = &vms[v];
                 }
-                if (*f->replacement && !f->recovered) {
+                if (f->replace && *f->replacement && !f->recovered) {
                         if (rep && streq(rep->state, "active") && !*rep->op_id) {
+                                if (n_done == ELEMENTSOF(done))
+                                        break; /* the rest next tick */
                                 f->recovered = true;
-                                _cleanup_free_ char *why = xasprintf("vm %s replaced failed vm %s in %lld ms", rep->name,
-                                                                     f->vm, (long long)(now - f->failed_ms));
-                                store_event_add(o->store, "recovered", rep->name, f->service, rep->rm, why);
-                                log_info("service %s: %s", f->service, why);
+                                recovery_t *d = &done[n_done++];
+                                SET(d->vm, rep->name);
+                                SET(d->service, f->service);
+                                SET(d->rm, rep->rm);
+                                snprintf(d->why, sizeof d->why, "vm %.63s replaced failed vm %.63s in %lld ms", rep->name,
+                                         f->vm, (long long)(now - f->failed_ms));
                         } else if (!rep || (!*rep->op_id && !streq(rep->state, "activating"))) {
                                 SET(f->replacement, ""); /* its activation failed: start another */
                         }
                 }
                 bool still_failed = self && streq(self->state, "failed");
-                if (f->recovered && !still_failed) {
+                if ((f->recovered || !f->replace) && !still_failed) {
                         sw->failures[i] = sw->failures[--sw->n_failures];
                         continue;
                 }
                 i++;
         }
+        pthread_mutex_unlock(&sw->failures_lock);
+        for (size_t i = 0; i < n_done; i++) {
+                store_event_add(o->store, "recovered", done[i].vm, done[i].service, done[i].rm, done[i].why);
+                log_info("service %s: %s", done[i].service, done[i].why);
+        }
 }
 
 static int failures_pending(oracle_switch_t *sw, const char *service) {
         int n = 0;
+        pthread_mutex_lock(&sw->failures_lock);
         for (size_t i = 0; i < sw->n_failures; i++)
-                n += streq(sw->failures[i].service, service) && !*sw->failures[i].replacement;
+                n += sw->failures[i].replace && streq(sw->failures[i].service, service) && !*sw->failures[i].replacement;
+        pthread_mutex_unlock(&sw->failures_lock);
         return n;
 }
 
 static void failures_assign(oracle_switch_t *sw, const char *service, const char *replacement) {
+        pthread_mutex_lock(&sw->failures_lock);
         for (size_t i = 0; i < sw->n_failures; i++)
-                if (streq(sw->failures[i].service, service) && !*sw->failures[i].replacement) {
+                if (sw->failures[i].replace && streq(sw->failures[i].service, service) &&
+                    !*sw->failures[i].replacement) {
                         SET(sw->failures[i].replacement, replacement);
-                        return;
+                        break;
                 }
+        pthread_mutex_unlock(&sw->failures_lock);
 }
 
 /* Active VMs whose health probe has failed for HEALTH_FENCE_MS are fenced (failed, lease
@@ -317,6 +382,10 @@ static double service_load(oracle_t *o, const service_record_t *sv, const vm_rec
         const lb_service_stats_t *s = stats_service(&o->sw->stats, sv->name);
         if (s && s->queue > 0)
                 queued = active + (double)s->queue / LB_SERVER_MAXCONN;
+        /* with no VM in rotation HAProxy answers 503 at once and queues nothing: requests
+         * arriving at all are load for one VM (a service scaled to min 0 comes back) */
+        if (s && active == 0 && s->request_rate > 0)
+                queued = fmax(queued, 1);
         pthread_mutex_unlock(&o->sw->stats_lock);
         return fmax(cpu, queued);
 }
@@ -337,7 +406,7 @@ static int free_production_rms(oracle_t *o, const vm_record_t *vms, size_t nv) {
         for (size_t i = 0; i < nr; i++) {
                 if (!streq(rms[i].role, "production") || !streq(rms[i].state, "up"))
                         continue;
-                bool used = false;
+                bool used = oracle_rm_strays(o, rms[i].name) > 0; /* a fenced copy still runs there */
                 for (size_t v = 0; v < nv && !used; v++)
                         used = streq(vms[v].rm, rms[i].name);
                 n += !used;
@@ -383,8 +452,7 @@ static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const pol
                 char started[16][64];
                 int n = start_on(o, vms, nv, ps->name, "activate", "stored", d->count, d->reason, started, 16);
                 for (int i = 0; i < n && i < 16; i++)
-                        if (failures_pending(o->sw, ps->name) > 0)
-                                failures_assign(o->sw, ps->name, started[i]);
+                        failures_assign(o->sw, ps->name, started[i]);
                 if (n < d->count && now - st->last_exhausted_ms > LOSS_EVENT_EVERY_MS) {
                         _cleanup_free_ char *why = xasprintf("%s; only %d pre-booted VM(s) of the pool could be activated",
                                                              d->reason, n);
@@ -398,7 +466,13 @@ static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const pol
                 break;
         case POLICY_RECLAIM: {
                 const policy_service_t *donor = &snap->services[d->from_service];
-                int n = start_on(o, vms, nv, donor->name, "deactivate", "active", d->count, d->reason, NULL, 0);
+                char started[SVC_RECLAIMS_MAX][64];
+                int room = SVC_RECLAIMS_MAX - st->n_reclaims;
+                int n = start_on(o, vms, nv, donor->name, "deactivate", "active", d->count < room ? d->count : room,
+                                 d->reason, started, SVC_RECLAIMS_MAX);
+                /* counted as reclaiming for this service until their RMs are free */
+                for (int i = 0; i < n; i++)
+                        SET(st->reclaims[st->n_reclaims++], started[i]);
                 if (n > 0)
                         store_event_add(o->store, "reclaim", NULL, ps->name, NULL, d->reason);
                 break;
@@ -410,6 +484,36 @@ static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const pol
                         st->last_loss_ms = now;
                 }
                 break;
+        }
+}
+
+/* The donor VMs drained for st's service that are still being deactivated (their RMs are not
+ * free yet); the others are forgotten. */
+static int reclaims_in_flight(svc_state_t *st, const vm_record_t *vms, size_t nv) {
+        int keep = 0;
+        for (int i = 0; i < st->n_reclaims; i++) {
+                bool draining = false;
+                for (size_t v = 0; v < nv && !draining; v++)
+                        draining = streq(vms[v].name, st->reclaims[i]) && streq(vms[v].state, "deactivating");
+                if (draining)
+                        memmove(st->reclaims[keep++], st->reclaims[i], sizeof st->reclaims[i]);
+        }
+        st->n_reclaims = keep;
+        return keep;
+}
+
+/* Forgets the state of services that are gone (a service created again under the name starts
+ * afresh). */
+static void svc_states_prune(oracle_switch_t *sw, const service_record_t *svs, size_t ns) {
+        for (size_t i = 0; i < sw->n_svcs;) {
+                bool exists = false;
+                for (size_t k = 0; k < ns && !exists; k++)
+                        exists = streq(svs[k].name, sw->svcs[i].name) && !streq(svs[k].state, "failed");
+                if (!exists) {
+                        sw->svcs[i] = sw->svcs[--sw->n_svcs];
+                        continue;
+                }
+                i++;
         }
 }
 
@@ -437,6 +541,7 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                         .active = active,
                         .activating = count_state(vms, nv, sv->name, "activating"),
                         .draining = count_state(vms, nv, sv->name, "deactivating"),
+                        .reclaiming = reclaims_in_flight(st, vms, nv),
                         .replace = failures_pending(sw, sv->name),
                         .predicted = oracle_switch_predict(o, sv, t + POLICY_ACTIVATION_S + sv->window_s),
                         .above_since = st->above_since,
@@ -461,9 +566,11 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                 .network_bps = sw->network_bps,
                 .tick_s = SWITCH_TICK_MS / 1000.0,
         };
-        policy_decision_t d[32];
+        /* at most an activation, a loss and a drain per service and a reclaim per pair */
+        size_t max_d = n * (n + 3) + 1;
+        _cleanup_free_ policy_decision_t *d = xcalloc(max_d, sizeof *d);
         size_t nd = 0;
-        int r = policy_decide(&snap, d, ELEMENTSOF(d), &nd);
+        int r = policy_decide(&snap, d, max_d, &nd);
         if (r < 0)
                 log_warn("switching policy: %s", strerror(-r));
         for (size_t i = 0; r >= 0 && i < nd; i++)
@@ -484,8 +591,9 @@ static void switch_tick(oracle_t *o) {
         int64_t now = time_now_ms();
         lb_apply(o, svs, ns, vms, nv);
         lb_read(o);
-        failures_track(o, vms, nv, now);
+        failures_track(o, svs, ns, vms, nv, now);
         health_fence(o, vms, nv, now);
+        svc_states_prune(o->sw, svs, ns);
         policy_tick(o, svs, ns, vms, nv, now);
         int r = oracle_metrics_flush(o->metrics, time_wall_ms());
         if (r < 0)
@@ -503,14 +611,20 @@ static void *switch_thread(void *arg) {
         return NULL;
 }
 
-int oracle_switch_start(oracle_t *o) {
+void oracle_switch_init(oracle_t *o) {
         oracle_switch_t *sw = xcalloc(1, sizeof *sw);
         pthread_mutex_init(&sw->lock, NULL);
         pthread_mutex_init(&sw->stats_lock, NULL);
+        pthread_mutex_init(&sw->failures_lock, NULL);
         pthread_cond_init(&sw->wake, NULL);
         const char *bps = getenv("VMATRIX_ACTIVATION_BPS");
         /* what activations may spend of the data-centre network: 10 Gbit/s unless told */
         sw->network_bps = bps ? atof(bps) : 1.25e9;
+        o->sw = sw;
+}
+
+int oracle_switch_start(oracle_t *o) {
+        oracle_switch_t *sw = o->sw;
         _cleanup_free_ char *dir = xasprintf("%s/lb", o->data);
         lb_options_t opts = { .haproxy = getenv("VMATRIX_HAPROXY"), .server_maxconn = LB_SERVER_MAXCONN };
         int r = lb_new(dir, &opts, &sw->lb);
@@ -518,9 +632,9 @@ int oracle_switch_start(oracle_t *o) {
                 log_error("services will have no load balancer: cannot use HAProxy (%s)", strerror(-r));
                 sw->lb = NULL;
         }
-        o->sw = sw;
         pthread_create(&sw->switch_thread, NULL, switch_thread, o);
         pthread_create(&sw->pool_thread, NULL, oracle_pool_thread, o);
+        sw->started = true;
         return 0;
 }
 
@@ -529,9 +643,19 @@ void oracle_switch_stop(oracle_t *o) {
         if (!sw)
                 return;
         oracle_switch_wake(o);
-        pthread_join(sw->switch_thread, NULL);
-        pthread_join(sw->pool_thread, NULL);
+        if (sw->started) {
+                pthread_join(sw->switch_thread, NULL);
+                pthread_join(sw->pool_thread, NULL);
+                sw->started = false;
+        }
         sw->lb = lb_free(sw->lb);
+}
+
+void oracle_switch_free(oracle_t *o) {
+        oracle_switch_t *sw = o->sw;
+        if (!sw)
+                return;
+        oracle_switch_stop(o);
         lb_stats_clear(&sw->stats);
         free(sw->svcs);
         oracle_pool_free(sw->pool);

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "lb/lb.h"
 #include "oracle/oracle-internal.h"
@@ -18,6 +19,7 @@ typedef struct failure {
         char service[64];
         int64_t failed_ms;    /* when the switching loop saw it failed (time_now_ms) */
         char replacement[64]; /* "" while none was started */
+        bool replace;         /* it was serving: another VM takes its place */
         bool recovered;
 } failure_t;
 
@@ -26,10 +28,14 @@ typedef struct down_server {
         int64_t since_ms;
 } down_server_t;
 
+#define SVC_RECLAIMS_MAX 16
+
 typedef struct svc_state {
         char name[64];
         double above_since, below_since; /* the policy's windows (policy_service_observe) */
         int64_t last_loss_ms, last_exhausted_ms;
+        char reclaims[SVC_RECLAIMS_MAX][64]; /* VMs of other services drained for this one */
+        int n_reclaims;
 } svc_state_t;
 
 typedef struct oracle_pool oracle_pool_t;
@@ -37,6 +43,7 @@ typedef struct oracle_predict oracle_predict_t;
 
 typedef struct oracle_switch {
         pthread_t switch_thread, pool_thread;
+        bool started;         /* the threads run (oracle_switch_start) */
         pthread_mutex_t lock; /* guards the wake flags */
         pthread_cond_t wake;
         bool wake_switch, wake_pool;
@@ -45,11 +52,13 @@ typedef struct oracle_switch {
         pthread_mutex_t stats_lock; /* guards stats and stats_gen */
         lb_stats_t stats;     /* HAProxy's counters at the last tick */
         uint64_t stats_gen;   /* ticks that read them */
+        bool lb_live;         /* HAProxy answered at the last tick */
+        pthread_mutex_t failures_lock; /* guards failures (noted by the threads that mark VMs failed) */
+        failure_t failures[SWITCH_MAX_FAILURES];
+        size_t n_failures;
         /* the switching thread's own */
         svc_state_t *svcs;
         size_t n_svcs;
-        failure_t failures[SWITCH_MAX_FAILURES];
-        size_t n_failures;
         down_server_t down[SWITCH_MAX_DOWN];
         size_t n_down;
         int64_t last_lb_error_ms;
@@ -58,6 +67,14 @@ typedef struct oracle_switch {
         /* the pool thread's own */
         oracle_pool_t *pool;
 } oracle_switch_t;
+
+/* Copies s into dst, cut to fit (names here are at most 63 characters already). */
+static inline void switch_set_str(char *dst, size_t size, const char *s) {
+        size_t n = s ? strnlen(s, size - 1) : 0;
+        memcpy(dst, s ? s : "", n);
+        dst[n] = 0;
+}
+#define SET(field, s) switch_set_str(field, sizeof(field), s)
 
 /* Sleeps up to ms or until oracle_switch_wake set *flag (then clears it). */
 void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms);

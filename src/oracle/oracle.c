@@ -70,6 +70,7 @@ int oracle_main(int argc, char **argv) {
         o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
+        pthread_mutex_init(&o.strays_lock, NULL);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", o.nest);
         _cleanup_free_ char *db = xasprintf("%s/state.db", data);
         int r = mkdir_p(tmp, 0755);
@@ -100,26 +101,29 @@ int oracle_main(int argc, char **argv) {
                                                oracle_metrics_routes, NULL };
         _cleanup_free_ http_route_t *routes = routes_concat(tables);
         o.metrics = oracle_metrics_new(o.store);
+        oracle_switch_init(&o);
         r = http_server_start(o.listen, routes, tmp, &o, &o.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", o.listen, strerror(-r));
+                oracle_switch_free(&o);
                 store_close(o.store);
                 return 1;
         }
         log_info("oracle listening on %s, data in %s, guest images from %s", o.listen, data, o.guest_dir);
+        /* before the operations are re-driven: a deactivation drains through HAProxy */
+        oracle_switch_start(&o);
         oracle_ops_recover(&o);
         pthread_t rec;
         pthread_create(&rec, NULL, oracle_reconciler_thread, &o);
-        oracle_switch_start(&o);
 
         int sig = 0;
         sigwait(&mask, &sig);
         log_info("signal %d: stopping", sig);
         o.stopping = 1;
         pthread_join(rec, NULL);
+        o.http = http_server_stop(o.http);
         /* HAProxy goes with the Oracle: the next Oracle starts it again from the store */
         oracle_switch_stop(&o);
-        o.http = http_server_stop(o.http);
         /* operations in flight are recorded as running; the next start re-drives them, so
          * there is nothing to wait for: leave without pulling the store from under them */
         pthread_mutex_lock(&o.ops_lock);
@@ -127,7 +131,9 @@ int oracle_main(int argc, char **argv) {
         pthread_mutex_unlock(&o.ops_lock);
         if (busy)
                 _exit(0);
+        oracle_switch_free(&o);
         o.metrics = oracle_metrics_free(o.metrics);
+        json_decref(o.strays);
         store_close(o.store);
         nest_store_free(o.nest_store);
         free(o.listen);

@@ -38,6 +38,7 @@ post_json() { # post_json "description" STATUS-REGEX URL BODY
 
 vmx image build tiny-http >/dev/null
 vmx vm create good1 --image tiny-http --memory 128 >/dev/null
+vmx vm create taken-1 --image tiny-http >/dev/null # a service "taken" would need this name
 vmx vm boot good1 >/dev/null
 check_eq "the live VM is loading" "$(vm_field good1 state)" loading
 pid=$(vm_field good1 pid)
@@ -76,6 +77,24 @@ for extra in '{"memory_mib": "128"}' '{"memory_mib": 128.5}' '{"memory_mib": -1}
         "{\"name\": \"$(printf 'a%.0s' {1..64})\"}" '{"image": 5}' '{"image": "../tiny-http"}' '{"image": null}'; do
         post_json "POST /v1/vms with $extra" 400 "$O/v1/vms" "$(vm_body "$extra")"
 done
+# ---- the Oracle: POST /v1/services, every field wrong in turn; nothing is created
+svc_body() { jq -cn --argjson extra "$1" '{"name": "bads", "image": "tiny-http", "pool": 2, "min": 1, "max": 2} + $extra'; }
+for extra in '{"pool": "2"}' '{"pool": 0}' '{"pool": 1001}' '{"pool": null}' '{"min": -1}' '{"min": 1.5}' \
+        '{"max": 0}' '{"min": 2, "max": 1}' '{"max": 3}' '{"window_s": -1}' '{"window_s": "5"}' '{"window_s": 1e9}' \
+        '{"high": 0}' '{"high": 101}' '{"high": "70"}' '{"priority": -1}' '{"memory_mib": 15}' '{"vcpus": 0}' \
+        '{"name": "a/b"}' '{"name": ""}' '{"name": 5}' "{\"name\": \"$(printf 'a%.0s' {1..59})\"}" '{"image": 5}'; do
+        post_json "POST /v1/services with $extra" 400 "$O/v1/services" "$(svc_body "$extra")"
+done
+post_json "a service of an image that does not exist" 404 "$O/v1/services" "$(svc_body '{"image": "nope"}')"
+post_json "a service the Nest cannot hold" 507 "$O/v1/services" "$(svc_body '{"pool": 1000, "max": 2, "memory_mib": 65536}')"
+post_json "a service whose VM name is taken" 409 "$O/v1/services" "$(svc_body '{"name": "taken"}')"
+api_refused "an unknown service" 404 GET "$O/v1/services/nosuch"
+api_refused "deleting an unknown service" 404 DELETE "$O/v1/services/nosuch"
+api_refused "top of an unknown service" 404 GET "$O/v1/services/nosuch/top"
+api_refused "metrics without a series" 400 GET "$O/v1/metrics?res=1"
+api_refused "metrics at an unknown resolution" 400 GET "$O/v1/metrics?series=vm:good1:cpu&res=5"
+api_refused "metrics with since after until" 400 GET "$O/v1/metrics?series=vm:good1:cpu&res=1&since=200&until=100"
+check_eq "no service was created" "$(curl -s "$O/v1/services" | jq length)" 0
 post_json "memory_mib 2^63 does not fit" 400 "$O/v1/vms" '{"name":"bad1","image":"tiny-http","memory_mib":9223372036854775808}'
 post_json "a NUL inside a name" 400 "$O/v1/vms" '{"name":"bad\u0000x","image":"tiny-http"}'
 post_json "an image that does not exist" 404 "$O/v1/vms" '{"name":"bad1","image":"nope"}'
@@ -262,7 +281,7 @@ for f in "$C"/pids/*.pid; do
 done
 check "vm list works" bash -c "\"$VMATRIX\" vm list >/dev/null"
 check "rm list works" bash -c "\"$VMATRIX\" rm list >/dev/null"
-check_eq "the store holds only the test's VM" "$(vmx vm list --json | jq -c '[.[].name]')" '["good1"]'
+check_eq "the store holds only the test's VMs" "$(vmx vm list --json | jq -c '[.[].name]')" '["good1","taken-1"]'
 check_eq "the store holds only the real RMs" "$(vmx rm list --json | jq -c '[.[].name]')" '["chamber1","prod1"]'
 check_eq "the store holds only the built image" "$(vmx image list --json | jq -c '[.[].name]')" '["tiny-http"]'
 check_eq "chamber1 kept its role" "$(vmx rm list --json | jq -r '.[] | select(.name == "chamber1") | .role')" chamber

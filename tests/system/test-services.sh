@@ -3,11 +3,12 @@
 # RMs and one Loading Chamber:
 # - two services are created: each pool is booted in the chamber and hibernated into the Nest,
 #   then min VMs are activated behind the service's endpoint;
-# - a CPU overload (wrk on GET /burn) activates more VMs of that service; when it ends they are
-#   drained back one by one, with a probe load running across the scale-down and not one
+# - a CPU overload (wrk on GET /burn) activates more VMs of that service, and the RM it still
+#   lacks is recorded as a server loss; when the load ends they are drained back one by one, with a probe load running across the scale-down and not one
 #   failed request;
 # - kill -9 of an active VM's QEMU: a pre-booted VM of its service replaces it, and the event
-#   says how long that took;
+#   says how long that took; a hung guest (QEMU stopped) is fenced when its health probe has
+#   failed for 10 s, and replaced;
 # - kill -9 of HAProxy: the Oracle starts it again with every frontend and server;
 # - a restarted Oracle serves the same services;
 # - load profiles: /metrics (Prometheus), the time series API, `service top`;
@@ -35,7 +36,8 @@ has_event() { # has_event KIND SERVICE REASON-REGEX
                 '[.[] | select(.kind == $k and .service == $s and (.reason | test($re)))] | length > 0' >/dev/null
 }
 no_match() { ! grep -qE "$1" "$2"; }
-metrics_have() { curl -sf "$O/metrics" | grep -qE "$1"; }
+# (read whole first: grep -q leaving early would fail the pipe under pipefail)
+metrics_have() { local m; m=$(curl -sf "$O/metrics") && grep -qE "$1" <<<"$m"; }
 http_code() { curl -s -o /dev/null -w '%{http_code}' "$1"; }
 vm_state_prebooted() { [ "$(vmx vm show "$1" --json | jq -r '.state + "/" + (.prebooted|tostring)')" == "$2" ]; }
 vms_named() { vmx vm list --json | jq --arg p "$1" '[.[] | select(.name | startswith($p))] | length'; }
@@ -54,11 +56,11 @@ check_refused "a bad --high" "high" service create bad --image tiny-http --pool 
 check_eq "refused services made nothing" "$(vmx service list --json | jq length)/$(vmx vm list --json | jq length)" "0/0"
 
 # ---- two services; their pools are pre-booted in the chamber, then min VMs are activated
-vmx service create web --image tiny-http --pool 3 --min 1 --max 3 --window 3 --high 60 --no-wait >/dev/null
+vmx service create web --image tiny-http --pool 4 --min 1 --max 4 --window 3 --high 60 --no-wait >/dev/null
 vmx service create api --image tiny-http --pool 2 --min 1 --max 2 --window 3 --high 60 --no-wait >/dev/null
 check "web is ready (pool pre-booted)" wait_until 240 svc_state_is web ready
 check "api is ready (pool pre-booted)" wait_until 240 svc_state_is api ready
-check_eq "web's pool VMs are pre-booted" "$(vmx service show web --json | jq '[.vms[] | select(.prebooted or .state == "active")] | length')" 3
+check_eq "web's pool VMs are pre-booted" "$(vmx service show web --json | jq '[.vms[] | select(.prebooted or .state == "active")] | length')" 4
 check "web has its min of 1 active VM" wait_until 60 active_is web 1
 check "api has its min of 1 active VM" wait_until 60 active_is api 1
 web=$(svc_field web endpoint)
@@ -76,6 +78,8 @@ wrk -t2 -c16 -d40s --timeout 20s "http://$web/burn?ms=300" >"$TEST_DIR/wrk-burn.
 wrk_pid=$!
 check "the overload activated more VMs of web" wait_until 40 active_at_least web 2
 check "a scale-up event names its reason" has_event scale-up web "active"
+# web may grow to 4 but api holds one of the four production RMs at equal priority
+check "the RM web lacked is recorded as a server loss" wait_until 30 has_event server-loss web "no free RM"
 wait "$wrk_pid" || true
 log "$(grep -E 'Requests/sec|requests in' "$TEST_DIR/wrk-burn.txt" | tr -s ' ' | paste -sd' ')"
 peak=$(svc_active web)
@@ -118,6 +122,20 @@ check "api's endpoint serves again" wait_until 30 endpoint_serves "$api"
 log "$(events_of recovered | jq -r '.[-1].reason')"
 check "the recovery event records the time to recovery" has_event recovered api "in [0-9]+ ms"
 check "the failed VM returns to the pool, pre-booted again" wait_until 120 vm_state_prebooted "$victim" stored/true
+
+# ---- a hung guest (its QEMU stopped): fenced once its health probe has failed, and replaced
+hung=$(vmx service show web --json | jq -r '[.vms[] | select(.state == "active")][0].name')
+hung_pid=$(vm_field "$hung" pid)
+log "SIGSTOP of $hung's QEMU (pid $hung_pid)"
+kill -STOP "$hung_pid"
+replaced_hung() {
+        active_is web 1 && [ "$(vmx service show web --json | jq -r '[.vms[] | select(.state == "active")][0].name')" != "$hung" ]
+}
+check "the hung VM was fenced for its failed health probe" wait_until 60 has_event failed web "health probe"
+check "and replaced by another VM of web" wait_until 60 replaced_hung
+check "its stopped QEMU was killed by its node (fenced)" wait_until 30 proc_gone "$hung_pid"
+check "web's endpoint serves" wait_until 30 endpoint_serves "$web"
+log "$(events_of recovered | jq -r '.[-1].reason')"
 
 # ---- kill -9 of HAProxy: restarted with its state
 hap_pid=$(pgrep -f "haproxy .*$VMATRIX_CLUSTER_DIR" | head -n 1 || true)

@@ -14,6 +14,13 @@
 #define QEMU_START_TIMEOUT_MS 30000     /* from exec to a working monitor */
 #define QEMU_ATTACH_TIMEOUT_MS 5000
 #define QEMU_CMD_TIMEOUT_MS 10000       /* ordinary monitor commands */
+/* Stats feed the node's heartbeat every second: a QEMU that cannot answer this fast (stopped,
+ * hung, or busy with a save) keeps its last block counters rather than hold the heartbeat up
+ * long enough for the Oracle to declare the whole RM down. */
+#define QEMU_STATS_TIMEOUT_MS 300
+/* The supervisor asks every VM's status five times a second, holding the VM: a monitor that
+ * hangs must not hold it for long (a fence waits for it, node-vm.c). */
+#define QEMU_STATUS_TIMEOUT_MS 2000
 #define QEMU_MIGRATE_TIMEOUT_MS 600000  /* a whole save or restore */
 #define QEMU_KILL_TIMEOUT_MS 10000      /* SIGKILL to the process being gone */
 #define QEMU_DEATH_GRACE_MS 1000        /* monitor closed: time for the process to finish exiting */
@@ -32,6 +39,7 @@ typedef struct qemu_vm {
         qmp_t *qmp;
         off_t log_offset; /* where this process's output starts in qemu.log */
         char *slot_shape; /* a warm slot not yet used: the command line it was started with */
+        uint64_t block_rd_bytes, block_wr_bytes; /* the last block counters QEMU gave (stats) */
 } qemu_vm_t;
 
 static inline qemu_vm_t *qemu_vm_from(vmm_vm_t *vm) { return (qemu_vm_t *)vm; }

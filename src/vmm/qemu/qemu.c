@@ -509,7 +509,7 @@ static int qemu_status(vmm_vm_t *v, vmm_status_t *ret) {
         }
         qmp_status_t st;
         qmp_error_t err = { 0 };
-        int r = qmp_cmd_query_status(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err, &st);
+        int r = qmp_cmd_query_status(vm->qmp, QEMU_STATUS_TIMEOUT_MS, &err, &st);
         if (r < 0) {
                 /* a monitor that fails because QEMU is exiting is not an error: it is gone */
                 if (qemu_log_failure(vm, "status", r, &err)) {
@@ -531,11 +531,14 @@ static int qemu_stats(vmm_vm_t *v, vmm_stats_t *ret) {
                 return r;
         qmp_blockstats_t bs;
         qmp_error_t err = { 0 };
-        r = qmp_cmd_query_blockstats(vm->qmp, QEMU_CMD_TIMEOUT_MS, &err, &bs);
-        if (r < 0)
+        r = qmp_cmd_query_blockstats(vm->qmp, QEMU_STATS_TIMEOUT_MS, &err, &bs);
+        if (r == -ETIMEDOUT) {
+                bs = (qmp_blockstats_t){ .rd_bytes = vm->block_rd_bytes, .wr_bytes = vm->block_wr_bytes };
+        } else if (r < 0) {
                 return qemu_op_fail(vm, "stats", r, &err);
-        s.block_rd_bytes = bs.rd_bytes;
-        s.block_wr_bytes = bs.wr_bytes;
+        }
+        s.block_rd_bytes = vm->block_rd_bytes = bs.rd_bytes;
+        s.block_wr_bytes = vm->block_wr_bytes = bs.wr_bytes;
         *ret = s;
         return 0;
 }
