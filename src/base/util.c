@@ -118,6 +118,16 @@ void time_sleep_ms(int64_t ms) {
                 ;
 }
 
+void *array_append(void *array, size_t *n, size_t size) {
+        void **a = array;
+        char *grown = realloc(*a, (*n + 1) * size);
+        if (!grown)
+                abort();
+        memset(grown + *n * size, 0, size);
+        *a = grown;
+        return grown + (*n)++ * size;
+}
+
 struct timespec time_realtime_after_ms(int64_t ms) {
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);

@@ -33,6 +33,9 @@ int64_t time_now_ms(void);
 int64_t time_wall_ms(void);
 double time_wall_s(void);
 void time_sleep_ms(int64_t ms);
+/* Grows the malloc'd array *array (a pointer to the array pointer) of *n elements of size
+ * bytes by one zeroed element, bumps *n and returns the new element. Aborts without memory. */
+void *array_append(void *array, size_t *n, size_t size);
 /* CLOCK_REALTIME ms from now: the deadline pthread_cond_timedwait takes. */
 struct timespec time_realtime_after_ms(int64_t ms);
 

@@ -145,25 +145,26 @@ int cmd_service_list(cli_t *c) {
         return CLI_OK;
 }
 
-int cmd_service_show(cli_t *c) {
+/* METHOD /v1/services/NAME for the command's NAME argument. */
+static int service_call(cli_t *c, const char *method, json_t **ret) {
         const char *name = cli_arg(c, 0);
         int r = cli_check_name(c, "service", name);
         if (r != CLI_OK)
                 return r;
         _cleanup_free_ char *path = xasprintf("/v1/services/%s", name);
+        return api_call(c, method, path, NULL, API_TIMEOUT_MS, ret);
+}
+
+int cmd_service_show(cli_t *c) {
         _cleanup_(json_decrefp) json_t *sv = NULL;
-        r = api_call(c, "GET", path, NULL, API_TIMEOUT_MS, &sv);
+        int r = service_call(c, "GET", &sv);
         return r != CLI_OK ? r : service_print(c, sv);
 }
 
 int cmd_service_delete(cli_t *c) {
         const char *name = cli_arg(c, 0);
-        int r = cli_check_name(c, "service", name);
-        if (r != CLI_OK)
-                return r;
-        _cleanup_free_ char *path = xasprintf("/v1/services/%s", name);
         _cleanup_(json_decrefp) json_t *sv = NULL;
-        r = api_call(c, "DELETE", path, NULL, API_TIMEOUT_MS, &sv);
+        int r = service_call(c, "DELETE", &sv);
         if (r != CLI_OK || cli_flag(c, "no-wait"))
                 return r != CLI_OK ? r : service_print(c, sv);
         /* wait until it is gone: its VMs are stopped and deleted first */

@@ -56,12 +56,8 @@ static boot_t *boot_get(oracle_pool_t *p, const char *vm, bool create) {
                         return &p->boots[i];
         if (!create)
                 return NULL;
-        boot_t *l = realloc(p->boots, (p->n_boots + 1) * sizeof *l);
-        if (!l)
-                abort();
-        p->boots = l;
-        boot_t *b = &p->boots[p->n_boots++];
-        *b = (boot_t){ .started_ms = time_now_ms() };
+        boot_t *b = array_append(&p->boots, &p->n_boots, sizeof *b);
+        b->started_ms = time_now_ms();
         SET(b->vm, vm);
         return b;
 }

@@ -67,12 +67,7 @@ double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t) 
         if (c && now - c->computed_ms < PREDICT_CACHE_MS)
                 return c->load;
         if (!c) {
-                prediction_t *l = realloc(p->list, (p->n + 1) * sizeof *l);
-                if (!l)
-                        abort();
-                p->list = l;
-                c = &p->list[p->n++];
-                *c = (prediction_t){ 0 };
+                c = array_append(&p->list, &p->n, sizeof *c);
                 snprintf(c->service, sizeof c->service, "%s", sv->name);
         }
         /* t is on the monotonic clock's scale like the policy's; the store keeps wall time */

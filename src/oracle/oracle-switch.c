@@ -37,12 +37,8 @@ static svc_state_t *svc_state(oracle_switch_t *sw, const char *name) {
         for (size_t i = 0; i < sw->n_svcs; i++)
                 if (streq(sw->svcs[i].name, name))
                         return &sw->svcs[i];
-        svc_state_t *l = realloc(sw->svcs, (sw->n_svcs + 1) * sizeof *l);
-        if (!l)
-                abort();
-        sw->svcs = l;
-        svc_state_t *s = &sw->svcs[sw->n_svcs++];
-        *s = (svc_state_t){ .above_since = -1, .below_since = -1 };
+        svc_state_t *s = array_append(&sw->svcs, &sw->n_svcs, sizeof *s);
+        s->above_since = s->below_since = -1;
         SET(s->name, name);
         return s;
 }

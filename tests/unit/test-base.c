@@ -46,5 +46,18 @@ int main(void) {
         test_names();
         test_parse();
         test_files();
+        /* array_append: grows by one zeroed element each time, keeps what was there */
+        {
+                int64_t *arr = NULL;
+                size_t n = 0;
+                for (int64_t k = 0; k < 100; k++) {
+                        int64_t *e = array_append(&arr, &n, sizeof *arr);
+                        CHECK(*e == 0);
+                        *e = k;
+                }
+                CHECK(n == 100 && arr[0] == 0 && arr[57] == 57 && arr[99] == 99);
+                free(arr);
+        }
+
         return tap_finish();
 }
