@@ -28,8 +28,9 @@ typedef struct oracle {
         int ops_running;          /* runner threads alive: a stop with some leaves at once */
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
-        pthread_mutex_t strays_lock; /* guards strays */
+        pthread_mutex_t strays_lock; /* guards strays and snapshots */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
+        json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
 } oracle_t;
 
 /* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */

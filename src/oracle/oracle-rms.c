@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "bundle/bundle.h"
 #include "model/lifecycle.h"
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
@@ -144,6 +145,34 @@ static void strays_count(oracle_t *o, const char *rm, const json_t *vms, const j
         pthread_mutex_unlock(&o->strays_lock);
 }
 
+/* Remembers which memory snapshots rm holds (digests; anything else is ignored). */
+static void snapshots_record(oracle_t *o, const char *rm, const json_t *list) {
+        json_t *set = json_object();
+        size_t i;
+        const json_t *d;
+        json_array_foreach(list, i, d) {
+                if (i >= HEARTBEAT_MAX_VMS)
+                        break;
+                if (bundle_sha256_is_valid(json_string_value(d)))
+                        json_object_set_new(set, json_string_value(d), json_true());
+        }
+        pthread_mutex_lock(&o->strays_lock);
+        if (!o->snapshots)
+                o->snapshots = json_object();
+        json_object_set_new(o->snapshots, rm, set);
+        pthread_mutex_unlock(&o->strays_lock);
+}
+
+/* Does rm hold the memory snapshot with this digest? */
+static bool rm_holds_snapshot(oracle_t *o, const char *rm, const char *digest) {
+        if (!digest)
+                return false;
+        pthread_mutex_lock(&o->strays_lock);
+        bool held = json_object_get(json_object_get(o->snapshots, rm), digest) != NULL;
+        pthread_mutex_unlock(&o->strays_lock);
+        return held;
+}
+
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = req->params[0];
@@ -200,6 +229,7 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 heartbeat_vms(o, name, vms);
         json_t *leases = leases_for(o, name);
         strays_count(o, name, vms, leases);
+        snapshots_record(o, name, json_object_get(req->body, "snapshots"));
         http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases));
 }
 
@@ -285,6 +315,13 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
         bool production = streq(role, "production");
         int r = -EAGAIN;
         size_t best_load = SIZE_MAX;
+        /* an activation goes where its memory snapshot already is, when such an RM is free */
+        const char *digest = NULL;
+        for (size_t i = 0; i < nv && production; i++)
+                if (streq(vms[i].name, vm))
+                        digest = json_string_value(
+                                json_object_get(json_object_get(json_object_get(vms[i].bundle, "files"), BUNDLE_FILE_MEMORY), "digest"));
+        bool best_holds = false;
         for (size_t i = 0; i < nr; i++) {
                 rm_record_t *rm = &rms[i];
                 if (wanted && !streq(rm->name, wanted))
@@ -310,8 +347,10 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                 if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0) ||
                     (production && oracle_rm_strays(o, rm->name) > 0))
                         continue;
-                if (load < best_load) {
+                bool holds = production && rm_holds_snapshot(o, rm->name, digest);
+                if ((holds && !best_holds) || (holds == best_holds && load < best_load)) {
                         best_load = load;
+                        best_holds = holds;
                         set_str(ret, size, rm->name);
                         r = 0;
                 }

@@ -134,6 +134,7 @@ int oracle_main(int argc, char **argv) {
         oracle_switch_free(&o);
         o.metrics = oracle_metrics_free(o.metrics);
         json_decref(o.strays);
+        json_decref(o.snapshots);
         store_close(o.store);
         nest_store_free(o.nest_store);
         free(o.listen);

@@ -8,6 +8,7 @@
 #   activate keep its changes);
 # - warm slots: a production RM keeps one, an activation takes it, a slot killed behind the
 #   node's back is replaced and the activation still works;
+# - placement: an activation goes to the idle production RM that keeps the VM's snapshot;
 # - bad input: clone counts beyond the free RMs or out of range, a VM without a snapshot, an
 #   unknown VM; nothing is created by a refused clone.
 source "$(dirname "$0")/lib.sh"
@@ -173,6 +174,26 @@ check "after a node restart the slot-activated VM still runs" proc_alive "$slot"
 a=$(vm_field s1 address)
 check_eq "after a node restart it still answers" "$(guest_get "$a" /id | jq -r .vm)" s1
 vmx vm deactivate s1 >/dev/null || fail "deactivate the slot-activated VM after a node restart"
+
+# ---- placement: an activation goes to the idle RM that holds its snapshot, not the first idle one
+for v in $(vmx vm list --json | jq -r '.[] | select(.state == "active") | .name'); do
+        vmx vm deactivate "$v" >/dev/null || fail "deactivate $v to free its RM"
+done
+free_rms=()
+for r in $(vmx rm list --json | jq -r '.[] | select(.role == "production") | .name'); do
+        [ "$(vmx vm list --json | jq --arg r "$r" '[.[] | select(.rm == $r)] | length')" = 0 ] && free_rms+=("$r")
+done
+if [ ${#free_rms[@]} -ge 2 ]; then
+        last=${free_rms[-1]}
+        vmx vm activate s1 --rm "$last" >/dev/null
+        vmx vm deactivate s1 >/dev/null
+        sleep 2 # a heartbeat tells the Oracle which snapshots the RM keeps
+        vmx vm activate s1 >/dev/null
+        check_eq "an activation goes to the RM that keeps its snapshot" "$(vm_field s1 rm)" "$last"
+        vmx vm deactivate s1 >/dev/null
+else
+        fail "two idle production RMs for the placement check: ${free_rms[*]}"
+fi
 
 vmx cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null
 check "no QEMU left" wait_until 10 no_qemu_left
