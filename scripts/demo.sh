@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# make demo: a local cluster (1 chamber + 2 production RMs) serving a real tiny-http VM that was
+# make demo: a local cluster (1 chamber + 3 production RMs) serving a real tiny-http VM that was
 # booted in the Loading Chambers, hibernated pre-booted into the Nest and activated on a
-# production RM. Leaves it running until `make demo-down`.
+# production RM, and a service "web" (a pool of two pre-booted VMs behind HAProxy, scaled by
+# its load). Leaves it running until `make demo-down`.
 set -euo pipefail
 dir=$1
 vmx=$2
@@ -14,7 +15,7 @@ if [ -f "$dir/oracle.url" ] && "$vmx" rm list >/dev/null 2>&1; then
 fi
 "$vmx" cluster down --dir "$dir" >/dev/null 2>&1 || true
 rm -rf "$dir"
-"$vmx" cluster up --dir "$dir" --production 2 --chambers 1
+"$vmx" cluster up --dir "$dir" --production 3 --chambers 1
 "$vmx" image build tiny-http
 "$vmx" vm create demo --image tiny-http --memory 128
 "$vmx" vm boot demo
@@ -30,6 +31,14 @@ echo "The demo VM answers at http://$addr/id :"
 curl -s --max-time 10 --retry 5 --retry-connrefused "http://$addr/id"
 echo
 echo
+echo "A service: two VMs pre-booted into the Nest, one active behind HAProxy, more when it is busy ..."
+"$vmx" service create web --image tiny-http --pool 2 --min 1 --max 2 --window 5
+endpoint=$("$vmx" service show web --json | jq -r .endpoint)
+echo "The service answers at http://$endpoint/id :"
+curl -sf --max-time 10 --retry 10 --retry-all-errors "http://$endpoint/id"
+echo
+echo
 echo "Try:  export VMATRIX_ORACLE=$(cat "$dir/oracle.url")"
 echo "      build/vmatrix vm list; build/vmatrix rm list; build/vmatrix events"
+echo "      build/vmatrix service top web      # then load it: wrk -c16 -d30s 'http://$endpoint/burn?ms=200'"
 echo "Stop: make demo-down"

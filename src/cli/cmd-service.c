@@ -49,7 +49,7 @@ static int service_print(cli_t *c, json_t *sv) {
         return CLI_OK;
 }
 
-/* Polls the service until it is no longer being created. */
+/* Polls the service until it is created and serves (its min VMs active), or failed. */
 static int service_wait(cli_t *c, const char *name, json_t **ret) {
         _cleanup_free_ char *path = xasprintf("/v1/services/%s", name);
         for (;;) {
@@ -58,13 +58,20 @@ static int service_wait(cli_t *c, const char *name, json_t **ret) {
                 if (r != CLI_OK)
                         return r;
                 const char *state = json_string_value(json_object_get(sv, "state")) ?: "?";
-                if (!streq(state, "creating")) {
+                json_int_t active = json_integer_value(json_object_get(sv, "active"));
+                json_int_t min = json_integer_value(json_object_get(sv, "min"));
+                /* done once it serves: ready with its min VMs active (or failed) */
+                if (!streq(state, "creating") && (!streq(state, "ready") || active >= min)) {
                         progress_clear(c);
                         *ret = sv;
                         return CLI_OK;
                 }
-                progress_draw(c, name, "pre-booting the pool", (uint64_t)json_integer_value(json_object_get(sv, "prebooted")),
-                              (uint64_t)json_integer_value(json_object_get(sv, "pool_size")));
+                if (streq(state, "creating"))
+                        progress_draw(c, name, "pre-booting the pool",
+                                      (uint64_t)json_integer_value(json_object_get(sv, "prebooted")),
+                                      (uint64_t)json_integer_value(json_object_get(sv, "pool_size")));
+                else
+                        progress_draw(c, name, "activating its min VMs", (uint64_t)active, (uint64_t)min);
                 json_decref(sv);
                 time_sleep_ms(500);
         }

@@ -83,8 +83,8 @@ static int op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, con
                 _cleanup_free_ char *reason =
                         ok ? xasprintf("%s done (version %lld)", op->kind, (long long)vm->version)
                            : xasprintf("%s failed: %s", op->kind, error ? error : "unknown error");
-                r = store_event_add(o->store, ok ? op->kind : "op-failed", vm->name, NULL, *vm->rm ? vm->rm : args_str(op, "rm"),
-                                    reason);
+                r = store_event_add(o->store, ok ? op->kind : "op-failed", vm->name, *vm->service ? vm->service : NULL,
+                                    *vm->rm ? vm->rm : args_str(op, "rm"), reason);
         }
         if (r < 0) {
                 store_tx_rollback(o->store);
