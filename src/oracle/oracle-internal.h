@@ -108,6 +108,9 @@ extern const http_route_t oracle_service_routes[];
  * wildcard) and the service's port. */
 char *oracle_service_endpoint(const char *listen, int64_t port);
 
+/* Every service and every VM, as one picture for a tick or an answer (free both lists). */
+int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
+                         size_t *ret_nv);
 /* oracle-switch.c: the switching thread (HAProxy, load, the policy, failure recovery) and
  * oracle-pool.c: the pool thread (pre-creating services' VMs, deleting services). */
 /* init: the state the HTTP threads reach (before the API listens); start: HAProxy and the two

@@ -269,12 +269,8 @@ static void pool_tick(oracle_t *o, oracle_pool_t *p) {
         service_record_t *svs = NULL;
         vm_record_t *vms = NULL;
         size_t ns = 0, nv = 0;
-        if (store_service_list(o->store, &svs, &ns) < 0)
+        if (oracle_services_read(o, &svs, &ns, &vms, &nv) < 0)
                 return;
-        if (store_vm_list(o->store, &vms, &nv) < 0) {
-                free(svs);
-                return;
-        }
         boots_prune(p, svs, ns, vms, nv);
         int booting = 0;
         for (size_t v = 0; v < nv; v++)

@@ -69,23 +69,28 @@ void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fe
 
 /* The crashed VMs a heartbeat reports: a VM that runs here at its current version and whose
  * QEMU is gone becomes failed at once. */
+static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
+
 static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
         size_t i;
         const json_t *v;
         int64_t now = time_now_ms();
+        /* one read of the VMs for the whole heartbeat (ordered by name), not one per VM */
+        vm_record_t *known = NULL;
+        size_t n_known = 0;
+        if (json_array_size(vms) > 0 && store_vm_list(o->store, &known, &n_known) < 0)
+                n_known = 0;
         json_array_foreach(vms, i, v) {
                 const char *name = json_string_value(json_object_get(v, "name"));
                 const char *state = json_string_value(json_object_get(v, "state"));
                 const json_t *stats = json_object_get(v, "stats");
-                if (name && json_is_object(stats)) {
-                        /* the load profile of a VM that runs here (an RM may report a copy it is
-                         * about to be told to kill: only the placed one counts) */
-                        vm_record_t vm = { 0 };
-                        if (store_vm_get(o->store, name, &vm) >= 0 && streq(vm.rm, rm))
-                                oracle_metrics_vm_report(o->metrics, name, *vm.service ? vm.service : NULL, vm.vcpus,
-                                                         stats, now);
-                        vm_record_clear(&vm);
-                }
+                const vm_record_t *placed =
+                        name && n_known ? bsearch(name, known, n_known, sizeof *known, vm_name_cmp) : NULL;
+                /* the load profile of a VM that runs here (an RM may report a copy it is about to
+                 * be told to kill: only the placed one counts) */
+                if (placed && streq(placed->rm, rm) && json_is_object(stats))
+                        oracle_metrics_vm_report(o->metrics, name, *placed->service ? placed->service : NULL,
+                                                 placed->vcpus, stats, now);
                 if (!name || !state || !streq(state, "crashed"))
                         continue;
                 store_tx_begin(o->store);
@@ -96,6 +101,7 @@ static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
                 vm_record_clear(&vm);
                 store_tx_commit(o->store);
         }
+        store_vm_list_free(known, n_known);
 }
 
 /* Leases of an RM: every VM placed there, and the origin of a running operation that moves a

@@ -63,8 +63,7 @@ static void h_services(const http_request_t *req, http_reply_t *reply) {
         service_record_t *svs = NULL;
         vm_record_t *vms = NULL;
         size_t ns = 0, nv = 0;
-        if (store_service_list(o->store, &svs, &ns) < 0 || store_vm_list(o->store, &vms, &nv) < 0) {
-                free(svs);
+        if (oracle_services_read(o, &svs, &ns, &vms, &nv) < 0) {
                 http_reply_errno(reply, -EIO, "the store is unavailable");
                 return;
         }

@@ -574,16 +574,29 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
         free(ps);
 }
 
+int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
+                         size_t *ret_nv) {
+        service_record_t *svs = NULL;
+        size_t ns = 0;
+        int r = store_service_list(o->store, &svs, &ns);
+        if (r < 0)
+                return r;
+        r = store_vm_list(o->store, ret_vms, ret_nv);
+        if (r < 0) {
+                free(svs);
+                return r;
+        }
+        *ret_svs = svs;
+        *ret_ns = ns;
+        return 0;
+}
+
 static void switch_tick(oracle_t *o) {
         service_record_t *svs = NULL;
         vm_record_t *vms = NULL;
         size_t ns = 0, nv = 0;
-        if (store_service_list(o->store, &svs, &ns) < 0)
+        if (oracle_services_read(o, &svs, &ns, &vms, &nv) < 0)
                 return;
-        if (store_vm_list(o->store, &vms, &nv) < 0) {
-                free(svs);
-                return;
-        }
         int64_t now = time_now_ms();
         lb_apply(o, svs, ns, vms, nv);
         lb_read(o);

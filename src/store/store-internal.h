@@ -28,5 +28,16 @@ void store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 json_t *store_column_json(sqlite3_stmt *st, int col);
 int store_bind_json(sqlite3_stmt *st, int idx, const json_t *j);
 
+typedef void (*store_row_fn)(sqlite3_stmt *st, void *ret);
+typedef void (*store_row_clear_fn)(void *row);
+/* The one row sql (with one text parameter, key) selects, read into *ret by from_row: 0,
+ * -ENOENT when there is none, -errno. */
+int store_row_get(store_t *s, const char *sql, const char *key, store_row_fn from_row, void *ret);
+/* Every row sql (no parameters) selects, as a malloc'd array of size-byte records in
+ * *(T **)ret and its length in *ret_n. On failure the rows read so far are cleared (clear may
+ * be NULL) and -EIO returned. */
+int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_row, store_row_clear_fn clear,
+                    void *ret, size_t *ret_n);
+
 static inline void store_finalizep(sqlite3_stmt **st) { sqlite3_finalize(*st); }
 #define _cleanup_stmt_ _cleanup_(store_finalizep)

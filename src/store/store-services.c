@@ -16,7 +16,8 @@ json_t *service_record_to_json(const service_record_t *sv) {
                          *sv->error ? sv->error : NULL, "created_ms", (json_int_t)sv->created_ms);
 }
 
-static void service_from_row(sqlite3_stmt *st, service_record_t *sv) {
+static void service_from_row(sqlite3_stmt *st, void *ret) {
+        service_record_t *sv = ret;
         *sv = (service_record_t){ 0 };
         store_copy_text(sv->name, sizeof sv->name, st, 0);
         store_copy_text(sv->image, sizeof sv->image, st, 1);
@@ -52,21 +53,7 @@ static void service_bind(sqlite3_stmt *st, const service_record_t *sv) {
 }
 
 int store_service_get(store_t *s, const char *name, service_record_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " SERVICE_COLUMNS " FROM services WHERE name=?");
-        int r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
-                        service_from_row(st, ret);
-                        r = 0;
-                } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
-                }
-        }
-        store_unlock(s);
-        return r;
+        return store_row_get(s, "SELECT " SERVICE_COLUMNS " FROM services WHERE name=?", name, service_from_row, ret);
 }
 
 int store_service_insert(store_t *s, const service_record_t *sv) {
@@ -113,27 +100,6 @@ int store_service_delete(store_t *s, const char *name) {
 }
 
 int store_service_list(store_t *s, service_record_t **ret, size_t *ret_n) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " SERVICE_COLUMNS " FROM services ORDER BY name");
-        size_t n = 0, cap = 8;
-        service_record_t *list = xcalloc(cap, sizeof *list);
-        int rc = SQLITE_ERROR;
-        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap *= 2;
-                        service_record_t *l = realloc(list, cap * sizeof *list);
-                        if (!l)
-                                abort();
-                        list = l;
-                }
-                service_from_row(st, &list[n++]);
-        }
-        store_unlock(s);
-        if (rc != SQLITE_DONE) {
-                free(list);
-                return -EIO;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return store_rows_list(s, "SELECT " SERVICE_COLUMNS " FROM services ORDER BY name", sizeof **ret,
+                               service_from_row, NULL, ret, ret_n);
 }

@@ -214,6 +214,45 @@ int store_step_done(store_t *s, sqlite3_stmt *st) {
         return 0;
 }
 
+int store_row_get(store_t *s, const char *sql, const char *key, store_row_fn from_row, void *ret) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        from_row(st, ret);
+                        r = 0;
+                } else {
+                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
+                }
+        }
+        store_unlock(s);
+        return r;
+}
+
+int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_row, store_row_clear_fn clear,
+                    void *ret, size_t *ret_n) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        char *list = NULL;
+        size_t n = 0;
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                from_row(st, array_append(&list, &n, size));
+        store_unlock(s);
+        if (rc != SQLITE_DONE) {
+                for (size_t i = 0; clear && i < n; i++)
+                        clear(list + i * size);
+                free(list);
+                return -EIO;
+        }
+        *(void **)ret = list;
+        *ret_n = n;
+        return 0;
+}
+
 /* ---- VMs ---- */
 
 #define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle,service"
@@ -223,7 +262,8 @@ void vm_record_clear(vm_record_t *v) {
         *v = (vm_record_t){ 0 };
 }
 
-static void vm_from_row(sqlite3_stmt *st, vm_record_t *v) {
+static void vm_from_row(sqlite3_stmt *st, void *ret) {
+        vm_record_t *v = ret;
         *v = (vm_record_t){ 0 };
         store_copy_text(v->name, sizeof v->name, st, 0);
         store_copy_text(v->state, sizeof v->state, st, 1);
@@ -303,21 +343,7 @@ int vm_record_from_json(const json_t *j, vm_record_t *ret) {
 }
 
 int store_vm_get(store_t *s, const char *name, vm_record_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms WHERE name=?");
-        int r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
-                        vm_from_row(st, ret);
-                        r = 0;
-                } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
-                }
-        }
-        store_unlock(s);
-        return r;
+        return store_row_get(s, "SELECT " VM_COLUMNS " FROM vms WHERE name=?", name, vm_from_row, ret);
 }
 
 int store_vm_insert(store_t *s, const vm_record_t *v) {
@@ -374,30 +400,11 @@ int store_vm_delete(store_t *s, const char *name) {
         return r;
 }
 
+static void vm_row_clear(void *v) { vm_record_clear(v); }
+
 int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " VM_COLUMNS " FROM vms ORDER BY name");
-        size_t n = 0, cap = 16;
-        vm_record_t *list = xcalloc(cap, sizeof *list);
-        int rc = SQLITE_ERROR;
-        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap *= 2;
-                        vm_record_t *l = realloc(list, cap * sizeof *list);
-                        if (!l)
-                                abort();
-                        list = l;
-                }
-                vm_from_row(st, &list[n++]);
-        }
-        store_unlock(s);
-        if (rc != SQLITE_DONE) {
-                store_vm_list_free(list, n);
-                return -EIO;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return store_rows_list(s, "SELECT " VM_COLUMNS " FROM vms ORDER BY name", sizeof **ret, vm_from_row,
+                               vm_row_clear, ret, ret_n);
 }
 
 void store_vm_list_free(vm_record_t *list, size_t n) {
@@ -408,7 +415,8 @@ void store_vm_list_free(vm_record_t *list, size_t n) {
 
 /* ---- RMs ---- */
 
-static void rm_from_row(sqlite3_stmt *st, rm_record_t *r) {
+static void rm_from_row(sqlite3_stmt *st, void *ret) {
+        rm_record_t *r = ret;
         *r = (rm_record_t){ 0 };
         store_copy_text(r->name, sizeof r->name, st, 0);
         store_copy_text(r->role, sizeof r->role, st, 1);
@@ -417,22 +425,10 @@ static void rm_from_row(sqlite3_stmt *st, rm_record_t *r) {
         r->last_seen_ms = sqlite3_column_int64(st, 4);
 }
 
+#define RM_COLUMNS "name,role,address,state,last_seen_ms"
+
 int store_rm_get(store_t *s, const char *name, rm_record_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms WHERE name=?");
-        int r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
-                        rm_from_row(st, ret);
-                        r = 0;
-                } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
-                }
-        }
-        store_unlock(s);
-        return r;
+        return store_row_get(s, "SELECT " RM_COLUMNS " FROM rms WHERE name=?", name, rm_from_row, ret);
 }
 
 int store_rm_upsert(store_t *s, const rm_record_t *rm) {
@@ -454,29 +450,8 @@ int store_rm_upsert(store_t *s, const rm_record_t *rm) {
 }
 
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,role,address,state,last_seen_ms FROM rms ORDER BY name");
-        size_t n = 0, cap = 16;
-        rm_record_t *list = xcalloc(cap, sizeof *list);
-        int rc = SQLITE_ERROR;
-        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap *= 2;
-                        rm_record_t *l = realloc(list, cap * sizeof *list);
-                        if (!l)
-                                abort();
-                        list = l;
-                }
-                rm_from_row(st, &list[n++]);
-        }
-        store_unlock(s);
-        if (rc != SQLITE_DONE) {
-                free(list);
-                return -EIO;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return store_rows_list(s, "SELECT " RM_COLUMNS " FROM rms ORDER BY name", sizeof **ret, rm_from_row, NULL, ret,
+                               ret_n);
 }
 
 /* ---- operations ---- */
@@ -491,7 +466,8 @@ void op_record_clear(op_record_t *o) {
         *o = (op_record_t){ 0 };
 }
 
-static void op_from_row(sqlite3_stmt *st, op_record_t *o) {
+static void op_from_row(sqlite3_stmt *st, void *ret) {
+        op_record_t *o = ret;
         *o = (op_record_t){ 0 };
         store_copy_text(o->id, sizeof o->id, st, 0);
         store_copy_text(o->vm, sizeof o->vm, st, 1);
@@ -563,47 +539,14 @@ int store_op_update(store_t *s, const op_record_t *o) {
 }
 
 int store_op_get(store_t *s, const char *id, op_record_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE id=?");
-        int r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
-                        op_from_row(st, ret);
-                        r = 0;
-                } else {
-                        r = rc == SQLITE_DONE ? -ENOENT : store_sqlite_errno(rc);
-                }
-        }
-        store_unlock(s);
-        return r;
+        return store_row_get(s, "SELECT " OP_COLUMNS " FROM ops WHERE id=?", id, op_from_row, ret);
 }
 
+static void op_row_clear(void *op) { op_record_clear(op); }
+
 int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT " OP_COLUMNS " FROM ops WHERE state='running' ORDER BY seq");
-        size_t n = 0, cap = 8;
-        op_record_t *list = xcalloc(cap, sizeof *list);
-        int rc = SQLITE_ERROR;
-        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-                if (n == cap) {
-                        cap *= 2;
-                        op_record_t *l = realloc(list, cap * sizeof *list);
-                        if (!l)
-                                abort();
-                        list = l;
-                }
-                op_from_row(st, &list[n++]);
-        }
-        store_unlock(s);
-        if (rc != SQLITE_DONE) {
-                store_op_list_free(list, n);
-                return -EIO;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return store_rows_list(s, "SELECT " OP_COLUMNS " FROM ops WHERE state='running' ORDER BY seq", sizeof **ret,
+                               op_from_row, op_row_clear, ret, ret_n);
 }
 
 void store_op_list_free(op_record_t *list, size_t n) {
