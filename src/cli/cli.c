@@ -120,6 +120,9 @@ static const cli_command_t commands[] = {
         { "cluster restart", cmd_cluster_restart, "NAME", cluster_dir_options,
           "restart \"oracle\" or the node of RM NAME with the same data" },
         { "rm list", cmd_rm_list, NULL, NULL, "list the real machines (RMs)" },
+        { "rm fence", cmd_rm_fence, "NAME", NULL,
+          "declare an RM down now and fence its VMs (an operator's decision while the Oracle holds fencing for an "
+          "isolation)" },
         { "image build", cmd_image_build, "BUILTIN", NULL, "build and register a builtin image (tiny-http)" },
         { "image list", cmd_image_list, NULL, NULL, "list images" },
         { "image import", cmd_image_import, "FILE", image_import_options,

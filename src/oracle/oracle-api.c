@@ -23,8 +23,26 @@ json_t *oracle_vm_json(const vm_record_t *v) {
         return j;
 }
 
+/* ok, and the Oracle's own view of its liveness: whether it holds fencing for an isolation and
+ * the stalls it measured (oracle-liveness.h). */
 static void h_health(const http_request_t *req, http_reply_t *reply) {
-        http_reply_json(reply, 200, json_pack("{s:b}", "ok", 1));
+        oracle_t *o = req->userdata;
+        int64_t stalls = 0, longest = 0;
+        oracle_liveness_stalls(o->liveness, &stalls, &longest);
+        http_reply_json(reply, 200, json_pack("{s:b,s:b,s:I,s:I}", "ok", 1, "isolated",
+                                              oracle_liveness_isolated(o->liveness), "stalls", (json_int_t)stalls,
+                                              "longest_stall_ms", (json_int_t)longest));
+}
+
+static void h_rm_fence(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        _cleanup_free_ char *msg = NULL;
+        int r = oracle_rm_fence(o, req->params[0], &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r == -EALREADY ? -EPERM : r, "%s", msg);
+                return;
+        }
+        http_reply_json(reply, 200, json_pack("{s:s,s:s}", "name", req->params[0], "state", "down"));
 }
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
@@ -38,13 +56,16 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
                 return;
         }
         json_t *arr = json_array();
+        int64_t now = time_now_ms();
         for (size_t i = 0; i < nr; i++) {
                 int count = 0;
                 for (size_t k = 0; k < nv; k++)
                         count += streq(vms[k].rm, rms[i].name);
-                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f}", "name", rms[i].name, "role",
+                int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f}", "name", rms[i].name, "role",
                                                      rms[i].role, "state", rms[i].state, "address", rms[i].address,
-                                                     "vms", count, "last_seen", (double)rms[i].last_seen_ms / 1000.0));
+                                                     "vms", count, "last_seen", (double)rms[i].last_seen_ms / 1000.0,
+                                                     "silent_s", (double)silent / 1000.0));
         }
         free(rms);
         store_vm_list_free(vms, nv);
@@ -415,6 +436,7 @@ const http_route_t oracle_api_routes[] = {
         { "GET", "/v1/health", h_health },
         { "GET", "/v1/rms", h_rms },
         { "POST", "/v1/rms/:name/heartbeat", oracle_heartbeat },
+        { "POST", "/v1/rms/:name/fence", h_rm_fence },
         { "GET", "/v1/images", h_images },
         { "POST", "/v1/images", h_image_create },
         { "GET", "/v1/vms", h_vms },

@@ -9,10 +9,9 @@
 
 #include "net/http-server.h"
 #include "nest/chunk-store.h"
+#include "oracle/oracle-liveness.h"
 #include "oracle/oracle-metrics.h"
 #include "store/store.h"
-
-#define RM_DOWN_AFTER_MS 5000
 
 typedef struct oracle {
         store_t *store;
@@ -23,7 +22,6 @@ typedef struct oracle {
         char *listen;
         http_server_t *http;
         volatile int stopping;
-        int64_t started_ms;       /* wall clock at start: RMs are judged silent only after it */
         pthread_mutex_t ops_lock; /* guards ops_running */
         int ops_running;          /* runner threads alive: a stop with some leaves at once */
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
@@ -31,6 +29,9 @@ typedef struct oracle {
         pthread_mutex_t strays_lock; /* guards strays and snapshots */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
+        oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
+        pthread_mutex_t imports_lock; /* guards imports */
+        json_t *imports;          /* image names being imported right now -> true */
 } oracle_t;
 
 /* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */
@@ -98,6 +99,10 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
 /* An address as nodes report it, for their API and for guests: "IPv4:PORT". */
 bool oracle_address_is_valid(const char *address);
 void *oracle_reconciler_thread(void *arg);
+void *oracle_gc_thread(void *arg);
+/* An operator's decision during an isolation (or any time): rm is down now and its VMs are
+ * failed and fenced. -ENOENT, -EALREADY (down already). */
+int oracle_rm_fence(oracle_t *o, const char *name, char **ret_msg);
 /* Marks vm failed at version+1 (no operation may run on it; call inside a transaction). fence:
  * also drop its placement, so its RM holds no lease and kills any copy. */
 void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason);

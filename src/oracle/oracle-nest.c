@@ -287,6 +287,25 @@ static int image_probe(const char *path, const char *format, json_t **ret, char 
         return 0;
 }
 
+/* Names of images being imported right now (in memory: an import that dies with the Oracle
+ * leaves no record, only chunks that the next garbage collection removes). */
+static bool name_reserve(oracle_t *o, const char *name) {
+        pthread_mutex_lock(&o->imports_lock);
+        if (!o->imports)
+                o->imports = json_object();
+        bool free_name = !json_object_get(o->imports, name);
+        if (free_name)
+                json_object_set_new(o->imports, name, json_true());
+        pthread_mutex_unlock(&o->imports_lock);
+        return free_name;
+}
+
+static void name_release(oracle_t *o, const char *name) {
+        pthread_mutex_lock(&o->imports_lock);
+        json_object_del(o->imports, name);
+        pthread_mutex_unlock(&o->imports_lock);
+}
+
 static void h_put_image(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = req->params[0];
@@ -315,36 +334,52 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
         img.meta = json_pack("{s:s,s:s,s:{},s:O?}", "boot", "disk", "format", format, "files", "virtual_size",
                              json_object_get(info, "virtual-size"));
         json_decref(info);
-        /* the name check, the import into the Nest and the record are one step under the store's
-         * transaction, so two imports of one name cannot both win */
+        /* The import (chunking and hashing a disk of gigabytes: seconds) runs outside the store's
+         * lock, so heartbeats and the API never wait behind it. The name is reserved in memory
+         * meanwhile, so two imports of one name cannot both win, and the record is then written
+         * in one short transaction that checks the name again. */
         image_record_t old = { 0 };
-        r = store_tx_begin(o->store);
-        bool in_tx = r >= 0;
-        if (r >= 0 && store_image_get(o->store, name, &old) >= 0) {
+        if (store_image_get(o->store, name, &old) >= 0) {
                 image_record_clear(&old);
-                store_tx_rollback(o->store);
                 image_record_clear(&img);
                 http_reply_error(reply, 409, "exists", "image \"%s\" exists already", name);
                 return;
         }
-        _cleanup_free_ char *msg2 = NULL;
-        if (r >= 0) {
-                /* an earlier image of this name that was deleted may have left its manifest */
-                nest_manifest_delete(o->nest_store, name, 0, "disk");
-                r = nest_import_path(o, name, 0, "disk", req->upload_path, &file_info, &msg2);
+        if (!name_reserve(o, name)) {
+                image_record_clear(&img);
+                http_reply_error(reply, 409, "exists", "image \"%s\" is being imported already", name);
+                return;
         }
+        _cleanup_free_ char *msg2 = NULL;
+        /* an earlier image of this name that was deleted may have left its manifest */
+        nest_manifest_delete(o->nest_store, name, 0, "disk");
+        r = nest_import_path(o, name, 0, "disk", req->upload_path, &file_info, &msg2);
         if (r >= 0) {
                 json_object_set_new(json_object_get(img.meta, "files"), "disk", file_info);
-                r = store_image_put(o->store, &img);
+                r = store_tx_begin(o->store);
+                if (r >= 0) {
+                        if (store_image_get(o->store, name, &old) >= 0) {
+                                image_record_clear(&old);
+                                r = -EEXIST;
+                        } else {
+                                r = store_image_put(o->store, &img);
+                        }
+                        if (r >= 0)
+                                r = store_tx_commit(o->store);
+                        else
+                                store_tx_rollback(o->store);
+                }
         }
-        if (r >= 0)
-                r = store_tx_commit(o->store);
-        else if (in_tx)
-                store_tx_rollback(o->store);
+        name_release(o, name);
         if (r < 0) {
-                nest_manifest_delete(o->nest_store, name, 0, "disk");
+                if (r != -EEXIST)
+                        nest_manifest_delete(o->nest_store, name, 0, "disk");
                 image_record_clear(&img);
-                http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store image \"%s\": %s", name, strerror(-r));
+                if (r == -EEXIST)
+                        http_reply_error(reply, 409, "exists", "image \"%s\" exists already", name);
+                else
+                        http_reply_errno(reply, r == -ENOSPC ? r : -EIO, "cannot store image \"%s\": %s", name,
+                                         msg2 ? msg2 : strerror(-r));
                 return;
         }
         store_event_add(o->store, "image-imported", NULL, NULL, NULL, name);

@@ -93,7 +93,8 @@ static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
                                                  placed->vcpus, stats, now);
                 if (!name || !state || !streq(state, "crashed"))
                         continue;
-                store_tx_begin(o->store);
+                if (store_tx_begin(o->store) < 0)
+                        continue; /* the next heartbeat reports the crash again */
                 vm_record_t vm = { 0 };
                 if (store_vm_get(o->store, name, &vm) >= 0 && streq(vm.rm, rm) && !*vm.op_id &&
                     (streq(vm.state, "loading") || streq(vm.state, "active")))
@@ -192,6 +193,9 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "invalid", "heartbeat needs role (production|chamber) and address (IPv4:PORT)");
                 return;
         }
+        /* heard before anything waits for the store: a busy store delays the answer, never the
+         * RM's liveness */
+        oracle_liveness_heard(o->liveness, name, time_now_ms());
         const json_t *vms = json_object_get(req->body, "vms");
         _cleanup_free_ char *msg = NULL;
         int r = vms ? heartbeat_vms_check(vms, &msg) : 0;
@@ -246,44 +250,113 @@ int oracle_rm_strays(oracle_t *o, const char *rm) {
         return n;
 }
 
-/* RMs silent for RM_DOWN_AFTER_MS are down; their running VMs fail and are fenced. Silence is
- * counted from the Oracle's own start at the earliest: while the Oracle was down nobody could
- * heartbeat to it, and a restart must not fence every VM of the cluster. */
+/* Declares rm down and fails and fences its running VMs (their node kills any copy once it
+ * hears that it holds no lease). 0, or -errno when the store refused (nothing changed). */
+static int rm_declare_down(oracle_t *o, rm_record_t *rm, const char *reason) {
+        int r = store_tx_begin(o->store);
+        if (r < 0)
+                return r;
+        vm_record_t *vms = NULL;
+        size_t m = 0;
+        SET(rm->state, "down");
+        r = store_rm_upsert(o->store, rm);
+        if (r >= 0)
+                r = store_vm_list(o->store, &vms, &m);
+        if (r < 0) {
+                store_tx_rollback(o->store);
+                return r;
+        }
+        store_event_add(o->store, "rm-down", NULL, NULL, rm->name, reason);
+        for (size_t k = 0; k < m; k++)
+                if (streq(vms[k].rm, rm->name) && !*vms[k].op_id &&
+                    (streq(vms[k].state, "loading") || streq(vms[k].state, "active")))
+                        oracle_vm_mark_failed(o, &vms[k], rm->name, true, reason);
+        store_vm_list_free(vms, m);
+        r = store_tx_commit(o->store);
+        if (r >= 0)
+                log_warn("RM %s is down: %s", rm->name, reason);
+        return r;
+}
+
+/* One liveness round (oracle-liveness.h): RMs silent while the Oracle was responsive are down,
+ * unless so many are silent that the Oracle itself is the likely fault. */
 static void reconcile_rms(oracle_t *o) {
         rm_record_t *rms = NULL;
         size_t n = 0;
         if (store_rm_list(o->store, &rms, &n) < 0)
                 return;
-        int64_t now = time_wall_ms();
-        for (size_t i = 0; i < n; i++) {
-                if (!streq(rms[i].state, "up") || now - MAX(rms[i].last_seen_ms, o->started_ms) < RM_DOWN_AFTER_MS)
-                        continue;
-                SET(rms[i].state, "down");
-                store_rm_upsert(o->store, &rms[i]);
-                store_event_add(o->store, "rm-down", NULL, NULL, rms[i].name, "no heartbeat for 5 s");
-                log_warn("RM %s stopped heartbeating: down", rms[i].name);
-                vm_record_t *vms = NULL;
-                size_t m = 0;
-                store_tx_begin(o->store);
-                if (store_vm_list(o->store, &vms, &m) >= 0) {
-                        for (size_t k = 0; k < m; k++)
-                                if (streq(vms[k].rm, rms[i].name) && !*vms[k].op_id &&
-                                    (streq(vms[k].state, "loading") || streq(vms[k].state, "active")))
-                                        oracle_vm_mark_failed(o, &vms[k], rms[i].name, true, "its RM stopped heartbeating");
-                        store_vm_list_free(vms, m);
-                }
-                store_tx_commit(o->store);
+        const char **up = n ? xcalloc(n, sizeof *up) : NULL;
+        size_t n_up = 0;
+        for (size_t i = 0; i < n; i++)
+                if (streq(rms[i].state, "up"))
+                        up[n_up++] = rms[i].name;
+        /* the clock is read after the store answered: a wait for the store is a stall of ours */
+        liveness_verdict_t v;
+        oracle_liveness_tick(o->liveness, up, n_up, time_now_ms(), &v);
+        if (v.stall_ms > 0) {
+                _cleanup_free_ char *why = xasprintf("the Oracle's reconciler was held up for %lld ms; RMs' silence "
+                                                     "in that time is not counted",
+                                                     (long long)v.stall_ms);
+                store_event_add(o->store, "oracle-stall", NULL, NULL, NULL, why);
+                log_warn("%s", why);
         }
+        if (v.change == LIVENESS_ISOLATION_BEGAN) {
+                _cleanup_free_ char *why = xasprintf("%zu of %zu RMs fell silent at once: the Oracle may be isolated; "
+                                                     "fencing is held until RMs report again or an operator fences "
+                                                     "one (vmatrix rm fence RM)",
+                                                     v.n_suspect, n_up);
+                store_event_add(o->store, "isolation", NULL, NULL, NULL, why);
+                log_warn("%s", why);
+        } else if (v.change == LIVENESS_ISOLATION_ENDED) {
+                store_event_add(o->store, "isolation-ended", NULL, NULL, NULL, "RMs report again");
+                log_info("isolation ended: RMs report again");
+        }
+        for (size_t i = 0; i < v.n_down; i++)
+                for (size_t k = 0; k < n; k++)
+                        if (rms[k].name == v.down[i])
+                                rm_declare_down(o, &rms[k], "no heartbeat for 5 s");
+        free(v.down);
+        free(up);
         free(rms);
+}
+
+int oracle_rm_fence(oracle_t *o, const char *name, char **ret_msg) {
+        rm_record_t rm = { 0 };
+        if (store_rm_get(o->store, name, &rm) < 0) {
+                *ret_msg = xasprintf("no RM named \"%s\"", name);
+                return -ENOENT;
+        }
+        if (!streq(rm.state, "up")) {
+                *ret_msg = xasprintf("RM \"%s\" is down already", name);
+                return -EALREADY;
+        }
+        int r = rm_declare_down(o, &rm, "fenced by an operator");
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot record RM \"%s\" as down: %s", name, strerror(-r));
+                return r;
+        }
+        /* a heartbeat from it brings it up again, counted afresh */
+        oracle_liveness_forget(o->liveness, name);
+        return 0;
+}
+
+void *oracle_reconciler_thread(void *arg) {
+        oracle_t *o = arg;
+        while (!o->stopping) {
+                reconcile_rms(o);
+                time_sleep_ms(500);
+        }
+        return NULL;
 }
 
 #define NEST_GC_INTERVAL_MS (10 * 60 * 1000)
 
-void *oracle_reconciler_thread(void *arg) {
+/* The Nest's garbage collection, in its own thread: a collection of a large Nest takes
+ * seconds and must not delay the liveness rounds. */
+void *oracle_gc_thread(void *arg) {
         oracle_t *o = arg;
         int64_t last_gc = time_now_ms();
         while (!o->stopping) {
-                reconcile_rms(o);
                 /* chunks of deleted VMs and superseded bundles go after a grace period (gc.h) */
                 if (time_now_ms() - last_gc > NEST_GC_INTERVAL_MS) {
                         nest_gc_stats_t st = { 0 };

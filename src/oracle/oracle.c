@@ -45,7 +45,7 @@ int oracle_main(int argc, char **argv) {
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        oracle_t o = { .started_ms = time_wall_ms() };
+        oracle_t o = { .liveness = oracle_liveness_new(time_now_ms()) };
         _cleanup_free_ char *data = NULL, *listen = NULL, *guest = NULL;
         int c;
         optind = 1;
@@ -71,6 +71,7 @@ int oracle_main(int argc, char **argv) {
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
         pthread_mutex_init(&o.strays_lock, NULL);
+        pthread_mutex_init(&o.imports_lock, NULL);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", o.nest);
         _cleanup_free_ char *db = xasprintf("%s/state.db", data);
         int r = mkdir_p(tmp, 0755);
@@ -113,14 +114,20 @@ int oracle_main(int argc, char **argv) {
         /* before the operations are re-driven: a deactivation drains through HAProxy */
         oracle_switch_start(&o);
         oracle_ops_recover(&o);
-        pthread_t rec;
-        pthread_create(&rec, NULL, oracle_reconciler_thread, &o);
+        pthread_t rec, gc;
+        if (pthread_create(&rec, NULL, oracle_reconciler_thread, &o) != 0 ||
+            pthread_create(&gc, NULL, oracle_gc_thread, &o) != 0) {
+                /* without its reconciler the Oracle would never notice a dead RM: refuse to run */
+                log_error("cannot start the reconciler threads: %m");
+                _exit(1);
+        }
 
         int sig = 0;
         sigwait(&mask, &sig);
         log_info("signal %d: stopping", sig);
         o.stopping = 1;
         pthread_join(rec, NULL);
+        pthread_join(gc, NULL);
         o.http = http_server_stop(o.http);
         /* HAProxy goes with the Oracle: the next Oracle starts it again from the store */
         oracle_switch_stop(&o);
@@ -135,6 +142,8 @@ int oracle_main(int argc, char **argv) {
         o.metrics = oracle_metrics_free(o.metrics);
         json_decref(o.strays);
         json_decref(o.snapshots);
+        json_decref(o.imports);
+        o.liveness = oracle_liveness_free(o.liveness);
         store_close(o.store);
         nest_store_free(o.nest_store);
         free(o.listen);
