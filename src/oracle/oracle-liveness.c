@@ -10,6 +10,7 @@
 struct oracle_liveness {
         pthread_mutex_t lock;
         json_t *heard;        /* RM name -> monotonic ms of its last heartbeat */
+        json_t *gaps;         /* RM name -> the longest time between two of its heartbeats */
         int64_t counts_from;  /* silence is counted from here at the earliest (start, stall end) */
         int64_t last_tick;    /* 0 before the first tick */
         bool isolated;
@@ -20,6 +21,7 @@ oracle_liveness_t *oracle_liveness_new(int64_t now_ms) {
         oracle_liveness_t *l = xcalloc(1, sizeof *l);
         pthread_mutex_init(&l->lock, NULL);
         l->heard = json_object();
+        l->gaps = json_object();
         l->counts_from = now_ms;
         return l;
 }
@@ -28,6 +30,7 @@ oracle_liveness_t *oracle_liveness_free(oracle_liveness_t *l) {
         if (!l)
                 return NULL;
         json_decref(l->heard);
+        json_decref(l->gaps);
         pthread_mutex_destroy(&l->lock);
         free(l);
         return NULL;
@@ -35,6 +38,12 @@ oracle_liveness_t *oracle_liveness_free(oracle_liveness_t *l) {
 
 void oracle_liveness_heard(oracle_liveness_t *l, const char *rm, int64_t now_ms) {
         pthread_mutex_lock(&l->lock);
+        const json_t *prev = json_object_get(l->heard, rm);
+        if (prev) {
+                int64_t gap = now_ms - (int64_t)json_integer_value(prev);
+                if (gap > (int64_t)json_integer_value(json_object_get(l->gaps, rm)))
+                        json_object_set_new(l->gaps, rm, json_integer(gap));
+        }
         json_object_set_new(l->heard, rm, json_integer(now_ms));
         pthread_mutex_unlock(&l->lock);
 }
@@ -91,6 +100,13 @@ void oracle_liveness_tick(oracle_liveness_t *l, const char *const *up, size_t n,
         }
         ret->down = silent;
         ret->n_down = ret->n_silent;
+}
+
+int64_t oracle_liveness_gap_max_ms(oracle_liveness_t *l, const char *rm) {
+        pthread_mutex_lock(&l->lock);
+        int64_t g = (int64_t)json_integer_value(json_object_get(l->gaps, rm));
+        pthread_mutex_unlock(&l->lock);
+        return g;
 }
 
 bool oracle_liveness_isolated(oracle_liveness_t *l) {

@@ -58,6 +58,8 @@ int64_t oracle_liveness_silent_ms(oracle_liveness_t *l, const char *rm, int64_t 
  * ret->down is malloc'd (free it), its strings are up[]'s. */
 void oracle_liveness_tick(oracle_liveness_t *l, const char *const *up, size_t n, int64_t now_ms,
                           liveness_verdict_t *ret);
+/* The longest time between two heartbeats of rm that arrived (0 before the second). */
+int64_t oracle_liveness_gap_max_ms(oracle_liveness_t *l, const char *rm);
 bool oracle_liveness_isolated(oracle_liveness_t *l);
 /* Stalls seen since the start and the longest, for /v1/health. */
 void oracle_liveness_stalls(oracle_liveness_t *l, int64_t *ret_count, int64_t *ret_longest_ms);

@@ -157,6 +157,10 @@ int main(void) {
                 CHECK(oracle_liveness_silent_ms(l, rms[0], 5000) == 5000);
                 oracle_liveness_heard(l, rms[0], 6000);
                 CHECK(oracle_liveness_silent_ms(l, rms[0], 6500) == 500);
+                CHECK(oracle_liveness_gap_max_ms(l, rms[0]) == 0);
+                oracle_liveness_heard(l, rms[0], 9000);
+                oracle_liveness_heard(l, rms[0], 10000);
+                CHECK(oracle_liveness_gap_max_ms(l, rms[0]) == 3000);
                 oracle_liveness_free(l);
         }
         return tap_finish();
