@@ -38,6 +38,14 @@ void *xcalloc(size_t n, size_t size) {
         return p;
 }
 
+void set_str(char *dst, size_t size, const char *s) {
+        if (size == 0)
+                return;
+        size_t n = s ? strnlen(s, size - 1) : 0;
+        memcpy(dst, s ? s : "", n);
+        dst[n] = 0;
+}
+
 bool str_startswith(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 bool str_endswith(const char *s, const char *suffix) {

@@ -16,6 +16,10 @@ char *xstrdup(const char *s);
 void *xcalloc(size_t n, size_t size);
 
 bool str_startswith(const char *s, const char *prefix);
+/* Copies s (NULL: "") into the fixed-size buffer dst, cut to fit, always terminated. SET() is
+ * the form for a char array field: SET(vm->state, "active"). */
+void set_str(char *dst, size_t size, const char *s);
+#define SET(field, s) set_str((field), sizeof(field), (s))
 bool str_endswith(const char *s, const char *suffix);
 
 /* Replaces, in place, every byte of s that is not part of well-formed UTF-8 (including a

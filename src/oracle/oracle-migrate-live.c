@@ -19,8 +19,6 @@
 #define LIVE_SEND_TIMEOUT_MS (10L * 60 * 1000)
 #define LIVE_FINISH_TIMEOUT_MS 60000
 
-static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 static int live_call(oracle_t *o, const char *rm, const vm_record_t *vm, const char *what, json_t *body,
                      long timeout_ms, json_t **ret, char **ret_msg) {

@@ -19,8 +19,6 @@
 #define MIGRATE_SILENCE_MS 10000
 #define MIGRATE_CMD_TIMEOUT_MS (30L * 60 * 1000)
 
-static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 /* The REQ call runs in a thread of its own so the op can watch the heartbeats meanwhile. The
  * context is shared by the two threads; the last one out frees it. */

@@ -25,8 +25,6 @@ typedef struct op_ctx {
         char op_id[40];
 } op_ctx_t;
 
-static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 static void op_progress(oracle_t *o, op_record_t *op, const char *phase) {
         json_decref(op->progress);

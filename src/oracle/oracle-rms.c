@@ -11,8 +11,6 @@
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
 
-static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 /* A heartbeat lists every VM of its RM; a chamber runs many, none runs thousands. */
 #define HEARTBEAT_MAX_VMS 4096

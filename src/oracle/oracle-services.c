@@ -21,8 +21,6 @@
  * metadata, which for a fresh image stay well under this allowance. */
 #define SERVICE_VM_DISK_ALLOWANCE (256ull << 20)
 
-static void set_str(char *dst, size_t size, const char *s) { snprintf(dst, size, "%s", s ? s : ""); }
-#define SET(field, s) set_str(field, sizeof(field), s)
 
 char *oracle_service_endpoint(const char *listen, int64_t port) {
         _cleanup_free_ char *host = NULL;

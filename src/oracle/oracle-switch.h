@@ -68,13 +68,6 @@ typedef struct oracle_switch {
         oracle_pool_t *pool;
 } oracle_switch_t;
 
-/* Copies s into dst, cut to fit (names here are at most 63 characters already). */
-static inline void switch_set_str(char *dst, size_t size, const char *s) {
-        size_t n = s ? strnlen(s, size - 1) : 0;
-        memcpy(dst, s ? s : "", n);
-        dst[n] = 0;
-}
-#define SET(field, s) switch_set_str(field, sizeof(field), s)
 
 /* Sleeps up to ms or until oracle_switch_wake set *flag (then clears it). */
 void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms);
