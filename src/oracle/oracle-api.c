@@ -9,20 +9,6 @@
 #include "net/stream.h"
 #include "oracle/oracle-internal.h"
 
-#define MAC_PREFIX "52:54:00"
-
-json_t *oracle_vm_json(const vm_record_t *v) {
-        json_t *j = vm_record_to_json(v);
-        json_object_del(j, "bundle");
-        const char *names[16];
-        unsigned n = v->op_id[0] ? 0 : lifecycle_actions_for(v->state, v->prebooted, names, 16);
-        json_t *actions = json_array();
-        for (unsigned i = 0; i < n; i++)
-                json_array_append_new(actions, json_string(names[i]));
-        json_object_set_new(j, "actions", actions);
-        return j;
-}
-
 /* ok, and the Oracle's own view of its liveness: whether it holds fencing for an isolation and
  * the stalls it measured (oracle-liveness.h). */
 static void h_health(const http_request_t *req, http_reply_t *reply) {
@@ -122,54 +108,6 @@ static void h_vms(const http_request_t *req, http_reply_t *reply) {
                 json_array_append_new(arr, oracle_vm_json(&vms[i]));
         store_vm_list_free(vms, n);
         http_reply_json(reply, 200, arr);
-}
-
-int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret) {
-        const json_t *v = json_object_get(body, key);
-        if (!v || json_is_null(v)) {
-                *ret = def;
-                return 0;
-        }
-        if (!json_is_integer(v))
-                return -EINVAL;
-        int64_t x = json_integer_value(v);
-        if (x < min || x > max)
-                return -ERANGE;
-        *ret = x;
-        return 0;
-}
-
-int oracle_mac_next(oracle_t *o, char ret[18]) {
-        int64_t mac = 0;
-        int r = store_counter_next(o->store, "mac", &mac);
-        if (r < 0)
-                return r;
-        snprintf(ret, 18, MAC_PREFIX ":%02x:%02x:%02x", (unsigned)(mac >> 16) & 0xff, (unsigned)(mac >> 8) & 0xff,
-                 (unsigned)mac & 0xff);
-        return 0;
-}
-
-int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *img, int64_t memory, int64_t vcpus,
-                         const char *service, vm_record_t *ret) {
-        vm_record_t v = { .version = 1, .memory_mib = memory, .vcpus = vcpus, .created_ms = time_wall_ms() };
-        snprintf(v.name, sizeof v.name, "%s", name);
-        snprintf(v.state, sizeof v.state, "stored");
-        snprintf(v.image, sizeof v.image, "%s", img->name);
-        snprintf(v.service, sizeof v.service, "%s", service ? service : "");
-        int r = oracle_mac_next(o, v.mac);
-        if (r >= 0)
-                r = store_vm_first_version(o->store, name, &v.version);
-        if (r < 0)
-                return r;
-        const char *boot = json_string_value(json_object_get(img->meta, "boot")) ?: "kernel";
-        json_t *config = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", name, "memory_mib",
-                                   (json_int_t)memory, "vcpus", (json_int_t)vcpus, "mac", v.mac, "image", img->name,
-                                   "boot", boot, "cmdline", json_string_value(json_object_get(img->meta, "cmdline")) ?: "",
-                                   "disk_size_mib", json_integer_value(json_object_get(img->meta, "disk_size_mib")),
-                                   "image_format", json_string_value(json_object_get(img->meta, "format")) ?: "");
-        v.bundle = json_pack("{s:o,s:{}}", "config", config, "files");
-        *ret = v;
-        return 0;
 }
 
 static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
@@ -397,22 +335,11 @@ static void h_op(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "invalid", "wait_ms must be an integer from 0 to 10000");
                 return;
         }
-        int r = store_op_get(o->store, req->params[0], &op);
+        /* woken by the engine when the op progresses or ends, not by polling the store */
+        int r = oracle_op_wait(o, req->params[0], wait_ms, &op);
         if (r < 0) {
                 http_reply_errno(reply, r, "no operation %s", req->params[0]);
                 return;
-        }
-        int64_t deadline = time_now_ms() + wait_ms;
-        while (streq(op.state, "running") && time_now_ms() < deadline && !o->stopping) {
-                time_sleep_ms(5);
-                op_record_t now = { 0 };
-                if (store_op_get(o->store, req->params[0], &now) < 0)
-                        break;
-                bool changed = !streq(now.state, op.state) || now.updated_ms != op.updated_ms;
-                op_record_clear(&op);
-                op = now;
-                if (changed)
-                        break;
         }
         http_reply_json(reply, 200, op_record_to_json(&op));
         op_record_clear(&op);

@@ -9,11 +9,30 @@
 
 #include "net/http-server.h"
 #include "nest/chunk-store.h"
+#include "model/lifecycle.h"
 #include "oracle/oracle-liveness.h"
 #include "oracle/oracle-metrics.h"
+#include "oracle/oracle-proto.h"
 #include "store/store.h"
 
-typedef struct oracle {
+typedef struct oracle oracle_t;
+
+/* What the operation engine tells the layers above it, registered by them (the switching loop)
+ * instead of being called by name. A NULL hook is a no-op. */
+typedef struct oracle_hooks {
+        /* run the switching and pool loops at once (an op ended, a VM failed) */
+        void (*wake)(oracle_t *o);
+        /* vm of service failed; replace: it was serving and another VM takes its place */
+        void (*failure_note)(oracle_t *o, const char *vm, const char *service, bool replace);
+        /* wait until the load balancer drained vm (0, or -ETIMEDOUT after timeout_ms) */
+        int (*drain_wait)(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms);
+} oracle_hooks_t;
+
+/* A runner: the action part of one operation kind (oracle-run-*.c). It ends the op with
+ * oracle_op_finish, always. */
+typedef void (*oracle_runner_fn)(oracle_t *o, op_record_t *op, vm_record_t *vm);
+
+struct oracle {
         store_t *store;
         nest_store_t *nest_store; /* DATA/nest/store: the chunks and manifests of the Nest */
         char *data;       /* data directory */
@@ -22,8 +41,11 @@ typedef struct oracle {
         char *listen;
         http_server_t *http;
         volatile int stopping;
-        pthread_mutex_t ops_lock; /* guards ops_running */
+        pthread_mutex_t ops_lock; /* guards ops_running; with ops_changed */
+        pthread_cond_t ops_changed; /* broadcast when an op progresses or ends */
         int ops_running;          /* runner threads alive: a stop with some leaves at once */
+        const oracle_runner_fn *runners; /* indexed by vm_action_t (oracle-runners.c) */
+        oracle_hooks_t hooks;
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
         pthread_mutex_t strays_lock; /* guards strays and snapshots */
@@ -32,46 +54,36 @@ typedef struct oracle {
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
-} oracle_t;
+};
 
-/* oracle-ops.c: the operation coordinator (intent -> action -> commit/rollback). */
-typedef struct op_request {
-        const char *action;   /* lifecycle verb */
-        const char *rm;       /* requested RM, may be NULL */
-        const char *method;   /* migrate: chunks (default) or full */
-        bool force;
-} op_request_t;
-/* oracle-migrate-live.c: the runner of a live migration. */
-void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm);
-
-/* oracle-clone.c: count clones of a pre-booted VM (rm: all onto that chamber RM, else one per
- * free production RM). *ret is {"clones": [names], "ops": [ops]}. */
-int oracle_vm_clone(oracle_t *o, const char *parent, int64_t count, const char *rm, json_t **ret, char **ret_msg);
-/* The next MAC address of the Oracle's counter ("52:54:00:xx:xx:xx"). */
+/* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
+ * neighbours and below, never up (farm-studio shows no circle in src/oracle).
+ *
+ * ---- records and node calls (oracle-records.c, oracle-node-client.c) ---- */
+json_t *oracle_vm_json(const vm_record_t *v);
+/* body[key] as an integer in [min,max]; def when absent or null. -EINVAL (not an integer),
+ * -ERANGE. */
+int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret);
+/* "52:54:00:xx:xx:xx" for the counter's value (1..2^24-1 cycling, never all zero). */
+void oracle_mac_format(int64_t counter, char ret[18]);
+/* The next free MAC address of the Oracle's counter. -EADDRINUSE when every one is taken. */
 int oracle_mac_next(oracle_t *o, char ret[18]);
-
-/* Validates and records the intent, starts the runner, returns the op as JSON (202). */
-int oracle_op_start(oracle_t *o, const char *vm, const op_request_t *req, json_t **ret_op, char **ret_msg);
-/* Runners shared with oracle-migrate.c (oracle-ops.c). */
-int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, const char *error, json_t *result,
-                     bool delete_vm);
-void oracle_vm_restore_prev(const op_record_t *op, vm_record_t *vm);
-void oracle_node_forget(oracle_t *o, const char *rm, const char *vm, int64_t version);
-void oracle_op_progress(oracle_t *o, op_record_t *op, const char *phase);
-json_t *oracle_image_for_node(oracle_t *o, const char *image);
-/* oracle-migrate.c: a suspended VM from its RM to another (Virtuoso's protocol). */
-void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm);
-/* POST /v1/ops/:id/heartbeat from a node transferring for an operation: progress and liveness. */
-void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply);
-/* Re-drives every operation left running by a previous Oracle process. */
-void oracle_ops_recover(oracle_t *o);
-
-/* oracle-node-client.c: commands to a node. 0 and *ret (the node's answer) or -errno and a
- * message that names the RM. -EHOSTUNREACH when the node could not be reached at all. */
+/* A new stored VM's record (not inserted): its MAC, first version and config from img.
+ * service: the pool it belongs to, or NULL. */
+int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *img, int64_t memory, int64_t vcpus,
+                         const char *service, vm_record_t *ret);
+/* "HOST:PORT" of a service's frontend (malloc'd): the Oracle's listen host (127.0.0.1 for a
+ * wildcard) and the service's port. */
+char *oracle_service_endpoint(const char *listen, int64_t port);
+/* Every service and every VM, as one picture for a tick or an answer (free both lists). */
+int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
+                         size_t *ret_nv);
+/* Commands to a node. 0 and *ret (the node's answer) or -errno and a message that names the
+ * RM. -EHOSTUNREACH when the node could not be reached at all. */
 int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char *path, const json_t *body,
                      long timeout_ms, json_t **ret, char **ret_msg);
 
-/* oracle-nest.c: bundle and image storage on the Oracle's host. */
+/* ---- the Nest on the Oracle's host (oracle-nest.c) ---- */
 char *oracle_nest_vm_dir(oracle_t *o, const char *vm);
 char *oracle_nest_bundle_dir(oracle_t *o, const char *vm, int64_t version);
 /* 0 when the Nest holds every file of files {FILE: {"digest"}} as (vm, version, FILE) with that
@@ -83,63 +95,103 @@ int oracle_nest_write_config(oracle_t *o, const char *vm, int64_t version, const
 int oracle_image_register_builtin(oracle_t *o, const char *name, const char *builtin, json_t **ret, char **ret_msg);
 extern const http_route_t oracle_nest_routes[];
 
-/* oracle-api.c */
-extern const http_route_t oracle_api_routes[];
-json_t *oracle_vm_json(const vm_record_t *v);
-/* body[key] as an integer in [min,max]; def when absent or null. -EINVAL (not an integer),
- * -ERANGE. */
-int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret);
-/* A new stored VM's record (not inserted): its MAC, first version and config from img.
- * service: the pool it belongs to, or NULL. */
-int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *img, int64_t memory, int64_t vcpus,
-                         const char *service, vm_record_t *ret);
+/* ---- placement (oracle-placement.c) ---- */
+/* Picks an RM for a VM: an idle production RM (one VM each) or the least loaded chamber. */
+int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
+                   char **ret_msg);
+/* How many VMs rm's last heartbeat reported that it holds no lease for (fenced copies it is
+ * about to kill). A production RM with any is not free yet. */
+int oracle_rm_strays(oracle_t *o, const char *rm);
+/* From a heartbeat: the VMs it reported without a lease in leases, and the snapshots it holds. */
+void oracle_placement_strays_record(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases);
+void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t *list);
 
-/* oracle-rms.c: heartbeats, leases and the health reconciler. */
+/* ---- the operation engine (oracle-engine.c) ---- */
+typedef struct op_request {
+        const char *action;   /* lifecycle verb */
+        const char *rm;       /* requested RM, may be NULL */
+        const char *method;   /* migrate: chunks (default) or full */
+        bool force;
+} op_request_t;
+/* Validates and records the intent, starts the runner, returns the op as JSON (202). */
+int oracle_op_start(oracle_t *o, const char *vm, const op_request_t *req, json_t **ret_op, char **ret_msg);
+/* Re-drives every operation left running by a previous Oracle process. */
+void oracle_ops_recover(oracle_t *o);
+/* The op, once it changed or ended, or after wait_ms (whichever first). -ENOENT. */
+int oracle_op_wait(oracle_t *o, const char *id, int64_t wait_ms, op_record_t *ret);
+/* Ends op: writes vm (holding its final fields) at version+1 and the op's state in one
+ * transaction (delete_vm: removes the VM's row instead). result is stolen. */
+int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, const char *error, json_t *result,
+                     bool delete_vm);
+/* Puts vm back to the row recorded at intent time (keeping the current version). */
+void oracle_vm_restore_prev(const op_record_t *op, vm_record_t *vm);
+void oracle_op_progress(oracle_t *o, op_record_t *op, const char *phase);
+const char *oracle_op_arg(const op_record_t *op, const char *key);
+/* POST /v1/vms/VM/CMD on rm with body (stolen); timeout_ms 0: the default for commands. */
+int oracle_node_cmd(oracle_t *o, const char *rm, const char *vm, const char *cmd, json_t *body, long timeout_ms,
+                    json_t **ret, char **ret_msg);
+/* Asks rm to drop vm (its lease is gone anyway, so the node fences it if this fails). */
+void oracle_node_forget(oracle_t *o, const char *rm, const char *vm, int64_t version);
+/* POST /v1/ops/:id/heartbeat from a node transferring for an operation: progress and liveness. */
+void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply);
+/* Marks vm failed at version+1 (no operation may run on it; call inside a transaction). fence:
+ * also drop its placement, so its RM holds no lease and kills any copy. */
+void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason);
+/* The hooks (oracle_hooks_t), called only when registered. */
+void oracle_engine_wake(oracle_t *o);
+void oracle_engine_failure_note(oracle_t *o, const char *vm, const char *service, bool replace);
+int oracle_engine_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms);
+
+/* ---- what runners share (oracle-run-common.c) ---- */
+/* The image description a node needs to cache the image's files, or NULL (it is gone). */
+json_t *oracle_image_for_node(oracle_t *o, const char *image);
+/* Starts vm on rm from its Nest bundle (restore when pre-booted, else cold boot). */
+int oracle_run_on(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *rm, json_t **ret, char **ret_msg);
+/* The node's answer to run/resume: where the guest answers (an invalid address is not kept). */
+void oracle_run_take_address(vm_record_t *vm, const json_t *res);
+/* A node's word that it saved a bundle into the Nest, checked against the Nest itself: every
+ * file there with the digest reported and no chunk missing. *ret_files borrows from res. */
+int oracle_run_saved_check(oracle_t *o, const char *rm, const vm_record_t *vm, int64_t version, const json_t *res,
+                           bool need_state, const json_t **ret_files, char **ret_msg);
+void oracle_run_set_nest_bundle(oracle_t *o, vm_record_t *vm, int64_t version, const json_t *files, bool prebooted);
+void oracle_run_clear_placement(vm_record_t *vm);
+
+/* ---- the runners (oracle-run-*.c) and their table (oracle-runners.c) ---- */
+void oracle_run_boot(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_activate(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_suspend(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_hibernate(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_deactivate(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_resume(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_stop(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_delete(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm);
+void oracle_run_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm);
+extern const oracle_runner_fn oracle_runners[_VM_ACTION_MAX];
+
+/* ---- RMs: heartbeats, liveness rounds, fencing (oracle-rms.c) ---- */
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
-/* An address as nodes report it, for their API and for guests: "IPv4:PORT". */
-bool oracle_address_is_valid(const char *address);
 void *oracle_reconciler_thread(void *arg);
 void *oracle_gc_thread(void *arg);
 /* An operator's decision during an isolation (or any time): rm is down now and its VMs are
  * failed and fenced. -ENOENT, -EALREADY (down already). */
 int oracle_rm_fence(oracle_t *o, const char *name, char **ret_msg);
-/* Marks vm failed at version+1 (no operation may run on it; call inside a transaction). fence:
- * also drop its placement, so its RM holds no lease and kills any copy. */
-void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason);
 
-/* oracle-services.c: the services API. */
-extern const http_route_t oracle_service_routes[];
-/* "HOST:PORT" of a service's frontend (malloc'd): the Oracle's listen host (127.0.0.1 for a
- * wildcard) and the service's port. */
-char *oracle_service_endpoint(const char *listen, int64_t port);
+/* ---- clones (oracle-clone.c) ---- */
+/* count clones of a pre-booted VM (rm: all onto that chamber RM, else one per free production
+ * RM). *ret is {"clones": [names], "ops": [ops]}. */
+int oracle_vm_clone(oracle_t *o, const char *parent, int64_t count, const char *rm, json_t **ret, char **ret_msg);
 
-/* Every service and every VM, as one picture for a tick or an answer (free both lists). */
-int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
-                         size_t *ret_nv);
-/* oracle-switch.c: the switching thread (HAProxy, load, the policy, failure recovery) and
- * oracle-pool.c: the pool thread (pre-creating services' VMs, deleting services). */
-/* init: the state the HTTP threads reach (before the API listens); start: HAProxy and the two
- * threads (once the Oracle listens, so a second Oracle on the same data stops there). */
+/* ---- the switching and pool loops (oracle-switch.c, oracle-switch-state.c, oracle-pool.c) ---- */
+/* init: the state the HTTP threads reach and the engine's hooks (before the API listens);
+ * start: HAProxy and the two threads (once the Oracle listens, so a second Oracle on the same
+ * data stops there). stop: the threads and HAProxy (the state stays for operation threads
+ * still running); free: the state, once nothing else can reach it. */
 void oracle_switch_init(oracle_t *o);
 int oracle_switch_start(oracle_t *o);
-/* stop: the threads and HAProxy (the state stays for operation threads still running);
- * free: the state, once nothing else can reach it. */
 void oracle_switch_stop(oracle_t *o);
 void oracle_switch_free(oracle_t *o);
-/* Runs both loops at once instead of at their next tick (a VM failed, an op ended...). */
-void oracle_switch_wake(oracle_t *o);
-/* Waits until HAProxy has taken vm out of service's rotation and its sessions are 0, at most
- * timeout_ms. 0, or -ETIMEDOUT (the caller goes on: a drain must end). */
-int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms);
-void *oracle_pool_thread(void *arg);
-/* A VM of service failed (oracle_vm_mark_failed): noted at once, and replaced when it was
- * serving (a VM that failed while being pre-booted is only booted again). */
-void oracle_switch_failure_note(oracle_t *o, const char *vm, const char *service, bool replace);
-/* Has the switching loop taken note of vm's failure (so the pool may stop it)? */
-bool oracle_switch_failure_known(oracle_t *o, const char *vm);
-/* How many VMs rm's last heartbeat reported that it holds no lease for (fenced copies it is
- * about to kill). A production RM with any is not free yet. */
-int oracle_rm_strays(oracle_t *o, const char *rm);
-/* Picks an RM for a VM: an idle production RM (one VM each) or the least loaded chamber. */
-int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
-                   char **ret_msg);
+
+/* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c) ---- */
+extern const http_route_t oracle_api_routes[];
+extern const http_route_t oracle_service_routes[];

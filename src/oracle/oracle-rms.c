@@ -11,60 +11,6 @@
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
 
-
-/* A heartbeat lists every VM of its RM; a chamber runs many, none runs thousands. */
-#define HEARTBEAT_MAX_VMS 4096
-
-bool oracle_address_is_valid(const char *address) {
-        _cleanup_free_ char *host = NULL;
-        int port = 0;
-        struct in_addr a;
-        return address && strlen(address) < sizeof((rm_record_t){ 0 }.address) &&
-               http_split_hostport(address, &host, &port) >= 0 && port > 0 && inet_pton(AF_INET, host, &a) == 1;
-}
-
-/* -EINVAL unless vms is an array of at most HEARTBEAT_MAX_VMS objects, each with a VM name
- * and a state; the message names the first problem. */
-static int heartbeat_vms_check(const json_t *vms, char **ret_msg) {
-        if (!json_is_array(vms)) {
-                *ret_msg = xstrdup("vms must be an array");
-                return -EINVAL;
-        }
-        if (json_array_size(vms) > HEARTBEAT_MAX_VMS) {
-                *ret_msg = xasprintf("vms lists %zu VMs; an RM reports at most %d", json_array_size(vms),
-                                     HEARTBEAT_MAX_VMS);
-                return -ERANGE;
-        }
-        size_t i;
-        const json_t *v;
-        json_array_foreach(vms, i, v) {
-                if (!json_is_object(v) || !name_is_valid(json_string_value(json_object_get(v, "name"))) ||
-                    !json_is_string(json_object_get(v, "state"))) {
-                        *ret_msg = xasprintf("vms[%zu] must be an object with a VM name and a state", i);
-                        return -EINVAL;
-                }
-        }
-        return 0;
-}
-
-void oracle_vm_mark_failed(oracle_t *o, vm_record_t *vm, const char *rm, bool fence, const char *reason) {
-        int64_t expected = vm->version;
-        bool was_serving = streq(vm->state, "active"); /* a pre-boot in a chamber is not replaced */
-        vm->version++;
-        SET(vm->state, "failed");
-        SET(vm->address, "");
-        vm->pid = 0;
-        if (fence)
-                SET(vm->rm, ""); /* no lease anywhere: the node kills any copy it still has */
-        if (store_vm_update(o->store, vm, expected) >= 0) {
-                store_event_add(o->store, "failed", vm->name, *vm->service ? vm->service : NULL, rm, reason);
-                log_warn("vm %s failed on RM %s: %s", vm->name, rm, reason);
-                oracle_metrics_vm_forget(o->metrics, vm->name);
-                oracle_switch_failure_note(o, vm->name, vm->service, was_serving);
-                oracle_switch_wake(o); /* a service's VM is replaced at once */
-        }
-}
-
 /* The crashed VMs a heartbeat reports: a VM that runs here at its current version and whose
  * QEMU is gone becomes failed at once. */
 static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
@@ -129,78 +75,25 @@ static json_t *leases_for(oracle_t *o, const char *rm) {
         return leases;
 }
 
-/* Remembers how many of the VMs rm reported hold no lease there: its node kills them on
- * this answer, and until it reports none the RM is not free for another VM. */
-static void strays_count(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases) {
-        size_t i, n = 0;
-        const json_t *v;
-        json_array_foreach(vms, i, v) {
-                const char *name = json_string_value(json_object_get(v, "name"));
-                const char *state = json_string_value(json_object_get(v, "state"));
-                /* only copies with a QEMU that still runs take the RM's CPU and memory */
-                bool live = state && (streq(state, "running") || streq(state, "busy") || streq(state, "incoming") ||
-                                      streq(state, "migrated"));
-                if (name && live && !json_object_get(leases, name))
-                        n++;
-        }
-        pthread_mutex_lock(&o->strays_lock);
-        if (!o->strays)
-                o->strays = json_object();
-        json_object_set_new(o->strays, rm, json_integer((json_int_t)n));
-        pthread_mutex_unlock(&o->strays_lock);
-}
-
-/* Remembers which memory snapshots rm holds (digests; anything else is ignored). */
-static void snapshots_record(oracle_t *o, const char *rm, const json_t *list) {
-        json_t *set = json_object();
-        size_t i;
-        const json_t *d;
-        json_array_foreach(list, i, d) {
-                if (i >= HEARTBEAT_MAX_VMS)
-                        break;
-                if (bundle_sha256_is_valid(json_string_value(d)))
-                        json_object_set_new(set, json_string_value(d), json_true());
-        }
-        pthread_mutex_lock(&o->strays_lock);
-        if (!o->snapshots)
-                o->snapshots = json_object();
-        json_object_set_new(o->snapshots, rm, set);
-        pthread_mutex_unlock(&o->strays_lock);
-}
-
-/* Does rm hold the memory snapshot with this digest? */
-static bool rm_holds_snapshot(oracle_t *o, const char *rm, const char *digest) {
-        if (!digest)
-                return false;
-        pthread_mutex_lock(&o->strays_lock);
-        bool held = json_object_get(json_object_get(o->snapshots, rm), digest) != NULL;
-        pthread_mutex_unlock(&o->strays_lock);
-        return held;
-}
-
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = req->params[0];
-        const char *role = json_string_value(json_object_get(req->body, "role"));
-        const char *address = json_string_value(json_object_get(req->body, "address"));
         if (!name_is_valid(name)) {
                 http_reply_error(reply, 400, "invalid", "invalid RM name \"%s\"", name);
                 return;
         }
-        if (!role || (!streq(role, "production") && !streq(role, "chamber")) || !oracle_address_is_valid(address)) {
-                http_reply_error(reply, 400, "invalid", "heartbeat needs role (production|chamber) and address (IPv4:PORT)");
+        oracle_heartbeat_t hb;
+        _cleanup_free_ char *msg = NULL;
+        int r = oracle_proto_heartbeat_parse(req->body, &hb, &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg);
                 return;
         }
         /* heard before anything waits for the store: a busy store delays the answer, never the
          * RM's liveness */
         oracle_liveness_heard(o->liveness, name, time_now_ms());
-        const json_t *vms = json_object_get(req->body, "vms");
-        _cleanup_free_ char *msg = NULL;
-        int r = vms ? heartbeat_vms_check(vms, &msg) : 0;
-        if (r < 0) {
-                http_reply_errno(reply, r, "%s", msg);
-                return;
-        }
+        const char *role = hb.role, *address = hb.address;
+        const json_t *vms = hb.vms;
         rm_record_t rm = { 0 };
         bool known = store_rm_get(o->store, name, &rm) >= 0;
         bool was_up = known && streq(rm.state, "up");
@@ -236,16 +129,9 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         if (vms)
                 heartbeat_vms(o, name, vms);
         json_t *leases = leases_for(o, name);
-        strays_count(o, name, vms, leases);
-        snapshots_record(o, name, json_object_get(req->body, "snapshots"));
+        oracle_placement_strays_record(o, name, vms, leases);
+        oracle_placement_snapshots_record(o, name, hb.snapshots);
         http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases));
-}
-
-int oracle_rm_strays(oracle_t *o, const char *rm) {
-        pthread_mutex_lock(&o->strays_lock);
-        int n = (int)json_integer_value(json_object_get(o->strays, rm));
-        pthread_mutex_unlock(&o->strays_lock);
-        return n;
 }
 
 /* Declares rm down and fails and fences its running VMs (their node kills any copy once it
@@ -371,75 +257,3 @@ void *oracle_gc_thread(void *arg) {
         return NULL;
 }
 
-static size_t vms_on(const vm_record_t *vms, size_t n, const char *rm) {
-        size_t c = 0;
-        for (size_t i = 0; i < n; i++)
-                if (streq(vms[i].rm, rm))
-                        c++;
-        return c;
-}
-
-int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
-                   char **ret_msg) {
-        rm_record_t *rms = NULL;
-        vm_record_t *vms = NULL;
-        size_t nr = 0, nv = 0;
-        if (store_rm_list(o->store, &rms, &nr) < 0 || store_vm_list(o->store, &vms, &nv) < 0) {
-                free(rms);
-                *ret_msg = xstrdup("the store is unavailable");
-                return -EIO;
-        }
-        bool production = streq(role, "production");
-        int r = -EAGAIN;
-        size_t best_load = SIZE_MAX;
-        /* an activation goes where its memory snapshot already is, when such an RM is free */
-        const char *digest = NULL;
-        for (size_t i = 0; i < nv && production; i++)
-                if (streq(vms[i].name, vm))
-                        digest = json_string_value(
-                                json_object_get(json_object_get(json_object_get(vms[i].bundle, "files"), BUNDLE_FILE_MEMORY), "digest"));
-        bool best_holds = false;
-        for (size_t i = 0; i < nr; i++) {
-                rm_record_t *rm = &rms[i];
-                if (wanted && !streq(rm->name, wanted))
-                        continue;
-                size_t load = vms_on(vms, nv, rm->name);
-                if (wanted) {
-                        if (!streq(rm->role, role))
-                                *ret_msg = xasprintf("RM \"%s\" is a %s RM; %s needs a %s RM", wanted, rm->role, vm,
-                                                     role);
-                        else if (!streq(rm->state, "up"))
-                                *ret_msg = xasprintf("RM \"%s\" is down", wanted);
-                        else if (production && load > 0)
-                                *ret_msg = xasprintf("production RM \"%s\" already runs a VM (one VM per production RM)",
-                                                     wanted);
-                        else {
-                                set_str(ret, size, rm->name);
-                                r = 0;
-                        }
-                        if (r < 0)
-                                r = -EAGAIN;
-                        break;
-                }
-                if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0) ||
-                    (production && oracle_rm_strays(o, rm->name) > 0))
-                        continue;
-                bool holds = production && rm_holds_snapshot(o, rm->name, digest);
-                if ((holds && !best_holds) || (holds == best_holds && load < best_load)) {
-                        best_load = load;
-                        best_holds = holds;
-                        set_str(ret, size, rm->name);
-                        r = 0;
-                }
-        }
-        if (wanted && r < 0 && !*ret_msg) {
-                *ret_msg = xasprintf("no RM named \"%s\"", wanted);
-                r = -ENOENT;
-        }
-        if (!wanted && r < 0)
-                *ret_msg = xasprintf("no %s RM is free for vm \"%s\"%s", role, vm,
-                                     production ? " (each production RM runs one VM)" : "");
-        free(rms);
-        store_vm_list_free(vms, nv);
-        return r;
-}

@@ -21,15 +21,6 @@
  * metadata, which for a fresh image stay well under this allowance. */
 #define SERVICE_VM_DISK_ALLOWANCE (256ull << 20)
 
-
-char *oracle_service_endpoint(const char *listen, int64_t port) {
-        _cleanup_free_ char *host = NULL;
-        int listen_port = 0;
-        if (!listen || http_split_hostport(listen, &host, &listen_port) < 0)
-                return xasprintf("127.0.0.1:%lld", (long long)port);
-        return xasprintf("%s:%lld", streq(host, "0.0.0.0") ? "127.0.0.1" : host, (long long)port);
-}
-
 /* service show --json: DESIGN.md §4's fields (name, endpoint, active, pool, vms) and the rest. */
 static json_t *service_json(oracle_t *o, const service_record_t *sv, const vm_record_t *vms, size_t n) {
         json_t *j = service_record_to_json(sv);
@@ -283,7 +274,7 @@ static void h_service_create(const http_request_t *req, http_reply_t *reply) {
                 return;
         }
         log_info("service %s: created with a pool of %lld VMs; pre-booting them", sv.name, (long long)sv.pool);
-        oracle_switch_wake(o);
+        oracle_engine_wake(o);
         vm_record_t *vms = NULL;
         size_t nv = 0;
         if (store_vm_list(o->store, &vms, &nv) < 0) {
@@ -320,7 +311,7 @@ static void h_service_delete(const http_request_t *req, http_reply_t *reply) {
                 http_reply_errno(reply, r, "cannot delete service \"%s\"", sv.name);
                 return;
         }
-        oracle_switch_wake(o);
+        oracle_engine_wake(o);
         http_reply_json(reply, 202, service_record_to_json(&sv));
 }
 

@@ -32,7 +32,6 @@
 #define LB_SERVER_MAXCONN 4
 #define LOSS_EVENT_EVERY_MS 30000
 
-
 static svc_state_t *svc_state(oracle_switch_t *sw, const char *name) {
         for (size_t i = 0; i < sw->n_svcs; i++)
                 if (streq(sw->svcs[i].name, name))
@@ -41,27 +40,6 @@ static svc_state_t *svc_state(oracle_switch_t *sw, const char *name) {
         s->above_since = s->below_since = -1;
         SET(s->name, name);
         return s;
-}
-
-void oracle_switch_wake(oracle_t *o) {
-        oracle_switch_t *sw = o->sw;
-        if (!sw)
-                return;
-        pthread_mutex_lock(&sw->lock);
-        sw->wake_switch = sw->wake_pool = true;
-        pthread_cond_broadcast(&sw->wake);
-        pthread_mutex_unlock(&sw->lock);
-}
-
-void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms) {
-        oracle_switch_t *sw = o->sw;
-        struct timespec ts = time_realtime_after_ms(ms);
-        pthread_mutex_lock(&sw->lock);
-        while (!*flag && !o->stopping)
-                if (pthread_cond_timedwait(&sw->wake, &sw->lock, &ts) != 0)
-                        break;
-        *flag = false;
-        pthread_mutex_unlock(&sw->lock);
 }
 
 /* ---- HAProxy ---- */
@@ -136,13 +114,6 @@ static void lb_read(oracle_t *o) {
         pthread_mutex_unlock(&sw->stats_lock);
 }
 
-static const lb_server_stats_t *stats_server(const lb_stats_t *st, const char *service, const char *vm) {
-        for (size_t i = 0; i < st->n_servers; i++)
-                if (streq(st->servers[i].service, service) && streq(st->servers[i].name, vm))
-                        return &st->servers[i];
-        return NULL;
-}
-
 static const lb_service_stats_t *stats_service(const lb_stats_t *st, const char *service) {
         for (size_t i = 0; i < st->n_services; i++)
                 if (streq(st->services[i].name, service))
@@ -150,78 +121,7 @@ static const lb_service_stats_t *stats_service(const lb_stats_t *st, const char 
         return NULL;
 }
 
-int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms) {
-        oracle_switch_t *sw = o->sw;
-        if (!sw || !sw->started)
-                return 0;
-        pthread_mutex_lock(&sw->stats_lock);
-        uint64_t gen0 = sw->stats_gen;
-        bool live = sw->lb_live;
-        pthread_mutex_unlock(&sw->stats_lock);
-        if (!live)
-                return 0; /* HAProxy does not run: nothing routes to the VM, nothing to wait for */
-        pthread_mutex_lock(&sw->stats_lock);
-        pthread_mutex_unlock(&sw->stats_lock);
-        oracle_switch_wake(o);
-        int64_t deadline = time_now_ms() + timeout_ms;
-        while (time_now_ms() < deadline) {
-                if (o->stopping)
-                        return -ECANCELED;
-                pthread_mutex_lock(&sw->stats_lock);
-                if (!sw->lb_live) {
-                        pthread_mutex_unlock(&sw->stats_lock);
-                        return 0;
-                }
-                /* two generations later the figures come from a tick that began after the VM
-                 * entered "deactivating", so HAProxy was told to drain it */
-                bool fresh = sw->stats_gen >= gen0 + 2;
-                const lb_server_stats_t *s = stats_server(&sw->stats, service, vm);
-                bool out = fresh && (!s || ((strstr(s->status, "DRAIN") || strstr(s->status, "MAINT") || s->down) &&
-                                            s->sessions == 0));
-                pthread_mutex_unlock(&sw->stats_lock);
-                if (out)
-                        return 0;
-                time_sleep_ms(100);
-        }
-        return -ETIMEDOUT;
-}
-
 /* ---- failures ---- */
-
-static failure_t *failure_find(oracle_switch_t *sw, const char *vm) {
-        for (size_t i = 0; i < sw->n_failures; i++)
-                if (streq(sw->failures[i].vm, vm))
-                        return &sw->failures[i];
-        return NULL;
-}
-
-static void failure_add(oracle_switch_t *sw, const char *vm, const char *service, bool replace, int64_t now) {
-        if (failure_find(sw, vm) || sw->n_failures == SWITCH_MAX_FAILURES)
-                return;
-        failure_t *f = &sw->failures[sw->n_failures++];
-        *f = (failure_t){ .failed_ms = now, .replace = replace };
-        SET(f->vm, vm);
-        SET(f->service, service);
-        if (replace)
-                log_info("service %s: vm %s failed; replacing it", f->service, f->vm);
-}
-
-void oracle_switch_failure_note(oracle_t *o, const char *vm, const char *service, bool replace) {
-        oracle_switch_t *sw = o->sw;
-        if (!sw || !service || !*service)
-                return;
-        pthread_mutex_lock(&sw->failures_lock);
-        failure_add(sw, vm, service, replace, time_now_ms());
-        pthread_mutex_unlock(&sw->failures_lock);
-}
-
-bool oracle_switch_failure_known(oracle_t *o, const char *vm) {
-        oracle_switch_t *sw = o->sw;
-        pthread_mutex_lock(&sw->failures_lock);
-        bool known = failure_find(sw, vm) != NULL;
-        pthread_mutex_unlock(&sw->failures_lock);
-        return known;
-}
 
 typedef struct recovery {
         char vm[64], service[64], rm[64];
@@ -254,7 +154,7 @@ static void failures_track(oracle_t *o, const service_record_t *svs, size_t ns, 
         pthread_mutex_lock(&sw->failures_lock);
         for (size_t v = 0; v < nv; v++)
                 if (*vms[v].service && streq(vms[v].state, "failed") && service_is_ready(svs, ns, vms[v].service))
-                        failure_add(sw, vms[v].name, vms[v].service, true, now); /* after a restart: not known */
+                        oracle_switch_failure_add(sw, vms[v].name, vms[v].service, true, now); /* after a restart: not known */
         for (size_t i = 0; i < sw->n_failures;) {
                 failure_t *f = &sw->failures[i];
                 if (!service_is_live(svs, ns, f->service)) {
@@ -329,7 +229,7 @@ static void health_fence(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t
                 const vm_record_t *vm = &vms[v];
                 if (!*vm->service || !streq(vm->state, "active") || *vm->op_id)
                         continue;
-                const lb_server_stats_t *s = stats_server(&sw->stats, vm->service, vm->name);
+                const lb_server_stats_t *s = oracle_switch_stats_server(&sw->stats, vm->service, vm->name);
                 if (!s || !s->down)
                         continue;
                 int64_t since = now;
@@ -574,23 +474,6 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
         free(ps);
 }
 
-int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
-                         size_t *ret_nv) {
-        service_record_t *svs = NULL;
-        size_t ns = 0;
-        int r = store_service_list(o->store, &svs, &ns);
-        if (r < 0)
-                return r;
-        r = store_vm_list(o->store, ret_vms, ret_nv);
-        if (r < 0) {
-                free(svs);
-                return r;
-        }
-        *ret_svs = svs;
-        *ret_ns = ns;
-        return 0;
-}
-
 static void switch_tick(oracle_t *o) {
         service_record_t *svs = NULL;
         vm_record_t *vms = NULL;
@@ -630,6 +513,12 @@ void oracle_switch_init(oracle_t *o) {
         /* what activations may spend of the data-centre network: 10 Gbit/s unless told */
         sw->network_bps = bps ? atof(bps) : 1.25e9;
         o->sw = sw;
+        /* the engine learns of failures and ends through these, and waits on drains */
+        o->hooks = (oracle_hooks_t){
+                .wake = oracle_switch_wake,
+                .failure_note = oracle_switch_failure_note,
+                .drain_wait = oracle_switch_drain_wait,
+        };
 }
 
 int oracle_switch_start(oracle_t *o) {
@@ -641,8 +530,16 @@ int oracle_switch_start(oracle_t *o) {
                 log_error("services will have no load balancer: cannot use HAProxy (%s)", strerror(-r));
                 sw->lb = NULL;
         }
-        pthread_create(&sw->switch_thread, NULL, switch_thread, o);
-        pthread_create(&sw->pool_thread, NULL, oracle_pool_thread, o);
+        if (pthread_create(&sw->switch_thread, NULL, switch_thread, o) != 0) {
+                log_error("cannot start the switching thread: %m");
+                return -EAGAIN;
+        }
+        if (pthread_create(&sw->pool_thread, NULL, oracle_pool_thread, o) != 0) {
+                log_error("cannot start the pool thread: %m");
+                o->stopping = 1;
+                pthread_join(sw->switch_thread, NULL);
+                return -EAGAIN;
+        }
         sw->started = true;
         return 0;
 }
@@ -665,7 +562,9 @@ void oracle_switch_free(oracle_t *o) {
         if (!sw)
                 return;
         oracle_switch_stop(o);
+        o->hooks = (oracle_hooks_t){ 0 };
         lb_stats_clear(&sw->stats);
+        free(sw->failures);
         free(sw->svcs);
         oracle_pool_free(sw->pool);
         oracle_predict_free(sw->predict);

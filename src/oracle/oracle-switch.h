@@ -11,7 +11,6 @@
 #include "lb/lb.h"
 #include "oracle/oracle-internal.h"
 
-#define SWITCH_MAX_FAILURES 256
 #define SWITCH_MAX_DOWN 256
 
 typedef struct failure {
@@ -54,7 +53,7 @@ typedef struct oracle_switch {
         uint64_t stats_gen;   /* ticks that read them */
         bool lb_live;         /* HAProxy answered at the last tick */
         pthread_mutex_t failures_lock; /* guards failures (noted by the threads that mark VMs failed) */
-        failure_t failures[SWITCH_MAX_FAILURES];
+        failure_t *failures;  /* malloc'd, n_failures of them */
         size_t n_failures;
         /* the switching thread's own */
         svc_state_t *svcs;
@@ -69,10 +68,26 @@ typedef struct oracle_switch {
 } oracle_switch_t;
 
 
+/* oracle-switch-state.c */
+/* Runs both loops at once instead of at their next tick (a VM failed, an op ended...). */
+void oracle_switch_wake(oracle_t *o);
 /* Sleeps up to ms or until oracle_switch_wake set *flag (then clears it). */
 void oracle_switch_sleep(oracle_t *o, bool *flag, int64_t ms);
+/* Waits until HAProxy has taken vm out of service's rotation and its sessions are 0, at most
+ * timeout_ms. 0, or -ETIMEDOUT (the caller goes on: a drain must end). */
+int oracle_switch_drain_wait(oracle_t *o, const char *service, const char *vm, int64_t timeout_ms);
+/* A VM of service failed (oracle_vm_mark_failed): noted at once, and replaced when it was
+ * serving (a VM that failed while being pre-booted is only booted again). */
+void oracle_switch_failure_note(oracle_t *o, const char *vm, const char *service, bool replace);
+/* Notes a failure (call with sw->failures_lock held; a VM noted already is left as it is). */
+void oracle_switch_failure_add(oracle_switch_t *sw, const char *vm, const char *service, bool replace, int64_t now);
+/* HAProxy's figures of vm in service's backend in st, or NULL. */
+const lb_server_stats_t *oracle_switch_stats_server(const lb_stats_t *st, const char *service, const char *vm);
+/* Has the switching loop taken note of vm's failure (so the pool may stop it)? */
+bool oracle_switch_failure_known(oracle_t *o, const char *vm);
 
-/* oracle-pool.c */
+/* oracle-pool.c: the pool thread (pre-creating services' VMs, deleting services). */
+void *oracle_pool_thread(void *arg);
 oracle_pool_t *oracle_pool_free(oracle_pool_t *p);
 
 /* oracle-predict.c: the load service sv's history expects at time t (unix seconds): what it had

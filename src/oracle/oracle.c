@@ -70,6 +70,8 @@ int oracle_main(int argc, char **argv) {
         o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
+        pthread_cond_init(&o.ops_changed, NULL);
+        o.runners = oracle_runners;
         pthread_mutex_init(&o.strays_lock, NULL);
         pthread_mutex_init(&o.imports_lock, NULL);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", o.nest);
@@ -112,7 +114,10 @@ int oracle_main(int argc, char **argv) {
         }
         log_info("oracle listening on %s, data in %s, guest images from %s", o.listen, data, o.guest_dir);
         /* before the operations are re-driven: a deactivation drains through HAProxy */
-        oracle_switch_start(&o);
+        if (oracle_switch_start(&o) < 0) {
+                log_error("cannot start the switching loop");
+                return 1;
+        }
         oracle_ops_recover(&o);
         pthread_t rec, gc;
         if (pthread_create(&rec, NULL, oracle_reconciler_thread, &o) != 0 ||

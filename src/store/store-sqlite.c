@@ -538,6 +538,26 @@ int store_op_update(store_t *s, const op_record_t *o) {
         return r;
 }
 
+int store_op_progress(store_t *s, const char *id, const json_t *progress, int64_t updated_ms) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(s, "UPDATE ops SET progress=?2,updated_ms=?3 WHERE id=?1 AND state='running'");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+                store_bind_json(st, 2, progress);
+                sqlite3_bind_int64(st, 3, updated_ms);
+                r = store_step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0) {
+                        op_record_t op = { 0 };
+                        r = store_op_get(s, id, &op) >= 0 ? -ESTALE : -ENOENT;
+                        op_record_clear(&op);
+                }
+        }
+        store_unlock(s);
+        return r;
+}
+
 int store_op_get(store_t *s, const char *id, op_record_t *ret) {
         return store_row_get(s, "SELECT " OP_COLUMNS " FROM ops WHERE id=?", id, op_from_row, ret);
 }

@@ -91,6 +91,9 @@ void op_record_clear(op_record_t *o);
 json_t *op_record_to_json(const op_record_t *o);
 int store_op_insert(store_t *s, op_record_t *o); /* assigns o->id */
 int store_op_update(store_t *s, const op_record_t *o);
+/* Sets only the progress and updated_ms of op id, and only while it is running: -ESTALE when
+ * it has ended (a late report must not turn a finished op back), -ENOENT when there is none. */
+int store_op_progress(store_t *s, const char *id, const json_t *progress, int64_t updated_ms);
 int store_op_get(store_t *s, const char *id, op_record_t *ret);
 /* Operations still in state "running" (to finish or undo after a restart). */
 int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n);

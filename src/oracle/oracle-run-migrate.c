@@ -19,7 +19,6 @@
 #define MIGRATE_SILENCE_MS 10000
 #define MIGRATE_CMD_TIMEOUT_MS (30L * 60 * 1000)
 
-
 /* The REQ call runs in a thread of its own so the op can watch the heartbeats meanwhile. The
  * context is shared by the two threads; the last one out frees it. */
 typedef struct req_call {
@@ -78,10 +77,7 @@ static bool method_offered(oracle_t *o, const char *rm, const char *method, char
         int r = oracle_node_call(o, rm, "GET", "/v1/migrate/methods", NULL, 10000, &answer, ret_msg);
         if (r < 0)
                 return false;
-        bool ok = false;
-        size_t i;
-        json_t *m;
-        json_array_foreach(json_object_get(answer, "methods"), i, m) ok |= json_is_string(m) && streq(json_string_value(m), method);
+        bool ok = oracle_proto_methods_has(answer, method);
         json_decref(answer);
         if (!ok)
                 *ret_msg = xasprintf("RM \"%s\" cannot receive by method \"%s\"", rm, method);
@@ -98,7 +94,7 @@ static void fail(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *targ
         free(msg);
 }
 
-void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
+void oracle_run_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         const char *target = json_string_value(json_object_get(op->args, "rm"));
         const char *method = json_string_value(json_object_get(op->args, "method")) ?: "chunks";
         _cleanup_free_ char *origin = xstrdup(vm->rm);
@@ -117,10 +113,8 @@ void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         /* the origin's files, named by their digests */
         oracle_op_progress(o, op, "staging");
         json_t *staged = NULL;
-        _cleanup_free_ char *stage_path = xasprintf("/v1/vms/%s/stage", vm->name);
-        json_t *body = json_pack("{s:I}", "version", (json_int_t)vm->version);
-        int r = oracle_node_call(o, origin, "POST", stage_path, body, MIGRATE_CMD_TIMEOUT_MS, &staged, &msg);
-        json_decref(body);
+        int r = oracle_node_cmd(o, origin, vm->name, "stage", oracle_proto_version(vm->version), MIGRATE_CMD_TIMEOUT_MS,
+                                &staged, &msg);
         if (r < 0) {
                 fail(o, op, vm, target, msg);
                 return;
@@ -140,9 +134,7 @@ void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         c->refs = 2;
         SET(c->rm, target);
         snprintf(c->path, sizeof c->path, "/v1/vms/%s/receive", vm->name);
-        c->body = json_pack("{s:I,s:s,s:s,s:O,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "origin",
-                            origin_rm.address, "method", method, "files", json_object_get(staged, "files"), "config",
-                            json_object_get(vm->bundle, "config"), "image", image, "op", op->id);
+        c->body = oracle_proto_receive(vm, origin_rm.address, method, json_object_get(staged, "files"), image, op->id);
         json_decref(staged);
         oracle_op_progress(o, op, "transferring");
         int64_t started = time_wall_ms();
@@ -174,7 +166,8 @@ void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         msg = c->msg ? xstrdup(c->msg) : NULL;
         req_call_unref(c);
         /* RESP: the destination holds the VM at the version it was asked for */
-        if (r >= 0 && json_integer_value(json_object_get(answer, "version")) != vm->version) {
+        oracle_received_t got = { 0 };
+        if (r >= 0 && oracle_proto_received_parse(answer, vm->version, &got) < 0) {
                 r = -EPROTO;
                 free(msg);
                 msg = xasprintf("RM \"%s\" answered for another version", target);
@@ -185,10 +178,9 @@ void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
                 return;
         }
         free(msg);
-        json_t *result = json_pack("{s:s,s:O,s:O,s:f,s:s,s:s}", "method", method, "bytes_transferred",
-                                   json_object_get(answer, "bytes_transferred"), "bytes_total",
-                                   json_object_get(answer, "bytes_total"), "seconds",
-                                   (double)(time_now_ms() - t0) / 1000.0, "from", origin, "to", target);
+        json_t *result = json_pack("{s:s,s:I,s:I,s:f,s:s,s:s}", "method", method, "bytes_transferred",
+                                   (json_int_t)got.bytes_transferred, "bytes_total", (json_int_t)got.bytes_total,
+                                   "seconds", (double)(time_now_ms() - t0) / 1000.0, "from", origin, "to", target);
         json_decref(answer);
         SET(vm->state, "suspended");
         SET(vm->rm, target);
@@ -199,30 +191,3 @@ void oracle_op_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
                 oracle_node_forget(o, origin, vm->name, committed);
 }
 
-void oracle_op_heartbeat(const http_request_t *req, http_reply_t *reply) {
-        oracle_t *o = req->userdata;
-        op_record_t op = { 0 };
-        int r = store_op_get(o->store, req->params[0], &op);
-        if (r < 0) {
-                http_reply_errno(reply, r, "no operation %s", req->params[0]);
-                return;
-        }
-        const json_t *done = json_object_get(req->body, "done"), *total = json_object_get(req->body, "total");
-        if (!json_is_integer(done) || !json_is_integer(total) || json_integer_value(done) < 0 ||
-            json_integer_value(total) < 0) {
-                op_record_clear(&op);
-                http_reply_error(reply, 400, "invalid", "a heartbeat carries done and total, non-negative integers");
-                return;
-        }
-        if (!streq(op.state, "running")) {
-                http_reply_error(reply, 409, "stale_version", "operation %s is not running", op.id);
-                op_record_clear(&op);
-                return;
-        }
-        json_decref(op.progress);
-        op.progress = json_pack("{s:s,s:O,s:O}", "phase", "transferring", "done", done, "total", total);
-        op.updated_ms = time_wall_ms();
-        store_op_update(o->store, &op);
-        op_record_clear(&op);
-        http_reply_json(reply, 200, json_object());
-}

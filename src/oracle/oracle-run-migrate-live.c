@@ -20,22 +20,11 @@
 #define LIVE_FINISH_TIMEOUT_MS 60000
 
 
-static int live_call(oracle_t *o, const char *rm, const vm_record_t *vm, const char *what, json_t *body,
-                     long timeout_ms, json_t **ret, char **ret_msg) {
-        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/%s", vm->name, what);
-        int r = oracle_node_call(o, rm, "POST", path, body, timeout_ms, ret, ret_msg);
-        json_decref(body);
-        return r;
-}
-
 /* Removes the destination's copy; true when the destination confirmed it. */
 static bool forget_confirmed(oracle_t *o, const char *rm, const char *vm, int64_t version) {
         json_t *res = NULL;
         _cleanup_free_ char *msg = NULL;
-        _cleanup_free_ char *path = xasprintf("/v1/vms/%s/delete", vm);
-        json_t *body = json_pack("{s:I}", "version", (json_int_t)version);
-        int r = oracle_node_call(o, rm, "POST", path, body, 30000, &res, &msg);
-        json_decref(body);
+        int r = oracle_node_cmd(o, rm, vm, "delete", oracle_proto_version(version), 30000, &res, &msg);
         json_decref(res);
         if (r < 0)
                 log_warn("vm %s: RM %s did not confirm removing its copy: %s", vm, rm, msg ? msg : strerror(-r));
@@ -50,8 +39,8 @@ static void live_fail(oracle_t *o, op_record_t *op, vm_record_t *vm, const char 
         if (handed_over && dest_gone) {
                 json_t *res = NULL;
                 _cleanup_free_ char *why = NULL;
-                if (live_call(o, origin, vm, "live-abort", json_pack("{s:I}", "version", (json_int_t)vm->version),
-                              30000, &res, &why) < 0)
+                if (oracle_node_cmd(o, origin, vm->name, "live-abort", oracle_proto_version(vm->version), 30000, &res,
+                                    &why) < 0)
                         log_error("vm %s: the origin %s could not continue it: %s", vm->name, origin, why);
                 json_decref(res);
         } else if (handed_over) {
@@ -65,7 +54,7 @@ static void live_fail(oracle_t *o, op_record_t *op, vm_record_t *vm, const char 
         free(msg);
 }
 
-void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
+void oracle_run_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         const char *target = json_string_value(json_object_get(op->args, "rm"));
         _cleanup_free_ char *origin = xstrdup(vm->rm);
         int64_t t0 = time_now_ms();
@@ -92,10 +81,8 @@ void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         /* 1. the destination waits for RAM and disk */
         oracle_op_progress(o, op, "preparing");
         json_t *ep = NULL;
-        int r = live_call(o, target, vm, "live-receive",
-                          json_pack("{s:I,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "config",
-                                    json_object_get(vm->bundle, "config"), "image", image, "op", op->id),
-                          LIVE_PREPARE_TIMEOUT_MS, &ep, &msg);
+        int r = oracle_node_cmd(o, target, vm->name, "live-receive", oracle_proto_live_receive(vm, image, op->id),
+                                LIVE_PREPARE_TIMEOUT_MS, &ep, &msg);
         if (r < 0) {
                 live_fail(o, op, vm, origin, target, false, msg);
                 return;
@@ -103,10 +90,9 @@ void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         /* 2. the origin sends */
         oracle_op_progress(o, op, "migrating");
         json_t *sent = NULL;
-        r = live_call(o, origin, vm, "live-send",
-                      json_pack("{s:I,s:O,s:s}", "version", (json_int_t)vm->version, "endpoint",
-                                json_object_get(ep, "endpoint"), "op", op->id),
-                      LIVE_SEND_TIMEOUT_MS, &sent, &msg);
+        r = oracle_node_cmd(o, origin, vm->name, "live-send",
+                            oracle_proto_live_send(vm->version, json_object_get(ep, "endpoint"), op->id),
+                            LIVE_SEND_TIMEOUT_MS, &sent, &msg);
         json_decref(ep);
         if (r < 0) {
                 /* the origin ran on (or its QEMU died, which its heartbeat reports) */
@@ -116,15 +102,13 @@ void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         /* 3. the destination continues the guest */
         oracle_op_progress(o, op, "switching");
         json_t *started = NULL;
-        r = live_call(o, target, vm, "live-finish", json_pack("{s:I}", "version", (json_int_t)vm->version),
-                      LIVE_FINISH_TIMEOUT_MS, &started, &msg);
+        r = oracle_node_cmd(o, target, vm->name, "live-finish", oracle_proto_version(vm->version),
+                            LIVE_FINISH_TIMEOUT_MS, &started, &msg);
         if (r < 0) {
                 json_decref(sent);
                 live_fail(o, op, vm, origin, target, true, msg);
                 return;
         }
-        const char *address = json_string_value(json_object_get(started, "address"));
-        json_int_t pid = json_integer_value(json_object_get(started, "pid"));
         json_t *result = json_pack("{s:s,s:O,s:O,s:f,s:O,s:O,s:s,s:s}", "method", "live", "bytes_transferred",
                                    json_object_get(sent, "bytes_transferred"), "bytes_total",
                                    json_object_get(sent, "bytes_total"), "seconds",
@@ -133,8 +117,7 @@ void oracle_op_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
                                    "from", origin, "to", target);
         SET(vm->state, streq(target_rm.role, "production") ? "active" : "loading");
         SET(vm->rm, target);
-        SET(vm->address, oracle_address_is_valid(address) ? address : "");
-        vm->pid = pid > 0 && pid <= INT32_MAX ? pid : 0;
+        oracle_run_take_address(vm, started);
         json_decref(started);
         json_decref(sent);
         int64_t committed = vm->version + 1;
