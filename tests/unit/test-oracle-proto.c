@@ -1,0 +1,179 @@
+/* Unit tests for the node<->Oracle protocol, Oracle side (src/oracle/oracle-proto.c), on canned
+ * messages: what the Oracle sends, and what it accepts or refuses of nodes' answers and reports. */
+#include "oracle/oracle-proto.h"
+#include "oracle/oracle-internal.h"
+#include "tap.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#define DIGEST "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static json_t *parse(const char *text) {
+        json_t *j = json_loads(text, 0, NULL);
+        if (!j)
+                fprintf(stderr, "bad canned JSON: %s\n", text);
+        return j;
+}
+
+static int heartbeat(const char *text) {
+        json_t *j = parse(text);
+        oracle_heartbeat_t hb;
+        char *msg = NULL;
+        int r = oracle_proto_heartbeat_parse(j, &hb, &msg);
+        free(msg);
+        json_decref(j);
+        return r;
+}
+
+static int saved(const char *text, bool need_state) {
+        json_t *j = parse(text);
+        const json_t *files = NULL;
+        int r = oracle_proto_saved_parse(j, need_state, &files);
+        json_decref(j);
+        return r;
+}
+
+int main(void) {
+        /* addresses */
+        CHECK(oracle_address_is_valid("10.0.0.1:7100"));
+        CHECK(!oracle_address_is_valid("10.0.0.1"));
+        CHECK(!oracle_address_is_valid("example.com:80"));
+        CHECK(!oracle_address_is_valid("10.0.0.1:0"));
+        CHECK(!oracle_address_is_valid("10.0.0.1:99999"));
+        CHECK(!oracle_address_is_valid(NULL));
+        CHECK(!oracle_address_is_valid("10.0.0.1:80 extra"));
+
+        /* builders */
+        json_t *b = oracle_proto_save(7, true);
+        CHECK(json_integer_value(json_object_get(b, "version")) == 7);
+        CHECK(json_integer_value(json_object_get(b, "new_version")) == 8);
+        CHECK(json_is_true(json_object_get(b, "upload")));
+        json_decref(b);
+        b = oracle_proto_stop(3);
+        CHECK(json_integer_value(json_object_get(b, "new_version")) == 4);
+        json_decref(b);
+        vm_record_t vm = { .version = 5, .prebooted = true, .nest_version = 4 };
+        vm.bundle = parse("{\"config\": {\"name\": \"web\"}, \"files\": {\"disk\": {\"digest\": \"" DIGEST "\"}}}");
+        b = oracle_proto_run(&vm, json_pack("{s:s}", "name", "img"), "op-1");
+        CHECK_STREQ(json_string_value(json_object_get(b, "mode")), "restore");
+        CHECK(json_integer_value(json_object_get(json_object_get(b, "bundle"), "version")) == 4);
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(b, "config"), "name")), "web");
+        CHECK_STREQ(json_string_value(json_object_get(b, "op")), "op-1");
+        json_decref(b);
+        vm.prebooted = false;
+        vm.nest_version = 0;
+        b = oracle_proto_run(&vm, json_pack("{s:s}", "name", "img"), "op-2");
+        CHECK_STREQ(json_string_value(json_object_get(b, "mode")), "boot");
+        CHECK(json_is_null(json_object_get(b, "bundle")));
+        json_decref(b);
+        vm_record_clear(&vm);
+
+        /* run/resume answers: a hostile address or pid is not taken */
+        oracle_started_t st;
+        json_t *a = parse("{\"address\": \"10.0.0.2:8080\", \"pid\": 1234}");
+        oracle_proto_started_parse(a, &st);
+        CHECK_STREQ(st.address, "10.0.0.2:8080");
+        CHECK(st.pid == 1234);
+        json_decref(a);
+        a = parse("{\"address\": \"evil.example:80\", \"pid\": -5}");
+        oracle_proto_started_parse(a, &st);
+        CHECK_STREQ(st.address, "");
+        CHECK(st.pid == 0);
+        json_decref(a);
+        a = parse("{\"address\": 42, \"pid\": 99999999999}");
+        oracle_proto_started_parse(a, &st);
+        CHECK(st.address[0] == 0 && st.pid == 0);
+        json_decref(a);
+        oracle_proto_started_parse(NULL, &st);
+        CHECK(st.address[0] == 0 && st.pid == 0);
+
+        /* save answers */
+        const char *full = "{\"files\": {\"disk\": {\"digest\": \"" DIGEST "\"}, \"state\": {\"digest\": \"" DIGEST
+                           "\"}, \"memory\": {\"digest\": \"" DIGEST "\"}}}";
+        CHECK(saved(full, true) == 0);
+        CHECK(saved("{\"files\": {\"disk\": {\"digest\": \"" DIGEST "\"}}}", false) == 0);
+        CHECK(saved("{\"files\": {\"disk\": {\"digest\": \"" DIGEST "\"}}}", true) == -EPROTO);
+        CHECK(saved("{\"files\": {}}", false) == -EPROTO);
+        CHECK(saved("{}", false) == -EPROTO);
+        CHECK(saved("{\"files\": [1]}", false) == -EPROTO);
+        CHECK(saved("{\"files\": {\"disk\": {\"digest\": \"xyz\"}}}", false) == -EPROTO);
+        CHECK(saved("{\"files\": {\"disk\": {\"digest\": \"" DIGEST "\"}, \"junk\": 3}}", false) == -EPROTO);
+
+        /* receive answers */
+        oracle_received_t rc;
+        a = parse("{\"version\": 9, \"bytes_transferred\": 100, \"bytes_total\": 400}");
+        CHECK(oracle_proto_received_parse(a, 9, &rc) == 0 && rc.bytes_transferred == 100 && rc.bytes_total == 400);
+        CHECK(oracle_proto_received_parse(a, 8, &rc) == -EPROTO);
+        json_decref(a);
+        a = parse("{\"version\": \"9\"}");
+        CHECK(oracle_proto_received_parse(a, 9, &rc) == -EPROTO);
+        json_decref(a);
+        a = parse("{\"version\": 9, \"bytes_transferred\": -4}");
+        CHECK(oracle_proto_received_parse(a, 9, &rc) == 0 && rc.bytes_transferred == 0);
+        json_decref(a);
+
+        /* methods */
+        a = parse("{\"methods\": [\"chunks\", \"full\"]}");
+        CHECK(oracle_proto_methods_has(a, "full"));
+        CHECK(!oracle_proto_methods_has(a, "live"));
+        json_decref(a);
+        a = parse("{\"methods\": \"chunks\"}");
+        CHECK(!oracle_proto_methods_has(a, "chunks"));
+        json_decref(a);
+
+        /* heartbeats */
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\"}") == 0);
+        CHECK(heartbeat("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"vms\": [{\"name\": \"a\", "
+                        "\"state\": \"running\"}], \"snapshots\": [\"" DIGEST "\"]}") == 0);
+        CHECK(heartbeat("{\"role\": \"boss\", \"address\": \"10.0.0.3:7100\"}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\"}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"x:1\"}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"vms\": {}}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"vms\": [{\"name\": \"Bad!\", "
+                        "\"state\": \"running\"}]}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"vms\": [{\"name\": \"a\"}]}") ==
+              -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"snapshots\": 5}") == -EINVAL);
+        CHECK(heartbeat("[]") == -EINVAL);
+        {
+                json_t *many = json_array();
+                for (int i = 0; i < 4097; i++)
+                        json_array_append_new(many, json_pack("{s:s,s:s}", "name", "a", "state", "running"));
+                json_t *body = json_pack("{s:s,s:s,s:o}", "role", "production", "address", "10.0.0.3:7100", "vms", many);
+                oracle_heartbeat_t hb;
+                char *msg = NULL;
+                CHECK(oracle_proto_heartbeat_parse(body, &hb, &msg) == -ERANGE);
+                free(msg);
+                json_decref(body);
+        }
+        {
+                oracle_heartbeat_t hb;
+                char *msg = NULL;
+                CHECK(oracle_proto_heartbeat_parse(NULL, &hb, &msg) == -EINVAL);
+                free(msg);
+        }
+
+        /* op progress */
+        int64_t done = 0, total = 0;
+        a = parse("{\"done\": 5, \"total\": 10}");
+        CHECK(oracle_proto_op_progress_parse(a, &done, &total) == 0 && done == 5 && total == 10);
+        json_decref(a);
+        a = parse("{\"done\": -1, \"total\": 10}");
+        CHECK(oracle_proto_op_progress_parse(a, &done, &total) == -EINVAL);
+        json_decref(a);
+        a = parse("{\"done\": \"5\", \"total\": 10}");
+        CHECK(oracle_proto_op_progress_parse(a, &done, &total) == -EINVAL);
+        json_decref(a);
+        /* MACs: the counter's value in the prefix, never all zero, cycling after 2^24-1 */
+        char mac[18];
+        oracle_mac_format(1, mac);
+        CHECK_STREQ(mac, "52:54:00:00:00:01");
+        oracle_mac_format(0xffffff, mac);
+        CHECK_STREQ(mac, "52:54:00:ff:ff:ff");
+        oracle_mac_format(0xfffffe, mac);
+        CHECK_STREQ(mac, "52:54:00:ff:ff:fe");
+        oracle_mac_format(0x1000000, mac);
+        CHECK_STREQ(mac, "52:54:00:00:00:01");
+        return tap_finish();
+}
