@@ -15,11 +15,20 @@ static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 typedef struct buffer {
         char *data;
         size_t len, cap;
+        bool too_large;
 } buffer_t;
+
+/* No peer may make us hold more than this of one answer in memory (a chunk batch is at most
+ * NEST_HTTP_BATCH chunks of 4 MiB; downloads go to files and are not bounded here). */
+#define HTTP_CLIENT_MAX_BODY (320u << 20)
 
 static size_t buffer_write(char *ptr, size_t size, size_t nmemb, void *userdata) {
         buffer_t *b = userdata;
         size_t n = size * nmemb;
+        if (b->len + n > HTTP_CLIENT_MAX_BODY) {
+                b->too_large = true;
+                return 0; /* curl fails the transfer with CURLE_WRITE_ERROR */
+        }
         if (b->len + n + 1 > b->cap) {
                 size_t cap = MAX(b->cap * 2, b->len + n + 1);
                 char *d = realloc(b->data, cap);
@@ -103,7 +112,7 @@ static int request(const char *method, const char *url, const char *content_type
         curl_easy_cleanup(c);
         if (cc != CURLE_OK) {
                 free(buf.data);
-                return curl_code_to_errno(cc);
+                return buf.too_large ? -EFBIG : curl_code_to_errno(cc);
         }
         http_response_t r = { .status = status, .body = buf.data ? buf.data : xstrdup(""), .body_len = buf.len };
         r.json = json_loadb(r.body, r.body_len, 0, NULL);

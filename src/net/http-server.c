@@ -33,6 +33,7 @@ typedef struct request_state {
         int upload_fd;
         char *upload_path;
         int upload_error;
+        uint64_t upload_len;
 } request_state_t;
 
 static void request_state_free(request_state_t *st) {
@@ -244,9 +245,20 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
+                uint64_t max = st->route && st->route->upload_max ? st->route->upload_max : HTTP_MAX_UPLOAD;
+                if (st->upload_fd >= 0 && st->upload_len + *upload_data_size > max) {
+                        /* refused: what was written goes at once, the rest is read and dropped */
+                        st->upload_error = 413;
+                        if (ftruncate(st->upload_fd, 0) < 0) {
+                                /* the file is removed when the request ends anyway */
+                        }
+                        close(st->upload_fd);
+                        st->upload_fd = -1;
+                }
                 if (st->upload_fd >= 0) {
                         const char *p = upload_data;
                         size_t left = *upload_data_size;
+                        st->upload_len += left;
                         while (left > 0 && !st->upload_error) {
                                 ssize_t w = write(st->upload_fd, p, left);
                                 if (w < 0 && errno == EINTR)
@@ -280,6 +292,11 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         }
         if (st->upload_error == 405) {
                 http_reply_error(&reply, 405, "method_not_allowed", "method %s not allowed on %s", method, url);
+                return send_reply(conn, &reply);
+        }
+        if (st->upload_error == 413) {
+                uint64_t max = st->route && st->route->upload_max ? st->route->upload_max : HTTP_MAX_UPLOAD;
+                http_reply_error(&reply, 413, "too_large", "upload larger than %llu bytes", (unsigned long long)max);
                 return send_reply(conn, &reply);
         }
         if (st->upload_error) {
@@ -374,7 +391,8 @@ int http_server_start(const char *listen, const http_route_t *routes, const char
                                      (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                                      MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                                      MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_LISTENING_ADDRESS_REUSE,
                                      (unsigned)1, MHD_OPTION_END);
         if (!s->daemon) {
                 free(s->upload_dir);

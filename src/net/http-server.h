@@ -46,7 +46,13 @@ typedef struct http_route {
         const char *pattern;
         http_handler_t handler;
         bool upload; /* body is streamed to a temporary file instead of parsed as JSON */
+        uint64_t upload_max; /* upload routes: the largest body taken (0: HTTP_MAX_UPLOAD) */
 } http_route_t;
+
+/* The largest upload a route takes unless it says otherwise (a disk image of 256 GiB). */
+#define HTTP_MAX_UPLOAD (256ull << 30)
+/* Connections served at once; more wait in the listen queue (each has its own thread). */
+#define HTTP_MAX_CONNECTIONS 1024
 
 typedef struct http_server http_server_t;
 

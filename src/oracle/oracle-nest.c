@@ -468,7 +468,7 @@ const http_route_t oracle_nest_routes[] = {
         { "GET", "/v1/chunks/:id", h_chunk },
         { "POST", "/v1/chunks/missing", h_chunks_missing },
         { "POST", "/v1/chunks/fetch", h_chunks_fetch },
-        { "POST", "/v1/chunks/upload", h_chunks_upload, .upload = true },
+        { "POST", "/v1/chunks/upload", h_chunks_upload, .upload = true, .upload_max = 320ull << 20 },
         { "GET", "/v1/manifests/:vm/:version/:file", h_manifest_get },
         { "PUT", "/v1/manifests/:vm/:version/:file", h_manifest_put },
         { "GET", "/v1/nest/stats", h_nest_stats },

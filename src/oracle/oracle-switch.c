@@ -246,7 +246,8 @@ static void health_fence(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t
         for (size_t d = 0; d < sw->n_down; d++) {
                 if (now - sw->down[d].since_ms < HEALTH_FENCE_MS)
                         continue;
-                store_tx_begin(o->store);
+                if (store_tx_begin(o->store) < 0)
+                        continue; /* the store is busy: the next tick fences it */
                 vm_record_t vm = { 0 };
                 if (store_vm_get(o->store, sw->down[d].vm, &vm) >= 0 && streq(vm.state, "active") && !*vm.op_id) {
                         _cleanup_free_ char *rm = xstrdup(vm.rm);

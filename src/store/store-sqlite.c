@@ -171,7 +171,21 @@ int store_tx_begin(store_t *s) {
         return r;
 }
 
+/* A commit or rollback without its begin (a caller that went on after a failed BEGIN) is
+ * refused instead of letting tx_depth drift below zero, after which nothing would commit.
+ * The depth is read under the lock, which the recursive mutex lets the owner take again. */
+static bool tx_open(store_t *s) {
+        store_lock(s);
+        bool open = s->tx_depth > 0;
+        store_unlock(s);
+        if (!open)
+                log_error("store: commit or rollback without a transaction (a failed begin was not checked)");
+        return open;
+}
+
 int store_tx_commit(store_t *s) {
+        if (!tx_open(s))
+                return -EINVAL;
         int r = 0;
         if (--s->tx_depth == 0)
                 r = store_exec(s, "COMMIT");
@@ -182,6 +196,8 @@ int store_tx_commit(store_t *s) {
 }
 
 void store_tx_rollback(store_t *s) {
+        if (!tx_open(s))
+                return;
         if (--s->tx_depth == 0)
                 store_exec(s, "ROLLBACK");
         store_unlock(s);

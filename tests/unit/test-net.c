@@ -1,5 +1,6 @@
 /* Unit tests for src/net: the server's routing, JSON bodies and errors, through the real client. */
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/util.h"
 #include "net/http-client.h"
@@ -14,7 +15,13 @@ static void h_echo(const http_request_t *req, http_reply_t *reply) {
 
 static void h_fail(const http_request_t *req, http_reply_t *reply) { http_reply_errno(reply, -EPERM, "vm \"x\" is active"); }
 
+static void h_upload(const http_request_t *req, http_reply_t *reply) {
+        struct stat st;
+        http_reply_json(reply, 200, json_pack("{s:I}", "size", (json_int_t)(stat(req->upload_path, &st) == 0 ? st.st_size : -1)));
+}
+
 static const http_route_t routes[] = {
+        { "POST", "/v1/upload", h_upload, .upload = true, .upload_max = 1000 },
         { "GET", "/v1/things/:a/sub/:b", h_echo },
         { "POST", "/v1/things/:a", h_echo },
         { "POST", "/v1/fail", h_fail },
@@ -36,6 +43,17 @@ int main(void) {
         CHECK(http_request_json("GET", u1, NULL, 5000, &r) == 0 && r.status == 200);
         CHECK_STREQ(json_string_value(json_object_get(r.json, "a")), "x1");
         CHECK_STREQ(json_string_value(json_object_get(r.json, "b")), "y2");
+        http_response_clear(&r);
+
+        /* an upload within the route's bound is taken; one above it is refused with 413 */
+        _cleanup_free_ char *up = xasprintf("%s/v1/upload", base);
+        char blob[2000];
+        memset(blob, 'x', sizeof blob);
+        CHECK(http_request_bytes("POST", up, blob, 600, 5000, &r) == 0 && r.status == 200);
+        CHECK(json_integer_value(json_object_get(r.json, "size")) == 600);
+        http_response_clear(&r);
+        CHECK(http_request_bytes("POST", up, blob, sizeof blob, 5000, &r) == 0 && r.status == 413);
+        CHECK(strstr(http_error_message(&r, 0), "larger than 1000 bytes") != NULL);
         http_response_clear(&r);
 
         _cleanup_free_ char *u2 = xasprintf("%s/v1/things/q", base);

@@ -50,6 +50,26 @@ static vm_record_t sample_vm(const char *name) {
         return v;
 }
 
+/* A failed BEGIN (another process holds the write lock past the busy timeout) and a commit
+ * without its begin must not make the transaction depth drift: afterwards transactions still
+ * commit. (Callers once ignored store_tx_begin's result.) */
+static void test_tx_depth(const char *path, store_t *s) {
+        CHECK(store_tx_commit(s) == -EINVAL);
+        store_tx_rollback(s);
+        sqlite3 *other = NULL;
+        CHECK(sqlite3_open(path, &other) == SQLITE_OK);
+        CHECK(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
+        CHECK(store_tx_begin(s) == -EBUSY); /* after the store's 5 s busy timeout */
+        CHECK(store_tx_commit(s) == -EINVAL);
+        CHECK(sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(other);
+        CHECK(store_tx_begin(s) == 0);
+        int64_t c = 0;
+        CHECK(store_counter_next(s, "tx-test", &c) == 0);
+        CHECK(store_tx_commit(s) == 0);
+        CHECK(store_counter_next(s, "tx-test", &c) == 0 && c == 2);
+}
+
 int main(void) {
         char dir[] = "/tmp/vmx-test-store-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -59,6 +79,7 @@ int main(void) {
         CHECK(store_schema_version(s) == 2);
 
         test_services(s);
+        test_tx_depth(path, s);
         vm_record_t v = sample_vm("web1");
         snprintf(v.service, sizeof v.service, "web");
         CHECK(store_vm_insert(s, &v) == 0);
