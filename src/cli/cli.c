@@ -125,6 +125,7 @@ static const cli_command_t commands[] = {
           "isolation)" },
         { "image build", cmd_image_build, "BUILTIN", NULL, "build and register a builtin image (tiny-http)" },
         { "image list", cmd_image_list, NULL, NULL, "list images" },
+        { "image delete", cmd_image_delete, "NAME", NULL, "delete an image that no VM or service uses" },
         { "image import", cmd_image_import, "FILE", image_import_options,
           "register a user's qcow2 or raw disk image (BIOS boot)" },
         { "vm create", cmd_vm_create, "NAME", vm_create_options, "create a VM in the Nest (-> stored)" },

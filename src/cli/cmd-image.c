@@ -1,5 +1,6 @@
-/* `vmatrix image ...`: build a builtin image (POST /v1/images), list images, and import a
- * user's qcow2/raw disk (PUT /v1/images/NAME?format=F with the file as body). */
+/* `vmatrix image ...`: build a builtin image (POST /v1/images), list images, import a user's
+ * qcow2/raw disk (PUT /v1/images/NAME?format=F with the file as body), delete one that nothing
+ * uses (DELETE /v1/images/NAME). */
 #include <ctype.h>
 #include <string.h>
 
@@ -110,4 +111,20 @@ int cmd_image_import(cli_t *c) {
         _cleanup_(json_decrefp) json_t *image = NULL;
         r = api_upload(c, path, file, label, &image);
         return r != CLI_OK ? r : image_print(c, image);
+}
+
+int cmd_image_delete(cli_t *c) {
+        const char *name = cli_arg(c, 0);
+        int r = cli_check_name(c, "image", name);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_free_ char *path = xasprintf("/v1/images/%s", name);
+        _cleanup_(json_decrefp) json_t *res = NULL;
+        r = api_call(c, "DELETE", path, NULL, API_TIMEOUT_MS, &res);
+        if (r != CLI_OK)
+                return r;
+        if (c->json)
+                return output_json(c, res, false);
+        fprintf(c->out, "image %s deleted\n", name);
+        return CLI_OK;
 }

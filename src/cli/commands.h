@@ -22,6 +22,7 @@ void rm_table_print(FILE *f, const json_t *rms);
 int cmd_image_build(cli_t *c);
 int cmd_image_list(cli_t *c);
 int cmd_image_import(cli_t *c);
+int cmd_image_delete(cli_t *c);
 
 int cmd_vm_create(cli_t *c);
 int cmd_vm_action(cli_t *c); /* boot, suspend, resume, hibernate, activate, deactivate, stop, delete */

@@ -388,6 +388,71 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
         image_record_clear(&img);
 }
 
+/* DELETE /v1/images/:name: refused (409) while a VM or a service is made from it, since their
+ * disks are overlays on it and a pool boots new VMs from it. The check and the delete are one
+ * transaction; the image's chunks go with the next garbage collection. */
+static void h_delete_image(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *name = req->params[0];
+        if (!name_is_valid(name)) {
+                http_reply_error(reply, 400, "invalid", "invalid image name \"%s\"", name);
+                return;
+        }
+        int r = store_tx_begin(o->store);
+        if (r < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        image_record_t img = { 0 };
+        vm_record_t *vms = NULL;
+        service_record_t *svs = NULL;
+        size_t nv = 0, ns = 0;
+        r = store_image_get(o->store, name, &img);
+        if (r < 0) {
+                store_tx_rollback(o->store);
+                http_reply_errno(reply, r == -ENOENT ? r : -EIO, "no image named \"%s\"", name);
+                return;
+        }
+        if (store_vm_list(o->store, &vms, &nv) < 0 || store_service_list(o->store, &svs, &ns) < 0) {
+                store_tx_rollback(o->store);
+                store_vm_list_free(vms, nv);
+                image_record_clear(&img);
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        const char *user = NULL, *what = NULL;
+        for (size_t i = 0; i < nv && !user; i++)
+                if (streq(vms[i].image, name))
+                        user = vms[i].name, what = "vm";
+        for (size_t i = 0; i < ns && !user; i++)
+                if (streq(svs[i].image, name))
+                        user = svs[i].name, what = "service";
+        if (user) {
+                http_reply_errno(reply, -EBUSY, "image \"%s\" is used by %s \"%s\"; delete that first", name, what, user);
+                store_tx_rollback(o->store);
+        } else {
+                r = store_image_delete(o->store, name);
+                if (r >= 0)
+                        r = store_tx_commit(o->store);
+                else
+                        store_tx_rollback(o->store);
+                if (r < 0) {
+                        http_reply_errno(reply, -EIO, "cannot delete image \"%s\": %s", name, strerror(-r));
+                } else {
+                        /* its manifests go now, its chunks with the next collection */
+                        const char *file;
+                        const json_t *info;
+                        json_object_foreach(json_object_get(img.meta, "files"), file, info)
+                                nest_manifest_delete(o->nest_store, name, 0, file);
+                        store_event_add(o->store, "image-deleted", NULL, NULL, NULL, name);
+                        http_reply_json(reply, 200, json_pack("{s:s}", "name", name));
+                }
+        }
+        store_vm_list_free(vms, nv);
+        free(svs);
+        image_record_clear(&img);
+}
+
 /* GET /v1/vms/:name/export: the VM's disk from its Nest bundle as one standalone qcow2 (its
  * overlay and, for disk images, the image beneath, flattened by qemu-img convert). */
 static void h_vm_export(const http_request_t *req, http_reply_t *reply) {
@@ -474,5 +539,6 @@ const http_route_t oracle_nest_routes[] = {
         { "GET", "/v1/nest/stats", h_nest_stats },
         { "POST", "/v1/nest/gc", h_nest_gc },
         { "PUT", "/v1/images/:name", h_put_image, .upload = true },
+        { "DELETE", "/v1/images/:name", h_delete_image },
         { NULL },
 };

@@ -690,6 +690,20 @@ int store_image_put(store_t *s, const image_record_t *i) {
         return r;
 }
 
+int store_image_delete(store_t *s, const char *name) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "DELETE FROM images WHERE name=?1");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+                r = store_step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        r = -ENOENT;
+        }
+        store_unlock(s);
+        return r;
+}
+
 int store_image_list(store_t *s, json_t **ret) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT name,kind,meta,created_ms FROM images ORDER BY name");

@@ -133,6 +133,7 @@ int store_service_list(store_t *s, service_record_t **ret, size_t *ret_n);
 int store_image_get(store_t *s, const char *name, image_record_t *ret);
 int store_image_put(store_t *s, const image_record_t *i);
 int store_image_list(store_t *s, json_t **ret);
+int store_image_delete(store_t *s, const char *name); /* -ENOENT */
 
 /* Reads and writes of a small key/value table (counters such as the next MAC). */
 int store_counter_next(store_t *s, const char *key, int64_t *ret);

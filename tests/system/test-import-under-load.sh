@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 10's trial: a disk image of 1 GiB is imported while two VMs serve under a wrk probe.
 # The import chunks and hashes for seconds; the Oracle must keep hearing its RMs meanwhile:
-# no VM changes state or version, no RM goes down, no request fails.
+# no VM changes state or version, no RM goes down, no request fails. Then image delete.
 source "$(dirname "$0")/lib.sh"
 
 cluster_up --production 1 --chambers 1
@@ -51,4 +51,13 @@ log "longest heartbeat gap the Oracle saw: $gap s"
 check "web1 still serves" guest_get "$a1" /health >/dev/null
 check "web2 still serves" guest_get "$a2" /health >/dev/null
 rm -f "$TEST_DIR/big.raw"
+
+# image delete: refused while a VM uses the image, done when nothing does
+check_refused "an image in use is not deleted" "used by vm" image delete tiny-http
+check "an unused image is deleted" vmx image delete big --json >/dev/null
+check_eq "it is gone from the list" "$(vmx image list --json | jq '[.[] | select(.name == "big")] | length')" 0
+check_refused "deleting it again: no such image" "no image named" image delete big
+check_refused "an invalid name" "name" image delete Bad_Name
+qemu-img create -q -f raw "$TEST_DIR/small.raw" 16M
+check "a new image may take the name" vmx image import "$TEST_DIR/small.raw" --name big --format raw --json >/dev/null
 finish
