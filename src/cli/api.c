@@ -6,6 +6,7 @@
 
 #include "base/util.h"
 #include "cluster/cluster.h"
+#include "cli/commands.h"
 #include "cli/output.h"
 
 static char *oracle_url_normalize(const char *url) {
@@ -78,6 +79,23 @@ int api_request(cli_t *c, const char *method, const char *path, const json_t *bo
                 return r;
         }
         *ret = resp;
+        return CLI_OK;
+}
+
+int api_name_call(cli_t *c, const char *what, const char *method, const char *path_fmt, const char *done_fmt) {
+        const char *name = cli_arg(c, 0);
+        int r = cli_check_name(c, what, name);
+        if (r != CLI_OK)
+                return r;
+        _cleanup_free_ char *path = xasprintf(path_fmt, name);
+        _cleanup_(json_decrefp) json_t *res = NULL;
+        r = api_call(c, method, path, NULL, API_TIMEOUT_MS, &res);
+        if (r != CLI_OK)
+                return r;
+        if (c->json)
+                return output_json(c, res, false);
+        fprintf(c->out, done_fmt, name);
+        fputc('\n', c->out);
         return CLI_OK;
 }
 

@@ -24,6 +24,10 @@ int api_request(cli_t *c, const char *method, const char *path, const json_t *bo
 /* Like api_request, for answers that must be JSON: *ret is the parsed body (owned by caller). */
 int api_call(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms, json_t **ret);
 
+/* The whole of a command on one named object: checks argument 0 as a `what` name, sends METHOD
+ * path_fmt (one %s: the name) and prints the JSON answer with --json, else done_fmt (one %s). */
+int api_name_call(cli_t *c, const char *what, const char *method, const char *path_fmt, const char *done_fmt);
+
 /* PUTs the file at file_path to path and returns the JSON answer in *ret, showing upload
  * progress on a terminal under label. Same failure handling as api_request. */
 int api_upload(cli_t *c, const char *path, const char *file_path, const char *label, json_t **ret);

@@ -114,17 +114,5 @@ int cmd_image_import(cli_t *c) {
 }
 
 int cmd_image_delete(cli_t *c) {
-        const char *name = cli_arg(c, 0);
-        int r = cli_check_name(c, "image", name);
-        if (r != CLI_OK)
-                return r;
-        _cleanup_free_ char *path = xasprintf("/v1/images/%s", name);
-        _cleanup_(json_decrefp) json_t *res = NULL;
-        r = api_call(c, "DELETE", path, NULL, API_TIMEOUT_MS, &res);
-        if (r != CLI_OK)
-                return r;
-        if (c->json)
-                return output_json(c, res, false);
-        fprintf(c->out, "image %s deleted\n", name);
-        return CLI_OK;
+        return api_name_call(c, "image", "DELETE", "/v1/images/%s", "image %s deleted");
 }

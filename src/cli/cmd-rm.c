@@ -1,6 +1,5 @@
 /* `vmatrix rm list`: the real machines as the Oracle sees them (GET /v1/rms), and `vmatrix rm
  * fence RM`: an operator's decision that an RM is down (POST /v1/rms/RM/fence). */
-#include "base/util.h"
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/output.h"
@@ -40,17 +39,5 @@ int cmd_rm_list(cli_t *c) {
 /* The operator's answer to an isolation (the Oracle holds fencing while most RMs are silent):
  * this RM is down, its VMs are failed and fenced, and services replace them. */
 int cmd_rm_fence(cli_t *c) {
-        const char *name = cli_arg(c, 0);
-        int r = cli_check_name(c, "RM", name);
-        if (r != CLI_OK)
-                return r;
-        _cleanup_free_ char *path = xasprintf("/v1/rms/%s/fence", name);
-        _cleanup_(json_decrefp) json_t *res = NULL;
-        r = api_call(c, "POST", path, NULL, API_TIMEOUT_MS, &res);
-        if (r != CLI_OK)
-                return r;
-        if (c->json)
-                return output_json(c, res, false);
-        fprintf(c->out, "RM %s is down; its VMs are fenced\n", name);
-        return CLI_OK;
+        return api_name_call(c, "RM", "POST", "/v1/rms/%s/fence", "RM %s is down; its VMs are fenced");
 }

@@ -155,6 +155,9 @@ int oracle_run_saved_check(oracle_t *o, const char *rm, const vm_record_t *vm, i
                            bool need_state, const json_t **ret_files, char **ret_msg);
 void oracle_run_set_nest_bundle(oracle_t *o, vm_record_t *vm, int64_t version, const json_t *files, bool prebooted);
 void oracle_run_clear_placement(vm_record_t *vm);
+/* After op committed vm: drops vm's bundles but keep_version and, when op made an unsaved clone
+ * a VM of its own, the parent's versions that neither it nor another clone needs any more. */
+void oracle_run_prune(oracle_t *o, const op_record_t *op, const vm_record_t *vm, int64_t keep_version);
 
 /* ---- the runners (oracle-run-*.c) and their table (oracle-runners.c) ---- */
 void oracle_run_boot(oracle_t *o, op_record_t *op, vm_record_t *vm);

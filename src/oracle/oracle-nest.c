@@ -91,20 +91,40 @@ int oracle_nest_check_files(oracle_t *o, const char *vm, int64_t version, const 
         return 0;
 }
 
+/* Is version of vm the snapshot an unsaved clone still starts from (its bundle's "source")? */
+static bool version_held_by_clone(const vm_record_t *vms, size_t n, const char *vm, int64_t version) {
+        for (size_t i = 0; i < n; i++) {
+                const char *source = json_string_value(json_object_get(vms[i].bundle, "source"));
+                if (source && streq(source, vm) && vms[i].nest_version == version)
+                        return true;
+        }
+        return false;
+}
+
 void oracle_nest_prune(oracle_t *o, const char *vm, int64_t keep_version) {
         nest_manifest_key_t *keys = NULL;
         size_t n = 0;
-        if (nest_manifest_list(o->nest_store, vm, &keys, &n) < 0)
+        vm_record_t *vms = NULL;
+        size_t nv = 0;
+        /* without the list of VMs, nothing can be proven unneeded: keep everything */
+        if (store_vm_list(o->store, &vms, &nv) < 0)
                 return;
+        if (nest_manifest_list(o->nest_store, vm, &keys, &n) < 0) {
+                store_vm_list_free(vms, nv);
+                return;
+        }
         for (size_t i = 0; i < n; i++) {
-                /* version 0 holds an image of the same name, never a VM's bundle */
-                if (keys[i].version < 1 || keys[i].version == keep_version)
+                /* version 0 holds an image of the same name, never a VM's bundle; a version that
+                 * a clone maps until its first save stays (the clone would have nothing to run) */
+                if (keys[i].version < 1 || keys[i].version == keep_version ||
+                    version_held_by_clone(vms, nv, vm, keys[i].version))
                         continue;
                 nest_manifest_delete(o->nest_store, vm, keys[i].version, NULL);
                 _cleanup_free_ char *dir = oracle_nest_bundle_dir(o, vm, keys[i].version);
                 rm_rf(dir);
         }
         free(keys);
+        store_vm_list_free(vms, nv);
 }
 
 /* The chunk-transfer protocol over the Nest (src/nest/nest-http.h). */

@@ -65,3 +65,17 @@ void oracle_run_clear_placement(vm_record_t *vm) {
         SET(vm->address, "");
         vm->pid = 0;
 }
+
+void oracle_run_prune(oracle_t *o, const op_record_t *op, const vm_record_t *vm, int64_t keep_version) {
+        oracle_nest_prune(o, vm->name, keep_version);
+        const char *source = json_string_value(json_object_get(json_object_get(op->prev, "bundle"), "source"));
+        if (!source || json_object_get(vm->bundle, "source"))
+                return;
+        /* the clone saved a bundle of its own and no longer maps its parent's snapshot: that
+         * version may go now, unless the parent or another clone still needs it (the prune
+         * checks) */
+        vm_record_t parent = { 0 };
+        int64_t keep = store_vm_get(o->store, source, &parent) >= 0 ? parent.nest_version : 0;
+        vm_record_clear(&parent);
+        oracle_nest_prune(o, source, keep);
+}

@@ -22,8 +22,10 @@ void oracle_run_delete(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         }
         _cleanup_free_ char *dir = oracle_nest_vm_dir(o, vm->name);
         if (oracle_op_finish(o, op, vm, true, NULL, NULL, true) >= 0) {
-                /* its chunks go with the next garbage collection */
-                oracle_nest_prune(o, vm->name, 0);
+                /* its chunks go with the next garbage collection; an unsaved clone's parent
+                 * snapshot is released with it */
+                json_object_del(vm->bundle, "source");
+                oracle_run_prune(o, op, vm, 0);
                 rm_rf(dir);
         }
 }

@@ -45,7 +45,7 @@ static void run_save(oracle_t *o, op_record_t *op, vm_record_t *vm, bool upload)
         int64_t committed = vm->version + 1, bundle = vm->nest_version;
         if (oracle_op_finish(o, op, vm, true, NULL, res, false) >= 0 && upload) {
                 oracle_node_forget(o, rm, vm->name, committed);
-                oracle_nest_prune(o, vm->name, bundle);
+                oracle_run_prune(o, op, vm, bundle);
         }
 }
 

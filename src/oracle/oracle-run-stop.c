@@ -61,6 +61,6 @@ void oracle_run_stop(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         int64_t committed = vm->version + 1, bundle = vm->nest_version;
         if (oracle_op_finish(o, op, vm, true, NULL, res, false) >= 0) {
                 oracle_node_forget(o, rm, vm->name, committed);
-                oracle_nest_prune(o, vm->name, bundle);
+                oracle_run_prune(o, op, vm, bundle);
         }
 }

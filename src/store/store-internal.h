@@ -28,6 +28,9 @@ void store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col);
 json_t *store_column_json(sqlite3_stmt *st, int col);
 int store_bind_json(sqlite3_stmt *st, int idx, const json_t *j);
 
+/* Runs sql (a DELETE with one text parameter, key): 0, -ENOENT when it removed nothing. */
+int store_row_delete(store_t *s, const char *sql, const char *key);
+
 typedef void (*store_row_fn)(sqlite3_stmt *st, void *ret);
 typedef void (*store_row_clear_fn)(void *row);
 /* The one row sql (with one text parameter, key) selects, read into *ret by from_row: 0,

@@ -86,17 +86,7 @@ int store_service_update(store_t *s, const service_record_t *sv) {
 }
 
 int store_service_delete(store_t *s, const char *name) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "DELETE FROM services WHERE name=?");
-        int r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                r = store_step_done(s, st);
-                if (r >= 0 && sqlite3_changes(s->db) == 0)
-                        r = -ENOENT;
-        }
-        store_unlock(s);
-        return r;
+        return store_row_delete(s, "DELETE FROM services WHERE name=?", name);
 }
 
 int store_service_list(store_t *s, service_record_t **ret, size_t *ret_n) {

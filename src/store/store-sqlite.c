@@ -203,6 +203,20 @@ void store_tx_rollback(store_t *s) {
         store_unlock(s);
 }
 
+int store_row_delete(store_t *s, const char *sql, const char *key) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+                r = store_step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        r = -ENOENT;
+        }
+        store_unlock(s);
+        return r;
+}
+
 void store_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col) {
         const unsigned char *t = sqlite3_column_text(st, col);
         snprintf(dst, size, "%s", t ? (const char *)t : "");
@@ -404,14 +418,8 @@ int store_vm_delete(store_t *s, const char *name) {
                 sqlite3_bind_text(keep, 1, name, -1, SQLITE_TRANSIENT);
                 r = store_step_done(s, keep);
         }
-        _cleanup_stmt_ sqlite3_stmt *st = r >= 0 ? store_prepare(s, "DELETE FROM vms WHERE name=?") : NULL;
-        r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                r = store_step_done(s, st);
-                if (r >= 0 && sqlite3_changes(s->db) == 0)
-                        r = -ENOENT;
-        }
+        if (r >= 0)
+                r = store_row_delete(s, "DELETE FROM vms WHERE name=?", name);
         store_unlock(s);
         return r;
 }
@@ -691,17 +699,7 @@ int store_image_put(store_t *s, const image_record_t *i) {
 }
 
 int store_image_delete(store_t *s, const char *name) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "DELETE FROM images WHERE name=?1");
-        int r = -EIO;
-        if (st) {
-                sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-                r = store_step_done(s, st);
-                if (r >= 0 && sqlite3_changes(s->db) == 0)
-                        r = -ENOENT;
-        }
-        store_unlock(s);
-        return r;
+        return store_row_delete(s, "DELETE FROM images WHERE name=?1", name);
 }
 
 int store_image_list(store_t *s, json_t **ret) {

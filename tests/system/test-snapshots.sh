@@ -195,6 +195,26 @@ else
         fail "two idle production RMs for the placement check: ${free_rms[*]}"
 fi
 
+# ---- a clone that never saved keeps working when its parent is hibernated again (twice: the
+# parent's Nest versions and snapshot files move on), and its first save keeps its changes
+out=$(vmx vm clone s1 --count 1 --json) || fail "clone s1 for the prune check"
+late=$(jq -r '.clones[0].name' <<<"$out")
+wait_until 60 test "$(vm_field "$late" state)" = active || fail "$late active"
+a=$(vm_field "$late" address)
+guest_post "$a" "/mark?value=late-own" >/dev/null || fail "mark $late's disk"
+for round in 1 2; do
+        vmx vm activate s1 >/dev/null && vmx vm deactivate s1 >/dev/null || fail "s1 hibernated again ($round)"
+done
+check_eq "an unsaved clone still serves after its parent was saved twice" "$(guest_get "$a" /id | jq -r .vm)" "$late"
+vmx vm deactivate "$late" >/dev/null || fail "deactivate $late (its first save)"
+vmx vm activate "$late" >/dev/null || fail "activate $late again"
+a=$(vm_field "$late" address)
+idl=$(guest_get "$a" /id)
+check_eq "the clone's first save kept its name" "$(jq -r .vm <<<"$idl")" "$late"
+check_eq "the clone's first save kept its disk write" "$(jq -r .disk_mark <<<"$idl")" late-own
+vmx vm deactivate "$late" >/dev/null
+vmx vm delete "$late" >/dev/null
+
 vmx cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null
 check "no QEMU left" wait_until 10 no_qemu_left
 finish
