@@ -1,5 +1,5 @@
 /* The node's HTTP API, called by the Oracle (docs/api.md "Oracle → node"). Handlers only
- * parse and answer; the work is in node-vm.c. */
+ * parse and answer; the work is in the command files (node-launch.c, node-save.c, ...). */
 #include <string.h>
 
 #include <sys/socket.h>
@@ -8,7 +8,14 @@
 #include "base/util.h"
 #include "nest/nest-http.h"
 #include "net/stream.h"
+#include "node/node-delete.h"
 #include "node/node-internal.h"
+#include "node/node-launch.h"
+#include "node/node-migrate.h"
+#include "node/node-registry.h"
+#include "node/node-save.h"
+#include "node/node-supervise.h"
+#include "node/node-vm.h"
 
 /* An attached console: the QEMU serial socket, and what the log showed just before. */
 typedef struct console_attach {
@@ -61,13 +68,13 @@ static void h_health(const http_request_t *req, http_reply_t *reply) {
 static void h_list(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
         json_t *arr = json_array();
-        pthread_mutex_lock(&n->lock);
-        node_vm_t *head = n->vms;
-        pthread_mutex_unlock(&n->lock);
-        for (node_vm_t *vm = head; vm; vm = vm->next) {
+        size_t count = 0;
+        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
+        for (size_t i = 0; i < count; i++) {
+                node_vm_t *vm = vms[i];
                 pthread_mutex_lock(&vm->lock);
                 if (!streq(vm->state, "deleted"))
-                        json_array_append_new(arr, node_vm_describe(n, vm, true));
+                        json_array_append_new(arr, node_supervise_describe(n, vm, true));
                 pthread_mutex_unlock(&vm->lock);
         }
         http_reply_json(reply, 200, arr);
@@ -77,13 +84,13 @@ static void h_show(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
         if (!check_name(req, reply))
                 return;
-        node_vm_t *vm = node_vm_find(n, req->params[0]);
+        node_vm_t *vm = node_registry_find(n, req->params[0]);
         if (!vm) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" is not on this RM", req->params[0]);
                 return;
         }
         pthread_mutex_lock(&vm->lock);
-        http_reply_json(reply, 200, node_vm_describe(n, vm, true));
+        http_reply_json(reply, 200, node_supervise_describe(n, vm, true));
         pthread_mutex_unlock(&vm->lock);
 }
 
@@ -140,18 +147,18 @@ static void run_command(const http_request_t *req, http_reply_t *reply, command_
         http_reply_json(reply, 200, result);
 }
 
-static void h_run(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_run); }
-static void h_save(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_save); }
-static void h_resume(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_resume); }
-static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stop); }
-static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_delete); }
-static void h_stage(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stage); }
-static void h_receive(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_receive); }
-static void h_live_receive(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_receive); }
-static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_send); }
-static void h_live_finish(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_finish); }
-static void h_balloon(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_balloon); }
-static void h_live_abort(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_abort); }
+static void h_run(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_launch_run); }
+static void h_save(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_save_vm); }
+static void h_resume(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_launch_resume); }
+static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_save_stop); }
+static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_delete_vm); }
+static void h_stage(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_migrate_stage); }
+static void h_receive(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_migrate_receive); }
+static void h_live_receive(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_receive); }
+static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_send); }
+static void h_live_finish(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_finish); }
+static void h_balloon(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_balloon_command); }
+static void h_live_abort(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_abort); }
 
 /* QUERY of the migration protocol: the methods this node can receive with. */
 static void h_methods(const http_request_t *req, http_reply_t *reply) {
@@ -163,7 +170,7 @@ static void h_file(const http_request_t *req, http_reply_t *reply) {
         if (!check_name(req, reply))
                 return;
         _cleanup_free_ char *path = NULL, *msg = NULL;
-        int r = node_vm_file_path(n, req->params[0], req->params[1], &path, &msg);
+        int r = node_migrate_file_path(n, req->params[0], req->params[1], &path, &msg);
         if (r < 0) {
                 http_reply_errno(reply, r, "%s", msg);
                 return;
@@ -183,7 +190,7 @@ static void h_manifest(const http_request_t *q, http_reply_t *r) {
         nest_http_manifest_get(((node_t *)q->userdata)->cache, q, r);
 }
 
-const http_route_t node_routes[] = {
+const http_route_t node_api_routes[] = {
         { "GET", "/v1/chunks/:id", h_chunk },
         { "POST", "/v1/chunks/missing", h_chunks_missing },
         { "POST", "/v1/chunks/fetch", h_chunks_fetch },

@@ -12,7 +12,8 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "node/node-vm-common.h"
+#include "node/node-registry.h"
+#include "node/node-vm.h"
 
 #define IDLE_CPU_PERCENT 10 /* an idle guest under TCG still uses 3-8% (timer ticks, the agent) */
 #define BUSY_CPU_PERCENT 40
@@ -64,10 +65,10 @@ static void balloon_tick(node_t *n) {
         if (n->reclaim_idle_ms <= 0)
                 return;
         int64_t now = time_now_ms();
-        pthread_mutex_lock(&n->lock);
-        node_vm_t *head = n->vms;
-        pthread_mutex_unlock(&n->lock);
-        for (node_vm_t *vm = head; vm; vm = vm->next) {
+        size_t count = 0;
+        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
+        for (size_t i = 0; i < count; i++) {
+                node_vm_t *vm = vms[i];
                 if (pthread_mutex_trylock(&vm->lock) != 0)
                         continue; /* busy with a command */
                 reclaim_one(n, vm, now);
@@ -75,9 +76,9 @@ static void balloon_tick(node_t *n) {
         }
 }
 
-int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+int node_balloon_command(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         const json_t *t = json_object_get(cmd, "target_mib");
-        node_vm_t *vm = node_vm_find(n, name);
+        node_vm_t *vm = node_registry_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;

@@ -1,6 +1,6 @@
-/* The node's two background loops: the heartbeat to the Oracle every second (or at once when
+/* The node's background loop: the heartbeat to the Oracle every second (or at once when
  * something changed), which also carries back the leases that fence VMs the Oracle no longer
- * places here, and the supervisor that notices a QEMU that died. */
+ * places here. */
 #include <dirent.h>
 #include <string.h>
 #include <time.h>
@@ -10,11 +10,12 @@
 #include "bundle/bundle.h"
 #include "net/http-client.h"
 #include "node/node-internal.h"
+#include "node/node-registry.h"
+#include "node/node-supervise.h"
 
 #define HEARTBEAT_INTERVAL_MS 1000
-#define SUPERVISE_INTERVAL_MS 200
 
-void node_wake_heartbeat(node_t *n) {
+void node_heartbeat_wake(node_t *n) {
         pthread_mutex_lock(&n->wake_lock);
         n->wake_pending = true;
         pthread_cond_signal(&n->wake);
@@ -35,15 +36,14 @@ static void wait_next(node_t *n, int64_t ms) {
  * heartbeat was sent are judged: the Oracle writes a lease before it sends a command, so a
  * command that arrived later may not be in this answer yet. */
 static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
-        pthread_mutex_lock(&n->lock);
-        node_vm_t *head = n->vms;
-        pthread_mutex_unlock(&n->lock);
+        size_t count = 0;
+        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
         /* vm->name never changes, so the lease is looked up without the VM's lock; a VM busy
          * with a command is skipped rather than waited for (a long save would otherwise stop
          * the heartbeats and get the whole RM declared down) */
-        for (node_vm_t *vm = head; vm; vm = vm->next)
-                if (!json_object_get(leases, vm->name))
-                        node_vm_fence(n, vm, sent_ms, "the Oracle holds no lease for it on this RM");
+        for (size_t i = 0; i < count; i++)
+                if (!json_object_get(leases, vms[i]->name))
+                        node_supervise_fence(n, vms[i], sent_ms, "the Oracle holds no lease for it on this RM");
 }
 
 #define HEARTBEAT_MAX_SNAPSHOTS 256
@@ -52,7 +52,7 @@ static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
  * where its snapshot already is, which saves rebuilding it from the Nest (about a second). */
 static json_t *snapshots_held(node_t *n) {
         json_t *list = json_array();
-        _cleanup_free_ char *dir = node_memory_dir(n);
+        _cleanup_free_ char *dir = node_nest_memory_dir(n);
         DIR *d = opendir(dir);
         if (!d)
                 return list;
@@ -70,17 +70,17 @@ void *node_heartbeat_thread(void *arg) {
         bool was_connected = false;
         while (!n->stopping) {
                 json_t *vms = json_array();
-                pthread_mutex_lock(&n->lock);
-                node_vm_t *head = n->vms;
-                pthread_mutex_unlock(&n->lock);
-                for (node_vm_t *vm = head; vm; vm = vm->next) {
+                size_t count = 0;
+                _cleanup_free_ node_vm_t **list = node_registry_snapshot(n, &count);
+                for (size_t i = 0; i < count; i++) {
+                        node_vm_t *vm = list[i];
                         if (pthread_mutex_trylock(&vm->lock) != 0) {
                                 /* busy with a command: report it by name so its lease is kept */
                                 json_array_append_new(vms, json_pack("{s:s,s:s}", "name", vm->name, "state", "busy"));
                                 continue;
                         }
                         if (!streq(vm->state, "deleted") && !streq(vm->state, "new"))
-                                json_array_append_new(vms, node_vm_describe(n, vm, true));
+                                json_array_append_new(vms, node_supervise_describe(n, vm, true));
                         pthread_mutex_unlock(&vm->lock);
                 }
                 json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
@@ -103,16 +103,6 @@ void *node_heartbeat_thread(void *arg) {
                 }
                 http_response_clear(&resp);
                 wait_next(n, HEARTBEAT_INTERVAL_MS);
-        }
-        return NULL;
-}
-
-void *node_supervisor_thread(void *arg) {
-        node_t *n = arg;
-        while (!n->stopping) {
-                if (node_vms_supervise(n))
-                        node_wake_heartbeat(n);
-                time_sleep_ms(SUPERVISE_INTERVAL_MS);
         }
         return NULL;
 }

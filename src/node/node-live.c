@@ -9,66 +9,69 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "node/node-vm-common.h"
+#include "node/node-command.h"
+#include "node/node-launch.h"
+#include "node/node-registry.h"
+#include "node/node-vm.h"
 
 #define LIVE_SEND_TIMEOUT_MS (9 * 60 * 1000)
 #define LIVE_FINISH_TIMEOUT_MS 30000
 
-int node_vm_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+int node_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = 0;
         const json_t *config = json_object_get(cmd, "config"), *image = json_object_get(cmd, "image");
         bundle_config_t bc;
-        int r = cmd_version(cmd, "version", "live-receive", &version, ret_msg);
+        int r = node_command_version(cmd, "version", "live-receive", &version, ret_msg);
         if (r >= 0 && (bundle_config_from_json(config, &bc) < 0 || !streq(bc.name, name) || !json_is_object(image))) {
                 *ret_msg = xstrdup("live-receive needs version, config (the VM's vm.json) and image");
                 r = -EINVAL;
         }
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_vm_get_or_create(n, name);
+        node_vm_t *vm = node_registry_get_or_create(n, name);
         pthread_mutex_lock(&vm->lock);
-        r = check_version(vm, "live-receive", version, ret, ret_msg);
+        r = node_command_check(vm, "live-receive", version, ret, ret_msg);
         if (r != 0) {
                 pthread_mutex_unlock(&vm->lock);
                 return r < 0 ? r : 0;
         }
-        lease_take(vm, version);
-        vmm_release(vm, true);
-        stale_vmm_kill(n, name);
-        run_dir_reset(n, vm);
+        node_command_lease(vm, version);
+        node_vm_vmm_release(vm, true);
+        node_vm_stale_kill(n, name);
+        node_vm_run_dir_reset(n, vm);
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
         vm->fwd_port = 0;
-        memory_base_set(vm, NULL);
-        disk_base_set(vm, NULL);
+        node_vm_memory_base_set(vm, NULL);
+        node_vm_disk_base_set(vm, NULL);
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
         (void)mkdir_p(dir, 0755);
         unlink(mem); /* RAM arrives from the origin into a file of its own */
-        launch_t l = { 0 };
+        node_launch_t l = { 0 };
         nest_transfer_stats_t moved = { 0 };
         r = node_cache_image(n, image, ret_msg);
         if (r >= 0)
-                r = launch_prepare(n, vm, &l, ret_msg);
+                r = node_launch_prepare(n, vm, &l, ret_msg);
         /* an empty overlay over the same backing as the origin's: the mirror fills it */
         if (r >= 0)
-                r = disk_prepare(n, vm, &l, NULL, &moved, NULL, ret_msg);
+                r = node_launch_disk(n, vm, &l, NULL, &moved, NULL, ret_msg);
         vmm_live_endpoint_t ep = { 0 };
         if (r >= 0 && (r = vmm_live_receive(n->driver, &l.vc, n->host, 0, &ep, &vm->vmm)) < 0)
                 *ret_msg = xasprintf("vm \"%s\": cannot start the incoming QEMU: %s (see %s/qemu.log)", name,
-                                     vmm_failure(r), l.run_dir);
-        launch_clear(&l);
+                                     node_vm_strerror(r), l.run_dir);
+        node_launch_clear(&l);
         crash_point("node-live-receive-started");
         if (r < 0) {
-                set_state(vm, "stopped");
-                node_vm_persist(n, vm);
+                node_vm_state_set(vm, "stopped");
+                node_registry_persist(n, vm);
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
-        set_state(vm, "incoming");
+        node_vm_state_set(vm, "incoming");
         json_t *result = json_pack("{s:{s:s,s:i,s:i}}", "endpoint", "host", ep.host, "migrate_port", ep.migrate_port,
                                    "nbd_port", ep.nbd_port);
-        record_result(n, vm, "live-receive", version, result);
+        node_command_record(n, vm, "live-receive", version, result);
         log_info("vm %s v%lld: waiting for a live migration on %s (RAM :%d, disk :%d)", name, (long long)version,
                  ep.host, ep.migrate_port, ep.nbd_port);
         pthread_mutex_unlock(&vm->lock);
@@ -89,10 +92,10 @@ static int endpoint_from_json(const json_t *j, vmm_live_endpoint_t *ep) {
         return 0;
 }
 
-int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+int node_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = 0;
         vmm_live_endpoint_t ep;
-        int r = cmd_version(cmd, "version", "live-send", &version, ret_msg);
+        int r = node_command_version(cmd, "version", "live-send", &version, ret_msg);
         if (r >= 0 && endpoint_from_json(json_object_get(cmd, "endpoint"), &ep) < 0) {
                 *ret_msg = xstrdup("live-send needs version and endpoint {host (IPv4), migrate_port, nbd_port}");
                 r = -EINVAL;
@@ -100,7 +103,7 @@ int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **r
         if (r < 0)
                 return r;
         node_vm_t *vm = NULL;
-        r = command_lock(n, name, "live-send", version, &vm, ret, ret_msg);
+        r = node_command_lock(n, name, "live-send", version, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         if (!vm->vmm || !streq(vm->state, "running")) {
@@ -108,24 +111,24 @@ int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **r
                 pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
-        lease_take(vm, version);
+        node_command_lease(vm, version);
         crash_point("node-live-send-before");
         vmm_live_stats_t st = { 0 };
         r = vmm_live_send(vm->vmm, &ep, LIVE_SEND_TIMEOUT_MS, &st);
         if (r < 0) {
                 *ret_msg = xasprintf("vm \"%s\": live migration to %s failed: %s; it runs on here", name, ep.host,
-                                     vmm_failure(r));
+                                     node_vm_strerror(r));
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         /* handed over: paused for good unless the Oracle rolls back (live-abort) */
-        set_state(vm, "migrated");
+        node_vm_state_set(vm, "migrated");
         json_t *result = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "bytes_transferred",
                                    (json_int_t)(st.ram_bytes + st.disk_bytes), "bytes_total",
                                    (json_int_t)(st.ram_bytes + st.disk_bytes), "ram_bytes", (json_int_t)st.ram_bytes,
                                    "disk_bytes", (json_int_t)st.disk_bytes, "downtime_ms", (json_int_t)st.downtime_ms,
                                    "total_ms", (json_int_t)st.total_ms);
-        record_result(n, vm, "live-send", version, result);
+        node_command_record(n, vm, "live-send", version, result);
         log_info("vm %s v%lld: handed over live to %s in %llu ms (downtime %llu ms, %llu bytes of RAM, %llu of disk)",
                  name, (long long)version, ep.host, (unsigned long long)st.total_ms,
                  (unsigned long long)st.downtime_ms, (unsigned long long)st.ram_bytes,
@@ -139,11 +142,11 @@ int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **r
 static int live_continue(node_t *n, const char *name, const json_t *cmd, const char *kind, const char *from_state,
                          json_t **ret, char **ret_msg) {
         int64_t version = 0;
-        int r = cmd_version(cmd, "version", kind, &version, ret_msg);
+        int r = node_command_version(cmd, "version", kind, &version, ret_msg);
         if (r < 0)
                 return r;
         node_vm_t *vm = NULL;
-        r = command_lock(n, name, kind, version, &vm, ret, ret_msg);
+        r = node_command_lock(n, name, kind, version, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         if (!vm->vmm || !streq(vm->state, from_state)) {
@@ -151,23 +154,23 @@ static int live_continue(node_t *n, const char *name, const json_t *cmd, const c
                 pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
-        lease_take(vm, version);
+        node_command_lease(vm, version);
         bool finish = streq(kind, "live-finish");
         r = finish ? vmm_live_finish(vm->vmm, LIVE_FINISH_TIMEOUT_MS) : vmm_cont(vm->vmm, 0);
         if (r < 0) {
                 *ret_msg = xasprintf("vm \"%s\": %s failed: %s", name, finish ? "taking over" : "continuing",
-                                     vmm_failure(r));
+                                     node_vm_strerror(r));
                 if (finish) {
                         /* it never ran here: gone, so the origin can safely continue */
-                        vmm_release(vm, true);
-                        set_state(vm, "stopped");
-                        node_vm_persist(n, vm);
+                        node_vm_vmm_release(vm, true);
+                        node_vm_state_set(vm, "stopped");
+                        node_registry_persist(n, vm);
                 }
                 pthread_mutex_unlock(&vm->lock);
                 return r;
         }
-        json_t *result = started_result(n, vm);
-        record_result(n, vm, kind, version, result);
+        json_t *result = node_vm_started(n, vm);
+        node_command_record(n, vm, kind, version, result);
         log_info("vm %s v%lld: %s", name, (long long)version,
                  finish ? "took over after a live migration" : "continues here: the live migration was rolled back");
         pthread_mutex_unlock(&vm->lock);
@@ -175,10 +178,10 @@ static int live_continue(node_t *n, const char *name, const json_t *cmd, const c
         return 0;
 }
 
-int node_vm_live_finish(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+int node_live_finish(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         return live_continue(n, name, cmd, "live-finish", "incoming", ret, ret_msg);
 }
 
-int node_vm_live_abort(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+int node_live_abort(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
         return live_continue(n, name, cmd, "live-abort", "migrated", ret, ret_msg);
 }

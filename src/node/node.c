@@ -8,6 +8,8 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/node-internal.h"
+#include "node/node-registry.h"
+#include "node/node-supervise.h"
 #include "node/node.h"
 
 static void usage(FILE *f) {
@@ -90,19 +92,22 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
         return 0;
 }
 
-static void node_free(node_t *n) {
-        for (node_vm_t *vm = n->vms; vm;) {
-                node_vm_t *next = vm->next;
-                vmm_vm_free(vm->vmm);
-                json_decref(vm->config);
-                json_decref(vm->last_result);
-                json_decref(vm->staged);
-                free(vm->memory_base);
-                free(vm->disk_base);
-                pthread_mutex_destroy(&vm->lock);
-                free(vm);
-                vm = next;
+#define SUPERVISE_INTERVAL_MS 200
+
+/* The supervisor loop: a QEMU that died is noticed within SUPERVISE_INTERVAL_MS and reported
+ * by the next heartbeat at once. */
+static void *supervisor_thread(void *arg) {
+        node_t *n = arg;
+        while (!n->stopping) {
+                if (node_supervise_check(n))
+                        node_heartbeat_wake(n);
+                time_sleep_ms(SUPERVISE_INTERVAL_MS);
         }
+        return NULL;
+}
+
+static void node_free(node_t *n) {
+        node_registry_free(n);
         nest_store_free(n->cache);
         free(n->name);
         free(n->role);
@@ -158,11 +163,11 @@ int node_main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        node_vms_adopt(&n);
+        node_supervise_adopt(&n);
         r = node_slots_start(&n);
         if (r < 0)
                 log_warn("warm slots are off: %s", strerror(-r));
-        r = http_server_start(n.listen, node_routes, tmp, &n, &n.http);
+        r = http_server_start(n.listen, node_api_routes, tmp, &n, &n.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", n.listen, strerror(-r));
                 n.stopping = 1;
@@ -173,7 +178,7 @@ int node_main(int argc, char **argv) {
         log_info("node %s (%s, accel %s) listening on %s, Oracle %s", n.name, n.role, n.accel, n.listen, n.oracle);
         pthread_t hb, sup;
         pthread_create(&hb, NULL, node_heartbeat_thread, &n);
-        pthread_create(&sup, NULL, node_supervisor_thread, &n);
+        pthread_create(&sup, NULL, supervisor_thread, &n);
         pthread_t balloon;
         pthread_create(&balloon, NULL, node_balloon_thread, &n);
 
@@ -181,7 +186,7 @@ int node_main(int argc, char **argv) {
         sigwait(&mask, &sig);
         log_info("signal %d: stopping the agent (VMs keep running)", sig);
         n.stopping = 1;
-        node_wake_heartbeat(&n);
+        node_heartbeat_wake(&n);
         pthread_join(hb, NULL);
         pthread_join(sup, NULL);
         pthread_join(balloon, NULL);

@@ -1,0 +1,73 @@
+/* The command protocol of the node's VM commands (see node-command.h): versions, leases and
+ * the recorded result of the last completed command. */
+#include <string.h>
+
+#include "base/util.h"
+#include "node/node-command.h"
+#include "node/node-registry.h"
+
+void node_command_record(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
+        snprintf(vm->last_kind, sizeof vm->last_kind, "%s", kind);
+        vm->last_version = version;
+        json_decref(vm->last_result);
+        vm->last_result = json_incref(result);
+        node_registry_persist(n, vm);
+}
+
+/* 1 when cmd repeats the last completed command (its result in *ret), 0 to go on, -ESTALE.
+ * Changes nothing: a command takes the lease with node_command_lease() once it is sure to act. */
+int node_command_check(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
+        if (version < vm->version) {
+                *ret_msg = xasprintf("vm \"%s\": command %s for version %lld is stale (lease is at %lld)", vm->name,
+                                     kind, (long long)version, (long long)vm->version);
+                return -ESTALE;
+        }
+        if (version == vm->last_version && streq(kind, vm->last_kind) && vm->last_result) {
+                *ret = json_incref(vm->last_result);
+                return 1;
+        }
+        return 0;
+}
+
+/* The start of a command on a VM this node holds: finds it, locks it and checks the version.
+ * 1: go on, vm->lock held; 0: a repeat of the last command, *ret is its recorded answer; <0. */
+int node_command_lock(node_t *n, const char *name, const char *kind, int64_t version, node_vm_t **ret_vm, json_t **ret,
+                        char **ret_msg) {
+        node_vm_t *vm = node_registry_find(n, name);
+        if (!vm) {
+                *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
+                return -ENOENT;
+        }
+        pthread_mutex_lock(&vm->lock);
+        int r = node_command_check(vm, kind, version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        *ret_vm = vm;
+        return 1;
+}
+
+/* The command at version acts on vm from here: older commands are stale from now on, and the
+ * heartbeat does not fence vm on an answer sent before now (see apply_leases). vm->lock held. */
+void node_command_lease(node_vm_t *vm, int64_t version) {
+        vm->version = version;
+        vm->cmd_time_ms = time_now_ms();
+}
+
+int node_command_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg) {
+        int r = bundle_version_from_json(json_object_get(cmd, key), ret);
+        if (r < 0)
+                *ret_msg = xasprintf("%s needs \"%s\", an integer from 1 to %lld", kind, key, (long long)BUNDLE_VERSION_MAX);
+        return r;
+}
+
+/* save and stop upload to the Nest of this node's Oracle. A command may name it ("nest") but
+ * not another host: that would send the VM's memory and disk wherever the caller likes. */
+int node_command_nest_check(node_t *n, const json_t *cmd, char **ret_msg) {
+        const json_t *nest = json_object_get(cmd, "nest");
+        if (!nest || json_is_null(nest) || (json_is_string(nest) && streq(json_string_value(nest), n->oracle)))
+                return 0;
+        *ret_msg = xasprintf("nest must be this RM's Oracle (%s)", n->oracle);
+        return -EINVAL;
+}

@@ -1,0 +1,22 @@
+/* The command protocol of the node's VM commands: commands are keyed by (VM, version); an
+ * older version than the node's lease is refused, and a repeat of the last completed command
+ * returns its recorded result, so the Oracle can re-drive an operation after a crash without
+ * doing it twice. Every function that takes a node_vm_t expects vm->lock held. */
+#pragma once
+
+#include "node/node-internal.h"
+
+/* A version field of a command (see bundle_version_from_json); -EINVAL/-ERANGE with a message. */
+int node_command_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg);
+/* save and stop upload to the Nest of this node's Oracle: "nest" may name it, no other host. */
+int node_command_nest_check(node_t *n, const json_t *cmd, char **ret_msg);
+/* 1 when the command repeats the last completed one (its result in *ret), 0 to go on, -ESTALE. */
+int node_command_check(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg);
+/* Finds and locks the VM and checks the version. 1: go on, vm->lock held; 0: a repeat of the
+ * last command, *ret is its recorded answer; <0: error. */
+int node_command_lock(node_t *n, const char *name, const char *kind, int64_t version, node_vm_t **ret_vm, json_t **ret,
+                      char **ret_msg);
+/* The command at version acts on vm from here (see node-command.c). */
+void node_command_lease(node_vm_t *vm, int64_t version);
+/* Keeps a command's answer (a new reference) for repeats and persists the entry. */
+void node_command_record(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result);

@@ -1,0 +1,201 @@
+/* Migration between RMs (Virtuoso's protocol over the node API). */
+#include <string.h>
+
+#include "base/log.h"
+#include "base/util.h"
+#include "net/http-client.h"
+#include "node/node-command.h"
+#include "node/node-migrate.h"
+#include "node/node-progress.h"
+#include "node/node-registry.h"
+#include "node/node-vm.h"
+
+/* ---- migration between RMs (Virtuoso's protocol over the node API) ----
+ * The origin stages the suspended VM's files into its chunk cache (stage); the destination
+ * receives them from the origin (receive: only the chunks it lacks with "chunks", the whole
+ * files with "full"), reporting progress to the Oracle as it goes, and then holds the VM
+ * suspended at the command's version. The origin's copy is untouched until the Oracle commits. */
+
+static const char *const migrate_files[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK, BUNDLE_FILE_MEMORY };
+#define MIGRATE_FILES (sizeof migrate_files / sizeof *migrate_files)
+
+/* The name of a bundle file in the VM's directory. */
+static const char *local_name(const char *file) { return streq(file, BUNDLE_FILE_DISK) ? "disk.qcow2" : file; }
+
+int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = 0;
+        int r = node_command_version(cmd, "version", "stage", &version, ret_msg);
+        if (r < 0)
+                return r;
+        node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "stage", version, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
+        _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+        if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path) || !file_exists(disk_path) ||
+            !file_exists(memory_path)) {
+                *ret_msg = xasprintf("vm \"%s\" is %s on this RM: only a suspended VM migrates", name, vm->state);
+                pthread_mutex_unlock(&vm->lock);
+                return -EPERM;
+        }
+        node_command_lease(vm, version);
+        const char *paths[] = { state_path, disk_path, memory_path };
+        json_t *files = NULL;
+        _cleanup_free_ char *why = NULL;
+        if (vm->staged && node_nest_restage(n, name, vm->staged_version, version, vm->staged, &why) >= 0) {
+                /* unchanged since it was staged or received: no chunking, no hashing */
+                json_t *result = json_pack("{s:O}", "files", vm->staged);
+                node_command_record(n, vm, "stage", version, result);
+                pthread_mutex_unlock(&vm->lock);
+                *ret = result;
+                return 0;
+        }
+        r = node_nest_stage(n, name, version, migrate_files, paths, MIGRATE_FILES, &files, ret_msg);
+        /* the whole-file hashes too, for a "full" transfer that bypasses the chunk cache */
+        for (size_t i = 0; r >= 0 && i < MIGRATE_FILES; i++) {
+                char hex[65];
+                r = file_sha256(paths[i], hex);
+                if (r >= 0)
+                        json_object_set_new(json_object_get(files, migrate_files[i]), "sha256", json_string(hex));
+        }
+        if (r < 0) {
+                json_decref(files);
+                if (!*ret_msg)
+                        *ret_msg = xasprintf("staging vm \"%s\": %s", name, strerror(-r));
+                pthread_mutex_unlock(&vm->lock);
+                return r;
+        }
+        node_vm_staged_set(vm, files, version);
+        json_t *result = json_pack("{s:o}", "files", files);
+        node_command_record(n, vm, "stage", version, result);
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
+
+/* The raw file of a suspended VM, for "full" migrations (the scp baseline). */
+int node_migrate_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg) {
+        if (!streq(file, BUNDLE_FILE_STATE) && !streq(file, BUNDLE_FILE_DISK) && !streq(file, BUNDLE_FILE_MEMORY)) {
+                *ret_msg = xasprintf("no bundle file \"%s\"", file);
+                return -EINVAL;
+        }
+        node_vm_t *vm = node_registry_find(n, name);
+        if (!vm || !streq(vm->state, "suspended")) {
+                *ret_msg = xasprintf("vm \"%s\" is not suspended on this RM", name);
+                return -ENOENT;
+        }
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        *ret = xasprintf("%s/%s", dir, local_name(file));
+        return 0;
+}
+
+int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = 0;
+        int r = node_command_version(cmd, "version", "receive", &version, ret_msg);
+        if (r < 0)
+                return r;
+        const char *origin = json_string_value(json_object_get(cmd, "origin"));
+        const char *method = json_string_value(json_object_get(cmd, "method"));
+        const char *op = json_string_value(json_object_get(cmd, "op"));
+        const json_t *files = json_object_get(cmd, "files");
+        const json_t *config = json_object_get(cmd, "config");
+        const json_t *image = json_object_get(cmd, "image");
+        bundle_config_t bc;
+        _cleanup_free_ char *origin_host = NULL;
+        int origin_port = 0;
+        if (!origin || http_split_hostport(origin, &origin_host, &origin_port) < 0 || !method ||
+            (!streq(method, "chunks") && !streq(method, "full")) || !json_is_object(files) ||
+            bundle_config_from_json(config, &bc) < 0 || !streq(bc.name, name) || !json_is_object(image) ||
+            (op && !name_is_valid(op))) {
+                *ret_msg = xstrdup("receive needs version, origin (host:port), method (chunks|full), files, config, "
+                                   "image and op");
+                return -EINVAL;
+        }
+        node_vm_t *vm = node_registry_get_or_create(n, name);
+        pthread_mutex_lock(&vm->lock);
+        r = node_command_check(vm, "receive", version, ret, ret_msg);
+        if (r != 0) {
+                pthread_mutex_unlock(&vm->lock);
+                return r < 0 ? r : 0;
+        }
+        node_command_lease(vm, version);
+        node_vm_vmm_release(vm, true);
+        int64_t t0 = time_now_ms();
+        _cleanup_free_ char *dir = node_vm_dir(n, name);
+        _cleanup_free_ char *base = xasprintf("http://%s", origin);
+        mkdir_p(dir, 0755);
+        r = node_cache_image(n, image, ret_msg);
+        node_progress_t prog = { .n = n, .url = op ? xasprintf("%s/v1/ops/%s/heartbeat", n->oracle, op) : NULL };
+        nest_transfer_stats_t moved = { 0 };
+        for (size_t i = 0; r >= 0 && i < MIGRATE_FILES; i++) {
+                const char *file = migrate_files[i];
+                const json_t *info = json_object_get(files, file);
+                _cleanup_free_ char *dest = xasprintf("%s/%s", dir, local_name(file));
+                _cleanup_free_ char *tmp = xasprintf("%s.recv", dest);
+                if (streq(method, "chunks")) {
+                        r = node_nest_pull_to_path(n, base, name, version, file, info, tmp, &moved, node_progress_report, &prog,
+                                                   ret_msg);
+                } else {
+                        _cleanup_free_ char *url = xasprintf("%s/v1/vms/%s/files/%s", base, name, file);
+                        r = http_download(url, tmp, 10L * 60 * 1000, node_progress_report, &prog);
+                        if (r < 0) {
+                                *ret_msg = xasprintf("fetching %s of %s from %s: %s", file, name, origin, strerror(-r));
+                        } else {
+                                char hex[65];
+                                const char *want = json_string_value(json_object_get(info, "sha256"));
+                                r = file_sha256(tmp, hex);
+                                if (r >= 0 && (!want || !streq(want, hex))) {
+                                        *ret_msg = xasprintf("%s of %s from %s failed verification: not used", file,
+                                                             name, origin);
+                                        r = -EBADMSG;
+                                }
+                                int64_t size = file_size(tmp);
+                                moved.bytes_total += size > 0 ? (uint64_t)size : 0;
+                                moved.bytes_transferred += size > 0 ? (uint64_t)size : 0;
+                        }
+                }
+                if (r >= 0 && rename(tmp, dest) < 0)
+                        r = negative_errno();
+                if (r < 0)
+                        unlink(tmp);
+                prog.base = moved.bytes_transferred;
+                node_progress_report(&prog, 0, 0);
+                crash_point("node-receive-mid");
+                stall_point("node-receive-mid");
+        }
+        if (r >= 0 && streq(bc.boot, "disk")) {
+                /* the overlay names the origin's copy of the image: point it at ours */
+                _cleanup_free_ char *disk = xasprintf("%s/disk.qcow2", dir);
+                _cleanup_free_ char *backing = node_cache_image_path(n, bc.image, "disk");
+                char *argv[] = { "qemu-img", "rebase", "-u", "-F", bc.image_format, "-b", backing, "-f", "qcow2", disk, NULL };
+                r = node_qemu_img(argv, ret_msg);
+        }
+        free(prog.url);
+        if (r < 0) {
+                node_vm_state_set(vm, "stopped");
+                node_registry_persist(n, vm);
+                pthread_mutex_unlock(&vm->lock);
+                return r;
+        }
+        json_decref(vm->config);
+        vm->config = json_deep_copy(config);
+        vm->fwd_port = 0;
+        node_vm_memory_base_set(vm, NULL);
+        node_vm_state_set(vm, "suspended");
+        /* the files are the manifests just received (their sha256 checked for "full" only) */
+        if (streq(method, "chunks"))
+                node_vm_staged_set(vm, files, version);
+        double seconds = (double)(time_now_ms() - t0) / 1000.0;
+        json_t *result = json_pack("{s:I,s:s,s:I,s:I,s:f}", "version", (json_int_t)version, "method", method,
+                                   "bytes_transferred", (json_int_t)moved.bytes_transferred, "bytes_total",
+                                   (json_int_t)moved.bytes_total, "seconds", seconds);
+        node_command_record(n, vm, "receive", version, result);
+        log_info("vm %s v%lld received from %s by %s: %llu of %llu bytes in %.2f s", name, (long long)version, origin,
+                 method, (unsigned long long)moved.bytes_transferred, (unsigned long long)moved.bytes_total, seconds);
+        pthread_mutex_unlock(&vm->lock);
+        *ret = result;
+        return 0;
+}
