@@ -71,11 +71,9 @@ static void h_list(const http_request_t *req, http_reply_t *reply) {
         size_t count = 0;
         _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
-                node_vm_t *vm = vms[i];
-                pthread_mutex_lock(&vm->lock);
+                _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(vms[i]);
                 if (!streq(vm->state, "deleted"))
                         json_array_append_new(arr, node_supervise_describe(n, vm, true));
-                pthread_mutex_unlock(&vm->lock);
         }
         http_reply_json(reply, 200, arr);
 }
@@ -89,9 +87,8 @@ static void h_show(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" is not on this RM", req->params[0]);
                 return;
         }
-        pthread_mutex_lock(&vm->lock);
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
         http_reply_json(reply, 200, node_supervise_describe(n, vm, true));
-        pthread_mutex_unlock(&vm->lock);
 }
 
 static void h_console(const http_request_t *req, http_reply_t *reply) {

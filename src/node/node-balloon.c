@@ -68,11 +68,9 @@ static void balloon_tick(node_t *n) {
         size_t count = 0;
         _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
-                node_vm_t *vm = vms[i];
-                if (pthread_mutex_trylock(&vm->lock) != 0)
-                        continue; /* busy with a command */
-                reclaim_one(n, vm, now);
-                pthread_mutex_unlock(&vm->lock);
+                _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(vms[i]);
+                if (vm) /* else busy with a command */
+                        reclaim_one(n, vm, now);
         }
 }
 
@@ -83,7 +81,7 @@ int node_balloon_command(node_t *n, const char *name, const json_t *cmd, json_t 
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
-        pthread_mutex_lock(&vm->lock);
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
         int64_t full = memory_mib_of(vm);
         int r = 0;
         if (t && (!json_is_integer(t) || json_integer_value(t) < RECLAIM_FLOOR_MIB || json_integer_value(t) > full)) {
@@ -113,7 +111,6 @@ int node_balloon_command(node_t *n, const char *name, const json_t *cmd, json_t 
                 *ret = json_pack("{s:I,s:I,s:I,s:b}", "memory_mib", (json_int_t)full, "target_mib",
                                  (json_int_t)(vm->balloon_target_mib > 0 ? vm->balloon_target_mib : full), "actual_mib",
                                  (json_int_t)(actual >> 20), "reclaimable", vm->memory_base == NULL);
-        pthread_mutex_unlock(&vm->lock);
         return r;
 }
 

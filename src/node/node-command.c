@@ -5,6 +5,7 @@
 #include "base/util.h"
 #include "node/node-command.h"
 #include "node/node-registry.h"
+#include "node/node-vm.h"
 
 void node_command_record(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
         snprintf(vm->last_kind, sizeof vm->last_kind, "%s", kind);
@@ -29,22 +30,18 @@ int node_command_check(node_vm_t *vm, const char *kind, int64_t version, json_t 
         return 0;
 }
 
-/* The start of a command on a VM this node holds: finds it, locks it and checks the version.
- * 1: go on, vm->lock held; 0: a repeat of the last command, *ret is its recorded answer; <0. */
-int node_command_lock(node_t *n, const char *name, const char *kind, int64_t version, node_vm_t **ret_vm, json_t **ret,
-                        char **ret_msg) {
-        node_vm_t *vm = node_registry_find(n, name);
+int node_command_lock(node_t *n, const char *name, const char *kind, int64_t version, unsigned flags,
+                      node_vm_t **ret_vm, json_t **ret, char **ret_msg) {
+        node_vm_t *vm = flags & NODE_COMMAND_CREATE ? node_registry_get_or_create(n, name) : node_registry_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
-        pthread_mutex_lock(&vm->lock);
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
         int r = node_command_check(vm, kind, version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
+        if (r != 0)
                 return r < 0 ? r : 0;
-        }
-        *ret_vm = vm;
+        *ret_vm = TAKE_PTR(locked);
         return 1;
 }
 

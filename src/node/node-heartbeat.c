@@ -12,6 +12,7 @@
 #include "node/node-internal.h"
 #include "node/node-registry.h"
 #include "node/node-supervise.h"
+#include "node/node-vm.h"
 
 #define HEARTBEAT_INTERVAL_MS 1000
 
@@ -73,15 +74,14 @@ void *node_heartbeat_thread(void *arg) {
                 size_t count = 0;
                 _cleanup_free_ node_vm_t **list = node_registry_snapshot(n, &count);
                 for (size_t i = 0; i < count; i++) {
-                        node_vm_t *vm = list[i];
-                        if (pthread_mutex_trylock(&vm->lock) != 0) {
+                        _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(list[i]);
+                        if (!vm) {
                                 /* busy with a command: report it by name so its lease is kept */
-                                json_array_append_new(vms, json_pack("{s:s,s:s}", "name", vm->name, "state", "busy"));
+                                json_array_append_new(vms, json_pack("{s:s,s:s}", "name", list[i]->name, "state", "busy"));
                                 continue;
                         }
                         if (!streq(vm->state, "deleted") && !streq(vm->state, "new"))
                                 json_array_append_new(vms, node_supervise_describe(n, vm, true));
-                        pthread_mutex_unlock(&vm->lock);
                 }
                 json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
                                          "vms", vms, "snapshots", snapshots_held(n));

@@ -278,13 +278,10 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
         r = run_check(name, mode, config, image, bundle, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_registry_get_or_create(n, name);
-        pthread_mutex_lock(&vm->lock);
-        r = node_command_check(vm, "run", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "run", version, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         /* a newer command supersedes whatever this node still runs for the VM */
         node_command_lease(vm, version);
         atomic_fetch_add(&n->launching, 1);
@@ -372,7 +369,6 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
         if (r < 0) {
                 node_vm_state_set(vm, "stopped");
                 node_registry_persist(n, vm);
-                pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         json_t *result = node_vm_started(n, vm);
@@ -387,7 +383,6 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
         node_command_record(n, vm, "run", version, result);
         log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name, (long long)version,
                  mode, (long long)vm->pid, vm->address, (long long)(t1 - t0), (long long)(t2 - t1));
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }
@@ -397,15 +392,14 @@ int node_launch_resume(node_t *n, const char *name, const json_t *cmd, json_t **
         int r = node_command_version(cmd, "version", "resume", &version, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "resume", version, &vm, ret, ret_msg);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "resume", version, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
         if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path)) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM, not suspended", name, vm->state);
-                pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
         node_command_lease(vm, version);
@@ -419,15 +413,12 @@ int node_launch_resume(node_t *n, const char *name, const json_t *cmd, json_t **
                                              l.run_dir);
         }
         node_launch_clear(&l);
-        if (r < 0) {
-                pthread_mutex_unlock(&vm->lock);
+        if (r < 0)
                 return r;
-        }
         /* the saved state is consumed: the disk moves on from here */
         unlink(state_path);
         json_t *result = node_vm_started(n, vm);
         node_command_record(n, vm, "resume", version, result);
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }

@@ -28,13 +28,10 @@ int node_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **r
         }
         if (r < 0)
                 return r;
-        node_vm_t *vm = node_registry_get_or_create(n, name);
-        pthread_mutex_lock(&vm->lock);
-        r = node_command_check(vm, "live-receive", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "live-receive", version, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         node_command_lease(vm, version);
         node_vm_vmm_release(vm, true);
         node_vm_stale_kill(n, name);
@@ -65,7 +62,6 @@ int node_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **r
         if (r < 0) {
                 node_vm_state_set(vm, "stopped");
                 node_registry_persist(n, vm);
-                pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         node_vm_state_set(vm, "incoming");
@@ -74,7 +70,6 @@ int node_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **r
         node_command_record(n, vm, "live-receive", version, result);
         log_info("vm %s v%lld: waiting for a live migration on %s (RAM :%d, disk :%d)", name, (long long)version,
                  ep.host, ep.migrate_port, ep.nbd_port);
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }
@@ -102,13 +97,12 @@ int node_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         }
         if (r < 0)
                 return r;
-        node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "live-send", version, &vm, ret, ret_msg);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "live-send", version, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         if (!vm->vmm || !streq(vm->state, "running")) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM: only a running VM migrates live", name, vm->state);
-                pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
         node_command_lease(vm, version);
@@ -118,7 +112,6 @@ int node_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         if (r < 0) {
                 *ret_msg = xasprintf("vm \"%s\": live migration to %s failed: %s; it runs on here", name, ep.host,
                                      node_vm_strerror(r));
-                pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         /* handed over: paused for good unless the Oracle rolls back (live-abort) */
@@ -133,7 +126,6 @@ int node_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret,
                  name, (long long)version, ep.host, (unsigned long long)st.total_ms,
                  (unsigned long long)st.downtime_ms, (unsigned long long)st.ram_bytes,
                  (unsigned long long)st.disk_bytes);
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }
@@ -145,13 +137,12 @@ static int live_continue(node_t *n, const char *name, const json_t *cmd, const c
         int r = node_command_version(cmd, "version", kind, &version, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, kind, version, &vm, ret, ret_msg);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, kind, version, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         if (!vm->vmm || !streq(vm->state, from_state)) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM, not %s", name, vm->state, from_state);
-                pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
         node_command_lease(vm, version);
@@ -166,14 +157,12 @@ static int live_continue(node_t *n, const char *name, const json_t *cmd, const c
                         node_vm_state_set(vm, "stopped");
                         node_registry_persist(n, vm);
                 }
-                pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         json_t *result = node_vm_started(n, vm);
         node_command_record(n, vm, kind, version, result);
         log_info("vm %s v%lld: %s", name, (long long)version,
                  finish ? "took over after a live migration" : "continues here: the live migration was rolled back");
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }

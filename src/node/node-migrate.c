@@ -27,8 +27,8 @@ int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **
         int r = node_command_version(cmd, "version", "stage", &version, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "stage", version, &vm, ret, ret_msg);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "stage", version, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
@@ -38,7 +38,6 @@ int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **
         if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path) || !file_exists(disk_path) ||
             !file_exists(memory_path)) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM: only a suspended VM migrates", name, vm->state);
-                pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
         node_command_lease(vm, version);
@@ -49,7 +48,6 @@ int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **
                 /* unchanged since it was staged or received: no chunking, no hashing */
                 json_t *result = json_pack("{s:O}", "files", vm->staged);
                 node_command_record(n, vm, "stage", version, result);
-                pthread_mutex_unlock(&vm->lock);
                 *ret = result;
                 return 0;
         }
@@ -65,13 +63,11 @@ int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **
                 json_decref(files);
                 if (!*ret_msg)
                         *ret_msg = xasprintf("staging vm \"%s\": %s", name, strerror(-r));
-                pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         node_vm_staged_set(vm, files, version);
         json_t *result = json_pack("{s:o}", "files", files);
         node_command_record(n, vm, "stage", version, result);
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }
@@ -114,13 +110,10 @@ int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t 
                                    "image and op");
                 return -EINVAL;
         }
-        node_vm_t *vm = node_registry_get_or_create(n, name);
-        pthread_mutex_lock(&vm->lock);
-        r = node_command_check(vm, "receive", version, ret, ret_msg);
-        if (r != 0) {
-                pthread_mutex_unlock(&vm->lock);
-                return r < 0 ? r : 0;
-        }
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "receive", version, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
+        if (r <= 0)
+                return r;
         node_command_lease(vm, version);
         node_vm_vmm_release(vm, true);
         int64_t t0 = time_now_ms();
@@ -177,7 +170,6 @@ int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t 
         if (r < 0) {
                 node_vm_state_set(vm, "stopped");
                 node_registry_persist(n, vm);
-                pthread_mutex_unlock(&vm->lock);
                 return r;
         }
         json_decref(vm->config);
@@ -195,7 +187,6 @@ int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t 
         node_command_record(n, vm, "receive", version, result);
         log_info("vm %s v%lld received from %s by %s: %llu of %llu bytes in %.2f s", name, (long long)version, origin,
                  method, (unsigned long long)moved.bytes_transferred, (unsigned long long)moved.bytes_total, seconds);
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }

@@ -89,8 +89,7 @@ void node_registry_forget(node_t *n, node_vm_t *vm) {
 
 /* One entry from its node-vm.json. */
 static void load_one(node_t *n, const char *name, const json_t *j) {
-        node_vm_t *vm = node_registry_get_or_create(n, name);
-        pthread_mutex_lock(&vm->lock);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(node_registry_get_or_create(n, name));
         vm->version = json_integer_value(json_object_get(j, "version"));
         node_vm_state_set(vm, json_string_value(json_object_get(j, "state")) ?: "stopped");
         vm->config = json_incref(json_object_get(j, "config"));
@@ -102,7 +101,6 @@ static void load_one(node_t *n, const char *name, const json_t *j) {
         vm->memory_base = base ? xstrdup(base) : NULL;
         const char *dbase = json_string_value(json_object_get(j, "disk_base"));
         vm->disk_base = dbase ? xstrdup(dbase) : NULL;
-        pthread_mutex_unlock(&vm->lock);
 }
 
 void node_registry_load(node_t *n) {

@@ -182,8 +182,8 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                 r = node_command_nest_check(n, cmd, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "save", version, &vm, ret, ret_msg);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "save", version, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
@@ -193,7 +193,6 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         bool was_running = vm->vmm != NULL;
         if (!was_running && (!streq(vm->state, "suspended") || !file_exists(state_path))) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM: nothing to save", name, vm->state);
-                pthread_mutex_unlock(&vm->lock);
                 return -EPERM;
         }
         node_command_lease(vm, version);
@@ -206,7 +205,6 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                         if (!*ret_msg)
                                 *ret_msg = xasprintf("vm \"%s\": saving its state failed: %s", name, node_vm_strerror(r));
                         vmm_cont(vm->vmm, 0);
-                        pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
         }
@@ -217,7 +215,6 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                 if (r < 0) {
                         if (was_running && vmm_cont(vm->vmm, 0) < 0)
                                 log_error("vm %s: could not continue after a failed save", name);
-                        pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
         }
@@ -238,7 +235,6 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                         /* the VM stays usable where it was */
                         if (was_running && vmm_cont(vm->vmm, 0) < 0)
                                 log_error("vm %s: could not continue after a failed save", name);
-                        pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
                 log_info("vm %s v%lld into the Nest: %llu of %llu bytes moved", name, (long long)new_version,
@@ -252,7 +248,6 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         json_t *result = json_pack("{s:o}", "files", files);
         node_command_record(n, vm, "save", version, result);
         log_info("vm %s v%lld saved%s", name, (long long)version, upload ? " into the Nest" : "");
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }
@@ -270,8 +265,8 @@ int node_save_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret,
                 r = node_command_nest_check(n, cmd, ret_msg);
         if (r < 0)
                 return r;
-        node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "stop", version, &vm, ret, ret_msg);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        r = node_command_lock(n, name, "stop", version, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         node_command_lease(vm, version);
@@ -299,13 +294,11 @@ int node_save_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret,
                 if (r < 0) {
                         json_decref(files);
                         node_registry_persist(n, vm);
-                        pthread_mutex_unlock(&vm->lock);
                         return r;
                 }
         }
         json_t *result = json_pack("{s:o}", "files", files);
         node_command_record(n, vm, "stop", version, result);
-        pthread_mutex_unlock(&vm->lock);
         *ret = result;
         return 0;
 }

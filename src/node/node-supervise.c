@@ -1,8 +1,7 @@
 /* Supervision of the node's VMs: at start the QEMU processes a previous agent left are
  * re-attached; while the agent runs, node_supervise_check (the loop in node.c) notices a QEMU
- * that died or a guest
- * that powered off; the heartbeat fences VMs the Oracle no longer places here and describes
- * the others. */
+ * that died or a guest that powered off; the heartbeat fences VMs the Oracle no longer places
+ * here and describes the others. */
 #include <string.h>
 
 #include "base/log.h"
@@ -21,15 +20,14 @@ bool node_supervise_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char
         /* a short wait: the supervisor may hold the lock for one status query of a QEMU whose
          * monitor hangs (the very case a fence is for); a command holds it longer and is judged
          * again at the next heartbeat */
-        struct timespec deadline = time_realtime_after_ms(FENCE_LOCK_WAIT_MS);
-        if (pthread_mutex_timedlock(&vm->lock, &deadline) != 0)
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_timedlock(vm, FENCE_LOCK_WAIT_MS);
+        if (!locked)
                 return false;
         bool fence = !streq(vm->state, "deleted") && !streq(vm->state, "new") && vm->cmd_time_ms < since_ms;
         if (fence) {
                 log_warn("vm %s v%lld: %s: killing and removing the local copy", vm->name, (long long)vm->version, why);
                 node_registry_forget(n, vm);
         }
-        pthread_mutex_unlock(&vm->lock);
         return fence;
 }
 
@@ -91,9 +89,8 @@ void node_supervise_adopt(node_t *n) {
         size_t count = 0;
         _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
-                pthread_mutex_lock(&vms[i]->lock);
-                adopt_one(n, vms[i]);
-                pthread_mutex_unlock(&vms[i]->lock);
+                _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(vms[i]);
+                adopt_one(n, vm);
         }
 }
 
@@ -102,8 +99,8 @@ bool node_supervise_check(node_t *n) {
         size_t count = 0;
         _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
-                node_vm_t *vm = vms[i];
-                if (pthread_mutex_trylock(&vm->lock) != 0)
+                _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(vms[i]);
+                if (!vm)
                         continue;
                 vmm_status_t st;
                 int r = vm->vmm ? vmm_status(vm->vmm, &st) : -ENOENT;
@@ -122,7 +119,6 @@ bool node_supervise_check(node_t *n) {
                         node_registry_persist(n, vm);
                         changed = true;
                 }
-                pthread_mutex_unlock(&vm->lock);
         }
         return changed;
 }

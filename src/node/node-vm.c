@@ -5,6 +5,23 @@
 #include "base/util.h"
 #include "node/node-vm.h"
 
+node_vm_t *node_vm_lock(node_vm_t *vm) {
+        pthread_mutex_lock(&vm->lock);
+        return vm;
+}
+
+node_vm_t *node_vm_trylock(node_vm_t *vm) { return pthread_mutex_trylock(&vm->lock) == 0 ? vm : NULL; }
+
+node_vm_t *node_vm_timedlock(node_vm_t *vm, int64_t timeout_ms) {
+        struct timespec deadline = time_realtime_after_ms(timeout_ms);
+        return pthread_mutex_timedlock(&vm->lock, &deadline) == 0 ? vm : NULL;
+}
+
+void node_vm_unlockp(node_vm_t **vmp) {
+        if (*vmp)
+                pthread_mutex_unlock(&(*vmp)->lock);
+}
+
 char *node_vm_dir(node_t *n, const char *name) { return xasprintf("%s/vms/%s", n->data, name); }
 
 void node_vm_memory_base_set(node_vm_t *vm, const char *path) {

@@ -5,6 +5,15 @@
 
 #include "node/node-internal.h"
 
+/* The one guard of vm->lock: the lock is held until the end of the scope of the variable,
+ *         _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+ * node_vm_trylock and node_vm_timedlock return NULL when they did not take the lock (there is
+ * then nothing to unlock). TAKE_PTR(locked) hands the held lock on to the caller. */
+node_vm_t *node_vm_lock(node_vm_t *vm);
+node_vm_t *node_vm_trylock(node_vm_t *vm);
+node_vm_t *node_vm_timedlock(node_vm_t *vm, int64_t timeout_ms);
+void node_vm_unlockp(node_vm_t **vmp);
+
 /* DATA/vms/NAME, malloc'd. */
 char *node_vm_dir(node_t *n, const char *name);
 /* Sets the state; anything but staying suspended forgets the staged files. */
