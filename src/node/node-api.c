@@ -61,8 +61,7 @@ static bool check_name(const http_request_t *req, http_reply_t *reply) {
 
 static void h_health(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
-        http_reply_json(reply, 200, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "name", n->name, "role", n->role,
-                                              "accel", n->accel));
+        http_reply_json(reply, 200, node_proto_health(n->name, n->role, n->accel));
 }
 
 static void h_list(const http_request_t *req, http_reply_t *reply) {
@@ -124,9 +123,10 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
         http_reply_text(reply, 200, len > tail ? content + len - tail : content);
 }
 
-typedef int (*command_fn)(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+typedef int (*command_fn)(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
-static void run_command(const http_request_t *req, http_reply_t *reply, command_fn fn) {
+/* Parses the body as a command of kind (node-proto.c) and runs it with fn. */
+static void run_command(const http_request_t *req, http_reply_t *reply, node_cmd_kind_t kind, command_fn fn) {
         node_t *n = req->userdata;
         if (!check_name(req, reply))
                 return;
@@ -136,7 +136,10 @@ static void run_command(const http_request_t *req, http_reply_t *reply, command_
         }
         json_t *result = NULL;
         _cleanup_free_ char *msg = NULL;
-        int r = fn(n, req->params[0], req->body, &result, &msg);
+        node_cmd_t cmd;
+        int r = node_proto_parse(kind, req->body, req->params[0], n->oracle, &cmd, &msg);
+        if (r >= 0)
+                r = fn(n, req->params[0], &cmd, &result, &msg);
         if (r < 0) {
                 http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
                 return;
@@ -144,22 +147,32 @@ static void run_command(const http_request_t *req, http_reply_t *reply, command_
         http_reply_json(reply, 200, result);
 }
 
-static void h_run(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_launch_run); }
-static void h_save(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_save_vm); }
-static void h_resume(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_launch_resume); }
-static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_save_stop); }
-static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_delete_vm); }
-static void h_stage(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_migrate_stage); }
-static void h_receive(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_migrate_receive); }
-static void h_live_receive(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_receive); }
-static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_send); }
-static void h_live_finish(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_finish); }
-static void h_balloon(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_balloon_command); }
-static void h_live_abort(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_live_abort); }
+static void h_run(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_RUN, node_launch_run); }
+static void h_save(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_SAVE, node_save_vm); }
+static void h_resume(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_RESUME, node_launch_resume); }
+static void h_stop(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_STOP, node_save_stop); }
+static void h_delete(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_DELETE, node_delete_vm); }
+static void h_stage(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_STAGE, node_migrate_stage); }
+static void h_receive(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_RECEIVE, node_migrate_receive);
+}
+static void h_live_receive(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_LIVE_RECEIVE, node_live_receive);
+}
+static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_LIVE_SEND, node_live_send); }
+static void h_live_finish(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_LIVE_FINISH, node_live_finish);
+}
+static void h_live_abort(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_LIVE_ABORT, node_live_abort);
+}
+static void h_balloon(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_BALLOON, node_balloon_command);
+}
 
 /* QUERY of the migration protocol: the methods this node can receive with. */
 static void h_methods(const http_request_t *req, http_reply_t *reply) {
-        http_reply_json(reply, 200, json_pack("{s:[s,s]}", "methods", "chunks", "full"));
+        http_reply_json(reply, 200, node_proto_methods());
 }
 
 static void h_file(const http_request_t *req, http_reply_t *reply) {

@@ -7,17 +7,17 @@
 #include "node/node-registry.h"
 #include "node/node-vm.h"
 
-void node_command_record(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result) {
-        snprintf(vm->last_kind, sizeof vm->last_kind, "%s", kind);
-        vm->last_version = version;
+void node_command_record(node_t *n, node_vm_t *vm, const node_cmd_t *cmd, json_t *result) {
+        snprintf(vm->last_kind, sizeof vm->last_kind, "%s", node_proto_kind_name(cmd->kind));
+        vm->last_version = cmd->version;
         json_decref(vm->last_result);
         vm->last_result = json_incref(result);
         node_registry_persist(n, vm);
 }
 
-/* 1 when cmd repeats the last completed command (its result in *ret), 0 to go on, -ESTALE.
+/* 1 when the command repeats the last completed command (its result in *ret), 0 to go on, -ESTALE.
  * Changes nothing: a command takes the lease with node_command_lease() once it is sure to act. */
-int node_command_check(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
+static int command_check(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg) {
         if (version < vm->version) {
                 *ret_msg = xasprintf("vm \"%s\": command %s for version %lld is stale (lease is at %lld)", vm->name,
                                      kind, (long long)version, (long long)vm->version);
@@ -30,15 +30,15 @@ int node_command_check(node_vm_t *vm, const char *kind, int64_t version, json_t 
         return 0;
 }
 
-int node_command_lock(node_t *n, const char *name, const char *kind, int64_t version, unsigned flags,
-                      node_vm_t **ret_vm, json_t **ret, char **ret_msg) {
+int node_command_lock(node_t *n, const char *name, const node_cmd_t *cmd, unsigned flags, node_vm_t **ret_vm,
+                      json_t **ret, char **ret_msg) {
         node_vm_t *vm = flags & NODE_COMMAND_CREATE ? node_registry_get_or_create(n, name) : node_registry_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
         _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
-        int r = node_command_check(vm, kind, version, ret, ret_msg);
+        int r = command_check(vm, node_proto_kind_name(cmd->kind), cmd->version, ret, ret_msg);
         if (r != 0)
                 return r < 0 ? r : 0;
         *ret_vm = TAKE_PTR(locked);
@@ -50,21 +50,4 @@ int node_command_lock(node_t *n, const char *name, const char *kind, int64_t ver
 void node_command_lease(node_vm_t *vm, int64_t version) {
         vm->version = version;
         vm->cmd_time_ms = time_now_ms();
-}
-
-int node_command_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg) {
-        int r = bundle_version_from_json(json_object_get(cmd, key), ret);
-        if (r < 0)
-                *ret_msg = xasprintf("%s needs \"%s\", an integer from 1 to %lld", kind, key, (long long)BUNDLE_VERSION_MAX);
-        return r;
-}
-
-/* save and stop upload to the Nest of this node's Oracle. A command may name it ("nest") but
- * not another host: that would send the VM's memory and disk wherever the caller likes. */
-int node_command_nest_check(node_t *n, const json_t *cmd, char **ret_msg) {
-        const json_t *nest = json_object_get(cmd, "nest");
-        if (!nest || json_is_null(nest) || (json_is_string(nest) && streq(json_string_value(nest), n->oracle)))
-                return 0;
-        *ret_msg = xasprintf("nest must be this RM's Oracle (%s)", n->oracle);
-        return -EINVAL;
 }

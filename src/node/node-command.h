@@ -5,22 +5,17 @@
 #pragma once
 
 #include "node/node-internal.h"
+#include "node/node-proto.h"
 
-/* A version field of a command (see bundle_version_from_json); -EINVAL/-ERANGE with a message. */
-int node_command_version(const json_t *cmd, const char *key, const char *kind, int64_t *ret, char **ret_msg);
-/* save and stop upload to the Nest of this node's Oracle: "nest" may name it, no other host. */
-int node_command_nest_check(node_t *n, const json_t *cmd, char **ret_msg);
-/* 1 when the command repeats the last completed one (its result in *ret), 0 to go on, -ESTALE. */
-int node_command_check(node_vm_t *vm, const char *kind, int64_t version, json_t **ret, char **ret_msg);
 #define NODE_COMMAND_CREATE (1u << 0) /* node_command_lock: a new entry for a VM not on this RM */
 
 /* The start of a command: finds the VM (-ENOENT if it is not on this RM, unless
  * NODE_COMMAND_CREATE), locks it and checks the version. 1: go on, *ret_vm is the VM, locked
  * (for a _cleanup_(node_vm_unlockp) variable); 0: a repeat of the last command, *ret is its
  * recorded answer; <0: error, with a message. */
-int node_command_lock(node_t *n, const char *name, const char *kind, int64_t version, unsigned flags,
-                      node_vm_t **ret_vm, json_t **ret, char **ret_msg);
+int node_command_lock(node_t *n, const char *name, const node_cmd_t *cmd, unsigned flags, node_vm_t **ret_vm,
+                      json_t **ret, char **ret_msg);
 /* The command at version acts on vm from here (see node-command.c). */
 void node_command_lease(node_vm_t *vm, int64_t version);
 /* Keeps a command's answer (a new reference) for repeats and persists the entry. */
-void node_command_record(node_t *n, node_vm_t *vm, const char *kind, int64_t version, json_t *result);
+void node_command_record(node_t *n, node_vm_t *vm, const node_cmd_t *cmd, json_t *result);

@@ -6,13 +6,9 @@
 #include "node/node-registry.h"
 #include "node/node-vm.h"
 
-int node_delete_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = 0;
-        int r = node_command_version(cmd, "version", "delete", &version, ret_msg);
-        if (r < 0)
-                return r;
+int node_delete_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "delete", version, 0, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r == -ENOENT) {
                 /* not on this RM: nothing to delete */
                 free(*ret_msg);
@@ -22,10 +18,10 @@ int node_delete_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         }
         if (r <= 0)
                 return r;
-        node_command_lease(vm, version);
+        node_command_lease(vm, cmd->version);
         node_registry_forget(n, vm);
         json_t *result = json_object();
-        node_command_record(n, vm, "delete", version, result);
+        node_command_record(n, vm, cmd, result);
         *ret = result;
         return 0;
 }

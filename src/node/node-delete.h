@@ -2,5 +2,6 @@
 #pragma once
 
 #include "node/node-internal.h"
+#include "node/node-proto.h"
 
-int node_delete_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_delete_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);

@@ -77,14 +77,13 @@ void *node_heartbeat_thread(void *arg) {
                         _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(list[i]);
                         if (!vm) {
                                 /* busy with a command: report it by name so its lease is kept */
-                                json_array_append_new(vms, json_pack("{s:s,s:s}", "name", list[i]->name, "state", "busy"));
+                                json_array_append_new(vms, node_proto_busy(list[i]->name));
                                 continue;
                         }
                         if (!streq(vm->state, "deleted") && !streq(vm->state, "new"))
                                 json_array_append_new(vms, node_supervise_describe(n, vm, true));
                 }
-                json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
-                                         "vms", vms, "snapshots", snapshots_held(n));
+                json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, vms, snapshots_held(n));
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
                 int r = http_request_json("POST", url, body, 3000, &resp);
@@ -97,8 +96,8 @@ void *node_heartbeat_thread(void *arg) {
                         if (!was_connected)
                                 log_info("subscribed to the Oracle at %s", n->oracle);
                         was_connected = true;
-                        json_t *leases = json_object_get(resp.json, "leases");
-                        if (json_is_object(leases))
+                        const json_t *leases = node_proto_heartbeat_leases(resp.json);
+                        if (leases)
                                 apply_leases(n, leases, sent);
                 }
                 http_response_clear(&resp);

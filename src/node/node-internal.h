@@ -12,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "nest/transfer.h"
 #include "net/http-server.h"
+#include "node/node-proto.h"
 #include "vmm/vmm.h"
 
 typedef struct node_vm {
@@ -91,13 +92,13 @@ typedef struct node {
 
 /* node-balloon.c: automatic reclaim from idle VMs (node_balloon_thread) and the balloon
  * command {target_mib?} -> {memory_mib, target_mib, actual_mib, reclaimable}. */
-int node_balloon_command(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_balloon_command(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
 /* node-live.c: live migration (see oracle-migrate-live.c). */
-int node_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_live_finish(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_live_abort(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
+int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
+int node_live_finish(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
+int node_live_abort(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
 /* node-clone.c: flash clones. node_clone_disk makes disk a qcow2 overlay over the base file of
  * source's disk at version (rebuilt once, read-only; image_disk non-NULL for disk-booted

@@ -24,46 +24,6 @@ static int run_dir_link(node_t *n, node_vm_t *vm, const node_slot_t *slot) {
         return symlink(target, run) < 0 ? negative_errno() : 0;
 }
 
-/* Everything in a run command that can be checked before it touches the VM, so that a
- * malformed command changes nothing (no entry, no directory, no killed QEMU). */
-static int run_check(const char *name, const char *mode, const json_t *config, const json_t *image,
-                     const json_t *bundle, char **ret_msg) {
-        bundle_config_t bc;
-        int64_t bv = 0;
-        if (!mode || (!streq(mode, "boot") && !streq(mode, "restore"))) {
-                *ret_msg = xstrdup("run needs mode boot or restore");
-                return -EINVAL;
-        }
-        if (bundle_config_from_json(config, &bc) < 0) {
-                *ret_msg = xasprintf("vm \"%s\": malformed vm.json (config)", name);
-                return -EINVAL;
-        }
-        if (!streq(bc.name, name)) {
-                *ret_msg = xasprintf("vm.json is the config of vm \"%s\", not of \"%s\"", bc.name, name);
-                return -EINVAL;
-        }
-        const char *image_name = json_string_value(json_object_get(image, "name"));
-        if (!image_name || !streq(image_name, bc.image) || !json_is_object(json_object_get(image, "files"))) {
-                *ret_msg = xasprintf("run needs image {name, files} for image \"%s\" of vm.json", bc.image);
-                return -EINVAL;
-        }
-        const json_t *source = json_object_get(bundle, "vm");
-        if (bundle && !json_is_null(bundle) &&
-            (bundle_version_from_json(json_object_get(bundle, "version"), &bv) < 0 ||
-             !json_is_object(json_object_get(bundle, "files")) ||
-             (source && !json_is_null(source) &&
-              (!json_is_string(source) || !name_is_valid(json_string_value(source)))))) {
-                *ret_msg = xstrdup("run needs bundle null or {version, files[, vm]}");
-                return -EINVAL;
-        }
-        if (streq(mode, "restore") && (!json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE) ||
-                                       !json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_MEMORY))) {
-                *ret_msg = xasprintf("vm \"%s\": restore needs a bundle with saved state and memory", name);
-                return -EINVAL;
-        }
-        return 0;
-}
-
 void node_launch_clear(node_launch_t *l) {
         free(l->run_dir);
         free(l->kernel);
@@ -124,24 +84,21 @@ int node_launch_prepare(node_t *n, node_vm_t *vm, node_launch_t *l, char **ret_m
         return 0;
 }
 
-int node_launch_disk(node_t *n, node_vm_t *vm, node_launch_t *l, const json_t *bundle, nest_transfer_stats_t *acc,
-                        node_progress_t *prog, char **ret_msg) {
-        const json_t *disk_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_DISK);
+int node_launch_disk(node_t *n, node_vm_t *vm, node_launch_t *l, const node_cmd_run_t *run, nest_transfer_stats_t *acc,
+                     node_progress_t *prog, char **ret_msg) {
+        const json_t *disk_info = run ? json_object_get(run->files, BUNDLE_FILE_DISK) : NULL;
         bool disk_image = streq(l->bc.boot, "disk");
-        const char *source = json_string_value(json_object_get(bundle, "vm"));
-        if (disk_info && source && !streq(source, vm->name)) {
+        if (disk_info && !streq(run->source, vm->name)) {
                 /* a clone: an overlay over its parent's disk */
-                int64_t bv = json_integer_value(json_object_get(bundle, "version"));
                 char *base = NULL;
-                int r = node_clone_disk(n, source, bv, disk_info, l->disk, disk_image ? l->image_disk : NULL,
+                int r = node_clone_disk(n, run->source, run->bundle_version, disk_info, l->disk, disk_image ? l->image_disk : NULL,
                                         l->bc.image_format, acc, &base, ret_msg);
                 node_vm_disk_base_set(vm, base);
                 free(base);
                 return r;
         }
         if (disk_info) {
-                int64_t bv = json_integer_value(json_object_get(bundle, "version"));
-                int r = node_nest_pull_to_path(n, n->oracle, vm->name, bv, BUNDLE_FILE_DISK, disk_info, l->disk,
+                int r = node_nest_pull_to_path(n, n->oracle, vm->name, run->bundle_version, BUNDLE_FILE_DISK, disk_info, l->disk,
                                                acc, node_progress_report, prog, ret_msg);
                 if (r < 0)
                         return r;
@@ -253,47 +210,34 @@ static int restore_streamed(node_t *n, node_vm_t *vm, node_launch_t *l, node_slo
         return r;
 }
 
-/* A warm slot that fits the VM of config, or NULL. */
-static node_slot_t *slot_for(node_t *n, const json_t *config) {
-        bundle_config_t bc;
-        if (n->slots_wanted <= 0 || bundle_config_from_json(config, &bc) < 0)
+/* A warm slot that fits the VM of config bc, or NULL. */
+static node_slot_t *slot_for(node_t *n, const bundle_config_t *bc) {
+        if (n->slots_wanted <= 0)
                 return NULL;
-        bool kernel = streq(bc.boot, "kernel");
-        _cleanup_free_ char *vmlinuz = kernel ? node_cache_image_path(n, bc.image, "vmlinuz") : NULL;
-        _cleanup_free_ char *initrd = kernel ? node_cache_image_path(n, bc.image, "initrd.img") : NULL;
-        node_slot_shape_t shape = { .memory_mib = bc.memory_mib, .vcpus = bc.vcpus, .kernel = vmlinuz,
-                                    .initrd = initrd, .cmdline = kernel ? (char *)bc.cmdline : NULL };
+        bool kernel = streq(bc->boot, "kernel");
+        _cleanup_free_ char *vmlinuz = kernel ? node_cache_image_path(n, bc->image, "vmlinuz") : NULL;
+        _cleanup_free_ char *initrd = kernel ? node_cache_image_path(n, bc->image, "initrd.img") : NULL;
+        node_slot_shape_t shape = { .memory_mib = bc->memory_mib, .vcpus = bc->vcpus, .kernel = vmlinuz,
+                                    .initrd = initrd, .cmdline = kernel ? (char *)bc->cmdline : NULL };
         return node_slot_take(n, &shape);
 }
 
-int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        const char *mode = json_string_value(json_object_get(cmd, "mode"));
-        const json_t *config = json_object_get(cmd, "config");
-        const json_t *image = json_object_get(cmd, "image");
-        const json_t *bundle = json_object_get(cmd, "bundle");
-        int64_t version = 0;
-        int r = node_command_version(cmd, "version", "run", &version, ret_msg);
-        if (r < 0)
-                return r;
-        r = run_check(name, mode, config, image, bundle, ret_msg);
-        if (r < 0)
-                return r;
+int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
+        const node_cmd_run_t *run = &cmd->run;
+        bool restore = run->mode == NODE_RUN_RESTORE;
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "run", version, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         /* a newer command supersedes whatever this node still runs for the VM */
-        node_command_lease(vm, version);
+        node_command_lease(vm, cmd->version);
         atomic_fetch_add(&n->launching, 1);
         node_vm_vmm_release(vm, true);
         node_vm_stale_kill(n, name);
-        json_decref(vm->config);
-        vm->config = json_deep_copy(config);
-        vm->fwd_port = 0;
-        node_vm_memory_base_set(vm, NULL);
+        node_vm_config_set(vm, run->config);
         node_vm_disk_base_set(vm, NULL);
         node_vm_run_dir_reset(n, vm);
-        node_slot_t *slot = streq(mode, "restore") ? slot_for(n, config) : NULL;
+        node_slot_t *slot = restore ? slot_for(n, &run->bc) : NULL;
         if (slot && run_dir_link(n, vm, slot) >= 0)
                 vm->fwd_port = slot->fwd_port; /* the slot's forward is the VM's address */
         else if (slot) {
@@ -302,28 +246,23 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
         }
         node_launch_t l = { 0 };
         nest_transfer_stats_t moved = { 0 };
-        const char *op = json_string_value(json_object_get(cmd, "op"));
-        node_progress_t prog = { .n = n, .url = op && name_is_valid(op) ? xasprintf("%s/v1/ops/%s/heartbeat", n->oracle, op)
-                                                                          : NULL };
+        _cleanup_(node_progress_clear) node_progress_t prog = node_progress_for(n, run->op);
         int64_t t0 = time_now_ms();
-        const json_t *state_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_STATE);
-        const json_t *memory_info = json_object_get(json_object_get(bundle, "files"), BUNDLE_FILE_MEMORY);
-        int64_t bundle_version = json_integer_value(json_object_get(bundle, "version"));
+        const json_t *state_info = json_object_get(run->files, BUNDLE_FILE_STATE);
+        const json_t *memory_info = json_object_get(run->files, BUNDLE_FILE_MEMORY);
         /* the VM whose snapshot this is: the VM itself, or a clone's parent */
-        const char *source = json_string_value(json_object_get(bundle, "vm")) ?: name;
-        bool clone = !streq(source, name);
-        if (streq(mode, "restore")) {
+        bool clone = !streq(run->source, name);
+        if (restore) {
                 /* the snapshot's memory file, mapped copy-on-write: never written */
                 char *base = NULL;
-                r = node_nest_memory_file(n, n->oracle, source, bundle_version, memory_info, &moved, node_progress_report,
-                                          &prog, &base, ret_msg);
-                bundle_config_t bc;
+                r = node_nest_memory_file(n, n->oracle, run->source, run->bundle_version, memory_info, &moved,
+                                          node_progress_report, &prog, &base, ret_msg);
                 int64_t size = base ? file_size(base) : -1;
-                if (r >= 0 && bundle_config_from_json(config, &bc) >= 0 && size != bc.memory_mib * 1048576) {
+                if (r >= 0 && size != run->bc.memory_mib * 1048576) {
                         /* QEMU would refuse it later with less to say */
                         *ret_msg = xasprintf("vm \"%s\": the memory file of its snapshot is %lld bytes, but vm.json "
                                              "gives it %lld MiB of RAM: not used",
-                                             name, (long long)size, (long long)bc.memory_mib);
+                                             name, (long long)size, (long long)run->bc.memory_mib);
                         r = -EINVAL;
                 }
                 node_vm_memory_base_set(vm, r >= 0 ? base : NULL);
@@ -336,14 +275,15 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
         if (r >= 0)
                 r = node_launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0)
-                r = node_cache_image(n, image, ret_msg);
+                r = node_cache_image(n, run->image, ret_msg);
         if (r >= 0)
-                r = node_launch_disk(n, vm, &l, bundle, &moved, &prog, ret_msg);
+                r = node_launch_disk(n, vm, &l, run->bundle ? run : NULL, &moved, &prog, ret_msg);
         crash_point("node-run-before-start");
         int64_t t1 = time_now_ms();
-        if (r >= 0 && streq(mode, "restore")) {
+        if (r >= 0 && restore) {
                 bool had_slot = slot != NULL;
-                r = restore_streamed(n, vm, &l, &slot, source, bundle_version, state_info, &moved, &prog, ret_msg);
+                r = restore_streamed(n, vm, &l, &slot, run->source, run->bundle_version, state_info, &moved, &prog,
+                                     ret_msg);
                 if (r < 0 && had_slot && !vm->vmm) {
                         /* the slot failed: start a QEMU of our own, once */
                         log_warn("vm %s: the warm slot failed (%s); restoring without it", name, *ret_msg ? *ret_msg : "");
@@ -351,8 +291,8 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
                         *ret_msg = NULL;
                         node_vm_run_dir_reset(n, vm);
                         (void)mkdir_p(l.run_dir, 0700);
-                        r = restore_streamed(n, vm, &l, NULL, source, bundle_version, state_info, &moved, &prog,
-                                             ret_msg);
+                        r = restore_streamed(n, vm, &l, NULL, run->source, run->bundle_version, state_info, &moved,
+                                             &prog, ret_msg);
                 }
                 if (r >= 0 && clone && (r = node_clone_identity(vm, ret_msg)) < 0)
                         node_vm_vmm_release(vm, true);
@@ -363,7 +303,6 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
                                              l.run_dir);
         }
         node_launch_clear(&l);
-        free(prog.url);
         node_slot_release(slot, false); /* not used: a failure before the restore */
         atomic_fetch_sub(&n->launching, 1);
         if (r < 0) {
@@ -371,29 +310,18 @@ int node_launch_run(node_t *n, const char *name, const json_t *cmd, json_t **ret
                 node_registry_persist(n, vm);
                 return r;
         }
-        json_t *result = node_vm_started(n, vm);
         int64_t t2 = time_now_ms();
-        json_object_set_new(result, "fetch_ms", json_integer(t1 - t0));
-        json_object_set_new(result, "start_ms", json_integer(t2 - t1));
-        json_object_set_new(result, "transfer",
-                            json_pack("{s:I,s:I,s:I,s:I}", "bytes_total", (json_int_t)moved.bytes_total,
-                                      "bytes_transferred", (json_int_t)moved.bytes_transferred, "chunks_total",
-                                      (json_int_t)moved.chunks_total, "chunks_transferred",
-                                      (json_int_t)moved.chunks_transferred));
-        node_command_record(n, vm, "run", version, result);
-        log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name, (long long)version,
-                 mode, (long long)vm->pid, vm->address, (long long)(t1 - t0), (long long)(t2 - t1));
+        json_t *result = node_proto_run_answer(node_vm_started(n, vm), t1 - t0, t2 - t1, &moved);
+        node_command_record(n, vm, cmd, result);
+        log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name,
+                 (long long)cmd->version, restore ? "restore" : "boot", (long long)vm->pid, vm->address, (long long)(t1 - t0), (long long)(t2 - t1));
         *ret = result;
         return 0;
 }
 
-int node_launch_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = 0;
-        int r = node_command_version(cmd, "version", "resume", &version, ret_msg);
-        if (r < 0)
-                return r;
+int node_launch_resume(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "resume", version, 0, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
@@ -402,7 +330,7 @@ int node_launch_resume(node_t *n, const char *name, const json_t *cmd, json_t **
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM, not suspended", name, vm->state);
                 return -EPERM;
         }
-        node_command_lease(vm, version);
+        node_command_lease(vm, cmd->version);
         node_vm_run_dir_reset(n, vm);
         node_launch_t l = { 0 };
         r = node_launch_prepare(n, vm, &l, ret_msg);
@@ -418,7 +346,7 @@ int node_launch_resume(node_t *n, const char *name, const json_t *cmd, json_t **
         /* the saved state is consumed: the disk moves on from here */
         unlink(state_path);
         json_t *result = node_vm_started(n, vm);
-        node_command_record(n, vm, "resume", version, result);
+        node_command_record(n, vm, cmd, result);
         *ret = result;
         return 0;
 }

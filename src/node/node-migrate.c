@@ -22,13 +22,10 @@ static const char *const migrate_files[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK
 /* The name of a bundle file in the VM's directory. */
 static const char *local_name(const char *file) { return streq(file, BUNDLE_FILE_DISK) ? "disk.qcow2" : file; }
 
-int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = 0;
-        int r = node_command_version(cmd, "version", "stage", &version, ret_msg);
-        if (r < 0)
-                return r;
+int node_migrate_stage(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
+        int64_t version = cmd->version;
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "stage", version, 0, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
@@ -46,8 +43,8 @@ int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **
         _cleanup_free_ char *why = NULL;
         if (vm->staged && node_nest_restage(n, name, vm->staged_version, version, vm->staged, &why) >= 0) {
                 /* unchanged since it was staged or received: no chunking, no hashing */
-                json_t *result = json_pack("{s:O}", "files", vm->staged);
-                node_command_record(n, vm, "stage", version, result);
+                json_t *result = node_proto_files_answer(json_incref(vm->staged));
+                node_command_record(n, vm, cmd, result);
                 *ret = result;
                 return 0;
         }
@@ -66,8 +63,8 @@ int node_migrate_stage(node_t *n, const char *name, const json_t *cmd, json_t **
                 return r;
         }
         node_vm_staged_set(vm, files, version);
-        json_t *result = json_pack("{s:o}", "files", files);
-        node_command_record(n, vm, "stage", version, result);
+        json_t *result = node_proto_files_answer(files);
+        node_command_record(n, vm, cmd, result);
         *ret = result;
         return 0;
 }
@@ -88,30 +85,12 @@ int node_migrate_file_path(node_t *n, const char *name, const char *file, char *
         return 0;
 }
 
-int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = 0;
-        int r = node_command_version(cmd, "version", "receive", &version, ret_msg);
-        if (r < 0)
-                return r;
-        const char *origin = json_string_value(json_object_get(cmd, "origin"));
-        const char *method = json_string_value(json_object_get(cmd, "method"));
-        const char *op = json_string_value(json_object_get(cmd, "op"));
-        const json_t *files = json_object_get(cmd, "files");
-        const json_t *config = json_object_get(cmd, "config");
-        const json_t *image = json_object_get(cmd, "image");
-        bundle_config_t bc;
-        _cleanup_free_ char *origin_host = NULL;
-        int origin_port = 0;
-        if (!origin || http_split_hostport(origin, &origin_host, &origin_port) < 0 || !method ||
-            (!streq(method, "chunks") && !streq(method, "full")) || !json_is_object(files) ||
-            bundle_config_from_json(config, &bc) < 0 || !streq(bc.name, name) || !json_is_object(image) ||
-            (op && !name_is_valid(op))) {
-                *ret_msg = xstrdup("receive needs version, origin (host:port), method (chunks|full), files, config, "
-                                   "image and op");
-                return -EINVAL;
-        }
+int node_migrate_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
+        const node_cmd_receive_t *c = &cmd->receive;
+        int64_t version = cmd->version;
+        const char *origin = c->origin, *method = c->method == NODE_RECEIVE_CHUNKS ? "chunks" : "full";
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "receive", version, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         node_command_lease(vm, version);
@@ -120,17 +99,17 @@ int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t 
         _cleanup_free_ char *dir = node_vm_dir(n, name);
         _cleanup_free_ char *base = xasprintf("http://%s", origin);
         mkdir_p(dir, 0755);
-        r = node_cache_image(n, image, ret_msg);
-        node_progress_t prog = { .n = n, .url = op ? xasprintf("%s/v1/ops/%s/heartbeat", n->oracle, op) : NULL };
+        r = node_cache_image(n, c->image, ret_msg);
+        _cleanup_(node_progress_clear) node_progress_t prog = node_progress_for(n, c->op);
         nest_transfer_stats_t moved = { 0 };
         for (size_t i = 0; r >= 0 && i < MIGRATE_FILES; i++) {
                 const char *file = migrate_files[i];
-                const json_t *info = json_object_get(files, file);
+                const json_t *info = json_object_get(c->files, file);
                 _cleanup_free_ char *dest = xasprintf("%s/%s", dir, local_name(file));
                 _cleanup_free_ char *tmp = xasprintf("%s.recv", dest);
-                if (streq(method, "chunks")) {
-                        r = node_nest_pull_to_path(n, base, name, version, file, info, tmp, &moved, node_progress_report, &prog,
-                                                   ret_msg);
+                if (c->method == NODE_RECEIVE_CHUNKS) {
+                        r = node_nest_pull_to_path(n, base, name, version, file, info, tmp, &moved, node_progress_report,
+                                                   &prog, ret_msg);
                 } else {
                         _cleanup_free_ char *url = xasprintf("%s/v1/vms/%s/files/%s", base, name, file);
                         r = http_download(url, tmp, 10L * 60 * 1000, node_progress_report, &prog);
@@ -159,32 +138,27 @@ int node_migrate_receive(node_t *n, const char *name, const json_t *cmd, json_t 
                 crash_point("node-receive-mid");
                 stall_point("node-receive-mid");
         }
-        if (r >= 0 && streq(bc.boot, "disk")) {
+        if (r >= 0 && streq(c->bc.boot, "disk")) {
                 /* the overlay names the origin's copy of the image: point it at ours */
                 _cleanup_free_ char *disk = xasprintf("%s/disk.qcow2", dir);
-                _cleanup_free_ char *backing = node_cache_image_path(n, bc.image, "disk");
-                char *argv[] = { "qemu-img", "rebase", "-u", "-F", bc.image_format, "-b", backing, "-f", "qcow2", disk, NULL };
+                _cleanup_free_ char *backing = node_cache_image_path(n, c->bc.image, "disk");
+                char *argv[] = { "qemu-img", "rebase", "-u", "-F", (char *)c->bc.image_format, "-b", backing, "-f", "qcow2",
+                                 disk, NULL };
                 r = node_qemu_img(argv, ret_msg);
         }
-        free(prog.url);
         if (r < 0) {
                 node_vm_state_set(vm, "stopped");
                 node_registry_persist(n, vm);
                 return r;
         }
-        json_decref(vm->config);
-        vm->config = json_deep_copy(config);
-        vm->fwd_port = 0;
-        node_vm_memory_base_set(vm, NULL);
+        node_vm_config_set(vm, c->config);
         node_vm_state_set(vm, "suspended");
         /* the files are the manifests just received (their sha256 checked for "full" only) */
-        if (streq(method, "chunks"))
-                node_vm_staged_set(vm, files, version);
+        if (c->method == NODE_RECEIVE_CHUNKS)
+                node_vm_staged_set(vm, c->files, version);
         double seconds = (double)(time_now_ms() - t0) / 1000.0;
-        json_t *result = json_pack("{s:I,s:s,s:I,s:I,s:f}", "version", (json_int_t)version, "method", method,
-                                   "bytes_transferred", (json_int_t)moved.bytes_transferred, "bytes_total",
-                                   (json_int_t)moved.bytes_total, "seconds", seconds);
-        node_command_record(n, vm, "receive", version, result);
+        json_t *result = node_proto_receive_answer(version, c->method, &moved, seconds);
+        node_command_record(n, vm, cmd, result);
         log_info("vm %s v%lld received from %s by %s: %llu of %llu bytes in %.2f s", name, (long long)version, origin,
                  method, (unsigned long long)moved.bytes_transferred, (unsigned long long)moved.bytes_total, seconds);
         *ret = result;

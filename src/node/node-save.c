@@ -163,27 +163,28 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
         return r;
 }
 
-int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = 0, new_version = 0;
-        const json_t *up = json_object_get(cmd, "upload");
-        bool upload = json_is_true(up);
-        int r = node_command_version(cmd, "version", "save", &version, ret_msg);
-        if (r >= 0 && up && !json_is_boolean(up)) {
-                *ret_msg = xstrdup("save needs upload true or false");
-                r = -EINVAL;
-        }
-        if (r >= 0 && upload)
-                r = node_command_version(cmd, "new_version", "save into the Nest", &new_version, ret_msg);
-        if (r >= 0 && upload && new_version <= version) {
-                *ret_msg = xstrdup("save needs new_version > version");
-                r = -EINVAL;
-        }
+/* Chunks the VM's files at paths into the local cache as (name, version), then sends the Nest
+ * what it lacks; *ret_files describes them. */
+static int upload_files(node_t *n, const char *name, int64_t version, const char *const *files,
+                        const char *const *paths, size_t count, nest_transfer_stats_t *ret_moved, json_t **ret_files,
+                        char **ret_msg) {
+        json_t *out = NULL;
+        int r = node_nest_stage(n, name, version, files, paths, count, &out, ret_msg);
         if (r >= 0)
-                r = node_command_nest_check(n, cmd, ret_msg);
-        if (r < 0)
+                r = node_nest_push(n, n->oracle, name, version, out, ret_moved, ret_msg);
+        if (r < 0) {
+                json_decref(out);
                 return r;
+        }
+        *ret_files = out;
+        return 0;
+}
+
+int node_save_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
+        bool upload = cmd->save.upload;
+        int64_t version = cmd->version, new_version = cmd->save.new_version;
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "save", version, 0, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
@@ -218,20 +219,14 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
                         return r;
                 }
         }
-        json_t *files = json_object();
+        json_t *files = NULL;
         if (upload) {
-                /* chunk the files into the local cache, then send the Nest what it lacks */
                 _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
                 const char *names[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK, BUNDLE_FILE_MEMORY };
                 const char *paths[] = { state_path, disk_path, memory_path };
                 nest_transfer_stats_t moved = { 0 };
-                json_decref(files);
-                files = NULL;
-                r = node_nest_stage(n, name, new_version, names, paths, 3, &files, ret_msg);
-                if (r >= 0)
-                        r = node_nest_push(n, n->oracle, name, new_version, files, &moved, ret_msg);
+                r = upload_files(n, name, new_version, names, paths, ELEMENTSOF(names), &moved, &files, ret_msg);
                 if (r < 0) {
-                        json_decref(files);
                         /* the VM stays usable where it was */
                         if (was_running && vmm_cont(vm->vmm, 0) < 0)
                                 log_error("vm %s: could not continue after a failed save", name);
@@ -245,31 +240,19 @@ int node_save_vm(node_t *n, const char *name, const json_t *cmd, json_t **ret, c
         if (upload)
                 memory_keep_as_snapshot(n, name, json_object_get(files, BUNDLE_FILE_MEMORY));
         node_vm_state_set(vm, "suspended");
-        json_t *result = json_pack("{s:o}", "files", files);
-        node_command_record(n, vm, "save", version, result);
+        json_t *result = node_proto_files_answer(files ?: json_object());
+        node_command_record(n, vm, cmd, result);
         log_info("vm %s v%lld saved%s", name, (long long)version, upload ? " into the Nest" : "");
         *ret = result;
         return 0;
 }
 
-int node_save_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        int64_t version = 0, new_version = 0;
-        int r = node_command_version(cmd, "version", "stop", &version, ret_msg);
-        if (r >= 0)
-                r = node_command_version(cmd, "new_version", "stop", &new_version, ret_msg);
-        if (r >= 0 && new_version <= version) {
-                *ret_msg = xstrdup("stop needs new_version > version");
-                r = -EINVAL;
-        }
-        if (r >= 0)
-                r = node_command_nest_check(n, cmd, ret_msg);
-        if (r < 0)
-                return r;
+int node_save_stop(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
-        r = node_command_lock(n, name, "stop", version, 0, &vm, ret, ret_msg);
+        int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
-        node_command_lease(vm, version);
+        node_command_lease(vm, cmd->version);
         if (vm->vmm) {
                 vmm_shutdown(vm->vmm, SHUTDOWN_TIMEOUT_MS, 0);
                 node_vm_vmm_release(vm, true);
@@ -282,23 +265,18 @@ int node_save_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret,
         _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
         unlink(memory_path); /* a stopped VM boots afresh */
         node_vm_memory_base_set(vm, NULL);
-        json_t *files = json_object();
+        json_t *files = NULL;
         if (file_exists(disk_path)) {
                 const char *names[] = { BUNDLE_FILE_DISK };
                 const char *paths[] = { disk_path };
-                json_decref(files);
-                files = NULL;
-                r = node_nest_stage(n, name, new_version, names, paths, 1, &files, ret_msg);
-                if (r >= 0)
-                        r = node_nest_push(n, n->oracle, name, new_version, files, NULL, ret_msg);
+                r = upload_files(n, name, cmd->stop.new_version, names, paths, ELEMENTSOF(names), NULL, &files, ret_msg);
                 if (r < 0) {
-                        json_decref(files);
                         node_registry_persist(n, vm);
                         return r;
                 }
         }
-        json_t *result = json_pack("{s:o}", "files", files);
-        node_command_record(n, vm, "stop", version, result);
+        json_t *result = node_proto_files_answer(files ?: json_object());
+        node_command_record(n, vm, cmd, result);
         *ret = result;
         return 0;
 }

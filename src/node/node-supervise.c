@@ -32,17 +32,9 @@ bool node_supervise_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char
 }
 
 json_t *node_supervise_describe(node_t *n, node_vm_t *vm, bool with_stats) {
-        json_t *j = json_pack("{s:s,s:I,s:s,s:I,s:s?}", "name", vm->name, "version", (json_int_t)vm->version, "state",
-                              vm->state, "pid", (json_int_t)vm->pid, "address", *vm->address ? vm->address : NULL);
         vmm_stats_t st;
-        if (with_stats && vm->vmm && vmm_stats(vm->vmm, &st) >= 0)
-                json_object_set_new(j, "stats",
-                                    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cpu_ns", (json_int_t)st.cpu_ns, "rss_bytes",
-                                              (json_int_t)st.rss_bytes, "block_rd_bytes",
-                                              (json_int_t)st.block_rd_bytes, "block_wr_bytes",
-                                              (json_int_t)st.block_wr_bytes, "net_rx_bytes", (json_int_t)st.net_rx_bytes,
-                                              "net_tx_bytes", (json_int_t)st.net_tx_bytes));
-        return j;
+        bool stats = with_stats && vm->vmm && vmm_stats(vm->vmm, &st) >= 0;
+        return node_proto_describe(vm->name, vm->version, vm->state, vm->pid, vm->address, stats ? &st : NULL);
 }
 
 /* Re-attaches one adopted VM to its QEMU, if it had one. vm->lock held. */

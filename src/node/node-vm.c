@@ -3,6 +3,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "node/node-proto.h"
 #include "node/node-vm.h"
 
 node_vm_t *node_vm_lock(node_vm_t *vm) {
@@ -23,6 +24,13 @@ void node_vm_unlockp(node_vm_t **vmp) {
 }
 
 char *node_vm_dir(node_t *n, const char *name) { return xasprintf("%s/vms/%s", n->data, name); }
+
+void node_vm_config_set(node_vm_t *vm, const json_t *config) {
+        json_decref(vm->config);
+        vm->config = json_deep_copy(config);
+        vm->fwd_port = 0;
+        node_vm_memory_base_set(vm, NULL);
+}
 
 void node_vm_memory_base_set(node_vm_t *vm, const char *path) {
         free(vm->memory_base);
@@ -84,7 +92,7 @@ json_t *node_vm_started(node_t *n, node_vm_t *vm) {
         vm->balloon_target_mib = 0;
         vm->balloon_manual = false;
         vm->idle_since_ms = vm->cpu_sample_ms = 0;
-        return json_pack("{s:I,s:s}", "pid", (json_int_t)vm->pid, "address", vm->address);
+        return node_proto_started(vm->pid, vm->address);
 }
 
 const char *node_vm_strerror(int r) {

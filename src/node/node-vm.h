@@ -21,6 +21,8 @@ void node_vm_state_set(node_vm_t *vm, const char *state);
 /* Records that the VM's local files are the manifests files at version (NULL: they may have
  * changed). */
 void node_vm_staged_set(node_vm_t *vm, const json_t *files, int64_t version);
+/* A new vm.json (copied): the VM gets a new port forward and its own RAM at its next launch. */
+void node_vm_config_set(node_vm_t *vm, const json_t *config);
 void node_vm_memory_base_set(node_vm_t *vm, const char *path);
 void node_vm_disk_base_set(node_vm_t *vm, const char *path);
 /* A VM that took a warm slot has DIR/run linked to the slot's directory; once that QEMU is
