@@ -68,7 +68,7 @@ static void h_list(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
         json_t *arr = json_array();
         size_t count = 0;
-        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
                 _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(vms[i]);
                 if (!streq(vm->state, "deleted"))
@@ -81,7 +81,7 @@ static void h_show(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
         if (!check_name(req, reply))
                 return;
-        node_vm_t *vm = node_registry_find(n, req->params[0]);
+        _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(n, req->params[0]);
         if (!vm) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" is not on this RM", req->params[0]);
                 return;

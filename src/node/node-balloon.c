@@ -66,7 +66,7 @@ static void balloon_tick(node_t *n) {
                 return;
         int64_t now = time_now_ms();
         size_t count = 0;
-        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
                 _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(vms[i]);
                 if (vm) /* else busy with a command */
@@ -77,7 +77,7 @@ static void balloon_tick(node_t *n) {
 int node_balloon_command(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         bool t = cmd->balloon.has_target;
         int64_t mib = cmd->balloon.target_mib;
-        node_vm_t *vm = node_registry_find(n, name);
+        _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;

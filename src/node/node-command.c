@@ -37,12 +37,18 @@ int node_command_lock(node_t *n, const char *name, const node_cmd_t *cmd, unsign
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
-        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+        _cleanup_(node_command_unlockp) node_vm_t *locked = node_vm_lock(vm);
         int r = command_check(vm, node_proto_kind_name(cmd->kind), cmd->version, ret, ret_msg);
         if (r != 0)
                 return r < 0 ? r : 0;
         *ret_vm = TAKE_PTR(locked);
         return 1;
+}
+
+void node_command_unlockp(node_vm_t **vmp) {
+        node_vm_t *vm = *vmp;
+        node_vm_unlockp(vmp);
+        node_registry_release(vm);
 }
 
 /* The command at version acts on vm from here: older commands are stale from now on, and the

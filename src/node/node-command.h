@@ -11,10 +11,12 @@
 
 /* The start of a command: finds the VM (-ENOENT if it is not on this RM, unless
  * NODE_COMMAND_CREATE), locks it and checks the version. 1: go on, *ret_vm is the VM, locked
- * (for a _cleanup_(node_vm_unlockp) variable); 0: a repeat of the last command, *ret is its
- * recorded answer; <0: error, with a message. */
+ * and referenced, for a _cleanup_(node_command_unlockp) variable; 0: a repeat of the last
+ * command, *ret is its recorded answer; <0: error, with a message. */
 int node_command_lock(node_t *n, const char *name, const node_cmd_t *cmd, unsigned flags, node_vm_t **ret_vm,
                       json_t **ret, char **ret_msg);
+/* The guard of a command's VM: unlocks it (node_vm_unlockp) and gives its reference back. */
+void node_command_unlockp(node_vm_t **vmp);
 /* The command at version acts on vm from here (see node-command.c). */
 void node_command_lease(node_vm_t *vm, int64_t version);
 /* Keeps a command's answer (a new reference) for repeats and persists the entry. */

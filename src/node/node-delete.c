@@ -7,7 +7,7 @@
 #include "node/node-vm.h"
 
 int node_delete_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r == -ENOENT) {
                 /* not on this RM: nothing to delete */

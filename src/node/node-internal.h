@@ -38,7 +38,11 @@ typedef struct node_vm {
         int64_t cpu_sample_ns, cpu_sample_ms, idle_since_ms; /* node-balloon.c */
         int64_t balloon_target_mib; /* 0: never set (full) */
         bool balloon_manual;    /* set through the API: no automatic reclaim */
+        vmm_stats_t stats;      /* the last stats its VMM gave (stats_valid), for a heartbeat */
+        bool stats_valid;       /* that has no time to ask again (node-heartbeat.c) */
         pthread_mutex_t lock;
+        struct node *node;      /* the node whose list holds it */
+        unsigned refs;          /* users (node-registry.c), under the node's lock */
         struct node_vm *next;
 } node_vm_t;
 
@@ -69,6 +73,8 @@ typedef struct node {
         pthread_mutex_t cache_lock; /* serialises image downloads */
         pthread_mutex_t memory_lock; /* serialises building snapshot memory files */
         node_vm_t *vms;
+        json_t *tombstones;     /* deleted VMs' version floors (node-registry.c), under lock */
+        unsigned heartbeat_turn; /* which VM a heartbeat asks first (node-heartbeat.c) */
         http_server_t *http;
         nest_store_t *cache;    /* DATA/cache: chunks of images and bundles */
         volatile int stopping;
@@ -160,9 +166,7 @@ int node_nest_push(node_t *n, const char *base, const char *vm, int64_t version,
 /* node-api.c */
 extern const http_route_t node_api_routes[];
 
-/* node-heartbeat.c: the heartbeat loop; node_heartbeat_wake sends the next one at once. */
-void *node_heartbeat_thread(void *arg);
 /* node-balloon.c: reclaims idle VMs' memory once a second. A thread of its own: a QEMU that does
  * not answer its monitor must not hold up the heartbeat (the Oracle would declare the RM down). */
 void *node_balloon_thread(void *arg);
-void node_heartbeat_wake(node_t *n);
+

@@ -225,7 +225,7 @@ static node_slot_t *slot_for(node_t *n, const bundle_config_t *bc) {
 int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         const node_cmd_run_t *run = &cmd->run;
         bool restore = run->mode == NODE_RUN_RESTORE;
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
@@ -320,7 +320,7 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
 }
 
 int node_launch_resume(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;

@@ -18,7 +18,7 @@
 
 int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = cmd->version;
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
@@ -63,7 +63,7 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
 int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = cmd->version;
         const vmm_live_endpoint_t ep = cmd->live_send.endpoint;
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
@@ -96,7 +96,7 @@ int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
 static int live_continue(node_t *n, const char *name, const node_cmd_t *cmd, const char *from_state, json_t **ret,
                          char **ret_msg) {
         int64_t version = cmd->version;
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;

@@ -24,7 +24,7 @@ static const char *local_name(const char *file) { return streq(file, BUNDLE_FILE
 
 int node_migrate_stage(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = cmd->version;
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
@@ -75,7 +75,7 @@ int node_migrate_file_path(node_t *n, const char *name, const char *file, char *
                 *ret_msg = xasprintf("no bundle file \"%s\"", file);
                 return -EINVAL;
         }
-        node_vm_t *vm = node_registry_find(n, name);
+        _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(n, name);
         if (!vm || !streq(vm->state, "suspended")) {
                 *ret_msg = xasprintf("vm \"%s\" is not suspended on this RM", name);
                 return -ENOENT;
@@ -89,7 +89,7 @@ int node_migrate_receive(node_t *n, const char *name, const node_cmd_t *cmd, jso
         const node_cmd_receive_t *c = &cmd->receive;
         int64_t version = cmd->version;
         const char *origin = c->origin, *method = c->method == NODE_RECEIVE_CHUNKS ? "chunks" : "full";
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, NODE_COMMAND_CREATE, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;

@@ -10,30 +10,88 @@
 #include "node/node-registry.h"
 #include "node/node-vm.h"
 
-node_vm_t *node_registry_find(node_t *n, const char *name) {
-        pthread_mutex_lock(&n->lock);
+/* An entry of the list, NULL if none. n->lock held. */
+static node_vm_t *list_find(node_t *n, const char *name) {
         node_vm_t *vm = n->vms;
         while (vm && !streq(vm->name, name))
                 vm = vm->next;
+        return vm;
+}
+
+/* A new entry in the list, "new", or "deleted" as its tombstone has it. n->lock held. */
+static node_vm_t *list_add(node_t *n, const char *name) {
+        node_vm_t *vm = xcalloc(1, sizeof *vm);
+        snprintf(vm->name, sizeof vm->name, "%s", name);
+        snprintf(vm->state, sizeof vm->state, "new");
+        pthread_mutex_init(&vm->lock, NULL);
+        vm->node = n;
+        const json_t *t = json_object_get(n->tombstones, name);
+        if (t) {
+                /* what a stale or repeated command needs is all a deleted VM keeps */
+                snprintf(vm->state, sizeof vm->state, "deleted");
+                vm->version = json_integer_value(json_object_get(t, "version"));
+                snprintf(vm->last_kind, sizeof vm->last_kind, "%s", json_string_value(json_object_get(t, "last_kind")) ?: "");
+                vm->last_version = json_integer_value(json_object_get(t, "last_version"));
+                vm->last_result = json_incref(json_object_get(t, "last_result"));
+                json_object_del(n->tombstones, name);
+        }
+        vm->next = n->vms;
+        n->vms = vm;
+        return vm;
+}
+
+static void entry_free(node_vm_t *vm) {
+        vmm_vm_free(vm->vmm);
+        json_decref(vm->config);
+        json_decref(vm->last_result);
+        json_decref(vm->staged);
+        free(vm->memory_base);
+        free(vm->disk_base);
+        pthread_mutex_destroy(&vm->lock);
+        free(vm);
+}
+
+/* Replaces a deleted entry nobody uses by its tombstone. n->lock held. */
+static void list_bury(node_t *n, node_vm_t *vm) {
+        if (!n->tombstones)
+                n->tombstones = json_object();
+        json_object_set_new(n->tombstones, vm->name,
+                            json_pack("{s:I,s:s,s:I,s:O?}", "version", (json_int_t)vm->version, "last_kind",
+                                      vm->last_kind, "last_version", (json_int_t)vm->last_version, "last_result",
+                                      vm->last_result));
+        for (node_vm_t **p = &n->vms; *p; p = &(*p)->next)
+                if (*p == vm) {
+                        *p = vm->next;
+                        break;
+                }
+        entry_free(vm);
+}
+
+/* A referenced entry: the listed one, one revived from its tombstone, or (create) a new one. */
+static node_vm_t *registry_get(node_t *n, const char *name, bool create) {
+        pthread_mutex_lock(&n->lock);
+        node_vm_t *vm = list_find(n, name);
+        if (!vm && (create || json_object_get(n->tombstones, name)))
+                vm = list_add(n, name);
+        if (vm)
+                vm->refs++;
         pthread_mutex_unlock(&n->lock);
         return vm;
 }
 
-node_vm_t *node_registry_get_or_create(node_t *n, const char *name) {
+node_vm_t *node_registry_find(node_t *n, const char *name) { return registry_get(n, name, false); }
+
+node_vm_t *node_registry_get_or_create(node_t *n, const char *name) { return registry_get(n, name, true); }
+
+void node_registry_release(node_vm_t *vm) {
+        if (!vm)
+                return;
+        node_t *n = vm->node;
         pthread_mutex_lock(&n->lock);
-        node_vm_t *vm = n->vms;
-        while (vm && !streq(vm->name, name))
-                vm = vm->next;
-        if (!vm) {
-                vm = xcalloc(1, sizeof *vm);
-                snprintf(vm->name, sizeof vm->name, "%s", name);
-                snprintf(vm->state, sizeof vm->state, "new");
-                pthread_mutex_init(&vm->lock, NULL);
-                vm->next = n->vms;
-                n->vms = vm;
-        }
+        /* with no user left nobody holds vm->lock either: its state is settled */
+        if (--vm->refs == 0 && streq(vm->state, "deleted"))
+                list_bury(n, vm);
         pthread_mutex_unlock(&n->lock);
-        return vm;
 }
 
 node_vm_t **node_registry_snapshot(node_t *n, size_t *ret_count) {
@@ -43,11 +101,30 @@ node_vm_t **node_registry_snapshot(node_t *n, size_t *ret_count) {
                 count++;
         node_vm_t **vms = xcalloc(count + 1, sizeof *vms);
         count = 0;
-        for (node_vm_t *vm = n->vms; vm; vm = vm->next)
+        for (node_vm_t *vm = n->vms; vm; vm = vm->next) {
+                vm->refs++;
                 vms[count++] = vm;
+        }
         pthread_mutex_unlock(&n->lock);
         *ret_count = count;
         return vms;
+}
+
+void node_registry_snapshot_freep(node_vm_t ***vmsp) {
+        if (!*vmsp)
+                return;
+        for (node_vm_t **p = *vmsp; *p; p++)
+                node_registry_release(*p);
+        free(*vmsp);
+}
+
+size_t node_registry_count(node_t *n) {
+        pthread_mutex_lock(&n->lock);
+        size_t count = 0;
+        for (node_vm_t *vm = n->vms; vm; vm = vm->next)
+                count++;
+        pthread_mutex_unlock(&n->lock);
+        return count;
 }
 
 bool node_registry_has_vmm(node_t *n) {
@@ -82,14 +159,15 @@ void node_registry_forget(node_t *n, node_vm_t *vm) {
         node_vm_run_dir_reset(n, vm);
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
         rm_rf(dir);
-        /* the entry stays as a tombstone so stale commands for it are still refused */
+        /* once nobody uses the entry it becomes a tombstone (see node_registry_release) */
         node_vm_state_set(vm, "deleted");
         vm->fwd_port = 0;
 }
 
 /* One entry from its node-vm.json. */
 static void load_one(node_t *n, const char *name, const json_t *j) {
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(node_registry_get_or_create(n, name));
+        _cleanup_(node_registry_releasep) node_vm_t *ref = node_registry_get_or_create(n, name);
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(ref);
         vm->version = json_integer_value(json_object_get(j, "version"));
         node_vm_state_set(vm, json_string_value(json_object_get(j, "state")) ?: "stopped");
         vm->config = json_incref(json_object_get(j, "config"));
@@ -128,15 +206,10 @@ void node_registry_load(node_t *n) {
 void node_registry_free(node_t *n) {
         for (node_vm_t *vm = n->vms; vm;) {
                 node_vm_t *next = vm->next;
-                vmm_vm_free(vm->vmm);
-                json_decref(vm->config);
-                json_decref(vm->last_result);
-                json_decref(vm->staged);
-                free(vm->memory_base);
-                free(vm->disk_base);
-                pthread_mutex_destroy(&vm->lock);
-                free(vm);
+                entry_free(vm);
                 vm = next;
         }
         n->vms = NULL;
+        json_decref(n->tombstones);
+        n->tombstones = NULL;
 }

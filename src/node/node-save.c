@@ -183,7 +183,7 @@ static int upload_files(node_t *n, const char *name, int64_t version, const char
 int node_save_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         bool upload = cmd->save.upload;
         int64_t version = cmd->version, new_version = cmd->save.new_version;
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
@@ -248,7 +248,7 @@ int node_save_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **re
 }
 
 int node_save_stop(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
-        _cleanup_(node_vm_unlockp) node_vm_t *vm = NULL;
+        _cleanup_(node_command_unlockp) node_vm_t *vm = NULL;
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;

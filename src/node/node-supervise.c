@@ -31,10 +31,11 @@ bool node_supervise_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char
         return fence;
 }
 
-json_t *node_supervise_describe(node_t *n, node_vm_t *vm, bool with_stats) {
-        vmm_stats_t st;
-        bool stats = with_stats && vm->vmm && vmm_stats(vm->vmm, &st) >= 0;
-        return node_proto_describe(vm->name, vm->version, vm->state, vm->pid, vm->address, stats ? &st : NULL);
+json_t *node_supervise_describe(node_t *n, node_vm_t *vm, bool query) {
+        bool stats = vm->vmm && (query ? vmm_stats(vm->vmm, &vm->stats) >= 0 : vm->stats_valid);
+        if (query)
+                vm->stats_valid = stats;
+        return node_proto_describe(vm->name, vm->version, vm->state, vm->pid, vm->address, stats ? &vm->stats : NULL);
 }
 
 /* Re-attaches one adopted VM to its QEMU, if it had one. vm->lock held. */
@@ -79,7 +80,7 @@ static void adopt_one(node_t *n, node_vm_t *vm) {
 void node_supervise_adopt(node_t *n) {
         node_registry_load(n);
         size_t count = 0;
-        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
                 _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(vms[i]);
                 adopt_one(n, vm);
@@ -89,7 +90,7 @@ void node_supervise_adopt(node_t *n) {
 bool node_supervise_check(node_t *n) {
         bool changed = false;
         size_t count = 0;
-        _cleanup_free_ node_vm_t **vms = node_registry_snapshot(n, &count);
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
         for (size_t i = 0; i < count; i++) {
                 _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(vms[i]);
                 if (!vm)

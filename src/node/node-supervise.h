@@ -11,5 +11,6 @@ bool node_supervise_check(node_t *n);
 /* Kills and forgets vm, which holds no lease in an answer the Oracle gave to a heartbeat sent at
  * since_ms, unless a command has taken it since or holds it now. True if it was fenced. */
 bool node_supervise_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why);
-/* {name, version, state, pid, address?, stats?} of vm. vm->lock held. */
-json_t *node_supervise_describe(node_t *n, node_vm_t *vm, bool with_stats);
+/* {name, version, state, pid, address, stats?} of vm: its VMM's stats asked now (query, and
+ * kept), or those it gave last. vm->lock held. */
+json_t *node_supervise_describe(node_t *n, node_vm_t *vm, bool query);

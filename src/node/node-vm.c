@@ -78,6 +78,7 @@ void node_vm_vmm_release(node_vm_t *vm, bool kill_it) {
         if (kill_it)
                 vmm_kill(vm->vmm, 0);
         vm->vmm = vmm_vm_free(vm->vmm);
+        vm->stats_valid = false;
         vm->pid = 0;
         vm->address[0] = 0;
 }

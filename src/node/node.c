@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "node/node-heartbeat.h"
 #include "node/node-internal.h"
 #include "node/node-registry.h"
 #include "node/node-supervise.h"
@@ -176,22 +177,31 @@ int node_main(int argc, char **argv) {
                 return 1;
         }
         log_info("node %s (%s, accel %s) listening on %s, Oracle %s", n.name, n.role, n.accel, n.listen, n.oracle);
-        pthread_t hb, sup;
-        pthread_create(&hb, NULL, node_heartbeat_thread, &n);
-        pthread_create(&sup, NULL, supervisor_thread, &n);
-        pthread_t balloon;
-        pthread_create(&balloon, NULL, node_balloon_thread, &n);
-
+        /* an agent without its heartbeat would get the RM declared down, without its supervisor
+         * it would miss crashes: it does not run without all three */
+        static void *(*const loops[])(void *) = { node_heartbeat_thread, supervisor_thread, node_balloon_thread };
+        pthread_t threads[ELEMENTSOF(loops)];
+        size_t started = 0;
+        int rc = 0;
+        for (; started < ELEMENTSOF(loops); started++) {
+                r = -pthread_create(&threads[started], NULL, loops[started], &n);
+                if (r < 0) {
+                        log_error("cannot start the agent's threads: %s", strerror(-r));
+                        rc = 1;
+                        break;
+                }
+        }
         int sig = 0;
-        sigwait(&mask, &sig);
-        log_info("signal %d: stopping the agent (VMs keep running)", sig);
+        if (rc == 0) {
+                sigwait(&mask, &sig);
+                log_info("signal %d: stopping the agent (VMs keep running)", sig);
+        }
         n.stopping = 1;
         node_heartbeat_wake(&n);
-        pthread_join(hb, NULL);
-        pthread_join(sup, NULL);
-        pthread_join(balloon, NULL);
+        for (size_t i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
         n.http = http_server_stop(n.http);
         node_slots_stop(&n);
         node_free(&n);
-        return 0;
+        return rc;
 }
