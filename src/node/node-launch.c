@@ -17,7 +17,7 @@
 /* Links DIR/run to a taken slot's run directory. */
 static int run_dir_link(node_t *n, node_vm_t *vm, const node_slot_t *slot) {
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
-        _cleanup_free_ char *run = xasprintf("%s/run", dir);
+        _cleanup_free_ char *run = node_vm_file(n, vm->name, "run");
         _cleanup_free_ char *target = xasprintf("%s/run", slot->dir);
         (void)mkdir_p(dir, 0755);
         (void)rm_rf(run);
@@ -42,7 +42,7 @@ int node_launch_prepare(node_t *n, node_vm_t *vm, node_launch_t *l, char **ret_m
                 return -EINVAL;
         }
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
-        l->run_dir = xasprintf("%s/run", dir);
+        l->run_dir = node_vm_file(n, vm->name, "run");
         int r = mkdir_p(l->run_dir, 0700);
         if (r < 0) {
                 *ret_msg = xasprintf("cannot create %s: %s", l->run_dir, strerror(-r));
@@ -56,7 +56,7 @@ int node_launch_prepare(node_t *n, node_vm_t *vm, node_launch_t *l, char **ret_m
                 }
         }
         l->disk = xasprintf("%s/disk.qcow2", dir);
-        l->memory = xasprintf("%s/memory", dir);
+        l->memory = node_vm_file(n, vm->name, "memory");
         l->image_disk = node_cache_image_path(n, l->bc.image, "disk");
         if (streq(l->bc.boot, "kernel")) {
                 l->kernel = node_cache_image_path(n, l->bc.image, "vmlinuz");
@@ -165,8 +165,7 @@ static int restore_streamed(node_t *n, node_vm_t *vm, node_launch_t *l, node_slo
                             int64_t version, const json_t *info,
                             nest_transfer_stats_t *acc, node_progress_t *prog,
                             char **ret_msg) {
-        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
-        _cleanup_free_ char *fifo = xasprintf("%s/state.fifo", dir);
+        _cleanup_free_ char *fifo = node_vm_file(n, vm->name, "state.fifo");
         unlink(fifo);
         if (mkfifo(fifo, 0600) < 0) {
                 *ret_msg = xasprintf("cannot create %s: %m", fifo);
@@ -268,8 +267,7 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
                 node_vm_memory_base_set(vm, r >= 0 ? base : NULL);
                 free(base);
         } else {
-                _cleanup_free_ char *dir = node_vm_dir(n, name);
-                _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+                _cleanup_free_ char *mem = node_vm_file(n, name, "memory");
                 unlink(mem); /* a fresh boot gets fresh RAM */
         }
         if (r >= 0)
@@ -314,7 +312,8 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
         json_t *result = node_proto_run_answer(node_vm_started(n, vm), t1 - t0, t2 - t1, &moved);
         node_command_record(n, vm, cmd, result);
         log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name,
-                 (long long)cmd->version, restore ? "restore" : "boot", (long long)vm->pid, vm->address, (long long)(t1 - t0), (long long)(t2 - t1));
+                 (long long)cmd->version, restore ? "restore" : "boot", (long long)vm->pid, vm->address,
+                 (long long)(t1 - t0), (long long)(t2 - t1));
         *ret = result;
         return 0;
 }
@@ -324,8 +323,7 @@ int node_launch_resume(node_t *n, const char *name, const node_cmd_t *cmd, json_
         int r = node_command_lock(n, name, cmd, 0, &vm, ret, ret_msg);
         if (r <= 0)
                 return r;
-        _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        _cleanup_free_ char *state_path = node_vm_file(n, name, "state");
         if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path)) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM, not suspended", name, vm->state);
                 return -EPERM;

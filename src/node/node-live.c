@@ -29,7 +29,7 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         node_vm_config_set(vm, cmd->live_receive.config);
         node_vm_disk_base_set(vm, NULL);
         _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *mem = node_vm_file(n, name, "memory");
         (void)mkdir_p(dir, 0755);
         unlink(mem); /* RAM arrives from the origin into a file of its own */
         node_launch_t l = { 0 };

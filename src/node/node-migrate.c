@@ -29,9 +29,9 @@ int node_migrate_stage(node_t *n, const char *name, const node_cmd_t *cmd, json_
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        _cleanup_free_ char *state_path = node_vm_file(n, name, "state");
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
-        _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *memory_path = node_vm_file(n, name, "memory");
         if (vm->vmm || !streq(vm->state, "suspended") || !file_exists(state_path) || !file_exists(disk_path) ||
             !file_exists(memory_path)) {
                 *ret_msg = xasprintf("vm \"%s\" is %s on this RM: only a suspended VM migrates", name, vm->state);

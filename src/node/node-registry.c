@@ -141,7 +141,7 @@ int node_registry_persist(node_t *n, node_vm_t *vm) {
         if (streq(vm->state, "deleted"))
                 return 0;
         mkdir_p(dir, 0755);
-        _cleanup_free_ char *path = xasprintf("%s/node-vm.json", dir);
+        _cleanup_free_ char *path = node_vm_file(n, vm->name, "node-vm.json");
         _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:I,s:s,s:O?,s:i,s:s,s:I,s:O?,s:s,s:I,s:s?,s:s?}", "name", vm->name, "version",
                               (json_int_t)vm->version, "state", vm->state, "config", vm->config, "fwd_port",
                               vm->fwd_port, "last_kind", vm->last_kind, "last_version", (json_int_t)vm->last_version,

@@ -38,8 +38,7 @@ static void memory_keep_as_snapshot(node_t *n, const char *name, const json_t *i
         const char *digest = json_string_value(json_object_get(info, "digest"));
         if (!bundle_sha256_is_valid(digest))
                 return;
-        _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *mem = node_vm_file(n, name, "memory");
         _cleanup_free_ char *mdir = node_nest_memory_dir(n);
         _cleanup_free_ char *snap = xasprintf("%s/%s", mdir, digest);
         if (file_exists(snap) || chmod(mem, 0444) < 0 || rename(mem, snap) < 0)
@@ -88,10 +87,10 @@ static void *stream_save_thread(void *arg) {
 static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, char **ret_msg) {
         int64_t t0 = time_now_ms();
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
-        _cleanup_free_ char *fifo = xasprintf("%s/write-back.fifo", dir);
-        _cleanup_free_ char *run = xasprintf("%s/write-back", dir);
-        _cleanup_free_ char *mem_new = xasprintf("%s/memory.new", dir);
-        _cleanup_free_ char *mem = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *fifo = node_vm_file(n, vm->name, "write-back.fifo");
+        _cleanup_free_ char *run = node_vm_file(n, vm->name, "write-back");
+        _cleanup_free_ char *mem_new = node_vm_file(n, vm->name, "memory.new");
+        _cleanup_free_ char *mem = node_vm_file(n, vm->name, "memory");
         _cleanup_free_ char *scratch = xasprintf("%s/write-back/disk.qcow2", dir);
         node_launch_t l = { 0 };
         int r = node_launch_prepare(n, vm, &l, ret_msg);
@@ -188,8 +187,8 @@ int node_save_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **re
         if (r <= 0)
                 return r;
         _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
-        _cleanup_free_ char *tmp_path = xasprintf("%s/state.new", dir);
+        _cleanup_free_ char *state_path = node_vm_file(n, name, "state");
+        _cleanup_free_ char *tmp_path = node_vm_file(n, name, "state.new");
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
         bool was_running = vm->vmm != NULL;
         if (!was_running && (!streq(vm->state, "suspended") || !file_exists(state_path))) {
@@ -221,7 +220,7 @@ int node_save_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **re
         }
         json_t *files = NULL;
         if (upload) {
-                _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+                _cleanup_free_ char *memory_path = node_vm_file(n, name, "memory");
                 const char *names[] = { BUNDLE_FILE_STATE, BUNDLE_FILE_DISK, BUNDLE_FILE_MEMORY };
                 const char *paths[] = { state_path, disk_path, memory_path };
                 nest_transfer_stats_t moved = { 0 };
@@ -259,10 +258,10 @@ int node_save_stop(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
         }
         node_vm_state_set(vm, "stopped");
         _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *state_path = xasprintf("%s/state", dir);
+        _cleanup_free_ char *state_path = node_vm_file(n, name, "state");
         _cleanup_free_ char *disk_path = xasprintf("%s/disk.qcow2", dir);
         unlink(state_path);
-        _cleanup_free_ char *memory_path = xasprintf("%s/memory", dir);
+        _cleanup_free_ char *memory_path = node_vm_file(n, name, "memory");
         unlink(memory_path); /* a stopped VM boots afresh */
         node_vm_memory_base_set(vm, NULL);
         json_t *files = NULL;

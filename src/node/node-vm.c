@@ -25,6 +25,10 @@ void node_vm_unlockp(node_vm_t **vmp) {
 
 char *node_vm_dir(node_t *n, const char *name) { return xasprintf("%s/vms/%s", n->data, name); }
 
+char *node_vm_file(node_t *n, const char *name, const char *file) {
+        return xasprintf("%s/vms/%s/%s", n->data, name, file);
+}
+
 void node_vm_config_set(node_vm_t *vm, const json_t *config) {
         json_decref(vm->config);
         vm->config = json_deep_copy(config);
@@ -43,8 +47,7 @@ void node_vm_disk_base_set(node_vm_t *vm, const char *path) {
 }
 
 void node_vm_run_dir_reset(node_t *n, node_vm_t *vm) {
-        _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
-        _cleanup_free_ char *run = xasprintf("%s/run", dir);
+        _cleanup_free_ char *run = node_vm_file(n, vm->name, "run");
         char target[4096];
         ssize_t len = readlink(run, target, sizeof target - 1);
         if (len <= 0)
@@ -101,8 +104,7 @@ const char *node_vm_strerror(int r) {
 }
 
 void node_vm_stale_kill(node_t *n, const char *name) {
-        _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *run = xasprintf("%s/run", dir);
+        _cleanup_free_ char *run = node_vm_file(n, name, "run");
         vmm_config_t c = { .name = name, .run_dir = run };
         vmm_vm_t *stale = NULL;
         if (vmm_attach(n->driver, &c, 0, &stale) < 0)

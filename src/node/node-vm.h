@@ -14,8 +14,9 @@ node_vm_t *node_vm_trylock(node_vm_t *vm);
 node_vm_t *node_vm_timedlock(node_vm_t *vm, int64_t timeout_ms);
 void node_vm_unlockp(node_vm_t **vmp);
 
-/* DATA/vms/NAME, malloc'd. */
+/* DATA/vms/NAME and DATA/vms/NAME/FILE, malloc'd. */
 char *node_vm_dir(node_t *n, const char *name);
+char *node_vm_file(node_t *n, const char *name, const char *file);
 /* Sets the state; anything but staying suspended forgets the staged files. */
 void node_vm_state_set(node_vm_t *vm, const char *state);
 /* Records that the VM's local files are the manifests files at version (NULL: they may have
