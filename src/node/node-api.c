@@ -1,5 +1,5 @@
 /* The node's HTTP API, called by the Oracle (docs/api.md "Oracle → node"). Handlers only
- * parse and answer; the work is in node-vm.c. */
+ * parse and answer; the work is in the command files (node-launch.c, node-save.c, ...). */
 #include <string.h>
 
 #include <sys/socket.h>
@@ -8,7 +8,14 @@
 #include "base/util.h"
 #include "nest/nest-http.h"
 #include "net/stream.h"
+#include "node/node-delete.h"
 #include "node/node-internal.h"
+#include "node/node-launch.h"
+#include "node/node-migrate.h"
+#include "node/node-registry.h"
+#include "node/node-save.h"
+#include "node/node-supervise.h"
+#include "node/node-vm.h"
 
 /* An attached console: the QEMU serial socket, and what the log showed just before. */
 typedef struct console_attach {
@@ -54,21 +61,18 @@ static bool check_name(const http_request_t *req, http_reply_t *reply) {
 
 static void h_health(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
-        http_reply_json(reply, 200, json_pack("{s:b,s:s,s:s,s:s}", "ok", 1, "name", n->name, "role", n->role,
-                                              "accel", n->accel));
+        http_reply_json(reply, 200, node_proto_health(n->name, n->role, n->accel));
 }
 
 static void h_list(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
         json_t *arr = json_array();
-        pthread_mutex_lock(&n->lock);
-        node_vm_t *head = n->vms;
-        pthread_mutex_unlock(&n->lock);
-        for (node_vm_t *vm = head; vm; vm = vm->next) {
-                pthread_mutex_lock(&vm->lock);
+        size_t count = 0;
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
+        for (size_t i = 0; i < count; i++) {
+                _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_lock(vms[i]);
                 if (!streq(vm->state, "deleted"))
-                        json_array_append_new(arr, node_vm_describe(n, vm, true));
-                pthread_mutex_unlock(&vm->lock);
+                        json_array_append_new(arr, node_supervise_describe(n, vm, true));
         }
         http_reply_json(reply, 200, arr);
 }
@@ -77,14 +81,13 @@ static void h_show(const http_request_t *req, http_reply_t *reply) {
         node_t *n = req->userdata;
         if (!check_name(req, reply))
                 return;
-        node_vm_t *vm = node_vm_find(n, req->params[0]);
+        _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(n, req->params[0]);
         if (!vm) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" is not on this RM", req->params[0]);
                 return;
         }
-        pthread_mutex_lock(&vm->lock);
-        http_reply_json(reply, 200, node_vm_describe(n, vm, true));
-        pthread_mutex_unlock(&vm->lock);
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+        http_reply_json(reply, 200, node_supervise_describe(n, vm, true));
 }
 
 static void h_console(const http_request_t *req, http_reply_t *reply) {
@@ -120,9 +123,10 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
         http_reply_text(reply, 200, len > tail ? content + len - tail : content);
 }
 
-typedef int (*command_fn)(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+typedef int (*command_fn)(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
-static void run_command(const http_request_t *req, http_reply_t *reply, command_fn fn) {
+/* Parses the body as a command of kind (node-proto.c) and runs it with fn. */
+static void run_command(const http_request_t *req, http_reply_t *reply, node_cmd_kind_t kind, command_fn fn) {
         node_t *n = req->userdata;
         if (!check_name(req, reply))
                 return;
@@ -132,7 +136,10 @@ static void run_command(const http_request_t *req, http_reply_t *reply, command_
         }
         json_t *result = NULL;
         _cleanup_free_ char *msg = NULL;
-        int r = fn(n, req->params[0], req->body, &result, &msg);
+        node_cmd_t cmd;
+        int r = node_proto_parse(kind, req->body, req->params[0], n->oracle, &cmd, &msg);
+        if (r >= 0)
+                r = fn(n, req->params[0], &cmd, &result, &msg);
         if (r < 0) {
                 http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
                 return;
@@ -140,22 +147,32 @@ static void run_command(const http_request_t *req, http_reply_t *reply, command_
         http_reply_json(reply, 200, result);
 }
 
-static void h_run(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_run); }
-static void h_save(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_save); }
-static void h_resume(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_resume); }
-static void h_stop(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stop); }
-static void h_delete(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_delete); }
-static void h_stage(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_stage); }
-static void h_receive(const http_request_t *req, http_reply_t *reply) { run_command(req, reply, node_vm_receive); }
-static void h_live_receive(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_receive); }
-static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_send); }
-static void h_live_finish(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_finish); }
-static void h_balloon(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_balloon); }
-static void h_live_abort(const http_request_t *q, http_reply_t *r) { run_command(q, r, node_vm_live_abort); }
+static void h_run(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_RUN, node_launch_run); }
+static void h_save(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_SAVE, node_save_vm); }
+static void h_resume(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_RESUME, node_launch_resume); }
+static void h_stop(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_STOP, node_save_stop); }
+static void h_delete(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_DELETE, node_delete_vm); }
+static void h_stage(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_STAGE, node_migrate_stage); }
+static void h_receive(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_RECEIVE, node_migrate_receive);
+}
+static void h_live_receive(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_LIVE_RECEIVE, node_live_receive);
+}
+static void h_live_send(const http_request_t *q, http_reply_t *r) { run_command(q, r, NODE_CMD_LIVE_SEND, node_live_send); }
+static void h_live_finish(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_LIVE_FINISH, node_live_finish);
+}
+static void h_live_abort(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_LIVE_ABORT, node_live_abort);
+}
+static void h_balloon(const http_request_t *q, http_reply_t *r) {
+        run_command(q, r, NODE_CMD_BALLOON, node_balloon_command);
+}
 
 /* QUERY of the migration protocol: the methods this node can receive with. */
 static void h_methods(const http_request_t *req, http_reply_t *reply) {
-        http_reply_json(reply, 200, json_pack("{s:[s,s]}", "methods", "chunks", "full"));
+        http_reply_json(reply, 200, node_proto_methods());
 }
 
 static void h_file(const http_request_t *req, http_reply_t *reply) {
@@ -163,7 +180,7 @@ static void h_file(const http_request_t *req, http_reply_t *reply) {
         if (!check_name(req, reply))
                 return;
         _cleanup_free_ char *path = NULL, *msg = NULL;
-        int r = node_vm_file_path(n, req->params[0], req->params[1], &path, &msg);
+        int r = node_migrate_file_path(n, req->params[0], req->params[1], &path, &msg);
         if (r < 0) {
                 http_reply_errno(reply, r, "%s", msg);
                 return;
@@ -183,7 +200,7 @@ static void h_manifest(const http_request_t *q, http_reply_t *r) {
         nest_http_manifest_get(((node_t *)q->userdata)->cache, q, r);
 }
 
-const http_route_t node_routes[] = {
+const http_route_t node_api_routes[] = {
         { "GET", "/v1/chunks/:id", h_chunk },
         { "POST", "/v1/chunks/missing", h_chunks_missing },
         { "POST", "/v1/chunks/fetch", h_chunks_fetch },

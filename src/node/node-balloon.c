@@ -12,7 +12,8 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "node/node-vm-common.h"
+#include "node/node-registry.h"
+#include "node/node-vm.h"
 
 #define IDLE_CPU_PERCENT 10 /* an idle guest under TCG still uses 3-8% (timer ticks, the agent) */
 #define BUSY_CPU_PERCENT 40
@@ -64,28 +65,27 @@ static void balloon_tick(node_t *n) {
         if (n->reclaim_idle_ms <= 0)
                 return;
         int64_t now = time_now_ms();
-        pthread_mutex_lock(&n->lock);
-        node_vm_t *head = n->vms;
-        pthread_mutex_unlock(&n->lock);
-        for (node_vm_t *vm = head; vm; vm = vm->next) {
-                if (pthread_mutex_trylock(&vm->lock) != 0)
-                        continue; /* busy with a command */
-                reclaim_one(n, vm, now);
-                pthread_mutex_unlock(&vm->lock);
+        size_t count = 0;
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
+        for (size_t i = 0; i < count; i++) {
+                _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(vms[i]);
+                if (vm) /* else busy with a command */
+                        reclaim_one(n, vm, now);
         }
 }
 
-int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg) {
-        const json_t *t = json_object_get(cmd, "target_mib");
-        node_vm_t *vm = node_vm_find(n, name);
+int node_balloon_command(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
+        bool t = cmd->balloon.has_target;
+        int64_t mib = cmd->balloon.target_mib;
+        _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(n, name);
         if (!vm) {
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
-        pthread_mutex_lock(&vm->lock);
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
         int64_t full = memory_mib_of(vm);
         int r = 0;
-        if (t && (!json_is_integer(t) || json_integer_value(t) < RECLAIM_FLOOR_MIB || json_integer_value(t) > full)) {
+        if (t && (mib < RECLAIM_FLOOR_MIB || mib > full)) {
                 *ret_msg = xasprintf("target_mib must be an integer from %d to %lld (the VM's RAM)", RECLAIM_FLOOR_MIB,
                                      (long long)full);
                 r = -ERANGE;
@@ -99,7 +99,6 @@ int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret
                 r = -EPERM;
         }
         if (r >= 0 && t) {
-                int64_t mib = json_integer_value(t);
                 r = balloon_to(vm, mib, "asked for");
                 vm->balloon_manual = r >= 0 && mib < full;
                 if (r < 0)
@@ -109,10 +108,8 @@ int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret
         if (r >= 0 && (r = vmm_balloon_get(vm->vmm, &actual)) < 0)
                 *ret_msg = xasprintf("vm \"%s\": cannot read its balloon: %s", name, strerror(-r));
         if (r >= 0)
-                *ret = json_pack("{s:I,s:I,s:I,s:b}", "memory_mib", (json_int_t)full, "target_mib",
-                                 (json_int_t)(vm->balloon_target_mib > 0 ? vm->balloon_target_mib : full), "actual_mib",
-                                 (json_int_t)(actual >> 20), "reclaimable", vm->memory_base == NULL);
-        pthread_mutex_unlock(&vm->lock);
+                *ret = node_proto_balloon_answer(full, vm->balloon_target_mib > 0 ? vm->balloon_target_mib : full,
+                                                 (int64_t)(actual >> 20), vm->memory_base == NULL);
         return r;
 }
 

@@ -7,7 +7,7 @@
 #include "base/util.h"
 #include "node/node-internal.h"
 
-char *node_image_path(node_t *n, const char *image, const char *file) {
+char *node_cache_image_path(node_t *n, const char *image, const char *file) {
         return xasprintf("%s/images/%s/%s", n->data, image, file);
 }
 
@@ -43,7 +43,7 @@ int node_cache_image(node_t *n, const json_t *image, char **ret_msg) {
                         r = -EINVAL;
                         break;
                 }
-                _cleanup_free_ char *path = node_image_path(n, name, file);
+                _cleanup_free_ char *path = node_cache_image_path(n, name, file);
                 if (marker_matches(path, digest))
                         continue;
                 _cleanup_free_ char *dir = xasprintf("%s/images/%s", n->data, name);

@@ -11,24 +11,11 @@
 #include <sys/stat.h>
 
 #include "base/log.h"
-#include "base/proc.h"
 #include "base/util.h"
 #include "node/node-internal.h"
 
 #define CLONE_AGENT_TIMEOUT_MS 5000
 #define CLONE_SEED_BYTES 32
-
-int node_qemu_img(char *const argv[], char **ret_msg) {
-        _cleanup_free_ char *out = NULL;
-        int r = proc_run(argv, &out);
-        if (r < 0) {
-                size_t len = out ? strlen(out) : 0;
-                while (len > 0 && (out[len - 1] == '\n' || out[len - 1] == ' '))
-                        out[--len] = 0;
-                *ret_msg = xasprintf("qemu-img %s failed: %s", argv[1], out && *out ? out : strerror(-r));
-        }
-        return r;
-}
 
 int node_clone_disk(node_t *n, const char *source, int64_t version, const json_t *disk_info, const char *disk,
                     const char *image_disk, const char *image_format, nest_transfer_stats_t *acc, char **ret_base,

@@ -1,7 +1,14 @@
-/* The node's two background loops: the heartbeat to the Oracle every second (or at once when
+/* The node's background loop: the heartbeat to the Oracle every second (or at once when
  * something changed), which also carries back the leases that fence VMs the Oracle no longer
- * places here, and the supervisor that notices a QEMU that died. */
+ * places here.
+ *
+ * The Oracle declares an RM down after 5 s without a heartbeat, and a QEMU whose monitor does
+ * not answer takes up to 300 ms per stats query: so the VMs' stats are asked by up to
+ * NODE_HEARTBEAT_WORKERS threads at once, and no query starts once less than a query's worst
+ * case is left of STATS_BUDGET_MS; a VM not asked shows the stats it gave last. Each heartbeat
+ * starts at another VM, so slow VMs at the head of the list do not always use up the budget. */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <time.h>
 
@@ -9,12 +16,18 @@
 #include "base/util.h"
 #include "bundle/bundle.h"
 #include "net/http-client.h"
+#include "node/node-heartbeat.h"
 #include "node/node-internal.h"
+#include "node/node-proto.h"
+#include "node/node-registry.h"
+#include "node/node-supervise.h"
+#include "node/node-vm.h"
 
 #define HEARTBEAT_INTERVAL_MS 1000
-#define SUPERVISE_INTERVAL_MS 200
+#define STATS_BUDGET_MS 450
+#define STATS_QUERY_MAX_MS 300 /* keep in sync with QEMU_STATS_TIMEOUT_MS (vmm/qemu/qemu-internal.h) */
 
-void node_wake_heartbeat(node_t *n) {
+void node_heartbeat_wake(node_t *n) {
         pthread_mutex_lock(&n->wake_lock);
         n->wake_pending = true;
         pthread_cond_signal(&n->wake);
@@ -35,15 +48,14 @@ static void wait_next(node_t *n, int64_t ms) {
  * heartbeat was sent are judged: the Oracle writes a lease before it sends a command, so a
  * command that arrived later may not be in this answer yet. */
 static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
-        pthread_mutex_lock(&n->lock);
-        node_vm_t *head = n->vms;
-        pthread_mutex_unlock(&n->lock);
+        size_t count = 0;
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
         /* vm->name never changes, so the lease is looked up without the VM's lock; a VM busy
          * with a command is skipped rather than waited for (a long save would otherwise stop
          * the heartbeats and get the whole RM declared down) */
-        for (node_vm_t *vm = head; vm; vm = vm->next)
-                if (!json_object_get(leases, vm->name))
-                        node_vm_fence(n, vm, sent_ms, "the Oracle holds no lease for it on this RM");
+        for (size_t i = 0; i < count; i++)
+                if (!json_object_get(leases, vms[i]->name))
+                        node_supervise_fence(n, vms[i], sent_ms, "the Oracle holds no lease for it on this RM");
 }
 
 #define HEARTBEAT_MAX_SNAPSHOTS 256
@@ -52,7 +64,7 @@ static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
  * where its snapshot already is, which saves rebuilding it from the Nest (about a second). */
 static json_t *snapshots_held(node_t *n) {
         json_t *list = json_array();
-        _cleanup_free_ char *dir = node_memory_dir(n);
+        _cleanup_free_ char *dir = node_nest_memory_dir(n);
         DIR *d = opendir(dir);
         if (!d)
                 return list;
@@ -64,27 +76,62 @@ static json_t *snapshots_held(node_t *n) {
         return list;
 }
 
+/* One heartbeat's stats collection, shared by its workers. */
+typedef struct collect {
+        node_t *n;
+        node_vm_t **vms;
+        size_t count, first;
+        json_t **out;          /* out[i]: what the heartbeat says of vms[i], NULL: nothing */
+        atomic_size_t next;
+        int64_t last_query_ms; /* no stats query starts after this */
+} collect_t;
+
+static void collect_one(collect_t *c, size_t i) {
+        _cleanup_(node_vm_unlockp) node_vm_t *vm = node_vm_trylock(c->vms[i]);
+        if (!vm) {
+                /* busy with a command: report it by name so its lease is kept */
+                c->out[i] = node_proto_busy(c->vms[i]->name);
+                return;
+        }
+        if (!streq(vm->state, "deleted") && !streq(vm->state, "new"))
+                c->out[i] = node_supervise_describe(c->n, vm, time_now_ms() <= c->last_query_ms);
+}
+
+static void *collect_worker(void *arg) {
+        collect_t *c = arg;
+        for (size_t k; (k = atomic_fetch_add(&c->next, 1)) < c->count;)
+                collect_one(c, (c->first + k) % c->count);
+        return NULL;
+}
+
+json_t *node_heartbeat_vms(node_t *n) {
+        size_t count = 0;
+        _cleanup_(node_registry_snapshot_freep) node_vm_t **vms = node_registry_snapshot(n, &count);
+        _cleanup_free_ json_t **out = xcalloc(count + 1, sizeof *out);
+        collect_t c = { .n = n, .vms = vms, .count = count, .first = count ? n->heartbeat_turn++ % count : 0,
+                        .out = out, .last_query_ms = time_now_ms() + STATS_BUDGET_MS - STATS_QUERY_MAX_MS };
+        pthread_t threads[NODE_HEARTBEAT_WORKERS - 1];
+        size_t started = 0;
+        /* this thread is a worker too: if no thread starts, it asks them all itself */
+        while (started < ELEMENTSOF(threads) && started + 1 < count &&
+               pthread_create(&threads[started], NULL, collect_worker, &c) == 0)
+                started++;
+        collect_worker(&c);
+        for (size_t i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
+        json_t *list = json_array();
+        for (size_t i = 0; i < count; i++)
+                if (out[i])
+                        json_array_append_new(list, out[i]);
+        return list;
+}
+
 void *node_heartbeat_thread(void *arg) {
         node_t *n = arg;
         _cleanup_free_ char *url = xasprintf("%s/v1/rms/%s/heartbeat", n->oracle, n->name);
         bool was_connected = false;
         while (!n->stopping) {
-                json_t *vms = json_array();
-                pthread_mutex_lock(&n->lock);
-                node_vm_t *head = n->vms;
-                pthread_mutex_unlock(&n->lock);
-                for (node_vm_t *vm = head; vm; vm = vm->next) {
-                        if (pthread_mutex_trylock(&vm->lock) != 0) {
-                                /* busy with a command: report it by name so its lease is kept */
-                                json_array_append_new(vms, json_pack("{s:s,s:s}", "name", vm->name, "state", "busy"));
-                                continue;
-                        }
-                        if (!streq(vm->state, "deleted") && !streq(vm->state, "new"))
-                                json_array_append_new(vms, node_vm_describe(n, vm, true));
-                        pthread_mutex_unlock(&vm->lock);
-                }
-                json_t *body = json_pack("{s:s,s:s,s:s,s:o,s:o}", "role", n->role, "address", n->listen, "accel", n->accel,
-                                         "vms", vms, "snapshots", snapshots_held(n));
+                json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, node_heartbeat_vms(n), snapshots_held(n));
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
                 int r = http_request_json("POST", url, body, 3000, &resp);
@@ -97,22 +144,12 @@ void *node_heartbeat_thread(void *arg) {
                         if (!was_connected)
                                 log_info("subscribed to the Oracle at %s", n->oracle);
                         was_connected = true;
-                        json_t *leases = json_object_get(resp.json, "leases");
-                        if (json_is_object(leases))
+                        const json_t *leases = node_proto_heartbeat_leases(resp.json);
+                        if (leases)
                                 apply_leases(n, leases, sent);
                 }
                 http_response_clear(&resp);
                 wait_next(n, HEARTBEAT_INTERVAL_MS);
-        }
-        return NULL;
-}
-
-void *node_supervisor_thread(void *arg) {
-        node_t *n = arg;
-        while (!n->stopping) {
-                if (node_vms_supervise(n))
-                        node_wake_heartbeat(n);
-                time_sleep_ms(SUPERVISE_INTERVAL_MS);
         }
         return NULL;
 }

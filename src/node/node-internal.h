@@ -12,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "nest/transfer.h"
 #include "net/http-server.h"
+#include "node/node-proto.h"
 #include "vmm/vmm.h"
 
 typedef struct node_vm {
@@ -37,7 +38,11 @@ typedef struct node_vm {
         int64_t cpu_sample_ns, cpu_sample_ms, idle_since_ms; /* node-balloon.c */
         int64_t balloon_target_mib; /* 0: never set (full) */
         bool balloon_manual;    /* set through the API: no automatic reclaim */
+        vmm_stats_t stats;      /* the last stats its VMM gave (stats_valid), for a heartbeat */
+        bool stats_valid;       /* that has no time to ask again (node-heartbeat.c) */
         pthread_mutex_t lock;
+        struct node *node;      /* the node whose list holds it */
+        unsigned refs;          /* users (node-registry.c), under the node's lock */
         struct node_vm *next;
 } node_vm_t;
 
@@ -68,6 +73,8 @@ typedef struct node {
         pthread_mutex_t cache_lock; /* serialises image downloads */
         pthread_mutex_t memory_lock; /* serialises building snapshot memory files */
         node_vm_t *vms;
+        json_t *tombstones;     /* deleted VMs' version floors (node-registry.c), under lock */
+        unsigned heartbeat_turn; /* which VM a heartbeat asks first (node-heartbeat.c) */
         http_server_t *http;
         nest_store_t *cache;    /* DATA/cache: chunks of images and bundles */
         volatile int stopping;
@@ -85,38 +92,19 @@ typedef struct node {
         bool slots_thread_started;
 } node_t;
 
-/* node-vm.c: the commands. Each returns 0 and a result object, or -errno and a message. */
-node_vm_t *node_vm_find(node_t *n, const char *name);
-node_vm_t *node_vm_get_or_create(node_t *n, const char *name);
-int node_vm_run(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_save(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_resume(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_stop(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_delete(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-/* Migration: stage a suspended VM's files in the cache, receive them on the destination, and the
- * raw file of a suspended VM (the "full" method). */
-int node_vm_stage(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_file_path(node_t *n, const char *name, const char *file, char **ret, char **ret_msg);
+/* The VM commands and the registry have headers of their own: node-vm.h (one entry),
+ * node-registry.h (the list), node-command.h (versions and leases), node-launch.h (run, resume),
+ * node-save.h (save, stop), node-delete.h, node-migrate.h, node-supervise.h. */
+
 /* node-balloon.c: automatic reclaim from idle VMs (node_balloon_thread) and the balloon
  * command {target_mib?} -> {memory_mib, target_mib, actual_mib, reclaimable}. */
-int node_vm_balloon(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
+int node_balloon_command(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
 /* node-live.c: live migration (see oracle-migrate-live.c). */
-int node_vm_live_receive(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_live_send(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_live_finish(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-int node_vm_live_abort(node_t *n, const char *name, const json_t *cmd, json_t **ret, char **ret_msg);
-/* Kills and forgets vm, which holds no lease in an answer the Oracle gave to a heartbeat sent at
- * since_ms, unless a command has taken it since or holds it now. True if it was fenced. */
-bool node_vm_fence(node_t *n, node_vm_t *vm, int64_t since_ms, const char *why);
-json_t *node_vm_describe(node_t *n, node_vm_t *vm, bool with_stats);
-/* Re-attach VMs left by a previous run of the agent. */
-void node_vms_adopt(node_t *n);
-/* Check every running VM's process; marks crashed ones. Returns true if any changed. */
-bool node_vms_supervise(node_t *n);
-int node_vm_persist(node_t *n, node_vm_t *vm);
-char *node_vm_dir(node_t *n, const char *name);
+int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
+int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
+int node_live_finish(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
+int node_live_abort(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
 /* node-clone.c: flash clones. node_clone_disk makes disk a qcow2 overlay over the base file of
  * source's disk at version (rebuilt once, read-only; image_disk non-NULL for disk-booted
@@ -128,7 +116,8 @@ int node_clone_disk(node_t *n, const char *source, int64_t version, const json_t
                     char **ret_msg);
 int node_clone_detach_disk(const char *disk, const char *image_disk, const char *image_format, char **ret_msg);
 int node_clone_identity(node_vm_t *vm, char **ret_msg);
-/* qemu-img with argv; its output becomes the message of a failure. */
+
+/* node-qemu-img.c: qemu-img with argv; its output becomes the message of a failure. */
 int node_qemu_img(char *const argv[], char **ret_msg);
 
 /* node-slots.c: warm slots. node_slots_start cleans up slots of a previous run and starts the
@@ -139,12 +128,13 @@ int node_slots_start(node_t *n);
 void node_slots_stop(node_t *n);
 node_slot_t *node_slot_take(node_t *n, const node_slot_shape_t *shape);
 void node_slot_release(node_slot_t *s, bool used);
-/* A free TCP port on host, or -errno. */
-int node_pick_free_port(const char *host);
+
+/* node-port.c: a free TCP port on host (an IPv4 address), or -errno. */
+int node_port_pick(const char *host);
 
 /* node-cache.c: image files, rebuilt from the chunk cache into DATA/images/NAME/FILE. */
 int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
-char *node_image_path(node_t *n, const char *image, const char *file);
+char *node_cache_image_path(node_t *n, const char *image, const char *file);
 
 /* node-nest.c: the local chunk cache and transfers with the Nest or another node (base URL).
  * Files are named by {"digest", "size"} (the manifest's digest); acc adds up what moved. */
@@ -159,7 +149,7 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
 int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
                           nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata, char **ret_path,
                           char **ret_msg);
-char *node_memory_dir(node_t *n);
+char *node_nest_memory_dir(node_t *n);
 int node_nest_pull_to_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                          const json_t *info, int fd, nest_transfer_stats_t *acc, nest_progress_fn progress,
                          void *userdata, char **ret_msg);
@@ -174,12 +164,9 @@ int node_nest_push(node_t *n, const char *base, const char *vm, int64_t version,
                    nest_transfer_stats_t *ret_stats, char **ret_msg);
 
 /* node-api.c */
-extern const http_route_t node_routes[];
+extern const http_route_t node_api_routes[];
 
-/* node-heartbeat.c */
-void *node_heartbeat_thread(void *arg);
-void *node_supervisor_thread(void *arg);
 /* node-balloon.c: reclaims idle VMs' memory once a second. A thread of its own: a QEMU that does
  * not answer its monitor must not hold up the heartbeat (the Oracle would declare the RM down). */
 void *node_balloon_thread(void *arg);
-void node_wake_heartbeat(node_t *n);
+

@@ -17,12 +17,12 @@
 
 #define NODE_TRANSFER_STREAMS 4
 
-char *node_memory_dir(node_t *n) { return xasprintf("%s/memory", n->data); }
+char *node_nest_memory_dir(node_t *n) { return xasprintf("%s/memory", n->data); }
 
 int node_nest_open(node_t *n) {
         /* memory files are rebuilt unsynced (see node_nest_memory_file), so a crash may have
          * left one torn: start afresh. A QEMU that maps one keeps its mapping. */
-        _cleanup_free_ char *mem = node_memory_dir(n);
+        _cleanup_free_ char *mem = node_nest_memory_dir(n);
         (void)rm_rf(mem);
         int r = mkdir_p(mem, 0755);
         if (r < 0)
@@ -114,7 +114,7 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
                 *ret_msg = xasprintf("memory of %s names no valid manifest digest", vm);
                 return -EINVAL;
         }
-        _cleanup_free_ char *dir = node_memory_dir(n);
+        _cleanup_free_ char *dir = node_nest_memory_dir(n);
         _cleanup_free_ char *path = xasprintf("%s/%s", dir, digest);
         if (file_exists(path)) {
                 (void)utimensat(AT_FDCWD, path, NULL, 0); /* recently used: pruned last */

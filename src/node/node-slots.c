@@ -20,6 +20,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "node/node-internal.h"
+#include "node/node-registry.h"
 
 #define SLOT_REFILL_PERIOD_MS 200
 
@@ -72,7 +73,7 @@ static int slot_start(node_t *n, const node_slot_shape_t *shape, node_slot_t **r
         shape_copy(&s->shape, shape);
         _cleanup_free_ char *run = xasprintf("%s/run", s->dir);
         int r = mkdir_p(run, 0700);
-        s->fwd_port = r < 0 ? r : node_pick_free_port(n->host);
+        s->fwd_port = r < 0 ? r : node_port_pick(n->host);
         if (s->fwd_port < 0) {
                 slot_discard(s);
                 return -EADDRINUSE;
@@ -139,17 +140,8 @@ void node_slot_release(node_slot_t *s, bool used) {
         slot_free(s);
 }
 
-/* Whether any VM of this node has a VMM process. */
-static bool node_busy(node_t *n) {
-        if (atomic_load(&n->launching) > 0)
-                return true;
-        pthread_mutex_lock(&n->lock);
-        bool busy = false;
-        for (node_vm_t *vm = n->vms; vm && !busy; vm = vm->next)
-                busy = vm->vmm != NULL;
-        pthread_mutex_unlock(&n->lock);
-        return busy;
-}
+/* Whether this node runs or is starting a VM. */
+static bool node_busy(node_t *n) { return atomic_load(&n->launching) > 0 || node_registry_has_vmm(n); }
 
 static void *refill_thread(void *arg) {
         node_t *n = arg;

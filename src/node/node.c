@@ -7,7 +7,10 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "node/node-heartbeat.h"
 #include "node/node-internal.h"
+#include "node/node-registry.h"
+#include "node/node-supervise.h"
 #include "node/node.h"
 
 static void usage(FILE *f) {
@@ -90,19 +93,22 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
         return 0;
 }
 
-static void node_free(node_t *n) {
-        for (node_vm_t *vm = n->vms; vm;) {
-                node_vm_t *next = vm->next;
-                vmm_vm_free(vm->vmm);
-                json_decref(vm->config);
-                json_decref(vm->last_result);
-                json_decref(vm->staged);
-                free(vm->memory_base);
-                free(vm->disk_base);
-                pthread_mutex_destroy(&vm->lock);
-                free(vm);
-                vm = next;
+#define SUPERVISE_INTERVAL_MS 200
+
+/* The supervisor loop: a QEMU that died is noticed within SUPERVISE_INTERVAL_MS and reported
+ * by the next heartbeat at once. */
+static void *supervisor_thread(void *arg) {
+        node_t *n = arg;
+        while (!n->stopping) {
+                if (node_supervise_check(n))
+                        node_heartbeat_wake(n);
+                time_sleep_ms(SUPERVISE_INTERVAL_MS);
         }
+        return NULL;
+}
+
+static void node_free(node_t *n) {
+        node_registry_free(n);
         nest_store_free(n->cache);
         free(n->name);
         free(n->role);
@@ -158,11 +164,11 @@ int node_main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        node_vms_adopt(&n);
+        node_supervise_adopt(&n);
         r = node_slots_start(&n);
         if (r < 0)
                 log_warn("warm slots are off: %s", strerror(-r));
-        r = http_server_start(n.listen, node_routes, tmp, &n, &n.http);
+        r = http_server_start(n.listen, node_api_routes, tmp, &n, &n.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", n.listen, strerror(-r));
                 n.stopping = 1;
@@ -171,22 +177,31 @@ int node_main(int argc, char **argv) {
                 return 1;
         }
         log_info("node %s (%s, accel %s) listening on %s, Oracle %s", n.name, n.role, n.accel, n.listen, n.oracle);
-        pthread_t hb, sup;
-        pthread_create(&hb, NULL, node_heartbeat_thread, &n);
-        pthread_create(&sup, NULL, node_supervisor_thread, &n);
-        pthread_t balloon;
-        pthread_create(&balloon, NULL, node_balloon_thread, &n);
-
+        /* an agent without its heartbeat would get the RM declared down, without its supervisor
+         * it would miss crashes: it does not run without all three */
+        static void *(*const loops[])(void *) = { node_heartbeat_thread, supervisor_thread, node_balloon_thread };
+        pthread_t threads[ELEMENTSOF(loops)];
+        size_t started = 0;
+        int rc = 0;
+        for (; started < ELEMENTSOF(loops); started++) {
+                r = -pthread_create(&threads[started], NULL, loops[started], &n);
+                if (r < 0) {
+                        log_error("cannot start the agent's threads: %s", strerror(-r));
+                        rc = 1;
+                        break;
+                }
+        }
         int sig = 0;
-        sigwait(&mask, &sig);
-        log_info("signal %d: stopping the agent (VMs keep running)", sig);
+        if (rc == 0) {
+                sigwait(&mask, &sig);
+                log_info("signal %d: stopping the agent (VMs keep running)", sig);
+        }
         n.stopping = 1;
-        node_wake_heartbeat(&n);
-        pthread_join(hb, NULL);
-        pthread_join(sup, NULL);
-        pthread_join(balloon, NULL);
+        node_heartbeat_wake(&n);
+        for (size_t i = 0; i < started; i++)
+                pthread_join(threads[i], NULL);
         n.http = http_server_stop(n.http);
         node_slots_stop(&n);
         node_free(&n);
-        return 0;
+        return rc;
 }
