@@ -90,6 +90,29 @@ bool name_is_valid(const char *name) {
         return true;
 }
 
+int parse_size(const char *s, uint64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        size_t len = strlen(s);
+        int shift = 0;
+        switch (s[len - 1]) {
+        case 'K': case 'k': shift = 10; break;
+        case 'M': case 'm': shift = 20; break;
+        case 'G': case 'g': shift = 30; break;
+        case 'T': case 't': shift = 40; break;
+        default: break;
+        }
+        _cleanup_free_ char *digits = strndup(s, shift ? len - 1 : len);
+        int64_t v = 0;
+        int r = digits ? parse_int64(digits, 0, INT64_MAX, &v) : -ENOMEM;
+        if (r < 0)
+                return r;
+        if (v > (INT64_C(1) << 62) >> shift)
+                return -ERANGE;
+        *ret = (uint64_t)v << shift;
+        return 0;
+}
+
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
         if (!s || !*s)
                 return -EINVAL;

@@ -29,6 +29,9 @@ void utf8_sanitize(char *s);
 /* A valid object name: 1..63 of [a-z0-9-], starting with a letter or digit. */
 bool name_is_valid(const char *name);
 
+/* A size such as "512M", "20G" or "1048576" (K, M, G, T: powers of 1024) into *ret; -EINVAL
+ * when malformed, -ERANGE above 2^62. */
+int parse_size(const char *s, uint64_t *ret);
 /* Parse a whole decimal string into [min,max]; -EINVAL or -ERANGE otherwise. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 

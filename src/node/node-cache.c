@@ -1,7 +1,9 @@
 /* Image files on a node: rebuilt once from the chunk cache into DATA/images/NAME/FILE (QEMU
  * needs plain files for -kernel, -initrd and a backing disk) and shared by every VM of the
  * image; FILE.digest records which manifest a file was rebuilt from. */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -44,8 +46,12 @@ int node_cache_image(node_t *n, const json_t *image, char **ret_msg) {
                         break;
                 }
                 _cleanup_free_ char *path = node_cache_image_path(n, name, file);
-                if (marker_matches(path, digest))
+                if (marker_matches(path, digest)) {
+                        /* in use again: the cache's eviction goes by the image dir's mtime */
+                        _cleanup_free_ char *dir = xasprintf("%s/images/%s", n->data, name);
+                        (void)!utimensat(AT_FDCWD, dir, NULL, 0);
                         continue;
+                }
                 _cleanup_free_ char *dir = xasprintf("%s/images/%s", n->data, name);
                 mkdir_p(dir, 0755);
                 nest_transfer_stats_t st = { 0 };

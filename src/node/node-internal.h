@@ -83,6 +83,7 @@ typedef struct node {
         bool wake_pending;
         int slots_wanted;           /* warm slots to keep (--warm-slots) */
         int64_t reclaim_idle_ms;    /* balloon idle VMs after this long (--reclaim-idle), 0: never */
+        uint64_t cache_max;         /* bytes the caches may use (--cache-max, node-prune.h), 0: no cap */
         atomic_int launching;       /* run commands under way: the RM is busy, no slot refills */
         pthread_mutex_t slots_lock; /* guards the fields below */
         node_slot_t *slots;

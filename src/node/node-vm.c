@@ -1,5 +1,7 @@
 /* One VM entry of the node: its directory, state and VMM handle (see node-vm.h). */
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
@@ -36,14 +38,24 @@ void node_vm_config_set(node_vm_t *vm, const json_t *config) {
         node_vm_memory_base_set(vm, NULL);
 }
 
+/* A snapshot or base taken into use is touched: the cache evicts least recently used files
+ * first by their mtime (node-prune.c). */
+static void mark_used(const char *path) {
+        if (path && utimensat(AT_FDCWD, path, NULL, 0) < 0) {
+                /* a missing file fails the launch that wanted it, with a clearer message */
+        }
+}
+
 void node_vm_memory_base_set(node_vm_t *vm, const char *path) {
         free(vm->memory_base);
         vm->memory_base = path ? xstrdup(path) : NULL;
+        mark_used(path);
 }
 
 void node_vm_disk_base_set(node_vm_t *vm, const char *path) {
         free(vm->disk_base);
         vm->disk_base = path ? xstrdup(path) : NULL;
+        mark_used(path);
 }
 
 void node_vm_run_dir_reset(node_t *n, node_vm_t *vm) {

@@ -9,13 +9,15 @@
 #include "base/util.h"
 #include "node/node-heartbeat.h"
 #include "node/node-internal.h"
+#include "node/node-prune.h"
 #include "node/node-registry.h"
 #include "node/node-supervise.h"
 #include "node/node.h"
 
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
-                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS]\n");
+                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS] "
+                   "[--cache-max SIZE]\n");
 }
 
 static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
@@ -24,9 +26,10 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 { "role", required_argument, NULL, 'r' },   { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
                 { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
+                { "cache-max", required_argument, NULL, 'c' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
-        const char *accel = "auto", *slots = NULL, *idle = NULL;
+        const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL;
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -39,6 +42,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 case 'a': accel = optarg; break;
                 case 'w': slots = optarg; break;
                 case 'i': idle = optarg; break;
+                case 'c': cache_max = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -89,6 +93,12 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 return -EINVAL;
         }
         n->reclaim_idle_ms = idle_s * 1000;
+        if (!cache_max)
+                cache_max = getenv("VMATRIX_CACHE_MAX"); /* the default, for tests */
+        if (cache_max && (parse_size(cache_max, &n->cache_max) < 0 || (n->cache_max > 0 && n->cache_max < (64u << 20)))) {
+                fprintf(stderr, "vmatrix node: --cache-max must be a size such as 20G or 512M (at least 64M; 0: no cap)\n");
+                return -EINVAL;
+        }
         *ret_accel = accel;
         return 0;
 }
@@ -179,7 +189,8 @@ int node_main(int argc, char **argv) {
         log_info("node %s (%s, accel %s) listening on %s, Oracle %s", n.name, n.role, n.accel, n.listen, n.oracle);
         /* an agent without its heartbeat would get the RM declared down, without its supervisor
          * it would miss crashes: it does not run without all three */
-        static void *(*const loops[])(void *) = { node_heartbeat_thread, supervisor_thread, node_balloon_thread };
+        static void *(*const loops[])(void *) = { node_heartbeat_thread, supervisor_thread, node_balloon_thread,
+                                                  node_prune_thread };
         pthread_t threads[ELEMENTSOF(loops)];
         size_t started = 0;
         int rc = 0;

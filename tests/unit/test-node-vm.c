@@ -6,12 +6,15 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <utime.h>
 
 #include "base/util.h"
 #include "node/node-delete.h"
 #include "node/node-heartbeat.h"
 #include "node/node-internal.h"
 #include "node/node-proto.h"
+#include "node/node-prune.h"
 #include "node/node-registry.h"
 #include "node/node-save.h"
 #include "node/node-supervise.h"
@@ -193,7 +196,84 @@ static void test_heartbeat_budget(void) {
         (void)rm_rf(dir);
 }
 
+/* A file of kib KiB of data (real blocks, not a hole) whose mtime is age seconds ago. */
+static void file_make(const char *path, size_t kib, int age) {
+        _cleanup_free_ char *buf = xcalloc(1, kib * 1024);
+        memset(buf, 'x', kib * 1024);
+        CHECK(file_write_atomic(path, buf, kib * 1024) >= 0);
+        struct utimbuf t = { .actime = time(NULL) - age, .modtime = time(NULL) - age };
+        CHECK(utime(path, &t) == 0);
+}
+
+/* node --cache-max: over the cap, unused snapshots, bases and images go oldest first until the
+ * use is under 90% of the cap; what a held VM maps or is backed by stays, however old. */
+static void test_prune(void) {
+        char dir[] = "/tmp/vmx-test-prune-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        node_t n;
+        node_setup(&n, dir);
+        pthread_mutex_init(&n.memory_lock, NULL);
+        pthread_mutex_init(&n.cache_lock, NULL);
+        _cleanup_free_ char *cache = xasprintf("%s/cache", dir);
+        CHECK(nest_store_open(cache, &n.cache) == 0);
+        nest_store_set_cache(n.cache, true);
+        const char *subs[] = { "memory", "bases", "images", "images/img-a", "images/img-b" };
+        for (size_t i = 0; i < ELEMENTSOF(subs); i++) {
+                _cleanup_free_ char *p = xasprintf("%s/%s", dir, subs[i]);
+                CHECK(mkdir_p(p, 0755) >= 0);
+        }
+        _cleanup_free_ char *mapped = xasprintf("%s/memory/mapped", dir), *old = xasprintf("%s/memory/old", dir);
+        _cleanup_free_ char *newer = xasprintf("%s/memory/newer", dir), *base = xasprintf("%s/bases/used", dir);
+        _cleanup_free_ char *img_a = xasprintf("%s/images/img-a/disk", dir), *img_b = xasprintf("%s/images/img-b/disk", dir);
+        file_make(mapped, 1024, 5000); /* the oldest of all, but mapped */
+        file_make(old, 1024, 4000);
+        file_make(newer, 1024, 10);
+        file_make(base, 1024, 4500);
+        file_make(img_a, 1024, 3000); /* img-a is used by the VM, img-b by nothing */
+        file_make(img_b, 1024, 3500);
+        _cleanup_free_ char *dir_b = xasprintf("%s/images/img-b", dir);
+        struct utimbuf t = { .actime = time(NULL) - 3500, .modtime = time(NULL) - 3500 };
+        CHECK(utime(dir_b, &t) == 0);
+        vm_add(&n, "held", "suspended", 3, 0);
+        {
+                _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(&n, "held");
+                _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+                node_vm_memory_base_set(vm, mapped);
+                node_vm_disk_base_set(vm, base);
+                vm->config = json_pack("{s:s,s:s}", "name", "held", "image", "img-a");
+        }
+        /* under the cap: nothing goes */
+        node_prune_stats_t st;
+        CHECK(node_prune(&n, 1ull << 30, &st) == 0);
+        CHECK(st.files_removed == 0 && file_exists(old) && file_exists(img_b));
+        /* a cap whose 90% target is 1.5 MiB below the use: the unused go oldest first, old
+         * (1 MiB: not enough), then img-b, and the newest unused stays */
+        uint64_t used = st.used_before;
+        CHECK(used >= (6u << 20));
+        CHECK(node_prune(&n, (used - (3u << 19)) / 9 * 10, &st) == 0);
+        CHECK(!file_exists(old));
+        CHECK(!file_exists(img_b));
+        CHECK(file_exists(newer));
+        CHECK(file_exists(mapped) && file_exists(base) && file_exists(img_a));
+        /* a cap below what the VM needs removes every unused file, never the needed ones */
+        CHECK(node_prune(&n, 64u << 20 >> 6, &st) == 0);
+        CHECK(!file_exists(newer));
+        CHECK(file_exists(mapped) && file_exists(base) && file_exists(img_a));
+        /* a VM busy with a command: its paths may change, so the pass waits */
+        {
+                _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(&n, "held");
+                _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+                file_make(newer, 1024, 10);
+                CHECK(node_prune(&n, 1u << 20, &st) == -EBUSY);
+                CHECK(file_exists(newer));
+        }
+        node_registry_free(&n);
+        nest_store_free(n.cache);
+        (void)rm_rf(dir);
+}
+
 int main(void) {
+        test_prune();
         test_delete_frees();
         test_heartbeat_budget();
         return tap_finish();
