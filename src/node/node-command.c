@@ -7,12 +7,26 @@
 #include "node/node-registry.h"
 #include "node/node-vm.h"
 
-void node_command_record(node_t *n, node_vm_t *vm, const node_cmd_t *cmd, json_t *result) {
+/* The record on disk is what survives a restart of the node: a command is done only once it is
+ * written, otherwise a restarted node would not know the VM it started or the lease it took. */
+static int record_write(node_t *n, node_vm_t *vm, char **ret_msg) {
+        int r = node_registry_persist(n, vm);
+        vm->unrecorded = r < 0;
+        if (r < 0)
+                *ret_msg = xasprintf("vm \"%s\": %s done but not recorded on this RM's disk (%s); repeat the command",
+                                     vm->name, vm->last_kind, strerror(-r));
+        return r < 0 ? -EIO : 0;
+}
+
+int node_command_record(node_t *n, node_vm_t *vm, const node_cmd_t *cmd, json_t *result, char **ret_msg) {
         snprintf(vm->last_kind, sizeof vm->last_kind, "%s", node_proto_kind_name(cmd->kind));
         vm->last_version = cmd->version;
         json_decref(vm->last_result);
         vm->last_result = json_incref(result);
-        node_registry_persist(n, vm);
+        int r = record_write(n, vm, ret_msg);
+        if (r < 0)
+                json_decref(result);
+        return r;
 }
 
 /* 1 when the command repeats the last completed command (its result in *ret), 0 to go on, -ESTALE.
@@ -39,6 +53,11 @@ int node_command_lock(node_t *n, const char *name, const node_cmd_t *cmd, unsign
         }
         _cleanup_(node_command_unlockp) node_vm_t *locked = node_vm_lock(vm);
         int r = command_check(vm, node_proto_kind_name(cmd->kind), cmd->version, ret, ret_msg);
+        if (r > 0 && vm->unrecorded && record_write(n, vm, ret_msg) < 0) {
+                json_decref(*ret);
+                *ret = NULL;
+                return -EIO;
+        }
         if (r != 0)
                 return r < 0 ? r : 0;
         *ret_vm = TAKE_PTR(locked);

@@ -19,5 +19,7 @@ int node_command_lock(node_t *n, const char *name, const node_cmd_t *cmd, unsign
 void node_command_unlockp(node_vm_t **vmp);
 /* The command at version acts on vm from here (see node-command.c). */
 void node_command_lease(node_vm_t *vm, int64_t version);
-/* Keeps a command's answer (a new reference) for repeats and persists the entry. */
-void node_command_record(node_t *n, node_vm_t *vm, const node_cmd_t *cmd, json_t *result);
+/* Keeps a command's answer (a new reference) for repeats and persists the entry. When the
+ * entry cannot be written, the command must not look done: -EIO with a message, result
+ * released, and a repeat of the command writes the record before it answers. */
+int node_command_record(node_t *n, node_vm_t *vm, const node_cmd_t *cmd, json_t *result, char **ret_msg);

@@ -21,7 +21,8 @@ int node_delete_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
         node_command_lease(vm, cmd->version);
         node_registry_forget(n, vm);
         json_t *result = json_object();
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         *ret = result;
         return 0;
 }

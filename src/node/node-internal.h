@@ -25,6 +25,7 @@ typedef struct node_vm {
         char address[64];
         int fwd_port;
         char last_kind[16];     /* last completed command, for idempotent repeats */
+        bool unrecorded;        /* its record is not on disk yet: a repeat writes it first */
         int64_t last_version;
         json_t *last_result;
         json_t *staged;         /* the local files as staged in the cache at staged_version (with

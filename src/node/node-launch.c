@@ -310,7 +310,8 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
         }
         int64_t t2 = time_now_ms();
         json_t *result = node_proto_run_answer(node_vm_started(n, vm), t1 - t0, t2 - t1, &moved);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name,
                  (long long)cmd->version, restore ? "restore" : "boot", (long long)vm->pid, vm->address,
                  (long long)(t1 - t0), (long long)(t2 - t1));
@@ -344,7 +345,8 @@ int node_launch_resume(node_t *n, const char *name, const node_cmd_t *cmd, json_
         /* the saved state is consumed: the disk moves on from here */
         unlink(state_path);
         json_t *result = node_vm_started(n, vm);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         *ret = result;
         return 0;
 }

@@ -53,7 +53,8 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         }
         node_vm_state_set(vm, "incoming");
         json_t *result = node_proto_live_receive_answer(&ep);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         log_info("vm %s v%lld: waiting for a live migration on %s (RAM :%d, disk :%d)", name, (long long)version,
                  ep.host, ep.migrate_port, ep.nbd_port);
         *ret = result;
@@ -83,7 +84,8 @@ int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
         /* handed over: paused for good unless the Oracle rolls back (live-abort) */
         node_vm_state_set(vm, "migrated");
         json_t *result = node_proto_live_send_answer(&st);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         log_info("vm %s v%lld: handed over live to %s in %llu ms (downtime %llu ms, %llu bytes of RAM, %llu of disk)",
                  name, (long long)version, ep.host, (unsigned long long)st.total_ms,
                  (unsigned long long)st.downtime_ms, (unsigned long long)st.ram_bytes,
@@ -119,7 +121,8 @@ static int live_continue(node_t *n, const char *name, const node_cmd_t *cmd, con
                 return r;
         }
         json_t *result = node_vm_started(n, vm);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         log_info("vm %s v%lld: %s", name, (long long)version,
                  finish ? "took over after a live migration" : "continues here: the live migration was rolled back");
         *ret = result;

@@ -44,7 +44,8 @@ int node_migrate_stage(node_t *n, const char *name, const node_cmd_t *cmd, json_
         if (vm->staged && node_nest_restage(n, name, vm->staged_version, version, vm->staged, &why) >= 0) {
                 /* unchanged since it was staged or received: no chunking, no hashing */
                 json_t *result = node_proto_files_answer(json_incref(vm->staged));
-                node_command_record(n, vm, cmd, result);
+                if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                        return r;
                 *ret = result;
                 return 0;
         }
@@ -64,7 +65,8 @@ int node_migrate_stage(node_t *n, const char *name, const node_cmd_t *cmd, json_
         }
         node_vm_staged_set(vm, files, version);
         json_t *result = node_proto_files_answer(files);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         *ret = result;
         return 0;
 }
@@ -158,7 +160,8 @@ int node_migrate_receive(node_t *n, const char *name, const node_cmd_t *cmd, jso
                 node_vm_staged_set(vm, c->files, version);
         double seconds = (double)(time_now_ms() - t0) / 1000.0;
         json_t *result = node_proto_receive_answer(version, c->method, &moved, seconds);
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         log_info("vm %s v%lld received from %s by %s: %llu of %llu bytes in %.2f s", name, (long long)version, origin,
                  method, (unsigned long long)moved.bytes_transferred, (unsigned long long)moved.bytes_total, seconds);
         *ret = result;

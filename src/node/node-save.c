@@ -240,7 +240,8 @@ int node_save_vm(node_t *n, const char *name, const node_cmd_t *cmd, json_t **re
                 memory_keep_as_snapshot(n, name, json_object_get(files, BUNDLE_FILE_MEMORY));
         node_vm_state_set(vm, "suspended");
         json_t *result = node_proto_files_answer(files ?: json_object());
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         log_info("vm %s v%lld saved%s", name, (long long)version, upload ? " into the Nest" : "");
         *ret = result;
         return 0;
@@ -275,7 +276,8 @@ int node_save_stop(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
                 }
         }
         json_t *result = node_proto_files_answer(files ?: json_object());
-        node_command_record(n, vm, cmd, result);
+        if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
+                return r;
         *ret = result;
         return 0;
 }

@@ -86,21 +86,10 @@ const char *oracle_op_arg(const op_record_t *op, const char *key) {
         return json_string_value(json_object_get(op->args, key));
 }
 
-/* Finishes the op: writes vm (already holding its final fields) at version+1 and the op's
- * state, in one transaction. */
-int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, const char *error, json_t *result,
-                      bool delete_vm) {
-        int64_t expected = vm->version;
-        vm->version++;
-        SET(vm->op_id, "");
-        SET(op->state, ok ? "done" : "failed");
-        SET(op->error, error);
-        utf8_sanitize(op->error); /* SET may have cut a character; the op is served as JSON */
-        json_decref(op->result);
-        op->result = result ? result : json_object();
-        json_decref(op->progress);
-        op->progress = json_pack("{s:s}", "phase", ok ? "done" : "failed");
-        op->updated_ms = time_wall_ms();
+/* Writes the op's end in one transaction: vm at version+1 (or its deletion), the op's state and
+ * the event. */
+static int op_finish_commit(oracle_t *o, const op_record_t *op, const vm_record_t *vm, int64_t expected, bool ok,
+                            const char *error, bool delete_vm) {
         int r = store_tx_begin(o->store);
         if (r < 0)
                 return r;
@@ -114,12 +103,44 @@ int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, con
                 r = store_event_add(o->store, ok ? op->kind : "op-failed", vm->name, *vm->service ? vm->service : NULL,
                                     *vm->rm ? vm->rm : oracle_op_arg(op, "rm"), reason);
         }
-        if (r < 0) {
+        if (r >= 0)
+                r = store_tx_commit(o->store);
+        if (r < 0)
                 store_tx_rollback(o->store);
-                log_error("op %s: cannot record its end: %s", op->id, strerror(-r));
+        return r;
+}
+
+/* Finishes the op: writes vm (already holding its final fields) at version+1 and the op's
+ * state, in one transaction. The node has already done its part, so a store that fails to
+ * write (disk full, I/O error) is waited out: the transaction is tried again, backing off up
+ * to 5 s, until it lands or the Oracle stops (then recovery re-drives the op at the next
+ * start). Only a VM changed meanwhile (-ESTALE) or gone (-ENOENT) ends it unrecorded. */
+int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, const char *error, json_t *result,
+                      bool delete_vm) {
+        int64_t expected = vm->version;
+        vm->version++;
+        SET(vm->op_id, "");
+        SET(op->state, ok ? "done" : "failed");
+        SET(op->error, error);
+        utf8_sanitize(op->error); /* SET may have cut a character; the op is served as JSON */
+        json_decref(op->result);
+        op->result = result ? result : json_object();
+        json_decref(op->progress);
+        op->progress = json_pack("{s:s}", "phase", ok ? "done" : "failed");
+        op->updated_ms = time_wall_ms();
+        int r;
+        for (int64_t backoff_ms = 50;; backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2) {
+                r = op_finish_commit(o, op, vm, expected, ok, error, delete_vm);
+                if (r >= 0 || r == -ESTALE || r == -ENOENT || o->stopping)
+                        break;
+                log_error("op %s: cannot record its end (%s); trying again in %lld ms", op->id, strerror(-r),
+                          (long long)backoff_ms);
+                time_sleep_ms(backoff_ms);
+        }
+        if (r < 0) {
+                log_error("op %s: its end is not recorded: %s", op->id, strerror(-r));
                 return r;
         }
-        r = store_tx_commit(o->store);
         ops_changed(o);
         oracle_engine_wake(o); /* HAProxy and the services follow the new state at once */
         if (delete_vm || !*vm->address)

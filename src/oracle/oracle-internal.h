@@ -48,9 +48,10 @@ struct oracle {
         oracle_hooks_t hooks;
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
-        pthread_mutex_t strays_lock; /* guards strays and snapshots */
+        pthread_mutex_t strays_lock; /* guards strays, snapshots and missing */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
+        json_t *missing;          /* VM name -> since when (monotonic ms) its RM reports it not */
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */

@@ -11,10 +11,53 @@
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
 
-/* The crashed VMs a heartbeat reports: a VM that runs here at its current version and whose
- * QEMU is gone becomes failed at once. */
 static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
 
+/* A VM the Oracle places on rm with no operation under way must be in rm's heartbeat. One that
+ * stays out of it for MISSING_GRACE_MS (a node that lost its record, or a data directory
+ * replaced) is failed, so that a service replaces it, instead of showing as running where
+ * nothing knows it. The grace covers a heartbeat sent before the command that placed it. */
+#define MISSING_GRACE_MS 3000
+
+static void heartbeat_missing(oracle_t *o, const char *rm, const json_t *vms, const vm_record_t *known,
+                              size_t n_known, int64_t now) {
+        _cleanup_(json_decrefp) json_t *reported = json_object();
+        size_t i;
+        const json_t *v;
+        json_array_foreach(vms, i, v) {
+                const char *name = json_string_value(json_object_get(v, "name"));
+                if (name)
+                        json_object_set_new(reported, name, json_true());
+        }
+        for (size_t k = 0; k < n_known; k++) {
+                const vm_record_t *p = &known[k];
+                bool expected = streq(p->rm, rm) && !*p->op_id && !streq(p->state, "failed");
+                bool missing = expected && !json_object_get(reported, p->name);
+                pthread_mutex_lock(&o->strays_lock);
+                if (!o->missing)
+                        o->missing = json_object();
+                const json_t *since = json_object_get(o->missing, p->name);
+                bool overdue = missing && since && now - json_integer_value(since) >= MISSING_GRACE_MS;
+                if (missing && !since)
+                        json_object_set_new(o->missing, p->name, json_integer(now));
+                else if (!missing && streq(p->rm, rm))
+                        json_object_del(o->missing, p->name);
+                if (overdue)
+                        json_object_del(o->missing, p->name);
+                pthread_mutex_unlock(&o->strays_lock);
+                if (!overdue || store_tx_begin(o->store) < 0)
+                        continue;
+                vm_record_t vm = { 0 };
+                if (store_vm_get(o->store, p->name, &vm) >= 0 && streq(vm.rm, rm) && !*vm.op_id &&
+                    vm.version == p->version)
+                        oracle_vm_mark_failed(o, &vm, rm, true, "its RM does not know it (its node lost its record)");
+                vm_record_clear(&vm);
+                store_tx_commit(o->store);
+        }
+}
+
+/* The crashed VMs a heartbeat reports: a VM that runs here at its current version and whose
+ * QEMU is gone becomes failed at once. */
 static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
         size_t i;
         const json_t *v;
@@ -22,8 +65,8 @@ static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
         /* one read of the VMs for the whole heartbeat (ordered by name), not one per VM */
         vm_record_t *known = NULL;
         size_t n_known = 0;
-        if (json_array_size(vms) > 0 && store_vm_list(o->store, &known, &n_known) < 0)
-                n_known = 0;
+        if (store_vm_list(o->store, &known, &n_known) < 0)
+                return;
         json_array_foreach(vms, i, v) {
                 const char *name = json_string_value(json_object_get(v, "name"));
                 const char *state = json_string_value(json_object_get(v, "state"));
@@ -46,6 +89,8 @@ static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms) {
                 vm_record_clear(&vm);
                 store_tx_commit(o->store);
         }
+        if (vms) /* a heartbeat without its list of VMs says nothing of them */
+                heartbeat_missing(o, rm, vms, known, n_known, now);
         store_vm_list_free(known, n_known);
 }
 
@@ -126,8 +171,7 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 store_event_add(o->store, known ? "rm-up" : "rm-subscribed", NULL, NULL, name, role);
                 log_info("RM %s (%s) at %s is up", name, role, address);
         }
-        if (vms)
-                heartbeat_vms(o, name, vms);
+        heartbeat_vms(o, name, vms);
         json_t *leases = leases_for(o, name);
         oracle_placement_strays_record(o, name, vms, leases);
         oracle_placement_snapshots_record(o, name, hb.snapshots);

@@ -146,6 +146,7 @@ int oracle_main(int argc, char **argv) {
         oracle_switch_free(&o);
         o.metrics = oracle_metrics_free(o.metrics);
         json_decref(o.strays);
+        json_decref(o.missing);
         json_decref(o.snapshots);
         json_decref(o.imports);
         o.liveness = oracle_liveness_free(o.liveness);

@@ -272,7 +272,42 @@ static void test_prune(void) {
         (void)rm_rf(dir);
 }
 
+/* A command whose record cannot be written is not done: the node answers -EIO, and the repeat
+ * of the command writes the record before it answers; a restarted node then knows it. */
+static void test_record_failure(void) {
+        char dir[] = "/tmp/test-node-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        node_t n;
+        node_setup(&n, dir);
+        vm_add(&n, "web4", "suspended", 1, 0);
+        /* a non-empty directory where the record goes: the atomic rename onto it fails */
+        _cleanup_free_ char *record = xasprintf("%s/vms/web4/node-vm.json", dir);
+        _cleanup_free_ char *blocker = xasprintf("%s/x", record);
+        CHECK(mkdir_p(blocker, 0755) == 0);
+        json_t *ret = NULL;
+        const char *stop = "{\"version\": 2, \"new_version\": 3}";
+        CHECK(command(&n, NODE_CMD_STOP, "web4", stop, node_save_stop, &ret) == -EIO && !ret);
+        CHECK(command(&n, NODE_CMD_STOP, "web4", stop, node_save_stop, &ret) == -EIO && !ret);
+        CHECK(rm_rf(record) == 0);
+        CHECK(command(&n, NODE_CMD_STOP, "web4", stop, node_save_stop, &ret) == 0 && json_is_object(ret));
+        json_decref(ret);
+        node_registry_free(&n);
+        pthread_mutex_destroy(&n.lock);
+
+        node_t again;
+        node_setup(&again, dir);
+        node_registry_load(&again);
+        node_vm_t *vm = node_registry_find(&again, "web4");
+        CHECK(vm && streq(vm->state, "stopped") && vm->version == 2 && vm->last_version == 2);
+        if (vm)
+                node_registry_release(vm);
+        node_registry_free(&again);
+        pthread_mutex_destroy(&again.lock);
+        (void)rm_rf(dir);
+}
+
 int main(void) {
+        test_record_failure();
         test_prune();
         test_delete_frees();
         test_heartbeat_budget();
