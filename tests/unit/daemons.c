@@ -300,7 +300,24 @@ int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, 
 
 int daemons_restart(daemons_t *d, daemon_t *dm, const char *const *env) {
         daemons_stop(dm, SIGKILL);
-        return dm == &d->oracle ? oracle_spawn(d, env) : node_spawn(d, dm, env);
+        if (dm != &d->oracle)
+                return node_spawn(d, dm, env);
+        if (oracle_spawn(d, env) < 0)
+                return -1;
+        /* a restarted Oracle knows its RMs but has not heard them yet: wait for their heartbeats */
+        int64_t deadline = daemons_now_ms() + 20000;
+        for (int i = 0; i < 2; i++) {
+                char st[16] = "";
+                while (d->nodes[i].pid > 0 && daemons_now_ms() < deadline) {
+                        daemons_rm_state(d, d->nodes[i].name, st);
+                        if (strcmp(st, "up") == 0)
+                                break;
+                        daemons_sleep_ms(100);
+                }
+                if (d->nodes[i].pid > 0 && strcmp(st, "up") != 0)
+                        return -1;
+        }
+        return 0;
 }
 
 long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t *body, char *ret_op) {
@@ -311,6 +328,9 @@ long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t 
         long status = daemons_call("POST", url, b, &j);
         if (!body)
                 json_decref(b);
+        if (status != 202)
+                fprintf(stderr, "POST %s: %ld %s\n", url, status,
+                        json_string_value(json_object_get(json_object_get(j, "error"), "message")) ?: "");
         const char *id = json_string_value(json_object_get(json_object_get(j, "op"), "id"));
         snprintf(ret_op, 64, "%s", id ? id : "");
         json_decref(j);

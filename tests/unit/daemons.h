@@ -39,7 +39,8 @@ void daemons_done(daemons_t *d, bool keep);
 int daemons_oracle_start(daemons_t *d, const char *const *env);
 /* Starts node i (rm1 production, ch1 chamber by default) and waits until the Oracle lists it up. */
 int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, const char *const *env);
-/* Starts a daemon again on its data and port after a stop (restart). */
+/* Starts a daemon again on its data and port after a stop (restart); a restarted Oracle is
+ * ready once the running nodes are up at it again. */
 int daemons_restart(daemons_t *d, daemon_t *dm, const char *const *env);
 /* Sends sig and reaps the process (waits at most 10 s; then SIGKILL). */
 void daemons_stop(daemon_t *dm, int sig);
