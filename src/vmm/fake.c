@@ -1,31 +1,47 @@
-/* The fake VMM driver, for unit tests of the node: no processes, no QEMU.
+/* The fake VMM driver, for unit tests and the daemon tests (vmatrix-test node --driver fake):
+ * no processes and no QEMU, but the files and the rules of one, so that a node on it runs its
+ * real code paths.
  *
- * A fake VM's whole state is the small JSON file RUN/fake.json ({name, mac, boot_id, state,
- * booted_ms, memory_mib}), so a second handle (attach after an "agent restart") sees the same
- * VM and kill/shutdown make it gone. save writes {name, mac, boot_id} to the state file;
- * restore reads it back and, like a real device-state mismatch, fails with -EINVAL when the
- * config's MAC differs from the saved one. Failures are injected through the environment
- * (VMATRIX_FAKE_FAIL, see fake.h), so there is no global state. Fake VMs have pid 0.
+ * A fake VMM "process" is the small JSON file RUN/fake.json ({name, mac, boot_id, state,
+ * booted_ms, memory_mib, vcpus, ram, saved}), so a second handle (attach after an agent restart,
+ * a test hook in another process) sees the same VM, and kill, shutdown and a crash make it gone.
  *
- * For a node on this driver (vmatrix-test node --driver fake) the fake also leaves the files a
- * QEMU would: a VM started with a memory_path gets that file at its RAM size (sparse) unless it
- * maps it copy-on-write, and a state file that is a FIFO (a streamed restore, a save with
- * VMM_SAVE_STREAM) is read or written in place, never replaced by a rename. */
+ * Guest RAM is a small JSON object ("ram") that the running guest changes (vmm_fake_ram_set) and
+ * that goes where QEMU puts RAM:
+ *  - in a shared memory file (memory_path, not memory_private), which exists at the VM's RAM size
+ *    (sparse) while it runs: a save writes the RAM into the file (its first FAKE_RAM_MAX bytes)
+ *    and not into the state, as x-ignore-shared does; a restore of such a state reads the RAM
+ *    back from the file, which must be there at the right size;
+ *  - in the state file when the RAM is mapped copy-on-write (memory_private) or anonymous, or the
+ *    save has VMM_ALL_RAM; a copy-on-write mapped file is only ever read.
+ * A restore with VMM_ALL_RAM of a state without RAM fails, as QEMU's capability mismatch does.
+ * A state is {name, mac, boot_id[, ram]}; a config whose MAC differs from the saved one fails
+ * the restore with -EINVAL (another device set). A state path that is a FIFO (a streamed
+ * restore, VMM_SAVE_STREAM) is read or written in place.
+ *
+ * As with QEMU: the disk, kernel and initrd a config names must exist; a VM saved once must
+ * continue before it saves again (-EALREADY); a warm slot waits in state "slot" for a restore of
+ * its shape. Fake VMs have pid 0: they are not processes. Failures are injected through the
+ * environment (VMATRIX_FAKE_FAIL, see fake.h), so there is no global state. The fake writes its
+ * files itself, not with file_write_atomic, so that VMATRIX_FAULT=file-write counts only the
+ * writes of the program under test (a real QEMU is another process). */
 #include "vmm/fake.h"
 
 #include <fcntl.h>
-#include <jansson.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include "base/util.h"
 
 #define FAKE_FILE "fake.json"
+#define FAKE_RAM_MAX 4096 /* bytes of a memory file that hold the fake guest's RAM */
 
 typedef struct fake_vm {
         vmm_vm_t header; /* first, as vmm.h requires */
         char *name, *mac, *run_dir, *path;
+        char *memory_path;   /* NULL: anonymous RAM */
+        bool memory_private; /* memory_path is mapped copy-on-write */
 } fake_vm_t;
 
 extern const vmm_driver_t vmm_fake;
@@ -66,15 +82,25 @@ static int json_file_read(const char *path, json_t **ret) {
         return 0;
 }
 
-static int json_file_write(const char *path, json_t *j) {
+/* Replaces path by j (temporary file and rename: readers see the old or the new content). */
+static int json_file_write(const char *path, const json_t *j) {
         _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
         if (!text)
                 return -ENOMEM;
-        return file_write_atomic(path, text, strlen(text));
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return negative_errno();
+        int r = fd_write_all(fd, text, strlen(text));
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                unlink(tmp);
+        return r;
 }
 
 /* Writes a saved state: into a FIFO as it is (its reader is waiting), else atomically. */
-static int state_write(const char *path, json_t *j, unsigned flags) {
+static int state_write(const char *path, const json_t *j, unsigned flags) {
         if (!(flags & VMM_SAVE_STREAM))
                 return json_file_write(path, j);
         _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
@@ -86,15 +112,50 @@ static int state_write(const char *path, json_t *j, unsigned flags) {
         return fd_write_all(fd, text, strlen(text));
 }
 
-/* The guest RAM file a QEMU with memory-backend-file (share=on) creates: memory_mib, sparse. A
- * copy-on-write mapping (memory_private) only reads an existing file. */
-static int memory_file_make(const vmm_config_t *cfg) {
-        if (!cfg->memory_path || cfg->memory_private)
-                return 0;
-        _cleanup_close_ int fd = open(cfg->memory_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+/* The guest RAM held by a memory file of memory_mib: -EINVAL when the file has another size
+ * (QEMU refuses it) or its RAM is not the fake's. *ret is a new object. */
+static int ram_file_read(const char *path, uint64_t memory_mib, json_t **ret) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        return ftruncate(fd, (off_t)(cfg->memory_mib << 20)) < 0 ? negative_errno() : 0;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if ((uint64_t)st.st_size != memory_mib << 20)
+                return -EINVAL;
+        char buf[FAKE_RAM_MAX];
+        ssize_t n = pread(fd, buf, sizeof buf, 0);
+        if (n != (ssize_t)sizeof buf)
+                return n < 0 ? negative_errno() : -EINVAL;
+        if (buf[0] == 0) {
+                *ret = json_object(); /* never written: fresh RAM */
+                return 0;
+        }
+        json_t *ram = json_loadb(buf, strnlen(buf, sizeof buf), 0, NULL);
+        if (!json_is_object(ram)) {
+                json_decref(ram);
+                return -EINVAL;
+        }
+        *ret = ram;
+        return 0;
+}
+
+/* Puts ram into the memory file of memory_mib (created, sparse, as memory-backend-file does). */
+static int ram_file_write(const char *path, uint64_t memory_mib, const json_t *ram) {
+        _cleanup_free_ char *text = json_dumps(ram, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        size_t len = strlen(text);
+        if (len >= FAKE_RAM_MAX)
+                return -E2BIG;
+        _cleanup_close_ int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        if (ftruncate(fd, (off_t)(memory_mib << 20)) < 0)
+                return negative_errno();
+        char buf[FAKE_RAM_MAX] = { 0 };
+        memcpy(buf, text, len);
+        return pwrite(fd, buf, sizeof buf, 0) == (ssize_t)sizeof buf ? 0 : -EIO;
 }
 
 static void fake_free(vmm_vm_t *v) {
@@ -105,6 +166,7 @@ static void fake_free(vmm_vm_t *v) {
         free(vm->mac);
         free(vm->run_dir);
         free(vm->path);
+        free(vm->memory_path);
         free(vm);
 }
 
@@ -120,6 +182,8 @@ static fake_vm_t *fake_new(const vmm_config_t *cfg) {
         vm->mac = cfg->mac ? xstrdup(cfg->mac) : NULL;
         vm->run_dir = xstrdup(cfg->run_dir);
         vm->path = xasprintf("%s/" FAKE_FILE, cfg->run_dir);
+        vm->memory_path = cfg->memory_path ? xstrdup(cfg->memory_path) : NULL;
+        vm->memory_private = cfg->memory_private;
         return vm;
 }
 
@@ -130,8 +194,18 @@ static int fake_config_check(const vmm_config_t *cfg) {
         return 0;
 }
 
-/* Write RUN/fake.json for a VM that now runs (or is paused) with boot_id. */
-static int fake_start(const vmm_config_t *cfg, const char *boot_id, const char *state, fake_vm_t **ret) {
+/* The files QEMU would open at start: -ENOENT when one is missing. */
+static int config_files_check(const vmm_config_t *cfg) {
+        const char *files[] = { cfg->disk, cfg->kernel, cfg->initrd };
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (files[i] && !file_exists(files[i]))
+                        return -ENOENT;
+        return 0;
+}
+
+/* Writes RUN/fake.json for a VM that now runs (or is paused) with boot_id and ram. */
+static int fake_start(const vmm_config_t *cfg, const char *boot_id, const char *state, const json_t *ram,
+                      fake_vm_t **ret) {
         int r = mkdir_p(cfg->run_dir, 0700);
         if (r < 0)
                 return r;
@@ -139,13 +213,10 @@ static int fake_start(const vmm_config_t *cfg, const char *boot_id, const char *
         _cleanup_(json_decrefp) json_t *old = NULL;
         if (json_file_read(vm->path, &old) >= 0)
                 return -EBUSY; /* like a live QEMU in the run directory */
-        r = memory_file_make(cfg);
-        if (r < 0)
-                return r;
         _cleanup_(json_decrefp) json_t *j =
-                json_pack("{s:s, s:s?, s:s, s:s, s:I, s:I}", "name", cfg->name, "mac", cfg->mac, "boot_id", boot_id,
-                          "state", state, "booted_ms", (json_int_t)time_now_ms(), "memory_mib",
-                          (json_int_t)cfg->memory_mib);
+                json_pack("{s:s, s:s?, s:s, s:s, s:I, s:I, s:I, s:O, s:b}", "name", cfg->name, "mac", cfg->mac,
+                          "boot_id", boot_id, "state", state, "booted_ms", (json_int_t)time_now_ms(), "memory_mib",
+                          (json_int_t)cfg->memory_mib, "vcpus", (json_int_t)cfg->vcpus, "ram", ram, "saved", 0);
         if (!j)
                 return -ENOMEM;
         r = json_file_write(vm->path, j);
@@ -161,18 +232,50 @@ static int fake_boot(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret) {
                 return r;
         if (fake_should_fail("boot"))
                 return -EIO;
+        r = config_files_check(cfg);
+        if (r < 0)
+                return r;
         uint8_t rnd[8];
         if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
                 return -EIO;
         char boot_id[17];
         for (size_t i = 0; i < sizeof rnd; i++)
                 sprintf(boot_id + 2 * i, "%02x", rnd[i]);
+        _cleanup_(json_decrefp) json_t *ram = json_object(); /* a cold boot: fresh RAM */
+        if (cfg->memory_path && !cfg->memory_private && (r = ram_file_write(cfg->memory_path, cfg->memory_mib, ram)) < 0)
+                return r;
         fake_vm_t *vm = NULL;
-        r = fake_start(cfg, boot_id, "running", &vm);
+        r = fake_start(cfg, boot_id, "running", ram, &vm);
         if (r < 0)
                 return r;
         *ret = &vm->header;
         return 0;
+}
+
+/* Starts a VM for cfg from the state at state_path (see the top of the file for the RAM). */
+static int restore_into(const vmm_config_t *cfg, const char *state_path, unsigned flags, fake_vm_t **ret) {
+        _cleanup_(json_decrefp) json_t *saved = NULL;
+        int r = json_file_read(state_path, &saved);
+        if (r < 0)
+                return r == -ENOENT ? -ENOENT : -EINVAL;
+        const char *boot_id = json_string_value(json_object_get(saved, "boot_id"));
+        if (!boot_id || !str_eq_null(json_string_value(json_object_get(saved, "mac")), cfg->mac))
+                return -EINVAL; /* a state written for another device set */
+        r = config_files_check(cfg);
+        if (r < 0)
+                return r;
+        /* a state without RAM has "ram": null (json_pack's O? keeps the key) */
+        json_t *saved_ram = json_object_get(saved, "ram");
+        _cleanup_(json_decrefp) json_t *ram = json_is_object(saved_ram) ? json_incref(saved_ram) : NULL;
+        if (!ram && (flags & VMM_ALL_RAM))
+                return -EINVAL; /* both sides must agree on where RAM travels */
+        if (ram && cfg->memory_path && !cfg->memory_private)
+                r = ram_file_write(cfg->memory_path, cfg->memory_mib, ram); /* loaded into the shared file */
+        else if (!ram)
+                r = cfg->memory_path ? ram_file_read(cfg->memory_path, cfg->memory_mib, &ram) : -EINVAL;
+        if (r < 0)
+                return r == -ENOENT ? -ENOENT : -EINVAL;
+        return fake_start(cfg, boot_id, flags & VMM_RESTORE_PAUSED ? "paused" : "running", ram, ret);
 }
 
 static int fake_restore(const vmm_config_t *cfg, const char *state_path, unsigned flags, vmm_vm_t **ret) {
@@ -181,15 +284,8 @@ static int fake_restore(const vmm_config_t *cfg, const char *state_path, unsigne
                 return -EINVAL;
         if (fake_should_fail("restore"))
                 return -EIO;
-        _cleanup_(json_decrefp) json_t *saved = NULL;
-        r = json_file_read(state_path, &saved);
-        if (r < 0)
-                return r == -ENOENT ? -ENOENT : -EINVAL;
-        const char *boot_id = json_string_value(json_object_get(saved, "boot_id"));
-        if (!boot_id || !str_eq_null(json_string_value(json_object_get(saved, "mac")), cfg->mac))
-                return -EINVAL; /* a state written for another device set */
         fake_vm_t *vm = NULL;
-        r = fake_start(cfg, boot_id, flags & VMM_RESTORE_PAUSED ? "paused" : "running", &vm);
+        r = restore_into(cfg, state_path, flags, &vm);
         if (r < 0)
                 return r;
         *ret = &vm->header;
@@ -224,6 +320,8 @@ static int fake_set_state(vmm_vm_t *v, const char *op, const char *state) {
         if (r < 0)
                 return r;
         json_object_set_new(j, "state", json_string(state));
+        if (streq(state, "running"))
+                json_object_set_new(j, "saved", json_false());
         return json_file_write(vm->path, j);
 }
 
@@ -237,14 +335,24 @@ static int fake_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
         int r = fake_load(vm, &j);
         if (r < 0)
                 return r;
-        _cleanup_(json_decrefp) json_t *saved = json_pack("{s:O, s:O?, s:O}", "name", json_object_get(j, "name"), "mac",
-                                                 json_object_get(j, "mac"), "boot_id", json_object_get(j, "boot_id"));
+        if (json_is_true(json_object_get(j, "saved")))
+                return -EALREADY;
+        const json_t *ram = json_object_get(j, "ram");
+        /* RAM in a shared file stays there (x-ignore-shared); any other RAM is in the stream */
+        bool ram_in_state = (flags & VMM_ALL_RAM) || !vm->memory_path || vm->memory_private;
+        uint64_t mib = (uint64_t)json_integer_value(json_object_get(j, "memory_mib"));
+        if (!ram_in_state && (r = ram_file_write(vm->memory_path, mib, ram)) < 0)
+                return r;
+        _cleanup_(json_decrefp) json_t *saved =
+                json_pack("{s:O, s:O?, s:O, s:O?}", "name", json_object_get(j, "name"), "mac", json_object_get(j, "mac"),
+                          "boot_id", json_object_get(j, "boot_id"), "ram", ram_in_state ? ram : NULL);
         if (!saved)
                 return -EINVAL;
         r = state_write(state_path, saved, flags);
         if (r < 0)
                 return r;
         json_object_set_new(j, "state", json_string("paused"));
+        json_object_set_new(j, "saved", json_true());
         return json_file_write(vm->path, j);
 }
 
@@ -275,8 +383,12 @@ static int fake_status(vmm_vm_t *v, vmm_status_t *ret) {
         }
         if (r < 0)
                 return r;
-        const char *state = json_string_value(json_object_get(j, "state"));
-        *ret = (vmm_status_t){ .state = state && streq(state, "running") ? VMM_RUN_RUNNING : VMM_RUN_PAUSED };
+        const char *state = json_string_value(json_object_get(j, "state")) ?: "";
+        vmm_run_state_t s = streq(state, "running")    ? VMM_RUN_RUNNING
+                            : streq(state, "shutdown") ? VMM_RUN_SHUTDOWN
+                            : streq(state, "slot")     ? VMM_RUN_INMIGRATE
+                                                       : VMM_RUN_PAUSED;
+        *ret = (vmm_status_t){ .state = s };
         return 0;
 }
 
@@ -306,6 +418,108 @@ static int fake_console_path(vmm_vm_t *v, char **ret) {
         return 0;
 }
 
+/* A warm slot: a VMM of a shape (RAM size, vCPUs) waiting without RAM or disk. */
+static int fake_slot_start(const vmm_config_t *shape, unsigned flags, vmm_vm_t **ret) {
+        int r = fake_config_check(shape);
+        if (r < 0)
+                return r;
+        if (fake_should_fail("slot_start"))
+                return -EIO;
+        r = mkdir_p(shape->run_dir, 0700);
+        if (r < 0)
+                return r;
+        _cleanup_(fake_freep) fake_vm_t *vm = fake_new(shape);
+        _cleanup_(json_decrefp) json_t *old = NULL;
+        if (json_file_read(vm->path, &old) >= 0)
+                return -EBUSY;
+        _cleanup_(json_decrefp) json_t *j =
+                json_pack("{s:s, s:s, s:I, s:I, s:I}", "name", shape->name, "state", "slot", "booted_ms",
+                          (json_int_t)time_now_ms(), "memory_mib", (json_int_t)shape->memory_mib, "vcpus",
+                          (json_int_t)shape->vcpus);
+        if (!j)
+                return -ENOMEM;
+        r = json_file_write(vm->path, j);
+        if (r < 0)
+                return r;
+        *ret = &TAKE_PTR(vm)->header;
+        return 0;
+}
+
+/* Completes a slot with cfg and loads state_path into it, as restore would; a cfg of another
+ * shape or a failure kills the slot. The handle becomes the VM's. */
+static int fake_slot_restore(vmm_vm_t *v, const vmm_config_t *cfg, const char *state_path, unsigned flags) {
+        fake_vm_t *slot = fake_from(v);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = fake_load(slot, &j);
+        if (r < 0)
+                return r;
+        bool fits = fake_config_check(cfg) >= 0 && state_path &&
+                    streq(json_string_value(json_object_get(j, "state")) ?: "", "slot") &&
+                    (uint64_t)json_integer_value(json_object_get(j, "memory_mib")) == cfg->memory_mib &&
+                    json_integer_value(json_object_get(j, "vcpus")) == (json_int_t)cfg->vcpus;
+        (void)fake_kill(v, 0); /* the slot's own file: the restored VM replaces it, or nothing does */
+        if (!fits)
+                return -EINVAL;
+        if (fake_should_fail("slot_restore"))
+                return -EIO;
+        fake_vm_t *vm = NULL;
+        r = restore_into(cfg, state_path, flags, &vm);
+        if (r < 0)
+                return r;
+        /* the slot's handle is the VM's from now on */
+        fake_vm_t tmp = *slot;
+        *slot = *vm;
+        *vm = tmp;
+        fake_free(&vm->header);
+        return 0;
+}
+
+/* The guest agent: "identity NAME SEED" (a clone's new identity, node-clone.c) is answered
+ * "ok"; a guest that does not run does not answer. */
+static int fake_agent_call(vmm_vm_t *v, const char *request, int timeout_ms, char **ret_reply) {
+        fake_vm_t *vm = fake_from(v);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = fake_load(vm, &j);
+        if (r < 0)
+                return r;
+        if (fake_should_fail("agent") || !streq(json_string_value(json_object_get(j, "state")) ?: "", "running"))
+                return -ETIMEDOUT;
+        char name[64];
+        if (sscanf(request, "identity %63s", name) != 1) {
+                *ret_reply = xstrdup("error unknown request");
+                return -EPROTO;
+        }
+        json_t *ram = json_object_get(j, "ram");
+        if (json_is_object(ram))
+                json_object_set_new(ram, "identity", json_string(name));
+        r = json_file_write(vm->path, j);
+        if (r < 0)
+                return r;
+        *ret_reply = xstrdup("ok");
+        return 0;
+}
+
+static int fake_balloon_set(vmm_vm_t *v, uint64_t target_bytes) {
+        fake_vm_t *vm = fake_from(v);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = fake_load(vm, &j);
+        if (r < 0)
+                return r;
+        json_object_set_new(j, "balloon_bytes", json_integer((json_int_t)target_bytes));
+        return json_file_write(vm->path, j);
+}
+
+static int fake_balloon_get(vmm_vm_t *v, uint64_t *ret_actual_bytes) {
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = fake_load(fake_from(v), &j);
+        if (r < 0)
+                return r;
+        const json_t *b = json_object_get(j, "balloon_bytes");
+        *ret_actual_bytes = b ? (uint64_t)json_integer_value(b)
+                              : (uint64_t)json_integer_value(json_object_get(j, "memory_mib")) << 20;
+        return 0;
+}
+
 int vmm_fake_boot_id(vmm_vm_t *v, char **ret) {
         if (!v || v->driver != &vmm_fake)
                 return -EINVAL;
@@ -318,6 +532,44 @@ int vmm_fake_boot_id(vmm_vm_t *v, char **ret) {
                 return -EINVAL;
         *ret = xstrdup(id);
         return 0;
+}
+
+/* ---- test hooks (fake.h) ---- */
+
+static char *hook_path(const char *run_dir) { return xasprintf("%s/" FAKE_FILE, run_dir); }
+
+int vmm_fake_guest_get(const char *run_dir, json_t **ret) {
+        _cleanup_free_ char *path = hook_path(run_dir);
+        int r = json_file_read(path, ret);
+        return r == -ENOENT ? -ESRCH : r;
+}
+
+int vmm_fake_ram_set(const char *run_dir, const char *key, const char *value) {
+        _cleanup_free_ char *path = hook_path(run_dir);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = vmm_fake_guest_get(run_dir, &j);
+        if (r < 0)
+                return r;
+        json_t *ram = json_object_get(j, "ram");
+        if (!streq(json_string_value(json_object_get(j, "state")) ?: "", "running") || !json_is_object(ram))
+                return -EAGAIN;
+        json_object_set_new(ram, key, json_string(value));
+        return json_file_write(path, j);
+}
+
+int vmm_fake_crash(const char *run_dir) {
+        _cleanup_free_ char *path = hook_path(run_dir);
+        return unlink(path) < 0 ? (errno == ENOENT ? -ESRCH : negative_errno()) : 0;
+}
+
+int vmm_fake_poweroff(const char *run_dir) {
+        _cleanup_free_ char *path = hook_path(run_dir);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        int r = vmm_fake_guest_get(run_dir, &j);
+        if (r < 0)
+                return r;
+        json_object_set_new(j, "state", json_string("shutdown"));
+        return json_file_write(path, j);
 }
 
 const vmm_driver_t vmm_fake = {
@@ -334,4 +586,9 @@ const vmm_driver_t vmm_fake = {
         .stats = fake_stats,
         .console_path = fake_console_path,
         .free = fake_free,
+        .slot_start = fake_slot_start,
+        .slot_restore = fake_slot_restore,
+        .agent_call = fake_agent_call,
+        .balloon_set = fake_balloon_set,
+        .balloon_get = fake_balloon_get,
 };

@@ -1,6 +1,8 @@
 /* Unit tests for the VMM interface (src/vmm/vmm.c) and the fake driver (src/vmm/fake.c):
  * dispatch of unsupported operations, the fake's lifecycle, save/restore round trip keeping
- * the boot id, MAC mismatch, attach after free, failure injection; and the QEMU driver's
+ * the boot id, MAC mismatch, attach after free, failure injection, where the fake guest's RAM
+ * goes (a shared memory file, the state, a copy-on-write mapping), warm slots and the test
+ * hooks (crash, power-off, the guest agent); and the QEMU driver's
  * process layer (src/vmm/qemu/qemu-process.c) with ordinary programs standing in for QEMU. */
 #include <dirent.h>
 #include <fcntl.h>
@@ -145,6 +147,139 @@ static void test_fake_lifecycle(const char *dir) {
         CHECK(vmm_boot(&vmm_fake, &badcfg, 0, &vm) == -EINVAL && !vm);
 }
 
+/* The RAM mark of the fake guest at run. */
+static char *ram_mark(const char *run) {
+        json_t *j = NULL;
+        if (vmm_fake_guest_get(run, &j) < 0)
+                return NULL;
+        const char *m = json_string_value(json_object_get(json_object_get(j, "ram"), "mark"));
+        char *copy = m ? xstrdup(m) : NULL;
+        json_decref(j);
+        return copy;
+}
+
+/* RAM in a shared memory file stays in the file across a save (the state carries device state
+ * only); a copy-on-write mapping never writes its file and saves its RAM into the state; a
+ * VMM_ALL_RAM restore needs RAM in the state. */
+static void test_fake_ram(const char *dir) {
+        _cleanup_free_ char *run = xasprintf("%s/ram-run", dir);
+        _cleanup_free_ char *mem = xasprintf("%s/ram-memory", dir);
+        _cleanup_free_ char *state = xasprintf("%s/ram-state", dir);
+        _cleanup_free_ char *disk = xasprintf("%s/ram-disk", dir);
+        vmm_config_t cfg = config(run, "52:54:00:00:00:05");
+        cfg.memory_mib = 16;
+        cfg.memory_path = mem;
+        cfg.disk = disk;
+        vmm_vm_t *vm = NULL;
+        CHECK(vmm_boot(&vmm_fake, &cfg, 0, &vm) == -ENOENT && !vm); /* QEMU needs its disk */
+        CHECK(file_write_atomic(disk, "disk", 4) == 0);
+        CHECK(vmm_boot(&vmm_fake, &cfg, 0, &vm) == 0 && vm);
+        if (!vm)
+                return;
+        CHECK(file_size(mem) == 16 << 20);
+        CHECK(vmm_fake_ram_set(run, "mark", "m1") == 0);
+        CHECK(vmm_save(vm, state, 0) == 0);
+        CHECK(vmm_save(vm, state, 0) == -EALREADY); /* saved once: it must run again first */
+        CHECK(vmm_fake_ram_set(run, "mark", "lost") == -EAGAIN); /* a paused guest writes nothing */
+        _cleanup_free_ char *text = NULL;
+        CHECK(file_read(state, &text, NULL) == 0 && text && !strstr(text, "m1")); /* not in the state */
+        CHECK(vmm_kill(vm, 0) == 0);
+        vm = vmm_vm_free(vm);
+
+        /* restored on the same file: the RAM is back */
+        CHECK(vmm_restore(&vmm_fake, &cfg, state, 0, &vm) == 0 && vm);
+        _cleanup_free_ char *m = ram_mark(run);
+        CHECK_STREQ(m, "m1");
+        CHECK(vmm_kill(vm, 0) == 0);
+        vm = vmm_vm_free(vm);
+        /* without its memory file, or with one of another size, it is refused */
+        _cleanup_free_ char *other = xasprintf("%s/ram-other", dir);
+        vmm_config_t wrong = cfg;
+        wrong.memory_path = other;
+        CHECK(vmm_restore(&vmm_fake, &wrong, state, 0, &vm) == -ENOENT && !vm);
+        CHECK(file_write_atomic(other, "short", 5) == 0);
+        CHECK(vmm_restore(&vmm_fake, &wrong, state, 0, &vm) == -EINVAL && !vm);
+        CHECK(vmm_restore(&vmm_fake, &cfg, state, VMM_ALL_RAM, &vm) == -EINVAL && !vm);
+
+        /* mapped copy-on-write: RAM changes stay out of the file and go into the state */
+        CHECK(chmod(mem, 0444) == 0);
+        vmm_config_t cow = cfg;
+        cow.memory_private = true;
+        CHECK(vmm_restore(&vmm_fake, &cow, state, 0, &vm) == 0 && vm);
+        CHECK(vmm_fake_ram_set(run, "mark", "m2") == 0);
+        _cleanup_free_ char *state2 = xasprintf("%s/ram-state2", dir);
+        CHECK(vmm_save(vm, state2, VMM_ALL_RAM) == 0);
+        CHECK(vmm_kill(vm, 0) == 0);
+        vm = vmm_vm_free(vm);
+        /* the snapshot file still holds m1; the state holds m2 and loads into a new shared file */
+        _cleanup_free_ char *mem2 = xasprintf("%s/ram-memory2", dir);
+        vmm_config_t back = cfg;
+        back.memory_path = mem2;
+        CHECK(vmm_restore(&vmm_fake, &back, state2, VMM_ALL_RAM | VMM_RESTORE_PAUSED, &vm) == 0 && vm);
+        free(m);
+        m = ram_mark(run);
+        CHECK_STREQ(m, "m2");
+        CHECK(file_size(mem2) == 16 << 20);
+        CHECK(vmm_kill(vm, 0) == 0);
+        vm = vmm_vm_free(vm);
+        CHECK(vmm_restore(&vmm_fake, &cfg, state, 0, &vm) == 0 && vm);
+        free(m);
+        m = ram_mark(run);
+        CHECK_STREQ(m, "m1");
+        CHECK(vmm_kill(vm, 0) == 0);
+        vm = vmm_vm_free(vm);
+}
+
+/* A warm slot takes a restore of its shape and becomes the VM; another shape kills it. The test
+ * hooks crash and power off a VM as its process or guest would. */
+static void test_fake_slots_and_hooks(const char *dir) {
+        _cleanup_free_ char *run = xasprintf("%s/slot-run", dir);
+        _cleanup_free_ char *state = xasprintf("%s/slot-state", dir);
+        vmm_config_t cfg = config(run, "52:54:00:00:00:06");
+        vmm_vm_t *vm = NULL;
+        CHECK(vmm_boot(&vmm_fake, &cfg, 0, &vm) == 0 && vm);
+        _cleanup_free_ char *boot_id = NULL, *slot_id = NULL;
+        CHECK(vmm_fake_boot_id(vm, &boot_id) == 0);
+        CHECK(vmm_fake_ram_set(run, "mark", "s1") == 0);
+        CHECK(vmm_save(vm, state, 0) == 0); /* anonymous RAM: in the state */
+        CHECK(vmm_kill(vm, 0) == 0);
+        vm = vmm_vm_free(vm);
+
+        _cleanup_free_ char *slot_run = xasprintf("%s/slot-a", dir);
+        vmm_config_t shape = config(slot_run, NULL);
+        vmm_vm_t *slot = NULL;
+        CHECK(vmm_slot_start(&vmm_fake, &shape, 0, &slot) == 0 && slot);
+        CHECK(state_of(slot) == VMM_RUN_INMIGRATE);
+        vmm_config_t into = cfg;
+        into.run_dir = slot_run;
+        CHECK(vmm_slot_restore(slot, &into, state, 0) == 0);
+        CHECK(state_of(slot) == VMM_RUN_RUNNING);
+        CHECK(vmm_fake_boot_id(slot, &slot_id) == 0);
+        CHECK_STREQ(slot_id, boot_id);
+        _cleanup_free_ char *m = ram_mark(slot_run);
+        CHECK_STREQ(m, "s1");
+        CHECK(vmm_kill(slot, 0) == 0);
+        slot = vmm_vm_free(slot);
+
+        CHECK(vmm_slot_start(&vmm_fake, &shape, 0, &slot) == 0 && slot);
+        into.memory_mib = 512;
+        CHECK(vmm_slot_restore(slot, &into, state, 0) == -EINVAL);
+        CHECK(state_of(slot) == VMM_RUN_GONE);
+        slot = vmm_vm_free(slot);
+
+        /* the guest agent answers a running guest; crash and power-off hooks */
+        CHECK(vmm_restore(&vmm_fake, &cfg, state, 0, &vm) == 0 && vm);
+        _cleanup_free_ char *reply = NULL, *bad = NULL;
+        CHECK(vmm_agent_call(vm, "identity clone1 00ff", 100, &reply) == 0 && reply && streq(reply, "ok"));
+        CHECK(vmm_agent_call(vm, "reboot", 100, &bad) == -EPROTO);
+        uint64_t bytes = 0;
+        CHECK(vmm_balloon_set(vm, 64 << 20) == 0 && vmm_balloon_get(vm, &bytes) == 0 && bytes == 64 << 20);
+        CHECK(vmm_fake_poweroff(run) == 0 && state_of(vm) == VMM_RUN_SHUTDOWN);
+        CHECK(vmm_fake_crash(run) == 0 && state_of(vm) == VMM_RUN_GONE);
+        CHECK(vmm_fake_crash(run) == -ESRCH);
+        vmm_vm_free(vm);
+}
+
 static void test_fake_failures(const char *dir) {
         _cleanup_free_ char *run = xasprintf("%s/runf", dir);
         _cleanup_free_ char *state = xasprintf("%s/statef", dir);
@@ -280,6 +415,8 @@ int main(void) {
                 return 1;
         test_dispatch();
         test_fake_lifecycle(dir);
+        test_fake_ram(dir);
+        test_fake_slots_and_hooks(dir);
         test_fake_failures(dir);
         test_process(dir);
         rm_rf(dir);
