@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "net/http-client.h"
+#include "vmm/fake.h"
 
 /* The pids to kill when the test ends or dies. A signal handler cannot reach the context, so
  * this one table is global; it is written by the main thread only and read with kill(), which
@@ -115,9 +117,14 @@ void daemons_init(daemons_t *d, const char *exe) {
         signal(SIGPIPE, SIG_IGN);
 }
 
+bool daemons_strict(void) {
+        const char *s = getenv("VMATRIX_TEST_STRICT");
+        return s && strcmp(s, "1") == 0;
+}
+
 void daemons_dump_logs(const daemons_t *d) {
-        const daemon_t *all[] = { &d->oracle, &d->nodes[0], &d->nodes[1] };
-        for (size_t i = 0; i < 3; i++) {
+        const daemon_t *all[] = { &d->oracle, &d->nodes[0], &d->nodes[1], &d->nodes[2] };
+        for (size_t i = 0; i < sizeof all / sizeof *all; i++) {
                 if (!*all[i]->log)
                         continue;
                 fprintf(stderr, "---- last lines of %s ----\n", all[i]->log);
@@ -130,7 +137,7 @@ void daemons_dump_logs(const daemons_t *d) {
 
 void daemons_done(daemons_t *d, bool keep) {
         daemons_stop(&d->oracle, SIGKILL);
-        for (int i = 0; i < 2; i++)
+        for (int i = 0; i < DAEMONS_NODES_MAX; i++)
                 daemons_stop(&d->nodes[i], SIGKILL);
         if (keep) {
                 daemons_dump_logs(d);
@@ -149,6 +156,8 @@ static int spawn(daemon_t *dm, char *const *argv, const char *const *env) {
         if (pid < 0)
                 return -1;
         if (pid == 0) {
+                /* a test killed before its cleanup ran (SIGKILL, a timeout) takes its daemons along */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
                 int fd = open(dm->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
                 if (fd >= 0) {
                         dup2(fd, 1);
@@ -267,7 +276,7 @@ static int node_spawn(daemons_t *d, daemon_t *dm, const char *const *env) {
         char listen[32];
         snprintf(listen, sizeof listen, "127.0.0.1:%d", dm->port);
         char *argv[] = { d->exe, "node", "--oracle", d->oracle.url, "--name", dm->name, "--role", dm->role,
-                         "--data", dm->data, "--listen", listen, "--driver", "fake", "--warm-slots", "0", NULL };
+                         "--data", dm->data, "--listen", listen, "--driver", "fake", NULL };
         if (spawn(dm, argv, env) < 0)
                 return -1;
         char url[128];
@@ -287,6 +296,8 @@ static int node_spawn(daemons_t *d, daemon_t *dm, const char *const *env) {
 }
 
 int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, const char *const *env) {
+        if (i < 0 || i >= DAEMONS_NODES_MAX)
+                return -1;
         daemon_t *dm = &d->nodes[i];
         snprintf(dm->name, sizeof dm->name, "%s", name);
         snprintf(dm->role, sizeof dm->role, "%s", role);
@@ -306,7 +317,7 @@ int daemons_restart(daemons_t *d, daemon_t *dm, const char *const *env) {
                 return -1;
         /* a restarted Oracle knows its RMs but has not heard them yet: wait for their heartbeats */
         int64_t deadline = daemons_now_ms() + 20000;
-        for (int i = 0; i < 2; i++) {
+        for (int i = 0; i < DAEMONS_NODES_MAX; i++) {
                 char st[16] = "";
                 while (d->nodes[i].pid > 0 && daemons_now_ms() < deadline) {
                         daemons_rm_state(d, d->nodes[i].name, st);
@@ -426,4 +437,229 @@ void daemons_boot_id(const daemon_t *dm, const char *vm, char *ret) {
         const char *id = json_string_value(json_object_get(j, "boot_id"));
         snprintf(ret, 32, "%s", id ? id : "");
         json_decref(j);
+}
+
+/* ---- the fake guests, seen from the test (the node process holds their handles) ---- */
+
+static void vm_run_dir(const daemon_t *dm, const char *vm, char *ret, size_t size) {
+        snprintf(ret, size, "%s/vms/%s/run", dm->data, vm);
+}
+
+int daemons_ram_mark_set(const daemon_t *dm, const char *vm, const char *mark) {
+        char run[700];
+        vm_run_dir(dm, vm, run, sizeof run);
+        return vmm_fake_ram_set(run, "mark", mark);
+}
+
+void daemons_ram_mark(const daemon_t *dm, const char *vm, char *ret) {
+        *ret = 0;
+        char run[700];
+        vm_run_dir(dm, vm, run, sizeof run);
+        json_t *j = NULL;
+        if (vmm_fake_guest_get(run, &j) < 0)
+                return;
+        const char *m = json_string_value(json_object_get(json_object_get(j, "ram"), "mark"));
+        snprintf(ret, 32, "%s", m ? m : "");
+        json_decref(j);
+}
+
+int daemons_vm_crash(const daemon_t *dm, const char *vm) {
+        char run[700];
+        vm_run_dir(dm, vm, run, sizeof run);
+        return vmm_fake_crash(run);
+}
+
+int daemons_disk_mark_set(const daemon_t *dm, const char *vm, const char *mark) {
+        size_t len = strlen(mark);
+        if (len > 31 || strspn(mark, "abcdefghijklmnopqrstuvwxyz0123456789-") != len)
+                return -1;
+        /* one byte per write command, the mark and its terminating NUL */
+        char cmd[2048];
+        int n = snprintf(cmd, sizeof cmd, "qemu-io -f qcow2");
+        for (size_t i = 0; i <= len; i++)
+                n += snprintf(cmd + n, sizeof cmd - (size_t)n, " -c 'write -P 0x%02x %zu 1'", (unsigned char)mark[i], i);
+        snprintf(cmd + n, sizeof cmd - (size_t)n, " '%s/vms/%s/disk.qcow2' >/dev/null 2>&1", dm->data, vm);
+        return system(cmd) == 0 ? 0 : -1;
+}
+
+void daemons_disk_mark(const daemon_t *dm, const char *vm, char *ret) {
+        *ret = 0;
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd, "qemu-io -f qcow2 -r -c 'read -v 0 32' '%s/vms/%s/disk.qcow2' 2>/dev/null", dm->data,
+                 vm);
+        FILE *p = popen(cmd, "r");
+        if (!p)
+                return;
+        /* "00000000:  61 62 00 ...  ab.." lines of 16 bytes */
+        char line[256];
+        size_t len = 0;
+        bool end = false;
+        while (fgets(line, sizeof line, p)) {
+                char *hex = strstr(line, ":  ");
+                if (!hex || end)
+                        continue;
+                hex += 3;
+                for (int k = 0; k < 16 && !end; k++) {
+                        unsigned byte;
+                        if (sscanf(hex + 3 * k, "%2x", &byte) != 1 || byte == 0 || len >= 31)
+                                end = true;
+                        else
+                                ret[len++] = (char)byte;
+                }
+        }
+        ret[len] = 0;
+        pclose(p);
+}
+
+/* ---- the cluster's agreement on a VM ---- */
+
+daemon_t *daemons_node(daemons_t *d, const char *name) {
+        for (int i = 0; i < DAEMONS_NODES_MAX; i++)
+                if (*d->nodes[i].name && strcmp(d->nodes[i].name, name) == 0)
+                        return &d->nodes[i];
+        return NULL;
+}
+
+int64_t daemons_node_vm(const daemon_t *dm, const char *vm, char *ret_state) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/%s", dm->url, vm);
+        json_t *j = NULL;
+        int64_t version = -1;
+        *ret_state = 0;
+        if (daemons_call("GET", url, NULL, &j) == 200) {
+                const char *st = json_string_value(json_object_get(j, "state"));
+                /* a deleted VM's entry (its tombstone) answers too */
+                if (st && strcmp(st, "deleted") != 0) {
+                        version = json_integer_value(json_object_get(j, "version"));
+                        snprintf(ret_state, 32, "%s", st);
+                }
+        }
+        json_decref(j);
+        return version;
+}
+
+int64_t daemons_vm_version(daemons_t *d, const char *vm) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
+        json_t *j = NULL;
+        int64_t v = daemons_call("GET", url, NULL, &j) == 200 ? json_integer_value(json_object_get(j, "version")) : -1;
+        json_decref(j);
+        return v;
+}
+
+static bool state_is_stable(const char *s) {
+        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
+        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
+                if (strcmp(s, stable[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* One look at vm: NULL when the cluster agrees, else what does not (static text). */
+static const char *vm_disagreement(daemons_t *d, const char *vm, char *ret_state, char *detail, size_t size) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
+        json_t *j = NULL;
+        long status = daemons_call("GET", url, NULL, &j);
+        const char *why = NULL;
+        if (status != 200) {
+                why = status == 404 ? "the Oracle lost the VM" : "the Oracle does not answer";
+                json_decref(j);
+                return why;
+        }
+        const char *state = json_string_value(json_object_get(j, "state")) ?: "";
+        const char *rm = json_string_value(json_object_get(j, "rm")) ?: "";
+        const char *op = json_string_value(json_object_get(j, "op_id")) ?: "";
+        int64_t version = json_integer_value(json_object_get(j, "version"));
+        int64_t nest_version = json_integer_value(json_object_get(j, "nest_version"));
+        snprintf(ret_state, 32, "%s", state);
+        snprintf(detail, size, "Oracle: %s v%lld on \"%s\"", state, (long long)version, rm);
+        if (!state_is_stable(state) || *op)
+                why = "the Oracle has it in an operation";
+        bool runs = strcmp(state, "loading") == 0 || strcmp(state, "active") == 0;
+        for (int i = 0; !why && i < DAEMONS_NODES_MAX; i++) {
+                const daemon_t *dm = &d->nodes[i];
+                if (!*dm->name || dm->pid <= 0)
+                        continue;
+                char ns[32];
+                int64_t nv = daemons_node_vm(dm, vm, ns);
+                bool running = strcmp(ns, "running") == 0 || strcmp(ns, "paused") == 0;
+                size_t len = strlen(detail);
+                snprintf(detail + len, size - len, "; %s: %s v%lld", dm->name, *ns ? ns : "-", (long long)nv);
+                if (strcmp(dm->name, rm) != 0) {
+                        if (running)
+                                why = "an RM the Oracle does not place it on runs a copy";
+                        continue;
+                }
+                if (nv > version)
+                        why = "the node's version is ahead of the Oracle's";
+                else if (runs && strcmp(ns, "running") != 0)
+                        why = "the Oracle has it running, its RM does not";
+                else if (strcmp(state, "suspended") == 0 && strcmp(ns, "suspended") != 0)
+                        why = "the Oracle has it suspended, its RM does not";
+                else if ((strcmp(state, "stored") == 0 || strcmp(state, "failed") == 0) && running)
+                        why = "its RM runs a VM the Oracle has not running";
+        }
+        bool prebooted = json_is_true(json_object_get(j, "prebooted"));
+        const char *files[] = { "disk", prebooted ? "state" : NULL, prebooted ? "memory" : NULL };
+        for (size_t i = 0; !why && strcmp(state, "stored") == 0 && nest_version > 0 && i < 3; i++) {
+                /* the bundle it would start from is in the Nest */
+                snprintf(url, sizeof url, "%s/v1/manifests/%s/%lld/%s", d->oracle.url, vm, (long long)nest_version,
+                         files[i]);
+                if (files[i] && daemons_call("GET", url, NULL, NULL) != 200)
+                        why = "a file of its Nest bundle is missing";
+        }
+        json_decref(j);
+        return why;
+}
+
+bool daemons_vm_consistent(daemons_t *d, const char *vm, int64_t deadline_ms, char *ret_state) {
+        char state[32] = "", detail[512] = "";
+        const char *why = NULL;
+        for (;;) {
+                why = vm_disagreement(d, vm, state, detail, sizeof detail);
+                if (!why || daemons_now_ms() >= deadline_ms)
+                        break;
+                daemons_sleep_ms(100);
+        }
+        if (ret_state)
+                snprintf(ret_state, 32, "%s", state);
+        if (why)
+                fprintf(stderr, "vm %s is not consistent: %s (%s)\n", vm, why, detail);
+        return !why;
+}
+
+daemon_t *daemons_vm_node(daemons_t *d, const char *vm) {
+        char st[32], rm[32];
+        daemons_vm_state(d, vm, st, rm);
+        return *rm ? daemons_node(d, rm) : NULL;
+}
+
+bool daemons_vm_to_active(daemons_t *d, const char *vm, bool *ret_cold) {
+        bool cold = false;
+        char st[32], rm[32];
+        daemons_vm_state(d, vm, st, rm);
+        const daemon_t *dm = *rm ? daemons_node(d, rm) : NULL;
+        bool on_production = dm && strcmp(dm->role, "production") == 0;
+        bool ok = true;
+        if (strcmp(st, "failed") == 0) {
+                /* its disk is saved (or its last bundle kept); it starts cold from there */
+                ok = daemons_vm_do(d, vm, "stop", "stored");
+                cold = true;
+                strcpy(st, "stored");
+        } else if (strcmp(st, "stored") == 0) {
+                char url[256];
+                snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
+                json_t *j = NULL;
+                cold = daemons_call("GET", url, NULL, &j) == 200 && !json_is_true(json_object_get(j, "prebooted"));
+                json_decref(j);
+        } else if (strcmp(st, "suspended") == 0 && on_production) {
+                ok = daemons_vm_do(d, vm, "resume", "active");
+                strcpy(st, "active");
+        }
+        if (ok && strcmp(st, "active") != 0)
+                ok = daemons_vm_do(d, vm, "activate", "active");
+        if (ret_cold)
+                *ret_cold = cold;
+        return ok;
 }

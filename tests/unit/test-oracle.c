@@ -1,6 +1,13 @@
-/* Daemon tests of the Oracle: a real Oracle and two real nodes (rm1 production, ch1 chamber)
- * of vmatrix-test on the fake VMM driver, driven through the HTTP API (daemons.c). Covers a
- * VM's whole lifecycle and an Oracle killed with SIGKILL in the middle of an operation. */
+/* Daemon tests of the Oracle: a real Oracle and two real nodes (rm1 production, ch1 chamber) of
+ * vmatrix-test on the fake VMM driver, driven through the HTTP API (daemons.c).
+ *   - a VM's whole lifecycle (create, boot, suspend, resume, hibernate, activate, suspend on a
+ *     mapped snapshot, deactivate, stop, boot, delete): each op ends in the state README gives,
+ *     the cluster agrees after each (one RM runs it, the Nest holds its bundle), versions only
+ *     grow, and the guest's RAM and disk marks survive what they must survive;
+ *   - the Oracle killed with SIGKILL in the middle of operations: at its crash points
+ *     (oracle-before-run, oracle-after-run, oracle-after-save) and at random moments after an
+ *     accept; restarted on the same data it finishes or rolls back the op, the VM rests in a
+ *     legal state, nothing is lost, the next operation works on the same guest. */
 #include "daemons.h"
 #include "tap.h"
 
@@ -8,92 +15,188 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A state a VM may rest in (not a transition; model/lifecycle.c). */
-static bool state_is_stable(const char *s) {
-        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
-        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
-                if (strcmp(s, stable[i]) == 0)
-                        return true;
-        return false;
+static daemon_t *rm1, *ch1;
+
+/* The version at the Oracle only grows (DESIGN.md §8). */
+static int64_t last_version;
+
+static void version_grows(daemons_t *d, const char *vm) {
+        int64_t v = daemons_vm_version(d, vm);
+        CHECK(v > last_version);
+        if (v <= last_version)
+                fprintf(stderr, "vm %s: version %lld after %lld\n", vm, (long long)v, (long long)last_version);
+        last_version = v;
 }
 
-/* create, boot, suspend, resume, hibernate, activate, suspend, resume, stop, delete: each op
- * ends done in the state README gives; the guest survives hibernate and activate. */
+/* One op through the API, then the cluster's agreement on the VM. */
+static bool step(daemons_t *d, const char *vm, const char *action, const char *want) {
+        bool ok = daemons_vm_do(d, vm, action, want);
+        CHECK(ok);
+        CHECK(daemons_vm_consistent(d, vm, daemons_now_ms() + 10000, NULL));
+        version_grows(d, vm);
+        return ok;
+}
+
 static void test_lifecycle(daemons_t *d) {
-        CHECK(daemons_vm_create(d, "life") == 0);
-        char st[32], rm[32];
-        daemons_vm_state(d, "life", st, NULL);
+        const char *vm = "life";
+        last_version = 0;
+        CHECK(daemons_vm_create(d, vm) == 0);
+        char st[32], rm[32], ram[32], disk[32], boot_id[32], now[32];
+        daemons_vm_state(d, vm, st, NULL);
         CHECK_STREQ(st, "stored");
-        CHECK(daemons_vm_do(d, "life", "boot", "loading"));
-        daemons_vm_state(d, "life", st, rm);
+        CHECK(daemons_vm_consistent(d, vm, daemons_now_ms() + 5000, NULL));
+        version_grows(d, vm);
+        if (!step(d, vm, "boot", "loading"))
+                return;
+        daemons_vm_state(d, vm, st, rm);
         CHECK_STREQ(rm, "ch1");
-        char boot_id[32], after[32];
-        daemons_boot_id(&d->nodes[1], "life", boot_id);
+        daemons_boot_id(ch1, vm, boot_id);
         CHECK(*boot_id);
-        CHECK(daemons_vm_do(d, "life", "suspend", "suspended"));
-        CHECK(daemons_vm_do(d, "life", "resume", "loading"));
-        CHECK(daemons_vm_do(d, "life", "hibernate", "stored"));
-        CHECK(daemons_vm_do(d, "life", "activate", "active"));
-        daemons_vm_state(d, "life", st, rm);
+        CHECK(daemons_ram_mark_set(ch1, vm, "r1") == 0);
+        CHECK(daemons_disk_mark_set(ch1, vm, "d1") == 0);
+
+        /* suspended on its RM, resumed there: the same guest, RAM intact */
+        step(d, vm, "suspend", "suspended");
+        step(d, vm, "resume", "loading");
+        daemons_boot_id(ch1, vm, now);
+        CHECK_STREQ(now, boot_id);
+        daemons_ram_mark(ch1, vm, ram);
+        CHECK_STREQ(ram, "r1");
+
+        /* through the Nest to a production RM: RAM and disk travel, it resumes, not reboots */
+        step(d, vm, "hibernate", "stored");
+        step(d, vm, "activate", "active");
+        daemons_vm_state(d, vm, st, rm);
         CHECK_STREQ(rm, "rm1");
-        daemons_boot_id(&d->nodes[0], "life", after);
-        CHECK_STREQ(after, boot_id); /* restored, not booted afresh */
-        /* a VM on a mapped snapshot is saved by writing its memory back (node-save.c) */
-        CHECK(daemons_vm_do(d, "life", "suspend", "suspended"));
-        CHECK(daemons_vm_do(d, "life", "resume", "active"));
-        daemons_boot_id(&d->nodes[0], "life", after);
-        CHECK_STREQ(after, boot_id);
-        /* an illegal transition is refused, not queued */
+        daemons_boot_id(rm1, vm, now);
+        CHECK_STREQ(now, boot_id);
+        daemons_ram_mark(rm1, vm, ram);
+        CHECK_STREQ(ram, "r1");
+        daemons_disk_mark(rm1, vm, disk);
+        CHECK_STREQ(disk, "d1");
+        char ns[32];
+        CHECK(daemons_node_vm(ch1, vm, ns) < 0); /* the chamber let it go */
+
+        /* it runs on a snapshot mapped copy-on-write: a change in RAM is written back at the save
+         * (node-save.c, memory_write_back) and found again at the resume */
+        CHECK(daemons_ram_mark_set(rm1, vm, "r2") == 0);
+        step(d, vm, "suspend", "suspended");
+        step(d, vm, "resume", "active");
+        daemons_ram_mark(rm1, vm, ram);
+        CHECK_STREQ(ram, "r2");
+
+        /* deactivated and activated again: this time rm1 has a warm slot of its shape */
+        step(d, vm, "deactivate", "stored");
+        step(d, vm, "activate", "active");
+        daemons_boot_id(rm1, vm, now);
+        CHECK_STREQ(now, boot_id);
+        daemons_ram_mark(rm1, vm, ram);
+        CHECK_STREQ(ram, "r2");
+
+        /* an illegal transition is refused, not queued, and changes nothing */
         char op[64];
-        CHECK(daemons_vm_action(d, "life", "delete", NULL, op) == 409);
-        CHECK(daemons_vm_do(d, "life", "stop", "stored"));
-        CHECK(daemons_vm_do(d, "life", "delete", NULL));
+        int64_t v = daemons_vm_version(d, vm);
+        CHECK(daemons_vm_action(d, vm, "delete", NULL, op) == 409);
+        CHECK(daemons_vm_action(d, vm, "resume", NULL, op) == 409);
+        CHECK(daemons_vm_version(d, vm) == v);
+
+        /* a stop keeps the disk, not the RAM: the next boot is cold */
+        CHECK(daemons_disk_mark_set(rm1, vm, "d2") == 0);
+        step(d, vm, "stop", "stored");
+        step(d, vm, "boot", "loading");
+        daemons_boot_id(ch1, vm, now);
+        CHECK(*now && strcmp(now, boot_id) != 0);
+        daemons_ram_mark(ch1, vm, ram);
+        CHECK_STREQ(ram, "");
+        daemons_disk_mark(ch1, vm, disk);
+        CHECK_STREQ(disk, "d2");
+        step(d, vm, "stop", "stored");
+
+        CHECK(daemons_vm_do(d, vm, "delete", NULL));
         char url[256];
-        snprintf(url, sizeof url, "%s/v1/vms/life", d->oracle.url);
-        int64_t deadline = daemons_now_ms() + 10000;
-        long status = 0;
-        while ((status = daemons_call("GET", url, NULL, NULL)) != 404 && daemons_now_ms() < deadline)
-                daemons_sleep_ms(100);
-        CHECK(status == 404);
+        snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
+        CHECK(daemons_call("GET", url, NULL, NULL) == 404);
+        CHECK(daemons_node_vm(ch1, vm, ns) < 0 && daemons_node_vm(rm1, vm, ns) < 0);
 }
 
-/* SIGKILL of the Oracle just after it accepted an operation, then a restart on the same data:
- * the op ends (done or failed), never stays running; the VM rests in a legal state; the next
- * operation works and the guest is still the same one. */
-static void test_oracle_killed(daemons_t *d) {
-        const char *actions[] = { "hibernate", "activate", "suspend" };
-        CHECK(daemons_vm_create(d, "k9") == 0);
-        CHECK(daemons_vm_do(d, "k9", "boot", "loading"));
-        char boot_id[32];
-        daemons_boot_id(&d->nodes[1], "k9", boot_id);
-        for (size_t i = 0; i < sizeof actions / sizeof *actions; i++) {
-                char op[64], st[16], vs[32];
-                CHECK(daemons_vm_action(d, "k9", actions[i], NULL, op) == 202 && *op);
-                daemons_sleep_ms(30 * (int)i); /* a little further into the op each time */
-                daemons_stop(&d->oracle, SIGKILL);
-                CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
+/* After an Oracle restart that interrupted an op: the op has ended, the cluster agrees, and the
+ * VM reaches active with its guest (same boot id and RAM unless it had to boot cold) and disk. */
+static void after_kill(daemons_t *d, const char *vm, const char *op, const char *boot_id, const char *what) {
+        char st[16] = "none", vs[32];
+        if (*op) {
                 daemons_op_wait(d, op, daemons_now_ms() + 30000, st);
                 CHECK(strcmp(st, "done") == 0 || strcmp(st, "failed") == 0);
-                int64_t deadline = daemons_now_ms() + 20000;
-                do {
-                        daemons_vm_state(d, "k9", vs, NULL);
-                        if (state_is_stable(vs))
-                                break;
-                        daemons_sleep_ms(100);
-                } while (daemons_now_ms() < deadline);
-                CHECK(state_is_stable(vs));
-                if (strcmp(st, "done") != 0) {
-                        fprintf(stderr, "%s after an Oracle kill: op %s, vm %s; retrying\n", actions[i], st, vs);
-                        CHECK(daemons_vm_do(d, "k9", actions[i], NULL));
-                }
         }
-        char vs[32], rm[32], after[32];
-        daemons_vm_state(d, "k9", vs, rm);
-        CHECK_STREQ(vs, "suspended");
-        daemons_boot_id(strcmp(rm, "rm1") == 0 ? &d->nodes[0] : &d->nodes[1], "k9", after);
-        CHECK(daemons_vm_do(d, "k9", "resume", "active"));
-        daemons_boot_id(strcmp(rm, "rm1") == 0 ? &d->nodes[0] : &d->nodes[1], "k9", after);
-        CHECK_STREQ(after, boot_id);
+        CHECK(daemons_vm_consistent(d, vm, daemons_now_ms() + 10000, vs));
+        fprintf(stderr, "  %s: op %s, vm %s\n", what, st, vs);
+        bool cold = false;
+        CHECK(daemons_vm_to_active(d, vm, &cold));
+        CHECK(daemons_vm_consistent(d, vm, daemons_now_ms() + 10000, NULL));
+        char now[32], ram[32], disk[32];
+        daemons_boot_id(rm1, vm, now);
+        daemons_ram_mark(rm1, vm, ram);
+        daemons_disk_mark(rm1, vm, disk);
+        CHECK_STREQ(disk, "k9");
+        if (!cold) {
+                CHECK_STREQ(now, boot_id);
+                CHECK_STREQ(ram, "k9");
+        }
+}
+
+/* A fresh VM booted on ch1 with its marks; its boot id into boot_id (32 bytes). */
+static bool vm_loading(daemons_t *d, const char *vm, char *boot_id) {
+        if (daemons_vm_create(d, vm) < 0 || !daemons_vm_do(d, vm, "boot", "loading"))
+                return false;
+        daemons_boot_id(ch1, vm, boot_id);
+        return daemons_ram_mark_set(ch1, vm, "k9") == 0 && daemons_disk_mark_set(ch1, vm, "k9") == 0;
+}
+
+/* The Oracle dies at a crash point during action (run on a VM loading on ch1, or with stored,
+ * activated first through the Nest); restarted without it, it recovers the op. */
+static void oracle_crash_point(daemons_t *d, const char *vm, const char *at, const char *action) {
+        char boot_id[32], op[64], env[96];
+        CHECK(vm_loading(d, vm, boot_id));
+        snprintf(env, sizeof env, "VMATRIX_CRASH_AT=%s", at);
+        const char *crash_env[] = { env, NULL };
+        CHECK(daemons_restart(d, &d->oracle, crash_env) == 0);
+        CHECK(daemons_vm_action(d, vm, action, NULL, op) == 202 && *op);
+        bool crashed = daemons_exited(&d->oracle, 30000);
+        CHECK(crashed);
+        if (!crashed)
+                fprintf(stderr, "the Oracle never reached crash point %s\n", at);
+        CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
+        after_kill(d, vm, op, boot_id, at);
+        CHECK(daemons_vm_do(d, vm, "stop", "stored"));
+        CHECK(daemons_vm_do(d, vm, "delete", NULL)); /* rm1 is free for the next case */
+}
+
+/* SIGKILL at moments after an accept that move a little further into the op each time. */
+static void oracle_killed_anywhere(daemons_t *d) {
+        const char *actions[] = { "hibernate", "activate", "suspend", "resume", "deactivate" };
+        char boot_id[32];
+        const char *vm = "k9";
+        CHECK(vm_loading(d, vm, boot_id));
+        for (size_t i = 0; i < sizeof actions / sizeof *actions && tap_failed == 0; i++) {
+                char op[64], vs[32], what[64];
+                daemons_vm_state(d, vm, vs, NULL);
+                if (daemons_vm_action(d, vm, actions[i], NULL, op) != 202 || !*op) {
+                        fprintf(stderr, "  %s refused in state %s\n", actions[i], vs);
+                        continue;
+                }
+                daemons_sleep_ms(15 * (int)i);
+                daemons_stop(&d->oracle, SIGKILL);
+                CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
+                snprintf(what, sizeof what, "SIGKILL %d ms into %s", 15 * (int)i, actions[i]);
+                char st[16];
+                daemons_op_wait(d, op, daemons_now_ms() + 30000, st);
+                CHECK(strcmp(st, "done") == 0 || strcmp(st, "failed") == 0);
+                CHECK(daemons_vm_consistent(d, vm, daemons_now_ms() + 10000, vs));
+                fprintf(stderr, "  %s: op %s, vm %s\n", what, st, vs);
+        }
+        char op[64] = "";
+        after_kill(d, vm, op, boot_id, "after the kills");
+        CHECK(daemons_vm_do(d, vm, "stop", "stored"));
+        CHECK(daemons_vm_do(d, vm, "delete", NULL));
 }
 
 int main(void) {
@@ -103,10 +206,20 @@ int main(void) {
         CHECK(daemons_oracle_start(&d, NULL) == 0);
         CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
         CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        rm1 = &d.nodes[0];
+        ch1 = &d.nodes[1];
         if (tap_failed == 0)
                 test_lifecycle(&d);
+        /* kill -9 of the Oracle at its crash points: before and after it asks the node to run a
+         * VM (activate from the chamber, through the Nest), after a save into the Nest */
         if (tap_failed == 0)
-                test_oracle_killed(&d);
+                oracle_crash_point(&d, "c1", "oracle-before-run", "activate");
+        if (tap_failed == 0)
+                oracle_crash_point(&d, "c2", "oracle-after-run", "activate");
+        if (tap_failed == 0)
+                oracle_crash_point(&d, "c3", "oracle-after-save", "hibernate");
+        if (tap_failed == 0)
+                oracle_killed_anywhere(&d);
         fprintf(stderr, "test-oracle: %lld ms\n", (long long)(daemons_now_ms() - t0));
         daemons_done(&d, tap_failed > 0);
         return tap_finish();
