@@ -337,8 +337,7 @@ long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t 
         json_t *j = NULL;
         json_t *b = body ? body : json_object();
         long status = daemons_call("POST", url, b, &j);
-        if (!body)
-                json_decref(b);
+        json_decref(b);
         if (status != 202)
                 fprintf(stderr, "POST %s: %ld %s\n", url, status,
                         json_string_value(json_object_get(json_object_get(j, "error"), "message")) ?: "");
@@ -394,8 +393,12 @@ bool daemons_vm_wait_state(daemons_t *d, const char *vm, const char *want, int64
 }
 
 bool daemons_vm_do(daemons_t *d, const char *vm, const char *action, const char *want) {
+        return daemons_vm_do_on(d, vm, action, NULL, want);
+}
+
+bool daemons_vm_do_on(daemons_t *d, const char *vm, const char *action, const char *rm, const char *want) {
         char op[64], st[16];
-        long status = daemons_vm_action(d, vm, action, NULL, op);
+        long status = daemons_vm_action(d, vm, action, rm ? json_pack("{s:s}", "rm", rm) : NULL, op);
         if (status != 202 || !*op) {
                 fprintf(stderr, "%s %s: HTTP %ld\n", action, vm, status);
                 return false;
@@ -467,6 +470,12 @@ int daemons_vm_crash(const daemon_t *dm, const char *vm) {
         char run[700];
         vm_run_dir(dm, vm, run, sizeof run);
         return vmm_fake_crash(run);
+}
+
+int daemons_vm_poweroff(const daemon_t *dm, const char *vm) {
+        char run[700];
+        vm_run_dir(dm, vm, run, sizeof run);
+        return vmm_fake_poweroff(run);
 }
 
 int daemons_disk_mark_set(const daemon_t *dm, const char *vm, const char *mark) {
@@ -657,8 +666,25 @@ bool daemons_vm_to_active(daemons_t *d, const char *vm, bool *ret_cold) {
                 ok = daemons_vm_do(d, vm, "resume", "active");
                 strcpy(st, "active");
         }
-        if (ok && strcmp(st, "active") != 0)
-                ok = daemons_vm_do(d, vm, "activate", "active");
+        /* a production RM is free only once its next heartbeat shows the fenced copy gone (503
+         * meanwhile): asked again until a deadline */
+        int64_t deadline = daemons_now_ms() + 10000;
+        while (ok && strcmp(st, "active") != 0) {
+                char op[64];
+                long status = daemons_vm_action(d, vm, "activate", NULL, op);
+                if (status == 503 && daemons_now_ms() < deadline) {
+                        daemons_sleep_ms(200);
+                        continue;
+                }
+                char ost[16] = "";
+                if (status == 202)
+                        daemons_op_wait(d, op, daemons_now_ms() + 30000, ost);
+                daemons_vm_state(d, vm, st, NULL);
+                ok = strcmp(ost, "done") == 0 && strcmp(st, "active") == 0;
+                if (!ok)
+                        fprintf(stderr, "activate %s: HTTP %ld, op %s, vm %s\n", vm, status, ost, st);
+                break;
+        }
         if (ret_cold)
                 *ret_cold = cold;
         return ok;

@@ -72,7 +72,8 @@ void daemons_dump_logs(const daemons_t *d);
 /* One HTTP call with a JSON body (may be NULL); *ret_json (may be NULL) gets the answer's JSON.
  * Returns the HTTP status, 0 when no answer came. */
 long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json);
-/* POST ORACLE/v1/vms/NAME/ACTION; the op's id into ret_op (64 bytes). Returns the status. */
+/* POST ORACLE/v1/vms/NAME/ACTION with body (stolen; NULL: {}); the op's id into ret_op (64
+ * bytes). Returns the status. */
 long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t *body, char *ret_op);
 /* Waits for op to end (deadline_ms); its final state ("done", "failed", or "running" at the
  * deadline, "" when unknown) into ret_state (16 bytes). */
@@ -84,6 +85,8 @@ void daemons_vm_state(daemons_t *d, const char *vm, char *ret_state, char *ret_r
 bool daemons_vm_wait_state(daemons_t *d, const char *vm, const char *want, int64_t deadline_ms);
 /* Runs action and waits for its op; true when it is done and the VM is then in want. */
 bool daemons_vm_do(daemons_t *d, const char *vm, const char *action, const char *want);
+/* The same, asking for rm (boot, activate, migrate). */
+bool daemons_vm_do_on(daemons_t *d, const char *vm, const char *action, const char *rm, const char *want);
 /* Registers the tiny-http image (once) and creates vm (32 MiB). Returns 0 or -1. */
 int daemons_vm_create(daemons_t *d, const char *vm);
 /* The RM's state at the Oracle ("up", "down", "" unknown) into ret (16 bytes). */
@@ -99,8 +102,10 @@ void daemons_ram_mark(const daemon_t *dm, const char *vm, char *ret);
  * it survives everything but a delete. mark is at most 31 of [a-z0-9-]. 0 or -1; "" when none. */
 int daemons_disk_mark_set(const daemon_t *dm, const char *vm, const char *mark);
 void daemons_disk_mark(const daemon_t *dm, const char *vm, char *ret /* 32 bytes */);
-/* The VM's fake VMM crashes on dm (as a killed QEMU would). 0 or -errno. */
+/* The VM's fake VMM crashes on dm (as a killed QEMU would), or its guest powers itself off.
+ * 0 or -errno. */
 int daemons_vm_crash(const daemon_t *dm, const char *vm);
+int daemons_vm_poweroff(const daemon_t *dm, const char *vm);
 
 /* The node called name, NULL if none was started. */
 daemon_t *daemons_node(daemons_t *d, const char *name);
