@@ -1,7 +1,10 @@
 /* Fault injection, as SQLite's I/O tests do it: VMATRIX_FAULT=SITE:N makes the N-th call at the
  * choke point SITE fail as a real failure would (the caller returns -EIO). Sites:
  *   store-write  a write statement or COMMIT of the store (src/store/store-sqlite.c)
- *   http-call    an HTTP request or download, as if no answer came (src/net/http-client.c)
+ *   http-call    an HTTP request or download that fails before it is sent, as when the peer
+ *                cannot be reached (src/net/http-client.c)
+ *   http-reply   an HTTP request or download that the peer receives and answers, but whose
+ *                answer is lost, as when the connection breaks after the request
  *   file-write   file_write_atomic (src/base/util.c)
  * The variable is read once; unset, a check costs one load. When the fault fires the process
  * logs "fault injected: SITE:N", which tests look for to know that the N-th call happened. */

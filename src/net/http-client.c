@@ -113,6 +113,9 @@ static int request(const char *method, const char *url, const char *content_type
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         curl_slist_free_all(headers);
         curl_easy_cleanup(c);
+        /* the peer did the request, its answer is lost: a connection reset after the request */
+        if (cc == CURLE_OK && fault_hit("http-reply"))
+                cc = CURLE_RECV_ERROR;
         if (cc != CURLE_OK) {
                 free(buf.data);
                 return buf.too_large ? -EFBIG : curl_code_to_errno(cc);
@@ -164,6 +167,8 @@ int http_download(const char *url, const char *path, long timeout_ms,
         }
         CURLcode cc = curl_easy_perform(c);
         curl_easy_cleanup(c);
+        if (cc == CURLE_OK && fault_hit("http-reply"))
+                cc = CURLE_RECV_ERROR;
         int r = cc == CURLE_HTTP_RETURNED_ERROR ? -EPROTO : curl_code_to_errno(cc);
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = r < 0 ? r : negative_errno();

@@ -1,9 +1,27 @@
-/* Unit tests for src/base: parsing, names, files. */
+/* Unit tests for src/base: parsing, names, files, fault injection. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/util.h"
 #include "tap.h"
+
+/* VMATRIX_FAULT=file-write:2 (read once, at the first check): only the second file_write_atomic
+ * fails, with -EIO, and leaves the old content; other sites never fire. */
+static void test_fault(void) {
+        setenv(FAULT_ENV, "file-write:2", 1);
+        char dir[] = "/tmp/vmx-test-fault-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        _cleanup_free_ char *f = xasprintf("%s/file", dir);
+        CHECK(file_write_atomic(f, "one", 3) == 0);
+        CHECK(file_write_atomic(f, "two", 3) == -EIO);
+        _cleanup_free_ char *content = NULL;
+        CHECK(file_read(f, &content, NULL) == 0 && streq(content, "one"));
+        CHECK(file_write_atomic(f, "three", 5) == 0);
+        CHECK(!fault_hit("store-write") && !fault_hit("http-call"));
+        unsetenv(FAULT_ENV);
+        CHECK(rm_rf(dir) == 0);
+}
 
 static void test_names(void) {
         CHECK(name_is_valid("web1"));
@@ -43,6 +61,7 @@ static void test_files(void) {
 }
 
 int main(void) {
+        test_fault(); /* first: the variable is read once per process */
         test_names();
         test_parse();
         test_files();
