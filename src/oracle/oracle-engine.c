@@ -172,11 +172,29 @@ void oracle_node_forget(oracle_t *o, const char *rm, const char *vm, int64_t ver
         json_decref(res);
 }
 
+/* A command whose answer did not come (or said the node failed) is asked again, the same: node
+ * commands are idempotent by (VM, version), and a repeat of one the node completed is answered
+ * from its record. Without this, a connection broken after the node saved a VM into the Nest
+ * (or a node that did the work but could not record it yet) would make the op roll the VM back
+ * to "running where it was" while the node had let it go. 3 repeats, 250 ms apart and doubling:
+ * a node that is really gone costs the op under 2 s more. */
+#define NODE_CMD_REPEATS 3
+#define NODE_CMD_REPEAT_MS 250
+
 int oracle_node_cmd(oracle_t *o, const char *rm, const char *vm, const char *cmd, json_t *body /* stolen */,
                     long timeout_ms, json_t **ret, char **ret_msg) {
         _cleanup_free_ char *path = xasprintf("/v1/vms/%s/%s", vm, cmd);
-        int r = oracle_node_call(o, rm, "POST", path, body, timeout_ms > 0 ? timeout_ms : NODE_CMD_TIMEOUT_MS, ret,
-                                 ret_msg);
+        int r;
+        for (int attempt = 0, wait_ms = NODE_CMD_REPEAT_MS;; attempt++, wait_ms *= 2) {
+                r = oracle_node_call(o, rm, "POST", path, body, timeout_ms > 0 ? timeout_ms : NODE_CMD_TIMEOUT_MS,
+                                     ret, ret_msg);
+                if ((r != -EHOSTUNREACH && r != -EREMOTEIO) || attempt == NODE_CMD_REPEATS || o->stopping)
+                        break;
+                log_warn("%s of vm %s: %s; asking again in %d ms", cmd, vm, *ret_msg, wait_ms);
+                free(*ret_msg);
+                *ret_msg = NULL;
+                time_sleep_ms(wait_ms);
+        }
         json_decref(body);
         return r;
 }

@@ -80,7 +80,9 @@ char *oracle_service_endpoint(const char *listen, int64_t port);
 int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
                          size_t *ret_nv);
 /* Commands to a node. 0 and *ret (the node's answer) or -errno and a message that names the
- * RM. -EHOSTUNREACH when the node could not be reached at all. */
+ * RM. -EHOSTUNREACH when no answer came (the node may not have been reached, or its answer was
+ * lost), -EREMOTEIO when the node answered that it failed (5xx), -ESTALE, -ENOENT, -EINVAL and
+ * -EIO for its refusals. */
 int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char *path, const json_t *body,
                      long timeout_ms, json_t **ret, char **ret_msg);
 
@@ -128,7 +130,10 @@ int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, con
 void oracle_vm_restore_prev(const op_record_t *op, vm_record_t *vm);
 void oracle_op_progress(oracle_t *o, op_record_t *op, const char *phase);
 const char *oracle_op_arg(const op_record_t *op, const char *key);
-/* POST /v1/vms/VM/CMD on rm with body (stolen); timeout_ms 0: the default for commands. */
+/* POST /v1/vms/VM/CMD on rm with body (stolen); timeout_ms 0: the default for commands. A
+ * command whose outcome is unknown (-EHOSTUNREACH, -EREMOTEIO) is sent again, the same, a few
+ * times within about 2 s: the node answers a repeat of a command it completed from its record,
+ * so a lost answer is not taken for a failure. */
 int oracle_node_cmd(oracle_t *o, const char *rm, const char *vm, const char *cmd, json_t *body, long timeout_ms,
                     json_t **ret, char **ret_msg);
 /* Asks rm to drop vm (its lease is gone anyway, so the node fences it if this fails). */

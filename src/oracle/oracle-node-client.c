@@ -24,9 +24,12 @@ int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char
                 *ret_msg = xasprintf("RM \"%s\": %s", rm, http_error_message(&resp, 0));
                 utf8_sanitize(*ret_msg); /* a body that is not JSON may be any bytes */
                 const char *code = json_string_value(json_object_get(json_object_get(resp.json, "error"), "code"));
+                /* a node that answers 5xx failed on its side: whether it did part of the command
+                 * is not known (-EREMOTEIO), unlike a refusal, which changed nothing */
                 int err = code && streq(code, "stale_version") ? -ESTALE
                           : code && streq(code, "not_found")   ? -ENOENT
                           : resp.status == 400                 ? -EINVAL
+                          : resp.status >= 500                 ? -EREMOTEIO
                                                                : -EIO;
                 http_response_clear(&resp);
                 return err;
