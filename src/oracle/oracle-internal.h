@@ -92,7 +92,8 @@ char *oracle_nest_bundle_dir(oracle_t *o, const char *vm, int64_t version);
 /* 0 when the Nest holds every file of files {FILE: {"digest"}} as (vm, version, FILE) with that
  * digest and no missing chunk. */
 int oracle_nest_check_files(oracle_t *o, const char *vm, int64_t version, const json_t *files, char **ret_msg);
-/* Drops the manifests (and vm.json) of every version of vm but keep_version (0: all). */
+/* Drops the manifests (and vm.json) of every version of vm below keep_version (0: all), but
+ * those a clone still maps. */
 void oracle_nest_prune(oracle_t *o, const char *vm, int64_t keep_version);
 int oracle_nest_write_config(oracle_t *o, const char *vm, int64_t version, const json_t *config);
 int oracle_image_register_builtin(oracle_t *o, const char *name, const char *builtin, json_t **ret, char **ret_msg);

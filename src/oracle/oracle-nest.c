@@ -115,8 +115,10 @@ void oracle_nest_prune(oracle_t *o, const char *vm, int64_t keep_version) {
         }
         for (size_t i = 0; i < n; i++) {
                 /* version 0 holds an image of the same name, never a VM's bundle; a version that
-                 * a clone maps until its first save stays (the clone would have nothing to run) */
-                if (keys[i].version < 1 || keys[i].version == keep_version ||
+                 * a clone maps until its first save stays (the clone would have nothing to run).
+                 * A version above keep_version is never dropped: a prune runs after its op has
+                 * ended, when the next op may already be saving the VM at a higher version. */
+                if (keys[i].version < 1 || (keep_version > 0 && keys[i].version >= keep_version) ||
                     version_held_by_clone(vms, nv, vm, keys[i].version))
                         continue;
                 nest_manifest_delete(o->nest_store, vm, keys[i].version, NULL);
