@@ -232,6 +232,8 @@ static int proc_start(lb_t *lb, const lb_svc_t *want, size_t n, char **ret_error
         for (size_t i = 0; i < n; i++) {
                 memcpy(svcs[i].name, want[i].name, sizeof svcs[i].name);
                 memcpy(svcs[i].bind, want[i].bind, sizeof svcs[i].bind);
+                svcs[i].health = want[i].health;
+                memcpy(svcs[i].health_path, want[i].health_path, sizeof svcs[i].health_path);
         }
         lb_svcs_free(lb->svcs, lb->n_svcs);
         lb->svcs = svcs;
