@@ -236,10 +236,11 @@ static int service_insert(oracle_t *o, service_record_t *sv, const image_record_
                 *ret_msg = xasprintf("cannot record service \"%s\"", sv->name);
                 goto fail;
         }
-        _cleanup_free_ char *health = oracle_service_health_text(sv);
+        char *health = oracle_service_health_text(sv); /* not _cleanup_: the gotos above jump past it */
         why = xasprintf("pool %lld of %s, min %lld, max %lld, high %.0f%%, window %.0f s, health %s",
                         (long long)sv->pool, sv->image, (long long)sv->min, (long long)sv->max, sv->high,
                         sv->window_s, health);
+        free(health);
         store_event_add(o->store, "service-created", NULL, sv->name, NULL, why);
         free(svs);
         r = store_tx_commit(o->store);
