@@ -40,6 +40,10 @@ static const char *const migrations[] = {
         "CREATE TABLE samples (series TEXT NOT NULL, res INTEGER NOT NULL, t INTEGER NOT NULL, sum REAL NOT NULL,"
         " n INTEGER NOT NULL, max REAL NOT NULL, PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
         "CREATE INDEX samples_age ON samples(res, t);",
+        /* 3: a service's health check, http of a path or tcp (an image without GET /health,
+         * a stock nginx, never became ready); services made before keep GET /health */
+        "ALTER TABLE services ADD COLUMN health_kind TEXT NOT NULL DEFAULT 'http';"
+        "ALTER TABLE services ADD COLUMN health_path TEXT NOT NULL DEFAULT '/health';",
 };
 
 int store_sqlite_errno(int rc) {

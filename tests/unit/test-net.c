@@ -1,11 +1,64 @@
-/* Unit tests for src/net: the server's routing, JSON bodies and errors, through the real client. */
+/* Unit tests for src/net: the server's routing, JSON bodies and errors, through the real client;
+ * the TCP probe against listeners that hold, close or are absent. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "base/util.h"
 #include "net/http-client.h"
 #include "net/http-server.h"
+#include "net/tcp-probe.h"
 #include "tap.h"
+
+static int listen_loopback(unsigned *ret_port) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 8) < 0 ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+                abort();
+        *ret_port = ntohs(sa.sin_port);
+        return fd;
+}
+
+/* Accepts one connection and closes it at once, as slirp does when the guest refuses. */
+static void *accept_close(void *arg) {
+        int c = accept(*(int *)arg, NULL, NULL);
+        if (c >= 0)
+                close(c);
+        return NULL;
+}
+
+static void test_tcp_probe(void) {
+        unsigned port;
+        int fd = listen_loopback(&port);
+        /* a listener (the kernel completes the handshake even before accept): up, and it holds */
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 0) == 0);
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 100) == 0);
+        _cleanup_free_ char *addr = xasprintf("127.0.0.1:%u", port);
+        CHECK(tcp_probe_address(addr, 1000, 0) == 0);
+        close(fd);
+
+        /* accepted, then dropped without a byte: up without a hold, refused with one */
+        fd = listen_loopback(&port);
+        pthread_t t;
+        pthread_create(&t, NULL, accept_close, &fd);
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 2000) == -ECONNRESET);
+        pthread_join(t, NULL);
+        close(fd);
+
+        /* nothing listens any more */
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 0) == -ECONNREFUSED);
+        CHECK(tcp_probe("localhost", port, 1000, 0) == -EINVAL);
+        CHECK(tcp_probe("127.0.0.1", 0, 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address("127.0.0.1", 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address("127.0.0.1:70000", 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address("127.0.0.1:x", 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address(NULL, 1000, 0) == -EINVAL);
+}
 
 static void h_echo(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200,
@@ -29,6 +82,7 @@ static const http_route_t routes[] = {
 };
 
 int main(void) {
+        test_tcp_probe();
         http_server_t *s = NULL;
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {

@@ -14,20 +14,36 @@ static void test_services(store_t *s) {
         snprintf(sv.name, sizeof sv.name, "web");
         snprintf(sv.image, sizeof sv.image, "tiny-http");
         snprintf(sv.state, sizeof sv.state, "creating");
+        snprintf(sv.health_kind, sizeof sv.health_kind, "http");
+        snprintf(sv.health_path, sizeof sv.health_path, "/status?full=1");
         CHECK(store_service_insert(s, &sv) == 0);
         CHECK(store_service_insert(s, &sv) == -EEXIST);
         service_record_t got = { 0 };
         CHECK(store_service_get(s, "web", &got) == 0);
         CHECK(got.pool == 4 && got.min == 1 && got.max == 3 && got.window_s == 5 && got.high == 70 && got.port == 8100);
         CHECK_STREQ(got.state, "creating");
+        CHECK_STREQ(got.health_kind, "http");
+        CHECK_STREQ(got.health_path, "/status?full=1");
         snprintf(got.state, sizeof got.state, "failed");
         snprintf(got.error, sizeof got.error, "vm \"web-1\" did not boot");
+        snprintf(got.health_kind, sizeof got.health_kind, "tcp");
+        got.health_path[0] = 0;
         CHECK(store_service_update(s, &got) == 0);
         service_record_t *list = NULL;
         size_t n = 0;
         CHECK(store_service_list(s, &list, &n) == 0 && n == 1 && streq(list[0].state, "failed"));
+        CHECK(n == 1 && streq(list[0].health_kind, "tcp") && streq(list[0].health_path, ""));
         json_t *j = service_record_to_json(&list[0]);
         CHECK(j && streq(json_string_value(json_object_get(j, "error")) ?: "", "vm \"web-1\" did not boot"));
+        /* "health": {"kind": "tcp"}, no path for a tcp check */
+        json_t *health = json_object_get(j, "health");
+        CHECK(json_is_object(health) && json_object_size(health) == 1);
+        CHECK_STREQ(json_string_value(json_object_get(health, "kind")), "tcp");
+        json_decref(j);
+        j = service_record_to_json(&sv);
+        health = json_object_get(j, "health");
+        CHECK_STREQ(json_string_value(json_object_get(health, "kind")), "http");
+        CHECK_STREQ(json_string_value(json_object_get(health, "path")), "/status?full=1");
         json_decref(j);
         free(list);
         CHECK(store_service_get(s, "nope", &got) == -ENOENT);
@@ -35,6 +51,46 @@ static void test_services(store_t *s) {
         CHECK(store_service_update(s, &got) == -ENOENT);
         CHECK(store_service_delete(s, "web") == 0);
         CHECK(store_service_delete(s, "web") == -ENOENT);
+}
+
+/* A database of schema 2 (before health checks) with a service in it: made from a new one by
+ * dropping the columns migration 3 adds, so it is exactly what version 2 wrote. */
+static void test_migration_health(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/v2.db", dir);
+        store_t *s = NULL;
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 3);
+        s = store_close(s);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        char *err = NULL;
+        int rc = sqlite3_exec(db,
+                              "ALTER TABLE services DROP COLUMN health_kind;"
+                              "ALTER TABLE services DROP COLUMN health_path;"
+                              "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
+                              "port,state,error,created_ms) VALUES ('old','tiny-http',2,1,2,30,70,0,128,1,8100,"
+                              "'ready','',5);"
+                              "PRAGMA user_version=2;",
+                              NULL, NULL, &err);
+        CHECK(rc == SQLITE_OK);
+        if (err)
+                fprintf(stderr, "  %s\n", err);
+        sqlite3_free(err);
+        sqlite3_close(db);
+
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 3);
+        service_record_t got = { 0 };
+        CHECK(s && store_service_get(s, "old", &got) == 0);
+        CHECK_STREQ(got.state, "ready");
+        CHECK(got.pool == 2 && got.port == 8100 && got.created_ms == 5);
+        CHECK_STREQ(got.health_kind, "http");
+        CHECK_STREQ(got.health_path, "/health");
+        /* and it can be changed like any other */
+        snprintf(got.health_kind, sizeof got.health_kind, "tcp");
+        got.health_path[0] = 0;
+        CHECK(s && store_service_update(s, &got) == 0);
+        service_record_t again = { 0 };
+        CHECK(s && store_service_get(s, "old", &again) == 0 && streq(again.health_kind, "tcp") && !*again.health_path);
+        store_close(s);
 }
 
 static vm_record_t sample_vm(const char *name) {
@@ -76,9 +132,10 @@ int main(void) {
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 2);
+        CHECK(store_schema_version(s) == 3);
 
         test_services(s);
+        test_migration_health(dir);
         test_tx_depth(path, s);
         vm_record_t v = sample_vm("web1");
         snprintf(v.service, sizeof v.service, "web");
