@@ -37,14 +37,21 @@ guest:
 guest-disk: guest
 	guest/tiny-http-disk/build.sh $(DISK_DIR) $(GUEST_DIR)
 
+# The ASan build also builds vmatrix-test (fake VMM driver) for the daemon unit tests. A build
+# directory set up before that option existed is switched on once: the stamp file records it.
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dtest_drivers=true
+	touch $(ASAN_BUILD)/.test-drivers
 
-unit: deps $(ASAN_BUILD)/build.ninja
+$(ASAN_BUILD)/.test-drivers: | $(ASAN_BUILD)/build.ninja
+	meson configure $(ASAN_BUILD) -Dtest_drivers=true
+	touch $@
+
+unit: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers
 	ninja -C $(ASAN_BUILD)
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 
-system: deps $(ASAN_BUILD)/build.ninja guest guest-disk
+system: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers guest guest-disk
 	ninja -C $(ASAN_BUILD)
 	VMATRIX=$(CURDIR)/$(ASAN_BUILD)/vmatrix GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		DISK_IMAGE=$(CURDIR)/$(DISK_DIR)/tiny-http.raw tests/system/run-all.sh

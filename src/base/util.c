@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "fault.h"
 #include "log.h"
 
 char *xasprintf(const char *fmt, ...) {
@@ -255,6 +256,8 @@ int fd_write_all(int fd, const void *data, size_t len) {
 }
 
 int file_write_atomic(const char *path, const void *data, size_t len) {
+        if (fault_hit("file-write"))
+                return -EIO;
         _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
         _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0)

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/fault.h"
 #include "base/util.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -84,6 +85,8 @@ int http_request_bytes(const char *method, const char *url, const void *body, si
 
 static int request(const char *method, const char *url, const char *content_type, const void *payload,
                    size_t payload_len, long timeout_ms, http_response_t *ret) {
+        if (fault_hit("http-call"))
+                return -EIO; /* as if the connection broke: no response */
         pthread_once(&curl_once, curl_init_once);
         CURL *c = curl_easy_init();
         if (!c)
@@ -134,6 +137,8 @@ static int curl_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 int http_download(const char *url, const char *path, long timeout_ms,
                   void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata) {
+        if (fault_hit("http-call"))
+                return -EIO;
         pthread_once(&curl_once, curl_init_once);
         _cleanup_free_ char *part = xasprintf("%s.part", path);
         FILE *f = fopen(part, "we");

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "node/node-driver.h"
 #include "node/node-heartbeat.h"
 #include "node/node-internal.h"
 #include "node/node-prune.h"
@@ -17,16 +18,17 @@
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
                    "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS] "
-                   "[--cache-max SIZE]\n");
+                   "[--cache-max SIZE] [--driver qemu]\n");
 }
 
 static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
+        const char *driver = NULL;
         static const struct option opts[] = {
                 { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
                 { "role", required_argument, NULL, 'r' },   { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
                 { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
-                { "cache-max", required_argument, NULL, 'c' },
+                { "cache-max", required_argument, NULL, 'c' }, { "driver", required_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
         const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL;
@@ -43,6 +45,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 case 'w': slots = optarg; break;
                 case 'i': idle = optarg; break;
                 case 'c': cache_max = optarg; break;
+                case 'v': driver = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -99,6 +102,8 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 fprintf(stderr, "vmatrix node: --cache-max must be a size such as 20G or 512M (at least 64M; 0: no cap)\n");
                 return -EINVAL;
         }
+        if (node_driver_pick(driver, &n->driver) < 0)
+                return -EINVAL;
         *ret_accel = accel;
         return 0;
 }
@@ -153,13 +158,16 @@ int node_main(int argc, char **argv) {
                 return 1;
         }
         _cleanup_free_ char *accel_cache = xasprintf("%s/accel.json", n.data);
-        r = vmm_accel_pick(accel_want, accel_cache, &n.accel);
+        /* the fake driver runs no VMM: no accelerator probe (it would start QEMU) */
+        if (n.driver != &vmm_qemu)
+                n.accel = "tcg";
+        else
+                r = vmm_accel_pick(accel_want, accel_cache, &n.accel);
         if (r < 0) {
                 log_error("cannot use accelerator %s: %s", accel_want, strerror(-r));
                 node_free(&n);
                 return 1;
         }
-        n.driver = &vmm_qemu;
         r = node_nest_open(&n);
         if (r < 0) {
                 log_error("cannot open the chunk cache in %s/cache: %s", n.data, strerror(-r));

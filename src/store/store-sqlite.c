@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 #include <string.h>
 
+#include "base/fault.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -191,8 +192,9 @@ int store_tx_commit(store_t *s) {
         if (!tx_open(s))
                 return -EINVAL;
         int r = 0;
+        /* an injected fault fails the COMMIT as a full disk would: the transaction is rolled back */
         if (--s->tx_depth == 0)
-                r = store_exec(s, "COMMIT");
+                r = fault_hit("store-write") ? -EIO : store_exec(s, "COMMIT");
         if (r < 0)
                 store_exec(s, "ROLLBACK");
         store_unlock(s);
@@ -239,6 +241,8 @@ int store_bind_json(sqlite3_stmt *st, int idx, const json_t *j) {
 
 /* Runs a statement that returns no rows; maps the result to -errno. */
 int store_step_done(store_t *s, sqlite3_stmt *st) {
+        if (fault_hit("store-write"))
+                return -EIO;
         int rc = sqlite3_step(st);
         if (rc != SQLITE_DONE) {
                 if ((rc & 0xff) != SQLITE_CONSTRAINT)

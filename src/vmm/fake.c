@@ -5,11 +5,18 @@
  * VM and kill/shutdown make it gone. save writes {name, mac, boot_id} to the state file;
  * restore reads it back and, like a real device-state mismatch, fails with -EINVAL when the
  * config's MAC differs from the saved one. Failures are injected through the environment
- * (VMATRIX_FAKE_FAIL, see fake.h), so there is no global state. Fake VMs have pid 0. */
+ * (VMATRIX_FAKE_FAIL, see fake.h), so there is no global state. Fake VMs have pid 0.
+ *
+ * For a node on this driver (vmatrix-test node --driver fake) the fake also leaves the files a
+ * QEMU would: a VM started with a memory_path gets that file at its RAM size (sparse) unless it
+ * maps it copy-on-write, and a state file that is a FIFO (a streamed restore, a save with
+ * VMM_SAVE_STREAM) is read or written in place, never replaced by a rename. */
 #include "vmm/fake.h"
 
+#include <fcntl.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 
 #include "base/util.h"
@@ -66,6 +73,30 @@ static int json_file_write(const char *path, json_t *j) {
         return file_write_atomic(path, text, strlen(text));
 }
 
+/* Writes a saved state: into a FIFO as it is (its reader is waiting), else atomically. */
+static int state_write(const char *path, json_t *j, unsigned flags) {
+        if (!(flags & VMM_SAVE_STREAM))
+                return json_file_write(path, j);
+        _cleanup_free_ char *text = json_dumps(j, JSON_COMPACT);
+        if (!text)
+                return -ENOMEM;
+        _cleanup_close_ int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return fd_write_all(fd, text, strlen(text));
+}
+
+/* The guest RAM file a QEMU with memory-backend-file (share=on) creates: memory_mib, sparse. A
+ * copy-on-write mapping (memory_private) only reads an existing file. */
+static int memory_file_make(const vmm_config_t *cfg) {
+        if (!cfg->memory_path || cfg->memory_private)
+                return 0;
+        _cleanup_close_ int fd = open(cfg->memory_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return negative_errno();
+        return ftruncate(fd, (off_t)(cfg->memory_mib << 20)) < 0 ? negative_errno() : 0;
+}
+
 static void fake_free(vmm_vm_t *v) {
         fake_vm_t *vm = fake_from(v);
         if (!vm)
@@ -108,6 +139,9 @@ static int fake_start(const vmm_config_t *cfg, const char *boot_id, const char *
         _cleanup_(json_decrefp) json_t *old = NULL;
         if (json_file_read(vm->path, &old) >= 0)
                 return -EBUSY; /* like a live QEMU in the run directory */
+        r = memory_file_make(cfg);
+        if (r < 0)
+                return r;
         _cleanup_(json_decrefp) json_t *j =
                 json_pack("{s:s, s:s?, s:s, s:s, s:I, s:I}", "name", cfg->name, "mac", cfg->mac, "boot_id", boot_id,
                           "state", state, "booted_ms", (json_int_t)time_now_ms(), "memory_mib",
@@ -207,7 +241,7 @@ static int fake_save(vmm_vm_t *v, const char *state_path, unsigned flags) {
                                                  json_object_get(j, "mac"), "boot_id", json_object_get(j, "boot_id"));
         if (!saved)
                 return -EINVAL;
-        r = json_file_write(state_path, saved);
+        r = state_write(state_path, saved, flags);
         if (r < 0)
                 return r;
         json_object_set_new(j, "state", json_string("paused"));

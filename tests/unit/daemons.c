@@ -1,0 +1,429 @@
+/* Real daemons for unit tests (see daemons.h): fork/exec of vmatrix-test, readiness and state
+ * polling over HTTP with deadlines, and cleanup that cannot leak processes. */
+#include "daemons.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net/http-client.h"
+
+/* The pids to kill when the test ends or dies. A signal handler cannot reach the context, so
+ * this one table is global; it is written by the main thread only and read with kill(), which
+ * is async-signal-safe. */
+#define MAX_PIDS 16
+static volatile pid_t live_pids[MAX_PIDS];
+
+static void pids_add(pid_t pid) {
+        for (int i = 0; i < MAX_PIDS; i++)
+                if (live_pids[i] == 0) {
+                        live_pids[i] = pid;
+                        return;
+                }
+}
+
+static void pids_del(pid_t pid) {
+        for (int i = 0; i < MAX_PIDS; i++)
+                if (live_pids[i] == pid)
+                        live_pids[i] = 0;
+}
+
+static void pids_kill_all(void) {
+        for (int i = 0; i < MAX_PIDS; i++)
+                if (live_pids[i] > 0)
+                        kill(live_pids[i], SIGKILL);
+}
+
+static void on_signal(int sig) {
+        pids_kill_all();
+        signal(sig, SIG_DFL);
+        raise(sig);
+}
+
+int64_t daemons_now_ms(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void daemons_sleep_ms(int ms) {
+        struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+        while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+        }
+}
+
+/* A free TCP port on 127.0.0.1 (the kernel's pick; another process could take it before the
+ * daemon binds, which a loopback test accepts). */
+static int port_free(void) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+        int port = -1;
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+                port = ntohs(a.sin_port);
+        if (fd >= 0)
+                close(fd);
+        return port;
+}
+
+static void file_put(const char *path, const char *text) {
+        FILE *f = fopen(path, "w");
+        if (f) {
+                fputs(text, f);
+                fclose(f);
+        }
+}
+
+void daemons_init(daemons_t *d, const char *exe) {
+        memset(d, 0, sizeof *d);
+        if (!exe)
+                exe = getenv("VMATRIX_TEST_EXE");
+        if (!exe || access(exe, X_OK) < 0) {
+                fprintf(stderr, "vmatrix-test not found (VMATRIX_TEST_EXE=%s)\n", exe ? exe : "");
+                exit(1);
+        }
+        snprintf(d->exe, sizeof d->exe, "%s", exe);
+        const char *tmp = getenv("TMPDIR");
+        snprintf(d->dir, sizeof d->dir, "%s/vmx-daemons-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(d->dir)) {
+                perror("mkdtemp");
+                exit(1);
+        }
+        /* a stand-in for the tiny-http guest: the fake driver never reads it */
+        char path[512];
+        snprintf(path, sizeof path, "%s/guest", d->dir);
+        mkdir(path, 0755);
+        snprintf(path, sizeof path, "%s/guest/vmlinuz", d->dir);
+        file_put(path, "fake kernel\n");
+        snprintf(path, sizeof path, "%s/guest/initrd.img", d->dir);
+        file_put(path, "fake initrd\n");
+        snprintf(path, sizeof path, "%s/guest/cmdline", d->dir);
+        file_put(path, "console=ttyS0\n");
+        atexit(pids_kill_all);
+        int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGSEGV, SIGABRT, SIGBUS, SIGFPE };
+        for (size_t i = 0; i < sizeof sigs / sizeof *sigs; i++)
+                signal(sigs[i], on_signal);
+        signal(SIGPIPE, SIG_IGN);
+}
+
+void daemons_dump_logs(const daemons_t *d) {
+        const daemon_t *all[] = { &d->oracle, &d->nodes[0], &d->nodes[1] };
+        for (size_t i = 0; i < 3; i++) {
+                if (!*all[i]->log)
+                        continue;
+                fprintf(stderr, "---- last lines of %s ----\n", all[i]->log);
+                char cmd[600];
+                snprintf(cmd, sizeof cmd, "tail -n 25 '%s' >&2", all[i]->log);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "(no log)\n");
+        }
+}
+
+void daemons_done(daemons_t *d, bool keep) {
+        daemons_stop(&d->oracle, SIGKILL);
+        for (int i = 0; i < 2; i++)
+                daemons_stop(&d->nodes[i], SIGKILL);
+        if (keep) {
+                daemons_dump_logs(d);
+                fprintf(stderr, "daemon files kept in %s\n", d->dir);
+                return;
+        }
+        char cmd[300];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", d->dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "cannot remove %s\n", d->dir);
+}
+
+/* fork + exec of argv with env added, output appended to dm->log. */
+static int spawn(daemon_t *dm, char *const *argv, const char *const *env) {
+        pid_t pid = fork();
+        if (pid < 0)
+                return -1;
+        if (pid == 0) {
+                int fd = open(dm->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (fd >= 0) {
+                        dup2(fd, 1);
+                        dup2(fd, 2);
+                }
+                for (size_t i = 0; env && env[i]; i++)
+                        putenv((char *)env[i]);
+                execv(argv[0], argv);
+                _exit(127);
+        }
+        dm->pid = pid;
+        pids_add(pid);
+        return 0;
+}
+
+bool daemons_exited(daemon_t *dm, int timeout_ms) {
+        if (dm->pid <= 0)
+                return true;
+        int64_t deadline = daemons_now_ms() + timeout_ms;
+        do {
+                if (waitpid(dm->pid, NULL, WNOHANG) == dm->pid) {
+                        pids_del(dm->pid);
+                        dm->pid = 0;
+                        return true;
+                }
+                daemons_sleep_ms(20);
+        } while (daemons_now_ms() < deadline);
+        return false;
+}
+
+void daemons_stop(daemon_t *dm, int sig) {
+        if (dm->pid <= 0)
+                return;
+        kill(dm->pid, sig);
+        if (!daemons_exited(dm, 10000)) {
+                kill(dm->pid, SIGKILL);
+                daemons_exited(dm, 10000);
+        }
+}
+
+long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json) {
+        http_response_t resp = { 0 };
+        int r = http_request_json(method, url, body, 10000, &resp);
+        long status = r < 0 ? 0 : resp.status;
+        if (ret_json) {
+                *ret_json = resp.json;
+                resp.json = NULL;
+        }
+        http_response_clear(&resp);
+        return status;
+}
+
+/* Polls url until it answers 200 (deadline_ms from now) or the process is gone. */
+static int wait_http(daemon_t *dm, const char *url, int64_t deadline_ms) {
+        while (daemons_now_ms() < deadline_ms) {
+                if (daemons_call("GET", url, NULL, NULL) == 200)
+                        return 0;
+                if (waitpid(dm->pid, NULL, WNOHANG) == dm->pid) {
+                        pids_del(dm->pid);
+                        dm->pid = 0;
+                        return -1;
+                }
+                daemons_sleep_ms(50);
+        }
+        return -1;
+}
+
+static int oracle_spawn(daemons_t *d, const char *const *env) {
+        daemon_t *o = &d->oracle;
+        char guest[300], recipe[300];
+        snprintf(guest, sizeof guest, "VMATRIX_GUEST_DIR=%s/guest", d->dir);
+        snprintf(recipe, sizeof recipe, "VMATRIX_GUEST_RECIPE=%s/no-recipe", d->dir);
+        const char *all[16] = { guest, recipe };
+        size_t n = 2;
+        for (size_t i = 0; env && env[i] && n < 15; i++)
+                all[n++] = env[i];
+        char listen[32];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", o->port);
+        char *argv[] = { d->exe, "oracle", "--data", o->data, "--listen", listen, NULL };
+        if (spawn(o, argv, all) < 0)
+                return -1;
+        char url[128];
+        snprintf(url, sizeof url, "%s/v1/health", o->url);
+        return wait_http(o, url, daemons_now_ms() + 20000);
+}
+
+int daemons_oracle_start(daemons_t *d, const char *const *env) {
+        daemon_t *o = &d->oracle;
+        snprintf(o->name, sizeof o->name, "oracle");
+        snprintf(o->data, sizeof o->data, "%s/oracle", d->dir);
+        snprintf(o->log, sizeof o->log, "%s/oracle.log", d->dir);
+        o->port = port_free();
+        snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d", o->port);
+        return oracle_spawn(d, env);
+}
+
+void daemons_rm_state(daemons_t *d, const char *rm, char *ret) {
+        *ret = 0;
+        char url[128];
+        snprintf(url, sizeof url, "%s/v1/rms", d->oracle.url);
+        json_t *j = NULL;
+        if (daemons_call("GET", url, NULL, &j) == 200 && json_is_array(j)) {
+                size_t i;
+                json_t *r;
+                json_array_foreach(j, i, r) {
+                        const char *name = json_string_value(json_object_get(r, "name"));
+                        const char *state = json_string_value(json_object_get(r, "state"));
+                        if (name && state && strcmp(name, rm) == 0)
+                                snprintf(ret, 16, "%s", state);
+                }
+        }
+        json_decref(j);
+}
+
+static int node_spawn(daemons_t *d, daemon_t *dm, const char *const *env) {
+        char listen[32];
+        snprintf(listen, sizeof listen, "127.0.0.1:%d", dm->port);
+        char *argv[] = { d->exe, "node", "--oracle", d->oracle.url, "--name", dm->name, "--role", dm->role,
+                         "--data", dm->data, "--listen", listen, "--driver", "fake", "--warm-slots", "0", NULL };
+        if (spawn(dm, argv, env) < 0)
+                return -1;
+        char url[128];
+        snprintf(url, sizeof url, "%s/v1/health", dm->url);
+        if (wait_http(dm, url, daemons_now_ms() + 20000) < 0)
+                return -1;
+        /* up at the Oracle: its first heartbeat arrived */
+        int64_t deadline = daemons_now_ms() + 20000;
+        while (daemons_now_ms() < deadline) {
+                char st[16];
+                daemons_rm_state(d, dm->name, st);
+                if (strcmp(st, "up") == 0)
+                        return 0;
+                daemons_sleep_ms(100);
+        }
+        return -1;
+}
+
+int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, const char *const *env) {
+        daemon_t *dm = &d->nodes[i];
+        snprintf(dm->name, sizeof dm->name, "%s", name);
+        snprintf(dm->role, sizeof dm->role, "%s", role);
+        snprintf(dm->data, sizeof dm->data, "%s/%s", d->dir, name);
+        snprintf(dm->log, sizeof dm->log, "%s/%s.log", d->dir, name);
+        snprintf(dm->oracle, sizeof dm->oracle, "%s", d->oracle.url);
+        dm->port = port_free();
+        snprintf(dm->url, sizeof dm->url, "http://127.0.0.1:%d", dm->port);
+        return node_spawn(d, dm, env);
+}
+
+int daemons_restart(daemons_t *d, daemon_t *dm, const char *const *env) {
+        daemons_stop(dm, SIGKILL);
+        if (dm != &d->oracle)
+                return node_spawn(d, dm, env);
+        if (oracle_spawn(d, env) < 0)
+                return -1;
+        /* a restarted Oracle knows its RMs but has not heard them yet: wait for their heartbeats */
+        int64_t deadline = daemons_now_ms() + 20000;
+        for (int i = 0; i < 2; i++) {
+                char st[16] = "";
+                while (d->nodes[i].pid > 0 && daemons_now_ms() < deadline) {
+                        daemons_rm_state(d, d->nodes[i].name, st);
+                        if (strcmp(st, "up") == 0)
+                                break;
+                        daemons_sleep_ms(100);
+                }
+                if (d->nodes[i].pid > 0 && strcmp(st, "up") != 0)
+                        return -1;
+        }
+        return 0;
+}
+
+long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t *body, char *ret_op) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/%s/%s", d->oracle.url, vm, action);
+        json_t *j = NULL;
+        json_t *b = body ? body : json_object();
+        long status = daemons_call("POST", url, b, &j);
+        if (!body)
+                json_decref(b);
+        if (status != 202)
+                fprintf(stderr, "POST %s: %ld %s\n", url, status,
+                        json_string_value(json_object_get(json_object_get(j, "error"), "message")) ?: "");
+        const char *id = json_string_value(json_object_get(json_object_get(j, "op"), "id"));
+        snprintf(ret_op, 64, "%s", id ? id : "");
+        json_decref(j);
+        return status;
+}
+
+void daemons_op_wait(daemons_t *d, const char *op, int64_t deadline_ms, char *ret_state) {
+        snprintf(ret_state, 16, "%s", "");
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/ops/%s?wait_ms=1000", d->oracle.url, op);
+        while (daemons_now_ms() < deadline_ms) {
+                json_t *j = NULL;
+                if (daemons_call("GET", url, NULL, &j) == 200) {
+                        const char *st = json_string_value(json_object_get(j, "state"));
+                        snprintf(ret_state, 16, "%s", st ? st : "");
+                }
+                json_decref(j);
+                if (*ret_state && strcmp(ret_state, "running") != 0)
+                        return;
+                daemons_sleep_ms(50);
+        }
+}
+
+void daemons_vm_state(daemons_t *d, const char *vm, char *ret_state, char *ret_rm) {
+        *ret_state = 0;
+        if (ret_rm)
+                *ret_rm = 0;
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
+        json_t *j = NULL;
+        if (daemons_call("GET", url, NULL, &j) == 200) {
+                const char *st = json_string_value(json_object_get(j, "state"));
+                const char *rm = json_string_value(json_object_get(j, "rm"));
+                snprintf(ret_state, 32, "%s", st ? st : "");
+                if (ret_rm)
+                        snprintf(ret_rm, 32, "%s", rm ? rm : "");
+        }
+        json_decref(j);
+}
+
+bool daemons_vm_wait_state(daemons_t *d, const char *vm, const char *want, int64_t deadline_ms) {
+        char st[32];
+        do {
+                daemons_vm_state(d, vm, st, NULL);
+                if (strcmp(st, want) == 0)
+                        return true;
+                daemons_sleep_ms(100);
+        } while (daemons_now_ms() < deadline_ms);
+        return false;
+}
+
+bool daemons_vm_do(daemons_t *d, const char *vm, const char *action, const char *want) {
+        char op[64], st[16];
+        long status = daemons_vm_action(d, vm, action, NULL, op);
+        if (status != 202 || !*op) {
+                fprintf(stderr, "%s %s: HTTP %ld\n", action, vm, status);
+                return false;
+        }
+        daemons_op_wait(d, op, daemons_now_ms() + 30000, st);
+        if (strcmp(st, "done") != 0) {
+                fprintf(stderr, "%s %s: op %s is %s\n", action, vm, op, st);
+                return false;
+        }
+        char vs[32];
+        daemons_vm_state(d, vm, vs, NULL);
+        if (want && strcmp(vs, want) != 0) {
+                fprintf(stderr, "%s %s: state %s, not %s\n", action, vm, vs, want);
+                return false;
+        }
+        return true;
+}
+
+int daemons_vm_create(daemons_t *d, const char *vm) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/images", d->oracle.url);
+        json_t *img = json_pack("{s:s,s:s}", "name", "tiny-http", "builtin", "tiny-http");
+        long s = daemons_call("POST", url, img, NULL);
+        json_decref(img);
+        if (s != 201 && s != 409)
+                return -1;
+        snprintf(url, sizeof url, "%s/v1/vms", d->oracle.url);
+        json_t *body = json_pack("{s:s,s:s,s:i}", "name", vm, "image", "tiny-http", "memory_mib", 32);
+        s = daemons_call("POST", url, body, NULL);
+        json_decref(body);
+        return s == 201 ? 0 : -1;
+}
+
+void daemons_boot_id(const daemon_t *dm, const char *vm, char *ret) {
+        *ret = 0;
+        char path[700];
+        snprintf(path, sizeof path, "%s/vms/%s/run/fake.json", dm->data, vm);
+        json_t *j = json_load_file(path, 0, NULL);
+        const char *id = json_string_value(json_object_get(j, "boot_id"));
+        snprintf(ret, 32, "%s", id ? id : "");
+        json_decref(j);
+}

@@ -1,0 +1,75 @@
+/* Helpers for the daemon tests (test-oracle.c, test-node.c): a real Oracle and real nodes of
+ * vmatrix-test (fake VMM driver) as processes on loopback, in a fresh temporary directory,
+ * driven over HTTP. Every process started is killed at exit, also when the test fails or is
+ * interrupted (atexit and a signal handler that only calls kill()). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+typedef struct daemon {
+        pid_t pid;          /* 0 when not running */
+        char name[32];      /* "oracle" or the RM's name */
+        char data[512];     /* its data directory */
+        char log[512];      /* its stdout and stderr */
+        char url[64];       /* http://127.0.0.1:PORT */
+        char oracle[64];    /* a node's Oracle */
+        char role[16];      /* a node's role */
+        int port;
+} daemon_t;
+
+/* The test's context: its directory and the daemons in it. */
+typedef struct daemons {
+        char dir[256];
+        char exe[512];      /* vmatrix-test */
+        daemon_t oracle;
+        daemon_t nodes[2];
+} daemons_t;
+
+/* Makes a fresh temporary directory, the fake guest image files and the cleanup hooks.
+ * exe is vmatrix-test's path ($VMATRIX_TEST_EXE when NULL). Exits the test when it cannot. */
+void daemons_init(daemons_t *d, const char *exe);
+/* Kills every daemon and removes the directory (kept when keep, for a failed run's logs). */
+void daemons_done(daemons_t *d, bool keep);
+
+/* Starts the Oracle on data (its default in d->dir when NULL) and waits until it answers.
+ * env: NULL-terminated "NAME=VALUE" set in the daemon only (may be NULL). Returns 0 or -1. */
+int daemons_oracle_start(daemons_t *d, const char *const *env);
+/* Starts node i (rm1 production, ch1 chamber by default) and waits until the Oracle lists it up. */
+int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, const char *const *env);
+/* Starts a daemon again on its data and port after a stop (restart); a restarted Oracle is
+ * ready once the running nodes are up at it again. */
+int daemons_restart(daemons_t *d, daemon_t *dm, const char *const *env);
+/* Sends sig and reaps the process (waits at most 10 s; then SIGKILL). */
+void daemons_stop(daemon_t *dm, int sig);
+/* Whether dm exited by itself (a crash point); reaps it. */
+bool daemons_exited(daemon_t *dm, int timeout_ms);
+/* Prints the tail of every daemon's log (for a failed check). */
+void daemons_dump_logs(const daemons_t *d);
+
+/* One HTTP call with a JSON body (may be NULL); *ret_json (may be NULL) gets the answer's JSON.
+ * Returns the HTTP status, 0 when no answer came. */
+long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json);
+/* POST ORACLE/v1/vms/NAME/ACTION; the op's id into ret_op (64 bytes). Returns the status. */
+long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t *body, char *ret_op);
+/* Waits for op to end (deadline_ms); its final state ("done", "failed", or "running" at the
+ * deadline, "" when unknown) into ret_state (16 bytes). */
+void daemons_op_wait(daemons_t *d, const char *op, int64_t deadline_ms, char *ret_state);
+/* The VM's state at the Oracle into ret_state (32 bytes), "" when unknown; its RM into
+ * ret_rm (32 bytes, may be NULL). */
+void daemons_vm_state(daemons_t *d, const char *vm, char *ret_state, char *ret_rm);
+/* Polls until the VM's state is want or deadline_ms passes; true when it is. */
+bool daemons_vm_wait_state(daemons_t *d, const char *vm, const char *want, int64_t deadline_ms);
+/* Runs action and waits for its op; true when it is done and the VM is then in want. */
+bool daemons_vm_do(daemons_t *d, const char *vm, const char *action, const char *want);
+/* Registers the tiny-http image (once) and creates vm (32 MiB). Returns 0 or -1. */
+int daemons_vm_create(daemons_t *d, const char *vm);
+/* The RM's state at the Oracle ("up", "down", "" unknown) into ret (16 bytes). */
+void daemons_rm_state(daemons_t *d, const char *rm, char *ret);
+/* The fake guest's boot id of vm on node dm ("" when none): it survives a save and restore. */
+void daemons_boot_id(const daemon_t *dm, const char *vm, char *ret /* 32 bytes */);
+
+int64_t daemons_now_ms(void);
+void daemons_sleep_ms(int ms);

@@ -1,0 +1,113 @@
+/* Daemon tests of the Oracle: a real Oracle and two real nodes (rm1 production, ch1 chamber)
+ * of vmatrix-test on the fake VMM driver, driven through the HTTP API (daemons.c). Covers a
+ * VM's whole lifecycle and an Oracle killed with SIGKILL in the middle of an operation. */
+#include "daemons.h"
+#include "tap.h"
+
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A state a VM may rest in (not a transition; model/lifecycle.c). */
+static bool state_is_stable(const char *s) {
+        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
+        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
+                if (strcmp(s, stable[i]) == 0)
+                        return true;
+        return false;
+}
+
+/* create, boot, suspend, resume, hibernate, activate, suspend, resume, stop, delete: each op
+ * ends done in the state README gives; the guest survives hibernate and activate. */
+static void test_lifecycle(daemons_t *d) {
+        CHECK(daemons_vm_create(d, "life") == 0);
+        char st[32], rm[32];
+        daemons_vm_state(d, "life", st, NULL);
+        CHECK_STREQ(st, "stored");
+        CHECK(daemons_vm_do(d, "life", "boot", "loading"));
+        daemons_vm_state(d, "life", st, rm);
+        CHECK_STREQ(rm, "ch1");
+        char boot_id[32], after[32];
+        daemons_boot_id(&d->nodes[1], "life", boot_id);
+        CHECK(*boot_id);
+        CHECK(daemons_vm_do(d, "life", "suspend", "suspended"));
+        CHECK(daemons_vm_do(d, "life", "resume", "loading"));
+        CHECK(daemons_vm_do(d, "life", "hibernate", "stored"));
+        CHECK(daemons_vm_do(d, "life", "activate", "active"));
+        daemons_vm_state(d, "life", st, rm);
+        CHECK_STREQ(rm, "rm1");
+        daemons_boot_id(&d->nodes[0], "life", after);
+        CHECK_STREQ(after, boot_id); /* restored, not booted afresh */
+        /* a VM on a mapped snapshot is saved by writing its memory back (node-save.c) */
+        CHECK(daemons_vm_do(d, "life", "suspend", "suspended"));
+        CHECK(daemons_vm_do(d, "life", "resume", "active"));
+        daemons_boot_id(&d->nodes[0], "life", after);
+        CHECK_STREQ(after, boot_id);
+        /* an illegal transition is refused, not queued */
+        char op[64];
+        CHECK(daemons_vm_action(d, "life", "delete", NULL, op) == 409);
+        CHECK(daemons_vm_do(d, "life", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "life", "delete", NULL));
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/life", d->oracle.url);
+        int64_t deadline = daemons_now_ms() + 10000;
+        long status = 0;
+        while ((status = daemons_call("GET", url, NULL, NULL)) != 404 && daemons_now_ms() < deadline)
+                daemons_sleep_ms(100);
+        CHECK(status == 404);
+}
+
+/* SIGKILL of the Oracle just after it accepted an operation, then a restart on the same data:
+ * the op ends (done or failed), never stays running; the VM rests in a legal state; the next
+ * operation works and the guest is still the same one. */
+static void test_oracle_killed(daemons_t *d) {
+        const char *actions[] = { "hibernate", "activate", "suspend" };
+        CHECK(daemons_vm_create(d, "k9") == 0);
+        CHECK(daemons_vm_do(d, "k9", "boot", "loading"));
+        char boot_id[32];
+        daemons_boot_id(&d->nodes[1], "k9", boot_id);
+        for (size_t i = 0; i < sizeof actions / sizeof *actions; i++) {
+                char op[64], st[16], vs[32];
+                CHECK(daemons_vm_action(d, "k9", actions[i], NULL, op) == 202 && *op);
+                daemons_sleep_ms(30 * (int)i); /* a little further into the op each time */
+                daemons_stop(&d->oracle, SIGKILL);
+                CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
+                daemons_op_wait(d, op, daemons_now_ms() + 30000, st);
+                CHECK(strcmp(st, "done") == 0 || strcmp(st, "failed") == 0);
+                int64_t deadline = daemons_now_ms() + 20000;
+                do {
+                        daemons_vm_state(d, "k9", vs, NULL);
+                        if (state_is_stable(vs))
+                                break;
+                        daemons_sleep_ms(100);
+                } while (daemons_now_ms() < deadline);
+                CHECK(state_is_stable(vs));
+                if (strcmp(st, "done") != 0) {
+                        fprintf(stderr, "%s after an Oracle kill: op %s, vm %s; retrying\n", actions[i], st, vs);
+                        CHECK(daemons_vm_do(d, "k9", actions[i], NULL));
+                }
+        }
+        char vs[32], rm[32], after[32];
+        daemons_vm_state(d, "k9", vs, rm);
+        CHECK_STREQ(vs, "suspended");
+        daemons_boot_id(strcmp(rm, "rm1") == 0 ? &d->nodes[0] : &d->nodes[1], "k9", after);
+        CHECK(daemons_vm_do(d, "k9", "resume", "active"));
+        daemons_boot_id(strcmp(rm, "rm1") == 0 ? &d->nodes[0] : &d->nodes[1], "k9", after);
+        CHECK_STREQ(after, boot_id);
+}
+
+int main(void) {
+        daemons_t d;
+        daemons_init(&d, NULL);
+        int64_t t0 = daemons_now_ms();
+        CHECK(daemons_oracle_start(&d, NULL) == 0);
+        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
+        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        if (tap_failed == 0)
+                test_lifecycle(&d);
+        if (tap_failed == 0)
+                test_oracle_killed(&d);
+        fprintf(stderr, "test-oracle: %lld ms\n", (long long)(daemons_now_ms() - t0));
+        daemons_done(&d, tap_failed > 0);
+        return tap_finish();
+}
