@@ -44,7 +44,7 @@ $(ASAN_BUILD)/build.ninja:
 	touch $(ASAN_BUILD)/.test-drivers
 
 $(ASAN_BUILD)/.test-drivers: | $(ASAN_BUILD)/build.ninja
-	meson configure $(ASAN_BUILD) -Dtest_drivers=true
+	meson setup --reconfigure $(ASAN_BUILD) -Dtest_drivers=true
 	touch $@
 
 unit: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers

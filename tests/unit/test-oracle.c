@@ -43,6 +43,14 @@ static void test_lifecycle(daemons_t *d) {
         CHECK(daemons_vm_do(d, "life", "resume", "active"));
         daemons_boot_id(&d->nodes[0], "life", after);
         CHECK_STREQ(after, boot_id);
+        /* suspended on the only production RM, an activation resumes it there (the VM does
+         * not count against its own RM) */
+        CHECK(daemons_vm_do(d, "life", "suspend", "suspended"));
+        CHECK(daemons_vm_do(d, "life", "activate", "active"));
+        daemons_vm_state(d, "life", st, rm);
+        CHECK_STREQ(rm, "rm1");
+        daemons_boot_id(&d->nodes[0], "life", after);
+        CHECK_STREQ(after, boot_id);
         /* an illegal transition is refused, not queued */
         char op[64];
         CHECK(daemons_vm_action(d, "life", "delete", NULL, op) == 409);
