@@ -1,12 +1,14 @@
 /* Daemon tests of the Oracle: a real Oracle and two real nodes (rm1 production, ch1 chamber)
  * of vmatrix-test on the fake VMM driver, driven through the HTTP API (daemons.c). Covers a
  * VM's whole lifecycle and an Oracle killed with SIGKILL in the middle of an operation. */
+#include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A state a VM may rest in (not a transition; model/lifecycle.c). */
 static bool state_is_stable(const char *s) {
@@ -65,6 +67,47 @@ static void test_lifecycle(daemons_t *d) {
         CHECK(status == 404);
 }
 
+/* A node's op heartbeat that lands after the op's end is refused (409) and leaves the op as it
+ * ended: it used to write the running row back over the finished one. */
+static void test_late_op_heartbeat(daemons_t *d) {
+        CHECK(daemons_vm_create(d, "late") == 0);
+        char op[64], st[16];
+        CHECK(daemons_vm_action(d, "late", "boot", NULL, op) == 202);
+        daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
+        CHECK_STREQ(st, "done");
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/ops/%s/heartbeat", d->oracle.url, op);
+        _cleanup_(json_decrefp) json_t *beat = json_pack("{s:i,s:i}", "done", 5, "total", 10);
+        CHECK(daemons_call("POST", url, beat, NULL) == 409);
+        snprintf(url, sizeof url, "%s/v1/ops/%s", d->oracle.url, op);
+        _cleanup_(json_decrefp) json_t *got = NULL;
+        CHECK(daemons_call("GET", url, NULL, &got) == 200);
+        CHECK_STREQ(json_string_value(json_object_get(got, "state")), "done");
+        CHECK(daemons_vm_do(d, "late", "stop", "stored"));
+}
+
+/* A stop whose upload fails leaves the VM failed on its RM (the node has shut it down), not
+ * running where nothing answers; stopping it again once the upload works stores it. The disk
+ * is made unreadable by putting a directory in its place. */
+static void test_stop_upload_fails(daemons_t *d) {
+        CHECK(daemons_vm_create(d, "upl") == 0);
+        CHECK(daemons_vm_do(d, "upl", "activate", "active"));
+        char disk[700], aside[720];
+        snprintf(disk, sizeof disk, "%s/vms/upl/disk.qcow2", d->nodes[0].data);
+        snprintf(aside, sizeof aside, "%s.aside", disk);
+        CHECK(rename(disk, aside) == 0 && mkdir(disk, 0755) == 0);
+        char op[64], st[32], rm[32];
+        CHECK(daemons_vm_action(d, "upl", "stop", NULL, op) == 202);
+        daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
+        CHECK_STREQ(st, "failed");
+        daemons_vm_state(d, "upl", st, rm);
+        CHECK_STREQ(st, "failed");
+        CHECK_STREQ(rm, "rm1");
+        CHECK(rmdir(disk) == 0 && rename(aside, disk) == 0);
+        CHECK(daemons_vm_do(d, "upl", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "upl", "delete", NULL));
+}
+
 /* SIGKILL of the Oracle just after it accepted an operation, then a restart on the same data:
  * the op ends (done or failed), never stays running; the VM rests in a legal state; the next
  * operation works and the guest is still the same one. */
@@ -113,6 +156,10 @@ int main(void) {
         CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
         if (tap_failed == 0)
                 test_lifecycle(&d);
+        if (tap_failed == 0)
+                test_late_op_heartbeat(&d);
+        if (tap_failed == 0)
+                test_stop_upload_fails(&d);
         if (tap_failed == 0)
                 test_oracle_killed(&d);
         fprintf(stderr, "test-oracle: %lld ms\n", (long long)(daemons_now_ms() - t0));
