@@ -81,8 +81,40 @@ static const http_route_t routes[] = {
         { NULL },
 };
 
+/* A peer that answers one request with an endless body, until the client hangs up. */
+static void *endless_body(void *arg) {
+        int c = accept(*(int *)arg, NULL, NULL);
+        if (c < 0)
+                return NULL;
+        char req[4096];
+        (void)!recv(c, req, sizeof req, 0);
+        const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
+        static char zeros[1 << 20];
+        bool ok = send(c, head, strlen(head), MSG_NOSIGNAL) > 0;
+        while (ok)
+                ok = send(c, zeros, sizeof zeros, MSG_NOSIGNAL) > 0;
+        close(c);
+        return NULL;
+}
+
+/* The client keeps at most 320 MiB of an answer: a peer that sends more gets -EFBIG, not the
+ * client's memory. */
+static void test_response_cap(void) {
+        unsigned port;
+        int fd = listen_loopback(&port);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, endless_body, &fd) == 0);
+        _cleanup_free_ char *url = xasprintf("http://127.0.0.1:%u/v1/anything", port);
+        http_response_t r = { 0 };
+        CHECK(http_request_json("GET", url, NULL, 60000, &r) == -EFBIG);
+        http_response_clear(&r);
+        pthread_join(t, NULL);
+        close(fd);
+}
+
 int main(void) {
         test_tcp_probe();
+        test_response_cap();
         http_server_t *s = NULL;
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {
