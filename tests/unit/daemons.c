@@ -1,6 +1,7 @@
 /* Real daemons for unit tests (see daemons.h): fork/exec of vmatrix-test, readiness and state
  * polling over HTTP with deadlines, and cleanup that cannot leak processes. */
 #include "daemons.h"
+#include "model/lifecycle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -426,4 +427,22 @@ void daemons_boot_id(const daemon_t *dm, const char *vm, char *ret) {
         const char *id = json_string_value(json_object_get(j, "boot_id"));
         snprintf(ret, 32, "%s", id ? id : "");
         json_decref(j);
+}
+
+bool daemons_vm_wait_stable(daemons_t *d, const char *vm, int64_t deadline_ms, char *ret_state) {
+        for (;;) {
+                daemons_vm_state(d, vm, ret_state, NULL);
+                if (lifecycle_state_is_stable(ret_state))
+                        return true;
+                if (daemons_now_ms() >= deadline_ms)
+                        return false;
+                daemons_sleep_ms(100);
+        }
+}
+
+int daemons_start_cluster(daemons_t *d) {
+        if (daemons_oracle_start(d, NULL) < 0 || daemons_node_start(d, 0, "rm1", "production", NULL) < 0 ||
+            daemons_node_start(d, 1, "ch1", "chamber", NULL) < 0)
+                return -1;
+        return 0;
 }

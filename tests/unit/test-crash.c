@@ -10,14 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool state_is_stable(const char *s) {
-        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
-        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
-                if (strcmp(s, stable[i]) == 0)
-                        return true;
-        return false;
-}
-
 /* vm booted on ch1; victim (the Oracle or a node) restarted with the crash point at, then
  * action (hibernate) run: the victim must die there. */
 static void crash_case(daemons_t *d, const char *vm, daemon_t *victim, const char *at) {
@@ -39,14 +31,7 @@ static void crash_case(daemons_t *d, const char *vm, daemon_t *victim, const cha
         CHECK(daemons_restart(d, victim, NULL) == 0);
         daemons_op_wait(d, op, daemons_now_ms() + 40000, st);
         CHECK(strcmp(st, "done") == 0 || strcmp(st, "failed") == 0);
-        int64_t deadline = daemons_now_ms() + 20000;
-        do {
-                daemons_vm_state(d, vm, vs, NULL);
-                if (state_is_stable(vs))
-                        break;
-                daemons_sleep_ms(100);
-        } while (daemons_now_ms() < deadline);
-        CHECK(state_is_stable(vs));
+        CHECK(daemons_vm_wait_stable(d, vm, daemons_now_ms() + 20000, vs));
         fprintf(stderr, "  op %s, vm %s\n", st, vs);
         bool was_failed = strcmp(vs, "failed") == 0;
         /* the retry: hibernate again where it is still legal, then activate */
@@ -63,9 +48,7 @@ int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
         int64_t t0 = daemons_now_ms();
-        CHECK(daemons_oracle_start(&d, NULL) == 0);
-        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
-        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        CHECK(daemons_start_cluster(&d) == 0);
         if (tap_failed == 0)
                 crash_case(&d, "c1", &d.oracle, "oracle-after-save");
         if (tap_failed == 0)

@@ -12,14 +12,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-static bool state_is_stable(const char *s) {
-        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
-        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
-                if (strcmp(s, stable[i]) == 0)
-                        return true;
-        return false;
-}
-
 static long file_len(const char *path) {
         struct stat st;
         return stat(path, &st) < 0 ? 0 : (long)st.st_size;
@@ -49,16 +41,6 @@ static bool action_ends(daemons_t *d, const char *vm, const char *action) {
         return strcmp(st, "running") != 0;
 }
 
-static void wait_stable(daemons_t *d, const char *vm, char *ret_state) {
-        int64_t deadline = daemons_now_ms() + 20000;
-        do {
-                daemons_vm_state(d, vm, ret_state, NULL);
-                if (state_is_stable(ret_state))
-                        return;
-                daemons_sleep_ms(100);
-        } while (daemons_now_ms() < deadline);
-}
-
 /* One site on one daemon: returns the number of runs in which the fault fired. */
 static int fault_site(daemons_t *d, daemon_t *victim, const char *site, const char *vm, int max) {
         CHECK(daemons_vm_create(d, vm) == 0);
@@ -79,8 +61,7 @@ static int fault_site(daemons_t *d, daemon_t *victim, const char *site, const ch
                 /* without the fault: the VM is legal, activates, and is the same guest */
                 CHECK(daemons_restart(d, victim, NULL) == 0);
                 char vs[32];
-                wait_stable(d, vm, vs);
-                CHECK(state_is_stable(vs));
+                CHECK(daemons_vm_wait_stable(d, vm, daemons_now_ms() + 20000, vs));
                 /* suspended on rm1 resumes there (an activate would look for another idle
                  * production RM); suspended or loading on ch1 goes through the Nest */
                 if (strcmp(vs, "suspended") == 0) {
@@ -115,9 +96,7 @@ int main(void) {
         int64_t t0 = daemons_now_ms();
         const char *env_max = getenv("VMATRIX_FAULT_MAX");
         int max = env_max ? atoi(env_max) : 40;
-        CHECK(daemons_oracle_start(&d, NULL) == 0);
-        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
-        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        CHECK(daemons_start_cluster(&d) == 0);
         if (tap_failed == 0)
                 CHECK(fault_site(&d, &d.oracle, "store-write", "f1", max) > 0);
         if (tap_failed == 0)

@@ -11,14 +11,6 @@
 #include <sys/stat.h>
 
 /* A state a VM may rest in (not a transition; model/lifecycle.c). */
-static bool state_is_stable(const char *s) {
-        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
-        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
-                if (strcmp(s, stable[i]) == 0)
-                        return true;
-        return false;
-}
-
 /* create, boot, suspend, resume, hibernate, activate, suspend, resume, stop, delete: each op
  * ends done in the state README gives; the guest survives hibernate and activate. */
 static void test_lifecycle(daemons_t *d) {
@@ -125,14 +117,7 @@ static void test_oracle_killed(daemons_t *d) {
                 CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
                 daemons_op_wait(d, op, daemons_now_ms() + 30000, st);
                 CHECK(strcmp(st, "done") == 0 || strcmp(st, "failed") == 0);
-                int64_t deadline = daemons_now_ms() + 20000;
-                do {
-                        daemons_vm_state(d, "k9", vs, NULL);
-                        if (state_is_stable(vs))
-                                break;
-                        daemons_sleep_ms(100);
-                } while (daemons_now_ms() < deadline);
-                CHECK(state_is_stable(vs));
+                CHECK(daemons_vm_wait_stable(d, "k9", daemons_now_ms() + 20000, vs));
                 if (strcmp(st, "done") != 0) {
                         fprintf(stderr, "%s after an Oracle kill: op %s, vm %s; retrying\n", actions[i], st, vs);
                         CHECK(daemons_vm_do(d, "k9", actions[i], NULL));
@@ -151,9 +136,7 @@ int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
         int64_t t0 = daemons_now_ms();
-        CHECK(daemons_oracle_start(&d, NULL) == 0);
-        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
-        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        CHECK(daemons_start_cluster(&d) == 0);
         if (tap_failed == 0)
                 test_lifecycle(&d);
         if (tap_failed == 0)
