@@ -8,7 +8,7 @@ DISK_DIR   ?= $(BUILD)/guest/tiny-http-disk
 DEMO_DIR   ?= $(CURDIR)/demo
 
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-               libjansson-dev libsqlite3-dev libzstd-dev libssl-dev qemu-system-x86 qemu-utils \
+               libjansson-dev libsqlite3-dev libzstd-dev libssl-dev libsodium-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
                procps psmisc jq syslinux syslinux-common mtools dosfstools fdisk
 
@@ -44,7 +44,7 @@ $(ASAN_BUILD)/build.ninja:
 	touch $(ASAN_BUILD)/.test-drivers
 
 $(ASAN_BUILD)/.test-drivers: | $(ASAN_BUILD)/build.ninja
-	meson configure $(ASAN_BUILD) -Dtest_drivers=true
+	meson setup --reconfigure $(ASAN_BUILD) -Dtest_drivers=true
 	touch $@
 
 unit: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers
@@ -56,7 +56,9 @@ system: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers guest guest-d
 	VMATRIX=$(CURDIR)/$(ASAN_BUILD)/vmatrix GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		DISK_IMAGE=$(CURDIR)/$(DISK_DIR)/tiny-http.raw tests/system/run-all.sh
 
+# The optimized build too: -O2 warnings (maybe-uninitialized) are errors the -O0 ASan build misses.
 test: deps
+	$(MAKE) build
 	$(MAKE) unit
 	$(MAKE) system
 

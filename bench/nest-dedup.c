@@ -15,6 +15,7 @@
 
 #include "base/util.h"
 #include "nest/chunk-store.h"
+#include "nest/txn.h"
 #include "nest/chunker.h"
 #include "nest/import.h"
 #include "nest/manifest.h"

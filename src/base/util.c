@@ -91,6 +91,21 @@ bool name_is_valid(const char *name) {
         return true;
 }
 
+char *format_bytes(uint64_t bytes, char *buf, size_t size) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+        double v = (double)bytes;
+        unsigned u = 0;
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+        else
+                snprintf(buf, size, "%.1f %s", v, units[u]);
+        return buf;
+}
+
 int parse_size(const char *s, uint64_t *ret) {
         if (!s || !*s)
                 return -EINVAL;

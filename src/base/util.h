@@ -32,6 +32,8 @@ bool name_is_valid(const char *name);
 /* A size such as "512M", "20G" or "1048576" (K, M, G, T: powers of 1024) into *ret; -EINVAL
  * when malformed, -ERANGE above 2^62. */
 int parse_size(const char *s, uint64_t *ret);
+/* "1.5 GiB", "512 B": into buf, which is returned. */
+char *format_bytes(uint64_t bytes, char *buf, size_t size);
 /* Parse a whole decimal string into [min,max]; -EINVAL or -ERANGE otherwise. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 

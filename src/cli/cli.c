@@ -88,6 +88,10 @@ static const cli_option_t service_create_options[] = {
         { "priority", "N", "a higher priority takes RMs from lower ones when none is free (default 0)" },
         { "memory", "MIB", "guest memory of its VMs in MiB (default 128)" },
         { "vcpus", "N", "virtual CPUs of its VMs (default 1)" },
+        { "health", "http|tcp",
+          "how a VM is seen to serve: http, a GET of --health-path answered 2xx or 3xx; tcp, a TCP connect "
+          "(default http)" },
+        { "health-path", "PATH", "the path an http check GETs (default /health; / for a stock web server)" },
         { NULL },
 };
 

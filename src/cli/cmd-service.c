@@ -26,6 +26,17 @@ static int opt_double(cli_t *c, const char *option, double min, double max, doub
         return CLI_OK;
 }
 
+/* A service's health check as one cell, "http /health" or "tcp" (malloc'd; NULL when the
+ * Oracle does not say, as one older than health checks). */
+static char *health_cell(const json_t *sv) {
+        const json_t *h = json_object_get(sv, "health");
+        const char *kind = json_string_value(json_object_get(h, "kind"));
+        const char *path = json_string_value(json_object_get(h, "path"));
+        if (!kind)
+                return NULL;
+        return path ? xasprintf("%s %s", kind, path) : xstrdup(kind);
+}
+
 static int service_print(cli_t *c, json_t *sv) {
         if (!json_is_string(json_object_get(sv, "name")))
                 return cli_fail(c, "unexpected answer from the Oracle: not a service object");
@@ -34,8 +45,12 @@ static int service_print(cli_t *c, json_t *sv) {
                 return output_json(c, sv, false);
         }
         static const char *const keys[] = { "name", "state", "error", "endpoint", "image", "active", "pool",
-                                            "prebooted", "min", "max", "high", "window_s", "priority" };
-        kv_print(c->out, sv, keys, ELEMENTSOF(keys));
+                                            "prebooted", "min", "max", "high", "window_s", "priority", "health" };
+        /* the health object shown as its cell */
+        _cleanup_(json_decrefp) json_t *view = json_copy(sv);
+        _cleanup_free_ char *health = health_cell(sv);
+        json_object_set_new(view, "health", health ? json_string(health) : json_null());
+        kv_print(c->out, view, keys, ELEMENTSOF(keys));
         static const char *const headers[] = { "VM", "STATE", "RM", "ADDRESS", "PREBOOTED" };
         static const char *const vkeys[] = { "name", "state", "rm", "address", "prebooted" };
         _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
@@ -79,6 +94,7 @@ static int service_wait(cli_t *c, const char *name, json_t **ret) {
 
 int cmd_service_create(cli_t *c) {
         const char *name = cli_arg(c, 0), *image = cli_opt(c, "image");
+        const char *health = cli_opt(c, "health"), *health_path = cli_opt(c, "health-path");
         int64_t pool = -1, min = -1, max = -1, priority = -1, memory = 0, vcpus = 0;
         double window = -1, high = -1;
         int r;
@@ -98,6 +114,11 @@ int cmd_service_create(cli_t *c) {
         if (max > pool)
                 return cli_usage(c, "--max (%lld) is above --pool (%lld): only the pool's VMs can be active",
                                  (long long)max, (long long)pool);
+        /* the path itself is checked by the Oracle, the one place that lets it into HAProxy's configuration */
+        if (health && !streq(health, "http") && !streq(health, "tcp"))
+                return cli_usage(c, "--health must be http or tcp, not \"%s\"", health);
+        if (health && streq(health, "tcp") && health_path)
+                return cli_usage(c, "--health-path is for --health http; a tcp check has no path");
         _cleanup_(json_decrefp) json_t *body = json_pack("{s:s,s:s,s:I,s:I,s:I}", "name", name, "image", image, "pool",
                                                          (json_int_t)pool, "min", (json_int_t)min, "max",
                                                          (json_int_t)max);
@@ -111,6 +132,12 @@ int cmd_service_create(cli_t *c) {
                 json_object_set_new(body, "memory_mib", json_integer(memory));
         if (vcpus)
                 json_object_set_new(body, "vcpus", json_integer(vcpus));
+        if (health || health_path) {
+                json_t *h = json_pack("{s:s}", "kind", health ? health : "http");
+                if (health_path)
+                        json_object_set_new(h, "path", json_string(health_path));
+                json_object_set_new(body, "health", h);
+        }
         _cleanup_(json_decrefp) json_t *sv = NULL;
         r = api_call(c, "POST", "/v1/services", body, API_TIMEOUT_MS, &sv);
         if (r != CLI_OK)
@@ -142,12 +169,15 @@ int cmd_service_list(cli_t *c) {
                         json_ensure_fields(sv, service_json_fields, ELEMENTSOF(service_json_fields));
                 return output_json(c, svs, false);
         }
-        static const char *const headers[] = { "NAME", "STATE", "ENDPOINT", "ACTIVE", "POOL", "MIN", "MAX", "IMAGE" };
+        static const char *const headers[] = { "NAME", "STATE", "ENDPOINT", "ACTIVE", "POOL", "MIN", "MAX", "IMAGE",
+                                               "HEALTH" };
         static const char *const keys[] = { "name", "state", "endpoint", "active", "pool", "min", "max", "image" };
         _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
-        json_array_foreach(svs, i, sv)
+        json_array_foreach(svs, i, sv) {
                 for (unsigned k = 0; k < ELEMENTSOF(keys); k++)
                         table_add_json(t, sv, keys[k]);
+                table_add_take(t, health_cell(sv));
+        }
         table_flush(t, c->out);
         return CLI_OK;
 }

@@ -166,21 +166,6 @@ void json_ensure_fields(json_t *obj, const char *const *fields, unsigned n) {
                         json_object_set_new(obj, fields[i], json_null());
 }
 
-char *format_bytes(uint64_t bytes, char *buf, size_t size) {
-        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
-        double v = (double)bytes;
-        unsigned u = 0;
-        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
-                v /= 1024;
-                u++;
-        }
-        if (u == 0)
-                snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-        else
-                snprintf(buf, size, "%.1f %s", v, units[u]);
-        return buf;
-}
-
 char *format_time(double seconds, char *buf, size_t size) {
         time_t t = (time_t)seconds;
         struct tm tm;

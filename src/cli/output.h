@@ -39,8 +39,6 @@ int output_json(cli_t *c, const json_t *j, bool line);
 /* Sets every key of fields that obj lacks to null, so --json always has the contract's fields. */
 void json_ensure_fields(json_t *obj, const char *const *fields, unsigned n);
 
-/* "1.5 GiB", "512 B": into buf, which is returned. */
-char *format_bytes(uint64_t bytes, char *buf, size_t size);
 /* Local time as ISO 8601 "2024-05-01T14:03:07" from seconds since the epoch, into buf. */
 char *format_time(double seconds, char *buf, size_t size);
 /* A time field of an API object as format_time text, malloc'd, NULL when absent. Numbers are

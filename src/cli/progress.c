@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
+#include "base/util.h"
 #include "cli/output.h"
 
 static unsigned terminal_columns(FILE *f) {

@@ -242,7 +242,10 @@ static enum MHD_Result node_routes(struct MHD_Connection *c, const char *method,
 }
 
 /* Starts a detached fake QEMU (double fork, own session, like `qemu -daemonize`) unless the one
- * named by its pid file still runs. */
+ * named by its pid file still runs. Not proc_spawn_daemon: what is tested here is a QEMU that is
+ * not the node's child (init reaps it, a restarted node finds it by its pid file), and only the
+ * intermediate process exiting gives that. Between fork and exec the children call only setsid,
+ * fork and execv, which take no lock the HTTP thread could hold. */
 static void node_start_qemu(const char *data) {
         _cleanup_free_ char *run = xasprintf("%s/run/vm-%s", data, node.name);
         _cleanup_free_ char *pidfile = xasprintf("%s/qemu.pid", run);

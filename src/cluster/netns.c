@@ -14,9 +14,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 
 #define NETNS_RUN_DIR "/run/netns"
@@ -52,8 +52,15 @@ static const char *ip_path(void) {
         return NULL;
 }
 
+/* `ip` changes a link or a namespace in well under a second; 10 s means it hangs (a stuck
+ * netlink or a namespace being torn down), and the cluster command should say so. */
+#define NETNS_IP_TIMEOUT_MS 10000
+/* `ip -j route show table all` on a host with a big routing table is long: keep plenty. */
+#define NETNS_IP_OUTPUT_MAX (16u << 20)
+
 /* Runs `ip ARGS...` (NULL-terminated). Its stderr goes to ours, so its own message explains a
- * failure. With ret_out, its stdout is collected (malloc'd). -EIO if it exits non-zero. */
+ * failure. With ret_out, its stdout is collected (malloc'd). -EIO if it exits non-zero,
+ * -ETIMEDOUT (logged) if it hangs. */
 static int ip_run(char **ret_out, const char *arg, ...) {
         const char *argv[24] = { "ip" };
         size_t n = 1;
@@ -69,58 +76,20 @@ static int ip_run(char **ret_out, const char *arg, ...) {
                 log_error("cannot find the `ip` command (iproute2) in /usr/sbin, /sbin, /usr/bin or /bin");
                 return -ENOENT;
         }
-        int out[2] = { -1, -1 };
-        if (ret_out && pipe2(out, O_CLOEXEC) < 0)
-                return negative_errno();
-        _cleanup_close_ int rd = out[0];
-        pid_t pid = fork();
-        if (pid < 0) {
-                int r = negative_errno();
-                if (out[1] >= 0)
-                        close(out[1]);
-                return r;
-        }
-        if (pid == 0) {
-                int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-                if (null >= 0)
-                        dup2(null, STDIN_FILENO);
-                if (out[1] >= 0)
-                        dup2(out[1], STDOUT_FILENO);
-                execv(path, (char *const *)argv);
-                _exit(127);
-        }
-        if (out[1] >= 0)
-                close(out[1]);
-
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, cap = 0;
-        while (rd >= 0) {
-                if (len + 4096 > cap) {
-                        cap = cap ? cap * 2 : 16384;
-                        char *b = realloc(buf, cap);
-                        if (!b)
-                                abort();
-                        buf = b;
-                }
-                ssize_t k = read(rd, buf + len, cap - len - 1);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        break;
-                len += (size_t)k;
-        }
-        int status = 0;
-        while (waitpid(pid, &status, 0) < 0)
-                if (errno != EINTR)
-                        return negative_errno();
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        argv[0] = path;
+        proc_run_opts_t opts = { .timeout_ms = NETNS_IP_TIMEOUT_MS, .output_max = NETNS_IP_OUTPUT_MAX,
+                                 .stderr_inherit = true };
+        _cleanup_free_ char *out = NULL;
+        int r = proc_run_full((char *const *)argv, &opts, &out);
+        if (r == -ETIMEDOUT)
+                log_error("`ip %s %s` did not finish in %d s and was killed", argv[1], argv[2] ? argv[2] : "",
+                          NETNS_IP_TIMEOUT_MS / 1000);
+        if (r == -EPROTO)
                 return -EIO;
-        if (ret_out) {
-                if (!buf)
-                        buf = xstrdup("");
-                buf[len] = 0;
-                *ret_out = TAKE_PTR(buf);
-        }
+        if (r < 0)
+                return r;
+        if (ret_out)
+                *ret_out = TAKE_PTR(out);
         return 0;
 }
 

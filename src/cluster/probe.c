@@ -1,15 +1,11 @@
-/* Implementation of probe.h on top of net/http-client.h. */
+/* Implementation of probe.h on top of net/http-client.h and net/tcp-probe.h. */
 #include "cluster/probe.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "base/util.h"
 #include "net/http-client.h"
+#include "net/tcp-probe.h"
 
 #define PROBE_HTTP_TIMEOUT_MS 2000L
 
@@ -56,26 +52,4 @@ int probe_rms(const char *oracle_url, char *const *names, size_t n, bool *ret_up
         return probe_rms_parse(resp.json, names, n, ret_up);
 }
 
-int probe_tcp(const char *address, unsigned port) {
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-        if (inet_pton(AF_INET, address, &sa.sin_addr) != 1 || port == 0 || port > 65535)
-                return -EINVAL;
-        _cleanup_close_ int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return negative_errno();
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-                return 0;
-        if (errno != EINPROGRESS)
-                return negative_errno();
-        struct pollfd p = { .fd = fd, .events = POLLOUT };
-        int k = poll(&p, 1, 1000);
-        if (k < 0)
-                return negative_errno();
-        if (k == 0)
-                return -ETIMEDOUT;
-        int err = 0;
-        socklen_t len = sizeof err;
-        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-                return negative_errno();
-        return err ? -err : 0;
-}
+int probe_tcp(const char *address, unsigned port) { return tcp_probe(address, port, 1000, 0); }

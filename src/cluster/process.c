@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
+#include "base/proc.h"
 #include "base/util.h"
 #include "cluster/netns.h"
 
@@ -27,30 +28,13 @@ _noreturn_ static void child_fail(int fd, int step, int err) {
         _exit(127);
 }
 
-int process_spawn(char *const argv[], int netns_fd, const char *log_path, pid_t *ret_pid,
-                  const char **ret_step) {
-        if (!argv || !argv[0] || argv[0][0] != '/')
-                return -EINVAL;
-        _cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (log_fd < 0)
-                return negative_errno();
+/* The one start that cannot be a posix_spawn: joining a network namespace (setns, and a
+ * private mount of its /sys) must happen in the child between fork and exec, and posix_spawn
+ * has no action for it. Only `cluster up` as root comes here. */
+static int spawn_in_netns(char *const argv[], int netns_fd, int log_fd, pid_t *ret_pid, const char **ret_step) {
         _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
         if (null_fd < 0)
                 return negative_errno();
-
-        /* one header line per start, so a log appended across restarts stays readable */
-        char stamp[32];
-        time_t now = time(NULL);
-        struct tm tm;
-        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
-        _cleanup_free_ char *header = xasprintf("--- %s UTC: starting", stamp);
-        for (char *const *a = argv; *a; a++) {
-                char *h = xasprintf("%s %s", header, *a);
-                free(header);
-                header = h;
-        }
-        dprintf(log_fd, "%s\n", header);
-
         int pipefd[2];
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return negative_errno();
@@ -72,11 +56,9 @@ int process_spawn(char *const argv[], int netns_fd, const char *log_path, pid_t 
                         (void)sigaction(sig, &dfl, NULL);
                 if (setsid() < 0)
                         child_fail(wr, STEP_SETSID, errno);
-                if (netns_fd >= 0) {
-                        int r = netns_enter(netns_fd);
-                        if (r < 0)
-                                child_fail(wr, STEP_SETNS, -r);
-                }
+                int r = netns_enter(netns_fd);
+                if (r < 0)
+                        child_fail(wr, STEP_SETNS, -r);
                 if (dup2(null_fd, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
                     dup2(log_fd, STDERR_FILENO) < 0)
                         child_fail(wr, STEP_DUP2, errno);
@@ -102,6 +84,36 @@ int process_spawn(char *const argv[], int netns_fd, const char *log_path, pid_t 
         }
         *ret_pid = pid;
         return 0;
+}
+
+int process_spawn(char *const argv[], int netns_fd, const char *log_path, pid_t *ret_pid,
+                  const char **ret_step) {
+        if (!argv || !argv[0] || argv[0][0] != '/')
+                return -EINVAL;
+        _cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (log_fd < 0)
+                return negative_errno();
+
+        /* one header line per start, so a log appended across restarts stays readable */
+        char stamp[32];
+        time_t now = time(NULL);
+        struct tm tm;
+        strftime(stamp, sizeof stamp, "%Y-%m-%d %H:%M:%S", gmtime_r(&now, &tm));
+        _cleanup_free_ char *header = xasprintf("--- %s UTC: starting", stamp);
+        for (char *const *a = argv; *a; a++) {
+                char *h = xasprintf("%s %s", header, *a);
+                free(header);
+                header = h;
+        }
+        dprintf(log_fd, "%s\n", header);
+
+        if (netns_fd >= 0)
+                return spawn_in_netns(argv, netns_fd, log_fd, ret_pid, ret_step);
+        proc_spawn_opts_t opts = { .out_fd = log_fd, .new_session = true };
+        int r = proc_spawn_daemon(argv, &opts, ret_pid);
+        if (r < 0 && ret_step)
+                *ret_step = "exec";
+        return r;
 }
 
 int process_pidfile_write(const char *path, pid_t pid) {

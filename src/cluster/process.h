@@ -8,9 +8,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-/* Forks and execs argv[0] with argv in a new session (setsid), stdin from /dev/null, stdout and
- * stderr appended to log_path, every other descriptor closed. netns_fd >= 0: join that network
- * namespace first (netns_enter). Returns once exec succeeded; a failure before exec (bad exe,
+/* Starts argv[0] with argv in a new session (setsid), stdin from /dev/null, stdout and stderr
+ * appended to log_path, every other descriptor closed (proc_spawn_daemon). netns_fd >= 0: join
+ * that network namespace first (netns_enter, in a forked child). Returns once exec succeeded; a failure before exec (bad exe,
  * setns) comes back as its -errno, with *ret_step naming the step ("exec", "setns", ...). The
  * child stays our child: reap it with process_reap. */
 int process_spawn(char *const argv[], int netns_fd, const char *log_path, pid_t *ret_pid,

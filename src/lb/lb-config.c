@@ -115,6 +115,18 @@ static int svc_parse(const lb_service_t *in, size_t index, lb_svc_t *ret, lb_err
                 lb_errs_add(e, -EINVAL, "service \"%s\": invalid bind \"%.64s\" (IPv4:PORT)", v.name, str_or_null(in->bind));
                 return -EINVAL;
         }
+        const char *path = in->health_path ? in->health_path : LB_HEALTH_PATH_DEFAULT;
+        if (!lb_health_kind_name(in->health)) {
+                lb_errs_add(e, -EINVAL, "service \"%s\": invalid health check kind %d", v.name, (int)in->health);
+                return -EINVAL;
+        }
+        if (in->health == LB_HEALTH_HTTP && !lb_health_path_valid(path)) {
+                lb_errs_add(e, -EINVAL, "service \"%s\": invalid health check path \"%.64s\"", v.name, path);
+                return -EINVAL;
+        }
+        v.health = in->health;
+        if (in->health == LB_HEALTH_HTTP)
+                snprintf(v.health_path, sizeof v.health_path, "%s", path);
         if (in->n_servers > 0 && !in->servers) {
                 lb_errs_add(e, -EINVAL, "service \"%s\": servers missing", v.name);
                 return -EINVAL;
@@ -192,6 +204,8 @@ void lb_config_want(const lb_t *lb, const lb_service_t *in, size_t n, lb_errs_t 
                 v = (lb_svc_t){ .n_servers = 0 };
                 memcpy(v.name, old->name, sizeof v.name);
                 memcpy(v.bind, old->bind, sizeof v.bind);
+                v.health = old->health;
+                memcpy(v.health_path, old->health_path, sizeof v.health_path);
                 v.servers = xcalloc(MAX(old->n_servers, 1), sizeof *v.servers);
                 for (size_t j = 0; j < old->n_servers; j++)
                         if (old->servers[j].admin != LB_ADMIN_MAINT)
@@ -202,12 +216,13 @@ void lb_config_want(const lb_t *lb, const lb_service_t *in, size_t n, lb_errs_t 
         *ret_n = k;
 }
 
-bool lb_config_frontends_equal(const lb_svc_t *a, size_t na, lb_svc_t *b, size_t nb) {
+bool lb_config_same(const lb_svc_t *a, size_t na, lb_svc_t *b, size_t nb) {
         if (na != nb)
                 return false;
         for (size_t i = 0; i < na; i++) {
                 const lb_svc_t *o = lb_svc_find(b, nb, a[i].name);
-                if (!o || !streq(o->bind, a[i].bind))
+                if (!o || !streq(o->bind, a[i].bind) || o->health != a[i].health ||
+                    !streq(o->health_path, a[i].health_path))
                         return false;
         }
         return true;
@@ -244,7 +259,6 @@ char *lb_config_build(const lb_t *lb, const char *sock, const lb_svc_t *want, si
                    "    option redispatch\n"
                    "    retries 3\n"
                    "    retry-on conn-failure empty-response response-timeout\n"
-                   "    option httpchk GET /health\n"
                    "    http-reuse safe\n"
                    "    timeout connect 2s\n"
                    "    timeout client 30s\n"
@@ -257,6 +271,10 @@ char *lb_config_build(const lb_t *lb, const char *sock, const lb_svc_t *want, si
                 fprintf(f, "\nfrontend %s\n    bind %s\n    default_backend %s\n", s->name, s->bind, s->name);
                 /* leastconn: allowed with dynamic servers, and spreads by load rather than by turn */
                 fprintf(f, "\nbackend %s\n    balance leastconn\n", s->name);
+                /* the servers' "check": an HTTP GET of the service's path (its servers up on 2xx
+                 * and 3xx, lb_health_status_ok), or, without httpchk, a TCP connection */
+                if (s->health == LB_HEALTH_HTTP)
+                        fprintf(f, "    option httpchk GET %s\n    http-check expect status 200-399\n", s->health_path);
                 /* a DRAIN server starts in maintenance ("disabled"), so a restarted HAProxy sends it
                  * nothing new; lb_sync sets it to drain right after */
                 for (size_t j = 0; j < s->n_servers; j++)

@@ -1,6 +1,7 @@
 /* The load balancer's insides, shared by its files and by nothing else:
  *   lb.c          lb_new/lb_free, lb_sync's diff of servers, lb_stats;
  *   lb-config.c   validation of the wanted services and the HAProxy configuration text;
+ *   lb-health.c   the health checks' kinds and paths (public, in lb.h);
  *   lb-process.c  the HAProxy processes: start (with listener hand-over), reap, stop;
  *   lb-runtime.c  the admin-socket protocol (its own header, lb-runtime.h). */
 #pragma once
@@ -25,6 +26,8 @@ typedef struct lb_srv {
 typedef struct lb_svc {
         char name[64];
         char bind[24];          /* canonical IPv4:PORT */
+        lb_health_kind_t health;
+        char health_path[LB_HEALTH_PATH_MAX + 1]; /* http: valid (lb_health_path_valid); tcp: "" */
         lb_srv_t *servers;
         size_t n_servers;
 } lb_svc_t;
@@ -68,8 +71,9 @@ lb_srv_t *lb_srv_push(lb_svc_t *s);
  * invalid one, the version lb serves now if any, so a bad input changes nothing. A bind that is
  * not lb's yet is tried first. Every error goes to e. */
 void lb_config_want(const lb_t *lb, const lb_service_t *in, size_t n, lb_errs_t *e, lb_svc_t **ret, size_t *ret_n);
-/* Whether a and b have the same frontends (names and binds), in any order. */
-bool lb_config_frontends_equal(const lb_svc_t *a, size_t na, lb_svc_t *b, size_t nb);
+/* Whether a and b have the same configuration but for their servers: the same frontends (names
+ * and binds) and health checks, in any order. */
+bool lb_config_same(const lb_svc_t *a, size_t na, lb_svc_t *b, size_t nb);
 /* The options of every server (malloc'd); dynamic servers do not inherit default-server. */
 char *lb_config_server_options(const lb_t *lb);
 /* The whole configuration (malloc'd) for the services want, admin socket at sock. */

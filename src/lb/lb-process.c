@@ -18,11 +18,11 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <string.h>
 #include <sys/wait.h>
 
 #include "base/log.h"
+#include "base/proc.h"
 #include "base/util.h"
 #include "lb/lb-runtime.h"
 
@@ -142,27 +142,10 @@ static int proc_spawn(const lb_t *lb, const lb_proc_t *old, bool take_listeners,
         if (log_fd < 0)
                 return negative_errno();
 
-        posix_spawn_file_actions_t fa;
-        posix_spawnattr_t at;
-        sigset_t none, all;
-        sigemptyset(&none);
-        sigfillset(&all);
-        posix_spawn_file_actions_init(&fa);
-        posix_spawnattr_init(&at);
-        posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-        posix_spawn_file_actions_adddup2(&fa, log_fd, STDOUT_FILENO);
-        posix_spawn_file_actions_adddup2(&fa, log_fd, STDERR_FILENO);
-        posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
         /* own process group (a ^C at the Oracle's terminal is not for HAProxy); no blocked or
          * ignored signal inherited from the caller's threads */
-        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-        posix_spawnattr_setpgroup(&at, 0);
-        posix_spawnattr_setsigmask(&at, &none);
-        posix_spawnattr_setsigdefault(&at, &all);
-        int r = posix_spawn(ret_pid, lb->haproxy, &fa, &at, argv, environ);
-        posix_spawn_file_actions_destroy(&fa);
-        posix_spawnattr_destroy(&at);
-        return -r;
+        proc_spawn_opts_t opts = { .out_fd = log_fd };
+        return proc_spawn_daemon(argv, &opts, ret_pid);
 }
 
 /* The "[ALERT]" lines process pid logged from offset on, as one message (malloc'd). */
@@ -249,6 +232,8 @@ static int proc_start(lb_t *lb, const lb_svc_t *want, size_t n, char **ret_error
         for (size_t i = 0; i < n; i++) {
                 memcpy(svcs[i].name, want[i].name, sizeof svcs[i].name);
                 memcpy(svcs[i].bind, want[i].bind, sizeof svcs[i].bind);
+                svcs[i].health = want[i].health;
+                memcpy(svcs[i].health_path, want[i].health_path, sizeof svcs[i].health_path);
         }
         lb_svcs_free(lb->svcs, lb->n_svcs);
         lb->svcs = svcs;

@@ -245,7 +245,7 @@ int lb_sync(lb_t *lb, const lb_service_t *services, size_t n, char **ret_msg) {
                 lb_svcs_free(lb->svcs, lb->n_svcs);
                 lb->svcs = NULL;
                 lb->n_svcs = 0;
-        } else if (!lb->cur.pid || !lb_config_frontends_equal(want, n_want, lb->svcs, lb->n_svcs))
+        } else if (!lb->cur.pid || !lb_config_same(want, n_want, lb->svcs, lb->n_svcs))
                 lb_process_start(lb, want, n_want, &e);
 
         if (lb->cur.pid && lb->n_svcs > 0) {

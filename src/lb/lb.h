@@ -32,17 +32,42 @@ typedef struct lb_server {
         lb_server_state_t state;
 } lb_server_t;
 
+/* How a service's servers are checked (lb-health.c): an HTTP GET of a path, up when answered
+ * 2xx or 3xx, or a TCP connection, up when accepted (for an image that has no health page).
+ * The Oracle's pool checks a freshly booted VM the same way before it hibernates it. Zero is
+ * http of LB_HEALTH_PATH_DEFAULT. */
+typedef enum lb_health_kind {
+        LB_HEALTH_HTTP,
+        LB_HEALTH_TCP,
+} lb_health_kind_t;
+
+#define LB_HEALTH_PATH_DEFAULT "/health"
+#define LB_HEALTH_PATH_MAX 256
+
+/* "http" or "tcp"; NULL for a value that is neither. */
+const char *lb_health_kind_name(lb_health_kind_t kind);
+/* -EINVAL unless s is "http" or "tcp". */
+int lb_health_kind_parse(const char *s, lb_health_kind_t *ret);
+/* Whether path can be checked: '/' then at most LB_HEALTH_PATH_MAX bytes in all of URL path
+ * and query characters, nothing HAProxy's configuration parser treats specially (no space,
+ * control character, quote, backslash or '#'), so it goes into the configuration as it is. */
+bool lb_health_path_valid(const char *path);
+/* Whether an HTTP check answered with status means up: 200..399, as HAProxy is told. */
+bool lb_health_status_ok(long status);
+
 typedef struct lb_service {
         const char *name;       /* service name: frontend "NAME", backend "NAME" */
         const char *bind;       /* IPv4:PORT of the frontend (the service's endpoint) */
         const lb_server_t *servers;
         size_t n_servers;
+        lb_health_kind_t health;
+        const char *health_path; /* LB_HEALTH_HTTP: the path checked; NULL: LB_HEALTH_PATH_DEFAULT */
 } lb_service_t;
 
 typedef struct lb_options {
         const char *haproxy;    /* path of the haproxy binary; NULL: /usr/sbin/haproxy */
         int server_maxconn;     /* concurrent requests per server before HAProxy queues; 0: 16 */
-        int check_inter_ms;     /* health check (GET /health) interval; 0: 1000 */
+        int check_inter_ms;     /* health check interval; 0: 1000 */
         int check_fall;         /* failed checks before a server is DOWN; 0: 3 */
 } lb_options_t;
 
@@ -54,9 +79,10 @@ int lb_new(const char *dir, const lb_options_t *opts, lb_t **ret);
 lb_t *lb_free(lb_t *lb);
 
 /* Makes HAProxy serve exactly these services and servers (see the top comment). Restarts an
- * HAProxy that died (and counts it in lb_restarts). A server named twice, a bad address or a
- * bind that cannot be listened on gives -EINVAL / -EADDRINUSE and *ret_msg naming it; the
- * services that could be applied still are. Not thread-safe: one caller (the Oracle's
+ * HAProxy that died (and counts it in lb_restarts). A server named twice, a bad address or
+ * health check, or a bind that cannot be listened on gives -EINVAL / -EADDRINUSE and *ret_msg
+ * naming it; the services that could be applied still are. A service whose health check
+ * changed gets a new configuration (a reload). Not thread-safe: one caller (the Oracle's
  * switching thread) owns lb. */
 int lb_sync(lb_t *lb, const lb_service_t *services, size_t n, char **ret_msg);
 

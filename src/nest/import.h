@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "nest/chunk-store.h"
+#include "nest/txn.h"
 #include "nest/manifest.h"
 
 typedef struct nest_import_stats {

@@ -17,6 +17,7 @@
 
 #include "nest/chunk-id.h"
 #include "nest/chunk-store.h"
+#include "nest/txn.h"
 
 #define NEST_MANIFEST_FORMAT "vmatrix-nest-manifest"
 #define NEST_MANIFEST_VERSION 1

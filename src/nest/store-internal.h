@@ -22,6 +22,7 @@
 #include <zstd.h>
 
 #include "nest/chunk-store.h"
+#include "nest/txn.h"
 
 #define STORE_FORMAT "vmatrix-nest 1\n"
 #define STORE_LOCK "lock"

@@ -37,7 +37,7 @@ int node_clone_disk(node_t *n, const char *source, int64_t version, const json_t
                         /* the parent's overlay names the Nest's copy of the image: point it at ours */
                         char *argv[] = { "qemu-img", "rebase", "-u", "-F", (char *)image_format, "-b",
                                          (char *)image_disk, "-f", "qcow2", tmp, NULL };
-                        r = node_qemu_img(argv, ret_msg);
+                        r = node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
                 }
                 if (r >= 0 && (chmod(tmp, 0444) < 0 || rename(tmp, base) < 0)) {
                         r = negative_errno();
@@ -53,7 +53,7 @@ int node_clone_disk(node_t *n, const char *source, int64_t version, const json_t
                 return r;
         unlink(disk);
         char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", base, (char *)disk, NULL };
-        r = node_qemu_img(argv, ret_msg);
+        r = node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
         if (r >= 0)
                 *ret_base = TAKE_PTR(base);
         return r;
@@ -63,10 +63,10 @@ int node_clone_detach_disk(const char *disk, const char *image_disk, const char 
         if (image_disk) {
                 char *argv[] = { "qemu-img", "rebase", "-q", "-f", "qcow2", "-F", (char *)image_format, "-b",
                                  (char *)image_disk, (char *)disk, NULL };
-                return node_qemu_img(argv, ret_msg);
+                return node_qemu_img(argv, NODE_QEMU_IMG_COPY_MS, ret_msg);
         }
         char *argv[] = { "qemu-img", "rebase", "-q", "-f", "qcow2", "-b", "", (char *)disk, NULL };
-        return node_qemu_img(argv, ret_msg);
+        return node_qemu_img(argv, NODE_QEMU_IMG_COPY_MS, ret_msg);
 }
 
 int node_clone_identity(node_vm_t *vm, char **ret_msg) {

@@ -119,8 +119,14 @@ int node_clone_disk(node_t *n, const char *source, int64_t version, const json_t
 int node_clone_detach_disk(const char *disk, const char *image_disk, const char *image_format, char **ret_msg);
 int node_clone_identity(node_vm_t *vm, char **ret_msg);
 
-/* node-qemu-img.c: qemu-img with argv; its output becomes the message of a failure. */
-int node_qemu_img(char *const argv[], char **ret_msg);
+/* node-qemu-img.c: qemu-img with argv, killed after timeout_ms; its output becomes the message
+ * of a failure. A hung qemu-img (a stuck disk, a bad image) must not hold a VM's command for
+ * ever. QUICK: create, rebase -u (metadata only, well under a second). COPY: a safe rebase,
+ * which copies the backing data into the overlay, so its time grows with the disk; 30 minutes
+ * covers tens of GiB on a slow disk. */
+#define NODE_QEMU_IMG_QUICK_MS (30 * 1000)
+#define NODE_QEMU_IMG_COPY_MS (30 * 60 * 1000)
+int node_qemu_img(char *const argv[], int timeout_ms, char **ret_msg);
 
 /* node-slots.c: warm slots. node_slots_start cleans up slots of a previous run and starts the
  * refill thread; node_slots_stop kills the slots. node_slot_take removes and returns a live

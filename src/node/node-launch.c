@@ -106,7 +106,7 @@ int node_launch_disk(node_t *n, node_vm_t *vm, node_launch_t *l, const node_cmd_
                         /* the overlay names its backing file by the Nest's path; point it at ours */
                         char *argv[] = { "qemu-img", "rebase", "-u", "-F", l->bc.image_format, "-b",
                                          l->image_disk, "-f", "qcow2", l->disk, NULL };
-                        return node_qemu_img(argv, ret_msg);
+                        return node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
                 }
                 return 0;
         }
@@ -114,11 +114,11 @@ int node_launch_disk(node_t *n, node_vm_t *vm, node_launch_t *l, const node_cmd_
         if (disk_image) {
                 char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", "-F", l->bc.image_format, "-b",
                                  l->image_disk, l->disk, NULL };
-                return node_qemu_img(argv, ret_msg);
+                return node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
         }
         _cleanup_free_ char *size = xasprintf("%lldM", (long long)l->bc.disk_size_mib);
         char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", l->disk, size, NULL };
-        return node_qemu_img(argv, ret_msg);
+        return node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
 }
 
 /* Feeds a FIFO with a bundle file streamed from the Nest (see restore_streamed). */

@@ -146,7 +146,7 @@ int node_migrate_receive(node_t *n, const char *name, const node_cmd_t *cmd, jso
                 _cleanup_free_ char *backing = node_cache_image_path(n, c->bc.image, "disk");
                 char *argv[] = { "qemu-img", "rebase", "-u", "-F", (char *)c->bc.image_format, "-b", backing, "-f", "qcow2",
                                  disk, NULL };
-                r = node_qemu_img(argv, ret_msg);
+                r = node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
         }
         if (r < 0) {
                 node_vm_state_set(vm, "stopped");

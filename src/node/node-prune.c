@@ -152,12 +152,13 @@ int node_prune(node_t *n, uint64_t max_bytes, node_prune_stats_t *ret) {
         pthread_mutex_lock(&n->memory_lock);
         pthread_mutex_lock(&n->cache_lock);
         int r = 0;
+        _cleanup_(json_decrefp) json_t *need = NULL; /* before any goto: its cleanup runs at out */
         if (atomic_load(&n->launching) > 0) {
                 r = -EBUSY;
                 goto out;
         }
         uint64_t target = max_bytes / 10 * 9;
-        _cleanup_(json_decrefp) json_t *need = needed_by_vms(n);
+        need = needed_by_vms(n);
         if (!need) {
                 r = -EBUSY;
                 goto out;

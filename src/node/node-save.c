@@ -103,7 +103,7 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
         if (r >= 0) {
                 _cleanup_free_ char *size = xasprintf("%" PRIu64, disk_size);
                 char *argv[] = { "qemu-img", "create", "-q", "-f", "qcow2", scratch, size, NULL };
-                r = node_qemu_img(argv, ret_msg);
+                r = node_qemu_img(argv, NODE_QEMU_IMG_QUICK_MS, ret_msg);
         }
         unlink(mem_new);
         unlink(fifo);

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "lb/lb.h"
 #include "net/http-server.h"
 #include "nest/chunk-store.h"
 #include "model/lifecycle.h"
@@ -76,6 +77,16 @@ int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *im
 /* "HOST:PORT" of a service's frontend (malloc'd): the Oracle's listen host (127.0.0.1 for a
  * wildcard) and the service's port. */
 char *oracle_service_endpoint(const char *listen, int64_t port);
+/* oracle-health.c: a service's health check. from_body reads the optional "health" object
+ * ({"kind": "http"|"tcp", "path": "/..."}; absent: http GET /health) of a create request into
+ * sv, or -EINVAL and why; kind and path read sv's stored check as HAProxy gets it (a kind this
+ * build does not know reads as http); text names it for messages ("GET /health", "TCP
+ * connect"; malloc'd); probe tries it once on a VM at address (IPv4:PORT), as HAProxy does. */
+int oracle_service_health_from_body(const json_t *body, service_record_t *sv, char **ret_msg);
+lb_health_kind_t oracle_service_health_kind(const service_record_t *sv);
+const char *oracle_service_health_path(const service_record_t *sv);
+char *oracle_service_health_text(const service_record_t *sv);
+bool oracle_service_health_probe(const service_record_t *sv, const char *address, int timeout_ms);
 /* Every service and every VM, as one picture for a tick or an answer (free both lists). */
 int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns, vm_record_t **ret_vms,
                          size_t *ret_nv);

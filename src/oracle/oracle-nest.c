@@ -19,6 +19,16 @@
 #include "nest/transfer.h"
 #include "oracle/oracle-internal.h"
 
+/* Bounds on the helpers this file runs, so that none holds a request (and its temporary files)
+ * for ever. qemu-img info reads only an image's headers, but the image is a user's upload: one
+ * made to keep qemu-img busy is refused after 30 s. A convert copies the whole disk, so its time
+ * grows with the disk; 30 minutes covers tens of GiB on a slow disk. The guest recipe downloads
+ * Debian packages, which on a slow mirror takes minutes. */
+#define NEST_QEMU_IMG_INFO_MS (30 * 1000)
+#define NEST_QEMU_IMG_REBASE_MS (30 * 1000) /* rebase -u: metadata only */
+#define NEST_QEMU_IMG_CONVERT_MS (30 * 60 * 1000)
+#define NEST_GUEST_BUILD_MS (30 * 60 * 1000)
+
 char *oracle_nest_vm_dir(oracle_t *o, const char *vm) { return xasprintf("%s/vms/%s", o->nest, vm); }
 
 char *oracle_nest_bundle_dir(oracle_t *o, const char *vm, int64_t version) {
@@ -214,7 +224,11 @@ static int guest_build(oracle_t *o, char **ret_msg) {
                 return 0;
         char *argv[] = { recipe, o->guest_dir, NULL };
         _cleanup_free_ char *out = NULL;
-        int r = proc_run(argv, &out);
+        int r = proc_run(argv, NEST_GUEST_BUILD_MS, &out);
+        if (r == -ETIMEDOUT) {
+                *ret_msg = xasprintf("building the tiny-http guest did not finish in %d minutes", NEST_GUEST_BUILD_MS / 60000);
+                return r;
+        }
         if (r < 0) {
                 size_t len = out ? strlen(out) : 0;
                 while (len > 0 && out[len - 1] == '\n')
@@ -281,7 +295,12 @@ int oracle_image_register_builtin(oracle_t *o, const char *name, const char *bui
 static int image_probe(const char *path, const char *format, json_t **ret, char **ret_msg) {
         char *argv[] = { "qemu-img", "info", "--output=json", "-f", (char *)format, (char *)path, NULL };
         _cleanup_free_ char *out = NULL;
-        int r = proc_run(argv, &out);
+        int r = proc_run(argv, NEST_QEMU_IMG_INFO_MS, &out);
+        if (r == -ETIMEDOUT) {
+                *ret_msg = xasprintf("qemu-img info did not finish in %d s on this %s image", NEST_QEMU_IMG_INFO_MS / 1000,
+                                     format);
+                return -EINVAL;
+        }
         json_t *info = r >= 0 ? json_loads(out, 0, NULL) : NULL;
         if (!info) {
                 *ret_msg = xasprintf("not a %s disk image", format);
@@ -518,16 +537,27 @@ static void h_vm_export(const http_request_t *req, http_reply_t *reply) {
                         r = nest_file_export_path(o->nest_store, m, base);
                 nest_manifest_free(m);
                 char *argv[] = { "qemu-img", "rebase", "-u", "-F", (char *)format, "-b", base, "-f", "qcow2", overlay, NULL };
-                if (r >= 0 && proc_run(argv, &msg) < 0)
+                if (r >= 0 && (r = proc_run(argv, NEST_QEMU_IMG_REBASE_MS, &msg)) < 0) {
+                        if (r == -ETIMEDOUT) {
+                                free(msg);
+                                msg = xasprintf("qemu-img rebase did not finish in %d s", NEST_QEMU_IMG_REBASE_MS / 1000);
+                        }
                         r = -EIO;
+                }
         }
         image_record_clear(&img);
         if (r >= 0) {
                 char *argv[] = { "qemu-img", "convert", "-O", "qcow2", "-f", "qcow2", overlay, out, NULL };
                 free(msg);
                 msg = NULL;
-                if (proc_run(argv, &msg) < 0)
+                if ((r = proc_run(argv, NEST_QEMU_IMG_CONVERT_MS, &msg)) < 0) {
+                        if (r == -ETIMEDOUT) {
+                                free(msg);
+                                msg = xasprintf("qemu-img convert did not finish in %d minutes",
+                                                NEST_QEMU_IMG_CONVERT_MS / 60000);
+                        }
                         r = -EIO;
+                }
         }
         unlink(overlay);
         unlink(base);

@@ -67,10 +67,11 @@ int oracle_rm_strays(oracle_t *o, const char *rm) {
         return n;
 }
 
-static size_t vms_on(const vm_record_t *vms, size_t n, const char *rm) {
+/* The VMs on rm, but for vm itself when it is suspended there: activating it there resumes it. */
+static size_t vms_on(const vm_record_t *vms, size_t n, const char *rm, const char *vm) {
         size_t c = 0;
         for (size_t i = 0; i < n; i++)
-                if (streq(vms[i].rm, rm))
+                if (streq(vms[i].rm, rm) && !(streq(vms[i].name, vm) && streq(vms[i].state, "suspended")))
                         c++;
         return c;
 }
@@ -89,7 +90,10 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
         int r = -EAGAIN;
         size_t best_load = SIZE_MAX;
         /* an activation goes where its memory snapshot already is, when such an RM is free */
-        const char *digest = NULL;
+        const char *digest = NULL, *home = NULL;
+        for (size_t i = 0; i < nv && production; i++)
+                if (streq(vms[i].name, vm) && streq(vms[i].state, "suspended"))
+                        home = vms[i].rm; /* suspended on a production RM: resuming there is fastest */
         for (size_t i = 0; i < nv && production; i++)
                 if (streq(vms[i].name, vm))
                         digest = json_string_value(
@@ -99,7 +103,7 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                 rm_record_t *rm = &rms[i];
                 if (wanted && !streq(rm->name, wanted))
                         continue;
-                size_t load = vms_on(vms, nv, rm->name);
+                size_t load = vms_on(vms, nv, rm->name, vm);
                 if (wanted) {
                         if (!streq(rm->role, role))
                                 *ret_msg = xasprintf("RM \"%s\" is a %s RM; %s needs a %s RM", wanted, rm->role, vm,
@@ -120,7 +124,7 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                 if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0) ||
                     (production && oracle_rm_strays(o, rm->name) > 0))
                         continue;
-                bool holds = production && rm_holds_snapshot(o, rm->name, digest);
+                bool holds = production && ((home && streq(rm->name, home)) || rm_holds_snapshot(o, rm->name, digest));
                 if ((holds && !best_holds) || (holds == best_holds && load < best_load)) {
                         best_load = load;
                         best_holds = holds;

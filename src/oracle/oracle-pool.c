@@ -1,8 +1,8 @@
 /* The pool thread: keeps every service's VMs pre-booted (the paper's "VM pre-creation") and
  * carries out the end of services.
  *   - a stored VM of a service without saved state is booted in a Loading Chamber; once its
- *     guest answers GET /health it is hibernated into the Nest, ready to resume in a fraction
- *     of a second;
+ *     guest passes the service's health check (GET /health unless the service says otherwise,
+ *     oracle-health.c) it is hibernated into the Nest, ready to resume in a fraction of a second;
  *   - a failed VM of a service is stopped (its RM is freed; it comes back as a stored VM and is
  *     pre-booted again);
  *   - a service whose pool is all pre-booted becomes "ready" (the switching loop then runs it);
@@ -16,7 +16,6 @@
 
 #include "base/log.h"
 #include "base/util.h"
-#include "net/http-client.h"
 #include "oracle/oracle-internal.h"
 #include "oracle/oracle-switch.h"
 
@@ -26,6 +25,7 @@
 #define POOL_RETRY_MS 30000
 #define POOL_BOOT_TIMEOUT_S 300
 #define POOL_START_ATTEMPTS 5
+#define POOL_PROBE_TIMEOUT_MS 1000
 
 typedef struct boot {
         char vm[64];
@@ -85,15 +85,6 @@ static int op_start(oracle_t *o, const char *vm, const char *action, bool force,
                 snprintf(ret_op_id, 40, "%s", json_string_value(json_object_get(op, "id")) ?: "");
         json_decref(op);
         return 0;
-}
-
-static bool guest_answers(const char *address) {
-        _cleanup_free_ char *url = xasprintf("http://%s/health", address);
-        http_response_t resp = { 0 };
-        int r = http_request_bytes("GET", url, NULL, 0, 1000, &resp);
-        bool ok = r >= 0 && resp.status == 200;
-        http_response_clear(&resp);
-        return ok;
 }
 
 /* Moves sv from state from to state to (with error) if it is still in from: the row is read
@@ -211,12 +202,14 @@ static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, co
                 } else if (streq(vm->state, "loading")) {
                         if (!b)
                                 b = boot_get(p, vm->name, true);
-                        if (*vm->address && guest_answers(vm->address)) {
+                        if (*vm->address && oracle_service_health_probe(sv, vm->address, POOL_PROBE_TIMEOUT_MS)) {
                                 op_start(o, vm->name, "hibernate", false, b->op_id, NULL);
                         } else if (now - b->started_ms > p->boot_timeout_ms) {
-                                _cleanup_free_ char *why =
-                                        xasprintf("vm %s did not answer GET /health within %lld s of booting", vm->name,
-                                                  (long long)(p->boot_timeout_ms / 1000));
+                                _cleanup_free_ char *health = oracle_service_health_text(sv);
+                                _cleanup_free_ char *why = xasprintf(
+                                        "vm %s did not answer %s within %lld s of booting", vm->name,
+                                        oracle_service_health_kind(sv) == LB_HEALTH_TCP ? "a TCP connect" : health,
+                                        (long long)(p->boot_timeout_ms / 1000));
                                 preboot_failed(o, sv, b, why);
                                 if (!streq(sv->state, "failed"))
                                         op_start(o, vm->name, "stop", false, NULL, NULL);

@@ -15,6 +15,11 @@ static void run_start(oracle_t *o, op_record_t *op, vm_record_t *vm, const char 
         json_t *res = NULL;
         int r = 0;
         const json_t *saved = json_object_get(op->args, "saved");
+        if (origin && target && streq(origin, target)) {
+                /* suspended on the production RM it is activated on: it resumes there */
+                o->runners[VM_ACTION_RESUME](o, op, vm);
+                return;
+        }
         if (origin && *origin && !saved) {
                 /* the VM runs (or is suspended) elsewhere: it passes through the Nest at version+1 */
                 oracle_op_progress(o, op, "saving");

@@ -152,7 +152,7 @@ static int service_from_body(const json_t *body, service_record_t *sv, char **re
                                      (long long)sv->max, (long long)sv->pool);
                 return -EINVAL;
         }
-        return 0;
+        return oracle_service_health_from_body(body, sv, ret_msg);
 }
 
 /* -ENOSPC when the Nest's file system cannot hold pool pre-booted VMs of this size. */
@@ -236,9 +236,11 @@ static int service_insert(oracle_t *o, service_record_t *sv, const image_record_
                 *ret_msg = xasprintf("cannot record service \"%s\"", sv->name);
                 goto fail;
         }
-        why = xasprintf("pool %lld of %s, min %lld, max %lld, high %.0f%%, window %.0f s",
+        char *health = oracle_service_health_text(sv); /* not _cleanup_: the gotos above jump past it */
+        why = xasprintf("pool %lld of %s, min %lld, max %lld, high %.0f%%, window %.0f s, health %s",
                         (long long)sv->pool, sv->image, (long long)sv->min, (long long)sv->max, sv->high,
-                        sv->window_s);
+                        sv->window_s, health);
+        free(health);
         store_event_add(o->store, "service-created", NULL, sv->name, NULL, why);
         free(svs);
         r = store_tx_commit(o->store);

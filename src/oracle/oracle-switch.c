@@ -61,7 +61,9 @@ static void lb_apply(oracle_t *o, const service_record_t *svs, size_t ns, const 
                         continue;
                 _cleanup_free_ char *bind = oracle_service_endpoint(o->listen, svs[i].port);
                 SET(binds[n], bind);
-                list[n] = (lb_service_t){ .name = svs[i].name, .bind = binds[n], .servers = &servers[k] };
+                list[n] = (lb_service_t){ .name = svs[i].name, .bind = binds[n], .servers = &servers[k],
+                                          .health = oracle_service_health_kind(&svs[i]),
+                                          .health_path = oracle_service_health_path(&svs[i]) };
                 for (size_t v = 0; v < nv; v++) {
                         const vm_record_t *vm = &vms[v];
                         if (!streq(vm->service, svs[i].name) || !*vm->address)
@@ -250,8 +252,10 @@ static void health_fence(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t
                         continue; /* the store is busy: the next tick fences it */
                 vm_record_t vm = { 0 };
                 if (store_vm_get(o->store, sw->down[d].vm, &vm) >= 0 && streq(vm.state, "active") && !*vm.op_id) {
-                        _cleanup_free_ char *rm = xstrdup(vm.rm);
-                        _cleanup_free_ char *why = xasprintf("its health probe (GET /health) failed for %lld s",
+                        service_record_t sv = { 0 };
+                        (void)store_service_get(o->store, vm.service, &sv); /* gone: its default check */
+                        _cleanup_free_ char *rm = xstrdup(vm.rm), *health = oracle_service_health_text(&sv);
+                        _cleanup_free_ char *why = xasprintf("its health probe (%s) failed for %lld s", health,
                                                              (long long)((now - sw->down[d].since_ms) / 1000));
                         oracle_vm_mark_failed(o, &vm, rm, true, why);
                 }

@@ -1,5 +1,5 @@
-/* What the SQLite store's files share (store-sqlite.c, store-services.c, store-metrics.c): the
- * handle and the statement helpers. Not for use outside src/store/. */
+/* What the SQLite store's files share (store-sqlite.c, store-services.c, store-metrics.c,
+ * store-auth.c): the handle and the statement helpers. Not for use outside src/store/. */
 #pragma once
 
 #include <jansson.h>

@@ -5,15 +5,20 @@
 #include "base/util.h"
 #include "store/store-internal.h"
 
-#define SERVICE_COLUMNS "name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,port,state,error,created_ms"
+#define SERVICE_COLUMNS                                                                                  \
+        "name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,port,state,error,created_ms,health_kind," \
+        "health_path"
 
 json_t *service_record_to_json(const service_record_t *sv) {
-        return json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:s,s:s?,s:I}", "name", sv->name, "image",
+        json_t *health = json_pack("{s:s}", "kind", sv->health_kind);
+        if (*sv->health_path)
+                json_object_set_new(health, "path", json_string(sv->health_path));
+        return json_pack("{s:s,s:s,s:I,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:s,s:s?,s:I,s:o}", "name", sv->name, "image",
                          sv->image, "pool", (json_int_t)sv->pool, "min", (json_int_t)sv->min, "max",
                          (json_int_t)sv->max, "window_s", sv->window_s, "high", sv->high, "priority",
                          (json_int_t)sv->priority, "memory_mib", (json_int_t)sv->memory_mib, "vcpus",
                          (json_int_t)sv->vcpus, "port", (json_int_t)sv->port, "state", sv->state, "error",
-                         *sv->error ? sv->error : NULL, "created_ms", (json_int_t)sv->created_ms);
+                         *sv->error ? sv->error : NULL, "created_ms", (json_int_t)sv->created_ms, "health", health);
 }
 
 static void service_from_row(sqlite3_stmt *st, void *ret) {
@@ -33,6 +38,8 @@ static void service_from_row(sqlite3_stmt *st, void *ret) {
         store_copy_text(sv->state, sizeof sv->state, st, 11);
         store_copy_text(sv->error, sizeof sv->error, st, 12);
         sv->created_ms = sqlite3_column_int64(st, 13);
+        store_copy_text(sv->health_kind, sizeof sv->health_kind, st, 14);
+        store_copy_text(sv->health_path, sizeof sv->health_path, st, 15);
 }
 
 static void service_bind(sqlite3_stmt *st, const service_record_t *sv) {
@@ -50,6 +57,8 @@ static void service_bind(sqlite3_stmt *st, const service_record_t *sv) {
         sqlite3_bind_text(st, 12, sv->state, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 13, sv->error, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(st, 14, sv->created_ms);
+        sqlite3_bind_text(st, 15, sv->health_kind, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 16, sv->health_path, -1, SQLITE_TRANSIENT);
 }
 
 int store_service_get(store_t *s, const char *name, service_record_t *ret) {
@@ -59,7 +68,7 @@ int store_service_get(store_t *s, const char *name, service_record_t *ret) {
 int store_service_insert(store_t *s, const service_record_t *sv) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
-                store_prepare(s, "INSERT INTO services (" SERVICE_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                store_prepare(s, "INSERT INTO services (" SERVICE_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         int r = -EIO;
         if (st) {
                 service_bind(st, sv);
@@ -73,7 +82,8 @@ int store_service_update(store_t *s, const service_record_t *sv) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "UPDATE services SET name=?1,image=?2,pool=?3,min=?4,max=?5,window_s=?6,high=?7,priority=?8,"
-                   "memory_mib=?9,vcpus=?10,port=?11,state=?12,error=?13,created_ms=?14 WHERE name=?1");
+                   "memory_mib=?9,vcpus=?10,port=?11,state=?12,error=?13,created_ms=?14,health_kind=?15,health_path=?16 "
+                   "WHERE name=?1");
         int r = -EIO;
         if (st) {
                 service_bind(st, sv);

@@ -41,6 +41,18 @@ static const char *const migrations[] = {
         "CREATE TABLE samples (series TEXT NOT NULL, res INTEGER NOT NULL, t INTEGER NOT NULL, sum REAL NOT NULL,"
         " n INTEGER NOT NULL, max REAL NOT NULL, PRIMARY KEY (series, res, t)) WITHOUT ROWID;"
         "CREATE INDEX samples_age ON samples(res, t);",
+        /* 3: a service's health check, http of a path or tcp (an image without GET /health,
+         * a stock nginx, never became ready); services made before keep GET /health */
+        "ALTER TABLE services ADD COLUMN health_kind TEXT NOT NULL DEFAULT 'http';"
+        "ALTER TABLE services ADD COLUMN health_path TEXT NOT NULL DEFAULT '/health';",
+        /* 4: accounts and tokens (issue 11, store-auth.c). A token row holds only the keyed hash
+         * of its secret; expires_ms 0 is never; a token cannot outlive its user's row */
+        "CREATE TABLE users (name TEXT PRIMARY KEY, role TEXT NOT NULL, password_hash TEXT NOT NULL,"
+        " created_ms INTEGER NOT NULL);"
+        "CREATE TABLE tokens (id TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name), name TEXT NOT NULL,"
+        " hash BLOB NOT NULL, role TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
+        " revoked_ms INTEGER, last_used_ms INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX tokens_user ON tokens(user);",
 };
 
 int store_sqlite_errno(int rc) {

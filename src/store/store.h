@@ -120,6 +120,8 @@ typedef struct service_record {
         char state[16];         /* creating | ready | failed | deleting */
         char error[256];        /* why creating failed */
         int64_t created_ms;
+        char health_kind[8];    /* "http" | "tcp": how its VMs are checked (lb_health_kind_t) */
+        char health_path[260];  /* http: the path GET checks (at most LB_HEALTH_PATH_MAX); tcp: "" */
 } service_record_t;
 
 json_t *service_record_to_json(const service_record_t *sv);

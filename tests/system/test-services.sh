@@ -13,8 +13,9 @@
 # - a restarted Oracle serves the same services;
 # - load profiles: /metrics (Prometheus), the time series API, `service top`;
 # - bad input (min above max, a pool the Nest cannot hold, an unknown image, an image that does
-#   not boot) is refused or fails cleanly, leaving nothing half-made; a service is deleted with
-#   its VMs.
+#   not boot, a bad health check) is refused or fails cleanly, leaving nothing half-made; a
+#   service is deleted with its VMs;
+# - a service's own health check: tcp, or http of another path than /health.
 source "$(dirname "$0")/lib.sh"
 
 # a pool VM that does not answer within this long after booting fails its service's creation
@@ -53,6 +54,12 @@ check_refused "a pool the Nest cannot hold" "Nest|no_space|free" service create 
         --min 1 --max 1 --memory 65536
 check_refused "an unknown image" "no image" service create bad --image nosuch --pool 1 --min 0 --max 1
 check_refused "a bad --high" "high" service create bad --image tiny-http --pool 1 --min 0 --max 1 --high 0
+check_refused "a tcp health check with a path" "health-path|no path" service create bad --image tiny-http --pool 1 \
+        --min 0 --max 1 --health tcp --health-path /id
+check_refused "a health path with a space (it would reach HAProxy's configuration)" "health.path" \
+        service create bad --image tiny-http --pool 1 --min 0 --max 1 --health-path "/id x"
+check_refused "a health path without its slash" "health.path" service create bad --image tiny-http --pool 1 \
+        --min 0 --max 1 --health-path id
 check_eq "refused services made nothing" "$(vmx service list --json | jq length)/$(vmx vm list --json | jq length)" "0/0"
 
 # ---- two services; their pools are pre-booted in the chamber, then min VMs are activated
@@ -166,6 +173,22 @@ vmx service delete api >/dev/null
 check_eq "api's VMs are deleted" "$(vms_named api-)" 0
 check "api's endpoint is closed" wait_until 10 endpoint_closed "$api"
 check "web still serves" endpoint_serves "$web"
+
+# ---- a service's own health check, for an image without GET /health: a TCP connect, or GET of
+# another path (the guest serves /id; a stock web server would use --health-path /)
+svc_create() { vmx service create "$@" >/dev/null; }
+check "a service checked by TCP connect is created and serves its min" \
+        svc_create bytcp --image tiny-http --pool 1 --min 1 --max 1 --health tcp
+check_eq "it shows its check" "$(vmx service show bytcp --json | jq -c .health)" '{"kind":"tcp"}'
+check "its endpoint serves" wait_until 30 endpoint_serves "$(svc_field bytcp endpoint)"
+check "a service checked by GET /id is created and serves its min" \
+        svc_create byid --image tiny-http --pool 1 --min 1 --max 1 --health-path /id
+check_eq "it shows its check" "$(vmx service show byid --json | jq -c .health)" '{"kind":"http","path":"/id"}'
+check "its endpoint serves" wait_until 30 endpoint_serves "$(svc_field byid endpoint)"
+listed() { local l; l=$(vmx service list) && grep -qE "$1" <<<"$l"; }
+check "service list shows the checks" listed '^bytcp .* tcp$'
+check "service list shows the path of an http check" listed '^byid .* http /id$' 
+check "HAProxy checks byid with GET /id" grep -qx '    option httpchk GET /id' "$VMATRIX_CLUSTER_DIR"/oracle/lb/haproxy.cfg
 
 vmx cluster down >/dev/null
 check "no QEMU left" no_qemu_left

@@ -1,6 +1,7 @@
 /* Real daemons for unit tests (see daemons.h): fork/exec of vmatrix-test, readiness and state
  * polling over HTTP with deadlines, and cleanup that cannot leak processes. */
 #include "daemons.h"
+#include "model/lifecycle.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -556,14 +557,6 @@ int64_t daemons_vm_version(daemons_t *d, const char *vm) {
         return v;
 }
 
-static bool state_is_stable(const char *s) {
-        const char *stable[] = { "stored", "loading", "active", "suspended", "failed" };
-        for (size_t i = 0; i < sizeof stable / sizeof *stable; i++)
-                if (strcmp(s, stable[i]) == 0)
-                        return true;
-        return false;
-}
-
 /* One look at vm: NULL when the cluster agrees, else what does not (static text). */
 static const char *vm_disagreement(daemons_t *d, const char *vm, char *ret_state, char *detail, size_t size) {
         char url[256];
@@ -583,7 +576,7 @@ static const char *vm_disagreement(daemons_t *d, const char *vm, char *ret_state
         int64_t nest_version = json_integer_value(json_object_get(j, "nest_version"));
         snprintf(ret_state, 32, "%s", state);
         snprintf(detail, size, "Oracle: %s v%lld on \"%s\"", state, (long long)version, rm);
-        if (!state_is_stable(state) || *op)
+        if (!lifecycle_state_is_stable(state) || *op)
                 why = "the Oracle has it in an operation";
         bool runs = strcmp(state, "loading") == 0 || strcmp(state, "active") == 0;
         for (int i = 0; !why && i < DAEMONS_NODES_MAX; i++) {
@@ -688,4 +681,22 @@ bool daemons_vm_to_active(daemons_t *d, const char *vm, bool *ret_cold) {
         if (ret_cold)
                 *ret_cold = cold;
         return ok;
+}
+
+bool daemons_vm_wait_stable(daemons_t *d, const char *vm, int64_t deadline_ms, char *ret_state) {
+        for (;;) {
+                daemons_vm_state(d, vm, ret_state, NULL);
+                if (lifecycle_state_is_stable(ret_state))
+                        return true;
+                if (daemons_now_ms() >= deadline_ms)
+                        return false;
+                daemons_sleep_ms(100);
+        }
+}
+
+int daemons_start_cluster(daemons_t *d) {
+        if (daemons_oracle_start(d, NULL) < 0 || daemons_node_start(d, 0, "rm1", "production", NULL) < 0 ||
+            daemons_node_start(d, 1, "ch1", "chamber", NULL) < 0)
+                return -1;
+        return 0;
 }

@@ -87,6 +87,11 @@ bool daemons_vm_wait_state(daemons_t *d, const char *vm, const char *want, int64
 bool daemons_vm_do(daemons_t *d, const char *vm, const char *action, const char *want);
 /* The same, asking for rm (boot, activate, migrate). */
 bool daemons_vm_do_on(daemons_t *d, const char *vm, const char *action, const char *rm, const char *want);
+/* Polls until the VM rests in a stable state (not an operation's transit state) or deadline_ms
+ * passes; its last state into ret_state (32 bytes). True when it is stable. */
+bool daemons_vm_wait_stable(daemons_t *d, const char *vm, int64_t deadline_ms, char *ret_state);
+/* Starts the Oracle, production RM rm1 (nodes[0]) and chamber RM ch1 (nodes[1]). 0 or -1. */
+int daemons_start_cluster(daemons_t *d);
 /* Registers the tiny-http image (once) and creates vm (32 MiB). Returns 0 or -1. */
 int daemons_vm_create(daemons_t *d, const char *vm);
 /* The RM's state at the Oracle ("up", "down", "" unknown) into ret (16 bytes). */

@@ -501,7 +501,34 @@ static void h_put_image(const http_request_t *req, http_reply_t *reply) {
                                               (json_int_t)1700000000000));
 }
 
+/* A service as the Oracle answers it; health from the create body, as the Oracle stores it. */
+static json_t *fake_service(const char *name, const json_t *health) {
+        json_t *h = health ? json_deep_copy(health) : json_pack("{s:s,s:s}", "kind", "http", "path", "/health");
+        if (!json_object_get(h, "kind"))
+                json_object_set_new(h, "kind", json_string("http"));
+        if (streq(json_string_value(json_object_get(h, "kind")), "http") && !json_object_get(h, "path"))
+                json_object_set_new(h, "path", json_string("/health"));
+        return json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i,s:s,s:o,s:[]}", "name", name, "state", "creating", "endpoint",
+                         "127.0.0.1:8100", "active", 0, "pool", 2, "min", 1, "max", 2, "image", "tiny-http", "health",
+                         h, "vms");
+}
+
+static void h_service_create(const http_request_t *req, http_reply_t *reply) {
+        remember(req);
+        http_reply_json(reply, 201,
+                        fake_service(json_string_value(json_object_get(req->body, "name")) ?: "?",
+                                     json_object_get(req->body, "health")));
+}
+
+static void h_services(const http_request_t *req, http_reply_t *reply) {
+        json_t *tcp = json_pack("{s:s}", "kind", "tcp");
+        http_reply_json(reply, 200, json_pack("[o,o]", fake_service("api", tcp), fake_service("web", NULL)));
+        json_decref(tcp);
+}
+
 static const http_route_t fake_routes[] = {
+        { "GET", "/v1/services", h_services },
+        { "POST", "/v1/services", h_service_create },
         { "GET", "/v1/vms", h_vms },
         { "POST", "/v1/vms", h_vm_create },
         { "GET", "/v1/vms/:name", h_vm_show },
@@ -660,6 +687,49 @@ static void test_fake_oracle(void) {
         CHECK(strstr(r.out, "name:     other\n"));
         result_clear(&r);
         rm_rf(dir);
+
+        /* service create: --health and --health-path go into the body as "health" */
+        const char *create = "service create web --image tiny-http --pool 2 --min 1 --max 2 --no-wait";
+        r = run("%s --health tcp", create);
+        CHECK(r.status == 0);
+        json_t *health = json_object_get(fake.last_body, "health");
+        CHECK(json_object_size(health) == 1 && streq(json_string_value(json_object_get(health, "kind")) ?: "", "tcp"));
+        CHECK(strstr(r.out, "\nhealth:     tcp\n"));
+        result_clear(&r);
+        r = run("%s --health-path /", create);
+        CHECK(r.status == 0);
+        health = json_object_get(fake.last_body, "health");
+        CHECK_STREQ(json_string_value(json_object_get(health, "kind")), "http");
+        CHECK_STREQ(json_string_value(json_object_get(health, "path")), "/");
+        CHECK(strstr(r.out, "\nhealth:     http /\n"));
+        result_clear(&r);
+        r = run("%s --health http --health-path /status?full=1 --json", create);
+        CHECK(r.status == 0);
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(fake.last_body, "health"), "path")), "/status?full=1");
+        j = json_loads(r.out, 0, NULL);
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(j, "health"), "path")), "/status?full=1");
+        json_decref(j);
+        result_clear(&r);
+        r = run("%s", create);
+        CHECK(r.status == 0 && !json_object_get(fake.last_body, "health")); /* the Oracle's default */
+        CHECK(strstr(r.out, "\nhealth:     http /health\n"));
+        result_clear(&r);
+        /* refused before any request */
+        json_decref(fake.last_body);
+        fake.last_body = NULL;
+        r = run("%s --health tcp --health-path /x", create);
+        CHECK(r.status == 2 && strstr(r.err, "--health-path is for --health http") && !fake.last_body);
+        result_clear(&r);
+        r = run("%s --health udp", create);
+        CHECK(r.status == 2 && strstr(r.err, "--health must be http or tcp, not \"udp\"") && !fake.last_body);
+        result_clear(&r);
+
+        r = run("service list");
+        CHECK(r.status == 0);
+        CHECK_STREQ(r.out, "NAME  STATE     ENDPOINT        ACTIVE  POOL  MIN  MAX  IMAGE      HEALTH\n"
+                           "api   creating  127.0.0.1:8100  0       2     1    2    tiny-http  tcp\n"
+                           "web   creating  127.0.0.1:8100  0       2     1    2    tiny-http  http /health\n");
+        result_clear(&r);
 
         /* the Oracle named by a cluster directory, flags before environment */
         _cleanup_free_ char *cdir = xasprintf("%s-cluster", dir);

@@ -147,9 +147,7 @@ int main(void) {
         int64_t t0 = daemons_now_ms();
         const char *env_max = getenv("VMATRIX_FAULT_MAX");
         int max = env_max ? atoi(env_max) : 40;
-        CHECK(daemons_oracle_start(&d, NULL) == 0);
-        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
-        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        CHECK(daemons_start_cluster(&d) == 0);
         /* the Oracle's store, its calls to the nodes and its files (the Nest's vm.json); the
          * chamber's files and calls while it saves into the Nest; the production RM's while it
          * starts the VM from there; and the Oracle's calls while a stop's clean-up (the node's

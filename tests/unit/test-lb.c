@@ -238,11 +238,13 @@ static void test_runtime_socket(const char *dir) {
 
 /* ---- part 2: a real HAProxy ---- */
 
-/* A tiny HTTP server: GET /health answers "ok", anything else the server's name. */
+/* A tiny HTTP server: GET /health answers "ok", GET /missing 404, anything else the server's
+ * name. A mute one closes every connection without a word (TCP up, HTTP not). */
 typedef struct httpd {
         int fd;
         uint16_t port;
         char name[16];
+        bool mute;
         atomic_bool stop;
         atomic_int hits;
         pthread_t thread;
@@ -257,6 +259,10 @@ static void *httpd_run(void *arg) {
                 int c = accept4(h->fd, NULL, NULL, SOCK_CLOEXEC);
                 if (c < 0)
                         continue;
+                if (h->mute) {
+                        close(c);
+                        continue;
+                }
                 struct timeval tv = { .tv_sec = 2 };
                 setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
                 char req[2048];
@@ -276,9 +282,10 @@ static void *httpd_run(void *arg) {
                         time_sleep_ms(1500);
                 if (!health && str_startswith(req, "GET "))
                         atomic_fetch_add(&h->hits, 1);
-                const char *body = health ? "ok" : h->name;
-                _cleanup_free_ char *resp = xasprintf("HTTP/1.1 200 OK\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                                                      strlen(body), body);
+                bool missing = str_startswith(req, "GET /missing ");
+                const char *body = health ? "ok" : missing ? "no" : h->name;
+                _cleanup_free_ char *resp = xasprintf("HTTP/1.1 %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                                                      missing ? "404 Not Found" : "200 OK", strlen(body), body);
                 (void)fd_write_all(c, resp, strlen(resp));
                 close(c);
         }
@@ -298,6 +305,7 @@ static int listen_any(uint16_t *ret_port) {
 
 static void httpd_start(httpd_t *h, const char *name) {
         h->fd = listen_any(&h->port);
+        h->mute = streq(name, "mute");
         snprintf(h->name, sizeof h->name, "%s", name);
         atomic_store(&h->stop, false);
         atomic_store(&h->hits, 0);
@@ -718,6 +726,138 @@ static void test_real(const char *parent) {
         httpd_stop(&b);
 }
 
+/* The health check's vocabulary, and the path check that keeps the configuration intact. */
+static void test_health_words(void) {
+        lb_health_kind_t k = LB_HEALTH_TCP;
+        CHECK(lb_health_kind_parse("http", &k) == 0 && k == LB_HEALTH_HTTP);
+        CHECK(lb_health_kind_parse("tcp", &k) == 0 && k == LB_HEALTH_TCP);
+        CHECK(lb_health_kind_parse("udp", &k) == -EINVAL && k == LB_HEALTH_TCP);
+        CHECK(lb_health_kind_parse("HTTP", &k) == -EINVAL && lb_health_kind_parse(NULL, &k) == -EINVAL);
+        CHECK_STREQ(lb_health_kind_name(LB_HEALTH_HTTP), "http");
+        CHECK_STREQ(lb_health_kind_name(LB_HEALTH_TCP), "tcp");
+        CHECK(!lb_health_kind_name((lb_health_kind_t)2) && !lb_health_kind_name((lb_health_kind_t)-1));
+
+        CHECK(lb_health_path_valid("/"));
+        CHECK(lb_health_path_valid("/health"));
+        CHECK(lb_health_path_valid("/status/ok.html?full=1&x=%20y"));
+        CHECK(lb_health_path_valid("/a-b_c~d;e=f,g(h)*+:@!"));
+        static const char *const bad[] = {
+                "", "health", "/a b", "/a\tb", "/a\nb", "/\n    server evil 10.0.0.1:80", "/a\rb",
+                "/a\"b", "/a'b", "/a\\b", "/a#b", "/${HOME}", "/\x7f", "/\xc3\xa9", "/a<b>", "/a|b", "/a`b`",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                CHECK(!lb_health_path_valid(bad[i]));
+                if (lb_health_path_valid(bad[i]))
+                        fprintf(stderr, "  accepted bad path \"%s\"\n", bad[i]);
+        }
+        CHECK(!lb_health_path_valid(NULL));
+        char longest[LB_HEALTH_PATH_MAX + 2];
+        memset(longest, 'a', sizeof longest);
+        longest[0] = '/';
+        longest[LB_HEALTH_PATH_MAX] = 0;
+        CHECK(lb_health_path_valid(longest)); /* 256 bytes */
+        longest[LB_HEALTH_PATH_MAX] = 'a';
+        longest[LB_HEALTH_PATH_MAX + 1] = 0;
+        CHECK(!lb_health_path_valid(longest)); /* 257 */
+
+        CHECK(lb_health_status_ok(200) && lb_health_status_ok(204) && lb_health_status_ok(302) &&
+              lb_health_status_ok(399));
+        CHECK(!lb_health_status_ok(0) && !lb_health_status_ok(199) && !lb_health_status_ok(404) &&
+              !lb_health_status_ok(503));
+}
+
+/* The text between "backend NAME\n" and the next blank line of cfg (malloc'd, "" if absent). */
+static char *backend_text(const char *cfg, const char *name) {
+        _cleanup_free_ char *head = xasprintf("\nbackend %s\n", name);
+        const char *b = cfg ? strstr(cfg, head) : NULL;
+        if (!b)
+                return xstrdup("");
+        b += strlen(head);
+        const char *end = strstr(b, "\n\n");
+        return strndup(b, end ? (size_t)(end - b) : strlen(b));
+}
+
+static bool server_is(lb_t *lb, const char *service, const char *server, const char *status) {
+        lb_server_stats_t ss;
+        return server_stats(lb, service, server, &ss) && str_startswith(ss.status, status);
+}
+
+/* Each service checked its own way by a real HAProxy: http of a path (up on 2xx/3xx, down on
+ * 404 or no answer), or tcp (up when the connection is accepted, whatever is said on it). */
+static void test_health(const char *parent) {
+        _cleanup_free_ char *dir = xasprintf("%s/health", parent);
+        lb_options_t opts = { .check_inter_ms = 200, .check_fall = 2 };
+        lb_t *lb = NULL;
+        CHECK(lb_new(dir, &opts, &lb) == 0 && lb);
+        if (!lb)
+                return;
+        httpd_t web, mute;
+        httpd_start(&web, "vm-h");
+        httpd_start(&mute, "mute");
+        char addr_web[32], addr_mute[32], binds[4][32];
+        snprintf(addr_web, sizeof addr_web, "127.0.0.1:%u", web.port);
+        snprintf(addr_mute, sizeof addr_mute, "127.0.0.1:%u", mute.port);
+        for (int i = 0; i < 4; i++)
+                snprintf(binds[i], sizeof binds[i], "127.0.0.1:%u", free_port());
+        lb_server_t to_web[1] = { { "s1", addr_web, LB_SERVER_READY } };
+        lb_server_t to_mute[1] = { { "s1", addr_mute, LB_SERVER_READY } };
+        lb_service_t svc[4] = {
+                { "hc-root", binds[0], to_web, 1, LB_HEALTH_HTTP, "/" },
+                { "hc-miss", binds[1], to_web, 1, LB_HEALTH_HTTP, "/missing" },
+                { "hc-tcp", binds[2], to_mute, 1, LB_HEALTH_TCP, NULL },
+                { "hc-mute", binds[3], to_mute, 1, LB_HEALTH_HTTP, NULL }, /* GET /health */
+        };
+        CHECK(sync_services(lb, svc, 4, NULL) == 0);
+        int pid = lb_pid(lb);
+        CHECK(pid > 0);
+        CHECK(SYNC_UNTIL(lb, svc, 4, server_is(lb, "hc-miss", "s1", "DOWN") && server_is(lb, "hc-mute", "s1", "DOWN")));
+        /* the same checks ran on these, and passed */
+        CHECK(server_is(lb, "hc-root", "s1", "UP"));
+        CHECK(server_is(lb, "hc-tcp", "s1", "UP"));
+
+        /* the configuration says so, and nothing is checked where it was not asked for */
+        _cleanup_free_ char *cfg_path = xasprintf("%s/haproxy.cfg", dir), *cfg = NULL;
+        CHECK(file_read(cfg_path, &cfg, NULL) == 0);
+        _cleanup_free_ char *root = backend_text(cfg, "hc-root"), *miss = backend_text(cfg, "hc-miss");
+        _cleanup_free_ char *tcp = backend_text(cfg, "hc-tcp"), *dflt = backend_text(cfg, "hc-mute");
+        CHECK(strstr(root, "\n    option httpchk GET /\n    http-check expect status 200-399\n"));
+        CHECK(strstr(miss, "\n    option httpchk GET /missing\n"));
+        CHECK(strstr(dflt, "\n    option httpchk GET /health\n"));
+        CHECK(*tcp && !strstr(tcp, "httpchk") && !strstr(tcp, "http-check"));
+        const char *defaults = cfg ? strstr(cfg, "\ndefaults\n") : NULL;
+        const char *first_frontend = cfg ? strstr(cfg, "\nfrontend ") : NULL;
+        CHECK(defaults && first_frontend && !memmem(defaults, (size_t)(first_frontend - defaults), "httpchk", 7));
+
+        /* a path that cannot go into the configuration is refused: nothing of it gets there */
+        lb_service_t bad[4] = { svc[0], svc[1], svc[2], svc[3] };
+        bad[1].health_path = "/x\n    server evil 10.0.0.1:80";
+        char *msg = NULL;
+        CHECK(sync_services(lb, bad, 4, &msg) == -EINVAL && msg && strstr(msg, "\"hc-miss\": invalid health check path"));
+        free(msg);
+        bad[1].health_path = "/missing";
+        bad[1].health = (lb_health_kind_t)9;
+        CHECK(sync_services(lb, bad, 4, &msg) == -EINVAL && msg && strstr(msg, "invalid health check kind 9"));
+        free(msg);
+        _cleanup_free_ char *after = NULL;
+        CHECK(file_read(cfg_path, &after, NULL) == 0 && cfg && after && streq(cfg, after));
+        CHECK(lb_pid(lb) == pid && server_is(lb, "hc-miss", "s1", "DOWN"));
+
+        /* a changed check is a new configuration: hc-miss now checks / and comes up */
+        svc[1].health_path = "/";
+        CHECK(sync_services(lb, svc, 4, NULL) == 0);
+        CHECK(lb_pid(lb) > 0 && lb_pid(lb) != pid);
+        CHECK(SYNC_UNTIL(lb, svc, 4, server_is(lb, "hc-miss", "s1", "UP")));
+        /* and so is another kind: hc-mute checked by TCP comes up too */
+        pid = lb_pid(lb);
+        svc[3].health = LB_HEALTH_TCP;
+        CHECK(SYNC_UNTIL(lb, svc, 4, server_is(lb, "hc-mute", "s1", "UP")));
+        CHECK(lb_pid(lb) != pid);
+
+        CHECK(lb_free(lb) == NULL);
+        httpd_stop(&web);
+        httpd_stop(&mute);
+}
+
 int main(void) {
         char dir[] = "/tmp/test-lb-XXXXXX";
         if (!mkdtemp(dir))
@@ -726,9 +866,11 @@ int main(void) {
         test_stat_parse();
         test_state_parse();
         test_runtime_socket(dir);
-        if (access(HAPROXY, X_OK) == 0)
+        test_health_words();
+        if (access(HAPROXY, X_OK) == 0) {
                 test_real(dir);
-        else
+                test_health(dir);
+        } else
                 printf("# skip: %s missing, the tests with a real HAProxy did not run\n", HAPROXY);
         /* every HAProxy reaped: no child left, not even a zombie */
         CHECK(waitpid(-1, NULL, WNOHANG) < 0 && errno == ECHILD);

@@ -17,6 +17,7 @@
 
 #include "base/util.h"
 #include "nest/chunk-store.h"
+#include "nest/txn.h"
 #include "nest/chunker.h"
 #include "nest/gc.h"
 #include "nest/import.h"

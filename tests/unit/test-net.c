@@ -1,11 +1,64 @@
-/* Unit tests for src/net: the server's routing, JSON bodies and errors, through the real client. */
+/* Unit tests for src/net: the server's routing, JSON bodies and errors, through the real client;
+ * the TCP probe against listeners that hold, close or are absent. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "base/util.h"
 #include "net/http-client.h"
 #include "net/http-server.h"
+#include "net/tcp-probe.h"
 #include "tap.h"
+
+static int listen_loopback(unsigned *ret_port) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 8) < 0 ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+                abort();
+        *ret_port = ntohs(sa.sin_port);
+        return fd;
+}
+
+/* Accepts one connection and closes it at once, as slirp does when the guest refuses. */
+static void *accept_close(void *arg) {
+        int c = accept(*(int *)arg, NULL, NULL);
+        if (c >= 0)
+                close(c);
+        return NULL;
+}
+
+static void test_tcp_probe(void) {
+        unsigned port;
+        int fd = listen_loopback(&port);
+        /* a listener (the kernel completes the handshake even before accept): up, and it holds */
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 0) == 0);
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 100) == 0);
+        _cleanup_free_ char *addr = xasprintf("127.0.0.1:%u", port);
+        CHECK(tcp_probe_address(addr, 1000, 0) == 0);
+        close(fd);
+
+        /* accepted, then dropped without a byte: up without a hold, refused with one */
+        fd = listen_loopback(&port);
+        pthread_t t;
+        pthread_create(&t, NULL, accept_close, &fd);
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 2000) == -ECONNRESET);
+        pthread_join(t, NULL);
+        close(fd);
+
+        /* nothing listens any more */
+        CHECK(tcp_probe("127.0.0.1", port, 1000, 0) == -ECONNREFUSED);
+        CHECK(tcp_probe("localhost", port, 1000, 0) == -EINVAL);
+        CHECK(tcp_probe("127.0.0.1", 0, 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address("127.0.0.1", 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address("127.0.0.1:70000", 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address("127.0.0.1:x", 1000, 0) == -EINVAL);
+        CHECK(tcp_probe_address(NULL, 1000, 0) == -EINVAL);
+}
 
 static void h_echo(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200,
@@ -28,7 +81,40 @@ static const http_route_t routes[] = {
         { NULL },
 };
 
+/* A peer that answers one request with an endless body, until the client hangs up. */
+static void *endless_body(void *arg) {
+        int c = accept(*(int *)arg, NULL, NULL);
+        if (c < 0)
+                return NULL;
+        char req[4096];
+        (void)!recv(c, req, sizeof req, 0);
+        const char *head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n";
+        static char zeros[1 << 20];
+        bool ok = send(c, head, strlen(head), MSG_NOSIGNAL) > 0;
+        while (ok)
+                ok = send(c, zeros, sizeof zeros, MSG_NOSIGNAL) > 0;
+        close(c);
+        return NULL;
+}
+
+/* The client keeps at most 320 MiB of an answer: a peer that sends more gets -EFBIG, not the
+ * client's memory. */
+static void test_response_cap(void) {
+        unsigned port;
+        int fd = listen_loopback(&port);
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, endless_body, &fd) == 0);
+        _cleanup_free_ char *url = xasprintf("http://127.0.0.1:%u/v1/anything", port);
+        http_response_t r = { 0 };
+        CHECK(http_request_json("GET", url, NULL, 60000, &r) == -EFBIG);
+        http_response_clear(&r);
+        pthread_join(t, NULL);
+        close(fd);
+}
+
 int main(void) {
+        test_tcp_probe();
+        test_response_cap();
         http_server_t *s = NULL;
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {

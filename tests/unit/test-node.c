@@ -299,9 +299,7 @@ int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
         int64_t t0 = daemons_now_ms();
-        CHECK(daemons_oracle_start(&d, NULL) == 0);
-        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
-        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        CHECK(daemons_start_cluster(&d) == 0);
         CHECK(daemons_node_start(&d, 2, "ch2", "chamber", NULL) == 0);
         rm1 = &d.nodes[0];
         ch1 = &d.nodes[1];

@@ -3,17 +3,22 @@
  *   - a VM's whole lifecycle (create, boot, suspend, resume, hibernate, activate, suspend on a
  *     mapped snapshot, deactivate, stop, boot, delete): each op ends in the state README gives,
  *     the cluster agrees after each (one RM runs it, the Nest holds its bundle), versions only
- *     grow, and the guest's RAM and disk marks survive what they must survive;
+ *     grow, and the guest's RAM and disk marks survive what they must survive; an activation of
+ *     a VM suspended on the only production RM resumes it there;
+ *   - a node's op heartbeat after the op's end is refused; a stop whose upload fails leaves the
+ *     VM failed on its RM, and a second stop stores it;
  *   - the Oracle killed with SIGKILL in the middle of operations: at its crash points
  *     (oracle-before-run, oracle-after-run, oracle-after-save) and at random moments after an
  *     accept; restarted on the same data it finishes or rolls back the op, the VM rests in a
  *     legal state, nothing is lost, the next operation works on the same guest. */
+#include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
 
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static daemon_t *rm1, *ch1;
 
@@ -85,6 +90,17 @@ static void test_lifecycle(daemons_t *d) {
         daemons_ram_mark(rm1, vm, ram);
         CHECK_STREQ(ram, "r2");
 
+        /* suspended on the only production RM, an activation resumes it there (the VM does not
+         * count against its own RM) */
+        step(d, vm, "suspend", "suspended");
+        step(d, vm, "activate", "active");
+        daemons_vm_state(d, vm, st, rm);
+        CHECK_STREQ(rm, "rm1");
+        daemons_boot_id(rm1, vm, now);
+        CHECK_STREQ(now, boot_id);
+        daemons_ram_mark(rm1, vm, ram);
+        CHECK_STREQ(ram, "r2");
+
         /* deactivated and activated again: this time rm1 has a warm slot of its shape */
         step(d, vm, "deactivate", "stored");
         step(d, vm, "activate", "active");
@@ -117,6 +133,49 @@ static void test_lifecycle(daemons_t *d) {
         snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
         CHECK(daemons_call("GET", url, NULL, NULL) == 404);
         CHECK(daemons_node_vm(ch1, vm, ns) < 0 && daemons_node_vm(rm1, vm, ns) < 0);
+}
+
+/* A node's op heartbeat that lands after the op's end is refused (409) and leaves the op as it
+ * ended: it used to write the running row back over the finished one. */
+static void test_late_op_heartbeat(daemons_t *d) {
+        CHECK(daemons_vm_create(d, "late") == 0);
+        char op[64], st[16];
+        CHECK(daemons_vm_action(d, "late", "boot", NULL, op) == 202);
+        daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
+        CHECK_STREQ(st, "done");
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/ops/%s/heartbeat", d->oracle.url, op);
+        _cleanup_(json_decrefp) json_t *beat = json_pack("{s:i,s:i}", "done", 5, "total", 10);
+        CHECK(daemons_call("POST", url, beat, NULL) == 409);
+        snprintf(url, sizeof url, "%s/v1/ops/%s", d->oracle.url, op);
+        _cleanup_(json_decrefp) json_t *got = NULL;
+        CHECK(daemons_call("GET", url, NULL, &got) == 200);
+        CHECK_STREQ(json_string_value(json_object_get(got, "state")), "done");
+        CHECK(daemons_vm_do(d, "late", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "late", "delete", NULL));
+}
+
+/* A stop whose upload fails leaves the VM failed on its RM (the node has shut it down), not
+ * running where nothing answers; stopping it again once the upload works stores it. The disk
+ * is made unreadable by putting a directory in its place. */
+static void test_stop_upload_fails(daemons_t *d) {
+        CHECK(daemons_vm_create(d, "upl") == 0);
+        CHECK(daemons_vm_do(d, "upl", "activate", "active"));
+        char disk[700], aside[720];
+        snprintf(disk, sizeof disk, "%s/vms/upl/disk.qcow2", rm1->data);
+        snprintf(aside, sizeof aside, "%s.aside", disk);
+        CHECK(rename(disk, aside) == 0 && mkdir(disk, 0755) == 0);
+        char op[64], st[32], rm[32];
+        CHECK(daemons_vm_action(d, "upl", "stop", NULL, op) == 202);
+        daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
+        CHECK_STREQ(st, "failed");
+        daemons_vm_state(d, "upl", st, rm);
+        CHECK_STREQ(st, "failed");
+        CHECK_STREQ(rm, "rm1");
+        CHECK(daemons_vm_consistent(d, "upl", daemons_now_ms() + 5000, NULL));
+        CHECK(rmdir(disk) == 0 && rename(aside, disk) == 0);
+        CHECK(daemons_vm_do(d, "upl", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "upl", "delete", NULL));
 }
 
 /* After an Oracle restart that interrupted an op: the op has ended, the cluster agrees, and the
@@ -203,13 +262,15 @@ int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
         int64_t t0 = daemons_now_ms();
-        CHECK(daemons_oracle_start(&d, NULL) == 0);
-        CHECK(daemons_node_start(&d, 0, "rm1", "production", NULL) == 0);
-        CHECK(daemons_node_start(&d, 1, "ch1", "chamber", NULL) == 0);
+        CHECK(daemons_start_cluster(&d) == 0);
         rm1 = &d.nodes[0];
         ch1 = &d.nodes[1];
         if (tap_failed == 0)
                 test_lifecycle(&d);
+        if (tap_failed == 0)
+                test_late_op_heartbeat(&d);
+        if (tap_failed == 0)
+                test_stop_upload_fails(&d);
         /* kill -9 of the Oracle at its crash points: before and after it asks the node to run a
          * VM (activate from the chamber, through the Nest), after a save into the Nest */
         if (tap_failed == 0)

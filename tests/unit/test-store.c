@@ -1,10 +1,12 @@
-/* Unit tests for the SQLite store: migrations, optimistic version checks, ops, events, reopen. */
+/* Unit tests for the SQLite store: migrations, optimistic version checks, ops, events, users and
+ * tokens, reopen. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
 #include "store/store.h"
+#include "store/store-auth.h"
 #include "tap.h"
 
 /* Services: insert, duplicate, read back, update, list, delete; a VM keeps its service. */
@@ -14,20 +16,36 @@ static void test_services(store_t *s) {
         snprintf(sv.name, sizeof sv.name, "web");
         snprintf(sv.image, sizeof sv.image, "tiny-http");
         snprintf(sv.state, sizeof sv.state, "creating");
+        snprintf(sv.health_kind, sizeof sv.health_kind, "http");
+        snprintf(sv.health_path, sizeof sv.health_path, "/status?full=1");
         CHECK(store_service_insert(s, &sv) == 0);
         CHECK(store_service_insert(s, &sv) == -EEXIST);
         service_record_t got = { 0 };
         CHECK(store_service_get(s, "web", &got) == 0);
         CHECK(got.pool == 4 && got.min == 1 && got.max == 3 && got.window_s == 5 && got.high == 70 && got.port == 8100);
         CHECK_STREQ(got.state, "creating");
+        CHECK_STREQ(got.health_kind, "http");
+        CHECK_STREQ(got.health_path, "/status?full=1");
         snprintf(got.state, sizeof got.state, "failed");
         snprintf(got.error, sizeof got.error, "vm \"web-1\" did not boot");
+        snprintf(got.health_kind, sizeof got.health_kind, "tcp");
+        got.health_path[0] = 0;
         CHECK(store_service_update(s, &got) == 0);
         service_record_t *list = NULL;
         size_t n = 0;
         CHECK(store_service_list(s, &list, &n) == 0 && n == 1 && streq(list[0].state, "failed"));
+        CHECK(n == 1 && streq(list[0].health_kind, "tcp") && streq(list[0].health_path, ""));
         json_t *j = service_record_to_json(&list[0]);
         CHECK(j && streq(json_string_value(json_object_get(j, "error")) ?: "", "vm \"web-1\" did not boot"));
+        /* "health": {"kind": "tcp"}, no path for a tcp check */
+        json_t *health = json_object_get(j, "health");
+        CHECK(json_is_object(health) && json_object_size(health) == 1);
+        CHECK_STREQ(json_string_value(json_object_get(health, "kind")), "tcp");
+        json_decref(j);
+        j = service_record_to_json(&sv);
+        health = json_object_get(j, "health");
+        CHECK_STREQ(json_string_value(json_object_get(health, "kind")), "http");
+        CHECK_STREQ(json_string_value(json_object_get(health, "path")), "/status?full=1");
         json_decref(j);
         free(list);
         CHECK(store_service_get(s, "nope", &got) == -ENOENT);
@@ -35,6 +53,153 @@ static void test_services(store_t *s) {
         CHECK(store_service_update(s, &got) == -ENOENT);
         CHECK(store_service_delete(s, "web") == 0);
         CHECK(store_service_delete(s, "web") == -ENOENT);
+}
+
+/* A database of schema 2 (before health checks) with a service in it: made from a new one by
+ * dropping the tables migration 4 and the columns migration 3 add, so it is exactly what
+ * version 2 wrote. */
+static void test_migration_health(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/v2.db", dir);
+        store_t *s = NULL;
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 4);
+        s = store_close(s);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        char *err = NULL;
+        int rc = sqlite3_exec(db,
+                              "DROP TABLE tokens; DROP TABLE users;"
+                              "ALTER TABLE services DROP COLUMN health_kind;"
+                              "ALTER TABLE services DROP COLUMN health_path;"
+                              "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
+                              "port,state,error,created_ms) VALUES ('old','tiny-http',2,1,2,30,70,0,128,1,8100,"
+                              "'ready','',5);"
+                              "PRAGMA user_version=2;",
+                              NULL, NULL, &err);
+        CHECK(rc == SQLITE_OK);
+        if (err)
+                fprintf(stderr, "  %s\n", err);
+        sqlite3_free(err);
+        sqlite3_close(db);
+
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 4);
+        service_record_t got = { 0 };
+        CHECK(s && store_service_get(s, "old", &got) == 0);
+        CHECK_STREQ(got.state, "ready");
+        CHECK(got.pool == 2 && got.port == 8100 && got.created_ms == 5);
+        CHECK_STREQ(got.health_kind, "http");
+        CHECK_STREQ(got.health_path, "/health");
+        /* and it can be changed like any other */
+        snprintf(got.health_kind, sizeof got.health_kind, "tcp");
+        got.health_path[0] = 0;
+        CHECK(s && store_service_update(s, &got) == 0);
+        service_record_t again = { 0 };
+        CHECK(s && store_service_get(s, "old", &again) == 0 && streq(again.health_kind, "tcp") && !*again.health_path);
+        store_close(s);
+}
+
+/* A database of schema 3 (before accounts) with a VM and a service in it, made by dropping
+ * what migration 4 adds: opened, it gains empty users and tokens tables and keeps its rows. */
+static void test_migration_auth(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/v3.db", dir);
+        store_t *s = NULL;
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 4);
+        s = store_close(s);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        int rc = sqlite3_exec(db,
+                              "DROP TABLE tokens; DROP TABLE users;"
+                              "INSERT INTO vms (name,state,version,image,memory_mib,vcpus,mac,created_ms) VALUES"
+                              " ('keep','stored',3,'tiny-http',128,1,'52:54:00:00:00:09',7);"
+                              "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
+                              "port,state,error,created_ms,health_kind,health_path) VALUES ('svc','tiny-http',2,1,2,30,"
+                              "70,0,128,1,8100,'ready','',5,'tcp','');"
+                              "PRAGMA user_version=3;",
+                              NULL, NULL, NULL);
+        CHECK(rc == SQLITE_OK);
+        sqlite3_close(db);
+
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 4);
+        vm_record_t v = { 0 };
+        CHECK(s && store_vm_get(s, "keep", &v) == 0 && v.version == 3 && v.created_ms == 7);
+        vm_record_clear(&v);
+        service_record_t sv = { 0 };
+        CHECK(s && store_service_get(s, "svc", &sv) == 0 && streq(sv.health_kind, "tcp"));
+        user_record_t *users = NULL;
+        token_record_t *tokens = NULL;
+        size_t nu = 1, nt = 1;
+        CHECK(s && store_user_list(s, &users, &nu) == 0 && nu == 0);
+        CHECK(s && store_token_list(s, NULL, &tokens, &nt) == 0 && nt == 0);
+        free(users);
+        free(tokens);
+        user_record_t u = { .created_ms = 1 };
+        SET(u.name, "bob");
+        SET(u.role, "buyer");
+        SET(u.password_hash, "$argon2id$x");
+        CHECK(s && store_user_insert(s, &u) == 0);
+        store_close(s);
+}
+
+/* Users and tokens: insert, duplicate, a token of no user, revoke keeps its first time, touch,
+ * prune, delete takes the tokens along, and the last admin stays. */
+static void test_auth_rows(store_t *s) {
+        user_record_t u = { .created_ms = 1 };
+        SET(u.name, "root");
+        SET(u.role, "admin");
+        SET(u.password_hash, "$argon2id$a");
+        CHECK(store_user_insert(s, &u) == 0);
+        CHECK(store_user_insert(s, &u) == -EEXIST);
+        SET(u.name, "bob");
+        SET(u.role, "buyer");
+        CHECK(store_user_insert(s, &u) == 0);
+        size_t n = 0;
+        CHECK(store_user_count(s, &n) == 0 && n == 2);
+        CHECK(store_user_set_password(s, "bob", "$argon2id$b") == 0);
+        CHECK(store_user_set_password(s, "nobody", "$argon2id$b") == -ENOENT);
+        user_record_t got = { 0 };
+        CHECK(store_user_get(s, "bob", &got) == 0 && streq(got.password_hash, "$argon2id$b") && streq(got.role, "buyer"));
+
+        token_record_t t = { .created_ms = 10, .expires_ms = 100 };
+        SET(t.id, "00000000000000aa");
+        SET(t.user, "bob");
+        SET(t.name, "ci");
+        SET(t.role, "buyer");
+        memset(t.hash, 0x5a, sizeof t.hash);
+        CHECK(store_token_insert(s, &t) == 0);
+        CHECK(store_token_insert(s, &t) == -EEXIST);
+        token_record_t orphan = t;
+        SET(orphan.id, "00000000000000bb");
+        SET(orphan.user, "nobody");
+        CHECK(store_token_insert(s, &orphan) == -ENOENT);
+        SET(t.id, "00000000000000cc");
+        t.role[0] = 0;
+        t.expires_ms = 0;
+        CHECK(store_token_insert(s, &t) == 0);
+        token_record_t tg = { 0 };
+        CHECK(store_token_get(s, "00000000000000aa", &tg) == 0 && tg.hash[31] == 0x5a && streq(tg.role, "buyer"));
+        CHECK(tg.expires_ms == 100 && tg.revoked_ms == 0 && tg.last_used_ms == 0);
+        CHECK(store_token_get(s, "00000000000000cc", &tg) == 0 && !*tg.role && tg.expires_ms == 0);
+        CHECK(store_token_revoke(s, "00000000000000aa", 50) == 0);
+        CHECK(store_token_revoke(s, "00000000000000aa", 60) == 0);
+        CHECK(store_token_get(s, "00000000000000aa", &tg) == 0 && tg.revoked_ms == 50);
+        CHECK(store_token_revoke(s, "ffffffffffffffff", 60) == -ENOENT);
+        CHECK(store_token_touch(s, "00000000000000cc", 70) == 0);
+        CHECK(store_token_get(s, "00000000000000cc", &tg) == 0 && tg.last_used_ms == 70);
+        token_record_t *list = NULL;
+        CHECK(store_token_list(s, "bob", &list, &n) == 0 && n == 2);
+        free(list);
+        CHECK(store_token_list(s, "root", &list, &n) == 0 && n == 0);
+        free(list);
+        CHECK(store_token_prune(s, 200) == 1); /* the one expiring at 100; never-expiring stays */
+        CHECK(store_token_get(s, "00000000000000aa", &tg) == -ENOENT);
+
+        CHECK(store_user_delete(s, "root") == -EBUSY);
+        CHECK(store_user_get(s, "root", &got) == 0);
+        CHECK(store_user_delete(s, "bob") == 0);
+        CHECK(store_token_get(s, "00000000000000cc", &tg) == -ENOENT);
+        CHECK(store_user_delete(s, "bob") == -ENOENT);
+        user_record_t *users = NULL;
+        CHECK(store_user_list(s, &users, &n) == 0 && n == 1 && streq(users[0].name, "root"));
+        free(users);
 }
 
 static vm_record_t sample_vm(const char *name) {
@@ -76,9 +241,12 @@ int main(void) {
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 2);
+        CHECK(store_schema_version(s) == 4);
 
         test_services(s);
+        test_migration_health(dir);
+        test_migration_auth(dir);
+        test_auth_rows(s);
         test_tx_depth(path, s);
         vm_record_t v = sample_vm("web1");
         snprintf(v.service, sizeof v.service, "web");

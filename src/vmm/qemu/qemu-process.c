@@ -11,9 +11,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "base/proc.h"
 #include "base/util.h"
-
-extern char **environ;
 
 struct qemu_process {
         pthread_mutex_t lock;
@@ -53,100 +52,15 @@ static qemu_process_t *process_new(pid_t pid, bool is_child) {
         return p;
 }
 
-/* Search PATH like execvp, but before fork: execvp may allocate, which a child of a
- * multithreaded process must not do. */
-static int binary_resolve(const char *name, char **ret) {
-        if (strchr(name, '/')) {
-                if (access(name, X_OK) < 0)
-                        return negative_errno();
-                *ret = xstrdup(name);
-                return 0;
-        }
-        const char *path = getenv("PATH");
-        _cleanup_free_ char *copy = xstrdup(path && *path ? path : "/usr/local/bin:/usr/bin:/bin");
-        char *save = NULL;
-        for (char *dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
-                _cleanup_free_ char *full = xasprintf("%s/%s", dir, name);
-                if (access(full, X_OK) == 0) {
-                        *ret = TAKE_PTR(full);
-                        return 0;
-                }
-        }
-        return -ENOENT;
-}
-
-/* In the child between fork and exec: async-signal-safe calls only. Reports exec's errno on
- * err_pipe (close-on-exec, so the parent reads EOF when exec succeeds). */
-_noreturn_ static void child_exec(const char *path, char *const *argv, int null_fd, int out_fd, int err_pipe,
-                                  int max_fd) {
-        int report = err_pipe, e;
-        /* move our three fds out of 0..3 before dup2 puts them there */
-        null_fd = fcntl(null_fd, F_DUPFD_CLOEXEC, 10);
-        out_fd = fcntl(out_fd, F_DUPFD_CLOEXEC, 10);
-        err_pipe = fcntl(err_pipe, F_DUPFD_CLOEXEC, 10);
-        if (null_fd < 0 || out_fd < 0 || err_pipe < 0)
-                goto fail;
-        report = err_pipe;
-        if (setsid() < 0)
-                goto fail;
-        sigset_t none;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
-        for (int sig = 1; sig < NSIG; sig++)
-                if (sig != SIGKILL && sig != SIGSTOP)
-                        sigaction(sig, &dfl, NULL); /* fails harmlessly for reserved signals */
-        if (dup2(null_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 || dup2(err_pipe, 3) < 0)
-                goto fail;
-        report = 3;
-        fcntl(3, F_SETFD, FD_CLOEXEC);
-        if (close_range(4, ~0U, 0) < 0)
-                for (int fd = 4; fd < max_fd; fd++)
-                        close(fd);
-        execve(path, argv, environ);
-fail:
-        e = errno;
-        if (write(report, &e, sizeof e) < 0) {
-                /* nothing more we can do */
-        }
-        _exit(127);
-}
-
 int qemu_process_spawn(char *const *argv, int out_fd, qemu_process_t **ret) {
         if (!argv || !argv[0] || out_fd < 0)
                 return -EINVAL;
-        _cleanup_free_ char *path = NULL;
-        int r = binary_resolve(argv[0], &path);
+        /* its own session: a ^C at the agent's terminal, or the agent's death, leaves it running */
+        proc_spawn_opts_t opts = { .out_fd = out_fd, .new_session = true };
+        pid_t pid;
+        int r = proc_spawn_daemon(argv, &opts, &pid);
         if (r < 0)
                 return r;
-        _cleanup_close_ int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null_fd < 0)
-                return negative_errno();
-        int pipefd[2];
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return negative_errno();
-        _cleanup_close_ int rd = pipefd[0], wr = pipefd[1];
-        long max_fd = sysconf(_SC_OPEN_MAX);
-        max_fd = max_fd > 0 && max_fd < INT_MAX ? max_fd : 65536;
-
-        pid_t pid = fork();
-        if (pid < 0)
-                return negative_errno();
-        if (pid == 0)
-                child_exec(path, argv, null_fd, out_fd, wr, (int)max_fd);
-        close(TAKE_FD(wr));
-
-        /* EOF means exec succeeded (the pipe is close-on-exec); an int is exec's errno */
-        int child_errno = 0;
-        ssize_t n;
-        do
-                n = read(rd, &child_errno, sizeof child_errno);
-        while (n < 0 && errno == EINTR);
-        if (n == (ssize_t)sizeof child_errno) {
-                while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-                        ;
-                return child_errno > 0 ? -child_errno : -EIO;
-        }
         *ret = process_new(pid, true);
         return 0;
 }
