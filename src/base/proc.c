@@ -75,8 +75,7 @@ int proc_spawn_daemon(char *const argv[], const proc_spawn_opts_t *opts, pid_t *
         return spawn(argv, opts->out_fd, opts->out_fd, opts->new_session, ret_pid);
 }
 
-/* Called syscall directly, so a libc older than glibc 2.36 builds too; -1 when unsupported. */
-static int pidfd_open_(pid_t pid) {
+int proc_pidfd_open(pid_t pid) {
 #ifdef SYS_pidfd_open
         return (int)syscall(SYS_pidfd_open, pid, 0);
 #else
@@ -152,7 +151,7 @@ int proc_run_full(char *const argv[], const proc_run_opts_t *opts, char **ret_ou
                 return r;
 
         int64_t deadline = time_now_ms() + opts->timeout_ms;
-        _cleanup_close_ int pidfd = pidfd_open_(pid);
+        _cleanup_close_ int pidfd = proc_pidfd_open(pid);
         output_t o = { .cap = opts->output_max ? opts->output_max : PROC_OUTPUT_MAX };
         o.buf = xcalloc(1, o.cap + 1);
         bool eof = false, exited = false;

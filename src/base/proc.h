@@ -47,3 +47,6 @@ typedef struct proc_spawn_opts {
  * (-ENOENT, -EACCES, -ENOEXEC, ...) when it failed, with nothing left to reap. The child is
  * ours: the caller reaps it (waitpid). */
 int proc_spawn_daemon(char *const argv[], const proc_spawn_opts_t *opts, pid_t *ret_pid);
+/* A pidfd for pid (pidfd_open(2), called as a syscall so that libcs without the wrapper build),
+ * -1 with errno when the kernel has none. */
+int proc_pidfd_open(pid_t pid);

@@ -23,16 +23,7 @@ struct qemu_process {
         int exit_status; /* waitpid() status when we reaped it, else -1 */
 };
 
-/* glibc 2.36 has wrappers, but calling the syscalls keeps older libcs building. */
-static int pidfd_open_(pid_t pid) {
-#ifdef SYS_pidfd_open
-        return (int)syscall(SYS_pidfd_open, pid, 0);
-#else
-        errno = ENOSYS;
-        return -1;
-#endif
-}
-
+/* glibc 2.36 has a wrapper, but calling the syscall keeps older libcs building. */
 static int pidfd_send_signal_(int pidfd, int sig) {
 #ifdef SYS_pidfd_send_signal
         return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -48,7 +39,7 @@ static qemu_process_t *process_new(pid_t pid, bool is_child) {
         p->pid = pid;
         p->is_child = is_child;
         p->exit_status = -1;
-        p->pidfd = pidfd_open_(pid);
+        p->pidfd = proc_pidfd_open(pid);
         return p;
 }
 
