@@ -12,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "nest/transfer.h"
 #include "net/http-server.h"
+#include "node/node-guestfw.h"
 #include "node/node-proto.h"
 #include "vmm/vmm.h"
 
@@ -92,6 +93,7 @@ typedef struct node {
         node_slot_shape_t slot_shape; /* of the last restore: the shape of new slots */
         pthread_t slots_thread;
         bool slots_thread_started;
+        node_guestfw_t guestfw;     /* node-guestfw.h: --guest-firewall, --control-net, the table */
 } node_t;
 
 /* The VM commands and the registry have headers of their own: node-vm.h (one entry),

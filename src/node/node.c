@@ -18,7 +18,24 @@
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
                    "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS] "
-                   "[--cache-max SIZE] [--driver qemu]\n");
+                   "[--cache-max SIZE] [--driver qemu] [--guest-firewall auto|require|off] "
+                   "[--control-net CIDR[,CIDR...]]\n");
+}
+
+/* --guest-firewall (default VMATRIX_GUEST_FIREWALL, for tests, else auto) and --control-net. */
+static int parse_guestfw(node_guestfw_t *fw, const char *mode, const char *control) {
+        if (!mode)
+                mode = getenv("VMATRIX_GUEST_FIREWALL");
+        if (mode && node_guestfw_mode_parse(mode, &fw->mode) < 0) {
+                fprintf(stderr, "vmatrix node: --guest-firewall must be auto, require or off, not \"%s\"\n", mode);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *msg = NULL;
+        if (control && node_guestfw_prefixes_parse(control, &fw->control, &fw->n_control, &msg) < 0) {
+                fprintf(stderr, "vmatrix node: %s\n", msg);
+                return -EINVAL;
+        }
+        return 0;
 }
 
 static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
@@ -29,9 +46,10 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
                 { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
                 { "cache-max", required_argument, NULL, 'c' }, { "driver", required_argument, NULL, 'v' },
+                { "guest-firewall", required_argument, NULL, 'g' }, { "control-net", required_argument, NULL, 'N' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
-        const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL;
+        const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL, *guestfw = NULL, *control = NULL;
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -46,6 +64,8 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 case 'i': idle = optarg; break;
                 case 'c': cache_max = optarg; break;
                 case 'v': driver = optarg; break;
+                case 'g': guestfw = optarg; break;
+                case 'N': control = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -104,6 +124,8 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
         }
         if (node_driver_pick(driver, &n->driver) < 0)
                 return -EINVAL;
+        if (parse_guestfw(&n->guestfw, guestfw, control) < 0)
+                return -EINVAL;
         *ret_accel = accel;
         return 0;
 }
@@ -123,6 +145,7 @@ static void *supervisor_thread(void *arg) {
 }
 
 static void node_free(node_t *n) {
+        node_guestfw_stop(n); /* first: it asks the registry whether VMs still run */
         node_registry_free(n);
         nest_store_free(n->cache);
         free(n->name);
@@ -165,6 +188,11 @@ int node_main(int argc, char **argv) {
                 r = vmm_accel_pick(accel_want, accel_cache, &n.accel);
         if (r < 0) {
                 log_error("cannot use accelerator %s: %s", accel_want, strerror(-r));
+                node_free(&n);
+                return 1;
+        }
+        /* before any QEMU is adopted or started */
+        if (node_guestfw_start(&n) < 0) {
                 node_free(&n);
                 return 1;
         }
