@@ -8,13 +8,16 @@
 static const char *const rm_json_fields[] = { "name", "role", "state", "address", "vms" };
 
 void rm_table_print(FILE *f, const json_t *rms) {
-        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS" };
+        /* the contract's fields, then whether the RM firewalls its guests (docs/guest-isolation.md) */
+        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS", "GUEST-FW" };
         _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
         size_t i;
         const json_t *rm;
-        json_array_foreach(rms, i, rm)
+        json_array_foreach(rms, i, rm) {
                 for (unsigned k = 0; k < ELEMENTSOF(rm_json_fields); k++)
                         table_add_json(t, rm, rm_json_fields[k]);
+                table_add_json(t, rm, "guest_firewall");
+        }
         table_flush(t, f);
 }
 

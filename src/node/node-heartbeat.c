@@ -132,6 +132,7 @@ void *node_heartbeat_thread(void *arg) {
         bool was_connected = false;
         while (!n->stopping) {
                 json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, node_heartbeat_vms(n), snapshots_held(n));
+                node_proto_heartbeat_guest_firewall(body, node_guestfw_active(n));
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
                 int r = http_request_json("POST", url, body, 3000, &resp);

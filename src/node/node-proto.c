@@ -309,6 +309,10 @@ json_t *node_proto_heartbeat(const char *role, const char *address, const char *
                          "snapshots", snapshots);
 }
 
+void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on) {
+        json_object_set_new(heartbeat, "guest_firewall", json_boolean(on));
+}
+
 const json_t *node_proto_heartbeat_leases(const json_t *answer) {
         const json_t *leases = json_object_get(answer, "leases");
         return json_is_object(leases) ? leases : NULL;

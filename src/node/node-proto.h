@@ -144,5 +144,7 @@ json_t *node_proto_methods(void);
 /* The heartbeat to the Oracle, and the leases of its answer (NULL when it has none). */
 json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, json_t *vms, json_t *snapshots);
 const json_t *node_proto_heartbeat_leases(const json_t *answer);
+/* Adds to a heartbeat whether this node firewalls its guests (node-guestfw.h). */
+void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on);
 /* A transfer's progress, posted to the Oracle's heartbeat URL of an operation. */
 json_t *node_proto_progress(uint64_t done, uint64_t total);

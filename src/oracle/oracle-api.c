@@ -49,11 +49,12 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
                         count += streq(vms[k].rm, rms[i].name);
                 int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
                 int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
-                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f}", "name", rms[i].name, "role",
-                                                     rms[i].role, "state", rms[i].state, "address", rms[i].address,
-                                                     "vms", count, "last_seen", (double)rms[i].last_seen_ms / 1000.0,
-                                                     "silent_s", (double)silent / 1000.0, "heartbeat_gap_max_s",
-                                                     (double)gap / 1000.0));
+                json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f}", "name", rms[i].name, "role", rms[i].role,
+                                       "state", rms[i].state, "address", rms[i].address, "vms", count, "last_seen",
+                                       (double)rms[i].last_seen_ms / 1000.0, "silent_s", (double)silent / 1000.0,
+                                       "heartbeat_gap_max_s", (double)gap / 1000.0);
+                oracle_rm_view_add(o, rms[i].name, rm);
+                json_array_append_new(arr, rm);
         }
         free(rms);
         store_vm_list_free(vms, nv);

@@ -49,10 +49,11 @@ struct oracle {
         oracle_hooks_t hooks;
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
-        pthread_mutex_t strays_lock; /* guards strays, snapshots and missing */
+        pthread_mutex_t strays_lock; /* guards strays, snapshots, missing and rm_view */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
         json_t *missing;          /* VM name -> since when (monotonic ms) its RM reports it not */
+        json_t *rm_view;          /* RM name -> {guest_firewall} of its last heartbeat (oracle-rm-view.c) */
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
@@ -120,6 +121,10 @@ int oracle_rm_strays(oracle_t *o, const char *rm);
 /* From a heartbeat: the VMs it reported without a lease in leases, and the snapshots it holds. */
 void oracle_placement_strays_record(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases);
 void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t *list);
+/* oracle-rm-view.c: what rm's last heartbeat says of its guests' isolation, and its fields added
+ * to rm_json (an RM of GET /v1/rms). */
+void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb);
+void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json);
 
 /* ---- the operation engine (oracle-engine.c) ---- */
 typedef struct op_request {

@@ -154,7 +154,13 @@ int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, ch
                 *ret_msg = xasprintf("snapshots must be an array of at most %d digests", HEARTBEAT_MAX_SNAPSHOTS);
                 return -EINVAL;
         }
-        *ret = (oracle_heartbeat_t){ .role = role, .address = address, .vms = vms, .snapshots = snapshots };
+        const json_t *fw = json_object_get(body, "guest_firewall");
+        if (fw && !json_is_boolean(fw)) {
+                *ret_msg = xstrdup("guest_firewall must be true or false");
+                return -EINVAL;
+        }
+        *ret = (oracle_heartbeat_t){ .role = role, .address = address, .vms = vms, .snapshots = snapshots,
+                                     .guest_firewall = fw ? json_is_true(fw) : -1 };
         return 0;
 }
 

@@ -175,6 +175,7 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         json_t *leases = leases_for(o, name);
         oracle_placement_strays_record(o, name, vms, leases);
         oracle_placement_snapshots_record(o, name, hb.snapshots);
+        oracle_rm_view_record(o, name, &hb);
         http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases));
 }
 

@@ -464,8 +464,8 @@ static void h_op(const http_request_t *req, http_reply_t *reply) {
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200,
-                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f}]", "name", "prod1", "role", "production", "state",
-                                  "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0));
+                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b}]", "name", "prod1", "role", "production", "state",
+                                  "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0, "guest_firewall", 1));
 }
 
 static void h_events(const http_request_t *req, http_reply_t *reply) {
@@ -631,8 +631,8 @@ static void test_fake_oracle(void) {
 
         r = run("rm list");
         CHECK(r.status == 0);
-        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS\n"
-                           "prod1  production  up     127.0.0.1:7101  1\n");
+        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  GUEST-FW\n"
+                           "prod1  production  up     127.0.0.1:7101  1    yes\n");
         result_clear(&r);
 
         setenv("TZ", "UTC", 1);

@@ -317,6 +317,10 @@ static void test_answers(void) {
         check_json(node_proto_methods(), "{\"methods\":[\"chunks\",\"full\"]}");
         check_json(node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", json_array(), json_array()),
                    "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
+        json_t *hb = node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", json_array(), json_array());
+        node_proto_heartbeat_guest_firewall(hb, true);
+        check_json(hb, "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"guest_firewall\":true,\"role\":\"chamber\","
+                       "\"snapshots\":[],\"vms\":[]}");
         check_json(node_proto_progress(5, 10), "{\"done\":5,\"total\":10}");
 
         _cleanup_(json_decrefp) json_t *answer = json_loads("{\"leases\": {\"web1\": 3}}", 0, NULL);
