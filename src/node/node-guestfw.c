@@ -323,6 +323,8 @@ int node_guestfw_live_open(node_t *n, int64_t pid, const vmm_live_endpoint_t *ep
                                      ep->host, ep->migrate_port, ep->nbd_port, uid, msg);
                 return r;
         }
+        log_info("guest firewall: %s ports %d and %d open to uid %u for a live migration", ep->host, ep->migrate_port,
+                 ep->nbd_port, uid);
         *ret_uid = uid;
         return 0;
 }
