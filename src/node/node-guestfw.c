@@ -201,6 +201,11 @@ int node_guestfw_start(node_t *n) {
                 not_firewalled("--guest-firewall off");
                 return 0;
         }
+        if (n->driver != &vmm_qemu) {
+                /* the fake driver of the daemon tests: no guest, no socket, no table to leave behind */
+                not_firewalled("the VMM driver runs no guests");
+                return 0;
+        }
         if (geteuid() != 0)
                 why = xstrdup("the node is not root: it cannot install nftables rules, and its QEMUs run under "
                               "its own uid, not a guest uid");
