@@ -2,6 +2,7 @@
  * start operations; none of them waits for a VM: long work runs in oracle-ops.c. */
 #include <string.h>
 
+#include "auth/roles.h"
 #include "base/util.h"
 #include "bundle/bundle.h"
 #include "model/lifecycle.h"
@@ -362,20 +363,20 @@ static void h_events(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_api_routes[] = {
-        { "GET", "/v1/health", h_health },
-        { "GET", "/v1/rms", h_rms },
-        { "POST", "/v1/rms/:name/heartbeat", oracle_heartbeat },
-        { "POST", "/v1/rms/:name/fence", h_rm_fence },
-        { "GET", "/v1/images", h_images },
-        { "POST", "/v1/images", h_image_create },
-        { "GET", "/v1/vms", h_vms },
-        { "POST", "/v1/vms", h_vm_create },
-        { "GET", "/v1/vms/:name", h_vm_show },
-        { "DELETE", "/v1/vms/:name", h_vm_delete },
-        { "GET", "/v1/vms/:name/console", h_vm_console },
-        { "POST", "/v1/vms/:name/:action", h_vm_action },
-        { "GET", "/v1/ops/:id", h_op },
-        { "POST", "/v1/ops/:id/heartbeat", oracle_op_heartbeat },
-        { "GET", "/v1/events", h_events },
+        { "GET", "/v1/health", h_health, PERM_PUBLIC, OWNER_NONE },
+        { "GET", "/v1/rms", h_rms, PERM_RM_READ, OWNER_NONE },
+        { "POST", "/v1/rms/:name/heartbeat", oracle_heartbeat, PERM_NODE, OWNER_RM },
+        { "POST", "/v1/rms/:name/fence", h_rm_fence, PERM_RM_ACT, OWNER_RM },
+        { "GET", "/v1/images", h_images, PERM_IMAGE_READ, OWNER_NONE },
+        { "POST", "/v1/images", h_image_create, PERM_IMAGE_ACT, OWNER_NONE },
+        { "GET", "/v1/vms", h_vms, PERM_VM_READ, OWNER_NONE },
+        { "POST", "/v1/vms", h_vm_create, PERM_VM_ACT, OWNER_NONE },
+        { "GET", "/v1/vms/:name", h_vm_show, PERM_VM_READ, OWNER_VM },
+        { "DELETE", "/v1/vms/:name", h_vm_delete, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/vms/:name/console", h_vm_console, PERM_VM_CONSOLE, OWNER_VM },
+        { "POST", "/v1/vms/:name/:action", h_vm_action, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/ops/:id", h_op, PERM_VM_READ, OWNER_OP },
+        { "POST", "/v1/ops/:id/heartbeat", oracle_op_heartbeat, PERM_NODE, OWNER_NONE },
+        { "GET", "/v1/events", h_events, PERM_EVENT_READ, OWNER_NONE },
         { NULL },
 };

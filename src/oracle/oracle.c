@@ -105,7 +105,7 @@ int oracle_main(int argc, char **argv) {
         _cleanup_free_ http_route_t *routes = routes_concat(tables);
         o.metrics = oracle_metrics_new(o.store);
         oracle_switch_init(&o);
-        r = http_server_start(o.listen, routes, tmp, &o, &o.http);
+        r = http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = routes, .upload_dir = tmp, .userdata = &o }, &o.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", o.listen, strerror(-r));
                 oracle_switch_free(&o);

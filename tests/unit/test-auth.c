@@ -28,7 +28,7 @@ static void test_roles(void) {
         CHECK(role_narrowest(ROLE_ADMIN, ROLE_PROVIDER) == ROLE_PROVIDER);
         /* §10 sentence by sentence */
         for (int p = 0; p < _PERM_MAX; p++)
-                CHECK(role_allows(ROLE_ADMIN, (perm_t)p) == (p != PERM_NODE));
+                CHECK(role_allows(ROLE_ADMIN, (perm_t)p) == (p != PERM_NODE && p != PERM_ORACLE && p != PERM_NONE));
         CHECK(role_allows(ROLE_OPERATOR, PERM_VM_ACT) && role_allows(ROLE_OPERATOR, PERM_RM_ACT));
         CHECK(role_allows(ROLE_OPERATOR, PERM_SERVICE_ACT) && role_allows(ROLE_OPERATOR, PERM_IMAGE_ACT));
         CHECK(!role_allows(ROLE_OPERATOR, PERM_USER_READ) && !role_allows(ROLE_OPERATOR, PERM_USER_ACT));
@@ -40,7 +40,8 @@ static void test_roles(void) {
         CHECK(!role_allows(ROLE_BUYER, PERM_RM_READ) && !role_allows(ROLE_BUYER, PERM_SERVICE_READ));
         CHECK(!role_allows(ROLE_BUYER, PERM_EVENT_READ) && !role_allows(ROLE_BUYER, PERM_NEST_READ));
         for (int i = 0; i < _ROLE_MAX; i++)
-                CHECK(!role_allows((role_t)i, PERM_NODE) && role_allows((role_t)i, PERM_TOKEN));
+                CHECK(!role_allows((role_t)i, PERM_NODE) && role_allows((role_t)i, PERM_TOKEN) &&
+                      !role_allows((role_t)i, PERM_NONE) && role_allows((role_t)i, PERM_PUBLIC));
         CHECK(!role_allows((role_t)_ROLE_MAX, PERM_VM_READ) && !role_allows(ROLE_ADMIN, (perm_t)_PERM_MAX));
         CHECK(role_sees_all(ROLE_OPERATOR) && !role_sees_all(ROLE_PROVIDER) && !role_sees_all(ROLE_BUYER));
         perm_t p;
