@@ -45,16 +45,20 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
         json_t *arr = json_array();
         int64_t now = time_now_ms();
         for (size_t i = 0; i < nr; i++) {
+                if (!oracle_rm_visible(req->principal, &rms[i]))
+                        continue;
                 int count = 0;
                 for (size_t k = 0; k < nv; k++)
                         count += streq(vms[k].rm, rms[i].name);
                 int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
                 int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
-                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f}", "name", rms[i].name, "role",
-                                                     rms[i].role, "state", rms[i].state, "address", rms[i].address,
-                                                     "vms", count, "last_seen", (double)rms[i].last_seen_ms / 1000.0,
-                                                     "silent_s", (double)silent / 1000.0, "heartbeat_gap_max_s",
-                                                     (double)gap / 1000.0));
+                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f,s:s?}", "name", rms[i].name,
+                                                     "role", rms[i].role, "state", rms[i].state, "address",
+                                                     rms[i].address, "vms", count, "last_seen",
+                                                     (double)rms[i].last_seen_ms / 1000.0, "silent_s",
+                                                     (double)silent / 1000.0, "heartbeat_gap_max_s",
+                                                     (double)gap / 1000.0, "provider",
+                                                     *rms[i].provider ? rms[i].provider : NULL));
         }
         free(rms);
         store_vm_list_free(vms, nv);
@@ -106,7 +110,8 @@ static void h_vms(const http_request_t *req, http_reply_t *reply) {
         }
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, oracle_vm_json(&vms[i]));
+                if (oracle_vm_visible(o, req->principal, &vms[i], false))
+                        json_array_append_new(arr, oracle_vm_json(&vms[i]));
         store_vm_list_free(vms, n);
         http_reply_json(reply, 200, arr);
 }
@@ -141,6 +146,9 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         vm_record_t v = { 0 };
         int r = oracle_vm_record_new(o, name, &img, memory, vcpus, NULL, &v);
         image_record_clear(&img);
+        const auth_principal_t *p = req->principal;
+        if (r >= 0 && p)
+                snprintf(v.owner, sizeof v.owner, "%s", p->user);
         if (r < 0) {
                 http_reply_errno(reply, r, "cannot allocate a MAC address and version for vm \"%s\"", name);
                 return;
@@ -304,7 +312,7 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", v.name);
                 _cleanup_free_ char *msg = NULL;
                 int fd = -1;
-                r = stream_upgrade_connect(rm.address, path, STREAM_CONSOLE_PROTOCOL, &fd, &msg);
+                r = stream_upgrade_connect(rm.address, path, STREAM_CONSOLE_PROTOCOL, NULL, &fd, &msg);
                 if (r < 0)
                         http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
                                          r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s",
