@@ -184,8 +184,9 @@ int oracle_authorize(http_request_t *req, const http_route_t *route, http_reply_
         const char *token = bearer_token(req);
         /* TRANSITIONAL, until the node channel (mutual TLS, issue 11 part 3) lands: nodes have
          * no credential yet, so the routes they call (heartbeats, op reports, the Nest's chunk
-         * and manifest routes) still answer without a token. Logged as such once. */
-        if (!token && (route->perm == PERM_NODE || route->perm == PERM_NEST_READ || route->perm == PERM_NEST_WRITE)) {
+         * and manifest routes) still answer without a token, whatever a request carries.
+         * Logged as such once. */
+        if (route->perm == PERM_NODE || route->perm == PERM_NEST_READ || route->perm == PERM_NEST_WRITE) {
                 static _Atomic bool warned;
                 if (!warned) {
                         warned = true;

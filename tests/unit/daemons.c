@@ -254,7 +254,7 @@ static int oracle_spawn(daemons_t *d, const char *const *env) {
         snprintf(url, sizeof url, "%s/v1/health", o->url);
         if (wait_http(o, url, daemons_now_ms() + 20000) < 0)
                 return -1;
-        char path[400];
+        char path[sizeof o->data + 16];
         snprintf(path, sizeof path, "%s/admin.token", o->data);
         FILE *f = fopen(path, "re");
         if (!f)

@@ -68,6 +68,7 @@ static void test_migration_health(const char *dir) {
         char *err = NULL;
         int rc = sqlite3_exec(db,
                               "DROP TABLE tokens; DROP TABLE users;"
+                              "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "ALTER TABLE services DROP COLUMN health_kind;"
                               "ALTER TABLE services DROP COLUMN health_path;"
                               "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
@@ -108,6 +109,7 @@ static void test_migration_auth(const char *dir) {
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         int rc = sqlite3_exec(db,
                               "DROP TABLE tokens; DROP TABLE users;"
+                              "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "INSERT INTO vms (name,state,version,image,memory_mib,vcpus,mac,created_ms) VALUES"
                               " ('keep','stored',3,'tiny-http',128,1,'52:54:00:00:00:09',7);"
                               "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
