@@ -214,10 +214,10 @@ int auth_check(auth_t *a, const char *token_text, int64_t now_ms, auth_principal
 static void login_failed(auth_t *a, const char *user, const char *ip, int64_t now_ms, const char *why) {
         a->login_failures++;
         _cleanup_free_ char *ukey = xasprintf("user:%s", user);
-        int locked = ratelimit_fail(a->limit, ukey, now_ms);
+        int locked = ratelimit_fail(a->limit, ukey, RATELIMIT_USER_FAILURES, now_ms);
         if (ip) {
                 _cleanup_free_ char *akey = xasprintf("addr:%s", ip);
-                locked |= ratelimit_fail(a->limit, akey, now_ms);
+                locked |= ratelimit_fail(a->limit, akey, RATELIMIT_ADDR_FAILURES, now_ms);
         }
         _cleanup_free_ char *reason = xasprintf("login of \"%.63s\" from %.63s: %s%s", user, ip ? ip : "local", why,
                                                 locked ? "; locked out" : "");

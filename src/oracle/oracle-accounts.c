@@ -204,9 +204,9 @@ static void h_token_create(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const auth_principal_t *p = principal(req);
         const json_t *jname = json_object_get(req->body, "name"), *jrole = json_object_get(req->body, "role");
-        const char *name = jname ? body_str(req->body, "name", 63) : "api";
+        const char *name = jname && !json_is_null(jname) ? body_str(req->body, "name", 63) : "api";
         const char *role = jrole && !json_is_null(jrole) ? body_str(req->body, "role", 15) : NULL;
-        if (!name || (jrole && !json_is_null(jrole) && !role)) {
+        if (!name || !*name || (jrole && !json_is_null(jrole) && !role)) {
                 http_reply_error(reply, 400, "invalid", "name and role must be strings (a name of 1 to 63 characters)");
                 return;
         }

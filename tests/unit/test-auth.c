@@ -131,20 +131,21 @@ static void test_token_text(void) {
 static void test_ratelimit(void) {
         ratelimit_t *rl = ratelimit_new();
         int64_t retry = 0, now = T0;
-        for (int i = 0; i < RATELIMIT_FAILURES - 1; i++)
-                CHECK(ratelimit_fail(rl, "k", now + i) == 0);
+        for (int i = 0; i < RATELIMIT_USER_FAILURES - 1; i++)
+                CHECK(ratelimit_fail(rl, "k", RATELIMIT_USER_FAILURES, now + i) == 0);
         CHECK(ratelimit_check(rl, "k", now + 10, &retry) == 0);
-        CHECK(ratelimit_fail(rl, "k", now + 10) == 1);
+        CHECK(ratelimit_fail(rl, "k", RATELIMIT_USER_FAILURES, now + 10) == 1);
         CHECK(ratelimit_check(rl, "k", now + 11, &retry) == -EAGAIN && retry == RATELIMIT_DELAY_MS - 1);
         CHECK(ratelimit_check(rl, "other", now + 11, &retry) == 0);
         now += 10 + RATELIMIT_DELAY_MS;
         CHECK(ratelimit_check(rl, "k", now, &retry) == 0);
-        for (int i = 0; i < RATELIMIT_FAILURES; i++)
-                ratelimit_fail(rl, "k", now);
+        for (int i = 0; i < RATELIMIT_USER_FAILURES; i++)
+                ratelimit_fail(rl, "k", RATELIMIT_USER_FAILURES, now);
         CHECK(ratelimit_check(rl, "k", now, &retry) == -EAGAIN && retry == 2 * RATELIMIT_DELAY_MS); /* doubled */
         /* failures spread wider than the window never lock */
-        for (int i = 0; i < 3 * RATELIMIT_FAILURES; i++)
-                CHECK(ratelimit_fail(rl, "slow", T0 + (int64_t)i * (RATELIMIT_WINDOW_MS / 2 + 1)) == 0);
+        for (int i = 0; i < 3 * RATELIMIT_USER_FAILURES; i++)
+                CHECK(ratelimit_fail(rl, "slow", RATELIMIT_USER_FAILURES, T0 + (int64_t)i * (RATELIMIT_WINDOW_MS / 2 + 1)) ==
+                      0);
         ratelimit_reset(rl, "k");
         CHECK(ratelimit_check(rl, "k", now, &retry) == 0);
         ratelimit_free(rl);
@@ -339,7 +340,7 @@ static void test_login(void) {
 
         /* per user: 5 failures from 5 addresses lock bob, even with the right password */
         int64_t now = T0 + 100000;
-        for (int i = 0; i < RATELIMIT_FAILURES; i++) {
+        for (int i = 0; i < RATELIMIT_USER_FAILURES; i++) {
                 char ip[32];
                 snprintf(ip, sizeof ip, "10.1.0.%d", i);
                 CHECK(login(&f, "bob", "wrong password", ip, now + i) == -EACCES);
@@ -348,18 +349,21 @@ static void test_login(void) {
         CHECK(login(&f, "eve", good, "10.2.0.1", now + 10) == 0); /* others are not */
         CHECK(login(&f, "bob", good, "10.2.0.1", now + RATELIMIT_DELAY_MS + 10) == 0);
 
-        /* per address: 5 failures against 5 names lock 10.3.0.1 for everyone */
+        /* per address: 20 failures against 20 names lock 10.3.0.1 for everyone */
         now += 10 * RATELIMIT_DELAY_MS;
-        const char *names[] = { "u1", "u2", "u3", "u4", "u5" };
-        for (int i = 0; i < RATELIMIT_FAILURES; i++)
-                CHECK(login(&f, names[i], "wrong password", "10.3.0.1", now + i) == -EACCES);
+        for (int i = 0; i < RATELIMIT_ADDR_FAILURES; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "u%d", i);
+                CHECK(login(&f, name, "wrong password", "10.3.0.1", now + i) == -EACCES);
+        }
         CHECK(login(&f, "eve", good, "10.3.0.1", now + 10) == -EAGAIN);
         CHECK(login(&f, "eve", good, "10.3.0.2", now + 10) == 0);
         auth_stats_t st;
         auth_stats_get(f.a, &st);
-        CHECK(st.login_limited == 2 && st.login_failures == 12);
+        CHECK(st.login_limited == 2 && st.login_failures == 2 + RATELIMIT_USER_FAILURES + RATELIMIT_ADDR_FAILURES);
         json_t *ev = NULL;
-        CHECK(store_event_list(f.s, 0, 1000, &ev) == 0 && json_array_size(ev) == 14);
+        CHECK(store_event_list(f.s, 0, 1000, &ev) == 0 &&
+              json_array_size(ev) == 4 + RATELIMIT_USER_FAILURES + RATELIMIT_ADDR_FAILURES);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(ev, 0), "kind")), "auth-failed");
         json_decref(ev);
         fixture_close(&f);
