@@ -432,6 +432,38 @@ static void test_key_and_bootstrap(void) {
         fixture_close(&f);
 }
 
+/* Checked tokens are cached, but a revocation or a user's deletion is seen at once, an expiry on
+ * time, and a cached entry never answers for another secret of the same id. */
+static void test_cache(void) {
+        fixture_t f = { 0 };
+        fixture_open(&f);
+        user(&f, "cara", "buyer");
+        user(&f, "dan", "buyer");
+        char *msg = NULL;
+        auth_principal_t p;
+        _cleanup_free_ char *t1 = token(&f, "cara", NULL, 0);
+        CHECK(auth_check(f.a, t1, T0, &p) == 0 && auth_check(f.a, t1, T0 + 1, &p) == 0 && streq(p.user, "cara"));
+        /* the same id with another secret: refused though the id is cached */
+        char forged[TOKEN_TEXT_SIZE];
+        snprintf(forged, sizeof forged, "%s", t1);
+        forged[TOKEN_TEXT_LEN - 2] = forged[TOKEN_TEXT_LEN - 2] == 'A' ? 'B' : 'A';
+        CHECK(auth_check(f.a, forged, T0 + 2, &p) == -EACCES);
+        CHECK(auth_check(f.a, t1, T0 + 3, &p) == 0);
+        CHECK(auth_token_revoke(f.a, p.token_id, T0 + 4, &msg) == 0);
+        CHECK(auth_check(f.a, t1, T0 + 5, &p) == -EACCES);
+        /* expiry: cached before, refused after */
+        _cleanup_free_ char *t2 = token(&f, "dan", NULL, T0 + 1000);
+        CHECK(auth_check(f.a, t2, T0 + 10, &p) == 0 && auth_check(f.a, t2, T0 + 999, &p) == 0);
+        CHECK(auth_check(f.a, t2, T0 + 1000, &p) == -EACCES);
+        /* deleting a user drops their cached tokens */
+        _cleanup_free_ char *t3 = token(&f, "dan", NULL, 0);
+        CHECK(auth_check(f.a, t3, T0 + 20, &p) == 0);
+        CHECK(auth_user_delete(f.a, "dan", &msg) == 0);
+        CHECK(auth_check(f.a, t3, T0 + 21, &p) == -EACCES);
+        free(msg);
+        fixture_close(&f);
+}
+
 int main(void) {
         test_roles();
         test_password();
@@ -439,6 +471,7 @@ int main(void) {
         test_ratelimit();
         test_check();
         test_login();
+        test_cache();
         test_key_and_bootstrap();
         return tap_finish();
 }
