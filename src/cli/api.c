@@ -70,7 +70,7 @@ int api_request(cli_t *c, const char *method, const char *path, const json_t *bo
                 return r;
         _cleanup_free_ char *url = xasprintf("%s%s", base, path);
         http_response_t resp = { 0 };
-        int t = http_request_json(method, url, body, timeout_ms, &resp);
+        int t = http_request_json_as(api_credentials(c), method, url, body, timeout_ms, &resp);
         if (t < 0)
                 return cli_fail(c, "cannot reach the Oracle at %s: %s", base, http_error_message(NULL, t));
         if (resp.status < 200 || resp.status >= 300) {

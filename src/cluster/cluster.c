@@ -167,6 +167,7 @@ static int wait_oracle(const spec_t *s, pid_t pid, int64_t deadline, int64_t tim
 static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid_t *pids, size_t n,
                       int64_t deadline, int64_t timeout_ms) {
         _cleanup_free_ char *url = spec_oracle_url(s);
+        _cleanup_free_ char *token = cluster_admin_token(s->dir);
         _cleanup_free_ char **names = xcalloc(n + 1, sizeof *names);
         _cleanup_free_ bool *up = xcalloc(n, sizeof *up);
         _cleanup_free_ bool *listening = xcalloc(n, sizeof *listening);
@@ -182,7 +183,7 @@ static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid
                 for (size_t i = 0; i < n; i++)
                         if (!listening[i])
                                 listening[i] = probe_tcp(ms[i]->address, ms[i]->port) == 0;
-                rms_err = probe_rms(url, names, n, up);
+                rms_err = probe_rms(url, token, names, n, up);
                 bool all = rms_err >= 0;
                 for (size_t i = 0; all && i < n; i++)
                         all = up[i] && listening[i];
@@ -209,6 +210,41 @@ static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid
         }
         log_error("RM %s did not come up within %lld s", msg, (long long)timeout_ms / 1000);
         return -ETIMEDOUT;
+}
+
+/* The Oracle writes its first admin's token into its data directory on its first start; the
+ * cluster directory keeps a copy (0600) for the CLI (DESIGN.md §10). An Oracle that wrote none
+ * (a stub in tests, or a data directory of an older vmatrix) leaves any copy as it is. */
+static int copy_admin_token(const spec_t *s) {
+        _cleanup_free_ char *odir = spec_member_data_dir(s, &s->oracle);
+        _cleanup_free_ char *from = xasprintf("%s/admin.token", odir);
+        _cleanup_free_ char *to = xasprintf("%s/admin.token", s->dir);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (file_size(from) > 4096 || file_read(from, &text, &len) < 0)
+                return 0;
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp", to);
+        unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        int r = fd < 0 ? negative_errno() : fd_write_all(fd, text, len);
+        if (fd >= 0)
+                close(fd);
+        if (r >= 0 && rename(tmp, to) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlink(tmp);
+                log_error("cannot write %s: %s", to, strerror(-r));
+        }
+        return r;
+}
+
+char *cluster_admin_token(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/admin.token", dir);
+        _cleanup_free_ char *text = NULL;
+        if (file_size(path) > 4096 || file_read(path, &text, NULL) < 0)
+                return NULL;
+        text[strcspn(text, "\r\n")] = 0;
+        return *text ? xstrdup(text) : NULL;
 }
 
 static int write_oracle_url(const spec_t *s) {
@@ -322,6 +358,8 @@ static int start_all(const spec_t *s) {
                 r = wait_oracle(s, oracle, deadline, timeout);
         if (r >= 0)
                 r = write_oracle_url(s);
+        if (r >= 0)
+                r = copy_admin_token(s);
         if (r < 0)
                 return r;
 

@@ -48,3 +48,5 @@ int cluster_restart(const char *dir, const char *name);
 /* The Oracle URL of the cluster in dir (from DIR/oracle.url, whitespace stripped), malloc'd.
  * Does not log: -ENOENT simply means no cluster is up in dir. */
 int cluster_oracle_url(const char *dir, char **ret);
+/* The admin token of the cluster in dir (DIR/admin.token, its first line; malloc'd), or NULL. */
+char *cluster_admin_token(const char *dir);

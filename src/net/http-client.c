@@ -66,25 +66,47 @@ static int curl_code_to_errno(CURLcode c) {
         }
 }
 
-static int request(const char *method, const char *url, const char *content_type, const void *payload,
-                   size_t payload_len, long timeout_ms, http_response_t *ret);
+static int request(const http_credentials_t *cred, const char *method, const char *url, const char *content_type,
+                   const void *payload, size_t payload_len, long timeout_ms, http_response_t *ret);
 
-int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
-                      http_response_t *ret) {
+/* A bearer token is at most this long (vmx_ tokens are 64 characters); a longer one is not sent. */
+#define HTTP_BEARER_MAX 512
+
+struct curl_slist *http_credentials_headers(const http_credentials_t *cred, struct curl_slist *list) {
+        if (!cred || !cred->bearer || !*cred->bearer || strlen(cred->bearer) > HTTP_BEARER_MAX ||
+            strpbrk(cred->bearer, "\r\n"))
+                return list;
+        char h[HTTP_BEARER_MAX + 32];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", cred->bearer);
+        return curl_slist_append(list, h);
+}
+
+int http_request_json_as(const http_credentials_t *cred, const char *method, const char *url, const json_t *body,
+                         long timeout_ms, http_response_t *ret) {
         _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
         if (body && !payload)
                 return -ENOMEM;
-        return request(method, url, "Content-Type: application/json", payload, payload ? strlen(payload) : 0,
+        return request(cred, method, url, "Content-Type: application/json", payload, payload ? strlen(payload) : 0,
                        timeout_ms, ret);
+}
+
+int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
+                      http_response_t *ret) {
+        return http_request_json_as(NULL, method, url, body, timeout_ms, ret);
+}
+
+int http_request_bytes_as(const http_credentials_t *cred, const char *method, const char *url, const void *body,
+                          size_t body_len, long timeout_ms, http_response_t *ret) {
+        return request(cred, method, url, "Content-Type: application/octet-stream", body, body_len, timeout_ms, ret);
 }
 
 int http_request_bytes(const char *method, const char *url, const void *body, size_t body_len, long timeout_ms,
                        http_response_t *ret) {
-        return request(method, url, "Content-Type: application/octet-stream", body, body_len, timeout_ms, ret);
+        return http_request_bytes_as(NULL, method, url, body, body_len, timeout_ms, ret);
 }
 
-static int request(const char *method, const char *url, const char *content_type, const void *payload,
-                   size_t payload_len, long timeout_ms, http_response_t *ret) {
+static int request(const http_credentials_t *cred, const char *method, const char *url, const char *content_type,
+                   const void *payload, size_t payload_len, long timeout_ms, http_response_t *ret) {
         if (fault_hit("http-call"))
                 return -EIO; /* as if the connection broke: no response */
         pthread_once(&curl_once, curl_init_once);
@@ -92,7 +114,7 @@ static int request(const char *method, const char *url, const char *content_type
         if (!c)
                 return -ENOMEM;
         buffer_t buf = { 0 };
-        struct curl_slist *headers = curl_slist_append(NULL, content_type);
+        struct curl_slist *headers = http_credentials_headers(cred, curl_slist_append(NULL, content_type));
         curl_easy_setopt(c, CURLOPT_URL, url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
@@ -140,6 +162,11 @@ static int curl_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 int http_download(const char *url, const char *path, long timeout_ms,
                   void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata) {
+        return http_download_as(NULL, url, path, timeout_ms, progress, userdata);
+}
+
+int http_download_as(const http_credentials_t *cred, const char *url, const char *path, long timeout_ms,
+                     void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata) {
         if (fault_hit("http-call"))
                 return -EIO;
         pthread_once(&curl_once, curl_init_once);
@@ -153,7 +180,10 @@ int http_download(const char *url, const char *path, long timeout_ms,
                 return -ENOMEM;
         }
         progress_ctx_t ctx = { progress, userdata };
+        struct curl_slist *headers = http_credentials_headers(cred, NULL);
         curl_easy_setopt(c, CURLOPT_URL, url);
+        if (headers)
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -167,6 +197,7 @@ int http_download(const char *url, const char *path, long timeout_ms,
         }
         CURLcode cc = curl_easy_perform(c);
         curl_easy_cleanup(c);
+        curl_slist_free_all(headers);
         if (cc == CURLE_OK && fault_hit("http-reply"))
                 cc = CURLE_RECV_ERROR;
         int r = cc == CURLE_HTTP_RETURNED_ERROR ? -EPROTO : curl_code_to_errno(cc);

@@ -15,6 +15,23 @@ typedef struct http_response {
 
 void http_response_clear(http_response_t *r);
 
+/* Who the client is to its peer. NULL credentials: nobody (public routes, tests). */
+typedef struct http_credentials {
+        const char *bearer;     /* a token, sent as "Authorization: Bearer TOKEN" */
+} http_credentials_t;
+
+/* The calls below, as cred. */
+int http_request_json_as(const http_credentials_t *cred, const char *method, const char *url, const json_t *body,
+                         long timeout_ms, http_response_t *ret);
+int http_request_bytes_as(const http_credentials_t *cred, const char *method, const char *url, const void *body,
+                          size_t body_len, long timeout_ms, http_response_t *ret);
+int http_download_as(const http_credentials_t *cred, const char *url, const char *path, long timeout_ms,
+                     void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata);
+/* The header lines cred adds to a request, for callers that drive libcurl themselves (uploads):
+ * appended to list, which is returned. */
+struct curl_slist;
+struct curl_slist *http_credentials_headers(const http_credentials_t *cred, struct curl_slist *list);
+
 /* Sends method to url with an optional JSON body. timeout_ms bounds the whole request.
  * Returns 0 when any HTTP response arrived (look at ret->status), -ECONNREFUSED,
  * -ETIMEDOUT or -EIO when none did. */

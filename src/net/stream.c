@@ -58,8 +58,12 @@ int stream_splice(int a, int b) {
         }
 }
 
-int stream_upgrade_connect(const char *hostport, const char *path, const char *protocol, int *ret_fd,
-                           char **ret_msg) {
+int stream_upgrade_connect(const char *hostport, const char *path, const char *protocol, const char *bearer,
+                           int *ret_fd, char **ret_msg) {
+        if (bearer && (strlen(bearer) > 512 || strpbrk(bearer, "\r\n"))) {
+                *ret_msg = xstrdup("the token is malformed");
+                return -EINVAL;
+        }
         _cleanup_free_ char *host = NULL;
         int port = 0;
         if (http_split_hostport(hostport, &host, &port) < 0) {
@@ -81,8 +85,10 @@ int stream_upgrade_connect(const char *hostport, const char *path, const char *p
                 *ret_msg = xasprintf("cannot connect to %s: %m", hostport);
                 return -EHOSTUNREACH;
         }
-        _cleanup_free_ char *req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
-                                             path, hostport, protocol);
+        _cleanup_free_ char *auth = bearer ? xasprintf("Authorization: Bearer %s\r\n", bearer) : xstrdup("");
+        _cleanup_free_ char *req = xasprintf(
+                "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s\r\n", path, hostport,
+                protocol, auth);
         int r = stream_write_all(fd, req, strlen(req));
         if (r < 0) {
                 *ret_msg = xasprintf("cannot send to %s: %s", hostport, strerror(-r));

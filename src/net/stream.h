@@ -10,11 +10,12 @@
  * close. Does not close the descriptors. */
 int stream_splice(int a, int b);
 
-/* Connects to host:port, asks GET path with Upgrade: protocol and reads the answer's headers.
+/* Connects to host:port, asks GET path with Upgrade: protocol (and "Authorization: Bearer
+ * bearer" unless bearer is NULL) and reads the answer's headers.
  * On "101 Switching Protocols" returns 0 and the connected socket in *ret_fd; otherwise -errno
  * and a message (the server's error message when it sent one) in *ret_msg. */
-int stream_upgrade_connect(const char *hostport, const char *path, const char *protocol, int *ret_fd,
-                           char **ret_msg);
+int stream_upgrade_connect(const char *hostport, const char *path, const char *protocol, const char *bearer,
+                           int *ret_fd, char **ret_msg);
 
 /* Writes all of buf; -errno on failure. */
 int stream_write_all(int fd, const void *buf, size_t len);

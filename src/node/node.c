@@ -214,7 +214,7 @@ int node_main(int argc, char **argv) {
         r = node_slots_start(&n);
         if (r < 0)
                 log_warn("warm slots are off: %s", strerror(-r));
-        r = http_server_start(n.listen, node_api_routes, tmp, &n, &n.http);
+        r = http_server_start(&(http_server_params_t){ .listen = n.listen, .routes = node_api_routes, .upload_dir = tmp, .userdata = &n }, &n.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", n.listen, strerror(-r));
                 n.stopping = 1;

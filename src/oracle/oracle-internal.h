@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "auth/auth.h"
 #include "lb/lb.h"
 #include "net/http-server.h"
 #include "nest/chunk-store.h"
@@ -57,6 +58,10 @@ struct oracle {
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
+        auth_t *auth;             /* accounts and tokens (oracle-auth.c) */
+        bool open_signup;         /* --open-signup: POST /v1/signup makes providers and buyers */
+        pthread_mutex_t auth_events_lock; /* guards the auth_events_* bound of auth-failed events */
+        int64_t auth_events_second, auth_events_count, auth_events_dropped;
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
@@ -218,6 +223,22 @@ int oracle_switch_start(oracle_t *o);
 void oracle_switch_stop(oracle_t *o);
 void oracle_switch_free(oracle_t *o);
 
-/* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c) ---- */
+/* ---- the user API's gate (oracle-auth.c) ---- */
+/* Loads or makes DATA/auth.key, starts o->auth and, on the first start, makes the admin and
+ * DATA/admin.token. cost: NULL for the interactive Argon2id cost. Logs its errors. */
+int oracle_auth_start(oracle_t *o, const password_cost_t *cost);
+void oracle_auth_stop(oracle_t *o);
+/* The user API's authorizer (http_authorize_fn): tokens, permissions, owner rules. */
+int oracle_authorize(http_request_t *req, const http_route_t *route, http_reply_t *reply);
+/* An "auth-failed" event about req (bounded to a few a second). */
+void oracle_auth_event(oracle_t *o, const http_request_t *req, const char *what);
+/* May principal p (NULL: an internal caller) see VM v, or act on it (act)? A provider reads
+ * the VMs on its RMs; a buyer reaches its own; admin and operator everything. */
+bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t *v, bool act);
+bool oracle_rm_visible(const auth_principal_t *p, const rm_record_t *rm);
+
+/* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c,
+ * oracle-accounts.c) ---- */
+extern const http_route_t oracle_account_routes[];
 extern const http_route_t oracle_api_routes[];
 extern const http_route_t oracle_service_routes[];

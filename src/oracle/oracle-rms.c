@@ -10,6 +10,7 @@
 #include "model/lifecycle.h"
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
+#include "store/store-auth.h"
 
 static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
 
@@ -296,6 +297,11 @@ void *oracle_gc_thread(void *arg) {
                                 log_info("Nest garbage collection removed %llu chunks (%llu bytes)",
                                          (unsigned long long)st.chunks_removed, (unsigned long long)st.bytes_removed);
                         last_gc = time_now_ms();
+                        /* expired tokens (12-hour sessions, mostly) go with them: a row per login
+                         * would otherwise stay forever */
+                        r = store_token_prune(o->store, time_wall_ms());
+                        if (r > 0)
+                                log_info("removed %d expired tokens", r);
                 }
                 time_sleep_ms(500);
         }

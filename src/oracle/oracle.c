@@ -10,7 +10,8 @@
 #include "oracle/oracle.h"
 
 static void usage(FILE *f) {
-        fprintf(f, "usage: vmatrix oracle --data DIR [--listen ADDR:PORT] [--guest-dir DIR]\n");
+        fprintf(f, "usage: vmatrix oracle --data DIR [--listen ADDR:PORT] [--guest-dir DIR] [--open-signup]\n"
+                   "                      [--password-cost interactive|min]\n");
 }
 
 /* Built-in guest images are looked for beside the binary (build/guest/tiny-http) unless
@@ -42,11 +43,14 @@ int oracle_main(int argc, char **argv) {
                 { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' },
                 { "guest-dir", required_argument, NULL, 'g' },
+                { "open-signup", no_argument, NULL, 's' },
+                { "password-cost", required_argument, NULL, 'p' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         oracle_t o = { .liveness = oracle_liveness_new(time_now_ms()) };
         _cleanup_free_ char *data = NULL, *listen = NULL, *guest = NULL;
+        password_cost_t cost = PASSWORD_COST_INTERACTIVE;
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -54,6 +58,13 @@ int oracle_main(int argc, char **argv) {
                 case 'd': free(data); data = xstrdup(optarg); break;
                 case 'l': free(listen); listen = xstrdup(optarg); break;
                 case 'g': free(guest); guest = xstrdup(optarg); break;
+                case 's': o.open_signup = true; break;
+                case 'p':
+                        if (password_cost_parse(optarg, &cost) < 0) {
+                                fprintf(stderr, "vmatrix oracle: --password-cost is interactive or min (min: tests only)\n");
+                                return 2;
+                        }
+                        break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -100,12 +111,15 @@ int oracle_main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        const http_route_t *const tables[] = { oracle_api_routes, oracle_nest_routes, oracle_service_routes,
-                                               oracle_metrics_routes, NULL };
+        if (oracle_auth_start(&o, &cost) < 0)
+                return 1;
+        const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
+                                               oracle_service_routes, oracle_metrics_routes, NULL };
         _cleanup_free_ http_route_t *routes = routes_concat(tables);
         o.metrics = oracle_metrics_new(o.store);
         oracle_switch_init(&o);
-        r = http_server_start(o.listen, routes, tmp, &o, &o.http);
+        r = http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = routes, .upload_dir = tmp, .userdata = &o,
+                                                       .authorize = oracle_authorize }, &o.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", o.listen, strerror(-r));
                 oracle_switch_free(&o);
@@ -151,6 +165,7 @@ int oracle_main(int argc, char **argv) {
         json_decref(o.rm_view);
         json_decref(o.imports);
         o.liveness = oracle_liveness_free(o.liveness);
+        oracle_auth_stop(&o);
         store_close(o.store);
         nest_store_free(o.nest_store);
         free(o.listen);

@@ -23,6 +23,8 @@ trap 'stop_all; cleanup' EXIT
 "$VMATRIX" oracle --data "$TEST_DIR/oracle" --listen "127.0.0.1:$PORT" >"$TEST_DIR/oracle.log" 2>&1 &
 ORACLE_PID=$!
 wait_until 20 curl -sf "$URL/v1/health" -o /dev/null || { fail "the Oracle answers"; finish; exit 1; }
+auth_use_token "$TEST_DIR/oracle/admin.token"
+export VMATRIX_TOKEN=$(head -n1 "$TEST_DIR/oracle/admin.token")
 
 # beat NAME N: RM NAME heartbeats every second while $TEST_DIR/beat-NAME exists
 beat() {

@@ -199,9 +199,14 @@ void daemons_stop(daemon_t *dm, int sig) {
         }
 }
 
-long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json) {
+/* The admin token of the Oracle last started (its DATA/admin.token), sent with every call. */
+static char admin_token[128];
+
+const char *daemons_admin_token(void) { return admin_token; }
+
+long daemons_call_as(const char *token, const char *method, const char *url, json_t *body, json_t **ret_json) {
         http_response_t resp = { 0 };
-        int r = http_request_json(method, url, body, 10000, &resp);
+        int r = http_request_json_as(&(http_credentials_t){ .bearer = token }, method, url, body, 10000, &resp);
         long status = r < 0 ? 0 : resp.status;
         if (ret_json) {
                 *ret_json = resp.json;
@@ -209,6 +214,10 @@ long daemons_call(const char *method, const char *url, json_t *body, json_t **re
         }
         http_response_clear(&resp);
         return status;
+}
+
+long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json) {
+        return daemons_call_as(*admin_token ? admin_token : NULL, method, url, body, ret_json);
 }
 
 /* Polls url until it answers 200 (deadline_ms from now) or the process is gone. */
@@ -237,12 +246,23 @@ static int oracle_spawn(daemons_t *d, const char *const *env) {
                 all[n++] = env[i];
         char listen[32];
         snprintf(listen, sizeof listen, "127.0.0.1:%d", o->port);
-        char *argv[] = { d->exe, "oracle", "--data", o->data, "--listen", listen, NULL };
+        /* Argon2id at its least cost: logins in tests need not take 0.1 s and 64 MiB each */
+        char *argv[] = { d->exe, "oracle", "--data", o->data, "--listen", listen, "--password-cost", "min", NULL };
         if (spawn(o, argv, all) < 0)
                 return -1;
         char url[128];
         snprintf(url, sizeof url, "%s/v1/health", o->url);
-        return wait_http(o, url, daemons_now_ms() + 20000);
+        if (wait_http(o, url, daemons_now_ms() + 20000) < 0)
+                return -1;
+        char path[sizeof o->data + 16];
+        snprintf(path, sizeof path, "%s/admin.token", o->data);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        bool ok = fgets(admin_token, sizeof admin_token, f) != NULL;
+        fclose(f);
+        admin_token[strcspn(admin_token, "\r\n")] = 0;
+        return ok ? 0 : -1;
 }
 
 int daemons_oracle_start(daemons_t *d, const char *const *env) {

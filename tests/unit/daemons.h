@@ -72,6 +72,10 @@ void daemons_dump_logs(const daemons_t *d);
 /* One HTTP call with a JSON body (may be NULL); *ret_json (may be NULL) gets the answer's JSON.
  * Returns the HTTP status, 0 when no answer came. */
 long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json);
+/* daemons_call with token (NULL: none) instead of the Oracle's admin token. */
+long daemons_call_as(const char *token, const char *method, const char *url, json_t *body, json_t **ret_json);
+/* The admin token of the Oracle last started ("" before one). */
+const char *daemons_admin_token(void);
 /* POST ORACLE/v1/vms/NAME/ACTION with body (stolen; NULL: {}); the op's id into ret_op (64
  * bytes). Returns the status. */
 long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t *body, char *ret_op);

@@ -548,7 +548,7 @@ static void test_fake_oracle(void) {
         int port;
         for (port = 23300; port < 23400; port++) {
                 _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(listen, fake_routes, "/tmp", &fake, &s) == 0)
+                if (http_server_start(&(http_server_params_t){ .listen = listen, .routes = fake_routes, .upload_dir = "/tmp", .userdata = &fake }, &s) == 0)
                         break;
         }
         CHECK(s != NULL);
