@@ -2,11 +2,17 @@
  * request (the names they carry, verified against their CA and refused against another, expired
  * and not yet valid), malformed and foreign requests, identities (key of the certificate, mode
  * 0600, wrong CA), and the Oracle's own identity files (kept while good, reissued otherwise). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "base/util.h"
+#include "net/http-client.h"
+#include "net/http-server.h"
 #include "tap.h"
 #include "tls/ca.h"
 #include "tls/tls-identity.h"
@@ -199,6 +205,139 @@ static void test_identity(void) {
         ca_free(other);
 }
 
+/* Answers who the client certificate says the caller is. */
+static void h_who(const http_request_t *req, http_reply_t *reply) {
+        tls_peer_t p = { 0 };
+        int r = http_request_peer(req, &p);
+        http_reply_json(reply, 200, json_pack("{s:i,s:s,s:s}", "r", r, "cn", p.cn, "ou", p.ou));
+}
+
+static const http_route_t who_routes[] = {
+        { "GET", "/v1/who", h_who, 1, 0 },
+        { NULL },
+};
+
+static int free_port(void) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof a;
+        int port = -1;
+        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+                port = ntohs(a.sin_port);
+        close(fd);
+        return port;
+}
+
+/* A node's identity files under dir/NAME.{key,pem}, signed by ca. */
+static void node_identity(ca_t *ca, const char *name, char **ret_cert, char **ret_key) {
+        _cleanup_free_ char *csr = node_request(name, ret_key);
+        _cleanup_free_ char *dns = tls_peer_dns_name(name), *cert = NULL, *msg = NULL;
+        ca_cert_opts_t o = { .cn = name, .ou = TLS_OU_NODE, .dns = dns, .client = true };
+        CHECK(ca_sign_request(ca, csr, &o, &cert, NULL, &msg) == 0);
+        *ret_cert = xasprintf("%s/%s.pem", dir, name);
+        CHECK(tls_file_write(*ret_cert, cert, 0644) == 0);
+}
+
+/* A TLS server of the CA's Oracle identity, asking for client certificates of the CA: who is
+ * seen for each kind of client, a wrong peer name refused by the client, a stalled client
+ * dropped after the first-request timeout while others are served. */
+static void test_channel(void) {
+        ca_t *ca = ca_at("ca", NULL), *other = ca_at("other-ca", NULL);
+        _cleanup_free_ char *cadir = xasprintf("%s/ca", dir), *msg = NULL;
+        ca_cert_opts_t oo = { .cn = TLS_ORACLE_CN, .ou = TLS_OU_ORACLE, .dns = TLS_ORACLE_DNS, .client = true };
+        CHECK(ca_identity_ensure(ca, cadir, "oracle", &oo, &msg) >= 0);
+        _cleanup_free_ char *cert_path = xasprintf("%s/oracle.pem", cadir), *key_path = xasprintf("%s/oracle.key", cadir);
+        _cleanup_free_ char *cert = NULL, *key = NULL, *ca_path = xasprintf("%s/" CA_CERT_FILE, cadir);
+        CHECK(file_read(cert_path, &cert, NULL) == 0 && file_read(key_path, &key, NULL) == 0);
+        int port = free_port();
+        _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
+        http_server_t *s = NULL;
+        http_server_params_t sp = { .listen = listen, .routes = who_routes, .tls_cert = cert, .tls_key = key,
+                                    .tls_trust = ca_cert_pem(ca), .first_request_timeout_s = 1 };
+        CHECK(http_server_start(&sp, &s) == 0);
+        _cleanup_free_ char *url = xasprintf("https://127.0.0.1:%d/v1/who", port);
+
+        _cleanup_free_ char *rm_cert = NULL, *rm_key = NULL, *x_cert = NULL, *x_key = NULL;
+        node_identity(ca, "rm1", &rm_cert, &rm_key);
+        node_identity(other, "rmx", &x_cert, &x_key);
+
+        http_tls_t *as_rm = NULL, *anon = NULL, *foreign = NULL;
+        CHECK(http_tls_new(ca_path, rm_cert, rm_key, &as_rm) == 0);
+        CHECK(http_tls_new(ca_path, NULL, NULL, &anon) == 0);
+        CHECK(http_tls_new(ca_path, x_cert, x_key, &foreign) == 0);
+        CHECK(http_tls_new(ca_path, rm_cert, NULL, &foreign) == -EINVAL);
+
+        /* a node's certificate, the Oracle expected: seen as rm1, kept alive over calls */
+        http_handle_t *h = http_handle_new();
+        for (int i = 0; i < 3; i++) {
+                http_call_t call = { .tls = as_rm, .peer = TLS_ORACLE_CN, .handle = h };
+                http_response_t resp = { 0 };
+                CHECK(http_call_json(&call, "GET", url, NULL, 5000, &resp) == 0 && resp.status == 200);
+                CHECK(json_integer_value(json_object_get(resp.json, "r")) == 0);
+                CHECK_STREQ(json_string_value(json_object_get(resp.json, "cn")), "rm1");
+                CHECK_STREQ(json_string_value(json_object_get(resp.json, "ou")), TLS_OU_NODE);
+                http_response_clear(&resp);
+        }
+        h = http_handle_free(h);
+        /* the server is not the peer asked for (an RM expected): the client refuses it */
+        http_call_t wrong = { .tls = as_rm, .peer = "rm2" };
+        http_response_t resp = { 0 };
+        CHECK(http_call_json(&wrong, "GET", url, NULL, 5000, &resp) == -EKEYREJECTED);
+        /* no peer name: the URL's address is checked, and the certificate does not name it */
+        http_call_t by_address = { .tls = as_rm };
+        CHECK(http_call_json(&by_address, "GET", url, NULL, 5000, &resp) == -EKEYREJECTED);
+        /* a peer name needs https */
+        _cleanup_free_ char *plain = xasprintf("http://127.0.0.1:%d/v1/who", port);
+        http_call_t on_plain = { .tls = as_rm, .peer = TLS_ORACLE_CN };
+        CHECK(http_call_json(&on_plain, "GET", plain, NULL, 5000, &resp) == -EINVAL);
+        /* without a client certificate, and with one of another CA: no peer */
+        http_call_t a = { .tls = anon, .peer = TLS_ORACLE_CN };
+        CHECK(http_call_json(&a, "GET", url, NULL, 5000, &resp) == 0 && resp.status == 200);
+        CHECK(json_integer_value(json_object_get(resp.json, "r")) == -ENOKEY);
+        http_response_clear(&resp);
+        http_call_t f = { .tls = foreign, .peer = TLS_ORACLE_CN };
+        int r = http_call_json(&f, "GET", url, NULL, 5000, &resp);
+        /* GnuTLS may end the handshake at once or let the request through unverified */
+        CHECK(r == -EKEYREJECTED || (r == 0 && json_integer_value(json_object_get(resp.json, "r")) == -EACCES));
+        http_response_clear(&resp);
+        /* a client of another CA's trust does not take the server */
+        http_tls_t *distrust = NULL;
+        _cleanup_free_ char *other_ca = xasprintf("%s/other-ca/" CA_CERT_FILE, dir);
+        CHECK(http_tls_new(other_ca, rm_cert, rm_key, &distrust) == 0);
+        http_call_t d = { .tls = distrust, .peer = TLS_ORACLE_CN };
+        CHECK(http_call_json(&d, "GET", url, NULL, 5000, &resp) == -EKEYREJECTED);
+
+        /* a client that connects and sends nothing: others are served meanwhile, and the
+         * server drops it once the first-request timeout passed */
+        int stall = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        CHECK(connect(stall, (struct sockaddr *)&sa, sizeof sa) == 0);
+        int64_t t0 = time_now_ms();
+        http_call_t ok = { .tls = as_rm, .peer = TLS_ORACLE_CN };
+        CHECK(http_call_json(&ok, "GET", url, NULL, 5000, &resp) == 0 && resp.status == 200);
+        http_response_clear(&resp);
+        CHECK(time_now_ms() - t0 < 900);
+        /* (it may say goodbye with a TLS alert before it closes) */
+        char b[256];
+        ssize_t n = 1;
+        struct pollfd pfd = { .fd = stall, .events = POLLIN };
+        while (n > 0 && poll(&pfd, 1, 4000) == 1)
+                n = read(stall, b, sizeof b);
+        CHECK(n <= 0);
+        int64_t held = time_now_ms() - t0;
+        CHECK(held >= 800 && held < 4000);
+        close(stall);
+
+        http_tls_free(as_rm);
+        http_tls_free(anon);
+        http_tls_free(foreign);
+        http_tls_free(distrust);
+        http_server_stop(s);
+        ca_free(ca);
+        ca_free(other);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/vmx-tls-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -207,6 +346,7 @@ int main(void) {
         test_ca();
         test_sign();
         test_identity();
+        test_channel();
         rm_rf(dir);
         return tap_finish();
 }
