@@ -95,12 +95,17 @@ CURL *http_call_curl(const http_call_t *call, bool *ret_owned) {
         return curl_easy_init();
 }
 
-/* "https://HOST:PORT/rest" -> host, port and the rest; -EINVAL when it is not such a URL. */
-static int url_split(const char *url, char **ret_host, int *ret_port, const char **ret_rest) {
+/* "https://[NAME@]HOST[:PORT]/rest" -> NAME (malloc'd, NULL when none), HOST, PORT and the rest;
+ * -EINVAL when it is not such a URL. */
+static int url_split(const char *url, char **ret_name, char **ret_host, int *ret_port, const char **ret_rest) {
         if (!str_startswith(url, "https://"))
                 return -EINVAL;
         const char *h = url + strlen("https://");
         const char *end = strchrnul(h, '/');
+        const char *at = memchr(h, '@', (size_t)(end - h));
+        _cleanup_free_ char *name = at ? strndup(h, (size_t)(at - h)) : NULL;
+        if (at)
+                h = at + 1;
         const char *colon = memchr(h, ':', (size_t)(end - h));
         int64_t port = 443;
         if (colon) {
@@ -110,22 +115,33 @@ static int url_split(const char *url, char **ret_host, int *ret_port, const char
         } else {
                 colon = end;
         }
-        if (colon == h || memchr(h, '@', (size_t)(end - h)) || *h == '[')
+        if (colon == h || *h == '[' || (name && !*name))
                 return -EINVAL;
+        *ret_name = TAKE_PTR(name);
         *ret_host = strndup(h, (size_t)(colon - h));
         *ret_port = (int)port;
         *ret_rest = end;
         return 0;
 }
 
+/* The process's identity for https:// calls that name none (http_client_tls_default). */
+static const http_tls_t *default_tls;
+
+void http_client_tls_default(const http_tls_t *t) { default_tls = t; }
+
 int http_call_setup(CURL *c, const http_call_t *call, const char *url, http_call_state_t *st) {
         *st = (http_call_state_t){ 0 };
-        const http_tls_t *t = call ? call->tls : NULL;
-        if (call && call->peer) {
-                _cleanup_free_ char *host = NULL, *name = tls_peer_dns_name(call->peer);
-                int port = 0;
-                const char *rest = NULL;
-                if (!name || url_split(url, &host, &port, &rest) < 0)
+        bool https = str_startswith(url, "https://");
+        const http_tls_t *t = call && call->tls ? call->tls : https ? default_tls : NULL;
+        _cleanup_free_ char *host = NULL, *user = NULL;
+        int port = 0;
+        const char *rest = NULL;
+        if (https && url_split(url, &user, &host, &port, &rest) < 0)
+                return -EINVAL;
+        const char *peer = call && call->peer ? call->peer : user;
+        if (peer) {
+                _cleanup_free_ char *name = tls_peer_dns_name(peer);
+                if (!https || !name)
                         return -EINVAL; /* a peer to prove needs https */
                 /* the URL names the peer (curl checks the certificate against it and keys the
                  * session cache by it); CONNECT_TO says where it is */
@@ -137,6 +153,8 @@ int http_call_setup(CURL *c, const http_call_t *call, const char *url, http_call
         if (getenv("VMATRIX_CURL_VERBOSE"))
                 curl_easy_setopt(c, CURLOPT_VERBOSE, 1L);
         if (!t)
+                return 0;
+        if (!https)
                 return 0;
         curl_easy_setopt(c, CURLOPT_SHARE, t->share);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);

@@ -8,7 +8,13 @@
  * address is only where to connect (CURLOPT_CONNECT_TO). TLS sessions are shared between the
  * calls of one http_tls_t, so a new connection resumes instead of doing a full handshake, and a
  * caller that calls one peer again and again (the heartbeat) keeps an http_handle_t, whose
- * connection stays open between calls. */
+ * connection stays open between calls.
+ *
+ * A daemon has one identity: it sets it once at its start (http_client_tls_default) and every
+ * https:// call that names none uses it, so the layers that call peers (chunk transfers,
+ * progress reports, downloads) need not carry it. The peer may also be named in the URL:
+ * "https://NAME@ADDR:PORT/path" asks the server at ADDR:PORT to prove it is NAME (never sent as
+ * a user name). */
 #pragma once
 
 #include <jansson.h>
@@ -29,6 +35,10 @@ void http_response_clear(http_response_t *r);
 typedef struct http_tls http_tls_t;
 int http_tls_new(const char *ca_file, const char *cert_file, const char *key_file, http_tls_t **ret);
 http_tls_t *http_tls_free(http_tls_t *t);
+
+/* The identity of https:// calls that name none; set once before the threads start, and freed
+ * (by its owner) only after the last call. NULL: libcurl's defaults. */
+void http_client_tls_default(const http_tls_t *t);
 
 /* A connection kept between calls by one thread at a time (a keep-alive handle). */
 typedef struct http_handle http_handle_t;

@@ -286,6 +286,15 @@ static void test_channel(void) {
         /* no peer name: the URL's address is checked, and the certificate does not name it */
         http_call_t by_address = { .tls = as_rm };
         CHECK(http_call_json(&by_address, "GET", url, NULL, 5000, &resp) == -EKEYREJECTED);
+        /* the peer named in the URL, with the process's default identity */
+        http_client_tls_default(as_rm);
+        _cleanup_free_ char *named = xasprintf("https://oracle@127.0.0.1:%d/v1/who", port);
+        _cleanup_free_ char *misnamed = xasprintf("https://rm2@127.0.0.1:%d/v1/who", port);
+        CHECK(http_request_json("GET", named, NULL, 5000, &resp) == 0 && resp.status == 200);
+        CHECK_STREQ(json_string_value(json_object_get(resp.json, "cn")), "rm1");
+        http_response_clear(&resp);
+        CHECK(http_request_json("GET", misnamed, NULL, 5000, &resp) == -EKEYREJECTED);
+        http_client_tls_default(NULL);
         /* a peer name needs https */
         _cleanup_free_ char *plain = xasprintf("http://127.0.0.1:%d/v1/who", port);
         http_call_t on_plain = { .tls = as_rm, .peer = TLS_ORACLE_CN };
