@@ -13,6 +13,7 @@
 #include "nest/transfer.h"
 #include "net/http-server.h"
 #include "node/node-proto.h"
+#include "node/node-tls.h"
 #include "vmm/vmm.h"
 
 typedef struct node_vm {
@@ -92,6 +93,7 @@ typedef struct node {
         node_slot_shape_t slot_shape; /* of the last restore: the shape of new slots */
         pthread_t slots_thread;
         bool slots_thread_started;
+        node_tls_t tls;             /* its certificate and client identity (node-tls.h) */
 } node_t;
 
 /* The VM commands and the registry have headers of their own: node-vm.h (one entry),

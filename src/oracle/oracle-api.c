@@ -314,7 +314,7 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 vm_record_clear(&v);
                 return;
         }
-        _cleanup_free_ char *url = xasprintf("http://%s/v1/vms/%s/console", rm.address, v.name);
+        _cleanup_free_ char *url = xasprintf("https://%s@%s/v1/vms/%s/console", v.rm, rm.address, v.name);
         http_response_t resp = { 0 };
         r = http_request_json("GET", url, NULL, 10000, &resp);
         if (r < 0 || resp.status != 200)

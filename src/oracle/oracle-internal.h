@@ -14,6 +14,7 @@
 #include "oracle/oracle-liveness.h"
 #include "oracle/oracle-metrics.h"
 #include "oracle/oracle-proto.h"
+#include "oracle/oracle-tls.h"
 #include "store/store.h"
 
 typedef struct oracle oracle_t;
@@ -56,6 +57,7 @@ struct oracle {
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
+        oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
