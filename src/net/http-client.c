@@ -117,6 +117,10 @@ static int request(const http_call_t *call, const char *method, const char *url,
         }
         buffer_t buf = { 0 };
         struct curl_slist *headers = curl_slist_append(NULL, content_type);
+        if (call && call->token) {
+                _cleanup_free_ char *auth = xasprintf("Authorization: Bearer %s", call->token);
+                headers = curl_slist_append(headers, auth);
+        }
         curl_easy_setopt(c, CURLOPT_URL, cs.url ? cs.url : url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);

@@ -52,6 +52,7 @@ typedef struct http_call {
         const char *peer;       /* "oracle" or an RM's name: the server's certificate must name it
                                    (tls_peer_dns_name); NULL: the URL's host */
         http_handle_t *handle;  /* NULL: a connection of its own */
+        const char *token;      /* sent as "Authorization: Bearer TOKEN" (NULL: none) */
         bool unverified;        /* https without checking the server at all: only for what the caller
                                    checks itself (a node fetching the CA its join token names) */
 } http_call_t;
