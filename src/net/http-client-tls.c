@@ -129,6 +129,14 @@ static const http_tls_t *default_tls;
 
 void http_client_tls_default(const http_tls_t *t) { default_tls = t; }
 
+const http_tls_t *http_client_tls_default_get(void) { return default_tls; }
+
+void http_tls_files(const http_tls_t *t, const char **ret_ca, const char **ret_cert, const char **ret_key) {
+        *ret_ca = t ? t->ca_file : NULL;
+        *ret_cert = t ? t->cert_file : NULL;
+        *ret_key = t ? t->key_file : NULL;
+}
+
 int http_call_setup(CURL *c, const http_call_t *call, const char *url, http_call_state_t *st) {
         *st = (http_call_state_t){ 0 };
         bool https = str_startswith(url, "https://");

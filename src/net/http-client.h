@@ -40,6 +40,9 @@ http_tls_t *http_tls_free(http_tls_t *t);
 /* The identity of https:// calls that name none; set once before the threads start, and freed
  * (by its owner) only after the last call. NULL: libcurl's defaults. */
 void http_client_tls_default(const http_tls_t *t);
+const http_tls_t *http_client_tls_default_get(void);
+/* The files of t (any may be NULL), for a TLS client of another kind (stream.c). */
+void http_tls_files(const http_tls_t *t, const char **ret_ca, const char **ret_cert, const char **ret_key);
 
 /* A connection kept between calls by one thread at a time (a keep-alive handle). */
 typedef struct http_handle http_handle_t;

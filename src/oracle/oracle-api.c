@@ -304,7 +304,8 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", v.name);
                 _cleanup_free_ char *msg = NULL;
                 int fd = -1;
-                r = stream_upgrade_connect(rm.address, path, STREAM_CONSOLE_PROTOCOL, &fd, &msg);
+                _cleanup_free_ char *node = xasprintf("https://%s@%s", v.rm, rm.address); /* mutual TLS */
+                r = stream_upgrade_connect(node, path, STREAM_CONSOLE_PROTOCOL, &fd, &msg);
                 if (r < 0)
                         http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
                                          r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s",

@@ -318,8 +318,9 @@ void daemons_rm_state(daemons_t *d, const char *rm, char *ret) {
 static void join_token(daemons_t *d, const char *role, char *ret, size_t size) {
         char url[160];
         snprintf(url, sizeof url, "%s/v1/rms/join-tokens", d->oracle.url);
-        json_t *j = NULL;
-        daemons_call("POST", url, json_pack("{s:s,s:i}", "role", role, "ttl_s", 600), &j);
+        json_t *j = NULL, *body = json_pack("{s:s,s:i}", "role", role, "ttl_s", 600);
+        daemons_call("POST", url, body, &j);
+        json_decref(body);
         const char *t = json_string_value(json_object_get(j, "token"));
         snprintf(ret, size, "%s", t ? t : "");
         json_decref(j);

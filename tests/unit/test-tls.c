@@ -147,6 +147,8 @@ static void test_sign(void) {
         _cleanup_free_ char *c2 = NULL, *m2 = NULL;
         CHECK(ca_sign_request(ca, tampered, &o, &c2, NULL, &m2) == -EBADMSG && !c2);
         /* text that is no certificate */
+        free(m2);
+        m2 = NULL;
         CHECK(tls_cert_verify("junk", ca_cert_pem(ca), 0, NULL, &m2) == -EBADMSG);
         ca_free(ca);
         ca_free(other);
