@@ -27,7 +27,7 @@ static const char *const perm_names[_PERM_MAX] = {
         [PERM_USER_ACT] = "user-act",       [PERM_ACCOUNT] = "account",
         [PERM_TOKEN] = "token",             [PERM_EVENT_READ] = "event-read",
         [PERM_METRICS_READ] = "metrics-read", [PERM_NODE] = "node",
-        [PERM_ORACLE] = "oracle",
+        [PERM_ORACLE] = "oracle",           [PERM_JOIN] = "join",
 };
 
 static const char *const owner_rule_names[_OWNER_MAX] = {
@@ -54,7 +54,7 @@ _Static_assert(_PERM_MAX < 64, "grants[] holds one bit per permission");
  * an admin's, can speak for an RM (issue 11: "the Oracle accepts a heartbeat only for the RM
  * its certificate names"). */
 static const uint64_t grants[_ROLE_MAX] = {
-        [ROLE_ADMIN] = (BIT(_PERM_MAX) - 1) & ~BIT(PERM_NODE) & ~BIT(PERM_ORACLE) & ~BIT(PERM_NONE),
+        [ROLE_ADMIN] = (BIT(_PERM_MAX) - 1) & ~BIT(PERM_NODE) & ~BIT(PERM_ORACLE) & ~BIT(PERM_JOIN) & ~BIT(PERM_NONE),
         [ROLE_OPERATOR] = BIT(PERM_VM_READ) | BIT(PERM_VM_ACT) | BIT(PERM_VM_CONSOLE) | BIT(PERM_RM_READ) |
                           BIT(PERM_RM_ACT) | BIT(PERM_OFFER_READ) | BIT(PERM_SERVICE_READ) |
                           BIT(PERM_SERVICE_ACT) | BIT(PERM_IMAGE_READ) | BIT(PERM_IMAGE_ACT) |

@@ -42,6 +42,7 @@ typedef enum perm {
         PERM_METRICS_READ,
         PERM_NODE,              /* node-only routes (heartbeats, op reports): RM certificates, no user */
         PERM_ORACLE,            /* a node's routes only the Oracle's certificate may call (commands) */
+        PERM_JOIN,              /* the node channel's enrolment (a join token, no certificate yet): no user */
         _PERM_MAX,
 } perm_t;
 

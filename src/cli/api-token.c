@@ -90,7 +90,7 @@ static char *dir_admin_token(cli_t *c) {
         return dir && *dir ? cluster_admin_token(dir) : NULL;
 }
 
-const http_credentials_t *api_credentials(cli_t *c) {
+const http_call_t *api_credentials(cli_t *c) {
         if (c->token_resolved)
                 return &c->cred;
         c->token_resolved = true;
@@ -104,6 +104,6 @@ const http_credentials_t *api_credentials(cli_t *c) {
                 ; /* the login file of this Oracle */
         else
                 c->token = dir_admin_token(c);
-        c->cred.bearer = c->token;
+        c->cred.token = c->token;
         return &c->cred;
 }

@@ -62,7 +62,7 @@ int api_upload(cli_t *c, const char *path, const char *file_path, const char *la
         _cleanup_free_ char *url = xasprintf("%s%s", base, path);
         upload_ctx_t u = { .c = c, .label = label };
         struct curl_slist *headers =
-                http_credentials_headers(api_credentials(c), curl_slist_append(NULL, "Content-Type: application/octet-stream"));
+                http_call_headers(api_credentials(c), curl_slist_append(NULL, "Content-Type: application/octet-stream"));
         curl_easy_setopt(curl, CURLOPT_URL, url);
         curl_easy_setopt(curl, CURLOPT_UPLOAD, 1L);
         curl_easy_setopt(curl, CURLOPT_READDATA, f);

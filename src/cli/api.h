@@ -18,7 +18,7 @@ int api_oracle(cli_t *c, const char **ret_url);
 /* What requests to the Oracle carry: the token of --token, $VMATRIX_TOKEN, the login file (when
  * written for this Oracle) or DIR/admin.token, resolved once (api-token.c). Never NULL; its
  * bearer is NULL when no token was found. */
-const http_credentials_t *api_credentials(cli_t *c);
+const http_call_t *api_credentials(cli_t *c);
 /* The login file: its path (malloc'd); read the token of a login to oracle_url (NULL: any):
  * -ENOENT when there is none for it; write one (0600); remove it (0 when absent). */
 char *api_login_file_path(void);

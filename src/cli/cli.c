@@ -16,6 +16,14 @@ static const cli_option_t global_options[] = {
         { "oracle", "URL", "the Oracle's API (default: $VMATRIX_ORACLE)" },
         { "dir", "DIR", "use the Oracle of the local cluster in DIR (default: $VMATRIX_CLUSTER_DIR)" },
         { "token", "TOKEN", "the API token to send (default: $VMATRIX_TOKEN, the login file, DIR/admin.token)" },
+        { "ca", "FILE", "trust the Oracle's HTTPS certificate from this CA (default: $VMATRIX_CA, or DIR/ca.pem)" },
+        { NULL },
+};
+
+static const cli_option_t join_token_options[] = {
+        { "role", "production|chamber", "the role of the RM that joins with it (default chamber)" },
+        { "provider", "USER", "the provider the RM is assigned to" },
+        { "ttl", "DURATION", "how long it may be used, such as 30m, 1h (default), 7d at most" },
         { NULL },
 };
 
@@ -166,6 +174,8 @@ static const cli_command_t commands[] = {
         { "token list", cmd_token_list, NULL, token_list_options, "list your API tokens" },
         { "token revoke", cmd_token_revoke, "ID", NULL, "revoke a token at once" },
         { "rm list", cmd_rm_list, NULL, NULL, "list the real machines (RMs)" },
+        { "rm join-token create", cmd_rm_join_token_create, NULL, join_token_options,
+          "make a single-use token with which a new RM enrols (vmatrix node --join TOKEN); printed once" },
         { "rm fence", cmd_rm_fence, "NAME", NULL,
           "declare an RM down now and fence its VMs (an operator's decision while the Oracle holds fencing for an "
           "isolation)" },
@@ -229,7 +239,7 @@ static bool name_is_words(const char *name, char *const *words, int n) {
 }
 
 const cli_command_t *command_find(int argc, char *const *argv, int *ret_words) {
-        for (int n = MIN(argc, 2); n >= 1; n--)
+        for (int n = MIN(argc, 3); n >= 1; n--)
                 for (const cli_command_t *cmd = commands; cmd->name; cmd++)
                         if (name_is_words(cmd->name, argv, n)) {
                                 *ret_words = n;

@@ -124,7 +124,7 @@ int cmd_logout(cli_t *c) {
         /* the session of the login file, whatever else --token or the environment name */
         free(c->token);
         c->token = TAKE_PTR(token);
-        c->cred.bearer = c->token;
+        c->cred.token = c->token;
         c->token_resolved = true;
         _cleanup_(json_decrefp) json_t *res = NULL;
         r = api_call(c, "POST", "/v1/logout", NULL, API_TIMEOUT_MS, &res);

@@ -25,10 +25,10 @@ const cli_option_t service_top_options[] = {
 
 /* GET base+path without printing: 0 and the JSON answer, or -errno and a message (malloc'd):
  * -ENOENT for a 404, -EHOSTUNREACH when no answer came, -EPROTO for other failures. */
-static int top_get(const http_credentials_t *cred, const char *base, const char *path, json_t **ret, char **ret_msg) {
+static int top_get(const http_call_t *cred, const char *base, const char *path, json_t **ret, char **ret_msg) {
         _cleanup_free_ char *url = xasprintf("%s%s", base, path);
         http_response_t resp = { 0 };
-        int t = http_request_json_as(cred, "GET", url, NULL, API_TIMEOUT_MS, &resp);
+        int t = http_call_json(cred, "GET", url, NULL, API_TIMEOUT_MS, &resp);
         if (t < 0) {
                 *ret_msg = xasprintf("cannot reach the Oracle at %s: %s", base, http_error_message(NULL, t));
                 return -EHOSTUNREACH;
@@ -49,7 +49,7 @@ static int top_get(const http_credentials_t *cred, const char *base, const char 
 
 /* The top objects of service name, or of every service when name is NULL (a service deleted
  * meanwhile is left out), as an array in *ret. */
-static int top_collect(const http_credentials_t *cred, const char *base, const char *name, json_t **ret, char **ret_msg) {
+static int top_collect(const http_call_t *cred, const char *base, const char *name, json_t **ret, char **ret_msg) {
         _cleanup_(json_decrefp) json_t *all = json_array();
         if (name) {
                 _cleanup_free_ char *path = xasprintf("/v1/services/%s/top", name);

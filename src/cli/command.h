@@ -44,7 +44,7 @@ struct cli {
         char *oracle;        /* Oracle base URL, resolved on first use (api.c) */
         char *token;         /* the token sent, resolved on first use (api-token.c) */
         bool token_resolved;
-        http_credentials_t cred; /* what requests to the Oracle carry (.bearer = token) */
+        http_call_t cred; /* what requests to the Oracle carry (.token = token) */
         int argc;            /* CMD_PASSTHROUGH: argv[0] is the command name */
         char **argv;
 };

@@ -15,6 +15,7 @@ int cmd_cluster_down(cli_t *c);
 int cmd_cluster_restart(cli_t *c);
 
 int cmd_rm_list(cli_t *c);
+int cmd_rm_join_token_create(cli_t *c);
 int cmd_rm_fence(cli_t *c);
 /* Prints an array of RM objects as the `rm list` table (shared with `cluster up`). */
 void rm_table_print(FILE *f, const json_t *rms);

@@ -21,6 +21,7 @@
 #include "cluster/process.h"
 #include "cluster/spec.h"
 #include "cluster/teardown.h"
+#include "cluster/cluster-tls.h"
 
 #define CLUSTER_TIMEOUT_S 60
 #define CLUSTER_POLL_MS 200
@@ -91,6 +92,19 @@ static char *log_hint(const char *path) {
 
 static int start_member(const spec_t *s, const spec_member_t *m, pid_t *ret_pid) {
         _cleanup_strv_free_ char **argv = spec_member_argv(s, m);
+        /* an RM's first start enrols it with a join token made for it */
+        if (m->role != SPEC_ROLE_ORACLE && !cluster_tls_enrolled(s, m)) {
+                char *token = NULL;
+                int k = cluster_tls_join_token(s, m, &token);
+                if (k < 0)
+                        return k;
+                size_t n = 0;
+                while (argv[n])
+                        n++;
+                argv[n++] = xstrdup("--join");
+                argv[n++] = token;
+                argv[n] = NULL;
+        }
         _cleanup_free_ char *log_path = spec_member_log_path(s, m);
         _cleanup_free_ char *pid_path = spec_member_pid_path(s, m);
         _cleanup_free_ char *data = spec_member_data_dir(s, m);
@@ -148,7 +162,8 @@ static int wait_oracle(const spec_t *s, pid_t pid, int64_t deadline, int64_t tim
                 int r = check_exited(s, &s->oracle, pid);
                 if (r < 0)
                         return r;
-                if (probe_health(url) == 0)
+                /* its CA is made before it listens: trust it, then ask its health */
+                if (cluster_tls_trust(s) >= 0 && probe_health(url) == 0)
                         return 0;
                 if (time_now_ms() >= deadline) {
                         _cleanup_free_ char *log_path = spec_member_log_path(s, &s->oracle);
@@ -273,7 +288,7 @@ static int pick_subnet(const char *dir, uint32_t *ret) {
 
 /* Distinct free ports on the loopback address: bound all at once, so they differ. */
 static int pick_ports(spec_t *s) {
-        size_t n = s->n_rms + 1;
+        size_t n = s->n_rms + 2; /* the Oracle's two listeners and one per RM */
         _cleanup_free_ int *fds = xcalloc(n, sizeof *fds);
         int r = 0;
         for (size_t i = 0; i < n; i++)
@@ -287,8 +302,10 @@ static int pick_ports(spec_t *s) {
                         r = negative_errno();
                         break;
                 }
-                spec_member_t *m = i == 0 ? &s->oracle : &s->rms[i - 1];
-                m->port = ntohs(sa.sin_port);
+                if (i == 1)
+                        s->oracle.node_port = ntohs(sa.sin_port);
+                else
+                        (i == 0 ? &s->oracle : &s->rms[i - 2])->port = ntohs(sa.sin_port);
         }
         for (size_t i = 0; i < n; i++)
                 if (fds[i] >= 0)

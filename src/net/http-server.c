@@ -21,6 +21,8 @@ struct http_server {
         char *upload_dir;
         void *userdata;
         http_authorize_fn authorize;
+        unsigned idle_timeout_s; /* after the first request (see first_request_timeout_s) */
+        bool short_first;        /* the first request has a shorter timeout */
 };
 
 /* Per-request state kept between libmicrohttpd's calls of the access handler. */
@@ -215,6 +217,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         http_server_t *s = cls;
         request_state_t *st = *con_cls;
         if (!st) {
+                /* the headers are in: from now on the connection idles for the usual time */
+                if (s->short_first)
+                        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
                 st = xcalloc(1, sizeof *st);
                 st->upload_fd = -1;
                 bool path_known = false;
@@ -401,19 +406,32 @@ int http_server_start(const http_server_params_t *p, http_server_t **ret) {
         struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
         if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
                 return -EINVAL;
+        if (!!p->tls_cert != !!p->tls_key || (p->tls_trust && !p->tls_cert))
+                return -EINVAL;
         http_server_t *s = xcalloc(1, sizeof *s);
         s->routes = p->routes;
         s->upload_dir = p->upload_dir ? xstrdup(p->upload_dir) : NULL;
         s->userdata = p->userdata;
         s->authorize = p->authorize;
-        s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                             MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
-                                     (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
+        s->idle_timeout_s = HTTP_IDLE_TIMEOUT_S;
+        s->short_first = p->first_request_timeout_s > 0 && p->first_request_timeout_s < HTTP_IDLE_TIMEOUT_S;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | (p->tls_cert ? MHD_USE_TLS : 0);
+        /* the TLS options go last, as a list of their own: the plain server passes none */
+        struct MHD_OptionItem tls_opts[] = {
+                { p->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)p->tls_cert },
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)p->tls_key },
+                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+                { p->tls_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, (void *)p->tls_trust },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                                      MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                                      MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                     MHD_OPTION_CONNECTION_TIMEOUT,
+                                     s->short_first ? p->first_request_timeout_s : s->idle_timeout_s,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                     (unsigned)1, MHD_OPTION_END);
+                                     (unsigned)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!s->daemon) {
                 free(s->upload_dir);
                 free(s);

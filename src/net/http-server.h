@@ -76,7 +76,19 @@ typedef struct http_server_params {
         const char *upload_dir;         /* temporary files of upload routes (NULL: /tmp) */
         void *userdata;
         http_authorize_fn authorize;    /* NULL: every route is open (tests of this layer only) */
+        /* HTTPS (GnuTLS inside libmicrohttpd): our certificate (chain) and key as PEM text, both
+         * or neither. tls_trust: PEM of the CA whose client certificates are asked for and
+         * verified (http_request_peer); NULL: none asked. */
+        const char *tls_cert;
+        const char *tls_key;
+        const char *tls_trust;
+        /* Seconds a connection may take from its accept to its first request's headers (the TLS
+         * handshake included) and, after that, idle between requests. 0: HTTP_IDLE_TIMEOUT_S
+         * for both. A client that sends nothing holds one thread for this long at most. */
+        unsigned first_request_timeout_s;
 } http_server_params_t;
+
+#define HTTP_IDLE_TIMEOUT_S 120
 
 /* Starts serving p->routes on p->listen. */
 int http_server_start(const http_server_params_t *p, http_server_t **ret);
@@ -90,6 +102,12 @@ void http_reply_upgrade(http_reply_t *reply, const char *protocol, http_upgrade_
 
 /* The client's IPv4 address as text into buf (at least 16 bytes): 0, or -ENOTCONN. */
 int http_request_client_ip(const http_request_t *req, char *buf, size_t size);
+
+/* The verified client certificate of the request's TLS connection: 0 and its subject in *ret
+ * (a tls_peer_t, tls/tls-identity.h); -ENOKEY when the client sent none (or the server is not
+ * TLS), -EACCES when the certificate is not of the trusted CA, expired, or not for client use. */
+struct tls_peer;
+int http_request_peer(const http_request_t *req, struct tls_peer *ret);
 
 /* Query argument of the request, or NULL. */
 const char *http_request_query(const http_request_t *req, const char *key);

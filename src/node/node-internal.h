@@ -14,6 +14,7 @@
 #include "net/http-server.h"
 #include "node/node-guestfw.h"
 #include "node/node-proto.h"
+#include "node/node-tls.h"
 #include "vmm/vmm.h"
 
 typedef struct node_vm {
@@ -94,6 +95,7 @@ typedef struct node {
         pthread_t slots_thread;
         bool slots_thread_started;
         node_guestfw_t guestfw;     /* node-guestfw.h: --guest-firewall, --control-net, the table */
+        node_tls_t tls;             /* its certificate and client identity (node-tls.h) */
 } node_t;
 
 /* The VM commands and the registry have headers of their own: node-vm.h (one entry),

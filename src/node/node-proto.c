@@ -154,6 +154,7 @@ static int parse_stop(const json_t *body, int64_t version, const char *oracle, n
 static int parse_receive(const json_t *body, const char *name, node_cmd_receive_t *ret, char **ret_msg) {
         node_cmd_receive_t c = {
                 .origin = json_string_value(json_object_get(body, "origin")),
+                .origin_rm = json_string_value(json_object_get(body, "origin_rm")),
                 .files = json_object_get(body, "files"),
                 .config = json_object_get(body, "config"),
                 .image = json_object_get(body, "image"),
@@ -164,7 +165,8 @@ static int parse_receive(const json_t *body, const char *name, node_cmd_receive_
         int port = 0;
         if (!c.origin || strlen(c.origin) > NODE_PROTO_ORIGIN_MAX || http_split_hostport(c.origin, &host, &port) < 0 ||
             !method || (!streq(method, "chunks") && !streq(method, "full")) || !json_is_object(c.files) ||
-            !config_is_for(c.config, name, &c.bc) || !json_is_object(c.image) || (c.op && !name_is_valid(c.op))) {
+            !config_is_for(c.config, name, &c.bc) || !json_is_object(c.image) || (c.op && !name_is_valid(c.op)) ||
+            (c.origin_rm && !name_is_valid(c.origin_rm))) {
                 *ret_msg = xstrdup("receive needs version, origin (host:port), method (chunks|full), files, config, "
                                    "image and op");
                 return -EINVAL;

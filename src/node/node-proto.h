@@ -72,6 +72,7 @@ typedef enum node_receive_method {
 /* receive {version, origin, method, files, config, image, op?} */
 typedef struct node_cmd_receive {
         const char *origin;       /* host:port of the origin RM's node API */
+        const char *origin_rm;    /* the origin RM's name, which its certificate must carry (NULL: not sent) */
         node_receive_method_t method;
         const json_t *files;
         const json_t *config;

@@ -312,7 +312,8 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", v.name);
                 _cleanup_free_ char *msg = NULL;
                 int fd = -1;
-                r = stream_upgrade_connect(rm.address, path, STREAM_CONSOLE_PROTOCOL, NULL, &fd, &msg);
+                _cleanup_free_ char *node = xasprintf("https://%s@%s", v.rm, rm.address); /* mutual TLS */
+                r = stream_upgrade_connect(node, path, STREAM_CONSOLE_PROTOCOL, NULL, &fd, &msg);
                 if (r < 0)
                         http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
                                          r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s",
@@ -322,7 +323,7 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 vm_record_clear(&v);
                 return;
         }
-        _cleanup_free_ char *url = xasprintf("http://%s/v1/vms/%s/console", rm.address, v.name);
+        _cleanup_free_ char *url = xasprintf("https://%s@%s/v1/vms/%s/console", v.rm, rm.address, v.name);
         http_response_t resp = { 0 };
         r = http_request_json("GET", url, NULL, 10000, &resp);
         if (r < 0 || resp.status != 200)

@@ -5,9 +5,9 @@
  *   no token or a bad one          401
  *   a role without the permission  403
  *   another owner's resource       404, worded as for a resource that does not exist
- * Node-only routes (PERM_NODE) are refused here to everyone: no token speaks for an RM. */
+ * Node-only routes (PERM_NODE) are refused here to everyone: no token speaks for an RM; nodes
+ * reach them on the node channel, under mutual TLS (oracle-tls.c). */
 #include <sodium.h>
-#include <stdatomic.h>
 #include <string.h>
 
 #include "auth/auth-key.h"
@@ -182,20 +182,6 @@ int oracle_authorize(http_request_t *req, const http_route_t *route, http_reply_
                 return -EPERM;
         }
         const char *token = bearer_token(req);
-        /* TRANSITIONAL, until the node channel (mutual TLS, issue 11 part 3) lands: nodes have
-         * no credential yet, so the routes they call (heartbeats, op reports, the Nest's chunk
-         * and manifest routes) still answer without a token, whatever a request carries.
-         * Logged as such once. */
-        if (route->perm == PERM_NODE || route->perm == PERM_NEST_READ || route->perm == PERM_NEST_WRITE) {
-                static _Atomic bool warned;
-                if (!warned) {
-                        warned = true;
-                        log_warn("node routes (%s %s and the like) answer without authentication until the "
-                                    "node channel's mutual TLS is in place",
-                                    route->method, route->pattern);
-                }
-                return 0;
-        }
         if (!token) {
                 oracle_auth_event(o, req, "no token");
                 http_reply_error(reply, 401, "unauthenticated",

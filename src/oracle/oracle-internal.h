@@ -15,6 +15,7 @@
 #include "oracle/oracle-liveness.h"
 #include "oracle/oracle-metrics.h"
 #include "oracle/oracle-proto.h"
+#include "oracle/oracle-tls.h"
 #include "store/store.h"
 
 typedef struct oracle oracle_t;
@@ -62,6 +63,7 @@ struct oracle {
         bool open_signup;         /* --open-signup: POST /v1/signup makes providers and buyers */
         pthread_mutex_t auth_events_lock; /* guards the auth_events_* bound of auth-failed events */
         int64_t auth_events_second, auth_events_count, auth_events_dropped;
+        oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower

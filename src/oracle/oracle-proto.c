@@ -57,9 +57,10 @@ json_t *oracle_proto_run(const vm_record_t *vm, json_t *image, const char *op_id
 
 json_t *oracle_proto_receive(const vm_record_t *vm, const char *origin_address, const char *method,
                              const json_t *files, json_t *image, const char *op_id) {
-        return json_pack("{s:I,s:s,s:s,s:O,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "origin", origin_address,
-                         "method", method, "files", files, "config", json_object_get(vm->bundle, "config"), "image",
-                         image, "op", op_id);
+        /* the origin is where the VM is now: vm->rm, which the destination's TLS client checks */
+        return json_pack("{s:I,s:s,s:s,s:s,s:O,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "origin",
+                         origin_address, "origin_rm", vm->rm, "method", method, "files", files, "config",
+                         json_object_get(vm->bundle, "config"), "image", image, "op", op_id);
 }
 
 json_t *oracle_proto_live_receive(const vm_record_t *vm, json_t *image, const char *op_id) {

@@ -135,6 +135,18 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 http_reply_errno(reply, r, "%s", msg);
                 return;
         }
+        /* only the RM's own certificate speaks for it, in the role it enrolled with (the node
+         * channel's authorizer checked the name already; this holds on any listener) */
+        rm_cert_record_t enrolled;
+        if (oracle_tls_peer_rm(o, req, name, &enrolled) < 0) {
+                http_reply_error(reply, 403, "forbidden", "a heartbeat of RM \"%s\" takes its certificate", name);
+                return;
+        }
+        if (!streq(hb.role, enrolled.role)) {
+                http_reply_error(reply, 409, "conflict", "RM \"%s\" enrolled as a %s RM; its heartbeat says %s", name,
+                                 enrolled.role, hb.role);
+                return;
+        }
         /* heard before anything waits for the store: a busy store delays the answer, never the
          * RM's liveness */
         oracle_liveness_heard(o->liveness, name, time_now_ms());

@@ -57,6 +57,14 @@ static const char *const migrations[] = {
          * which only roles that see everything reach) and the provider an RM is assigned to */
         "ALTER TABLE vms ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
         "ALTER TABLE rms ADD COLUMN provider TEXT NOT NULL DEFAULT '';",
+        /* 6: join tokens and RM certificates (issue 11, store-join.c): a join token row holds only
+         * the keyed hash of its secret and is used once (used_ms); an RM's row names the one
+         * certificate of it the node channel accepts (a re-enrolment replaces it) */
+        "CREATE TABLE join_tokens (id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL,"
+        " provider TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"
+        " expires_ms INTEGER NOT NULL, used_ms INTEGER, used_by TEXT);"
+        "CREATE TABLE rm_certs (rm TEXT PRIMARY KEY, role TEXT NOT NULL, provider TEXT NOT NULL DEFAULT '',"
+        " serial TEXT NOT NULL, not_after_s INTEGER NOT NULL, issued_ms INTEGER NOT NULL, token TEXT NOT NULL);",
 };
 
 int store_sqlite_errno(int rc) {

@@ -28,7 +28,7 @@ static void test_roles(void) {
         CHECK(role_narrowest(ROLE_ADMIN, ROLE_PROVIDER) == ROLE_PROVIDER);
         /* §10 sentence by sentence */
         for (int p = 0; p < _PERM_MAX; p++)
-                CHECK(role_allows(ROLE_ADMIN, (perm_t)p) == (p != PERM_NODE && p != PERM_ORACLE && p != PERM_NONE));
+                CHECK(role_allows(ROLE_ADMIN, (perm_t)p) == (p != PERM_NODE && p != PERM_ORACLE && p != PERM_JOIN && p != PERM_NONE));
         CHECK(role_allows(ROLE_OPERATOR, PERM_VM_ACT) && role_allows(ROLE_OPERATOR, PERM_RM_ACT));
         CHECK(role_allows(ROLE_OPERATOR, PERM_SERVICE_ACT) && role_allows(ROLE_OPERATOR, PERM_IMAGE_ACT));
         CHECK(!role_allows(ROLE_OPERATOR, PERM_USER_READ) && !role_allows(ROLE_OPERATOR, PERM_USER_ACT));

@@ -8,9 +8,8 @@
  * Expected: public routes 200 for anyone; otherwise 401 without a valid token; 403 when the
  * role lacks the route's permission (role_allows, itself checked against DESIGN.md §10's
  * sentences in test-auth.c); 404 for another owner's resource (for roles that do not see
- * everything); 200 else. Node-only routes are refused to every user (no user holds PERM_NODE),
- * except, until the node channel's mutual TLS lands, those that nodes call today (see
- * oracle-auth.c's TRANSITIONAL note), which are open. */
+ * everything); 200 else. Node-only routes are refused to every user (no user holds PERM_NODE):
+ * nodes reach them on the node channel with their certificates (test-channel.c). */
 #include <string.h>
 
 #include "auth/auth.h"
@@ -40,11 +39,6 @@ static void user_login(oracle_t *o, who_t *w, const char *role) {
         CHECK(auth_login(o->auth, w->user, "password-123", NULL, now, &token, &msg) == 0);
         snprintf(w->token, sizeof w->token, "%s", token ? token : "");
         CHECK(role_parse(role, &w->role) == 0);
-}
-
-/* The transitional rule of oracle-auth.c: routes nodes call answer without a token. */
-static bool node_open(const http_route_t *r) {
-        return r->perm == PERM_NODE || r->perm == PERM_NEST_READ || r->perm == PERM_NEST_WRITE;
 }
 
 /* The value of the path's parameters for a resource of owner "mine" (true) or another's. */
@@ -110,7 +104,7 @@ static long call(const char *base, const http_route_t *r, const char *path, cons
         http_response_t resp = { 0 };
         _cleanup_(json_decrefp) json_t *body =
                 streq(r->method, "GET") || streq(r->method, "DELETE") ? NULL : json_object();
-        int t = http_request_json_as(&(http_credentials_t){ .bearer = token }, r->method, url, body, 5000, &resp);
+        int t = http_call_json(&(http_call_t){ .token = token }, r->method, url, body, 5000, &resp);
         long status = t < 0 ? 0 : resp.status;
         if (ret) {
                 *ret = resp.json;
@@ -174,7 +168,8 @@ int main(void) {
 
         /* the whole route table, each handler a probe */
         const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
-                                               oracle_service_routes, oracle_metrics_routes, NULL };
+                                               oracle_service_routes, oracle_metrics_routes, oracle_join_routes,
+                                               NULL };
         size_t total = 0;
         for (size_t t = 0; tables[t]; t++)
                 for (size_t i = 0; tables[t][i].method; i++)
@@ -213,7 +208,7 @@ int main(void) {
                 /* no valid token: 401, except public routes and (for now) node routes */
                 for (size_t b = 0; b < ELEMENTSOF(bad_tokens); b++) {
                         _cleanup_free_ char *path = path_for(r, &whos[3], true, op1.id, op2.id, id_b1, id_b2);
-                        long want = r->perm == PERM_PUBLIC || node_open(r) ? 200 : 401;
+                        long want = r->perm == PERM_PUBLIC ? 200 : 401;
                         long got = call(base, r, path, bad_tokens[b], NULL);
                         cases++;
                         if (got != want) {
@@ -235,7 +230,7 @@ int main(void) {
                                         path_for(r, w, mine, ops_mine[b2 ? 1 : 0], ops_mine[b2 ? 0 : 1], own_id,
                                                  b2 ? id_b1 : id_b2);
                                 long want;
-                                if (r->perm == PERM_PUBLIC || node_open(r))
+                                if (r->perm == PERM_PUBLIC)
                                         want = 200;
                                 else if (!role_allows(w->role, (perm_t)r->perm))
                                         want = 403;
@@ -251,7 +246,7 @@ int main(void) {
                                 long got = call(base, r, path, w->token, &j);
                                 cases++;
                                 /* the handler learns who asked */
-                                bool who_ok = got != 200 || r->perm == PERM_PUBLIC || node_open(r) ||
+                                bool who_ok = got != 200 || r->perm == PERM_PUBLIC ||
                                               streq(json_string_value(json_object_get(j, "user")) ?: "", w->user);
                                 json_decref(j);
                                 if (got != want || !who_ok) {
@@ -280,7 +275,8 @@ int main(void) {
                 { "buyer", "GET", "/v1/vms/vm-b1/console", 200 },
                 { "buyer", "GET", "/v1/events", 403 },
                 { "buyer", "GET", "/v1/images", 403 },
-                { "buyer", "GET", "/v1/chunks/abc", 200 },      /* TRANSITIONAL: open to nodes */
+                { "buyer", "GET", "/v1/chunks/abc", 403 },      /* the Nest: operators and nodes */
+                { "operator", "GET", "/v1/chunks/abc", 200 },
                 { "provider", "GET", "/v1/vms/vm-b1", 200 },    /* a machine on its RM: metadata */
                 { "provider", "GET", "/v1/vms/vm-b2", 404 },
                 { "provider", "POST", "/v1/vms/vm-b1/hibernate", 403 }, /* no actions */
@@ -294,7 +290,8 @@ int main(void) {
                 { "operator", "DELETE", "/v1/vms/vm-b2", 200 },
                 { "operator", "POST", "/v1/services", 200 },
                 { "admin", "POST", "/v1/users", 200 },
-                { "admin", "POST", "/v1/rms/rm1/heartbeat", 200 }, /* TRANSITIONAL: open to nodes */
+                { "admin", "POST", "/v1/rms/rm1/heartbeat", 403 }, /* no token speaks for an RM */
+                { "admin", "POST", "/v1/ops/x/heartbeat", 403 },
         };
         for (size_t k = 0; srv && k < ELEMENTSOF(spot); k++) {
                 const who_t *w = NULL;

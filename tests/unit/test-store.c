@@ -61,12 +61,13 @@ static void test_services(store_t *s) {
 static void test_migration_health(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v2.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 5);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 6);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         char *err = NULL;
         int rc = sqlite3_exec(db,
+                              "DROP TABLE join_tokens; DROP TABLE rm_certs;"
                               "DROP TABLE tokens; DROP TABLE users;"
                               "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "ALTER TABLE services DROP COLUMN health_kind;"
@@ -82,7 +83,7 @@ static void test_migration_health(const char *dir) {
         sqlite3_free(err);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 5);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 6);
         service_record_t got = { 0 };
         CHECK(s && store_service_get(s, "old", &got) == 0);
         CHECK_STREQ(got.state, "ready");
@@ -103,11 +104,12 @@ static void test_migration_health(const char *dir) {
 static void test_migration_auth(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v3.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 5);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 6);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         int rc = sqlite3_exec(db,
+                              "DROP TABLE join_tokens; DROP TABLE rm_certs;"
                               "DROP TABLE tokens; DROP TABLE users;"
                               "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "INSERT INTO vms (name,state,version,image,memory_mib,vcpus,mac,created_ms) VALUES"
@@ -120,7 +122,7 @@ static void test_migration_auth(const char *dir) {
         CHECK(rc == SQLITE_OK);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 5);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 6);
         vm_record_t v = { 0 };
         CHECK(s && store_vm_get(s, "keep", &v) == 0 && v.version == 3 && v.created_ms == 7);
         vm_record_clear(&v);
@@ -257,7 +259,7 @@ int main(void) {
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 5);
+        CHECK(store_schema_version(s) == 6);
 
         test_services(s);
         test_migration_health(dir);
