@@ -257,3 +257,67 @@ const char *http_error_message(const http_response_t *r, int transport_error) {
                 return json_string_value(msg);
         return r && r->body && *r->body ? r->body : "unexpected response";
 }
+
+int http_call_upload(const http_call_t *call, const char *url, const char *path, long stall_s,
+                     void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata,
+                     http_response_t *ret) {
+        if (fault_hit("http-call"))
+                return -EIO;
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        struct stat st;
+        if (!f || fstat(fileno(f), &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        http_client_init();
+        bool owned = true;
+        CURL *c = http_call_curl(call, &owned);
+        if (!c)
+                return -ENOMEM;
+        http_call_state_t cs;
+        if (http_call_setup(c, call, url, &cs) < 0) {
+                if (owned)
+                        curl_easy_cleanup(c);
+                return -EINVAL;
+        }
+        buffer_t buf = { 0 };
+        progress_ctx_t ctx = { progress, userdata };
+        struct curl_slist *headers =
+                http_call_headers(call, curl_slist_append(NULL, "Content-Type: application/octet-stream"));
+        curl_easy_setopt(c, CURLOPT_URL, cs.url ? cs.url : url);
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, f);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buffer_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+        if (progress) {
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, curl_progress);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ctx);
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (owned)
+                curl_easy_cleanup(c);
+        else
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
+        http_call_state_clear(&cs);
+        if (cc == CURLE_OK && fault_hit("http-reply"))
+                cc = CURLE_RECV_ERROR;
+        if (cc != CURLE_OK) {
+                free(buf.data);
+                return buf.too_large ? -EFBIG : curl_code_to_errno(cc);
+        }
+        http_response_t r = { .status = status, .body = buf.data ? buf.data : xstrdup(""), .body_len = buf.len };
+        r.json = json_loadb(r.body, r.body_len, 0, NULL);
+        *ret = r;
+        return 0;
+}

@@ -73,6 +73,13 @@ int http_call_bytes(const http_call_t *call, const char *method, const char *url
                     long timeout_ms, http_response_t *ret);
 int http_call_download(const http_call_t *call, const char *url, const char *path, long timeout_ms,
                        void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata);
+/* PUTs the regular file at path to url as application/octet-stream, streamed, with no total
+ * timeout (a large image takes what it takes): it gives up when nothing moves for stall_s
+ * seconds. progress (may be NULL) as for a download. The answer as http_call_json; -ENOENT,
+ * -EISDIR, ... when the file cannot be read. */
+int http_call_upload(const http_call_t *call, const char *url, const char *path, long stall_s,
+                     void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata,
+                     http_response_t *ret);
 
 /* Sends method to url with an optional JSON body. timeout_ms bounds the whole request.
  * Returns 0 when any HTTP response arrived (look at ret->status), -ECONNREFUSED,

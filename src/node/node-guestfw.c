@@ -88,10 +88,14 @@ static int nft_load(node_t *n, const char *script, char **ret_msg) {
         return nft_run(n->guestfw.nft, args, ret_msg);
 }
 
-/* The addresses of the Oracle's URL host ("http://HOST:PORT/..."), each a host prefix. */
+/* The addresses of the Oracle's URL host ("http://HOST:PORT/...", or "https://NAME@HOST:PORT/..."
+ * where NAME is the peer its certificate must name), each a host prefix. */
 static int oracle_addresses(const char *url, node_guestfw_prefix_t **v, size_t *n) {
         const char *p = strstr(url, "://");
         p = p ? p + 3 : url;
+        const char *at = strchr(p, '@');
+        if (at && at < p + strcspn(p, "/?#"))
+                p = at + 1;
         _cleanup_free_ char *host = NULL;
         if (*p == '[') { /* [IPv6]:port */
                 const char *end = strchr(p, ']');

@@ -63,14 +63,16 @@ vm_field() { "$VMATRIX" vm show "$1" --json | jq -r ".$2"; }
 # Authentication is on in every test (DESIGN.md §10): the CLI finds the cluster's admin token in
 # $VMATRIX_CLUSTER_DIR/admin.token by itself; curl gets it from a curlrc of the test's own
 # (CURL_HOME), so every request of a test carries it. `curl -q ...` sends none.
-auth_use_token() { # auth_use_token TOKEN_FILE
+auth_use_token() { # auth_use_token TOKEN_FILE [CA_FILE]
         printf 'header = "Authorization: Bearer %s"\n' "$(head -n1 "$1")" >"$TEST_DIR/.curlrc"
+        # the Oracle's API is HTTPS with a certificate of its own CA (cluster up: DIR/ca.pem)
+        [ -n "${2:-}" ] && [ -f "$2" ] && printf 'cacert = "%s"\n' "$2" >>"$TEST_DIR/.curlrc"
         export CURL_HOME="$TEST_DIR"
 }
 
 cluster_up() { # cluster_up [--production N] [--chambers M]
         "$VMATRIX" cluster up --dir "$VMATRIX_CLUSTER_DIR" --accel "$VMATRIX_ACCEL" "$@" >/dev/null || return
-        auth_use_token "$VMATRIX_CLUSTER_DIR/admin.token"
+        auth_use_token "$VMATRIX_CLUSTER_DIR/admin.token" "$VMATRIX_CLUSTER_DIR/ca.pem"
 }
 
 # GET http://ADDR/PATH with a short timeout; prints the body.
