@@ -93,7 +93,7 @@ static char *log_hint(const char *path) {
 static int start_member(const spec_t *s, const spec_member_t *m, pid_t *ret_pid) {
         _cleanup_strv_free_ char **argv = spec_member_argv(s, m);
         /* an RM's first start enrols it with a join token made for it */
-        if (m->role != SPEC_ROLE_ORACLE && !cluster_tls_enrolled(s, m)) {
+        if (m->role != SPEC_ROLE_ORACLE && !s->plain && !cluster_tls_enrolled(s, m)) {
                 char *token = NULL;
                 int k = cluster_tls_join_token(s, m, &token);
                 if (k < 0)
@@ -163,7 +163,7 @@ static int wait_oracle(const spec_t *s, pid_t pid, int64_t deadline, int64_t tim
                 if (r < 0)
                         return r;
                 /* its CA is made before it listens: trust it, then ask its health */
-                if (cluster_tls_trust(s) >= 0 && probe_health(url) == 0)
+                if ((s->plain || cluster_tls_trust(s) >= 0) && probe_health(url) == 0)
                         return 0;
                 if (time_now_ms() >= deadline) {
                         _cleanup_free_ char *log_path = spec_member_log_path(s, &s->oracle);
@@ -449,6 +449,7 @@ int cluster_up(const cluster_options_t *o) {
                 log_error("cluster up: cannot describe a cluster in %s: %s", dir, strerror(-r));
                 return r;
         }
+        s->plain = o->plain;
         const char *taken = s->netns ? network_name_taken(s) : NULL;
         if (taken) {
                 /* our own leftovers are gone by now, so another cluster's tag collides with ours */

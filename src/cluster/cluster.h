@@ -14,12 +14,15 @@
  * return -errno, so the CLI only has to turn a negative return into a non-zero exit status. */
 #pragma once
 
+#include <stdbool.h>
+
 typedef struct cluster_options {
         const char *dir;         /* cluster directory, created if missing */
         unsigned production;     /* production RMs prod1..prodN (taken literally: 0 means none) */
         unsigned chambers;       /* chamber RMs chamber1..chamberM */
         const char *vmatrix_exe; /* path of the vmatrix binary to run; NULL: the running binary */
         const char *accel;       /* passed to nodes as --accel, may be NULL */
+        bool plain;              /* the launcher's own tests with stub daemons only: no TLS, no enrolment */
 } cluster_options_t;
 
 #define CLUSTER_DEFAULT_PRODUCTION 2

@@ -188,6 +188,8 @@ json_t *spec_to_json(const spec_t *s) {
                                                       "netns", s->netns, "oracle", member_to_json(&s->oracle));
         if (!j)
                 return NULL;
+        if (s->plain)
+                json_object_set_new(j, "plain", json_true());
         if (s->netns) {
                 _cleanup_free_ char *net = spec_address_format(s->subnet);
                 _cleanup_free_ char *cidr = xasprintf("%s/24", net);
@@ -259,6 +261,7 @@ int spec_from_json(const json_t *j, spec_t **ret) {
         s->exe = xstrdup(exe);
         s->accel = json_is_string(accel) ? xstrdup(json_string_value(accel)) : NULL;
         s->netns = netns;
+        s->plain = json_is_true(json_object_get(j, "plain"));
         if (netns) {
                 _cleanup_free_ char *net = xstrdup(subnet ? subnet : "");
                 char *slash = strchr(net, '/');
@@ -317,9 +320,13 @@ const spec_member_t *spec_member_find(const spec_t *s, const char *name) {
         return NULL;
 }
 
-char *spec_oracle_url(const spec_t *s) { return xasprintf("https://%s:%u", s->oracle.address, s->oracle.port); }
+char *spec_oracle_url(const spec_t *s) {
+        return xasprintf("%s://%s:%u", s->plain ? "http" : "https", s->oracle.address, s->oracle.port);
+}
 
 char *spec_oracle_node_url(const spec_t *s) {
+        if (s->plain)
+                return spec_oracle_url(s);
         return xasprintf("https://%s:%u", s->oracle.address, s->oracle.node_port);
 }
 
@@ -343,9 +350,11 @@ char **spec_member_argv(const spec_t *s, const spec_member_t *m) {
         argv[n++] = xstrdup(s->exe);
         if (m->role == SPEC_ROLE_ORACLE) {
                 argv[n++] = xstrdup("oracle");
-                argv[n++] = xstrdup("--node-listen");
-                argv[n++] = xasprintf("%s:%u", m->address, m->node_port);
-                argv[n++] = xstrdup("--tls-auto");
+                if (!s->plain) {
+                        argv[n++] = xstrdup("--node-listen");
+                        argv[n++] = xasprintf("%s:%u", m->address, m->node_port);
+                        argv[n++] = xstrdup("--tls-auto");
+                }
         } else {
                 argv[n++] = xstrdup("node");
                 argv[n++] = xstrdup("--oracle");

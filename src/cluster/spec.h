@@ -43,6 +43,8 @@ typedef struct spec {
         char *exe;           /* absolute path of the vmatrix binary */
         char *accel;         /* --accel for nodes, may be NULL */
         bool netns;          /* namespaces + bridge, else loopback */
+        bool plain;          /* no TLS, no enrolment: only the launcher's own tests, whose daemons
+                              * are stubs (cluster-stub.c); a real cluster never is */
         char *bridge;        /* NULL without namespaces */
         uint32_t subnet;     /* network address of the /24 (host order); 0 without namespaces */
         spec_member_t oracle;
