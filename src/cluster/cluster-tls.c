@@ -56,6 +56,13 @@ static char *admin_token(const spec_t *s) {
 }
 
 int cluster_tls_join_token(const spec_t *s, const spec_member_t *m, char **ret) {
+        /* a node restarted on its own (cluster restart) asks an Oracle this process has not
+         * waited for: trust its CA first */
+        int k = cluster_tls_trust(s);
+        if (k < 0) {
+                log_error("cannot trust the Oracle's CA in %s: %s", s->dir, strerror(-k));
+                return k;
+        }
         _cleanup_free_ char *base = spec_oracle_url(s), *token = admin_token(s);
         _cleanup_free_ char *url = xasprintf("%s/v1/rms/join-tokens", base);
         json_t *body = json_pack("{s:s,s:i}", "role", spec_role_to_string(m->role), "ttl_s", 600);

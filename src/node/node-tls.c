@@ -49,6 +49,9 @@ static char *oracle_base(const char *url) {
         return xasprintf("https://%.*s", (int)(slash - h), h);
 }
 
+/* How long an enrolment waits for its name to be freed by a silent RM of the same name. */
+#define NODE_JOIN_BUSY_WAIT_MS 20000
+
 static int enrol(node_t *n, const char *join, const paths_t *p) {
         join_token_t tok;
         if (join_token_parse(join, &tok) < 0) {
@@ -96,7 +99,18 @@ static int enrol(node_t *n, const char *join, const paths_t *p) {
         _cleanup_free_ char *join_url = xasprintf("%s/v1/join", base);
         json_t *body = json_pack("{s:s,s:s,s:s}", "token", join, "name", n->name, "csr", csr);
         http_call_t call = { .tls = trust, .peer = TLS_ORACLE_CN };
-        r = http_call_json(&call, "POST", join_url, body, 30000, &resp);
+        /* a name still held by an RM the Oracle thinks is up (this machine's own earlier life,
+         * killed, its disk replaced) frees itself once that RM is silent long enough: wait for
+         * it a little, as the token is not spent by a refusal */
+        for (int64_t until = time_now_ms() + NODE_JOIN_BUSY_WAIT_MS;;) {
+                r = http_call_json(&call, "POST", join_url, body, 30000, &resp);
+                const char *code = json_string_value(json_object_get(json_object_get(resp.json, "error"), "code"));
+                if (r < 0 || resp.status != 409 || !code || !streq(code, "busy") || time_now_ms() >= until)
+                        break;
+                log_info("enrolment: the name %s is held by an RM that is still up; trying again", n->name);
+                http_response_clear(&resp);
+                time_sleep_ms(1000);
+        }
         json_decref(body);
         http_tls_free(trust);
         if (r < 0 || resp.status != 200) {
