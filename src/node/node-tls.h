@@ -53,6 +53,7 @@ int node_tls_migration(node_t *n, node_migration_id_t *ret, char **ret_msg);
 bool node_tls_migration_due(int64_t not_before_s, int64_t not_after_s, int64_t now_s);
 
 /* The listener's authorizer: commands (PERM_ORACLE) only from the Oracle's certificate;
- * chunk, manifest and file routes (PERM_NODE) from RMs' and the Oracle's; health from any
- * certificate of the CA; nothing without one (401). */
+ * chunk, manifest and file routes (PERM_NODE) and health from RMs' (OU=node) and the Oracle's;
+ * any other certificate of the CA (an RM's migration certificate, the user API's) 403; nothing
+ * without one (401). */
 int node_authorize(http_request_t *req, const http_route_t *route, http_reply_t *reply);
