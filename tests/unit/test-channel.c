@@ -55,6 +55,16 @@ static void tls_args(char *buf, size_t size, const char *ca, const char *cert, c
                 snprintf(buf + n, size - (size_t)n, " --cert '%s' --key '%s'", cert, key);
 }
 
+/* A new key at key_path and a request for it (CN=cn) into csr, as openssl makes them. */
+static int request_make(const char *key_path, const char *cn, char *csr, size_t size) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "openssl ecparam -name prime256v1 -genkey -noout -out '%s' 2>/dev/null && openssl req -new -key '%s' "
+                 "-subj /CN=%s 2>/dev/null",
+                 key_path, key_path, cn);
+        return run(cmd, csr, size) == 0 && strstr(csr, "CERTIFICATE REQUEST") ? 0 : -1;
+}
+
 static int events_count(daemons_t *d, const char *kind, const char *needle) {
         char url[160];
         snprintf(url, sizeof url, "%s/v1/events?limit=10000", d->oracle.url);
@@ -154,16 +164,12 @@ int main(void) {
         snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/rms/rm1/heartbeat", np);
         CHECK(curl_status(a, "POST", url, "{\"role\":\"chamber\",\"address\":\"127.0.0.1:1\",\"vms\":[]}") == 409);
         /* a migration certificate: rm1 asks for its own with its certificate ... */
-        char mkey[600], mreq[600], mans[600], mcert[600], csr_cmd[2048], csr[4096];
+        char mkey[600], mreq[600], mans[600], mcert[600], csr[4096];
         snprintf(mkey, sizeof mkey, "%s/m.key", d.dir);
         snprintf(mreq, sizeof mreq, "%s/m.json", d.dir);
         snprintf(mans, sizeof mans, "%s/m-answer.json", d.dir);
         snprintf(mcert, sizeof mcert, "%s/m.pem", d.dir);
-        snprintf(csr_cmd, sizeof csr_cmd,
-                 "openssl ecparam -name prime256v1 -genkey -noout -out '%s' 2>/dev/null && openssl req -new -key '%s' "
-                 "-subj /CN=rm1 2>/dev/null",
-                 mkey, mkey);
-        CHECK(run(csr_cmd, csr, sizeof csr) == 0 && strstr(csr, "CERTIFICATE REQUEST"));
+        CHECK(request_make(mkey, "rm1", csr, sizeof csr) == 0);
         json_t *mj = json_pack("{s:s}", "csr", csr);
         CHECK(json_dump_file(mj, mreq, 0) == 0);
         json_decref(mj);
@@ -233,11 +239,7 @@ int main(void) {
         const char *token = json_string_value(json_object_get(tok, "token"));
         char key[600];
         snprintf(key, sizeof key, "%s/j.key", d.dir);
-        snprintf(csr_cmd, sizeof csr_cmd,
-                 "openssl ecparam -name prime256v1 -genkey -noout -out '%s' 2>/dev/null && openssl req -new -key '%s' "
-                 "-subj /CN=x 2>/dev/null",
-                 key, key);
-        CHECK(run(csr_cmd, csr, sizeof csr) == 0 && strstr(csr, "CERTIFICATE REQUEST"));
+        CHECK(request_make(key, "x", csr, sizeof csr) == 0);
         snprintf(url, sizeof url, "%s/v1/join", d.oracle.node_url);
         json_t *join = json_pack("{s:s,s:s,s:s}", "token", token ? token : "", "name", "new1", "csr", csr);
         json_t *ans = NULL;

@@ -45,16 +45,6 @@ static const http_route_t routes[] = {
         { NULL },
 };
 
-static int free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        int port = -1;
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-                port = ntohs(a.sin_port);
-        close(fd);
-        return port;
-}
 
 /* A certificate for the key at key_path saying o, written to cert_path. */
 static void cert_for_key(const char *key_path, const ca_cert_opts_t *o, const char *cert_path) {
@@ -171,7 +161,7 @@ int main(void) {
         ca_cert_opts_t no = { .cn = "rm1", .ou = TLS_OU_NODE, .dns = dns, .client = true };
         cert_for_key(nkey, &no, ncert);
 
-        int port = free_port();
+        int port = tap_free_port();
         _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
         http_server_t *s = NULL;
         http_server_params_t sp = { .listen = listen, .routes = routes, .tls_cert = ocert, .tls_key = okey,

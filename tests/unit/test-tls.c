@@ -223,16 +223,6 @@ static const http_route_t who_routes[] = {
         { NULL },
 };
 
-static int free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        int port = -1;
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-                port = ntohs(a.sin_port);
-        close(fd);
-        return port;
-}
 
 /* A node's identity files under dir/NAME.{key,pem}, signed by ca. */
 static void node_identity(ca_t *ca, const char *name, char **ret_cert, char **ret_key) {
@@ -255,7 +245,7 @@ static void test_channel(void) {
         _cleanup_free_ char *cert_path = xasprintf("%s/oracle.pem", cadir), *key_path = xasprintf("%s/oracle.key", cadir);
         _cleanup_free_ char *cert = NULL, *key = NULL, *ca_path = xasprintf("%s/" CA_CERT_FILE, cadir);
         CHECK(file_read(cert_path, &cert, NULL) == 0 && file_read(key_path, &key, NULL) == 0);
-        int port = free_port();
+        int port = tap_free_port();
         _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
         http_server_t *s = NULL;
         http_server_params_t sp = { .listen = listen, .routes = who_routes, .tls_cert = cert, .tls_key = key,
@@ -411,7 +401,7 @@ static void test_migration(void) {
         /* a server showing the migration certificate is not RM rm1 to a client of the channel */
         _cleanup_free_ char *key_pem = NULL, *ca_path = xasprintf("%s/ca/" CA_CERT_FILE, dir);
         CHECK(file_read(key, &key_pem, NULL) == 0);
-        int port = free_port();
+        int port = tap_free_port();
         _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
         http_server_t *s = NULL;
         http_server_params_t sp = { .listen = listen, .routes = any_routes, .tls_cert = cert, .tls_key = key_pem,
