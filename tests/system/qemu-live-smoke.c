@@ -17,7 +17,8 @@
  *     client with rm-other's certificate is denied by tls-authz on both ports (QEMU's log names
  *     the subject it compared, so the subject format is QEMU's own); a source showing rm-other's
  *     certificate, or expecting rm-other as its destination, fails and runs on; no TLS at all is
- *     refused by the driver; no TLS file stays in a run directory;
+ *     refused by the driver; no TLS file stays in a run directory; a destination that allows the
+ *     source's subject written CN first (RFC 4514's order) denies it: QEMU compares OU first;
  *   - rollback: live_send succeeds, the destination dies before live_finish, cont on the
  *     source brings it back (the caller's way out when live_finish fails); a save of the source
  *     then works (its migration parameters are plain again);
@@ -384,6 +385,27 @@ static void test_tls(ctx_t *c, dest_t *d) {
         EXPECT(smoke_vm_state(d->vm) == VMM_RUN_INMIGRATE || smoke_vm_state(d->vm) == VMM_RUN_PAUSED);
 }
 
+/* The subject in RFC 4514's order (CN first) is not what QEMU compares: a destination allowing
+ * "CN=rm-src,OU=migration" denies the real source, and QEMU's log shows the subject as it has it,
+ * OU first, as tls_migration_authz_id spells it. */
+static void test_subject_order(ctx_t *c) {
+        dest_t d = { 0 };
+        const char *right = c->dst_tls.peer_subject;
+        c->dst_tls.peer_subject = "CN=rm-src,OU=migration";
+        int r = dest_start(c, &d);
+        c->dst_tls.peer_subject = right;
+        REQUIRE(r == 0);
+        _cleanup_free_ char *log = xasprintf("%s/qemu.log", d.run);
+        _cleanup_free_ char *denied = xasprintf("TLS x509 authz check for %s is denied", c->src_subject);
+        vmm_live_stats_t st;
+        r = vmm_live_send(c->src, &d.ep, &c->src_tls, SEND_TIMEOUT_MS, &st);
+        printf("live_send to a destination allowing CN=rm-src,OU=migration: %d (%s)\n", r, strerror(-r));
+        EXPECT(r < 0);
+        EXPECT(file_count_grows(log, denied, 0));
+        expect_source_alive(c, "a destination that allows the subject in RFC 4514's order");
+        dest_clear(&d);
+}
+
 /* Boot the source guest and give it state worth migrating. */
 static void source_setup(ctx_t *c) {
         static char run_dir[4096], disk[4096];
@@ -644,6 +666,7 @@ int main(int argc, char **argv) {
                 source_setup(&c);
         if (!smoke_failed) {
                 test_failures(&c);
+                test_subject_order(&c);
                 test_rollback(&c);
                 test_success(&c);
         }
