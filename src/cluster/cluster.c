@@ -192,7 +192,12 @@ static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid
         _cleanup_free_ bool *listening = xcalloc(n, sizeof *listening);
         for (size_t i = 0; i < n; i++)
                 names[i] = ms[i]->name;
-        int rms_err = 0;
+        /* a restart of RMs alone has not asked for the Oracle's health, where the trust is made */
+        int rms_err = s->plain ? 0 : cluster_tls_trust(s);
+        if (rms_err < 0) {
+                log_error("cannot trust the Oracle's CA of %s: %s", s->dir, strerror(-rms_err));
+                return rms_err;
+        }
         for (;;) {
                 for (size_t i = 0; i < n; i++) {
                         int r = check_exited(s, ms[i], pids[i]);

@@ -1,7 +1,9 @@
 /* The node's side of live migration (oracle-migrate-live.c runs the protocol): live-receive
  * starts a QEMU that waits for the VM's RAM and disk, live-send hands a running VM over to it,
  * live-finish continues the guest on the destination, and live-abort continues it again on the
- * origin after a hand-over the Oracle rolled back. Node states: "incoming" (destination,
+ * origin after a hand-over the Oracle rolled back. Both streams are TLS: each QEMU gets the RM's
+ * migration identity (node_tls_migration, never the node's own key) and the other RM's name,
+ * from the command (docs/tls.md "Migration streams"). Node states: "incoming" (destination,
  * waiting) and "migrated" (origin, paused for good after a completed send: it must never be
  * continued behind the Oracle's back, so an agent restart does not continue it either). */
 #include <string.h>
@@ -12,9 +14,19 @@
 #include "node/node-launch.h"
 #include "node/node-registry.h"
 #include "node/node-vm.h"
+#include "tls/tls-identity.h"
 
 #define LIVE_SEND_TIMEOUT_MS (9 * 60 * 1000)
 #define LIVE_FINISH_TIMEOUT_MS 30000
+
+/* The RM's migration identity for vm name's migration (node_tls_migration), or why not. */
+static int live_identity(node_t *n, const char *name, node_migration_id_t *ret, char **ret_msg) {
+        _cleanup_free_ char *why = NULL;
+        int r = node_tls_migration(n, ret, &why);
+        if (r < 0)
+                *ret_msg = xasprintf("vm \"%s\": cannot migrate live without TLS: %s", name, why);
+        return r;
+}
 
 int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         int64_t version = cmd->version;
@@ -34,16 +46,24 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         unlink(mem); /* RAM arrives from the origin into a file of its own */
         node_launch_t l = { 0 };
         nest_transfer_stats_t moved = { 0 };
-        r = node_cache_image(n, cmd->live_receive.image, ret_msg);
+        /* only the origin RM's QEMU may connect: its migration certificate's subject */
+        node_migration_id_t id = { 0 };
+        _cleanup_free_ char *origin = tls_migration_authz_id(cmd->live_receive.origin_rm);
+        r = live_identity(n, name, &id, ret_msg);
+        if (r >= 0)
+                r = node_cache_image(n, cmd->live_receive.image, ret_msg);
         if (r >= 0)
                 r = node_launch_prepare(n, vm, &l, ret_msg);
         /* an empty overlay over the same backing as the origin's: the mirror fills it */
         if (r >= 0)
                 r = node_launch_disk(n, vm, &l, NULL, &moved, NULL, ret_msg);
         vmm_live_endpoint_t ep = { 0 };
-        if (r >= 0 && (r = vmm_live_receive(n->driver, &l.vc, n->host, 0, &ep, &vm->vmm)) < 0)
+        vmm_live_tls_t tls = { .ca_pem = id.ca_pem, .cert_pem = id.cert_pem, .key_pem = id.key_pem,
+                               .peer_subject = origin };
+        if (r >= 0 && (r = vmm_live_receive(n->driver, &l.vc, n->host, &tls, 0, &ep, &vm->vmm)) < 0)
                 *ret_msg = xasprintf("vm \"%s\": cannot start the incoming QEMU: %s (see %s/qemu.log)", name,
                                      node_vm_strerror(r), l.run_dir);
+        node_migration_id_clear(&id);
         node_launch_clear(&l);
         crash_point("node-live-receive-started");
         if (r < 0) {
@@ -55,8 +75,8 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         json_t *result = node_proto_live_receive_answer(&ep);
         if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
                 return r;
-        log_info("vm %s v%lld: waiting for a live migration on %s (RAM :%d, disk :%d)", name, (long long)version,
-                 ep.host, ep.migrate_port, ep.nbd_port);
+        log_info("vm %s v%lld: waiting for a live migration from %s on %s (RAM :%d, disk :%d, TLS only)", name,
+                 (long long)version, cmd->live_receive.origin_rm, ep.host, ep.migrate_port, ep.nbd_port);
         *ret = result;
         return 0;
 }
@@ -74,12 +94,22 @@ int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
         }
         node_command_lease(vm, version);
         crash_point("node-live-send-before");
+        /* the destination RM's QEMU must be there: its migration certificate's name */
+        node_migration_id_t id = { 0 };
+        if ((r = live_identity(n, name, &id, ret_msg)) < 0)
+                return r;
+        _cleanup_free_ char *target = tls_migration_dns_name(cmd->live_send.target_rm);
+        vmm_live_tls_t tls = { .ca_pem = id.ca_pem, .cert_pem = id.cert_pem, .key_pem = id.key_pem,
+                               .peer_hostname = target };
         /* the source QEMU itself connects to the destination's ports (node-guestfw.h) */
         uint32_t fw_uid = 0;
-        if ((r = node_guestfw_live_open(n, vm->pid, &ep, LIVE_SEND_TIMEOUT_MS, &fw_uid, ret_msg)) < 0)
+        if ((r = node_guestfw_live_open(n, vm->pid, &ep, LIVE_SEND_TIMEOUT_MS, &fw_uid, ret_msg)) < 0) {
+                node_migration_id_clear(&id);
                 return r;
+        }
         vmm_live_stats_t st = { 0 };
-        r = vmm_live_send(vm->vmm, &ep, LIVE_SEND_TIMEOUT_MS, &st);
+        r = vmm_live_send(vm->vmm, &ep, &tls, LIVE_SEND_TIMEOUT_MS, &st);
+        node_migration_id_clear(&id);
         node_guestfw_live_close(n, fw_uid, &ep);
         if (r < 0) {
                 *ret_msg = xasprintf("vm \"%s\": live migration to %s failed: %s; it runs on here", name, ep.host,
@@ -91,8 +121,9 @@ int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
         json_t *result = node_proto_live_send_answer(&st);
         if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
                 return r;
-        log_info("vm %s v%lld: handed over live to %s in %llu ms (downtime %llu ms, %llu bytes of RAM, %llu of disk)",
-                 name, (long long)version, ep.host, (unsigned long long)st.total_ms,
+        log_info("vm %s v%lld: handed over live to %s (%s, over TLS) in %llu ms (downtime %llu ms, %llu bytes of RAM, "
+                 "%llu of disk)",
+                 name, (long long)version, cmd->live_send.target_rm, ep.host, (unsigned long long)st.total_ms,
                  (unsigned long long)st.downtime_ms, (unsigned long long)st.ram_bytes,
                  (unsigned long long)st.disk_bytes);
         *ret = result;

@@ -177,9 +177,11 @@ static int parse_receive(const json_t *body, const char *name, node_cmd_receive_
 }
 
 static int parse_live_receive(const json_t *body, const char *name, node_cmd_live_receive_t *ret, char **ret_msg) {
-        node_cmd_live_receive_t c = { .config = json_object_get(body, "config"), .image = json_object_get(body, "image") };
-        if (!config_is_for(c.config, name, &c.bc) || !json_is_object(c.image)) {
-                *ret_msg = xstrdup("live-receive needs version, config (the VM's vm.json) and image");
+        node_cmd_live_receive_t c = { .config = json_object_get(body, "config"), .image = json_object_get(body, "image"),
+                                      .origin_rm = json_string_value(json_object_get(body, "origin_rm")) };
+        if (!config_is_for(c.config, name, &c.bc) || !json_is_object(c.image) || !name_is_valid(c.origin_rm)) {
+                *ret_msg = xstrdup("live-receive needs version, config (the VM's vm.json), image and origin_rm (the "
+                                   "sending RM's name)");
                 return -EINVAL;
         }
         *ret = c;
@@ -200,10 +202,13 @@ static int parse_endpoint(const json_t *j, vmm_live_endpoint_t *ep) {
 }
 
 static int parse_live_send(const json_t *body, node_cmd_live_send_t *ret, char **ret_msg) {
-        if (parse_endpoint(json_object_get(body, "endpoint"), &ret->endpoint) < 0) {
-                *ret_msg = xstrdup("live-send needs version and endpoint {host (IPv4), migrate_port, nbd_port}");
+        node_cmd_live_send_t c = { .target_rm = json_string_value(json_object_get(body, "target_rm")) };
+        if (parse_endpoint(json_object_get(body, "endpoint"), &c.endpoint) < 0 || !name_is_valid(c.target_rm)) {
+                *ret_msg = xstrdup("live-send needs version, endpoint {host (IPv4), migrate_port, nbd_port} and "
+                                   "target_rm (the receiving RM's name)");
                 return -EINVAL;
         }
+        *ret = c;
         return 0;
 }
 

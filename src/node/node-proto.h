@@ -81,16 +81,18 @@ typedef struct node_cmd_receive {
         const char *op;           /* NULL: no progress reports */
 } node_cmd_receive_t;
 
-/* live-receive {version, config, image} */
+/* live-receive {version, config, image, origin_rm} */
 typedef struct node_cmd_live_receive {
         const json_t *config;
         bundle_config_t bc;
         const json_t *image;
+        const char *origin_rm;    /* the RM that sends: only its migration certificate may connect */
 } node_cmd_live_receive_t;
 
-/* live-send {version, endpoint {host, migrate_port, nbd_port}} */
+/* live-send {version, endpoint {host, migrate_port, nbd_port}, target_rm} */
 typedef struct node_cmd_live_send {
         vmm_live_endpoint_t endpoint;
+        const char *target_rm;    /* the RM that receives: its migration certificate must be there */
 } node_cmd_live_send_t;
 
 /* balloon {target_mib?}: no version. The range of target_mib depends on the VM's RAM, so it is

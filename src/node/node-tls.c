@@ -228,6 +228,127 @@ int node_tls_setup(node_t *n, const char *join, const char *role_arg) {
         return 0;
 }
 
+void node_migration_id_clear(node_migration_id_t *m) {
+        free(m->ca_pem);
+        free(m->cert_pem);
+        if (m->key_pem)
+                sodium_memzero(m->key_pem, strlen(m->key_pem));
+        free(m->key_pem);
+        *m = (node_migration_id_t){ 0 };
+}
+
+bool node_tls_migration_due(int64_t not_before_s, int64_t not_after_s, int64_t now_s) {
+        return now_s >= not_before_s + (not_after_s - not_before_s) / 2;
+}
+
+/* The migration identity in dir (key, cert) if it is ours and valid now: 0 and its PEMs and
+ * subject, or -errno with *ret_msg. */
+static int migration_load(const node_t *n, const char *key, const char *cert, const char *ca,
+                          node_migration_id_t *ret, tls_peer_t *ret_peer, char **ret_msg) {
+        tls_peer_t p = { 0 };
+        int r = tls_identity_check(cert, key, ca, &p, ret_msg);
+        if (r >= 0 && (!streq(p.ou, TLS_OU_MIGRATION) || !streq(p.cn, n->name))) {
+                *ret_msg = xasprintf("%s is not RM %s's migration certificate (CN=%s, OU=%s)", cert, n->name, p.cn, p.ou);
+                r = -EBADMSG;
+        }
+        node_migration_id_t m = { 0 };
+        if (r >= 0)
+                r = tls_pem_read(ca, false, &m.ca_pem, ret_msg);
+        if (r >= 0)
+                r = tls_pem_read(cert, false, &m.cert_pem, ret_msg);
+        if (r >= 0)
+                r = tls_pem_read(key, true, &m.key_pem, ret_msg);
+        if (r < 0) {
+                node_migration_id_clear(&m);
+                return r;
+        }
+        *ret = m;
+        *ret_peer = p;
+        return 0;
+}
+
+/* A new key and its certificate from the Oracle, checked, then in place of the old pair (the
+ * key first: a crash in between leaves a pair that does not match, renewed next time). */
+static int migration_renew(node_t *n, const char *key, const char *cert, const char *ca, char **ret_msg) {
+        _cleanup_free_ char *key_new = xasprintf("%s.new", key), *cert_new = xasprintf("%s.new", cert);
+        _cleanup_free_ char *csr = NULL;
+        int r = tls_key_generate(key_new);
+        if (r >= 0)
+                r = tls_csr_make(key_new, n->name, &csr);
+        if (r < 0) {
+                *ret_msg = xasprintf("cannot make a migration key in %s: %s", key_new, strerror(-r));
+                unlink(key_new);
+                return r;
+        }
+        _cleanup_free_ char *url = xasprintf("%s/v1/rms/%s/migration-cert", n->oracle, n->name);
+        json_t *body = json_pack("{s:s}", "csr", csr);
+        http_response_t resp = { 0 };
+        r = http_request_json("POST", url, body, 10000, &resp);
+        json_decref(body);
+        const char *pem = json_string_value(json_object_get(resp.json, "certificate"));
+        if (r < 0 || resp.status != 200 || !pem) {
+                *ret_msg = xasprintf("the Oracle did not give a migration certificate: %s",
+                                     r < 0 || resp.status != 200 ? http_error_message(&resp, r) : "no certificate");
+                r = r < 0 ? r : -EACCES;
+        } else {
+                r = tls_file_write(cert_new, pem, 0644);
+        }
+        http_response_clear(&resp);
+        node_migration_id_t m = { 0 };
+        tls_peer_t p;
+        if (r >= 0)
+                r = migration_load(n, key_new, cert_new, ca, &m, &p, ret_msg);
+        node_migration_id_clear(&m);
+        if (r >= 0 && (rename(key_new, key) < 0 || rename(cert_new, cert) < 0))
+                r = negative_errno();
+        if (r < 0) {
+                if (!*ret_msg)
+                        *ret_msg = xasprintf("cannot keep the migration certificate in %s: %s", cert, strerror(-r));
+                unlink(key_new);
+                unlink(cert_new);
+                return r;
+        }
+        log_info("RM %s: new migration certificate, valid %lld h", n->name,
+                 (long long)(p.not_after_s - time_wall_ms() / 1000) / 3600);
+        return 0;
+}
+
+int node_tls_migration(node_t *n, node_migration_id_t *ret, char **ret_msg) {
+        paths_t p = paths_of(n);
+        _cleanup_free_ char *key = xasprintf("%s/" NODE_MIGRATION_KEY, p.dir);
+        _cleanup_free_ char *cert = xasprintf("%s/" NODE_MIGRATION_CERT, p.dir);
+        pthread_mutex_lock(&n->tls.migration_lock);
+        node_migration_id_t m = { 0 };
+        tls_peer_t peer = { 0 };
+        _cleanup_free_ char *why = NULL;
+        int r = migration_load(n, key, cert, p.ca, &m, &peer, &why);
+        if (r < 0 || node_tls_migration_due(peer.not_before_s, peer.not_after_s, time_wall_ms() / 1000)) {
+                _cleanup_free_ char *msg = NULL;
+                int rr = migration_renew(n, key, cert, p.ca, &msg);
+                if (rr >= 0) {
+                        node_migration_id_clear(&m);
+                        free(why);
+                        why = NULL;
+                        r = migration_load(n, key, cert, p.ca, &m, &peer, &why);
+                } else if (r >= 0) {
+                        log_warn("RM %s: cannot renew the migration certificate, the old one is valid %lld min more: %s",
+                                 n->name, (long long)(peer.not_after_s - time_wall_ms() / 1000) / 60, msg);
+                } else {
+                        r = rr;
+                        free(why);
+                        why = TAKE_PTR(msg);
+                }
+        }
+        pthread_mutex_unlock(&n->tls.migration_lock);
+        paths_clear(&p);
+        if (r < 0) {
+                *ret_msg = xasprintf("no migration certificate: %s", why ? why : strerror(-r));
+                return r;
+        }
+        *ret = m;
+        return 0;
+}
+
 void node_tls_free(node_t *n) {
         http_client_tls_default(NULL);
         n->tls.client = http_tls_free(n->tls.client);

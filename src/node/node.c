@@ -167,6 +167,7 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.wake_lock, NULL);
         pthread_mutex_init(&n.slots_lock, NULL);
         pthread_mutex_init(&n.memory_lock, NULL);
+        pthread_mutex_init(&n.tls.migration_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
         const char *accel_want = NULL, *join = NULL;
         if (parse_args(&n, argc, argv, &accel_want, &join) < 0) {

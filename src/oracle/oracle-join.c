@@ -1,7 +1,7 @@
 /* Enrolment over HTTP (docs/tls.md): an operator makes a join token on the user API; a new node
  * fetches the CA certificate (checked against the token's digest, on its side) and sends the
  * token with its certificate request on the node channel, without a certificate of its own.
- * The work is the enrolment service's (auth/enrol.c); here are parsing and answers. */
+ * An enrolled RM renews its migration identity here too, with its own certificate. The work is the enrolment service's (auth/enrol.c); here are parsing and answers. */
 #include <string.h>
 
 #include "auth/roles.h"
@@ -74,6 +74,34 @@ static void h_join(const http_request_t *req, http_reply_t *reply) {
         enrol_result_clear(&res);
 }
 
+/* POST /v1/rms/:name/migration-cert {csr} -> {certificate, ca}: a new migration identity for
+ * the RM, from its own request (docs/tls.md "Migration streams"). The owner rule already made it
+ * the RM's own certificate's to ask on the node channel; checked again here, on any listener. A
+ * migration certificate is never an RM's certificate, so it cannot ask for the next one. */
+static void h_migration_cert(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        const char *rm = req->params[0];
+        rm_cert_record_t enrolled;
+        if (oracle_tls_peer_rm(o, req, rm, &enrolled) < 0) {
+                http_reply_error(reply, 403, "forbidden", "RM \"%s\"'s migration certificate takes its own certificate",
+                                 rm);
+                return;
+        }
+        const char *csr = json_string_value(json_object_get(req->body, "csr"));
+        if (!csr) {
+                http_reply_error(reply, 400, "invalid", "a migration certificate needs csr (a PEM request)");
+                return;
+        }
+        _cleanup_free_ char *pem = NULL, *msg = NULL;
+        int r = ca_sign_migration(o->tls.ca, rm, csr, &pem, &msg);
+        if (r < 0) {
+                http_reply_error(reply, 400, "invalid", "%s", msg ? msg : strerror(-r));
+                return;
+        }
+        log_info("RM %s: migration certificate issued (valid %d day)", rm, CA_MIGRATION_VALID_DAYS);
+        http_reply_json(reply, 200, json_pack("{s:s,s:s}", "certificate", pem, "ca", ca_cert_pem(o->tls.ca)));
+}
+
 /* POST /v1/rms/join-tokens {role?, provider?, ttl_s?} -> {token, id, role, provider, expires_ms} */
 static void h_join_token_create(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
@@ -119,5 +147,6 @@ const http_route_t oracle_join_routes[] = {
         { "GET", "/v1/join/ca", h_join_ca, PERM_JOIN, OWNER_NONE },
         { "POST", "/v1/join", h_join, PERM_JOIN, OWNER_NONE },
         { "POST", "/v1/rms/join-tokens", h_join_token_create, PERM_RM_ACT, OWNER_NONE },
+        { "POST", "/v1/rms/:name/migration-cert", h_migration_cert, PERM_NODE, OWNER_RM },
         { NULL },
 };

@@ -64,12 +64,14 @@ json_t *oracle_proto_receive(const vm_record_t *vm, const char *origin_address, 
 }
 
 json_t *oracle_proto_live_receive(const vm_record_t *vm, json_t *image, const char *op_id) {
-        return json_pack("{s:I,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "config",
-                         json_object_get(vm->bundle, "config"), "image", image, "op", op_id);
+        /* the origin is where the VM is now: the destination's QEMU allows only its certificate */
+        return json_pack("{s:I,s:O,s:o,s:s,s:s}", "version", (json_int_t)vm->version, "config",
+                         json_object_get(vm->bundle, "config"), "image", image, "op", op_id, "origin_rm", vm->rm);
 }
 
-json_t *oracle_proto_live_send(int64_t version, const json_t *endpoint, const char *op_id) {
-        return json_pack("{s:I,s:O,s:s}", "version", (json_int_t)version, "endpoint", endpoint, "op", op_id);
+json_t *oracle_proto_live_send(int64_t version, const json_t *endpoint, const char *target_rm, const char *op_id) {
+        return json_pack("{s:I,s:O,s:s,s:s}", "version", (json_int_t)version, "endpoint", endpoint, "target_rm",
+                         target_rm, "op", op_id);
 }
 
 void oracle_proto_started_parse(const json_t *res, oracle_started_t *ret) {

@@ -27,7 +27,9 @@ json_t *oracle_proto_run(const vm_record_t *vm, json_t *image, const char *op_id
 json_t *oracle_proto_receive(const vm_record_t *vm, const char *origin_address, const char *method,
                              const json_t *files, json_t *image, const char *op_id);
 json_t *oracle_proto_live_receive(const vm_record_t *vm, json_t *image, const char *op_id);
-json_t *oracle_proto_live_send(int64_t version, const json_t *endpoint, const char *op_id);
+/* live-send: the endpoint the destination answered, and the destination RM, whose migration
+ * certificate the origin's QEMU must see there. */
+json_t *oracle_proto_live_send(int64_t version, const json_t *endpoint, const char *target_rm, const char *op_id);
 
 /* The answer to run, resume and live-finish: where the guest answers. An invalid address is
  * left empty; an out-of-range pid is 0. */

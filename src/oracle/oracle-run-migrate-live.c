@@ -1,7 +1,10 @@
-/* Live migration of a running VM (vm migrate NAME --to RM --live): QEMU's own precopy over TCP
- * between the RMs, with the disk mirrored over NBD (see vmm.h live_*). Steps, each a node call:
- *   1. live-receive on the destination: a QEMU waiting for RAM and disk (endpoint back);
- *   2. live-send on the origin: mirror the disk, migrate RAM; on success the origin's QEMU is
+/* Live migration of a running VM (vm migrate NAME --to RM --live): QEMU's own precopy over TLS
+ * between the RMs, with the disk mirrored over NBD over TLS (see vmm.h live_*); each side's QEMU
+ * holds its RM's migration certificate and is told the other RM's name (docs/tls.md
+ * "Migration streams"). Steps, each a node call:
+ *   1. live-receive on the destination: a QEMU waiting for RAM and disk from the origin RM only
+ *      (endpoint back);
+ *   2. live-send on the origin: mirror the disk, migrate RAM to the destination RM; on success the origin's QEMU is
  *      paused for good, on failure it runs on as before;
  *   3. live-finish on the destination: the guest continues there.
  * The VM's record (RM, address) changes only at the commit after step 3, so clients see the
@@ -91,7 +94,7 @@ void oracle_run_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         oracle_op_progress(o, op, "migrating");
         json_t *sent = NULL;
         r = oracle_node_cmd(o, origin, vm->name, "live-send",
-                            oracle_proto_live_send(vm->version, json_object_get(ep, "endpoint"), op->id),
+                            oracle_proto_live_send(vm->version, json_object_get(ep, "endpoint"), target, op->id),
                             LIVE_SEND_TIMEOUT_MS, &sent, &msg);
         json_decref(ep);
         if (r < 0) {

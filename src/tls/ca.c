@@ -64,6 +64,7 @@ static X509 *cert_build(EVP_PKEY *pub, const ca_cert_opts_t *o, X509 *issuer, EV
         int64_t from = o->valid_from_s ? o->valid_from_s : -300;
         int64_t days = o->valid_days ? o->valid_days : CA_LEAF_VALID_DAYS;
         X509_NAME *n = X509_get_subject_name(x);
+        /* OU, then CN: tls_migration_authz_id spells the subject in this order */
         bool ok = X509_set_version(x, 2) && serial_set(x) && X509_gmtime_adj(X509_getm_notBefore(x), (long)from) &&
                   X509_gmtime_adj(X509_getm_notAfter(x), (long)(from + days * 86400)) && X509_set_pubkey(x, pub) &&
                   name_add(n, "OU", o->ou) && name_add(n, "CN", o->cn) &&
@@ -224,6 +225,17 @@ int ca_sign_request(ca_t *ca, const char *csr_pem, const ca_cert_opts_t *o, char
         X509_REQ_free(req);
         ERR_clear_error();
         return r;
+}
+
+int ca_sign_migration(ca_t *ca, const char *rm, const char *csr_pem, char **ret_pem, char **ret_msg) {
+        _cleanup_free_ char *dns = tls_migration_dns_name(rm);
+        if (!dns) {
+                *ret_msg = xasprintf("invalid RM name \"%.64s\"", rm ? rm : "");
+                return -EINVAL;
+        }
+        ca_cert_opts_t o = { .cn = rm, .ou = TLS_OU_MIGRATION, .dns = dns, .client = true,
+                             .valid_days = CA_MIGRATION_VALID_DAYS };
+        return ca_sign_request(ca, csr_pem, &o, ret_pem, NULL, ret_msg);
 }
 
 /* Does the certificate x say o (names) and stay valid 30 more days? */

@@ -15,6 +15,7 @@
 #define CA_KEY_FILE "ca.key"
 #define CA_VALID_DAYS (20 * 365)
 #define CA_LEAF_VALID_DAYS (5 * 365)
+#define CA_MIGRATION_VALID_DAYS 1
 
 typedef struct ca ca_t;
 
@@ -48,6 +49,11 @@ void ca_cert_digest(const ca_t *ca, uint8_t ret[TLS_DIGEST_BYTES]);
  * *ret_pem (malloc'd) and *ret_serial (lowercase hex, malloc'd, may be NULL). */
 int ca_sign_request(ca_t *ca, const char *csr_pem, const ca_cert_opts_t *o, char **ret_pem, char **ret_serial,
                     char **ret_msg);
+
+/* Signs rm's migration identity (tls-identity.h) from its request, as ca_sign_request does:
+ * CN=rm, OU=migration, DNS <rm>.migration.vmatrix, server and client, CA_MIGRATION_VALID_DAYS.
+ * Whether rm may have one is the caller's to decide. -EINVAL with *ret_msg for an invalid name. */
+int ca_sign_migration(ca_t *ca, const char *rm, const char *csr_pem, char **ret_pem, char **ret_msg);
 
 /* Makes sure dir/name.key and dir/name.pem hold a key and a certificate of this CA that says
  * o (its CN, OU, DNS and IP names) and is valid for at least 30 more days; issues a new pair

@@ -26,6 +26,17 @@ char *tls_peer_dns_name(const char *rm) {
         return xasprintf("%s" TLS_RM_DNS_SUFFIX, rm);
 }
 
+char *tls_migration_dns_name(const char *rm) {
+        return rm && name_is_valid(rm) && !streq(rm, TLS_ORACLE_CN) ? xasprintf("%s" TLS_MIGRATION_DNS_SUFFIX, rm)
+                                                                    : NULL;
+}
+
+char *tls_migration_authz_id(const char *rm) {
+        /* keep in sync with the order of name_add calls in ca.c cert_build */
+        return rm && name_is_valid(rm) && !streq(rm, TLS_ORACLE_CN) ? xasprintf("OU=" TLS_OU_MIGRATION ",CN=%s", rm)
+                                                                    : NULL;
+}
+
 int tls_file_write(const char *path, const char *text, unsigned mode) {
         _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
         unlink(tmp);
@@ -157,6 +168,8 @@ int tls_peer_from_x509(X509 *x, tls_peer_t *ret) {
         OPENSSL_free(hex);
         BN_free(bn);
         struct tm tm;
+        if (ASN1_TIME_to_tm(X509_get0_notBefore(x), &tm) == 1)
+                p.not_before_s = (int64_t)timegm(&tm);
         if (ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
                 p.not_after_s = (int64_t)timegm(&tm);
         *ret = p;

@@ -7,6 +7,10 @@
  *   the Oracle on the node channel  CN=oracle  OU=oracle  DNS oracle.vmatrix
  *   an RM                           CN=<rm>    OU=node    DNS <rm>.rm.vmatrix
  *   the user API (--tls-auto)       CN=oracle  OU=api     IP of its listen address (server only)
+ *   an RM's migration identity      CN=<rm>    OU=migration  DNS <rm>.migration.vmatrix (a day)
+ * The migration identity is the only one QEMU ever holds (QEMU's own TLS for live migration
+ * and NBD, docs/tls.md "Migration streams"): its OU and DNS name are apart from the node's, so
+ * no authorizer and no client check of the control channel takes it for the RM itself.
  * A client names the peer it expects by that DNS name (tls_peer_dns_name), so libcurl's own
  * host check proves it; a server reads the OU and CN of a verified client certificate. */
 #pragma once
@@ -18,9 +22,11 @@
 #define TLS_OU_ORACLE "oracle"
 #define TLS_OU_NODE "node"
 #define TLS_OU_API "api"
+#define TLS_OU_MIGRATION "migration"
 #define TLS_ORACLE_CN "oracle"
 #define TLS_ORACLE_DNS "oracle.vmatrix"
 #define TLS_RM_DNS_SUFFIX ".rm.vmatrix"
+#define TLS_MIGRATION_DNS_SUFFIX ".migration.vmatrix"
 #define TLS_DIGEST_BYTES 32
 /* The largest PEM document taken from a file or a peer (a CSR, a certificate, a chain). */
 #define TLS_PEM_MAX (64 * 1024)
@@ -30,12 +36,22 @@ typedef struct tls_peer {
         char cn[64];
         char ou[16];
         char serial[48];  /* lowercase hex */
-        int64_t not_after_s; /* Unix time */
+        int64_t not_before_s, not_after_s; /* Unix time */
 } tls_peer_t;
 
 /* "oracle.vmatrix" for the Oracle, "<rm>.rm.vmatrix" for an RM: the name a client asks the
  * certificate of a peer to carry (malloc'd). NULL for an invalid RM name. */
 char *tls_peer_dns_name(const char *rm);
+
+/* "<rm>.migration.vmatrix": the name the destination's migration certificate carries, which
+ * the source QEMU checks (tls-hostname). NULL for an invalid RM name. */
+char *tls_migration_dns_name(const char *rm);
+/* "OU=migration,CN=<rm>": the subject of rm's migration certificate exactly as QEMU compares
+ * it with a tls-authz identity. QEMU (crypto/tlssession.c) takes the peer's name from GnuTLS's
+ * gnutls_x509_crt_get_dn, which prints the RDNs in certificate order (not RFC 4514's reverse):
+ * the CA writes OU before CN (ca.c cert_build), so OU comes first. test-tls.c checks this
+ * against GnuTLS itself. NULL for an invalid RM name. */
+char *tls_migration_authz_id(const char *rm);
 
 /* A new EC P-256 private key written to path (PEM, mode 0600, via a temporary file and
  * rename, so a crash leaves no half key). */

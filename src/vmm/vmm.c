@@ -56,15 +56,16 @@ int vmm_agent_call(vmm_vm_t *vm, const char *request, int timeout_ms, char **ret
 int vmm_balloon_set(vmm_vm_t *vm, uint64_t target_bytes) { DISPATCH(vm, balloon_set, vm, target_bytes); }
 int vmm_balloon_get(vmm_vm_t *vm, uint64_t *ret_actual_bytes) { DISPATCH(vm, balloon_get, vm, ret_actual_bytes); }
 
-int vmm_live_receive(const vmm_driver_t *d, const vmm_config_t *cfg, const char *host, unsigned flags,
-                     vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret) {
+int vmm_live_receive(const vmm_driver_t *d, const vmm_config_t *cfg, const char *host, const vmm_live_tls_t *tls,
+                     unsigned flags, vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret) {
         if (!d->live_receive)
                 return -EOPNOTSUPP;
-        return d->live_receive(cfg, host, flags, ret_ep, ret);
+        return d->live_receive(cfg, host, tls, flags, ret_ep, ret);
 }
 
-int vmm_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats) {
-        DISPATCH(vm, live_send, vm, ep, timeout_ms, ret_stats);
+int vmm_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, const vmm_live_tls_t *tls, int timeout_ms,
+                  vmm_live_stats_t *ret_stats) {
+        DISPATCH(vm, live_send, vm, ep, tls, timeout_ms, ret_stats);
 }
 
 int vmm_live_finish(vmm_vm_t *vm, int timeout_ms) { DISPATCH(vm, live_finish, vm, timeout_ms); }

@@ -66,6 +66,18 @@ typedef struct vmm_live_endpoint {
         int nbd_port;     /* NBD export of the destination's disk, mirrored into by the source */
 } vmm_live_endpoint_t;
 
+/* The TLS of a live migration's two streams (the migration and the disk mirror over NBD),
+ * which is required: there is no live migration over plain TCP. PEM text, owned by the
+ * caller and only read; the driver hands it to the VMM and keeps no copy of the key. */
+typedef struct vmm_live_tls {
+        const char *ca_pem;        /* the CA both ends' certificates are of */
+        const char *cert_pem;      /* this end's certificate (serverAuth and clientAuth) */
+        const char *key_pem;       /* its private key */
+        const char *peer_subject;  /* live_receive: the subject the source's certificate must have,
+                                    * exactly as QEMU prints it (tls_migration_authz_id) */
+        const char *peer_hostname; /* live_send: a DNS name the destination's certificate must carry */
+} vmm_live_tls_t;
+
 typedef struct vmm_live_stats {
         uint64_t total_ms;      /* mirror start to the source paused for good */
         uint64_t downtime_ms;   /* QEMU's own figure: source CPUs stopped to end of migration */
@@ -128,16 +140,19 @@ struct vmm_driver {
 
         /* Live migration. The destination: live_receive starts a VMM for cfg (its disk an empty
          * overlay over the same backing as the source's, its RAM a new shared memory file) that
-         * listens on host (ports chosen by the driver, in *ret_ep) for the RAM and the disk.
-         * The source: live_send mirrors its disk into ep's NBD export, then migrates RAM live;
-         * on success the source is paused for good (its caller kills it) and stats are set; on
-         * any failure the source runs on as before and the error is returned. The destination
-         * then: live_finish waits for the incoming migration to complete, stops the NBD export
-         * and continues the CPUs (running on return). A failed destination is killed by its
-         * caller with kill(). */
-        int (*live_receive)(const vmm_config_t *cfg, const char *host, unsigned flags, vmm_live_endpoint_t *ret_ep,
-                            vmm_vm_t **ret);
-        int (*live_send)(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats);
+         * listens on host (ports chosen by the driver, in *ret_ep) for the RAM and the disk,
+         * over TLS only and only from a client whose certificate has tls->peer_subject.
+         * The source: live_send mirrors its disk into ep's NBD export, then migrates RAM live,
+         * both over TLS to a server whose certificate names tls->peer_hostname; on success the
+         * source is paused for good (its caller kills it) and stats are set; on any failure the
+         * source runs on as before and the error is returned. The destination then:
+         * live_finish waits for the incoming migration to complete, stops the NBD export and
+         * continues the CPUs (running on return). A failed destination is killed by its caller
+         * with kill(). tls may not be NULL (-EINVAL). */
+        int (*live_receive)(const vmm_config_t *cfg, const char *host, const vmm_live_tls_t *tls, unsigned flags,
+                            vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret);
+        int (*live_send)(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, const vmm_live_tls_t *tls, int timeout_ms,
+                         vmm_live_stats_t *ret_stats);
         int (*live_finish)(vmm_vm_t *vm, int timeout_ms);
 };
 
@@ -167,9 +182,10 @@ int vmm_slot_restore(vmm_vm_t *slot, const vmm_config_t *cfg, const char *state_
 int vmm_agent_call(vmm_vm_t *vm, const char *request, int timeout_ms, char **ret_reply);
 int vmm_balloon_set(vmm_vm_t *vm, uint64_t target_bytes);
 int vmm_balloon_get(vmm_vm_t *vm, uint64_t *ret_actual_bytes);
-int vmm_live_receive(const vmm_driver_t *d, const vmm_config_t *cfg, const char *host, unsigned flags,
-                     vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret);
-int vmm_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats);
+int vmm_live_receive(const vmm_driver_t *d, const vmm_config_t *cfg, const char *host, const vmm_live_tls_t *tls,
+                     unsigned flags, vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret);
+int vmm_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, const vmm_live_tls_t *tls, int timeout_ms,
+                  vmm_live_stats_t *ret_stats);
 int vmm_live_finish(vmm_vm_t *vm, int timeout_ms);
 
 /* Accelerator choice. want is "auto", "kvm" or "tcg". auto uses KVM only when /dev/kvm works

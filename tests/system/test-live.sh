@@ -2,7 +2,10 @@
 # Live migration of running VMs between RMs, with real QEMU VMs: a loading VM from one chamber
 # to another and an active VM (activated from a mapped snapshot) between production RMs keep
 # their boot, RAM counter and disk, answer at their new address, and leave no QEMU behind at
-# the origin; a probe measures how long the guest did not answer. Failures: a destination
+# the origin; a probe measures how long the guest did not answer. Both streams are QEMU's own
+# TLS with the RMs' migration certificates (docs/tls.md "Migration streams"): QEMU's migration
+# parameters, read back by the driver, show it on both sides, no TLS file stays behind, no QEMU
+# holds a PEM file open, and a migration certificate is refused on the control channel. Failures: a destination
 # whose node dies once its QEMU waits, a destination RM that is down, an origin whose node dies
 # before sending, bad input: the VM runs on at its origin, with its old address, never twice.
 source "$(dirname "$0")/lib.sh"
@@ -43,6 +46,43 @@ check_eq "same boot after a live migration" "$(jq -r .boot_id <<<"$id1")" "$boot
 check "the RAM counter continued" test "$(jq .hits <<<"$id1")" -gt "$(jq .hits <<<"$id0")"
 check_eq "the disk mark moved with it" "$(jq -r .disk_mark <<<"$id1")" "live-$$"
 check "the origin's QEMU is gone" wait_until 10 proc_gone "$pid0"
+
+# ---- it went over TLS, each QEMU holding its RM's migration identity
+logs=$VMATRIX_CLUSTER_DIR/logs
+check "chamber1's QEMU sent over TLS, to chamber2's certificate only" grep -q \
+        "outgoing migration over TLS: tls-creds vmx-live-tls, tls-hostname chamber2.migration.vmatrix" "$logs/chamber1.log"
+check "chamber2's QEMU took TLS only, from chamber1's certificate only" grep -qF \
+        "incoming migration over TLS only: tls-creds vmx-live-tls, tls-authz vmx-live-authz (OU=migration,CN=chamber1)" \
+        "$logs/chamber2.log"
+for rm in chamber1 chamber2; do
+        mc=$VMATRIX_CLUSTER_DIR/nodes/$rm/tls/migration-cert.pem
+        check_eq "$rm's migration certificate: its subject" \
+                "$(openssl x509 -in "$mc" -noout -subject -nameopt RFC2253 2>/dev/null)" "subject=CN=$rm,OU=migration"
+        check "$rm's migration certificate names $rm.migration.vmatrix, not $rm.rm.vmatrix" sh -c \
+                "openssl x509 -in '$mc' -noout -ext subjectAltName | grep -q 'DNS:$rm.migration.vmatrix' &&
+                 ! openssl x509 -in '$mc' -noout -ext subjectAltName | grep -q '$rm.rm.vmatrix'"
+        check "$rm's migration certificate lives a day at most" sh -c \
+                "openssl x509 -in '$mc' -noout -checkend 3600 >/dev/null && ! openssl x509 -in '$mc' -noout -checkend 86400 >/dev/null"
+        check_eq "$rm's migration key is 0600" "$(stat -c %a "$VMATRIX_CLUSTER_DIR/nodes/$rm/tls/migration-key.pem")" 600
+done
+check_eq "no TLS file left in a run directory" "$(find "$VMATRIX_CLUSTER_DIR/nodes" -name tls-migrate | wc -l)" 0
+pid1=$(vm_field l1 pid)
+check_eq "the destination's QEMU holds no PEM file open" \
+        "$(ls -l "/proc/$pid1/fd" 2>/dev/null | grep -c '\.pem' || true)" 0
+check "the destination's QEMU command line names no PEM file" sh -c "! tr '\\0' ' ' </proc/$pid1/cmdline | grep -q 'pem'"
+# a migration certificate is no RM: refused at a node's port and on the Oracle's node channel
+ch1_mig=(--cert "$VMATRIX_CLUSTER_DIR/nodes/chamber1/tls/migration-cert.pem"
+         --key "$VMATRIX_CLUSTER_DIR/nodes/chamber1/tls/migration-key.pem")
+addr2=$("$VMATRIX" rm list --json | jq -r '.[] | select(.name == "chamber2") | .address')
+check_eq "chamber1's migration certificate at chamber2's port (403)" "$(curl -q -s -o /dev/null -w '%{http_code}' \
+        --max-time 10 --cacert "$VMATRIX_CLUSTER_DIR/ca.pem" "${ch1_mig[@]}" \
+        --connect-to "chamber2.rm.vmatrix:${addr2##*:}:${addr2%:*}:${addr2##*:}" "https://chamber2.rm.vmatrix:${addr2##*:}/v1/vms")" 403
+nc_host=$(jq -r '.oracle.address' "$VMATRIX_CLUSTER_DIR/cluster.json")
+nc_port=$(jq -r '.oracle.node_port' "$VMATRIX_CLUSTER_DIR/cluster.json")
+check_eq "chamber1's migration certificate for its heartbeat (403)" "$(curl -q -s -o /dev/null -w '%{http_code}' \
+        --max-time 10 --cacert "$VMATRIX_CLUSTER_DIR/ca.pem" "${ch1_mig[@]}" \
+        --connect-to "oracle.vmatrix:$nc_port:$nc_host:$nc_port" -H 'Content-Type: application/json' \
+        -d '{"role":"chamber","address":"10.9.9.9:7070","vms":[]}' "https://oracle.vmatrix:$nc_port/v1/rms/chamber1/heartbeat")" 403
 
 # ---- an active VM started from a mapped snapshot, prod1 -> prod2
 vmx vm hibernate l1 >/dev/null

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "net/http-client.h"
+#include "tap.h"
 #include "vmm/fake.h"
 
 /* The pids to kill when the test ends or dies. A signal handler cannot reach the context, so
@@ -64,19 +65,6 @@ void daemons_sleep_ms(int ms) {
         }
 }
 
-/* A free TCP port on 127.0.0.1 (the kernel's pick; another process could take it before the
- * daemon binds, which a loopback test accepts). */
-static int port_free(void) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        int port = -1;
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-                port = ntohs(a.sin_port);
-        if (fd >= 0)
-                close(fd);
-        return port;
-}
 
 static void file_put(const char *path, const char *text) {
         FILE *f = fopen(path, "w");
@@ -306,9 +294,9 @@ int daemons_oracle_start(daemons_t *d, const char *const *env) {
         snprintf(o->name, sizeof o->name, "oracle");
         snprintf(o->data, sizeof o->data, "%s/oracle", d->dir);
         snprintf(o->log, sizeof o->log, "%s/oracle.log", d->dir);
-        o->port = port_free();
+        o->port = tap_free_port();
         do
-                o->node_port = port_free();
+                o->node_port = tap_free_port();
         while (o->node_port == o->port);
         snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d", o->port);
         snprintf(o->node_url, sizeof o->node_url, "https://oracle@127.0.0.1:%d", o->node_port);
@@ -384,7 +372,7 @@ int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, 
         snprintf(dm->data, sizeof dm->data, "%s/%s", d->dir, name);
         snprintf(dm->log, sizeof dm->log, "%s/%s.log", d->dir, name);
         snprintf(dm->oracle, sizeof dm->oracle, "https://127.0.0.1:%d", d->oracle.node_port);
-        dm->port = port_free();
+        dm->port = tap_free_port();
         snprintf(dm->url, sizeof dm->url, "https://%s@127.0.0.1:%d", name, dm->port);
         return node_spawn(d, dm, env);
 }

@@ -30,3 +30,7 @@ extern int tap_passed, tap_failed;
         } while (0)
 
 int tap_finish(void);
+
+/* A free TCP port on 127.0.0.1 (the kernel's pick; another process could take it before the
+ * test binds it, which a loopback test accepts), or -1. */
+int tap_free_port(void);

@@ -3,7 +3,9 @@
  * would: no client certificate at a node port or on the Oracle's node channel; a certificate of
  * another CA; a node's certificate for another RM's heartbeat, against another node's command
  * routes, and on the Oracle's user routes; a join token used twice; a node with neither a token
- * nor a certificate; a client that opens a connection and sends nothing, while others are served. */
+ * nor a certificate; a client that opens a connection and sends nothing, while others are served;
+ * an RM's migration certificate, which only that RM's own certificate may ask for and which is
+ * refused on the node channel and at node ports. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -29,13 +31,20 @@ static int run(const char *cmd, char *ret, size_t size) {
         return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* curl's HTTP status for a request with the given TLS arguments ("000": no HTTP answer). */
-static int curl_status(const char *tls_args, const char *method, const char *url, const char *body) {
+/* curl's HTTP status for a request with the given TLS arguments ("000": no HTTP answer); the
+ * answer's body into the file out (NULL: dropped). body "@FILE" sends FILE. */
+static int curl_status_out(const char *tls_args, const char *method, const char *url, const char *body,
+                           const char *out_path) {
         char cmd[2048], out[64];
-        snprintf(cmd, sizeof cmd, "curl -s -o /dev/null -w '%%{http_code}' --max-time 10 %s -X %s %s%s%s '%s' 2>/dev/null",
-                 tls_args, method, body ? "-d '" : "", body ? body : "", body ? "'" : "", url);
+        snprintf(cmd, sizeof cmd, "curl -s -o '%s' -w '%%{http_code}' --max-time 10 %s -X %s %s%s%s '%s' 2>/dev/null",
+                 out_path ? out_path : "/dev/null", tls_args, method, body ? "-d '" : "", body ? body : "",
+                 body ? "'" : "", url);
         run(cmd, out, sizeof out);
         return atoi(out);
+}
+
+static int curl_status(const char *tls_args, const char *method, const char *url, const char *body) {
+        return curl_status_out(tls_args, method, url, body, NULL);
 }
 
 /* "--cacert CA --cert C --key K --connect-to NAME:PORT:127.0.0.1:PORT" for a peer named dns. */
@@ -44,6 +53,16 @@ static void tls_args(char *buf, size_t size, const char *ca, const char *cert, c
         int n = snprintf(buf, size, "--cacert '%s' --connect-to %s:%d:127.0.0.1:%d", ca, dns, port, port);
         if (cert)
                 snprintf(buf + n, size - (size_t)n, " --cert '%s' --key '%s'", cert, key);
+}
+
+/* A new key at key_path and a request for it (CN=cn) into csr, as openssl makes them. */
+static int request_make(const char *key_path, const char *cn, char *csr, size_t size) {
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd,
+                 "openssl ecparam -name prime256v1 -genkey -noout -out '%s' 2>/dev/null && openssl req -new -key '%s' "
+                 "-subj /CN=%s 2>/dev/null",
+                 key_path, key_path, cn);
+        return run(cmd, csr, size) == 0 && strstr(csr, "CERTIFICATE REQUEST") ? 0 : -1;
 }
 
 static int events_count(daemons_t *d, const char *kind, const char *needle) {
@@ -144,6 +163,63 @@ int main(void) {
         /* its own heartbeat in another role than it joined with: refused */
         snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/rms/rm1/heartbeat", np);
         CHECK(curl_status(a, "POST", url, "{\"role\":\"chamber\",\"address\":\"127.0.0.1:1\",\"vms\":[]}") == 409);
+        /* a migration certificate: rm1 asks for its own with its certificate ... */
+        char mkey[600], mreq[600], mans[600], mcert[600], csr[4096];
+        snprintf(mkey, sizeof mkey, "%s/m.key", d.dir);
+        snprintf(mreq, sizeof mreq, "%s/m.json", d.dir);
+        snprintf(mans, sizeof mans, "%s/m-answer.json", d.dir);
+        snprintf(mcert, sizeof mcert, "%s/m.pem", d.dir);
+        CHECK(request_make(mkey, "rm1", csr, sizeof csr) == 0);
+        json_t *mj = json_pack("{s:s}", "csr", csr);
+        CHECK(json_dump_file(mj, mreq, 0) == 0);
+        json_decref(mj);
+        char at_req[620];
+        snprintf(at_req, sizeof at_req, "@%s", mreq);
+        snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/rms/rm1/migration-cert", np);
+        CHECK(curl_status_out(a, "POST", url, at_req, mans) == 200);
+        json_t *got = json_load_file(mans, 0, NULL);
+        const char *mpem = json_string_value(json_object_get(got, "certificate"));
+        CHECK(mpem && strstr(mpem, "BEGIN CERTIFICATE"));
+        tls_peer_t mp = { 0 };
+        char *why = NULL;
+        CHECK(mpem && tls_file_write(mcert, mpem, 0644) == 0);
+        CHECK(mpem && tls_cert_verify(mpem, json_string_value(json_object_get(got, "ca")), 0, &mp, &why) == 0);
+        CHECK_STREQ(mp.cn, "rm1");
+        CHECK_STREQ(mp.ou, TLS_OU_MIGRATION);
+        free(why);
+        json_decref(got);
+        /* ... but not for ch1's, nor without a certificate, nor on the user API */
+        snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/rms/ch1/migration-cert", np);
+        CHECK(curl_status(a, "POST", url, at_req) == 403);
+        char anon[2048];
+        tls_args(anon, sizeof anon, ca, NULL, NULL, "oracle.vmatrix", np);
+        CHECK(curl_status(anon, "POST", url, at_req) == 401);
+        snprintf(url, sizeof url, "%s/v1/rms/rm1/migration-cert", d.oracle.url);
+        json_t *mbody = json_pack("{s:s}", "csr", csr);
+        CHECK(daemons_call("POST", url, mbody, NULL) == 403);
+        json_decref(mbody);
+        /* the migration certificate is not rm1: not for its heartbeat, not for the next one */
+        char am[2048];
+        tls_args(am, sizeof am, ca, mcert, mkey, "oracle.vmatrix", np);
+        snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/rms/rm1/heartbeat", np);
+        CHECK(curl_status(am, "POST", url, "{\"role\":\"production\",\"address\":\"127.0.0.1:1\",\"vms\":[]}") == 403);
+        snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/rms/rm1/migration-cert", np);
+        CHECK(curl_status(am, "POST", url, at_req) == 403);
+        CHECK(events_count(&d, "auth-failed", "OU \"migration\"") >= 2);
+        /* ... nor at a node's port: not a command, not a chunk route, not health */
+        tls_args(am, sizeof am, ca, mcert, mkey, "ch1.rm.vmatrix", ch1);
+        snprintf(url, sizeof url, "https://ch1.rm.vmatrix:%d/v1/vms", ch1);
+        CHECK(curl_status(am, "GET", url, NULL) == 403);
+        snprintf(url, sizeof url, "https://ch1.rm.vmatrix:%d/v1/vms/x/delete", ch1);
+        CHECK(curl_status(am, "POST", url, "{\"version\":1}") == 403);
+        snprintf(url, sizeof url, "https://ch1.rm.vmatrix:%d/v1/chunks/missing", ch1);
+        CHECK(curl_status(am, "POST", url, "{\"ids\":[]}") == 403);
+        /* a server showing it is not rm1 to a client that expects rm1 (its name is not rm1's) */
+        snprintf(cmd, sizeof cmd,
+                 "openssl x509 -in '%s' -noout -ext subjectAltName 2>/dev/null | grep -c 'rm1.rm.vmatrix'", mcert);
+        run(cmd, out, sizeof out);
+        CHECK(atoi(out) == 0);
+
         /* the user routes are not served on the node channel, to a node nor to anyone */
         snprintf(url, sizeof url, "https://oracle.vmatrix:%d/v1/vms", np);
         CHECK(curl_status(a, "GET", url, NULL) == 403);
@@ -161,13 +237,9 @@ int main(void) {
         CHECK(daemons_call("POST", url, req, &tok) == 201);
         json_decref(req);
         const char *token = json_string_value(json_object_get(tok, "token"));
-        char key[600], csr_cmd[2048], csr[4096];
+        char key[600];
         snprintf(key, sizeof key, "%s/j.key", d.dir);
-        snprintf(csr_cmd, sizeof csr_cmd,
-                 "openssl ecparam -name prime256v1 -genkey -noout -out '%s' 2>/dev/null && openssl req -new -key '%s' "
-                 "-subj /CN=x 2>/dev/null",
-                 key, key);
-        CHECK(run(csr_cmd, csr, sizeof csr) == 0 && strstr(csr, "CERTIFICATE REQUEST"));
+        CHECK(request_make(key, "x", csr, sizeof csr) == 0);
         snprintf(url, sizeof url, "%s/v1/join", d.oracle.node_url);
         json_t *join = json_pack("{s:s,s:s,s:s}", "token", token ? token : "", "name", "new1", "csr", csr);
         json_t *ans = NULL;

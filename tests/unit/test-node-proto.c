@@ -220,35 +220,55 @@ static void test_receive(void) {
 static void test_live(void) {
         node_cmd_t c;
         _cleanup_free_ char *msg = NULL;
-        CHECK(parse(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"config\": " CONFIG ", \"image\": " IMAGE "}", &c, &msg) == 0);
+        CHECK(parse(NODE_CMD_LIVE_RECEIVE,
+                    "{\"version\": 2, \"config\": " CONFIG ", \"image\": " IMAGE ", \"origin_rm\": \"rm1\"}", &c,
+                    &msg) == 0);
         CHECK(c.live_receive.bc.memory_mib == 256 && json_is_object(c.live_receive.image));
-        check_refused(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"config\": " CONFIG "}", -EINVAL,
-                      "live-receive needs version, config");
-        check_refused(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"image\": " IMAGE "}", -EINVAL, "live-receive needs");
-        check_refused(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"config\": " CONFIG ", \"image\": \"alpine\"}", -EINVAL,
-                      "live-receive needs");
+        CHECK_STREQ(c.live_receive.origin_rm, "rm1");
+        const char *what = "live-receive needs version, config (the VM's vm.json), image and origin_rm";
+        check_refused(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"config\": " CONFIG ", \"origin_rm\": \"rm1\"}",
+                      -EINVAL, what);
+        check_refused(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"image\": " IMAGE ", \"origin_rm\": \"rm1\"}",
+                      -EINVAL, what);
+        check_refused(NODE_CMD_LIVE_RECEIVE,
+                      "{\"version\": 2, \"config\": " CONFIG ", \"image\": \"alpine\", \"origin_rm\": \"rm1\"}",
+                      -EINVAL, what);
+        /* without the origin there is no peer to allow: no live migration (plain TCP is none) */
+        check_refused(NODE_CMD_LIVE_RECEIVE, "{\"version\": 2, \"config\": " CONFIG ", \"image\": " IMAGE "}",
+                      -EINVAL, what);
+        static const char *const bad_rms[] = { "\"\"", "\"RM 1\"", "\"a,CN=b\"", "\"a.b\"", "5", "null" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_rms); i++) {
+                _cleanup_free_ char *text = xasprintf("{\"version\": 2, \"config\": " CONFIG ", \"image\": " IMAGE
+                                                      ", \"origin_rm\": %s}",
+                                                      bad_rms[i]);
+                check_refused(NODE_CMD_LIVE_RECEIVE, text, -EINVAL, what);
+        }
 
-        CHECK(parse(NODE_CMD_LIVE_SEND,
-                    "{\"version\": 3, \"endpoint\": {\"host\": \"10.0.0.3\", \"migrate_port\": 4444, \"nbd_port\": 10809}}",
-                    &c, &msg) == 0);
+#define EP "\"endpoint\": {\"host\": \"10.0.0.3\", \"migrate_port\": 4444, \"nbd_port\": 10809}"
+        CHECK(parse(NODE_CMD_LIVE_SEND, "{\"version\": 3, " EP ", \"target_rm\": \"rm2\"}", &c, &msg) == 0);
         CHECK_STREQ(c.live_send.endpoint.host, "10.0.0.3");
         CHECK(c.live_send.endpoint.migrate_port == 4444 && c.live_send.endpoint.nbd_port == 10809);
-        const char *what = "live-send needs version and endpoint";
-        check_refused(NODE_CMD_LIVE_SEND, "{\"version\": 3}", -EINVAL, what);
-        check_refused(NODE_CMD_LIVE_SEND,
-                      "{\"version\": 3, \"endpoint\": {\"host\": \"rm3\", \"migrate_port\": 1, \"nbd_port\": 2}}", -EINVAL,
-                      what);
-        check_refused(NODE_CMD_LIVE_SEND,
-                      "{\"version\": 3, \"endpoint\": {\"host\": \"10.0.0.3\", \"migrate_port\": 0, \"nbd_port\": 2}}",
-                      -EINVAL, what);
-        check_refused(NODE_CMD_LIVE_SEND,
-                      "{\"version\": 3, \"endpoint\": {\"host\": \"10.0.0.3\", \"migrate_port\": 1, \"nbd_port\": 65536}}",
-                      -EINVAL, what);
-        check_refused(NODE_CMD_LIVE_SEND,
-                      "{\"version\": 3, \"endpoint\": {\"host\": \"10.0.0.3\", \"migrate_port\": \"1\", \"nbd_port\": 2}}",
-                      -EINVAL, what);
-        check_refused(NODE_CMD_LIVE_SEND, "{\"version\": 3, \"endpoint\": {\"migrate_port\": 1, \"nbd_port\": 2}}", -EINVAL,
-                      what);
+        CHECK_STREQ(c.live_send.target_rm, "rm2");
+        what = "live-send needs version, endpoint";
+        check_refused(NODE_CMD_LIVE_SEND, "{\"version\": 3, \"target_rm\": \"rm2\"}", -EINVAL, what);
+        check_refused(NODE_CMD_LIVE_SEND, "{\"version\": 3, " EP "}", -EINVAL, what);
+        for (size_t i = 0; i < ELEMENTSOF(bad_rms); i++) {
+                _cleanup_free_ char *text = xasprintf("{\"version\": 3, " EP ", \"target_rm\": %s}", bad_rms[i]);
+                check_refused(NODE_CMD_LIVE_SEND, text, -EINVAL, what);
+        }
+#undef EP
+        static const char *const bad_eps[] = {
+                "{\"host\": \"rm3\", \"migrate_port\": 1, \"nbd_port\": 2}",
+                "{\"host\": \"10.0.0.3\", \"migrate_port\": 0, \"nbd_port\": 2}",
+                "{\"host\": \"10.0.0.3\", \"migrate_port\": 1, \"nbd_port\": 65536}",
+                "{\"host\": \"10.0.0.3\", \"migrate_port\": \"1\", \"nbd_port\": 2}",
+                "{\"migrate_port\": 1, \"nbd_port\": 2}",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_eps); i++) {
+                _cleanup_free_ char *text =
+                        xasprintf("{\"version\": 3, \"endpoint\": %s, \"target_rm\": \"rm2\"}", bad_eps[i]);
+                check_refused(NODE_CMD_LIVE_SEND, text, -EINVAL, what);
+        }
 }
 
 static void test_balloon(void) {

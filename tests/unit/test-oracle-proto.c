@@ -3,6 +3,7 @@
 #include "oracle/oracle-proto.h"
 #include "oracle/oracle-internal.h"
 #include "base/macro.h"
+#include "base/util.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -68,6 +69,19 @@ int main(void) {
         CHECK_STREQ(json_string_value(json_object_get(b, "mode")), "boot");
         CHECK(json_is_null(json_object_get(b, "bundle")));
         json_decref(b);
+        /* live migration: each side is told the other RM, whose migration certificate its QEMU
+         * allows (the destination) or expects (the origin) */
+        SET(vm.rm, "rm1");
+        b = oracle_proto_live_receive(&vm, json_pack("{s:s}", "name", "img"), "op-3");
+        CHECK_STREQ(json_string_value(json_object_get(b, "origin_rm")), "rm1");
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(b, "config"), "name")), "web");
+        json_decref(b);
+        json_t *ep = parse("{\"host\": \"10.0.0.2\", \"migrate_port\": 1, \"nbd_port\": 2}");
+        b = oracle_proto_live_send(5, ep, "rm2", "op-3");
+        CHECK_STREQ(json_string_value(json_object_get(b, "target_rm")), "rm2");
+        CHECK(json_integer_value(json_object_get(json_object_get(b, "endpoint"), "nbd_port")) == 2);
+        json_decref(b);
+        json_decref(ep);
         vm_record_clear(&vm);
 
         /* run/resume answers: a hostile address or pid is not taken */

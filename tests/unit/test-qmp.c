@@ -426,6 +426,74 @@ static void test_fd_passing_and_args(void) {
         qmp_free(q);
 }
 
+/* The JSON of the live migration's TLS commands, as QEMU 7.2 takes them. */
+static void test_live_tls_args(void) {
+#define OK "{\"return\": {}, \"id\": \"%ID%\"}\r\n"
+        static const step_t steps[] = {
+                HANDSHAKE,
+                { .expect = "\"qom-type\":\"tls-creds-x509\",\"id\":\"mig-tls\",\"endpoint\":\"server\","
+                            "\"dir\":\"/run/vm/tls-migrate\",\"verify-peer\":true",
+                  .reply = OK },
+                { .expect = "\"endpoint\":\"client\"", .reply = OK },
+                { .expect = "\"qom-type\":\"authz-simple\",\"id\":\"mig-authz\",\"identity\":\"OU=migration,CN=rm1\"",
+                  .reply = OK },
+                { .expect = "\"addr\":{\"type\":\"inet\",\"data\":{\"host\":\"10.0.0.2\",\"port\":\"7777\"}},"
+                            "\"tls-creds\":\"mig-tls\",\"tls-authz\":\"mig-authz\"",
+                  .reply = OK },
+                { .expect = "\"server\":{\"type\":\"inet\",\"host\":\"10.0.0.2\",\"port\":\"7777\"},\"export\":\"disk0\","
+                            "\"tls-creds\":\"mig-tls\",\"tls-hostname\":\"rm2.migration.vmatrix\"",
+                  .reply = OK },
+                { .expect = "\"arguments\":{\"tls-creds\":\"mig-tls\",\"tls-hostname\":"
+                            "\"rm2.migration.vmatrix\",\"tls-authz\":\"\"}",
+                  .reply = OK },
+                { .expect = "\"query-migrate-parameters\"",
+                  .reply = "{\"return\": {\"tls-authz\": \"mig-authz\", \"downtime-limit\": 300, \"tls-creds\": "
+                           "\"mig-tls\", \"tls-hostname\": \"\"}, \"id\": \"%ID%\"}\r\n" },
+                { .expect = "\"arguments\":{\"id\":\"mig-tls\"}", .reply = OK },
+        };
+#undef OK
+        peer_t peer;
+        int fd;
+        peer_start(&peer, steps, ELEMENTSOF(steps), &fd);
+        qmp_t *q = NULL;
+        qmp_error_t err = { 0 };
+        CHECK(qmp_open_fd(fd, 2000, &err, &q) == 0);
+        CHECK(qmp_cmd_object_add_tls_creds(q, "mig-tls", true, "/run/vm/tls-migrate", 2000, &err) == 0);
+        CHECK(qmp_cmd_object_add_tls_creds(q, "mig-tls", false, "/run/vm/tls-migrate", 2000, &err) == 0);
+        CHECK(qmp_cmd_object_add_authz_simple(q, "mig-authz", "OU=migration,CN=rm1", 2000, &err) == 0);
+        CHECK(qmp_cmd_nbd_server_start(q, "10.0.0.2", 7777, "mig-tls", "mig-authz", 2000, &err) == 0);
+        CHECK(qmp_cmd_blockdev_add_nbd(q, "live-target", "10.0.0.2", 7777, "disk0", "mig-tls", "rm2.migration.vmatrix",
+                                       2000, &err) == 0);
+        qmp_migrate_tls_t set = { .creds = "mig-tls", .hostname = "rm2.migration.vmatrix" }, got;
+        CHECK(qmp_cmd_migrate_set_tls(q, &set, 2000, &err) == 0);
+        CHECK(qmp_cmd_query_migrate_tls(q, 2000, &err, &got) == 0);
+        CHECK_STREQ(got.creds, "mig-tls");
+        CHECK_STREQ(got.authz, "mig-authz");
+        CHECK_STREQ(got.hostname, "");
+        CHECK(qmp_cmd_object_del(q, "mig-tls", 2000, &err) == 0);
+        /* refused before anything is sent */
+        CHECK(qmp_cmd_object_add_authz_simple(q, "mig-authz", "", 2000, &err) == -EINVAL);
+        CHECK(qmp_cmd_blockdev_add_nbd(q, "t", "10.0.0.2", 1, "disk0", NULL, "x.migration.vmatrix", 2000, &err) ==
+              -EINVAL);
+        CHECK(peer_finish(&peer) == 0);
+        qmp_free(q);
+
+        /* the parser: absent members are "", others are malformed */
+        json_t *j = json_loads("{\"downtime-limit\": 300}", 0, NULL);
+        CHECK(qmp_parse_migrate_tls(j, &got) == 0 && !*got.creds && !*got.hostname && !*got.authz);
+        json_decref(j);
+        j = json_loads("{\"tls-creds\": 5}", 0, NULL);
+        CHECK(qmp_parse_migrate_tls(j, &got) == -EBADMSG);
+        json_decref(j);
+        char big[400];
+        memset(big, 'a', sizeof big - 1);
+        big[sizeof big - 1] = 0;
+        j = json_pack("{s:s}", "tls-hostname", big);
+        CHECK(qmp_parse_migrate_tls(j, &got) == -EBADMSG);
+        json_decref(j);
+        CHECK(qmp_parse_migrate_tls(NULL, &got) == -EBADMSG);
+}
+
 typedef struct waiter {
         qmp_t *q;
         int result;
@@ -653,6 +721,7 @@ int main(void) {
         test_bad_greeting();
         test_overlong_line();
         test_fd_passing_and_args();
+        test_live_tls_args();
         test_event_wait_concurrent();
         test_connect();
         test_reply_check();

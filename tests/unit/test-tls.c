@@ -1,8 +1,12 @@
 /* Unit tests for src/tls: the CA (made once, reopened, damaged), certificates signed from a
  * request (the names they carry, verified against their CA and refused against another, expired
  * and not yet valid), malformed and foreign requests, identities (key of the certificate, mode
- * 0600, wrong CA), and the Oracle's own identity files (kept while good, reissued otherwise). */
+ * 0600, wrong CA), the Oracle's own identity files (kept while good, reissued otherwise), and an
+ * RM's migration identity (the subject QEMU's tls-authz compares, as GnuTLS prints it; a name
+ * no client of the control channel takes for the RM). */
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -219,16 +223,6 @@ static const http_route_t who_routes[] = {
         { NULL },
 };
 
-static int free_port(void) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        socklen_t len = sizeof a;
-        int port = -1;
-        if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 && getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-                port = ntohs(a.sin_port);
-        close(fd);
-        return port;
-}
 
 /* A node's identity files under dir/NAME.{key,pem}, signed by ca. */
 static void node_identity(ca_t *ca, const char *name, char **ret_cert, char **ret_key) {
@@ -251,7 +245,7 @@ static void test_channel(void) {
         _cleanup_free_ char *cert_path = xasprintf("%s/oracle.pem", cadir), *key_path = xasprintf("%s/oracle.key", cadir);
         _cleanup_free_ char *cert = NULL, *key = NULL, *ca_path = xasprintf("%s/" CA_CERT_FILE, cadir);
         CHECK(file_read(cert_path, &cert, NULL) == 0 && file_read(key_path, &key, NULL) == 0);
-        int port = free_port();
+        int port = tap_free_port();
         _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
         http_server_t *s = NULL;
         http_server_params_t sp = { .listen = listen, .routes = who_routes, .tls_cert = cert, .tls_key = key,
@@ -349,6 +343,82 @@ static void test_channel(void) {
         ca_free(other);
 }
 
+/* The subject of pem as QEMU's tls-authz sees it: gnutls_x509_crt_get_dn, the call QEMU 7.2
+ * makes in crypto/tlssession.c (malloc'd, NULL on failure). ret_host_ok: whether GnuTLS takes
+ * the certificate for host, as QEMU's tls-hostname check does. */
+static char *gnutls_dn(const char *pem, const char *host, bool *ret_host_ok) {
+        gnutls_x509_crt_t x;
+        if (gnutls_x509_crt_init(&x) < 0)
+                return NULL;
+        gnutls_datum_t d = { .data = (unsigned char *)pem, .size = (unsigned)strlen(pem) };
+        char buf[1024];
+        size_t size = sizeof buf;
+        char *dn = NULL;
+        if (gnutls_x509_crt_import(x, &d, GNUTLS_X509_FMT_PEM) >= 0 && gnutls_x509_crt_get_dn(x, buf, &size) >= 0)
+                dn = xstrdup(buf);
+        *ret_host_ok = dn && gnutls_x509_crt_check_hostname(x, host) != 0;
+        gnutls_x509_crt_deinit(x);
+        return dn;
+}
+
+/* Answers 200 to anyone: a server whose own certificate is the point. */
+static void h_any(const http_request_t *req, http_reply_t *reply) { http_reply_json(reply, 200, json_object()); }
+
+static const http_route_t any_routes[] = {
+        { "GET", "/v1/any", h_any, 1, 0 },
+        { NULL },
+};
+
+static void test_migration(void) {
+        ca_t *ca = ca_at("ca", NULL);
+        _cleanup_free_ char *key = NULL, *cert = NULL, *msg = NULL;
+        _cleanup_free_ char *csr = node_request("rm1", &key);
+        CHECK(ca_sign_migration(ca, "rm1", csr, &cert, &msg) == 0 && cert);
+        tls_peer_t p = { 0 };
+        CHECK(tls_cert_verify(cert, ca_cert_pem(ca), 0, &p, &msg) == 0);
+        CHECK_STREQ(p.cn, "rm1");
+        CHECK_STREQ(p.ou, TLS_OU_MIGRATION);
+        CHECK(p.not_after_s - p.not_before_s == CA_MIGRATION_VALID_DAYS * 86400);
+        CHECK(p.not_before_s <= time_wall_ms() / 1000);
+
+        /* the names: what QEMU's tls-authz compares and what its tls-hostname checks */
+        _cleanup_free_ char *id = tls_migration_authz_id("rm1"), *dns = tls_migration_dns_name("rm1");
+        CHECK_STREQ(id, "OU=migration,CN=rm1");
+        CHECK_STREQ(dns, "rm1.migration.vmatrix");
+        bool host_ok = false, rm_host_ok = true;
+        _cleanup_free_ char *dn = gnutls_dn(cert, dns, &host_ok), *dn2 = gnutls_dn(cert, "rm1.rm.vmatrix", &rm_host_ok);
+        CHECK_STREQ(dn, id);
+        CHECK(host_ok);
+        CHECK(!rm_host_ok); /* never the RM's own name */
+        CHECK(tls_migration_authz_id("Bad Name") == NULL && tls_migration_dns_name("a.b") == NULL);
+        CHECK(tls_migration_authz_id(TLS_ORACLE_CN) == NULL && tls_migration_dns_name(NULL) == NULL);
+        _cleanup_free_ char *bad = NULL;
+        CHECK(ca_sign_migration(ca, "Bad Name", csr, &bad, &msg) == -EINVAL && !bad);
+        free(msg);
+        msg = NULL;
+        CHECK(ca_sign_migration(ca, "rm1", "junk", &bad, &msg) == -EBADMSG && !bad);
+
+        /* a server showing the migration certificate is not RM rm1 to a client of the channel */
+        _cleanup_free_ char *key_pem = NULL, *ca_path = xasprintf("%s/ca/" CA_CERT_FILE, dir);
+        CHECK(file_read(key, &key_pem, NULL) == 0);
+        int port = tap_free_port();
+        _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
+        http_server_t *s = NULL;
+        http_server_params_t sp = { .listen = listen, .routes = any_routes, .tls_cert = cert, .tls_key = key_pem,
+                                    .tls_trust = ca_cert_pem(ca), .first_request_timeout_s = 1 };
+        CHECK(http_server_start(&sp, &s) == 0);
+        http_tls_t *anon = NULL;
+        CHECK(http_tls_new(ca_path, NULL, NULL, &anon) == 0);
+        _cleanup_free_ char *url = xasprintf("https://127.0.0.1:%d/v1/any", port);
+        http_call_t as_rm = { .tls = anon, .peer = "rm1" };
+        http_response_t resp = { 0 };
+        CHECK(http_call_json(&as_rm, "GET", url, NULL, 5000, &resp) == -EKEYREJECTED);
+        http_response_clear(&resp);
+        http_tls_free(anon);
+        http_server_stop(s);
+        ca_free(ca);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/vmx-tls-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -358,6 +428,7 @@ int main(void) {
         test_sign();
         test_identity();
         test_channel();
+        test_migration();
         rm_rf(dir);
         return tap_finish();
 }

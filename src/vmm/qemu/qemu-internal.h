@@ -75,7 +75,23 @@ int qemu_slot_restore(vmm_vm_t *slot, const vmm_config_t *cfg, const char *state
 int qemu_agent_call(vmm_vm_t *vm, const char *request, int timeout_ms, char **ret_reply);
 int qemu_balloon_set(vmm_vm_t *vm, uint64_t target_bytes);
 int qemu_balloon_get(vmm_vm_t *vm, uint64_t *ret_actual_bytes);
-int qemu_live_receive(const vmm_config_t *cfg, const char *host, unsigned flags, vmm_live_endpoint_t *ret_ep,
-                      vmm_vm_t **ret);
-int qemu_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats);
+int qemu_live_receive(const vmm_config_t *cfg, const char *host, const vmm_live_tls_t *tls, unsigned flags,
+                      vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret);
+int qemu_live_send(vmm_vm_t *vm, const vmm_live_endpoint_t *ep, const vmm_live_tls_t *tls, int timeout_ms,
+                   vmm_live_stats_t *ret_stats);
+
+/* qemu-live-tls.c: the TLS of live migration (see there). */
+#define QEMU_LIVE_TLS_DIR "tls-migrate"     /* RUN/tls-migrate, while QEMU reads it */
+#define QEMU_LIVE_TLS_CREDS "vmx-live-tls"  /* the tls-creds-x509 object */
+#define QEMU_LIVE_TLS_AUTHZ "vmx-live-authz" /* the destination's authz-simple object */
+/* Whether tls has what a destination (server) or a source needs. */
+bool qemu_live_tls_valid(const vmm_live_tls_t *tls, bool server);
+/* Loads tls into vm's QEMU: the creds object (server: the destination's, with the authz
+ * object allowing tls->peer_subject), then the migration parameters (tls-creds, and tls-authz
+ * or tls-hostname), read back to be sure QEMU took them. The files QEMU reads are gone again on
+ * return, either way. -errno with err. */
+int qemu_live_tls_setup(qemu_vm_t *vm, const vmm_live_tls_t *tls, bool server, int timeout_ms, qmp_error_t *err);
+/* Undoes qemu_live_tls_setup: the migration parameters back to plain (a later save must not try
+ * TLS on its file) and the objects deleted. Warnings only. */
+void qemu_live_tls_teardown(qemu_vm_t *vm, bool server, int timeout_ms);
 int qemu_live_finish(vmm_vm_t *vm, int timeout_ms);

@@ -4,10 +4,15 @@
  *
  *   destination: live_receive             source: live_send
  *   QEMU -incoming defer -S
- *   nbd-server-start HOST:P1
+ *   TLS server creds, authz of the source
+ *   migrate-set-parameters tls-creds, tls-authz
+ *   nbd-server-start HOST:P1 tls-creds tls-authz
  *   block-export-add nbd disk0 writable
  *   migrate-incoming tcp:HOST:P2
- *                                         blockdev-add nbd client "live-target" -> HOST:P1 disk0
+ *                                         TLS client creds
+ *                                         migrate-set-parameters tls-creds, tls-hostname
+ *                                         blockdev-add nbd client "live-target" -> HOST:P1 disk0,
+ *                                         tls-creds, tls-hostname
  *                                         blockdev-mirror disk0 -> live-target, sync "top"
  *                                         (the overlay's own clusters: the destination's empty
  *                                         overlay has the same backing image), until ready
@@ -17,9 +22,11 @@
  *                                         block-job-cancel: a ready mirror copies what is left
  *                                         and ends without pivoting (BLOCK_JOB_COMPLETED)
  *                                         migrate-continue -> completed; blockdev-del live-target
+ *                                         TLS parameters off, creds deleted
  *   live_finish: wait for completed,
- *   nbd-server-stop, cont
+ *   nbd-server-stop, TLS off, cont
  *
+ * Both streams are TLS (qemu-live-tls.c), and only TLS: there is no plain TCP live migration.
  * Why pause before switchover rather than cancel the mirror once the migration completed:
  * at completion the source has already sent the device state and inactivated its disk, so the
  * guest's last writes would have to reach the destination after the stream declared the
@@ -74,6 +81,7 @@ typedef struct live_send {
         bool target_added; /* the NBD client node exists */
         bool mirroring;    /* the mirror job may still exist */
         bool migrating;    /* migrate was issued and has not completed */
+        bool tls_set;      /* the TLS creds and parameters may be set */
 } live_send_t;
 
 /* The timeout for one monitor command: what is left until deadline, but at least
@@ -154,7 +162,8 @@ static int live_listen(qemu_vm_t *vm, const char *host, bool nbd, qmp_error_t *e
                         return port;
                 }
                 if (nbd)
-                        r = qmp_cmd_nbd_server_start(vm->qmp, host, port, QEMU_CMD_TIMEOUT_MS, err);
+                        r = qmp_cmd_nbd_server_start(vm->qmp, host, port, QEMU_LIVE_TLS_CREDS, QEMU_LIVE_TLS_AUTHZ,
+                                                     QEMU_CMD_TIMEOUT_MS, err);
                 else {
                         _cleanup_free_ char *uri = xasprintf("tcp:%s:%d", host, port);
                         r = qmp_cmd_migrate_incoming(vm->qmp, uri, QEMU_CMD_TIMEOUT_MS, err);
@@ -171,10 +180,16 @@ static int live_listen(qemu_vm_t *vm, const char *host, bool nbd, qmp_error_t *e
         return r;
 }
 
-int qemu_live_receive(const vmm_config_t *cfg, const char *host, unsigned flags, vmm_live_endpoint_t *ret_ep,
-                      vmm_vm_t **ret) {
+int qemu_live_receive(const vmm_config_t *cfg, const char *host, const vmm_live_tls_t *tls, unsigned flags,
+                      vmm_live_endpoint_t *ret_ep, vmm_vm_t **ret) {
         if (!cfg || !cfg->name || !host || !ret_ep || !ret)
                 return -EINVAL;
+        if (!qemu_live_tls_valid(tls, true)) {
+                log_error("vm %s: live receive: no TLS credentials or no source to allow (there is no live migration "
+                          "over plain TCP)",
+                          cfg->name);
+                return -EINVAL;
+        }
         struct in_addr a;
         if (inet_pton(AF_INET, host, &a) != 1 || strlen(host) >= sizeof ret_ep->host) {
                 log_error("vm %s: live receive: \"%s\" is not an IPv4 address", cfg->name, host);
@@ -195,6 +210,8 @@ int qemu_live_receive(const vmm_config_t *cfg, const char *host, unsigned flags,
         r = qmp_cmd_migrate_set_capability(vm->qmp, "x-ignore-shared", false, QEMU_CMD_TIMEOUT_MS, &err);
         if (r >= 0) /* MIGRATION events wake live_finish */
                 r = qmp_cmd_migrate_set_capability(vm->qmp, "events", true, QEMU_CMD_TIMEOUT_MS, &err);
+        if (r >= 0) /* before anything listens: nothing is ever served without TLS */
+                r = qemu_live_tls_setup(vm, tls, true, QEMU_CMD_TIMEOUT_MS, &err);
         if (r >= 0)
                 r = live_listen(vm, host, true, &err, &ep.nbd_port);
         if (r >= 0)
@@ -347,8 +364,8 @@ static int live_ram_tracking_ok(qemu_vm_t *vm, int64_t deadline, qmp_error_t *er
 }
 
 /* The part of live_send that can fail; s records what to undo. */
-static int live_send_run(live_send_t *s, const vmm_live_endpoint_t *ep, int64_t deadline, qmp_error_t *err,
-                         vmm_live_stats_t *ret) {
+static int live_send_run(live_send_t *s, const vmm_live_endpoint_t *ep, const vmm_live_tls_t *tls, int64_t deadline,
+                         qmp_error_t *err, vmm_live_stats_t *ret) {
         qemu_vm_t *vm = s->vm;
         qmp_t *q = vm->qmp;
         int64_t t0 = time_now_ms();
@@ -368,14 +385,24 @@ static int live_send_run(live_send_t *s, const vmm_live_endpoint_t *ep, int64_t 
                 r = qmp_cmd_migrate_set_max_bandwidth(q, LIVE_BANDWIDTH, cmd_timeout(deadline), err);
         if (r >= 0)
                 r = qmp_cmd_migrate_set_downtime_limit(q, LIVE_DOWNTIME_LIMIT_MS, cmd_timeout(deadline), err);
+        if (r >= 0) {
+                s->tls_set = true;
+                r = qemu_live_tls_setup(vm, tls, false, cmd_timeout(deadline), err);
+        }
 
         /* the disk first: the mirror stays in sync while RAM is copied */
         if (r >= 0)
                 r = live_tcp_probe(ep->host, ep->nbd_port, err);
         if (r >= 0) {
-                r = qmp_cmd_blockdev_add_nbd(q, LIVE_TARGET, ep->host, ep->nbd_port, LIVE_EXPORT,
-                                             cmd_timeout(deadline), err);
+                r = qmp_cmd_blockdev_add_nbd(q, LIVE_TARGET, ep->host, ep->nbd_port, LIVE_EXPORT, QEMU_LIVE_TLS_CREDS,
+                                             tls->peer_hostname, cmd_timeout(deadline), err);
                 s->target_added = r >= 0 || r == -ETIMEDOUT;
+                if (r == -EIO) { /* QEMU's words say what failed, not where: a refused certificate is here */
+                        _cleanup_free_ char *why = xstrdup(err->desc), *klass = xstrdup(err->klass);
+                        qmp_error_set(err, klass, "connecting over TLS to the destination's disk export, which must be "
+                                      "%s's and take this RM's certificate: %s",
+                                      tls->peer_hostname, why);
+                }
         }
         if (r >= 0) {
                 r = qmp_cmd_blockdev_mirror(q, LIVE_JOB, QEMU_DISK_ID, LIVE_TARGET, "top", cmd_timeout(deadline), err);
@@ -447,8 +474,8 @@ static void live_warn(qemu_vm_t *vm, const char *what, int r, const qmp_error_t 
                  err && *err->desc ? err->desc : strerror(-r));
 }
 
-/* Drop the NBD client node and the capability that would stop a later save before
- * switchover. Warnings only: the migration itself is decided by then. */
+/* Drop the NBD client node, the TLS of the migration and the capability that would stop a
+ * later save before switchover. Warnings only: the migration itself is decided by then. */
 static void live_send_release(live_send_t *s, int64_t deadline) {
         qemu_vm_t *vm = s->vm;
         qmp_error_t err = { 0 };
@@ -458,6 +485,10 @@ static void live_send_release(live_send_t *s, int64_t deadline) {
                 if (r < 0)
                         live_warn(vm, "removing the disk mirror's target node " LIVE_TARGET, r, &err);
                 s->target_added = false;
+        }
+        if (s->tls_set) { /* after the NBD node, which holds the creds */
+                qemu_live_tls_teardown(vm, false, cmd_timeout(deadline));
+                s->tls_set = false;
         }
         if (s->caps_set) {
                 r = qmp_cmd_migrate_set_capability(vm->qmp, "pause-before-switchover", false, cmd_timeout(deadline),
@@ -499,11 +530,18 @@ static void live_send_undo(live_send_t *s) {
                 live_warn(vm, "resuming the source", r, &err);
 }
 
-int qemu_live_send(vmm_vm_t *v, const vmm_live_endpoint_t *ep, int timeout_ms, vmm_live_stats_t *ret_stats) {
+int qemu_live_send(vmm_vm_t *v, const vmm_live_endpoint_t *ep, const vmm_live_tls_t *tls, int timeout_ms,
+                   vmm_live_stats_t *ret_stats) {
         qemu_vm_t *vm = qemu_vm_from(v);
         if (!ep || !*ep->host || ep->migrate_port < 1 || ep->migrate_port > 65535 || ep->nbd_port < 1 ||
             ep->nbd_port > 65535 || timeout_ms <= 0)
                 return -EINVAL;
+        if (!qemu_live_tls_valid(tls, false)) {
+                log_error("vm %s: live send: no TLS credentials or no destination name (there is no live migration "
+                          "over plain TCP)",
+                          vm->name);
+                return -EINVAL;
+        }
         int64_t deadline = time_now_ms() + timeout_ms;
         _cleanup_free_ char *what = xasprintf("live migration to %s:%d", ep->host, ep->migrate_port);
         qmp_error_t err = { 0 };
@@ -519,7 +557,7 @@ int qemu_live_send(vmm_vm_t *v, const vmm_live_endpoint_t *ep, int timeout_ms, v
         }
         live_send_t s = { .vm = vm, .was_running = st.running };
         vmm_live_stats_t stats;
-        r = live_send_run(&s, ep, deadline, &err, &stats);
+        r = live_send_run(&s, ep, tls, deadline, &err, &stats);
         if (r < 0) {
                 r = qemu_op_fail(vm, what, r, &err);
                 if (r != -ESRCH) /* QEMU is gone: nothing to undo */
@@ -550,6 +588,8 @@ int qemu_live_finish(vmm_vm_t *v, int timeout_ms) {
         /* closes the export and drops the source's connection, if it is still there */
         if (r >= 0)
                 r = qmp_cmd_nbd_server_stop(vm->qmp, cmd_timeout(deadline), &err);
+        if (r >= 0) /* a later save of this VM must not try TLS on its file */
+                qemu_live_tls_teardown(vm, true, cmd_timeout(deadline));
         if (r >= 0)
                 r = qmp_cmd_cont(vm->qmp, cmd_timeout(deadline), &err);
         /* cont right after the load may only arm autostart: wait for the CPUs to run */

@@ -238,14 +238,16 @@ int qmp_cmd_query_blockstats(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_blo
 
 /* ---- Live migration with non-shared storage: NBD, block jobs, migration tuning ---- */
 
-int qmp_cmd_nbd_server_start(qmp_t *q, const char *host, int port, int timeout_ms, qmp_error_t *err) {
+int qmp_cmd_nbd_server_start(qmp_t *q, const char *host, int port, const char *tls_creds, const char *tls_authz,
+                             int timeout_ms, qmp_error_t *err) {
         if (!host || port < 1 || port > 65535)
                 return -EINVAL;
         char p[16];
         snprintf(p, sizeof p, "%d", port); /* QAPI InetSocketAddress.port is a string */
         /* 7.2 still takes the legacy SocketAddress here: {"type": "inet", "data": {...}} */
         _cleanup_(json_decrefp) json_t *args =
-                json_pack("{s:{s:s, s:{s:s, s:s}}}", "addr", "type", "inet", "data", "host", host, "port", p);
+                json_pack("{s:{s:s, s:{s:s, s:s}}, s:s?, s:s?}", "addr", "type", "inet", "data", "host", host, "port",
+                          p, "tls-creds", tls_creds, "tls-authz", tls_authz);
         if (!args)
                 return -ENOMEM;
         return qmp_simple(q, "nbd-server-start", args, timeout_ms, err);
@@ -268,15 +270,16 @@ int qmp_cmd_block_export_add_nbd(qmp_t *q, const char *id, const char *node_name
 }
 
 int qmp_cmd_blockdev_add_nbd(qmp_t *q, const char *node_name, const char *host, int port, const char *export,
-                             int timeout_ms, qmp_error_t *err) {
-        if (!node_name || !host || !export || port < 1 || port > 65535)
+                             const char *tls_creds, const char *tls_hostname, int timeout_ms, qmp_error_t *err) {
+        if (!node_name || !host || !export || port < 1 || port > 65535 || (tls_hostname && !tls_creds))
                 return -EINVAL;
         char p[16];
         snprintf(p, sizeof p, "%d", port);
         /* blockdev-add takes the flat SocketAddress: {"type": "inet", "host": ..., "port": ...} */
         _cleanup_(json_decrefp) json_t *args =
-                json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s}", "driver", "nbd", "node-name", node_name, "server",
-                          "type", "inet", "host", host, "port", p, "export", export);
+                json_pack("{s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s?, s:s?}", "driver", "nbd", "node-name", node_name,
+                          "server", "type", "inet", "host", host, "port", p, "export", export, "tls-creds", tls_creds,
+                          "tls-hostname", tls_hostname);
         if (!args)
                 return -ENOMEM;
         return qmp_simple(q, "blockdev-add", args, timeout_ms, err);
@@ -453,5 +456,83 @@ int qmp_cmd_query_kvm(qmp_t *q, int timeout_ms, qmp_error_t *err, bool *ret_enab
         r = qmp_parse_kvm(value, ret_enabled);
         if (r < 0)
                 qmp_error_set(err, "", "malformed reply to query-kvm");
+        return r;
+}
+
+/* ---- TLS of the live migration streams ---- */
+
+int qmp_cmd_object_add_tls_creds(qmp_t *q, const char *id, bool server, const char *dir, int timeout_ms,
+                                 qmp_error_t *err) {
+        if (!id || !dir)
+                return -EINVAL;
+        /* 7.2's object-add takes the properties flat, beside qom-type and id */
+        _cleanup_(json_decrefp) json_t *args =
+                json_pack("{s:s, s:s, s:s, s:s, s:b}", "qom-type", "tls-creds-x509", "id", id, "endpoint",
+                          server ? "server" : "client", "dir", dir, "verify-peer", true);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "object-add", args, timeout_ms, err);
+}
+
+int qmp_cmd_object_add_authz_simple(qmp_t *q, const char *id, const char *identity, int timeout_ms,
+                                    qmp_error_t *err) {
+        if (!id || !identity || !*identity)
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *args =
+                json_pack("{s:s, s:s, s:s}", "qom-type", "authz-simple", "id", id, "identity", identity);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "object-add", args, timeout_ms, err);
+}
+
+int qmp_cmd_object_del(qmp_t *q, const char *id, int timeout_ms, qmp_error_t *err) {
+        if (!id)
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s}", "id", id);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "object-del", args, timeout_ms, err);
+}
+
+int qmp_cmd_migrate_set_tls(qmp_t *q, const qmp_migrate_tls_t *tls, int timeout_ms, qmp_error_t *err) {
+        if (!tls)
+                return -EINVAL;
+        _cleanup_(json_decrefp) json_t *args = json_pack("{s:s, s:s, s:s}", "tls-creds", tls->creds, "tls-hostname",
+                                                         tls->hostname, "tls-authz", tls->authz);
+        if (!args)
+                return -ENOMEM;
+        return qmp_simple(q, "migrate-set-parameters", args, timeout_ms, err);
+}
+
+/* A string member into buf: absent gives "", another type or one too long -EBADMSG. */
+static int json_member_str(json_t *obj, const char *key, char *buf, size_t size) {
+        json_t *v = json_object_get(obj, key);
+        const char *s = v ? json_string_value(v) : "";
+        if (!s || strlen(s) >= size)
+                return -EBADMSG;
+        memcpy(buf, s, strlen(s) + 1);
+        return 0;
+}
+
+int qmp_parse_migrate_tls(json_t *value, qmp_migrate_tls_t *ret) {
+        if (!json_is_object(value))
+                return -EBADMSG;
+        qmp_migrate_tls_t t = { 0 };
+        if (json_member_str(value, "tls-creds", t.creds, sizeof t.creds) < 0 ||
+            json_member_str(value, "tls-hostname", t.hostname, sizeof t.hostname) < 0 ||
+            json_member_str(value, "tls-authz", t.authz, sizeof t.authz) < 0)
+                return -EBADMSG;
+        *ret = t;
+        return 0;
+}
+
+int qmp_cmd_query_migrate_tls(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_migrate_tls_t *ret) {
+        _cleanup_(json_decrefp) json_t *value = NULL;
+        int r = qmp_command_send(q, "query-migrate-parameters", NULL, -1, timeout_ms, err, &value);
+        if (r < 0)
+                return r;
+        r = qmp_parse_migrate_tls(value, ret);
+        if (r < 0)
+                qmp_error_set(err, "", "malformed reply to query-migrate-parameters");
         return r;
 }

@@ -125,17 +125,23 @@ typedef struct qmp_migrate_times {
         uint64_t setup_ms;    /* "setup-time" */
 } qmp_migrate_times_t;
 
-/* nbd-server-start listening on host:port (IPv4 or name, as a legacy SocketAddress). */
-int qmp_cmd_nbd_server_start(qmp_t *q, const char *host, int port, int timeout_ms, qmp_error_t *err);
+/* nbd-server-start listening on host:port (IPv4 or name, as a legacy SocketAddress). With
+ * tls_creds (the id of a tls-creds-x509 server object) clients must speak TLS before any
+ * export is opened; tls_authz (an authz object's id) also names the client certificates'
+ * subjects allowed. Either may be NULL: none. */
+int qmp_cmd_nbd_server_start(qmp_t *q, const char *host, int port, const char *tls_creds, const char *tls_authz,
+                             int timeout_ms, qmp_error_t *err);
 /* nbd-server-stop; also removes every NBD export and drops its clients. */
 int qmp_cmd_nbd_server_stop(qmp_t *q, int timeout_ms, qmp_error_t *err);
 /* block-export-add of type nbd: node_name exported under its own name, with export id id. */
 int qmp_cmd_block_export_add_nbd(qmp_t *q, const char *id, const char *node_name, bool writable, int timeout_ms,
                                  qmp_error_t *err);
 
-/* blockdev-add of an NBD client node: export on host:port as node_name. */
+/* blockdev-add of an NBD client node: export on host:port as node_name. With tls_creds (a
+ * tls-creds-x509 client object's id) over TLS, the server's certificate checked for
+ * tls_hostname (NULL: host). Both NULL: plain TCP. */
 int qmp_cmd_blockdev_add_nbd(qmp_t *q, const char *node_name, const char *host, int port, const char *export,
-                             int timeout_ms, qmp_error_t *err);
+                             const char *tls_creds, const char *tls_hostname, int timeout_ms, qmp_error_t *err);
 int qmp_cmd_blockdev_del(qmp_t *q, const char *node_name, int timeout_ms, qmp_error_t *err);
 /* blockdev-mirror job_id: copy device (a root node) into the node target, sync "top",
  * "full" or "none"; the job then keeps target in sync until it is cancelled or completed. */
@@ -171,3 +177,32 @@ int qmp_cmd_query_version(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_versio
 int qmp_cmd_query_kvm(qmp_t *q, int timeout_ms, qmp_error_t *err, bool *ret_enabled);
 int qmp_parse_version(json_t *value, qmp_version_t *ret);
 int qmp_parse_kvm(json_t *value, bool *ret_enabled);
+
+/* ---- TLS of the live migration streams (qemu-live-tls.c). Schemas as in QEMU 7.2
+ * (qapi/crypto.json TlsCredsX509Properties, qapi/authz.json, qapi/migration.json). */
+
+/* object-add tls-creds-x509 id from the files in dir, QEMU's names: ca-cert.pem and
+ * server-cert.pem + server-key.pem (server) or client-cert.pem + client-key.pem (client),
+ * verify-peer on: a server asks for the client's certificate and checks it against the CA, a
+ * client checks the server's. QEMU reads the files here, once, and keeps them in memory. */
+int qmp_cmd_object_add_tls_creds(qmp_t *q, const char *id, bool server, const char *dir, int timeout_ms,
+                                 qmp_error_t *err);
+/* object-add authz-simple id allowing exactly the identity given (for TLS: the client
+ * certificate's subject as QEMU prints it, see tls_migration_authz_id). */
+int qmp_cmd_object_add_authz_simple(qmp_t *q, const char *id, const char *identity, int timeout_ms,
+                                    qmp_error_t *err);
+int qmp_cmd_object_del(qmp_t *q, const char *id, int timeout_ms, qmp_error_t *err);
+
+/* The TLS parameters of QEMU's migrations (migrate-set-parameters, query-migrate-parameters);
+ * "" is none, and tls-creds "" is plain TCP. */
+typedef struct qmp_migrate_tls {
+        char creds[64];     /* tls-creds: a tls-creds-x509 object's id */
+        char hostname[256]; /* tls-hostname: the name the destination's certificate must carry */
+        char authz[64];     /* tls-authz: the object that allows the source's certificate */
+} qmp_migrate_tls_t;
+
+/* Sets all three parameters as tls says. */
+int qmp_cmd_migrate_set_tls(qmp_t *q, const qmp_migrate_tls_t *tls, int timeout_ms, qmp_error_t *err);
+/* The three parameters as QEMU has them now (absent: ""). */
+int qmp_cmd_query_migrate_tls(qmp_t *q, int timeout_ms, qmp_error_t *err, qmp_migrate_tls_t *ret);
+int qmp_parse_migrate_tls(json_t *value, qmp_migrate_tls_t *ret);
