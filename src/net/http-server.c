@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "net/http-route.h"
 
 #define HTTP_MAX_JSON_BODY (4 * 1024 * 1024)
 
@@ -53,45 +54,6 @@ static void request_state_free(request_state_t *st) {
                 free(st->upload_path);
         }
         free(st);
-}
-
-/* Matches path against pattern segment by segment; on success params point into *storage
- * (a malloc'd copy of path with its '/' separators replaced by NULs). */
-static bool route_match(const char *pattern, const char *path, const char **params, char **storage) {
-        char *copy = xstrdup(path);
-        const char *p = pattern;
-        char *s = copy;
-        unsigned n = 0;
-        for (;;) {
-                if (!*p && !*s)
-                        break;
-                if (*p != '/' || *s != '/')
-                        goto fail;
-                p++, s++;
-                const char *pend = strchrnul(p, '/');
-                char *send = strchrnul(s, '/');
-                size_t plen = (size_t)(pend - p), slen = (size_t)(send - s);
-                if (*p == ':') {
-                        if (slen == 0 || n >= HTTP_MAX_PARAMS)
-                                goto fail;
-                        params[n++] = s;
-                } else if (plen != slen || strncmp(p, s, plen) != 0) {
-                        goto fail;
-                }
-                p = pend;
-                bool more = *send == '/';
-                *send = 0;
-                s = send;
-                if (more)
-                        *s = '/'; /* keep the separator for the next round; cut below */
-        }
-        for (unsigned i = 0; i < n; i++)
-                *strchrnul((char *)params[i], '/') = 0;
-        *storage = copy;
-        return true;
-fail:
-        free(copy);
-        return false;
 }
 
 typedef struct upgrade_ctx {
@@ -226,7 +188,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 for (const http_route_t *r = s->routes; r->method; r++) {
                         const char *params[HTTP_MAX_PARAMS] = { 0 };
                         char *storage = NULL;
-                        if (!route_match(r->pattern, url, params, &storage))
+                        if (!http_route_match(r->pattern, url, params, &storage))
                                 continue;
                         path_known = true;
                         if (!streq(r->method, method)) {
@@ -357,28 +319,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         return send_reply(conn, &reply);
 }
 
-static int hex_digit(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Decodes %HH in the path and the query arguments as libmicrohttpd's default does, except %00:
- * a NUL would cut the string short where handlers read it ("DELETE /v1/vms/web%00x" would
- * delete "web"), so it stays as the three characters, which no name or number accepts. */
-static size_t url_unescape(void *cls, struct MHD_Connection *conn, char *s) {
-        char *w = s;
-        for (const char *r = s; *r;) {
-                int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
-                int lo = hi >= 0 ? hex_digit(r[2]) : -1;
-                if (lo >= 0 && (hi | lo) != 0) {
-                        *w++ = (char)(hi << 4 | lo);
-                        r += 3;
-                } else {
-                        *w++ = *r++;
-                }
-        }
-        *w = 0;
-        return (size_t)(w - s);
-}
+/* libmicrohttpd's unescape callback: the path and the query arguments (http-route.h). */
+static size_t url_unescape(void *cls, struct MHD_Connection *conn, char *s) { return http_route_unescape(s); }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe) {
