@@ -9,7 +9,7 @@
 /* Matches path against pattern ("/v1/vms/:name/activate") segment by segment. On success the
  * ":x" segments, in order, go to params (room for HTTP_MAX_PARAMS; the rest untouched), each
  * non-empty and pointing into *ret_storage, a malloc'd copy of path the caller frees; false
- * otherwise (nothing to free). */
+ * otherwise, with nothing to free and params left meaningless (some may have been written). */
 bool http_route_match(const char *pattern, const char *path, const char **params, char **ret_storage);
 
 /* Decodes %HH in s, in place, as libmicrohttpd's default does, except %00 (see http-route.c).
