@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "base/log.h"
@@ -26,6 +27,9 @@ struct http_server {
         bool short_first;        /* the first request has a shorter timeout */
 };
 
+typedef struct upgrade_ctx upgrade_ctx_t;
+static void upgrade_abandon(upgrade_ctx_t *u);
+
 /* Per-request state kept between libmicrohttpd's calls of the access handler. */
 typedef struct request_state {
         const http_route_t *route;
@@ -39,11 +43,15 @@ typedef struct request_state {
         int upload_error;
         uint64_t upload_len;
         void *principal; /* the authorizer's, freed with the state */
+        upgrade_ctx_t *upgrade; /* a 101 queued, its socket not handed over yet (upgrade_handler) */
 } request_state_t;
 
 static void request_state_free(request_state_t *st) {
         if (!st)
                 return;
+        /* the client left before the 101 went out: the upgrade function still owns its data */
+        if (st->upgrade)
+                upgrade_abandon(st->upgrade);
         free(st->principal);
         free(st->param_storage);
         free(st->body);
@@ -56,38 +64,29 @@ static void request_state_free(request_state_t *st) {
         free(st);
 }
 
-typedef struct upgrade_ctx {
+struct upgrade_ctx {
         http_upgrade_fn fn;
         void *data;
         int fd;
         char *extra;
         size_t extra_len;
-        struct MHD_UpgradeResponseHandle *urh;
-} upgrade_ctx_t;
+        struct MHD_UpgradeResponseHandle *urh; /* NULL: an abandoned upgrade, fd is ours */
+};
 
 static void *upgrade_thread(void *arg) {
         upgrade_ctx_t *u = arg;
         u->fn(u->data, u->fd, u->extra, u->extra_len);
-        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (u->urh)
+                MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        else
+                close(u->fd);
         free(u->extra);
         free(u);
         return NULL;
 }
 
-/* libmicrohttpd hands over the socket here; the stream runs in a thread of its own so the
- * connection's thread is not held. */
-static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
-                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
-        upgrade_ctx_t *u = cls;
-        u->fd = sock;
-        u->urh = urh;
-        if (extra_in_size > 0) {
-                u->extra = malloc(extra_in_size);
-                if (u->extra) {
-                        memcpy(u->extra, extra_in, extra_in_size);
-                        u->extra_len = extra_in_size;
-                }
-        }
+/* Runs u's function in a thread of its own, so the connection's thread is not held. */
+static void upgrade_run(upgrade_ctx_t *u) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -97,31 +96,72 @@ static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *
         pthread_attr_destroy(&attr);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *reply) {
+/* An upgrade that never happens (libmicrohttpd refused it: an HTTP/1.0 request; or the client
+ * left before the 101 went out). Its function owns data (a console's sockets, memory), so it
+ * still runs, on a socket whose peer is gone, as if the client had left at once. */
+static void upgrade_abandon(upgrade_ctx_t *u) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                log_error("an upgrade that did not happen cannot be undone (%m): its function's data leaks");
+                free(u);
+                return;
+        }
+        close(sv[1]);
+        u->fd = sv[0];
+        u->urh = NULL;
+        upgrade_run(u);
+}
+
+/* libmicrohttpd hands over the socket here; the stream runs in a thread of its own so the
+ * connection's thread is not held. */
+static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
+                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        upgrade_ctx_t *u = cls;
+        request_state_t *st = con_cls; /* libmicrohttpd ends the request after this, never before */
+        if (st)
+                st->upgrade = NULL;
+        u->fd = sock;
+        u->urh = urh;
+        if (extra_in_size > 0) {
+                u->extra = malloc(extra_in_size);
+                if (u->extra) {
+                        memcpy(u->extra, extra_in, extra_in_size);
+                        u->extra_len = extra_in_size;
+                }
+        }
+        upgrade_run(u);
+}
+
+/* Sends reply on conn and frees what it holds; state is the request's (an upgrade is recorded
+ * there until libmicrohttpd hands the socket over). */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *state, http_reply_t *reply) {
         struct MHD_Response *resp = NULL;
         const char *type = "application/json";
         if (reply->upgrade) {
                 upgrade_ctx_t *u = xcalloc(1, sizeof *u);
                 u->fn = reply->upgrade;
                 u->data = reply->upgrade_data;
+                u->fd = -1;
                 resp = MHD_create_response_for_upgrade(upgrade_handler, u);
-                if (!resp) {
-                        free(u);
+                enum MHD_Result r = MHD_NO;
+                if (resp) {
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+                        r = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+                        MHD_destroy_response(resp);
+                        resp = NULL;
+                }
+                reply->upgrade = NULL;
+                if (r == MHD_YES) {
+                        state->upgrade = u;
                         json_decref(reply->json);
                         free(reply->file_path);
                         free(reply->text);
                         free(reply->bytes);
-                        return MHD_NO;
+                        return r;
                 }
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
-                enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-                MHD_destroy_response(resp);
-                json_decref(reply->json);
-                free(reply->file_path);
-                free(reply->text);
-                free(reply->bytes);
-                return r;
+                upgrade_abandon(u);
+                http_reply_error(reply, 400, "invalid", "switching to %s needs HTTP/1.1", reply->upgrade_protocol);
         }
         if (reply->file_path) {
                 int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
@@ -216,7 +256,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         if (r < 0) {
                                 if (!reply.status)
                                         http_reply_error(&reply, 403, "forbidden", "not allowed");
-                                return send_reply(conn, &reply);
+                                return send_reply(conn, st, &reply);
                         }
                 }
                 if (st->route && st->route->upload) {
@@ -274,24 +314,24 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         http_reply_t reply = { 0 };
         if (st->upload_error == 404) {
                 http_reply_error(&reply, 404, "not_found", "no such endpoint: %s %s", method, url);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->upload_error == 405) {
                 http_reply_error(&reply, 405, "method_not_allowed", "method %s not allowed on %s", method, url);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->upload_error == 413) {
                 uint64_t max = st->route && st->route->upload_max ? st->route->upload_max : HTTP_MAX_UPLOAD;
                 http_reply_error(&reply, 413, "too_large", "upload larger than %llu bytes", (unsigned long long)max);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->upload_error) {
                 http_reply_error(&reply, 507, "no_space", "could not store the upload");
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->too_large) {
                 http_reply_error(&reply, 413, "too_large", "request body larger than %d bytes", HTTP_MAX_JSON_BODY);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         http_request_t req = {
                 .method = method, .path = url, .connection = conn, .userdata = s->userdata,
@@ -301,7 +341,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (st->upload_fd >= 0) {
                 if (fsync(st->upload_fd) < 0) {
                         http_reply_error(&reply, 507, "no_space", "could not store the upload: %m");
-                        return send_reply(conn, &reply);
+                        return send_reply(conn, st, &reply);
                 }
                 req.upload_path = st->upload_path;
         } else if (st->body_len > 0) {
@@ -311,12 +351,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         json_decref(req.body);
                         http_reply_error(&reply, 400, "bad_json", "request body is not a JSON object%s%s",
                                          req.body ? "" : ": ", req.body ? "" : jerr.text);
-                        return send_reply(conn, &reply);
+                        return send_reply(conn, st, &reply);
                 }
         }
         st->route->handler(&req, &reply);
         json_decref(req.body);
-        return send_reply(conn, &reply);
+        return send_reply(conn, st, &reply);
 }
 
 /* libmicrohttpd's unescape callback: the path and the query arguments (http-route.h). */
