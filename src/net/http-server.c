@@ -43,7 +43,10 @@ typedef struct request_state {
         int upload_error;
         uint64_t upload_len;
         void *principal; /* the authorizer's, freed with the state */
+        bool http11;            /* an HTTP/1.1 request (only those can switch protocols) */
         upgrade_ctx_t *upgrade; /* a 101 queued, its socket not handed over yet (upgrade_handler) */
+        struct MHD_Response *pending; /* an answer libmicrohttpd was not ready for (reply_queue) */
+        unsigned pending_status;
 } request_state_t;
 
 static void request_state_free(request_state_t *st) {
@@ -52,6 +55,8 @@ static void request_state_free(request_state_t *st) {
         /* the client left before the 101 went out: the upgrade function still owns its data */
         if (st->upgrade)
                 upgrade_abandon(st->upgrade);
+        if (st->pending)
+                MHD_destroy_response(st->pending);
         free(st->principal);
         free(st->param_storage);
         free(st->body);
@@ -132,6 +137,22 @@ static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *
         upgrade_run(u);
 }
 
+/* Queues resp on conn (taken over). libmicrohttpd refuses an answer before the request has
+ * ended, and 0.9.75 makes one call without data before the end of a request that asked for
+ * "100 Continue" and has no body: the answer then waits in state for the next call, which
+ * sends it without running the handler again (access_handler). */
+static enum MHD_Result reply_queue(struct MHD_Connection *conn, request_state_t *state, struct MHD_Response *resp,
+                                   unsigned status) {
+        enum MHD_Result r = MHD_queue_response(conn, status, resp);
+        if (r != MHD_YES && !state->pending) {
+                state->pending = resp;
+                state->pending_status = status;
+                return MHD_YES;
+        }
+        MHD_destroy_response(resp);
+        return r;
+}
+
 /* Sends reply on conn and frees what it holds; state is the request's (an upgrade is recorded
  * there until libmicrohttpd hands the socket over). */
 static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *state, http_reply_t *reply) {
@@ -142,23 +163,17 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *
                 u->fn = reply->upgrade;
                 u->data = reply->upgrade_data;
                 u->fd = -1;
-                resp = MHD_create_response_for_upgrade(upgrade_handler, u);
-                enum MHD_Result r = MHD_NO;
-                if (resp) {
+                reply->upgrade = NULL;
+                /* libmicrohttpd switches HTTP/1.1 connections only */
+                if (state->http11 && (resp = MHD_create_response_for_upgrade(upgrade_handler, u))) {
                         MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
                         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
-                        r = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-                        MHD_destroy_response(resp);
-                        resp = NULL;
-                }
-                reply->upgrade = NULL;
-                if (r == MHD_YES) {
                         state->upgrade = u;
                         json_decref(reply->json);
                         free(reply->file_path);
                         free(reply->text);
                         free(reply->bytes);
-                        return r;
+                        return reply_queue(conn, state, resp, MHD_HTTP_SWITCHING_PROTOCOLS);
                 }
                 upgrade_abandon(u);
                 http_reply_error(reply, 400, "invalid", "switching to %s needs HTTP/1.1", reply->upgrade_protocol);
@@ -204,13 +219,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *
                 return MHD_NO; /* out of memory: drop the connection */
         }
         MHD_add_response_header(resp, "Content-Type", type);
-        enum MHD_Result r = MHD_queue_response(conn, (unsigned)(reply->status ? reply->status : 200), resp);
-        MHD_destroy_response(resp);
         json_decref(reply->json);
         free(reply->file_path);
         free(reply->text);
         free(reply->bytes);
-        return r;
+        return reply_queue(conn, state, resp, (unsigned)(reply->status ? reply->status : 200));
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -224,6 +237,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
                 st = xcalloc(1, sizeof *st);
                 st->upload_fd = -1;
+                st->http11 = version && streq(version, MHD_HTTP_VERSION_1_1);
                 bool path_known = false;
                 for (const http_route_t *r = s->routes; r->method; r++) {
                         const char *params[HTTP_MAX_PARAMS] = { 0 };
@@ -269,6 +283,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         }
                 }
                 return MHD_YES;
+        }
+        if (st->pending) {
+                /* the handler has answered (reply_queue): what still comes is dropped */
+                if (*upload_data_size > 0) {
+                        *upload_data_size = 0;
+                        return MHD_YES;
+                }
+                struct MHD_Response *resp = TAKE_PTR(st->pending);
+                enum MHD_Result r = MHD_queue_response(conn, st->pending_status, resp);
+                MHD_destroy_response(resp);
+                return r;
         }
         if (*upload_data_size > 0) {
                 uint64_t max = st->route && st->route->upload_max ? st->route->upload_max : HTTP_MAX_UPLOAD;
