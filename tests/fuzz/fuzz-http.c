@@ -8,7 +8,7 @@
  *
  * Checked: the authorizer and the handlers see what the server promises (parameters as the
  * pattern has them, non-empty, without '/'; no body yet when authorizing; a body that is an
- * object; an upload no larger than its limit; the principal the authorizer set), the server
+ * object; an upload no larger than its limit, complete; the principal the authorizer set), the server
  * answers with HTTP or not at all, never 500 (the handlers' answers are always encodable) and
  * never holds a half-closed connection for long; whatever the server allocates for a request
  * is freed (leaks show when the process ends, see docs/fuzzing.md). libmicrohttpd itself,
@@ -29,7 +29,7 @@
 
 #define UPLOAD_MAX 4096
 /* longer than this for one answer is a hang (the server holds the connection) */
-#define ANSWER_TIMEOUT_MS 10000
+#define ANSWER_TIMEOUT_MS 5000
 #define ANSWER_MAX (1 << 20)
 
 static struct {
@@ -108,6 +108,11 @@ static void h_upload(const http_request_t *req, http_reply_t *reply) {
         FUZZ_CHECK(req->upload_path && !req->body);
         struct stat st;
         FUZZ_CHECK(stat(req->upload_path, &st) == 0 && st.st_size <= UPLOAD_MAX);
+        /* the handler runs once the whole body is in, not before */
+        const char *cl = http_request_header(req, "Content-Length");
+        int64_t declared = -1;
+        if (cl && parse_int64(cl, 0, UPLOAD_MAX, &declared) == 0 && !http_request_header(req, "Transfer-Encoding"))
+                FUZZ_CHECK(st.st_size == declared);
         http_reply_json(reply, 201, json_pack("{s:I}", "size", (json_int_t)st.st_size));
 }
 
@@ -208,24 +213,55 @@ static void check_answer(const char *buf, size_t len) {
                         FUZZ_CHECK(memcmp(p + 9, "500", 3) != 0);
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-        if (!fz.server)
-                server_start();
+/* Waits until fd is ready for events, through the signals libFuzzer's timer sends (EINTR);
+ * false when deadline (time_now_ms) passed first. */
+static bool fd_wait(int fd, short events, int64_t deadline) {
+        for (;;) {
+                struct pollfd pfd = { .fd = fd, .events = events };
+                int64_t left = deadline - time_now_ms();
+                if (left <= 0)
+                        return false;
+                int r = poll(&pfd, 1, (int)left);
+                if (r > 0)
+                        return true;
+                if (r < 0 && errno != EINTR)
+                        return false;
+        }
+}
+
+static int server_connect(int64_t deadline) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)fz.port),
                                   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-                fprintf(stderr, "cannot connect to the server: %m\n");
-                abort();
+        FUZZ_CHECK(fd >= 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+                /* interrupted: the connection goes on being made */
+                int err = errno;
+                socklen_t elen = sizeof err;
+                if (err != EINTR || !fd_wait(fd, POLLOUT, deadline) ||
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0 || err != 0) {
+                        fprintf(stderr, "cannot connect to the server: %s\n", strerror(err));
+                        abort();
+                }
         }
         /* closed with a reset rather than left in TIME_WAIT: thousands of connections a second
          * would run out of ephemeral ports within a minute */
         struct linger lg = { .l_onoff = 1, .l_linger = 0 };
         FUZZ_CHECK(setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg) == 0);
+        return fd;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        if (!fz.server)
+                server_start();
+        int64_t deadline = time_now_ms() + ANSWER_TIMEOUT_MS;
+        int fd = server_connect(deadline);
         /* the server may answer and close before it has read everything: a failed send is fine */
         size_t off = 0;
-        while (off < size) {
-                ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL);
+        while (off < size && fd_wait(fd, POLLOUT, deadline)) {
+                ssize_t w = send(fd, data + off, size - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (w < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
                 if (w <= 0)
                         break;
                 off += (size_t)w;
@@ -235,12 +271,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!buf)
                 abort();
         size_t len = 0;
-        int64_t deadline = time_now_ms() + ANSWER_TIMEOUT_MS;
         for (;;) {
-                struct pollfd pfd = { .fd = fd, .events = POLLIN };
-                int64_t left = deadline - time_now_ms();
-                FUZZ_CHECK(left > 0 && poll(&pfd, 1, (int)left) == 1); /* else the server holds it */
-                ssize_t r = recv(fd, buf + len, ANSWER_MAX - len, 0);
+                if (!fd_wait(fd, POLLIN, deadline)) {
+                        fprintf(stderr, "the server holds a half-closed connection: %zu of %zu bytes sent, %zu answered:\n%.*s\n",
+                                off, size, len, (int)len, buf);
+                        abort();
+                }
+                ssize_t r = recv(fd, buf + len, ANSWER_MAX - len, MSG_DONTWAIT);
+                if (r < 0 && (errno == EINTR || errno == EAGAIN))
+                        continue;
                 if (r <= 0)
                         break; /* closed (or reset, after a refusal) */
                 len += (size_t)r;
