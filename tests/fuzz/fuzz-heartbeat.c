@@ -6,7 +6,8 @@
  * so that a VM listed twice gives rates) and the snapshot digests as placement keeps them.
  * The same body also goes to the parser of an operation's progress heartbeat
  * (POST /v1/ops/ID/heartbeat). Checked: what is accepted holds what the parser promises (a
- * role, an IPv4:PORT address, at most 4096 VMs each with a name and a state), a refusal comes
+ * role, an IPv4:PORT address, at most 4096 VMs each with a name and a state, a guest firewall
+ * flag that is said or not), a refusal comes
  * with a message and no result, and every figure the metrics then hold is finite and >= 0. */
 #include <math.h>
 #include <stdbool.h>
@@ -44,6 +45,7 @@ static void check_heartbeat(const json_t *body) {
         FUZZ_CHECK(oracle_address_is_valid(hb.address));
         FUZZ_CHECK(!hb.vms || (json_is_array(hb.vms) && json_array_size(hb.vms) <= 4096));
         FUZZ_CHECK(!hb.snapshots || (json_is_array(hb.snapshots) && json_array_size(hb.snapshots) <= 4096));
+        FUZZ_CHECK(hb.guest_firewall == -1 || hb.guest_firewall == 0 || hb.guest_firewall == 1);
         oracle_metrics_t *m = oracle_metrics_new(NULL);
         size_t i;
         const json_t *v;

@@ -51,6 +51,7 @@ static void check_receive(const node_cmd_receive_t *c) {
         FUZZ_CHECK(c->method == NODE_RECEIVE_CHUNKS || c->method == NODE_RECEIVE_FULL);
         FUZZ_CHECK(json_is_object(c->files) && json_is_object(c->image));
         FUZZ_CHECK(!c->op || name_is_valid(c->op));
+        FUZZ_CHECK(!c->origin_rm || name_is_valid(c->origin_rm));
         check_config(&c->bc);
 }
 
