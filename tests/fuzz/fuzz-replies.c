@@ -47,7 +47,9 @@ static void check_received(const json_t *res) {
                 FUZZ_CHECK(rc.bytes_transferred >= 0 && rc.bytes_total >= 0);
         else
                 FUZZ_CHECK(rc.bytes_transferred == -1 && rc.bytes_total == -1);
-        FUZZ_CHECK(oracle_proto_received_parse(res, version + 1, &rc) < 0 || version + 1 == 0);
+        /* an answer for another version is refused */
+        if (version < INT64_MAX)
+                FUZZ_CHECK(oracle_proto_received_parse(res, version + 1, &rc) < 0);
 }
 
 /* A node's answer with an error status, as oracle_node_call turns it into a message. */
