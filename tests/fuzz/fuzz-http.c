@@ -8,11 +8,11 @@
  *
  * Checked: the authorizer and the handlers see what the server promises (parameters as the
  * pattern has them, non-empty, without '/'; no body yet when authorizing; a body that is an
- * object; an upload no larger than its limit, complete; the principal the authorizer set), the server
- * answers with HTTP or not at all, never 500 (the handlers' answers are always encodable) and
- * never holds a half-closed connection for long; whatever the server allocates for a request
- * is freed (leaks show when the process ends, see docs/fuzzing.md). libmicrohttpd itself,
- * not instrumented, is exercised but not fuzzed for coverage. */
+ * object; an upload complete and no larger than its limit; the principal the authorizer set),
+ * the server answers with HTTP or not at all, never 500 (the handlers' answers are always
+ * encodable) and never holds a half-closed connection for long; whatever the server allocates
+ * for a request is freed (leaks may only show when the process ends, see docs/fuzzing.md).
+ * libmicrohttpd itself, not instrumented, is exercised but not fuzzed for coverage. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -273,8 +273,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         size_t len = 0;
         for (;;) {
                 if (!fd_wait(fd, POLLIN, deadline)) {
-                        fprintf(stderr, "the server holds a half-closed connection: %zu of %zu bytes sent, %zu answered:\n%.*s\n",
-                                off, size, len, (int)len, buf);
+                        fprintf(stderr, "the server holds a half-closed connection: %zu of %zu bytes sent, "
+                                        "%zu answered:\n%.*s\n", off, size, len, (int)len, buf);
                         abort();
                 }
                 ssize_t r = recv(fd, buf + len, ANSWER_MAX - len, MSG_DONTWAIT);

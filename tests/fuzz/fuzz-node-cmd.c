@@ -38,7 +38,8 @@ static void check_run(const node_cmd_run_t *c) {
         FUZZ_CHECK(!c->bundle || (json_is_object(c->files) && c->bundle_version >= 1 &&
                                   c->bundle_version <= BUNDLE_VERSION_MAX));
         if (c->mode == NODE_RUN_RESTORE)
-                FUZZ_CHECK(json_object_get(c->files, BUNDLE_FILE_STATE) && json_object_get(c->files, BUNDLE_FILE_MEMORY));
+                FUZZ_CHECK(json_object_get(c->files, BUNDLE_FILE_STATE) &&
+                           json_object_get(c->files, BUNDLE_FILE_MEMORY));
         FUZZ_CHECK(name_is_valid(c->source));
         FUZZ_CHECK(!c->op || name_is_valid(c->op));
 }
@@ -62,7 +63,9 @@ static void check_command(const node_cmd_t *c, node_cmd_kind_t kind) {
         struct in_addr a;
         switch (kind) {
         case NODE_CMD_RUN: check_run(&c->run); break;
-        case NODE_CMD_SAVE: FUZZ_CHECK(!c->save.upload ? c->save.new_version == 0 : c->save.new_version > c->version); break;
+        case NODE_CMD_SAVE:
+                FUZZ_CHECK(c->save.upload ? c->save.new_version > c->version : c->save.new_version == 0);
+                break;
         case NODE_CMD_STOP: FUZZ_CHECK(c->stop.new_version > c->version); break;
         case NODE_CMD_RECEIVE: check_receive(&c->receive); break;
         case NODE_CMD_LIVE_RECEIVE:
