@@ -1,18 +1,25 @@
 # vMatrix top-level make targets. `make deps` installs every Debian package the project needs;
 # `make` builds build/vmatrix and the guest image; `make test` runs unit and system tests in
-# an ASan+UBSan build; `make demo` starts a local cluster serving a real VM.
+# an ASan+UBSan build (with every fuzz corpus input replayed); `make fuzz` runs the libFuzzer
+# harnesses for a bounded time; `make demo` starts a local cluster serving a real VM.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 GUEST_DIR  ?= $(BUILD)/guest/tiny-http
 DISK_DIR   ?= $(BUILD)/guest/tiny-http-disk
 DEMO_DIR   ?= $(CURDIR)/demo
+FUZZ_BUILD ?= build-fuzz
+# `make fuzz`: seconds per harness, which harnesses (all of tests/fuzz/fuzz-*.c), and
+# FUZZ_MERGE=1 to merge what they find into the corpus in the tree (docs/fuzzing.md)
+FUZZ_TIME  ?= 60
+FUZZ_HARNESSES ?= $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_MERGE ?= 0
 
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
                libjansson-dev libsqlite3-dev libzstd-dev libssl-dev libgnutls28-dev libsodium-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
-               procps psmisc jq nftables syslinux syslinux-common mtools dosfstools fdisk
+               procps psmisc jq nftables syslinux syslinux-common mtools dosfstools fdisk clang libclang-rt-dev
 
-.PHONY: all deps build guest guest-disk test unit system demo demo-down bench clean
+.PHONY: all deps build guest guest-disk test unit system fuzz demo demo-down bench clean
 
 all: build guest
 
@@ -62,6 +69,15 @@ test: deps
 	$(MAKE) unit
 	$(MAKE) system
 
+# libFuzzer needs clang (clang and libclang-rt-dev, in DEB_PACKAGES); the harnesses alone are
+# built, with every object instrumented, under ASan and UBSan.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false
+
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) $(addprefix tests/fuzz/fuzz-,$(FUZZ_HARNESSES))
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_TIME) $(FUZZ_MERGE) $(FUZZ_HARNESSES)
+
 demo: deps all
 	scripts/demo.sh $(DEMO_DIR) $(CURDIR)/$(BUILD)/vmatrix
 
@@ -80,4 +96,4 @@ bench: deps all
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -8,10 +8,12 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "base/log.h"
 #include "base/util.h"
+#include "net/http-route.h"
 
 #define HTTP_MAX_JSON_BODY (4 * 1024 * 1024)
 
@@ -24,6 +26,9 @@ struct http_server {
         unsigned idle_timeout_s; /* after the first request (see first_request_timeout_s) */
         bool short_first;        /* the first request has a shorter timeout */
 };
+
+typedef struct upgrade_ctx upgrade_ctx_t;
+static void upgrade_abandon(upgrade_ctx_t *u);
 
 /* Per-request state kept between libmicrohttpd's calls of the access handler. */
 typedef struct request_state {
@@ -38,11 +43,20 @@ typedef struct request_state {
         int upload_error;
         uint64_t upload_len;
         void *principal; /* the authorizer's, freed with the state */
+        bool http11;            /* an HTTP/1.1 request (only those can switch protocols) */
+        upgrade_ctx_t *upgrade; /* a 101 queued, its socket not handed over yet (upgrade_handler) */
+        struct MHD_Response *pending; /* an answer libmicrohttpd was not ready for (reply_queue) */
+        unsigned pending_status;
 } request_state_t;
 
 static void request_state_free(request_state_t *st) {
         if (!st)
                 return;
+        /* the client left before the 101 went out: the upgrade function still owns its data */
+        if (st->upgrade)
+                upgrade_abandon(st->upgrade);
+        if (st->pending)
+                MHD_destroy_response(st->pending);
         free(st->principal);
         free(st->param_storage);
         free(st->body);
@@ -55,77 +69,29 @@ static void request_state_free(request_state_t *st) {
         free(st);
 }
 
-/* Matches path against pattern segment by segment; on success params point into *storage
- * (a malloc'd copy of path with its '/' separators replaced by NULs). */
-static bool route_match(const char *pattern, const char *path, const char **params, char **storage) {
-        char *copy = xstrdup(path);
-        const char *p = pattern;
-        char *s = copy;
-        unsigned n = 0;
-        for (;;) {
-                if (!*p && !*s)
-                        break;
-                if (*p != '/' || *s != '/')
-                        goto fail;
-                p++, s++;
-                const char *pend = strchrnul(p, '/');
-                char *send = strchrnul(s, '/');
-                size_t plen = (size_t)(pend - p), slen = (size_t)(send - s);
-                if (*p == ':') {
-                        if (slen == 0 || n >= HTTP_MAX_PARAMS)
-                                goto fail;
-                        params[n++] = s;
-                } else if (plen != slen || strncmp(p, s, plen) != 0) {
-                        goto fail;
-                }
-                p = pend;
-                bool more = *send == '/';
-                *send = 0;
-                s = send;
-                if (more)
-                        *s = '/'; /* keep the separator for the next round; cut below */
-        }
-        for (unsigned i = 0; i < n; i++)
-                *strchrnul((char *)params[i], '/') = 0;
-        *storage = copy;
-        return true;
-fail:
-        free(copy);
-        return false;
-}
-
-typedef struct upgrade_ctx {
+struct upgrade_ctx {
         http_upgrade_fn fn;
         void *data;
         int fd;
         char *extra;
         size_t extra_len;
-        struct MHD_UpgradeResponseHandle *urh;
-} upgrade_ctx_t;
+        struct MHD_UpgradeResponseHandle *urh; /* NULL: an abandoned upgrade, fd is ours */
+};
 
 static void *upgrade_thread(void *arg) {
         upgrade_ctx_t *u = arg;
         u->fn(u->data, u->fd, u->extra, u->extra_len);
-        MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        if (u->urh)
+                MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+        else
+                close(u->fd);
         free(u->extra);
         free(u);
         return NULL;
 }
 
-/* libmicrohttpd hands over the socket here; the stream runs in a thread of its own so the
- * connection's thread is not held. */
-static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
-                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
-        upgrade_ctx_t *u = cls;
-        u->fd = sock;
-        u->urh = urh;
-        if (extra_in_size > 0) {
-                u->extra = malloc(extra_in_size);
-                if (u->extra) {
-                        memcpy(u->extra, extra_in, extra_in_size);
-                        u->extra_len = extra_in_size;
-                }
-        }
+/* Runs u's function in a thread of its own, so the connection's thread is not held. */
+static void upgrade_run(upgrade_ctx_t *u) {
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -135,31 +101,82 @@ static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *
         pthread_attr_destroy(&attr);
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *reply) {
+/* An upgrade that never happens (libmicrohttpd refused it: an HTTP/1.0 request; or the client
+ * left before the 101 went out). Its function owns data (a console's sockets, memory), so it
+ * still runs, on a socket whose peer is gone, as if the client had left at once. */
+static void upgrade_abandon(upgrade_ctx_t *u) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+                log_error("an upgrade that did not happen cannot be undone (%m): its function's data leaks");
+                free(u);
+                return;
+        }
+        close(sv[1]);
+        u->fd = sv[0];
+        u->urh = NULL;
+        upgrade_run(u);
+}
+
+/* libmicrohttpd hands over the socket here; the stream runs in a thread of its own so the
+ * connection's thread is not held. */
+static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *con_cls, const char *extra_in,
+                            size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+        upgrade_ctx_t *u = cls;
+        request_state_t *st = con_cls; /* libmicrohttpd ends the request after this, never before */
+        if (st)
+                st->upgrade = NULL;
+        u->fd = sock;
+        u->urh = urh;
+        if (extra_in_size > 0) {
+                u->extra = malloc(extra_in_size);
+                if (u->extra) {
+                        memcpy(u->extra, extra_in, extra_in_size);
+                        u->extra_len = extra_in_size;
+                }
+        }
+        upgrade_run(u);
+}
+
+/* Queues resp on conn (taken over). libmicrohttpd refuses an answer before the request has
+ * ended, and 0.9.75 makes one call without data before the end of a request that asked for
+ * "100 Continue" and has no body: the answer then waits in state for the next call, which
+ * sends it without running the handler again (access_handler). */
+static enum MHD_Result reply_queue(struct MHD_Connection *conn, request_state_t *state, struct MHD_Response *resp,
+                                   unsigned status) {
+        enum MHD_Result r = MHD_queue_response(conn, status, resp);
+        if (r != MHD_YES && !state->pending) {
+                state->pending = resp;
+                state->pending_status = status;
+                return MHD_YES;
+        }
+        MHD_destroy_response(resp);
+        return r;
+}
+
+/* Sends reply on conn and frees what it holds; state is the request's (an upgrade is recorded
+ * there until libmicrohttpd hands the socket over). */
+static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *state, http_reply_t *reply) {
         struct MHD_Response *resp = NULL;
         const char *type = "application/json";
         if (reply->upgrade) {
                 upgrade_ctx_t *u = xcalloc(1, sizeof *u);
                 u->fn = reply->upgrade;
                 u->data = reply->upgrade_data;
-                resp = MHD_create_response_for_upgrade(upgrade_handler, u);
-                if (!resp) {
-                        free(u);
+                u->fd = -1;
+                reply->upgrade = NULL;
+                /* libmicrohttpd switches HTTP/1.1 connections only */
+                if (state->http11 && (resp = MHD_create_response_for_upgrade(upgrade_handler, u))) {
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
+                        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+                        state->upgrade = u;
                         json_decref(reply->json);
                         free(reply->file_path);
                         free(reply->text);
                         free(reply->bytes);
-                        return MHD_NO;
+                        return reply_queue(conn, state, resp, MHD_HTTP_SWITCHING_PROTOCOLS);
                 }
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
-                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
-                enum MHD_Result r = MHD_queue_response(conn, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
-                MHD_destroy_response(resp);
-                json_decref(reply->json);
-                free(reply->file_path);
-                free(reply->text);
-                free(reply->bytes);
-                return r;
+                upgrade_abandon(u);
+                http_reply_error(reply, 400, "invalid", "switching to %s needs HTTP/1.1", reply->upgrade_protocol);
         }
         if (reply->file_path) {
                 int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
@@ -202,13 +219,11 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, http_reply_t *rep
                 return MHD_NO; /* out of memory: drop the connection */
         }
         MHD_add_response_header(resp, "Content-Type", type);
-        enum MHD_Result r = MHD_queue_response(conn, (unsigned)(reply->status ? reply->status : 200), resp);
-        MHD_destroy_response(resp);
         json_decref(reply->json);
         free(reply->file_path);
         free(reply->text);
         free(reply->bytes);
-        return r;
+        return reply_queue(conn, state, resp, (unsigned)(reply->status ? reply->status : 200));
 }
 
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -222,11 +237,12 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
                 st = xcalloc(1, sizeof *st);
                 st->upload_fd = -1;
+                st->http11 = version && streq(version, MHD_HTTP_VERSION_1_1);
                 bool path_known = false;
                 for (const http_route_t *r = s->routes; r->method; r++) {
                         const char *params[HTTP_MAX_PARAMS] = { 0 };
                         char *storage = NULL;
-                        if (!route_match(r->pattern, url, params, &storage))
+                        if (!http_route_match(r->pattern, url, params, &storage))
                                 continue;
                         path_known = true;
                         if (!streq(r->method, method)) {
@@ -254,7 +270,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         if (r < 0) {
                                 if (!reply.status)
                                         http_reply_error(&reply, 403, "forbidden", "not allowed");
-                                return send_reply(conn, &reply);
+                                return send_reply(conn, st, &reply);
                         }
                 }
                 if (st->route && st->route->upload) {
@@ -267,6 +283,17 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         }
                 }
                 return MHD_YES;
+        }
+        if (st->pending) {
+                /* the handler has answered (reply_queue): what still comes is dropped */
+                if (*upload_data_size > 0) {
+                        *upload_data_size = 0;
+                        return MHD_YES;
+                }
+                struct MHD_Response *resp = TAKE_PTR(st->pending);
+                enum MHD_Result r = MHD_queue_response(conn, st->pending_status, resp);
+                MHD_destroy_response(resp);
+                return r;
         }
         if (*upload_data_size > 0) {
                 uint64_t max = st->route && st->route->upload_max ? st->route->upload_max : HTTP_MAX_UPLOAD;
@@ -312,24 +339,24 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         http_reply_t reply = { 0 };
         if (st->upload_error == 404) {
                 http_reply_error(&reply, 404, "not_found", "no such endpoint: %s %s", method, url);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->upload_error == 405) {
                 http_reply_error(&reply, 405, "method_not_allowed", "method %s not allowed on %s", method, url);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->upload_error == 413) {
                 uint64_t max = st->route && st->route->upload_max ? st->route->upload_max : HTTP_MAX_UPLOAD;
                 http_reply_error(&reply, 413, "too_large", "upload larger than %llu bytes", (unsigned long long)max);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->upload_error) {
                 http_reply_error(&reply, 507, "no_space", "could not store the upload");
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         if (st->too_large) {
                 http_reply_error(&reply, 413, "too_large", "request body larger than %d bytes", HTTP_MAX_JSON_BODY);
-                return send_reply(conn, &reply);
+                return send_reply(conn, st, &reply);
         }
         http_request_t req = {
                 .method = method, .path = url, .connection = conn, .userdata = s->userdata,
@@ -339,7 +366,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         if (st->upload_fd >= 0) {
                 if (fsync(st->upload_fd) < 0) {
                         http_reply_error(&reply, 507, "no_space", "could not store the upload: %m");
-                        return send_reply(conn, &reply);
+                        return send_reply(conn, st, &reply);
                 }
                 req.upload_path = st->upload_path;
         } else if (st->body_len > 0) {
@@ -349,36 +376,16 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                         json_decref(req.body);
                         http_reply_error(&reply, 400, "bad_json", "request body is not a JSON object%s%s",
                                          req.body ? "" : ": ", req.body ? "" : jerr.text);
-                        return send_reply(conn, &reply);
+                        return send_reply(conn, st, &reply);
                 }
         }
         st->route->handler(&req, &reply);
         json_decref(req.body);
-        return send_reply(conn, &reply);
+        return send_reply(conn, st, &reply);
 }
 
-static int hex_digit(char c) {
-        return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* Decodes %HH in the path and the query arguments as libmicrohttpd's default does, except %00:
- * a NUL would cut the string short where handlers read it ("DELETE /v1/vms/web%00x" would
- * delete "web"), so it stays as the three characters, which no name or number accepts. */
-static size_t url_unescape(void *cls, struct MHD_Connection *conn, char *s) {
-        char *w = s;
-        for (const char *r = s; *r;) {
-                int hi = r[0] == '%' ? hex_digit(r[1]) : -1;
-                int lo = hi >= 0 ? hex_digit(r[2]) : -1;
-                if (lo >= 0 && (hi | lo) != 0) {
-                        *w++ = (char)(hi << 4 | lo);
-                        r += 3;
-                } else {
-                        *w++ = *r++;
-                }
-        }
-        *w = 0;
-        return (size_t)(w - s);
-}
+/* libmicrohttpd's unescape callback: the path and the query arguments (http-route.h). */
+static size_t url_unescape(void *cls, struct MHD_Connection *conn, char *s) { return http_route_unescape(s); }
 
 static void request_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                               enum MHD_RequestTerminationCode toe) {

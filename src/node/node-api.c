@@ -87,7 +87,7 @@ static void h_show(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" is not on this RM", req->params[0]);
                 return;
         }
-        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+        _cleanup_(node_vm_unlockp) _unused_ node_vm_t *locked = node_vm_lock(vm);
         http_reply_json(reply, 200, node_supervise_describe(n, vm, true));
 }
 

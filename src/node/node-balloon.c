@@ -82,7 +82,7 @@ int node_balloon_command(node_t *n, const char *name, const node_cmd_t *cmd, jso
                 *ret_msg = xasprintf("vm \"%s\" is not on this RM", name);
                 return -ENOENT;
         }
-        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_lock(vm);
+        _cleanup_(node_vm_unlockp) _unused_ node_vm_t *locked = node_vm_lock(vm);
         int64_t full = memory_mib_of(vm);
         int r = 0;
         if (t && (mib < RECLAIM_FLOOR_MIB || mib > full)) {

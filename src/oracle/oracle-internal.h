@@ -85,6 +85,10 @@ int oracle_vm_record_new(oracle_t *o, const char *name, const image_record_t *im
 /* "HOST:PORT" of a service's frontend (malloc'd): the Oracle's listen host (127.0.0.1 for a
  * wildcard) and the service's port. */
 char *oracle_service_endpoint(const char *listen, int64_t port);
+/* Reads and checks the body of a service's create request into *sv, zeroed by the caller
+ * (everything but port, state and times): 0, or -EINVAL/-ERANGE and why in *ret_msg (malloc'd),
+ * with *sv partly written. oracle-services.c; public for tests/fuzz/fuzz-service.c. */
+int oracle_service_from_body(const json_t *body, service_record_t *sv, char **ret_msg);
 /* oracle-health.c: a service's health check. from_body reads the optional "health" object
  * ({"kind": "http"|"tcp", "path": "/..."}; absent: http GET /health) of a create request into
  * sv, or -EINVAL and why; kind and path read sv's stored check as HAProxy gets it (a kind this

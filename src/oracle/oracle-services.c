@@ -99,8 +99,7 @@ static int body_double(const json_t *body, const char *key, double def, double m
         return 0;
 }
 
-/* Reads and checks the create request into *sv (everything but port, state and times). */
-static int service_from_body(const json_t *body, service_record_t *sv, char **ret_msg) {
+int oracle_service_from_body(const json_t *body, service_record_t *sv, char **ret_msg) {
         const char *name = json_string_value(json_object_get(body, "name"));
         const char *image = json_string_value(json_object_get(body, "image"));
         /* its VMs are NAME-1 .. NAME-N and must be valid names too */
@@ -258,7 +257,7 @@ static void h_service_create(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         service_record_t sv = { 0 };
         _cleanup_free_ char *msg = NULL;
-        int r = service_from_body(req->body, &sv, &msg);
+        int r = oracle_service_from_body(req->body, &sv, &msg);
         if (r < 0) {
                 http_reply_errno(reply, r, "%s", msg);
                 return;
