@@ -95,12 +95,13 @@ const http_call_t *api_credentials(cli_t *c) {
                 return &c->cred;
         c->token_resolved = true;
         const char *opt = cli_opt(c, "token"), *env = getenv("VMATRIX_TOKEN");
-        const char *url = NULL;
+        /* c->oracle: every caller has resolved the Oracle first (api_oracle), the login file
+         * names the one it is for */
         if (opt && *opt)
                 c->token = xstrdup(opt);
         else if (env && *env)
                 c->token = xstrdup(env);
-        else if (api_oracle(c, &url) == CLI_OK && api_login_read(url, NULL, &c->token) == 0)
+        else if (c->oracle && api_login_read(c->oracle, NULL, &c->token) == 0)
                 ; /* the login file of this Oracle */
         else
                 c->token = dir_admin_token(c);

@@ -1,10 +1,10 @@
-/* Between http-client.c and http-client-tls.c only. */
+/* Between http-client.c and http-tls.c only. */
 #pragma once
 
 #include <curl/curl.h>
 #include <stdbool.h>
 
-#include "net/http-client.h"
+#include "net/http-tls.h"
 
 /* curl_global_init, once. */
 void http_client_init(void);

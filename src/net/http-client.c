@@ -11,9 +11,6 @@
 #include "base/util.h"
 #include "net/http-client-internal.h"
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
-void http_client_init(void) { pthread_once(&curl_once, curl_init_once); }
 
 typedef struct buffer {
         char *data;

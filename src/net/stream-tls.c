@@ -14,9 +14,10 @@
 #include <sys/socket.h>
 
 #include "base/util.h"
-#include "net/http-client.h"
+#include "net/http-tls.h"
 #include "net/http-server.h"
-#include "net/stream.h"
+#include "net/stream-socket.h"
+#include "net/stream-tls.h"
 #include "tls/tls-identity.h"
 
 typedef struct relay {

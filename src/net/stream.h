@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "net/stream-socket.h"
+
 #define STREAM_CONSOLE_PROTOCOL "vmx-console"
 
 /* Copies bytes both ways between a and b until one side closes or fails. Returns 0 on a clean
@@ -21,11 +23,4 @@ int stream_splice(int a, int b);
 int stream_upgrade_connect(const char *target, const char *path, const char *protocol, const char *bearer,
                            int *ret_fd, char **ret_msg);
 
-/* stream-tls.c: a TLS connection to "https://[NAME@]host:port" as above, relayed by a thread to
- * the plain socket *ret_fd; *ret_hostport is "host:port". */
-int stream_tls_connect(const char *url, char **ret_hostport, int *ret_fd, char **ret_msg);
-/* A TCP connection to host:port (a name is resolved): 0, or -EINVAL/-EHOSTUNREACH and why. */
-int stream_tcp_connect(const char *hostport, int *ret_fd, char **ret_msg);
 
-/* Writes all of buf; -errno on failure. */
-int stream_write_all(int fd, const void *buf, size_t len);

@@ -1,4 +1,4 @@
-/* The TLS side of http-client.h: identities (CA, client certificate), the shared TLS session
+/* The TLS side of the HTTP client (http-tls.h): identities (CA, client certificate), the shared TLS session
  * cache, keep-alive handles, and the peer-name mapping that makes libcurl check the name we
  * expect instead of the URL's address. */
 #include <curl/curl.h>
@@ -8,6 +8,10 @@
 #include "base/util.h"
 #include "net/http-client-internal.h"
 #include "tls/tls-identity.h"
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void http_client_init(void) { pthread_once(&curl_once, curl_init_once); }
 
 struct http_tls {
         char *ca_file, *cert_file, *key_file;
