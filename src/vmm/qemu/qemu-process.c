@@ -56,6 +56,18 @@ int qemu_process_spawn(char *const *argv, int out_fd, qemu_process_t **ret) {
         return 0;
 }
 
+int qemu_process_spawn_jailed(const jail_t *j, char *const *argv, int out_fd, qemu_process_t **ret,
+                              const char **ret_step) {
+        if (!j || !argv || !argv[0] || out_fd < 0)
+                return -EINVAL;
+        pid_t pid;
+        int r = jail_spawn(j, argv, out_fd, &pid, ret_step);
+        if (r < 0)
+                return r;
+        *ret = process_new(pid, true);
+        return 0;
+}
+
 /* ppid field of /proc/PID/stat, or -1. */
 static pid_t proc_ppid(pid_t pid) {
         char path[64];

@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "vmm/qemu/qemu-argv.h"
+#include "vmm/qemu/qemu-confine.h"
 #include "vmm/qemu/qemu-internal.h"
 #include "vmm/qemu/qemu-process.h"
 #include "vmm/qemu/qmp-commands.h"
@@ -147,6 +148,34 @@ static int qemu_log_open(const qemu_vm_t *vm, const char *what, int *ret_fd, off
         return 0;
 }
 
+/* Starts argv in the jail of cfg (qemu-confine.c), after giving the VM's uid its files.
+ * Logs a failure. */
+static int qemu_spawn_confined(qemu_vm_t *vm, const vmm_config_t *cfg, char *const *argv, int log_fd) {
+        const vmm_confine_t *c = cfg->confine;
+        const char *bad = NULL, *step = NULL;
+        int r = qemu_confine_files(cfg, c->uid, c->gid, false, &bad);
+        if (r < 0) {
+                log_error("vm %s: cannot give uid %u its file %s: %s", vm->name, (unsigned)c->uid, bad, strerror(-r));
+                return r;
+        }
+        _cleanup_(jail_freep) jail_t *j = NULL;
+        r = qemu_confine_jail(cfg, &j, &bad);
+        if (r < 0) {
+                log_error("vm %s: cannot confine QEMU: %s: %s", vm->name, bad ? bad : "?", strerror(-r));
+                return r;
+        }
+        r = qemu_process_spawn_jailed(j, argv, log_fd, &vm->proc, &step);
+        if (r < 0) {
+                log_error("vm %s: cannot run %s confined as uid %u (%s): %s", vm->name, argv[0], (unsigned)c->uid,
+                          step ? step : "?", strerror(-r));
+                return r;
+        }
+        vm->confined = true;
+        vm->uid = c->uid;
+        vm->gid = c->gid;
+        return 0;
+}
+
 /* Start QEMU for cfg and connect to its monitor. what is "boot" or "restore" for messages.
  * On failure nothing is left running and the error is logged. */
 int qemu_start(const vmm_config_t *cfg, unsigned argv_flags, const char *what, qemu_vm_t **ret) {
@@ -179,9 +208,10 @@ int qemu_start(const vmm_config_t *cfg, unsigned argv_flags, const char *what, q
                 return r;
         }
         int64_t t0 = time_now_ms();
-        r = qemu_process_spawn(argv, log_fd, &vm->proc);
+        r = cfg->confine ? qemu_spawn_confined(vm, cfg, argv, log_fd) : qemu_process_spawn(argv, log_fd, &vm->proc);
         if (r < 0) {
-                log_error("vm %s: cannot run %s: %s", vm->name, argv[0], strerror(-r));
+                if (!cfg->confine)
+                        log_error("vm %s: cannot run %s: %s", vm->name, argv[0], strerror(-r));
                 return r;
         }
         qmp_error_t err = { 0 };
