@@ -285,7 +285,7 @@ int idclaim_release(const idclaim_space_t *s, const char *key) {
         return r;
 }
 
-int idclaim_rename(const idclaim_space_t *s, const char *from, const char *to, char *const *dirs) {
+int idclaim_rename(const idclaim_space_t *s, const char *from, const char *to, char *const *dirs, uint32_t *ret_id) {
         if (!text_ok(to))
                 return -EINVAL;
         _cleanup_close_ int lock = lock_take(s);
@@ -303,6 +303,8 @@ int idclaim_rename(const idclaim_space_t *s, const char *from, const char *to, c
                 r = -EEXIST;
         else
                 r = claim_write(s, c->id, to, dirs);
+        if (r >= 0 && ret_id)
+                *ret_id = c->id;
         idclaim_list_free(v, n);
         return r;
 }

@@ -26,7 +26,8 @@ typedef struct idclaim_space {
 typedef struct idclaim {
         uint32_t id;
         char *key;
-        char **dirs;      /* NULL-terminated, removed (rmdir) on release */
+        char **dirs;      /* NULL-terminated: cgroup directories, removed on release
+                           * (cgroup_dirs_remove) */
         pid_t owner;
         uint64_t owner_start; /* field 22 of /proc/PID/stat */
 } idclaim_t;
@@ -45,8 +46,9 @@ int idclaim_take(const idclaim_space_t *s, const char *key, char *const *dirs, u
  * claim is then kept). */
 int idclaim_release(const idclaim_space_t *s, const char *key);
 
-/* Gives claim from to key to, with new dirs. -ENOENT without it, -EEXIST when to has one. */
-int idclaim_rename(const idclaim_space_t *s, const char *from, const char *to, char *const *dirs);
+/* Gives claim from to key to, with new dirs; *ret_id (may be NULL) is its id. -ENOENT without
+ * it, -EEXIST when to has one. */
+int idclaim_rename(const idclaim_space_t *s, const char *from, const char *to, char *const *dirs, uint32_t *ret_id);
 
 /* Releases, as idclaim_release, every claim whose key starts with prefix and that keep (may be
  * NULL) does not want kept. keep is called under the lock. Returns how many were released. */

@@ -131,7 +131,8 @@ void *node_heartbeat_thread(void *arg) {
         _cleanup_free_ char *url = xasprintf("%s/v1/rms/%s/heartbeat", n->oracle, n->name);
         bool was_connected = false;
         while (!n->stopping) {
-                json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, node_heartbeat_vms(n), snapshots_held(n));
+                json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, n->confine.on, n->confine.reason,
+                                                    node_heartbeat_vms(n), snapshots_held(n));
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
                 int r = http_request_json("POST", url, body, 3000, &resp);

@@ -12,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "nest/transfer.h"
 #include "net/http-server.h"
+#include "node/node-confine.h"
 #include "node/node-proto.h"
 #include "vmm/vmm.h"
 
@@ -54,6 +55,7 @@ typedef struct node_slot_shape {
 } node_slot_shape_t;
 
 typedef struct node_slot {
+        struct node *node;   /* whose slot it is (its uid and cgroups are released there) */
         vmm_vm_t *vmm;
         char *dir;           /* DATA/slots/ID; its QEMU's run directory is DIR/run */
         int fwd_port;        /* the guest port 80 forward the slot was started with */
@@ -92,6 +94,7 @@ typedef struct node {
         node_slot_shape_t slot_shape; /* of the last restore: the shape of new slots */
         pthread_t slots_thread;
         bool slots_thread_started;
+        node_confine_t confine;     /* node-confine.c: its QEMUs' uids, namespaces and cgroups */
 } node_t;
 
 /* The VM commands and the registry have headers of their own: node-vm.h (one entry),

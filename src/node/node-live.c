@@ -40,10 +40,13 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         /* an empty overlay over the same backing as the origin's: the mirror fills it */
         if (r >= 0)
                 r = node_launch_disk(n, vm, &l, NULL, &moved, NULL, ret_msg);
+        if (r >= 0)
+                r = node_launch_confine(n, &l, name, ret_msg);
         vmm_live_endpoint_t ep = { 0 };
         if (r >= 0 && (r = vmm_live_receive(n->driver, &l.vc, n->host, 0, &ep, &vm->vmm)) < 0)
                 *ret_msg = xasprintf("vm \"%s\": cannot start the incoming QEMU: %s (see %s/qemu.log)", name,
                                      node_vm_strerror(r), l.run_dir);
+        node_launch_confine_end(n, &l, r >= 0);
         node_launch_clear(&l);
         crash_point("node-live-receive-started");
         if (r < 0) {

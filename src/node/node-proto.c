@@ -304,9 +304,11 @@ json_t *node_proto_methods(void) {
                          node_proto_method_names[NODE_RECEIVE_FULL]);
 }
 
-json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, json_t *vms, json_t *snapshots) {
-        return json_pack("{s:s,s:s,s:s,s:o,s:o}", "role", role, "address", address, "accel", accel, "vms", vms,
-                         "snapshots", snapshots);
+json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, bool confined,
+                             const char *confine_reason, json_t *vms, json_t *snapshots) {
+        return json_pack("{s:s,s:s,s:s,s:b,s:s?,s:o,s:o}", "role", role, "address", address, "accel", accel, "confined",
+                         confined, "confine_reason", confine_reason && *confine_reason ? confine_reason : NULL, "vms",
+                         vms, "snapshots", snapshots);
 }
 
 const json_t *node_proto_heartbeat_leases(const json_t *answer) {

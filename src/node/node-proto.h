@@ -141,8 +141,11 @@ json_t *node_proto_describe(const char *name, int64_t version, const char *state
 json_t *node_proto_busy(const char *name);
 json_t *node_proto_health(const char *name, const char *role, const char *accel);
 json_t *node_proto_methods(void);
-/* The heartbeat to the Oracle, and the leases of its answer (NULL when it has none). */
-json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, json_t *vms, json_t *snapshots);
+/* The heartbeat to the Oracle, and the leases of its answer (NULL when it has none). confined:
+ * whether the node confines its QEMUs; confine_reason ("" or NULL: none, then null) why not, or
+ * what it cannot limit (node-confine.h). */
+json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, bool confined,
+                             const char *confine_reason, json_t *vms, json_t *snapshots);
 const json_t *node_proto_heartbeat_leases(const json_t *answer);
 /* A transfer's progress, posted to the Oracle's heartbeat URL of an operation. */
 json_t *node_proto_progress(uint64_t done, uint64_t total);

@@ -93,6 +93,7 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
         _cleanup_free_ char *mem = node_vm_file(n, vm->name, "memory");
         _cleanup_free_ char *scratch = xasprintf("%s/write-back/disk.qcow2", dir);
         node_launch_t l = { 0 };
+        _cleanup_free_ char *helper_instance = node_confine_helper_instance(vm->name);
         int r = node_launch_prepare(n, vm, &l, ret_msg);
         uint64_t disk_size = 0;
         if (r >= 0 && (r = qcow2_virtual_size(l.disk, &disk_size)) < 0)
@@ -112,6 +113,9 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
                 *ret_msg = xasprintf("cannot create %s: %s", fifo, strerror(-r));
         }
         vmm_vm_t *helper = NULL;
+        /* a QEMU of its own: its own uid and cgroups, with the VM's limits */
+        if (r >= 0)
+                r = node_launch_confine(n, &l, helper_instance, ret_msg);
         if (r >= 0) {
                 vmm_config_t hc = l.vc;
                 hc.run_dir = run;
@@ -148,6 +152,7 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
                 vmm_kill(helper, 0);
                 vmm_vm_free(helper);
         }
+        node_launch_confine_end(n, &l, false); /* the helper is gone: its uid and cgroups go too */
         unlink(fifo);
         if (r >= 0 && rename(mem_new, mem) < 0)
                 r = negative_errno();

@@ -18,10 +18,10 @@
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
                    "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS] "
-                   "[--cache-max SIZE] [--driver qemu]\n");
+                   "[--cache-max SIZE] [--no-confine] [--driver qemu]\n");
 }
 
-static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) {
+static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, bool *ret_confine) {
         const char *driver = NULL;
         static const struct option opts[] = {
                 { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
@@ -29,9 +29,13 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
                 { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
                 { "cache-max", required_argument, NULL, 'c' }, { "driver", required_argument, NULL, 'v' },
+                { "no-confine", no_argument, NULL, 'u' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
         const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL;
+        /* VMATRIX_CONFINE=0 is the default of --no-confine, for local clusters and tests */
+        const char *confine_env = getenv("VMATRIX_CONFINE");
+        bool confine = !confine_env || !streq(confine_env, "0");
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -46,6 +50,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
                 case 'i': idle = optarg; break;
                 case 'c': cache_max = optarg; break;
                 case 'v': driver = optarg; break;
+                case 'u': confine = false; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -105,6 +110,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel) 
         if (node_driver_pick(driver, &n->driver) < 0)
                 return -EINVAL;
         *ret_accel = accel;
+        *ret_confine = confine;
         return 0;
 }
 
@@ -117,6 +123,7 @@ static void *supervisor_thread(void *arg) {
         while (!n->stopping) {
                 if (node_supervise_check(n))
                         node_heartbeat_wake(n);
+                node_confine_sweep(n);
                 time_sleep_ms(SUPERVISE_INTERVAL_MS);
         }
         return NULL;
@@ -124,6 +131,7 @@ static void *supervisor_thread(void *arg) {
 
 static void node_free(node_t *n) {
         node_registry_free(n);
+        node_confine_free(n);
         nest_store_free(n->cache);
         free(n->name);
         free(n->role);
@@ -142,7 +150,8 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.memory_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
         const char *accel_want = NULL;
-        if (parse_args(&n, argc, argv, &accel_want) < 0) {
+        bool confine = true;
+        if (parse_args(&n, argc, argv, &accel_want, &confine) < 0) {
                 usage(stderr);
                 node_free(&n);
                 return 2;
@@ -165,6 +174,11 @@ int node_main(int argc, char **argv) {
                 r = vmm_accel_pick(accel_want, accel_cache, &n.accel);
         if (r < 0) {
                 log_error("cannot use accelerator %s: %s", accel_want, strerror(-r));
+                node_free(&n);
+                return 1;
+        }
+        r = node_confine_init(&n, confine, accel_want);
+        if (r < 0) {
                 node_free(&n);
                 return 1;
         }

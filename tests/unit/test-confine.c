@@ -263,9 +263,9 @@ static void test_idclaim(void) {
         CHECK(idclaim_release(&s, "/data/rm4/web") == 0);
         CHECK(idclaim_release(&s, "/data/nosuch") == 0);
         CHECK(idclaim_take(&s, "/data/rm1/db", NULL, &d) == 0 && d == b);
-        CHECK(idclaim_rename(&s, "/data/rm1/db", "/data/rm1/db2", NULL) == 0);
-        CHECK(idclaim_rename(&s, "/data/rm1/db", "/data/rm1/db3", NULL) == -ENOENT);
-        CHECK(idclaim_rename(&s, "/data/rm1/db2", "/data/rm1/web", NULL) == -EEXIST);
+        CHECK(idclaim_rename(&s, "/data/rm1/db", "/data/rm1/db2", NULL, &c) == 0 && c == b);
+        CHECK(idclaim_rename(&s, "/data/rm1/db", "/data/rm1/db3", NULL, NULL) == -ENOENT);
+        CHECK(idclaim_rename(&s, "/data/rm1/db2", "/data/rm1/web", NULL, NULL) == -EEXIST);
         CHECK(idclaim_sweep(&s, "/data/rm1/", NULL, NULL) == 2);
         CHECK(idclaim_list(&s, "", &v, &n) == 0 && n == 1 && streq(v[0].key, "/data/rm2/web"));
         idclaim_list_free(v, n);
