@@ -49,11 +49,12 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
                         count += streq(vms[k].rm, rms[i].name);
                 int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
                 int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
-                json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f}", "name", rms[i].name, "role",
-                                                     rms[i].role, "state", rms[i].state, "address", rms[i].address,
-                                                     "vms", count, "last_seen", (double)rms[i].last_seen_ms / 1000.0,
-                                                     "silent_s", (double)silent / 1000.0, "heartbeat_gap_max_s",
-                                                     (double)gap / 1000.0));
+                json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f}", "name", rms[i].name, "role", rms[i].role,
+                                       "state", rms[i].state, "address", rms[i].address, "vms", count, "last_seen",
+                                       (double)rms[i].last_seen_ms / 1000.0, "silent_s", (double)silent / 1000.0,
+                                       "heartbeat_gap_max_s", (double)gap / 1000.0);
+                oracle_rm_confinement_add(o, rms[i].name, rm);
+                json_array_append_new(arr, rm);
         }
         free(rms);
         store_vm_list_free(vms, nv);
@@ -132,6 +133,13 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "out_of_range", "vcpus must be an integer from 1 to %d", BUNDLE_VCPUS_MAX);
                 return;
         }
+        int64_t cpu_limit = 0; /* none: 100 per vCPU (docs/confinement.md) */
+        if (oracle_body_int(req->body, "cpu_limit", 0, 1, BUNDLE_CPU_LIMIT_PER_VCPU * vcpus, &cpu_limit) < 0) {
+                http_reply_error(reply, 400, "out_of_range", "cpu_limit must be an integer from 1 to %lld (percent of "
+                                 "one CPU, at most %d per vCPU)", (long long)(BUNDLE_CPU_LIMIT_PER_VCPU * vcpus),
+                                 BUNDLE_CPU_LIMIT_PER_VCPU);
+                return;
+        }
         image_record_t img = { 0 };
         if (store_image_get(o->store, image, &img) < 0) {
                 http_reply_error(reply, 404, "not_found", "no image named \"%s\"", image);
@@ -140,6 +148,8 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         vm_record_t v = { 0 };
         int r = oracle_vm_record_new(o, name, &img, memory, vcpus, NULL, &v);
         image_record_clear(&img);
+        if (r >= 0 && cpu_limit)
+                json_object_set_new(json_object_get(v.bundle, "config"), "cpu_limit", json_integer(cpu_limit));
         if (r < 0) {
                 http_reply_errno(reply, r, "cannot allocate a MAC address and version for vm \"%s\"", name);
                 return;

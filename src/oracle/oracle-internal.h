@@ -49,10 +49,11 @@ struct oracle {
         oracle_hooks_t hooks;
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
-        pthread_mutex_t strays_lock; /* guards strays, snapshots and missing */
+        pthread_mutex_t strays_lock; /* guards strays, snapshots, missing and confinement */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
         json_t *missing;          /* VM name -> since when (monotonic ms) its RM reports it not */
+        json_t *confinement;      /* RM name -> {confined, confine_reason} of its last heartbeat */
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
@@ -192,6 +193,9 @@ extern const oracle_runner_fn oracle_runners[_VM_ACTION_MAX];
 
 /* ---- RMs: heartbeats, liveness rounds, fencing (oracle-rms.c) ---- */
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
+/* Adds confined (true, false, or null before an RM has said) and confine_reason (string or
+ * null) of rm's last heartbeat to obj, an RM as GET /v1/rms shows it. Kept in memory only. */
+void oracle_rm_confinement_add(oracle_t *o, const char *rm, json_t *obj);
 void *oracle_reconciler_thread(void *arg);
 void *oracle_gc_thread(void *arg);
 /* An operator's decision during an isolation (or any time): rm is down now and its VMs are

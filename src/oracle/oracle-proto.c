@@ -154,7 +154,21 @@ int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, ch
                 *ret_msg = xasprintf("snapshots must be an array of at most %d digests", HEARTBEAT_MAX_SNAPSHOTS);
                 return -EINVAL;
         }
-        *ret = (oracle_heartbeat_t){ .role = role, .address = address, .vms = vms, .snapshots = snapshots };
+        const json_t *confined = json_object_get(body, "confined");
+        const json_t *reason = json_object_get(body, "confine_reason");
+        if ((confined && !json_is_boolean(confined) && !json_is_null(confined)) ||
+            (reason && !json_is_null(reason) &&
+             (!json_is_string(reason) || strlen(json_string_value(reason)) > ORACLE_CONFINE_REASON_MAX))) {
+                *ret_msg = xasprintf("confined must be a boolean and confine_reason a string of at most %d bytes",
+                                     ORACLE_CONFINE_REASON_MAX);
+                return -EINVAL;
+        }
+        *ret = (oracle_heartbeat_t){ .role = role,
+                                     .address = address,
+                                     .vms = vms,
+                                     .snapshots = snapshots,
+                                     .confined = json_is_boolean(confined) ? json_is_true(confined) : -1,
+                                     .confine_reason = json_string_value(reason) };
         return 0;
 }
 

@@ -120,6 +120,30 @@ static json_t *leases_for(oracle_t *o, const char *rm) {
         return leases;
 }
 
+/* What rm's heartbeat says of its confinement, kept in memory: a restarted Oracle knows it
+ * again at the next heartbeat, and it belongs to the RM's running agent, not to the store. */
+static void confinement_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb) {
+        json_t *c = hb->confined < 0 ? NULL
+                                     : json_pack("{s:b,s:s?}", "confined", hb->confined, "confine_reason",
+                                                 hb->confine_reason && *hb->confine_reason ? hb->confine_reason : NULL);
+        pthread_mutex_lock(&o->strays_lock);
+        if (!o->confinement)
+                o->confinement = json_object();
+        if (c)
+                json_object_set_new(o->confinement, rm, c);
+        else
+                json_object_del(o->confinement, rm);
+        pthread_mutex_unlock(&o->strays_lock);
+}
+
+void oracle_rm_confinement_add(oracle_t *o, const char *rm, json_t *obj) {
+        pthread_mutex_lock(&o->strays_lock);
+        const json_t *c = json_object_get(o->confinement, rm);
+        json_object_set_new(obj, "confined", json_copy(json_object_get(c, "confined")) ?: json_null());
+        json_object_set_new(obj, "confine_reason", json_copy(json_object_get(c, "confine_reason")) ?: json_null());
+        pthread_mutex_unlock(&o->strays_lock);
+}
+
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = req->params[0];
@@ -137,6 +161,7 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         /* heard before anything waits for the store: a busy store delays the answer, never the
          * RM's liveness */
         oracle_liveness_heard(o->liveness, name, time_now_ms());
+        confinement_record(o, name, &hb);
         const char *role = hb.role, *address = hb.address;
         const json_t *vms = hb.vms;
         rm_record_t rm = { 0 };

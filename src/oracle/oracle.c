@@ -148,6 +148,7 @@ int oracle_main(int argc, char **argv) {
         json_decref(o.strays);
         json_decref(o.missing);
         json_decref(o.snapshots);
+        json_decref(o.confinement);
         json_decref(o.imports);
         o.liveness = oracle_liveness_free(o.liveness);
         store_close(o.store);

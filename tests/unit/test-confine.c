@@ -14,6 +14,8 @@
 #include "base/idclaim.h"
 #include "base/jail.h"
 #include "base/util.h"
+#include "bundle/bundle.h"
+#include "node/node-confine.h"
 #include "tap.h"
 #include "vmm/qemu/guest-uid.h"
 #include "vmm/qemu/qemu-confine.h"
@@ -567,7 +569,56 @@ static void test_qemu_jail(void) {
         CHECK(rm_rf(dir) == 0);
 }
 
+/* ---- vm.json's cpu_limit and the limits of a VM ---- */
+
+static int config_with(const char *extra, bundle_config_t *ret) {
+        _cleanup_free_ char *text = xasprintf("{\"name\": \"web\", \"memory_mib\": 256, \"vcpus\": 2, \"mac\": "
+                                              "\"52:54:00:00:00:01\", \"image\": \"tiny-http\", \"boot\": \"kernel\", "
+                                              "\"disk_size_mib\": 64%s}",
+                                              extra);
+        json_t *j = json_loads(text, 0, NULL);
+        CHECK(j != NULL);
+        int r = bundle_config_from_json(j, ret);
+        json_decref(j);
+        return r;
+}
+
+static void test_cpu_limit(void) {
+        bundle_config_t bc;
+        CHECK(config_with("", &bc) == 0 && bc.cpu_limit == 0);
+        CHECK(config_with(", \"cpu_limit\": null", &bc) == 0 && bc.cpu_limit == 0);
+        CHECK(config_with(", \"cpu_limit\": 50", &bc) == 0 && bc.cpu_limit == 50);
+        CHECK(config_with(", \"cpu_limit\": 200", &bc) == 0 && bc.cpu_limit == 200); /* 2 vCPUs */
+        CHECK(config_with(", \"cpu_limit\": 201", &bc) == -EINVAL);
+        CHECK(config_with(", \"cpu_limit\": 0", &bc) == -EINVAL);
+        CHECK(config_with(", \"cpu_limit\": -1", &bc) == -EINVAL);
+        CHECK(config_with(", \"cpu_limit\": \"50\"", &bc) == -EINVAL);
+        CHECK(config_with(", \"cpu_limit\": 50.5", &bc) == -EINVAL);
+        /* carried through vm.json */
+        CHECK(config_with(", \"cpu_limit\": 50", &bc) == 0);
+        json_t *j = bundle_config_to_json(&bc);
+        CHECK(json_integer_value(json_object_get(j, "cpu_limit")) == 50);
+        bundle_config_t back;
+        CHECK(bundle_config_from_json(j, &back) == 0 && back.cpu_limit == 50);
+        json_decref(j);
+        CHECK(config_with("", &bc) == 0);
+        j = bundle_config_to_json(&bc);
+        CHECK(json_object_get(j, "cpu_limit") == NULL);
+        json_decref(j);
+
+        /* the limits of its QEMU: RAM + overhead, the quota, the threads */
+        CHECK(config_with(", \"cpu_limit\": 50", &bc) == 0);
+        cgroup_limits_t l = node_confine_limits(&bc);
+        CHECK(l.memory_bytes == (uint64_t)(256 + NODE_CONFINE_MEMORY_OVERHEAD_MIB) << 20);
+        CHECK(l.cpu_quota_us == 50000);
+        CHECK(l.pids == NODE_CONFINE_PIDS_BASE + 2);
+        CHECK(config_with("", &bc) == 0);
+        l = node_confine_limits(&bc);
+        CHECK(l.cpu_quota_us == 200000);
+}
+
 int main(void) {
+        test_cpu_limit();
         test_cgroup_layout();
         test_cgroup_limits();
         test_cgroup_real();
