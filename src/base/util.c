@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -185,6 +186,61 @@ struct timespec time_realtime_after_ms(int64_t ms) {
                 ts.tv_nsec -= 1000000000;
         }
         return ts;
+}
+
+int file_open_safe(const char *path, int flags, mode_t mode) {
+        int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        int r = fstat(fd, &st) < 0 ? negative_errno() : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        /* back to blocking I/O on the regular file it is */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0)
+                (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        return fd;
+}
+
+int file_read_tail_safe(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = file_open_safe(path, O_RDONLY, 0);
+        if (fd < 0)
+                return fd;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        off_t from = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
+        _cleanup_free_ char *buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        size_t len = 0;
+        while (len < max) {
+                ssize_t n = pread(fd, buf + len, max - len, from + (off_t)len);
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                if (n == 0)
+                        break;
+                len += (size_t)n;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
+int socket_peer_pid(int fd, pid_t *ret) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return negative_errno();
+        *ret = cred.pid;
+        return 0;
 }
 
 int file_read(const char *path, char **ret, size_t *ret_len) {

@@ -13,6 +13,7 @@
 #include "node/node-registry.h"
 #include "node/node-save.h"
 #include "node/node-vm.h"
+#include "vmm/qemu/qemu-confine.h"
 
 #define SHUTDOWN_TIMEOUT_MS 5000
 
@@ -54,7 +55,16 @@ static int clone_disk_detach(node_t *n, node_vm_t *vm, const char *disk_path, ch
         }
         _cleanup_free_ char *image_disk = streq(bc.boot, "disk") ? node_cache_image_path(n, bc.image, "disk") : NULL;
         int64_t t0 = time_now_ms();
-        int r = node_clone_detach_disk(disk_path, image_disk, bc.image_format, ret_msg);
+        /* the rebase reads whatever backing file the header names, as root, into the disk; a
+         * confined QEMU wrote that header */
+        _cleanup_free_ char *bad = NULL;
+        int r = n->confine.on ? qemu_confine_backing_check(disk_path, n->confine.backing_dirs, &bad) : 0;
+        if (r < 0) {
+                *ret_msg = xasprintf("vm \"%s\": its disk names a backing file %s outside this RM's images and bases: "
+                                     "not rebased", vm->name, bad ? bad : "");
+                return r;
+        }
+        r = node_clone_detach_disk(disk_path, image_disk, bc.image_format, ret_msg);
         if (r < 0)
                 return r;
         log_info("vm %s: clone disk made standalone in %lld ms", vm->name, (long long)(time_now_ms() - t0));

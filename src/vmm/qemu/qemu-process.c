@@ -225,7 +225,8 @@ bool qemu_process_matches(pid_t pid, const char *needle) {
 
 int qemu_pidfile_read(const char *path, pid_t *ret) {
         _cleanup_free_ char *s = NULL;
-        int r = file_read(path, &s, NULL);
+        /* the run directory is a confined QEMU's to write: never follow a link there */
+        int r = file_read_tail_safe(path, 64, &s, NULL);
         if (r < 0)
                 return r;
         s[strcspn(s, " \t\r\n")] = 0;
@@ -238,7 +239,7 @@ int qemu_pidfile_read(const char *path, pid_t *ret) {
 }
 
 char *qemu_log_tail(const char *path, off_t from, size_t max) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = file_open_safe(path, O_RDONLY, 0);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= from)
                 return xstrdup("");

@@ -110,6 +110,21 @@ int qemu_op_fail(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err)
 
 static int qemu_alive_cb(void *userdata) { return qemu_process_alive(userdata) ? 0 : -ECHILD; }
 
+/* Whether the monitor we reached by path is this VM's QEMU's: a confined QEMU owns its run
+ * directory and could leave a link to another VM's socket there. -EPERM, described in err. */
+static int qemu_monitor_check(qemu_vm_t *vm, qmp_error_t *err) {
+        pid_t peer = 0;
+        int r = qmp_peer_pid(vm->qmp, &peer);
+        if (r < 0)
+                return r;
+        if (peer != qemu_process_pid(vm->proc)) {
+                qmp_error_set(err, "", "%s is the monitor of pid %d, not of its QEMU (pid %d)", vm->qmp_path, (int)peer,
+                              (int)qemu_process_pid(vm->proc));
+                return -EPERM;
+        }
+        return 0;
+}
+
 /* Refuse to start a second QEMU on a run directory whose QEMU is still running. */
 static int qemu_run_dir_check_free(const vmm_config_t *cfg, const char *qmp_path) {
         _cleanup_free_ char *pidfile = qemu_run_path(cfg->run_dir, QEMU_RUN_PIDFILE);
@@ -126,10 +141,12 @@ static int qemu_run_dir_check_free(const vmm_config_t *cfg, const char *qmp_path
 /* Open RUN/qemu.log for appending (truncated when large), write a header for this start and
  * return the fd and the offset where QEMU's own output will begin. */
 static int qemu_log_open(const qemu_vm_t *vm, const char *what, int *ret_fd, off_t *ret_offset) {
-        int64_t size = file_size(vm->log_path);
-        int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (size > QEMU_LOG_MAX_BYTES ? O_TRUNC : 0);
-        _cleanup_close_ int fd = open(vm->log_path, flags, 0600);
+        /* the run directory may be a confined QEMU's: a link or a FIFO there is refused */
+        _cleanup_close_ int fd = file_open_safe(vm->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd < 0)
+                return fd;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size > QEMU_LOG_MAX_BYTES && ftruncate(fd, 0) < 0)
                 return negative_errno();
         time_t now = time(NULL);
         struct tm tm;
@@ -216,6 +233,8 @@ int qemu_start(const vmm_config_t *cfg, unsigned argv_flags, const char *what, q
         }
         qmp_error_t err = { 0 };
         r = qmp_connect(vm->qmp_path, QEMU_START_TIMEOUT_MS, qemu_alive_cb, vm->proc, &err, &vm->qmp);
+        if (r >= 0)
+                r = qemu_monitor_check(vm, &err);
         if (r < 0) {
                 bool gone = qemu_log_failure(vm, what, r, &err);
                 return gone ? -EIO : r;
@@ -375,6 +394,8 @@ static int qemu_attach(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret) 
         vm->log_offset = size > 0 ? size : 0;
         qmp_error_t err = { 0 };
         r = qmp_connect(vm->qmp_path, QEMU_ATTACH_TIMEOUT_MS, qemu_alive_cb, vm->proc, &err, &vm->qmp);
+        if (r >= 0)
+                r = qemu_monitor_check(vm, &err);
         if (r < 0) {
                 qemu_log_failure(vm, "attach", r, &err);
                 /* not ours to kill: it was running before we came */
