@@ -315,7 +315,8 @@ static void test_backing_chain(void) {
         qcow2_write(top, "bases/base1");        /* relative to its own directory */
         char **chain = NULL;
         CHECK(qemu_confine_backing_chain(top, &chain) == 0);
-        CHECK(chain && chain[0] && streq(chain[0], xasprintf("%s/bases/base1", dir)));
+        _cleanup_free_ char *want = xasprintf("%s/bases/base1", dir);
+        CHECK(chain && chain[0] && streq(chain[0], want));
         CHECK(chain && chain[0] && chain[1] && streq(chain[1], raw) && !chain[2]);
         strv_free(chain);
         CHECK(qemu_confine_backing_chain(raw, &chain) == 0 && chain && !chain[0]);
