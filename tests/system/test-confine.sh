@@ -7,6 +7,7 @@
 #   the cluster directory's files (admin.token) cannot be reached, its own run directory can;
 # - a guest busy on every vCPU stays under its cpu.max;
 # - rm list shows the RMs confine; a bad --cpu-limit is refused by the CLI and by the API;
+# - a restarted node re-attaches to its confined QEMUs and still releases their uids;
 # - a deleted VM's uid and cgroups go at once, and `cluster down` leaves none behind.
 source "$(dirname "$0")/lib.sh"
 
@@ -165,6 +166,27 @@ check "c1 did burn (at least 0.2 CPU; measured $share/1000)" test "$share" -ge 2
 throttled=$(awk '/^nr_throttled/{print $2}' "$(cg_dir "$pid1" cpu)/cpu.stat")
 check "the kernel throttled c1 ($throttled periods)" test "${throttled:-0}" -gt 0
 
+# the nodes' directories in the cgroup trees, for the checks after cluster down
+nodedirs=""
+for p in "$pidc" "$pid1"; do
+        for ctl in "" memory cpu pids; do
+                nodedirs="$nodedirs $(dirname "$(cg_dir "$p" "$ctl")")"
+        done
+done
+
+# ---- a restarted node finds its confined QEMUs again, and still releases them
+pid3=$(vm_field c3 pid)
+u3=$(awk '/^Uid:/{print $2}' "/proc/$pid3/status")
+vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" chamber1 >/dev/null
+wait_until 20 bash -c "grep -q 're-attached to pid $pid3' $VMATRIX_CLUSTER_DIR/logs/chamber1.log" ||
+        fail "chamber1 re-attaches to c3's QEMU"
+check_eq "c3 runs on in the same QEMU" "$(vm_field c3 pid)" "$pid3"
+check "c3 answers after the node's restart" guest_get "$(vm_field c3 address)" /health
+check "c3's uid claim survived the restart" grep -qx "key $NODES/chamber1/c3" "$CLAIMS/$u3"
+vmx vm delete c3 --force >/dev/null
+wait_until 10 bash -c "! grep -qsx 'key $NODES/chamber1/c3' $CLAIMS/$u3" || true
+check "the restarted node released c3's uid claim" bash -c "! grep -qsx 'key $NODES/chamber1/c3' $CLAIMS/$u3"
+
 # ---- released: a deleted VM's uid and cgroups go with its QEMU
 u1c=$(awk '/^Uid:/{print $2}' "/proc/$pid1/status")
 d1=$(cg_dir "$pid1" cpu)
@@ -174,12 +196,6 @@ check "c1's uid claim is released" bash -c "! grep -qs 'key $NODES/chamber1/c1\$
 check "c1's cgroup is removed" test ! -e "$d1"
 
 # ---- cluster down leaves no claim, no cgroup, no QEMU
-nodedirs=""
-for p in "$pidc" "$(vm_field c3 pid)"; do
-        for ctl in "" memory cpu pids; do
-                nodedirs="$nodedirs $(dirname "$(cg_dir "$p" "$ctl")")"
-        done
-done
 "$VMATRIX" cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null
 check "no uid claim of the cluster is left" bash -c "! grep -qs 'key $VMATRIX_CLUSTER_DIR/' $CLAIMS/*"
 for d in $(tr ' ' '\n' <<<"$nodedirs" | sort -u); do
