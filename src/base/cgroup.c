@@ -75,21 +75,27 @@ static void mount_line_clear(mount_line_t *m) {
         *m = (mount_line_t){ 0 };
 }
 
+/* The next n space-separated fields from *p (before end) into f[] and fl[]; the position moves. */
+static void fields_take(const char **p, const char *end, int n, const char **f, size_t *fl) {
+        for (int i = 0; i < n; i++) {
+                while (*p < end && **p == ' ')
+                        (*p)++;
+                f[i] = *p;
+                while (*p < end && **p != ' ')
+                        (*p)++;
+                fl[i] = (size_t)(*p - f[i]);
+        }
+}
+
 /* One line of mountinfo: "ID PARENT MAJ:MIN ROOT POINT OPTS [OPTIONAL...] - FSTYPE SOURCE SUPEROPTS". */
 static int mount_line_parse(const char *line, size_t len, mount_line_t *ret) {
-        const char *f[6];
-        size_t fl[6];
+        const char *f[6], *g[3];
+        size_t fl[6], gl[3];
         const char *p = line, *end = line + len;
-        for (int i = 0; i < 6; i++) {
-                while (p < end && *p == ' ')
-                        p++;
-                f[i] = p;
-                while (p < end && *p != ' ')
-                        p++;
-                fl[i] = (size_t)(p - f[i]);
+        fields_take(&p, end, 6, f, fl);
+        for (int i = 0; i < 6; i++)
                 if (fl[i] == 0)
                         return -EINVAL;
-        }
         /* the optional fields end at a lone "-" */
         const char *dash = NULL;
         for (const char *q = p; q + 2 < end; q++)
@@ -99,17 +105,8 @@ static int mount_line_parse(const char *line, size_t len, mount_line_t *ret) {
                 }
         if (!dash)
                 return -EINVAL;
-        const char *g[3];
-        size_t gl[3];
         p = dash;
-        for (int i = 0; i < 3; i++) {
-                while (p < end && *p == ' ')
-                        p++;
-                g[i] = p;
-                while (p < end && *p != ' ')
-                        p++;
-                gl[i] = (size_t)(p - g[i]);
-        }
+        fields_take(&p, end, 3, g, gl);
         if (gl[0] == 0)
                 return -EINVAL;
         *ret = (mount_line_t){ .root = field_unescape(f[3], fl[3]),
@@ -269,39 +266,38 @@ cgroup_limits_t cgroup_limits_for(uint64_t memory_mib, uint64_t overhead_mib, un
         };
 }
 
+/* v in decimal into buf, or none when v is 0 (no limit). */
+static void limit_format(char buf[32], uint64_t v, const char *none) {
+        if (v)
+                snprintf(buf, 32, "%" PRIu64, v);
+        else
+                snprintf(buf, 32, "%s", none);
+}
+
 size_t cgroup_limit_files(bool v2, cgroup_controller_t c, const cgroup_limits_t *lim, const char *files[2],
                           char values[2][32]) {
         switch (c) {
         case CGROUP_MEMORY:
                 files[0] = v2 ? "memory.max" : "memory.limit_in_bytes";
-                if (lim->memory_bytes)
-                        snprintf(values[0], 32, "%" PRIu64, lim->memory_bytes);
-                else
-                        snprintf(values[0], 32, "%s", v2 ? "max" : "-1");
+                limit_format(values[0], lim->memory_bytes, v2 ? "max" : "-1");
                 return 1;
         case CGROUP_CPU:
                 if (v2) {
+                        /* "QUOTA PERIOD" */
                         files[0] = "cpu.max";
-                        if (lim->cpu_quota_us)
-                                snprintf(values[0], 32, "%" PRIu64 " %d", lim->cpu_quota_us, CGROUP_CPU_PERIOD_US);
-                        else
-                                snprintf(values[0], 32, "max %d", CGROUP_CPU_PERIOD_US);
+                        limit_format(values[0], lim->cpu_quota_us, "max");
+                        size_t len = strlen(values[0]);
+                        snprintf(values[0] + len, 32 - len, " %d", CGROUP_CPU_PERIOD_US);
                         return 1;
                 }
                 files[0] = "cpu.cfs_period_us";
                 snprintf(values[0], 32, "%d", CGROUP_CPU_PERIOD_US);
                 files[1] = "cpu.cfs_quota_us";
-                if (lim->cpu_quota_us)
-                        snprintf(values[1], 32, "%" PRIu64, lim->cpu_quota_us);
-                else
-                        snprintf(values[1], 32, "-1");
+                limit_format(values[1], lim->cpu_quota_us, "-1");
                 return 2;
         case CGROUP_PIDS:
                 files[0] = "pids.max";
-                if (lim->pids)
-                        snprintf(values[0], 32, "%" PRIu64, lim->pids);
-                else
-                        snprintf(values[0], 32, "max");
+                limit_format(values[0], lim->pids, "max");
                 return 1;
         default:
                 return 0;

@@ -170,6 +170,28 @@ static int lock_take(const idclaim_space_t *s) {
         return fd;
 }
 
+static int claims_read(const idclaim_space_t *s, idclaim_t **ret, size_t *ret_n);
+
+/* Every claim of a space, read under its lock, which is held until claims_done. */
+typedef struct claims {
+        int lock;
+        idclaim_t *v;
+        size_t n;
+} claims_t;
+
+static void claims_done(claims_t *c) {
+        idclaim_list_free(c->v, c->n);
+        if (c->lock >= 0)
+                close(c->lock);
+}
+
+static int claims_open(const idclaim_space_t *s, claims_t *ret) {
+        *ret = (claims_t){ .lock = lock_take(s) };
+        if (ret->lock < 0)
+                return ret->lock;
+        return claims_read(s, &ret->v, &ret->n);
+}
+
 static int claim_cmp(const void *a, const void *b) {
         const idclaim_t *x = a, *y = b;
         return x->id < y->id ? -1 : x->id > y->id;
@@ -226,14 +248,12 @@ int idclaim_take(const idclaim_space_t *s, const char *key, char *const *dirs, u
         for (char *const *d = dirs; d && *d; d++)
                 if (!text_ok(*d) || **d != '/')
                         return -EINVAL;
-        _cleanup_close_ int lock = lock_take(s);
-        if (lock < 0)
-                return lock;
-        idclaim_t *v = NULL;
-        size_t n = 0;
-        int r = claims_read(s, &v, &n);
+        _cleanup_(claims_done) claims_t all = { .lock = -1 };
+        int r = claims_open(s, &all);
         if (r < 0)
                 return r;
+        const idclaim_t *v = all.v;
+        size_t n = all.n;
         _cleanup_free_ uint8_t *used = ids_in_use(s);
         const idclaim_t *mine = claims_find(v, n, key);
         uint32_t id = 0;
@@ -262,7 +282,6 @@ int idclaim_take(const idclaim_space_t *s, const char *key, char *const *dirs, u
                 r = -EUSERS;
         if (r >= 0)
                 r = claim_write(s, id, key, dirs);
-        idclaim_list_free(v, n);
         if (r < 0)
                 return r;
         *ret_id = id;
@@ -270,85 +289,64 @@ int idclaim_take(const idclaim_space_t *s, const char *key, char *const *dirs, u
 }
 
 int idclaim_release(const idclaim_space_t *s, const char *key) {
-        _cleanup_close_ int lock = lock_take(s);
-        if (lock < 0)
-                return lock;
-        idclaim_t *v = NULL;
-        size_t n = 0;
-        int r = claims_read(s, &v, &n);
+        _cleanup_(claims_done) claims_t all = { .lock = -1 };
+        int r = claims_open(s, &all);
         if (r < 0)
                 return r;
-        const idclaim_t *c = claims_find(v, n, key);
-        if (c)
-                r = idclaim_uid_in_use(c->id) ? -EBUSY : claim_drop(s, c);
-        idclaim_list_free(v, n);
-        return r;
+        const idclaim_t *c = claims_find(all.v, all.n, key);
+        return !c ? 0 : idclaim_uid_in_use(c->id) ? -EBUSY : claim_drop(s, c);
 }
 
 int idclaim_rename(const idclaim_space_t *s, const char *from, const char *to, char *const *dirs, uint32_t *ret_id) {
         if (!text_ok(to))
                 return -EINVAL;
-        _cleanup_close_ int lock = lock_take(s);
-        if (lock < 0)
-                return lock;
-        idclaim_t *v = NULL;
-        size_t n = 0;
-        int r = claims_read(s, &v, &n);
+        _cleanup_(claims_done) claims_t all = { .lock = -1 };
+        int r = claims_open(s, &all);
         if (r < 0)
                 return r;
-        const idclaim_t *c = claims_find(v, n, from);
+        const idclaim_t *c = claims_find(all.v, all.n, from);
         if (!c)
-                r = -ENOENT;
-        else if (claims_find(v, n, to))
-                r = -EEXIST;
-        else
-                r = claim_write(s, c->id, to, dirs);
+                return -ENOENT;
+        if (claims_find(all.v, all.n, to))
+                return -EEXIST;
+        r = claim_write(s, c->id, to, dirs);
         if (r >= 0 && ret_id)
                 *ret_id = c->id;
-        idclaim_list_free(v, n);
         return r;
 }
 
 int idclaim_sweep(const idclaim_space_t *s, const char *prefix, bool (*keep)(const char *key, void *userdata),
                   void *userdata) {
-        _cleanup_close_ int lock = lock_take(s);
-        if (lock < 0)
-                return lock;
-        idclaim_t *v = NULL;
-        size_t n = 0;
-        int r = claims_read(s, &v, &n);
+        _cleanup_(claims_done) claims_t all = { .lock = -1 };
+        int r = claims_open(s, &all);
         if (r < 0)
                 return r;
         _cleanup_free_ uint8_t *used = ids_in_use(s);
         int released = 0;
-        for (size_t k = 0; k < n; k++) {
-                if (!str_startswith(v[k].key, prefix) || bit_get(used, v[k].id - s->first) ||
-                    (keep && keep(v[k].key, userdata)))
+        for (size_t k = 0; k < all.n; k++) {
+                const idclaim_t *c = &all.v[k];
+                if (!str_startswith(c->key, prefix) || bit_get(used, c->id - s->first) || (keep && keep(c->key, userdata)))
                         continue;
-                if (claim_drop(s, &v[k]) >= 0)
+                if (claim_drop(s, c) >= 0)
                         released++;
         }
-        idclaim_list_free(v, n);
         return released;
 }
 
 int idclaim_list(const idclaim_space_t *s, const char *prefix, idclaim_t **ret, size_t *ret_n) {
-        _cleanup_close_ int lock = lock_take(s);
-        if (lock < 0)
-                return lock;
-        idclaim_t *v = NULL;
-        size_t n = 0;
-        int r = claims_read(s, &v, &n);
+        _cleanup_(claims_done) claims_t all = { .lock = -1 };
+        int r = claims_open(s, &all);
         if (r < 0)
                 return r;
         size_t m = 0;
-        for (size_t k = 0; k < n; k++) {
-                if (str_startswith(v[k].key, prefix))
-                        v[m++] = v[k];
+        for (size_t k = 0; k < all.n; k++) {
+                if (str_startswith(all.v[k].key, prefix))
+                        all.v[m++] = all.v[k];
                 else
-                        idclaim_clear(&v[k]);
+                        idclaim_clear(&all.v[k]);
         }
-        *ret = v;
+        *ret = TAKE_PTR(all.v);
         *ret_n = m;
+        all.n = 0;
         return 0;
 }

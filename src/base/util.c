@@ -205,6 +205,39 @@ int file_open_safe(const char *path, int flags, mode_t mode) {
         return fd;
 }
 
+/* Reads fd from where it is to its end, or max bytes, into a NUL-terminated malloc'd buffer
+ * (hint: the size to start with). */
+static int fd_read_rest(int fd, size_t hint, size_t max, char **ret, size_t *ret_len) {
+        size_t cap = MIN(hint > 0 ? hint + 1 : 4096, max + 1), len = 0;
+        _cleanup_free_ char *buf = malloc(cap);
+        if (!buf)
+                return -ENOMEM;
+        while (len < max) {
+                if (len + 1 >= cap) {
+                        size_t ncap = MIN(cap * 2, max + 1);
+                        char *n = realloc(buf, ncap);
+                        if (!n)
+                                return -ENOMEM;
+                        buf = n;
+                        cap = ncap;
+                }
+                ssize_t r = read(fd, buf + len, MIN(cap - len - 1, max - len));
+                if (r < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (r == 0)
+                        break;
+                len += (size_t)r;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        if (ret_len)
+                *ret_len = len;
+        return 0;
+}
+
 int file_read_tail_safe(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_close_ int fd = file_open_safe(path, O_RDONLY, 0);
         if (fd < 0)
@@ -212,26 +245,9 @@ int file_read_tail_safe(const char *path, size_t max, char **ret, size_t *ret_le
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        off_t from = st.st_size > (off_t)max ? st.st_size - (off_t)max : 0;
-        _cleanup_free_ char *buf = malloc(max + 1);
-        if (!buf)
-                return -ENOMEM;
-        size_t len = 0;
-        while (len < max) {
-                ssize_t n = pread(fd, buf + len, max - len, from + (off_t)len);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                if (n == 0)
-                        break;
-                len += (size_t)n;
-        }
-        buf[len] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
+        if (st.st_size > (off_t)max && lseek(fd, st.st_size - (off_t)max, SEEK_SET) < 0)
+                return negative_errno();
+        return fd_read_rest(fd, max, max, ret, ret_len);
 }
 
 int socket_peer_pid(int fd, pid_t *ret) {
@@ -250,33 +266,7 @@ int file_read(const char *path, char **ret, size_t *ret_len) {
         struct stat st;
         if (fstat(fd, &st) < 0)
                 return negative_errno();
-        size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, len = 0;
-        _cleanup_free_ char *buf = malloc(cap);
-        if (!buf)
-                return -ENOMEM;
-        for (;;) {
-                if (len + 1 >= cap) {
-                        char *n = realloc(buf, cap * 2);
-                        if (!n)
-                                return -ENOMEM;
-                        buf = n;
-                        cap *= 2;
-                }
-                ssize_t r = read(fd, buf + len, cap - len - 1);
-                if (r < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (r == 0)
-                        break;
-                len += (size_t)r;
-        }
-        buf[len] = 0;
-        *ret = TAKE_PTR(buf);
-        if (ret_len)
-                *ret_len = len;
-        return 0;
+        return fd_read_rest(fd, st.st_size > 0 ? (size_t)st.st_size : 0, SIZE_MAX - 1, ret, ret_len);
 }
 
 int fsync_dir_of(const char *path) {

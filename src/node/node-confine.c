@@ -207,6 +207,19 @@ static void hold_set(node_confine_t *c, node_confine_hold_t *hold, const char *i
         hold->active = true;
 }
 
+/* The end of node_confine_begin and node_confine_take_slot: the hold on success (it takes
+ * dirs), nothing kept on failure. */
+static int hold_finish(node_confine_t *c, node_confine_hold_t *hold, const char *instance, char **dirs, uint32_t uid,
+                       int r) {
+        if (r < 0) {
+                strv_free(dirs);
+                busy_remove(c, instance);
+                return r;
+        }
+        hold_set(c, hold, instance, dirs, uid);
+        return 0;
+}
+
 static char **group_dirs(const node_confine_t *c, const char *instance) {
         return cgroup_group_dirs(&c->cgroups, c->key, instance);
 }
@@ -229,13 +242,7 @@ int node_confine_begin(node_t *n, const char *instance, const cgroup_limits_t *l
                 *ret_msg = xasprintf("%s: cannot create its cgroup %s: %s", instance, dirs[0], strerror(-r));
                 (void)idclaim_release(&claims, key);
         }
-        if (r < 0) {
-                strv_free(dirs);
-                busy_remove(c, instance);
-                return r;
-        }
-        hold_set(c, hold, instance, dirs, uid);
-        return 0;
+        return hold_finish(c, hold, instance, dirs, uid, r);
 }
 
 int node_confine_take_slot(node_t *n, const char *slot_instance, const char *vm, pid_t pid,
@@ -256,13 +263,7 @@ int node_confine_take_slot(node_t *n, const char *slot_instance, const char *vm,
                 *ret_msg = xasprintf("%s: the claim of slot %s: %s", vm, slot_instance, strerror(-r));
         if (r >= 0 && (r = cgroup_group_move(&c->cgroups, c->key, slot_instance, vm, pid, lim)) < 0)
                 *ret_msg = xasprintf("%s: cannot move slot %s into its cgroup: %s", vm, slot_instance, strerror(-r));
-        if (r < 0) {
-                strv_free(dirs);
-                busy_remove(c, vm);
-                return r;
-        }
-        hold_set(c, hold, vm, dirs, uid);
-        return 0;
+        return hold_finish(c, hold, vm, dirs, uid, r);
 }
 
 void node_confine_end(node_t *n, node_confine_hold_t *hold, bool ok) {

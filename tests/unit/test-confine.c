@@ -371,8 +371,8 @@ static void test_jail_plan(void) {
         CHECK(rm_rf(dir) == 0);
 }
 
-/* Runs argv in j, returns its output (malloc'd) and exit status. */
-__attribute__((noinline)) static char *jail_run(jail_t *j, char *const argv[], int *ret_status) {
+/* Starts argv in j with its output into a new temporary file (*ret_out, malloc'd). */
+static pid_t jail_start(jail_t *j, char *const argv[], char **ret_out) {
         char out[] = "/tmp/vmx-test-jail-out-XXXXXX";
         int fd = mkstemp(out);
         CHECK(fd >= 0);
@@ -382,13 +382,20 @@ __attribute__((noinline)) static char *jail_run(jail_t *j, char *const argv[], i
         if (r < 0)
                 fprintf(stderr, "jail_spawn: %s: %s\n", step, strerror(-r));
         CHECK(r == 0);
-        int status = -1;
-        if (r == 0)
-                waitpid(pid, &status, 0);
         close(fd);
+        *ret_out = xstrdup(out);
+        return r == 0 ? pid : -1;
+}
+
+/* Waits for pid, returns what it wrote to out (removed then, malloc'd) and its exit status. */
+__attribute__((noinline)) static char *jail_collect(pid_t pid, char *out, int *ret_status) {
+        int status = -1;
+        if (pid > 0)
+                waitpid(pid, &status, 0);
         char *text = NULL;
         CHECK(file_read(out, &text, NULL) == 0);
         unlink(out);
+        free(out);
         *ret_status = status;
         return text;
 }
@@ -445,7 +452,9 @@ static void test_jail_spawn(void) {
                           secret, mine, ro);
         char *argv[] = { "sh", "-c", script, NULL };
         int status = -1;
-        _cleanup_free_ char *out = jail_run(j, argv, &status);
+        char *path = NULL;
+        pid_t spawned = jail_start(j, argv, &path);
+        _cleanup_free_ char *out = jail_collect(spawned, path, &status);
         CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
         if (!out)
                 return;
@@ -488,20 +497,15 @@ static void test_jail_spawn(void) {
         _cleanup_free_ char *wait_script =
                 xasprintf("for i in $(seq 100); do test -e %s && break; sleep 0.05; done; cat %s", later, later);
         char *argv2[] = { "sh", "-c", wait_script, NULL };
-        char out2[] = "/tmp/vmx-test-jail-out-XXXXXX";
-        int fd = mkstemp(out2);
-        CHECK(jail_spawn(k, argv2, fd, &pid, &step) == 0);
+        pid = jail_start(k, argv2, &path);
         _cleanup_(jail_freep) jail_t *e = jail_new(NULL);
         CHECK(jail_bind(e, later, 0) == 0);
-        int r = jail_expose(e, pid, &step);
+        int r = pid > 0 ? jail_expose(e, pid, &step) : -ESRCH;
         if (r < 0)
                 fprintf(stderr, "jail_expose: %s: %s\n", step, strerror(-r));
         CHECK(r == 0);
-        waitpid(pid, &status, 0);
-        close(fd);
-        _cleanup_free_ char *got = NULL;
-        CHECK(file_read(out2, &got, NULL) == 0 && strstr(got, "exposed"));
-        unlink(out2);
+        _cleanup_free_ char *got = jail_collect(pid, path, &status);
+        CHECK(got && strstr(got, "exposed"));
         CHECK(rm_rf(dir) == 0);
 }
 
