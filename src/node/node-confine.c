@@ -121,7 +121,7 @@ int node_confine_init(node_t *n, bool wanted, const char *accel_want) {
                 return 0;
         }
         if (!wanted) {
-                snprintf(c->reason, sizeof c->reason, "turned off (--no-confine)");
+                snprintf(c->reason, sizeof c->reason, "turned off: --no-confine or VMATRIX_CONFINE=0");
                 log_warn("QEMU runs unconfined, as root: confinement is %s", c->reason);
                 return 0;
         }
@@ -276,8 +276,8 @@ void node_confine_end(node_t *n, node_confine_hold_t *hold, bool ok) {
 }
 
 void node_confine_release(node_t *n, const char *instance) {
-        node_confine_t *c = &n->confine;
-        if (!c->on || busy_has(c, instance))
+        node_confine_t *c = n ? &n->confine : NULL;
+        if (!c || !c->on || busy_has(c, instance))
                 return;
         _cleanup_free_ char *key = claim_key(c, instance);
         int r = idclaim_release(&claims, key);

@@ -42,7 +42,8 @@ static void memory_keep_as_snapshot(node_t *n, const char *name, const json_t *i
         _cleanup_free_ char *mem = node_vm_file(n, name, "memory");
         _cleanup_free_ char *mdir = node_nest_memory_dir(n);
         _cleanup_free_ char *snap = xasprintf("%s/%s", mdir, digest);
-        if (file_exists(snap) || chmod(mem, 0444) < 0 || rename(mem, snap) < 0)
+        /* the node's again: a confined QEMU (another uid since) owned it */
+        if (file_exists(snap) || chown(mem, getuid(), getgid()) < 0 || chmod(mem, 0444) < 0 || rename(mem, snap) < 0)
                 unlink(mem);
 }
 
