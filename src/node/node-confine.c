@@ -13,6 +13,9 @@
 #include "vmm/qemu/guest-uid.h"
 
 #define SWEEP_EVERY 10 /* supervisor ticks (200 ms): a released QEMU's uid is free within 2 s */
+/* A QEMU the node has just killed but did not start (adopted after a restart) is reaped by
+ * init, not by us: until then its zombie still holds its uid. */
+#define BUSY_WAIT_MS 2000
 
 static const idclaim_space_t claims = { .dir = GUEST_UID_CLAIM_DIR, .first = GUEST_UID_FIRST, .count = GUEST_UID_COUNT };
 
@@ -44,6 +47,18 @@ static uint32_t fnv1a(const char *s) {
 }
 
 static char *claim_key(const node_confine_t *c, const char *instance) { return xasprintf("%s%s", c->prefix, instance); }
+
+/* idclaim_take, or idclaim_release when dirs is NULL and !take, retried while the uid is in use
+ * for at most BUSY_WAIT_MS. */
+static int claim_when_free(const char *key, bool take, char *const *dirs, uint32_t *ret_id) {
+        int64_t deadline = time_now_ms() + BUSY_WAIT_MS;
+        for (;;) {
+                int r = take ? idclaim_take(&claims, key, dirs, ret_id) : idclaim_release(&claims, key);
+                if (r != -EBUSY || time_now_ms() >= deadline)
+                        return r;
+                time_sleep_ms(20);
+        }
+}
 
 static void busy_add(node_confine_t *c, const char *instance) {
         pthread_mutex_lock(&c->lock);
@@ -234,7 +249,7 @@ int node_confine_begin(node_t *n, const char *instance, const cgroup_limits_t *l
         _cleanup_free_ char *key = claim_key(c, instance);
         char **dirs = group_dirs(c, instance);
         uint32_t uid = 0;
-        int r = idclaim_take(&claims, key, dirs, &uid);
+        int r = claim_when_free(key, true, dirs, &uid);
         if (r < 0)
                 *ret_msg = r == -EBUSY ? xasprintf("%s: a QEMU of it still runs under its uid", instance)
                                        : xasprintf("%s: cannot claim a uid in %s: %s", instance, claims.dir, strerror(-r));
@@ -256,7 +271,7 @@ int node_confine_take_slot(node_t *n, const char *slot_instance, const char *vm,
         char **dirs = group_dirs(c, vm);
         uint32_t uid = 0;
         /* the VM's earlier QEMU is gone (the node killed it): its claim goes first */
-        int r = idclaim_release(&claims, to);
+        int r = claim_when_free(to, false, NULL, NULL);
         if (r < 0)
                 *ret_msg = xasprintf("%s: a QEMU of it still runs under its uid", vm);
         if (r >= 0 && (r = idclaim_rename(&claims, from, to, dirs, &uid)) < 0)
