@@ -8,9 +8,9 @@ DISK_DIR   ?= $(BUILD)/guest/tiny-http-disk
 DEMO_DIR   ?= $(CURDIR)/demo
 
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
-               libjansson-dev libsqlite3-dev libzstd-dev libssl-dev libsodium-dev qemu-system-x86 qemu-utils \
+               libjansson-dev libsqlite3-dev libzstd-dev libssl-dev libgnutls28-dev libsodium-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
-               procps psmisc jq syslinux syslinux-common mtools dosfstools fdisk
+               procps psmisc jq nftables syslinux syslinux-common mtools dosfstools fdisk
 
 .PHONY: all deps build guest guest-disk test unit system demo demo-down bench clean
 

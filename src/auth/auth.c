@@ -13,8 +13,26 @@
 #include "base/util.h"
 #include "store/store-auth.h"
 
+/* Tokens checked lately, so that a request costs a hash and a compare, not two store reads.
+ * An entry is used only while its text hashes to the same value (compared in constant time),
+ * for at most AUTH_CACHE_TTL_MS, and never past the token's expiry; revoking a token or
+ * deleting its user here drops it at once. A role changed behind this Oracle's back (a second
+ * Oracle, later) is seen within AUTH_CACHE_TTL_MS. */
+#define AUTH_CACHE_SLOTS 1024
+#define AUTH_CACHE_TTL_MS 5000
+
+typedef struct cached_token {
+        char id[TOKEN_ID_LEN + 1];      /* "" when the slot is free */
+        uint8_t hash[TOKEN_HASH_BYTES];
+        auth_principal_t principal;
+        int64_t expires_ms;             /* the token's (0: never) */
+        int64_t until_ms;               /* when this entry must be checked against the store again */
+} cached_token_t;
+
 struct auth {
         store_t *store;
+        pthread_mutex_t cache_lock;
+        cached_token_t cache[AUTH_CACHE_SLOTS];
         uint8_t key[AUTH_KEY_BYTES];
         auth_params_t params;
         ratelimit_t *limit;
@@ -37,6 +55,7 @@ int auth_new(store_t *store, const uint8_t key[AUTH_KEY_BYTES], const auth_param
         if (a->params.session_ttl_ms <= 0)
                 a->params.session_ttl_ms = AUTH_SESSION_TTL_MS;
         a->limit = ratelimit_new();
+        pthread_mutex_init(&a->cache_lock, NULL);
         randombytes_buf(a->dummy_token_hash, sizeof a->dummy_token_hash);
         char pw[33];
         auth_random_password(pw);
@@ -55,6 +74,8 @@ auth_t *auth_free(auth_t *a) {
         if (!a)
                 return NULL;
         ratelimit_free(a->limit);
+        pthread_mutex_destroy(&a->cache_lock);
+        sodium_memzero(a->cache, sizeof a->cache);
         sodium_memzero(a->key, sizeof a->key);
         free(a);
         return NULL;
@@ -76,6 +97,45 @@ void auth_random_password(char ret[33]) {
 }
 
 /* ---- tokens ---- */
+
+/* The cache slot of a token id (its hex digits are random). */
+static cached_token_t *cache_slot(auth_t *a, const char *id) {
+        unsigned long v = strtoul((char[9]){ id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], 0 }, NULL, 16);
+        return &a->cache[v % AUTH_CACHE_SLOTS];
+}
+
+static bool cache_get(auth_t *a, const char *id, const uint8_t hash[TOKEN_HASH_BYTES], int64_t now_ms,
+                      auth_principal_t *ret) {
+        pthread_mutex_lock(&a->cache_lock);
+        cached_token_t *c = cache_slot(a, id);
+        bool hit = streq(c->id, id) && token_hash_equal(hash, c->hash) && now_ms < c->until_ms &&
+                   c->until_ms - now_ms <= AUTH_CACHE_TTL_MS && (c->expires_ms == 0 || now_ms < c->expires_ms);
+        if (hit)
+                *ret = c->principal;
+        pthread_mutex_unlock(&a->cache_lock);
+        return hit;
+}
+
+static void cache_put(auth_t *a, const token_record_t *t, const auth_principal_t *p, int64_t now_ms) {
+        pthread_mutex_lock(&a->cache_lock);
+        cached_token_t *c = cache_slot(a, t->id);
+        *c = (cached_token_t){ .principal = *p, .expires_ms = t->expires_ms, .until_ms = now_ms + AUTH_CACHE_TTL_MS };
+        SET(c->id, t->id);
+        memcpy(c->hash, t->hash, sizeof c->hash);
+        pthread_mutex_unlock(&a->cache_lock);
+}
+
+/* Drops the cached token id, or every cached token of user (either may be NULL). */
+static void cache_drop(auth_t *a, const char *id, const char *user) {
+        pthread_mutex_lock(&a->cache_lock);
+        for (size_t i = 0; i < AUTH_CACHE_SLOTS; i++) {
+                cached_token_t *c = &a->cache[i];
+                if (*c->id && ((id && streq(c->id, id)) || (user && streq(c->principal.user, user))))
+                        sodium_memzero(c, sizeof *c);
+        }
+        pthread_mutex_unlock(&a->cache_lock);
+}
+
 
 static bool token_label_is_valid(const char *name) {
         size_t len = name ? strnlen(name, 64) : 0;
@@ -149,6 +209,8 @@ int auth_token_create(auth_t *a, const char *user, const char *name, const char 
 
 int auth_token_revoke(auth_t *a, const char *id, int64_t now_ms, char **ret_msg) {
         int r = store_token_revoke(a->store, id, now_ms);
+        if (id)
+                cache_drop(a, id, NULL);
         if (r == -ENOENT)
                 *ret_msg = xasprintf("no token \"%s\"", id);
         else if (r < 0)
@@ -190,19 +252,22 @@ int auth_check(auth_t *a, const char *token_text, int64_t now_ms, auth_principal
         token_hash(a->key, &parts, hash);
         memcpy(id, parts.id, sizeof id);
         token_parts_wipe(&parts);
+        a->compares++;
+        if (cache_get(a, id, hash, now_ms, ret))
+                return 0;
         token_record_t t;
         int r = store_token_get(a->store, id, &t);
         if (r < 0 && r != -ENOENT)
                 return r;
         /* compared whether the id was found or not (see dummy_token_hash) */
         const uint8_t *stored = r >= 0 ? t.hash : a->dummy_token_hash;
-        a->compares++;
         bool match = token_hash_equal(hash, stored) && r >= 0;
         auth_principal_t p;
         if (!match || !token_usable(a, &t, now_ms, &p)) {
                 a->refused++;
                 return -EACCES;
         }
+        cache_put(a, &t, &p, now_ms);
         if (now_ms - t.last_used_ms >= AUTH_TOUCH_INTERVAL_MS)
                 (void)store_token_touch(a->store, t.id, now_ms); /* best effort: a use is not lost work */
         *ret = p;
@@ -214,10 +279,10 @@ int auth_check(auth_t *a, const char *token_text, int64_t now_ms, auth_principal
 static void login_failed(auth_t *a, const char *user, const char *ip, int64_t now_ms, const char *why) {
         a->login_failures++;
         _cleanup_free_ char *ukey = xasprintf("user:%s", user);
-        int locked = ratelimit_fail(a->limit, ukey, now_ms);
+        int locked = ratelimit_fail(a->limit, ukey, RATELIMIT_USER_FAILURES, now_ms);
         if (ip) {
                 _cleanup_free_ char *akey = xasprintf("addr:%s", ip);
-                locked |= ratelimit_fail(a->limit, akey, now_ms);
+                locked |= ratelimit_fail(a->limit, akey, RATELIMIT_ADDR_FAILURES, now_ms);
         }
         _cleanup_free_ char *reason = xasprintf("login of \"%.63s\" from %.63s: %s%s", user, ip ? ip : "local", why,
                                                 locked ? "; locked out" : "");
@@ -317,6 +382,8 @@ int auth_user_passwd(auth_t *a, const char *name, const char *password, char **r
 
 int auth_user_delete(auth_t *a, const char *name, char **ret_msg) {
         int r = store_user_delete(a->store, name);
+        if (r >= 0)
+                cache_drop(a, NULL, name);
         if (r == -ENOENT)
                 *ret_msg = xasprintf("no user \"%s\"", name);
         else if (r == -EBUSY)

@@ -53,3 +53,13 @@ int password_verify(const char *hash, const char *password) {
                 return -EIO;
         return crypto_pwhash_str_verify(hash, password, len) == 0 ? 0 : -EACCES;
 }
+
+int password_cost_parse(const char *name, password_cost_t *ret) {
+        if (name && streq(name, "interactive"))
+                *ret = PASSWORD_COST_INTERACTIVE;
+        else if (name && streq(name, "min"))
+                *ret = PASSWORD_COST_MIN;
+        else
+                return -EINVAL;
+        return 0;
+}

@@ -16,6 +16,9 @@ typedef enum password_cost {
         PASSWORD_COST_MIN,
 } password_cost_t;
 
+/* "interactive" or "min" into *ret: 0, or -EINVAL. */
+int password_cost_parse(const char *name, password_cost_t *ret);
+
 /* Is password of an acceptable length? 0, or -EINVAL with *ret_msg (malloc'd) saying why. */
 int password_check(const char *password, char **ret_msg);
 

@@ -88,7 +88,7 @@ int ratelimit_check(ratelimit_t *rl, const char *key, int64_t now_ms, int64_t *r
         return -EAGAIN;
 }
 
-int ratelimit_fail(ratelimit_t *rl, const char *key, int64_t now_ms) {
+int ratelimit_fail(ratelimit_t *rl, const char *key, int max_failures, int64_t now_ms) {
         pthread_mutex_lock(&rl->lock);
         entry_t *e = find(rl, key);
         if (e && forgotten(e, now_ms)) {
@@ -103,7 +103,7 @@ int ratelimit_fail(ratelimit_t *rl, const char *key, int64_t now_ms) {
         }
         e->last_ms = now_ms;
         int started = 0;
-        if (++e->failures >= RATELIMIT_FAILURES) {
+        if (++e->failures >= max_failures) {
                 int64_t delay = RATELIMIT_DELAY_MS << MIN(e->lockouts, 10);
                 e->blocked_until_ms = now_ms + MIN(delay, (int64_t)RATELIMIT_DELAY_MAX_MS);
                 e->lockouts++;

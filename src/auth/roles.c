@@ -16,6 +16,7 @@ static const char *const role_names[_ROLE_MAX] = {
 };
 
 static const char *const perm_names[_PERM_MAX] = {
+        [PERM_NONE] = "none",               [PERM_PUBLIC] = "public",
         [PERM_VM_READ] = "vm-read",         [PERM_VM_ACT] = "vm-act",
         [PERM_VM_CONSOLE] = "vm-console",   [PERM_RM_READ] = "rm-read",
         [PERM_RM_ACT] = "rm-act",           [PERM_OFFER_READ] = "offer-read",
@@ -26,6 +27,7 @@ static const char *const perm_names[_PERM_MAX] = {
         [PERM_USER_ACT] = "user-act",       [PERM_ACCOUNT] = "account",
         [PERM_TOKEN] = "token",             [PERM_EVENT_READ] = "event-read",
         [PERM_METRICS_READ] = "metrics-read", [PERM_NODE] = "node",
+        [PERM_ORACLE] = "oracle",           [PERM_JOIN] = "join",
 };
 
 static const char *const owner_rule_names[_OWNER_MAX] = {
@@ -33,10 +35,12 @@ static const char *const owner_rule_names[_OWNER_MAX] = {
         [OWNER_VM] = "vm",
         [OWNER_RM] = "rm",
         [OWNER_SELF] = "self",
+        [OWNER_OP] = "op",
+        [OWNER_TOKEN] = "token",
 };
 
 #define BIT(p) (UINT64_C(1) << (p))
-#define OWN (BIT(PERM_ACCOUNT) | BIT(PERM_TOKEN))
+#define OWN (BIT(PERM_PUBLIC) | BIT(PERM_ACCOUNT) | BIT(PERM_TOKEN))
 _Static_assert(_PERM_MAX < 64, "grants[] holds one bit per permission");
 
 /* §10, one sentence per role:
@@ -45,11 +49,12 @@ _Static_assert(_PERM_MAX < 64, "grants[] holds one bit per permission");
  *  provider  their own RMs and offers; buyers' machines on them as read-only metadata
  *            (no actions, no consoles);
  *  buyer     their own VMs and account only.
+ * PERM_NONE is nobody's; PERM_PUBLIC everybody's.
  * PERM_NODE is no user's: node-only routes take an RM's certificate, so that no token, not even
  * an admin's, can speak for an RM (issue 11: "the Oracle accepts a heartbeat only for the RM
  * its certificate names"). */
 static const uint64_t grants[_ROLE_MAX] = {
-        [ROLE_ADMIN] = (BIT(_PERM_MAX) - 1) & ~BIT(PERM_NODE),
+        [ROLE_ADMIN] = (BIT(_PERM_MAX) - 1) & ~BIT(PERM_NODE) & ~BIT(PERM_ORACLE) & ~BIT(PERM_JOIN) & ~BIT(PERM_NONE),
         [ROLE_OPERATOR] = BIT(PERM_VM_READ) | BIT(PERM_VM_ACT) | BIT(PERM_VM_CONSOLE) | BIT(PERM_RM_READ) |
                           BIT(PERM_RM_ACT) | BIT(PERM_OFFER_READ) | BIT(PERM_SERVICE_READ) |
                           BIT(PERM_SERVICE_ACT) | BIT(PERM_IMAGE_READ) | BIT(PERM_IMAGE_ACT) |

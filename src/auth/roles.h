@@ -19,6 +19,8 @@ typedef enum role {
  * buyer's machine on its RM without acting on it. Keep in sync with perm_names[] and the
  * grants[] table in roles.c. */
 typedef enum perm {
+        PERM_NONE,              /* none named: a route left without a permission, refused to all */
+        PERM_PUBLIC,            /* anyone, without a token: health, login, signup */
         PERM_VM_READ,           /* list/show VMs, their ops and metadata */
         PERM_VM_ACT,            /* create, activate, hibernate, migrate, delete */
         PERM_VM_CONSOLE,        /* serial console of a VM */
@@ -39,6 +41,8 @@ typedef enum perm {
         PERM_EVENT_READ,
         PERM_METRICS_READ,
         PERM_NODE,              /* node-only routes (heartbeats, op reports): RM certificates, no user */
+        PERM_ORACLE,            /* a node's routes only the Oracle's certificate may call (commands) */
+        PERM_JOIN,              /* the node channel's enrolment (a join token, no certificate yet): no user */
         _PERM_MAX,
 } perm_t;
 
@@ -49,7 +53,9 @@ typedef enum owner_rule {
         OWNER_NONE,             /* no single resource (lists are filtered by the handler) */
         OWNER_VM,               /* the VM's buyer; for reads also the provider of the RM it is on */
         OWNER_RM,               /* the RM's provider */
-        OWNER_SELF,             /* the user named in the path is the principal */
+        OWNER_SELF,             /* the user named in the path is the principal (or it may act on users) */
+        OWNER_OP,               /* the operation's VM, as OWNER_VM */
+        OWNER_TOKEN,            /* the token whose id is in the path is the principal's (or it may act on users) */
         _OWNER_MAX,
 } owner_rule_t;
 

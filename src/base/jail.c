@@ -213,8 +213,11 @@ int jail_bind(jail_t *j, const char *path, unsigned flags) {
                         if (n <= 0)
                                 return n < 0 ? negative_errno() : -EINVAL;
                         target[n] = 0;
-                        dirs_above(j, link);
-                        op_add(j, OP_SYMLINK, link)->src = xstrdup(target);
+                        /* (a link inside a directory bound already is there as it is) */
+                        if (!under_bound_dir(j, link)) {
+                                dirs_above(j, link);
+                                op_add(j, OP_SYMLINK, link)->src = xstrdup(target);
+                        }
                 }
                 _cleanup_free_ char *real = realpath(path, NULL);
                 if (!real)

@@ -146,6 +146,33 @@ int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret) {
         return 0;
 }
 
+int parse_duration_s(const char *s, int64_t *ret) {
+        if (!s || !*s)
+                return -EINVAL;
+        size_t n = strnlen(s, 32);
+        if (n >= 32)
+                return -EINVAL;
+        char digits[32];
+        memcpy(digits, s, n + 1);
+        int64_t unit = 1;
+        switch (digits[n - 1]) {
+        case 's': unit = 1; break;
+        case 'm': unit = 60; break;
+        case 'h': unit = 3600; break;
+        case 'd': unit = 86400; break;
+        default: return -EINVAL;
+        }
+        digits[n - 1] = 0;
+        if (!*digits || digits[0] == '-' || digits[0] == '+')
+                return -EINVAL;
+        int64_t v = 0;
+        int r = parse_int64(digits, 0, INT64_MAX / 86400, &v);
+        if (r < 0)
+                return r;
+        *ret = v * unit;
+        return 0;
+}
+
 int64_t time_now_ms(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);

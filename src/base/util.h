@@ -37,6 +37,10 @@ char *format_bytes(uint64_t bytes, char *buf, size_t size);
 /* Parse a whole decimal string into [min,max]; -EINVAL or -ERANGE otherwise. */
 int parse_int64(const char *s, int64_t min, int64_t max, int64_t *ret);
 
+/* A duration "Ns", "Nm", "Nh" or "Nd" (DESIGN.md §11) into seconds: -EINVAL when malformed
+ * (no unit, a sign, empty), -ERANGE when too large. */
+int parse_duration_s(const char *s, int64_t *ret);
+
 /* Monotonic and wall-clock time in milliseconds / seconds. */
 int64_t time_now_ms(void);
 int64_t time_wall_ms(void);

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "cluster/cluster.h"
@@ -29,6 +30,23 @@ static int oracle_from_dir(cli_t *c, const char *dir, char **ret) {
         return CLI_OK;
 }
 
+/* An https:// Oracle is trusted by one CA: --ca FILE, else $VMATRIX_CA, else the cluster
+ * directory's ca.pem (which `cluster up` copies there). It becomes this process's default. */
+static int api_trust(cli_t *c, const char *dir) {
+        const char *ca = cli_opt(c, "ca"), *env = getenv("VMATRIX_CA");
+        _cleanup_free_ char *from_dir = dir ? xasprintf("%s/ca.pem", dir) : NULL;
+        const char *file = ca ? ca : env && *env ? env : from_dir && file_exists(from_dir) ? from_dir : NULL;
+        if (!file)
+                return CLI_OK; /* the system's CAs */
+        if (access(file, R_OK) < 0)
+                return cli_fail(c, "cannot read the CA file %s: %s", file, strerror(errno));
+        static http_tls_t *trust; /* for the rest of this short process */
+        if (!trust && http_tls_new(file, NULL, NULL, &trust) < 0)
+                return cli_fail(c, "cannot use the CA file %s", file);
+        http_client_tls_default(trust);
+        return CLI_OK;
+}
+
 int api_oracle(cli_t *c, const char **ret_url) {
         if (!c->oracle) {
                 const char *url = cli_opt(c, "oracle"), *dir = cli_opt(c, "dir");
@@ -45,8 +63,12 @@ int api_oracle(cli_t *c, const char **ret_url) {
                         r = oracle_from_dir(c, env_dir, &resolved);
                 else
                         r = cli_usage(c, "no Oracle: pass --oracle URL or set VMATRIX_ORACLE");
-                if (r != CLI_OK)
+                if (r == CLI_OK && str_startswith(resolved, "https://"))
+                        r = api_trust(c, url ? NULL : dir ? dir : env_url && *env_url ? NULL : env_dir);
+                if (r != CLI_OK) {
+                        free(resolved);
                         return r;
+                }
                 c->oracle = resolved;
         }
         *ret_url = c->oracle;
@@ -70,7 +92,7 @@ int api_request(cli_t *c, const char *method, const char *path, const json_t *bo
                 return r;
         _cleanup_free_ char *url = xasprintf("%s%s", base, path);
         http_response_t resp = { 0 };
-        int t = http_request_json(method, url, body, timeout_ms, &resp);
+        int t = http_call_json(api_credentials(c), method, url, body, timeout_ms, &resp);
         if (t < 0)
                 return cli_fail(c, "cannot reach the Oracle at %s: %s", base, http_error_message(NULL, t));
         if (resp.status < 200 || resp.status >= 300) {

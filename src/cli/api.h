@@ -15,6 +15,17 @@
  * "host:port" gets "http://" in front; a trailing "/" is dropped. */
 int api_oracle(cli_t *c, const char **ret_url);
 
+/* What requests to the Oracle carry: the token of --token, $VMATRIX_TOKEN, the login file (when
+ * written for this Oracle) or DIR/admin.token, resolved once (api-token.c). Never NULL; its
+ * bearer is NULL when no token was found. */
+const http_call_t *api_credentials(cli_t *c);
+/* The login file: its path (malloc'd); read the token of a login to oracle_url (NULL: any):
+ * -ENOENT when there is none for it; write one (0600); remove it (0 when absent). */
+char *api_login_file_path(void);
+int api_login_read(const char *oracle_url, char **ret_user, char **ret_token);
+int api_login_write(const char *oracle_url, const char *user, const char *token);
+int api_login_remove(void);
+
 /* METHOD path (e.g. "/v1/vms") with an optional JSON body. On a 2xx answer returns CLI_OK and
  * fills *ret (clear it with http_response_clear). Otherwise prints `cannot reach the Oracle at
  * URL: connection refused` or the API's error message and returns CLI_FAIL. */

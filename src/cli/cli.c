@@ -15,6 +15,15 @@ static const cli_option_t global_options[] = {
         { "json", NULL, "print JSON instead of text" },
         { "oracle", "URL", "the Oracle's API (default: $VMATRIX_ORACLE)" },
         { "dir", "DIR", "use the Oracle of the local cluster in DIR (default: $VMATRIX_CLUSTER_DIR)" },
+        { "token", "TOKEN", "the API token to send (default: $VMATRIX_TOKEN, the login file, DIR/admin.token)" },
+        { "ca", "FILE", "trust the Oracle's HTTPS certificate from this CA (default: $VMATRIX_CA, or DIR/ca.pem)" },
+        { NULL },
+};
+
+static const cli_option_t join_token_options[] = {
+        { "role", "production|chamber", "the role of the RM that joins with it (default chamber)" },
+        { "provider", "USER", "the provider the RM is assigned to" },
+        { "ttl", "DURATION", "how long it may be used, such as 30m, 1h (default), 7d at most" },
         { NULL },
 };
 
@@ -114,6 +123,35 @@ static const cli_option_t sim_options[] = {
         { NULL },
 };
 
+static const cli_option_t password_options[] = {
+        { "password-file", "FILE", "read the password from the first line of FILE (default: a prompt, or stdin)" },
+        { NULL },
+};
+
+static const cli_option_t user_create_options[] = {
+        { "role", "admin|operator|provider|buyer", "what the user may do (DESIGN.md §10)", NULL, true },
+        { "password-file", "FILE", "read the password from the first line of FILE (default: a prompt, or stdin)" },
+        { NULL },
+};
+
+static const cli_option_t signup_options[] = {
+        { "role", "provider|buyer", "sell RMs or run VMs", NULL, true },
+        { "password-file", "FILE", "read the password from the first line of FILE (default: a prompt, or stdin)" },
+        { NULL },
+};
+
+static const cli_option_t token_create_options[] = {
+        { "name", "NAME", "a label for the token (default api)" },
+        { "expires", "DURATION", "lifetime: 90m, 12h, 30d (default), or never" },
+        { "role", "ROLE", "a narrower role than yours for this token" },
+        { NULL },
+};
+
+static const cli_option_t token_list_options[] = {
+        { "all", NULL, "everyone's tokens (admin)" },
+        { NULL },
+};
+
 /* keep in sync with DESIGN.md §4 (the CLI contract) */
 static const cli_command_t commands[] = {
         { "oracle", cmd_oracle, "--data DIR [--listen ADDR:PORT] [--guest-dir DIR]", NULL, "run the Oracle, the controller daemon",
@@ -125,7 +163,21 @@ static const cli_command_t commands[] = {
         { "cluster down", cmd_cluster_down, NULL, cluster_dir_options, "stop everything a local cluster started" },
         { "cluster restart", cmd_cluster_restart, "NAME", cluster_dir_options,
           "restart \"oracle\" or the node of RM NAME with the same data" },
+        { "login", cmd_login, "USER", password_options,
+          "log in: a session token for 12 hours in the login file (~/.config/vmatrix/token)" },
+        { "logout", cmd_logout, NULL, NULL, "end the session of the login file" },
+        { "whoami", cmd_whoami, NULL, NULL, "show who the token in use speaks for" },
+        { "signup", cmd_signup, "NAME", signup_options, "make an account on an Oracle that takes signups" },
+        { "user create", cmd_user_create, "NAME", user_create_options, "create a user (admin)" },
+        { "user list", cmd_user_list, NULL, NULL, "list users (admin)" },
+        { "user delete", cmd_user_delete, "NAME", NULL, "delete a user and their tokens (admin; not the last admin)" },
+        { "user passwd", cmd_user_passwd, "NAME", password_options, "set a user's password (yours, or any as admin)" },
+        { "token create", cmd_token_create, NULL, token_create_options, "make an API token; its secret is shown once" },
+        { "token list", cmd_token_list, NULL, token_list_options, "list your API tokens" },
+        { "token revoke", cmd_token_revoke, "ID", NULL, "revoke a token at once" },
         { "rm list", cmd_rm_list, NULL, NULL, "list the real machines (RMs)" },
+        { "rm join-token create", cmd_rm_join_token_create, NULL, join_token_options,
+          "make a single-use token with which a new RM enrols (vmatrix node --join TOKEN); printed once" },
         { "rm fence", cmd_rm_fence, "NAME", NULL,
           "declare an RM down now and fence its VMs (an operator's decision while the Oracle holds fencing for an "
           "isolation)" },
@@ -189,7 +241,7 @@ static bool name_is_words(const char *name, char *const *words, int n) {
 }
 
 const cli_command_t *command_find(int argc, char *const *argv, int *ret_words) {
-        for (int n = MIN(argc, 2); n >= 1; n--)
+        for (int n = MIN(argc, 3); n >= 1; n--)
                 for (const cli_command_t *cmd = commands; cmd->name; cmd++)
                         if (name_is_words(cmd->name, argv, n)) {
                                 *ret_words = n;
@@ -351,6 +403,9 @@ int cli_run(int argc, char **argv, FILE *out, FILE *err) {
         progress_clear(&c);
         fflush(out);
         free(c.oracle);
+        if (c.token)
+                explicit_bzero(c.token, strlen(c.token));
+        free(c.token);
         return r;
 }
 

@@ -67,7 +67,7 @@ static int events_follow(cli_t *c, table_t *t, json_int_t after) {
                 _cleanup_free_ char *url = xasprintf("%s/v1/events?after=%" JSON_INTEGER_FORMAT "&limit=%d", base,
                                                      after, EVENTS_PAGE);
                 http_response_t resp = { 0 };
-                if (http_request_json("GET", url, NULL, API_TIMEOUT_MS, &resp) < 0)
+                if (http_call_json(api_credentials(c), "GET", url, NULL, API_TIMEOUT_MS, &resp) < 0)
                         continue;
                 if (resp.status < 200 || resp.status >= 300 || !json_is_array(resp.json)) {
                         r = cli_fail(c, "%s", api_error_message(&resp));

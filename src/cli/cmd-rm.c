@@ -22,13 +22,16 @@ static char *confined_cell(const json_t *rm) {
 }
 
 void rm_table_print(FILE *f, const json_t *rms) {
-        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS", "CONFINED" };
+        /* the contract's fields, then whether the RM firewalls its guests (docs/guest-isolation.md)
+         * and confines its QEMUs (docs/confinement.md) */
+        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS", "GUEST-FW", "CONFINED" };
         _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
         size_t i;
         const json_t *rm;
         json_array_foreach(rms, i, rm) {
                 for (unsigned k = 0; k < RM_TABLE_FIELDS; k++)
                         table_add_json(t, rm, rm_json_fields[k]);
+                table_add_json(t, rm, "guest_firewall");
                 table_add_take(t, confined_cell(rm));
         }
         table_flush(t, f);

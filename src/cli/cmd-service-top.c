@@ -25,10 +25,10 @@ const cli_option_t service_top_options[] = {
 
 /* GET base+path without printing: 0 and the JSON answer, or -errno and a message (malloc'd):
  * -ENOENT for a 404, -EHOSTUNREACH when no answer came, -EPROTO for other failures. */
-static int top_get(const char *base, const char *path, json_t **ret, char **ret_msg) {
+static int top_get(const http_call_t *cred, const char *base, const char *path, json_t **ret, char **ret_msg) {
         _cleanup_free_ char *url = xasprintf("%s%s", base, path);
         http_response_t resp = { 0 };
-        int t = http_request_json("GET", url, NULL, API_TIMEOUT_MS, &resp);
+        int t = http_call_json(cred, "GET", url, NULL, API_TIMEOUT_MS, &resp);
         if (t < 0) {
                 *ret_msg = xasprintf("cannot reach the Oracle at %s: %s", base, http_error_message(NULL, t));
                 return -EHOSTUNREACH;
@@ -49,12 +49,12 @@ static int top_get(const char *base, const char *path, json_t **ret, char **ret_
 
 /* The top objects of service name, or of every service when name is NULL (a service deleted
  * meanwhile is left out), as an array in *ret. */
-static int top_collect(const char *base, const char *name, json_t **ret, char **ret_msg) {
+static int top_collect(const http_call_t *cred, const char *base, const char *name, json_t **ret, char **ret_msg) {
         _cleanup_(json_decrefp) json_t *all = json_array();
         if (name) {
                 _cleanup_free_ char *path = xasprintf("/v1/services/%s/top", name);
                 json_t *top = NULL;
-                int r = top_get(base, path, &top, ret_msg);
+                int r = top_get(cred, base, path, &top, ret_msg);
                 if (r < 0)
                         return r;
                 json_array_append_new(all, top);
@@ -62,7 +62,7 @@ static int top_collect(const char *base, const char *name, json_t **ret, char **
                 return 0;
         }
         _cleanup_(json_decrefp) json_t *answer = NULL;
-        int r = top_get(base, "/v1/services", &answer, ret_msg);
+        int r = top_get(cred, base, "/v1/services", &answer, ret_msg);
         if (r < 0)
                 return r;
         /* an array of services, or {"services": [...]} */
@@ -80,7 +80,7 @@ static int top_collect(const char *base, const char *name, json_t **ret, char **
                 _cleanup_free_ char *path = xasprintf("/v1/services/%s/top", n);
                 json_t *top = NULL;
                 _cleanup_free_ char *msg = NULL;
-                r = top_get(base, path, &top, &msg);
+                r = top_get(cred, base, path, &top, &msg);
                 if (r == -ENOENT)
                         continue;
                 if (r < 0) {
@@ -191,7 +191,7 @@ int cmd_service_top(cli_t *c) {
 
         _cleanup_(json_decrefp) json_t *tops = NULL;
         _cleanup_free_ char *msg = NULL;
-        if (top_collect(base, name, &tops, &msg) < 0)
+        if (top_collect(api_credentials(c), base, name, &tops, &msg) < 0)
                 return cli_fail(c, "%s", msg);
         bool once = cli_flag(c, "once") || c->json || isatty(fileno(c->out)) <= 0;
         if (once && c->json)
@@ -207,7 +207,7 @@ int cmd_service_top(cli_t *c) {
                 tops = NULL;
                 free(msg);
                 msg = NULL;
-                if (top_collect(base, name, &tops, &msg) < 0)
+                if (top_collect(api_credentials(c), base, name, &tops, &msg) < 0)
                         tops = NULL;
         }
 }

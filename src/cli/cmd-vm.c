@@ -202,7 +202,7 @@ int cmd_vm_export(cli_t *c) {
         if (r != CLI_OK)
                 return r;
         _cleanup_free_ char *url = xasprintf("%s/v1/vms/%s/export", base, name);
-        int k = http_download(url, file, API_LONG_TIMEOUT_MS, NULL, NULL);
+        int k = http_call_download(api_credentials(c), url, file, API_LONG_TIMEOUT_MS, NULL, NULL);
         if (k == -EPROTO) {
                 /* the Oracle refused: ask again for its message */
                 _cleanup_free_ char *path = xasprintf("/v1/vms/%s/export", name);

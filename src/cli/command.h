@@ -13,6 +13,7 @@
 
 #include "base/macro.h"
 #include "cli/args.h"
+#include "net/http-client.h"
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
 
@@ -41,6 +42,9 @@ struct cli {
         bool tty;            /* err is a terminal: draw progress there */
         bool progress_shown; /* a progress line is on the terminal and must be cleared */
         char *oracle;        /* Oracle base URL, resolved on first use (api.c) */
+        char *token;         /* the token sent, resolved on first use (api-token.c) */
+        bool token_resolved;
+        http_call_t cred; /* what requests to the Oracle carry (.token = token) */
         int argc;            /* CMD_PASSTHROUGH: argv[0] is the command name */
         char **argv;
 };

@@ -15,6 +15,7 @@ int cmd_cluster_down(cli_t *c);
 int cmd_cluster_restart(cli_t *c);
 
 int cmd_rm_list(cli_t *c);
+int cmd_rm_join_token_create(cli_t *c);
 int cmd_rm_fence(cli_t *c);
 /* Prints an array of RM objects as the `rm list` table (shared with `cluster up`). */
 void rm_table_print(FILE *f, const json_t *rms);
@@ -33,6 +34,18 @@ int cmd_vm_export(cli_t *c);
 int cmd_vm_clone(cli_t *c);
 int cmd_vm_balloon(cli_t *c);
 int console_attach(cli_t *c, const char *name); /* console.c */
+
+int cmd_login(cli_t *c); /* cmd-account.c */
+int cmd_logout(cli_t *c);
+int cmd_whoami(cli_t *c);
+int cmd_signup(cli_t *c);
+int cmd_user_create(cli_t *c);
+int cmd_user_list(cli_t *c);
+int cmd_user_delete(cli_t *c);
+int cmd_user_passwd(cli_t *c);
+int cmd_token_create(cli_t *c);
+int cmd_token_list(cli_t *c);
+int cmd_token_revoke(cli_t *c);
 
 int cmd_nest_stats(cli_t *c);
 int cmd_events(cli_t *c);

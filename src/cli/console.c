@@ -60,11 +60,10 @@ int console_attach(cli_t *c, const char *name) {
         int r = api_oracle(c, &url);
         if (r != CLI_OK)
                 return r;
-        const char *hostport = strstr(url, "://") ? strstr(url, "://") + 3 : url;
         _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", name);
         _cleanup_free_ char *msg = NULL;
         int sock = -1;
-        if (stream_upgrade_connect(hostport, path, STREAM_CONSOLE_PROTOCOL, &sock, &msg) < 0)
+        if (stream_upgrade_connect(url, path, STREAM_CONSOLE_PROTOCOL, api_credentials(c)->token, &sock, &msg) < 0)
                 return cli_fail(c, "%s", msg ? msg : "cannot attach to the console");
         bool tty = isatty(STDIN_FILENO);
         struct termios saved;

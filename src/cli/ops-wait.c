@@ -55,7 +55,7 @@ int ops_wait(cli_t *c, const json_t *op, json_t **ret_op) {
 
                 http_response_t resp = { 0 };
                 int64_t asked = time_now_ms();
-                int t = http_request_json("GET", url, NULL, API_TIMEOUT_MS, &resp);
+                int t = http_call_json(api_credentials(c), "GET", url, NULL, API_TIMEOUT_MS, &resp);
                 /* a server that ignores wait_ms answers at once: do not spin on it */
                 if (t >= 0 && time_now_ms() - asked < 5 && json_is_object(resp.json) &&
                     streq(op_str(resp.json, "state"), "running"))

@@ -42,6 +42,7 @@ int main(int argc, char **argv) {
         cluster_options_t o = CLUSTER_OPTIONS_INIT;
         _cleanup_free_ char *self = exe_path();
         o.vmatrix_exe = self;
+        o.plain = true; /* its daemons are stubs (cluster-stub.c), which speak plain HTTP */
         int c;
         int64_t v;
         while ((c = getopt_long(argc - 1, argv + 1, "", opts, NULL)) >= 0) {

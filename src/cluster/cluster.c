@@ -21,6 +21,7 @@
 #include "cluster/process.h"
 #include "cluster/spec.h"
 #include "cluster/teardown.h"
+#include "cluster/cluster-tls.h"
 
 #define CLUSTER_TIMEOUT_S 60
 #define CLUSTER_POLL_MS 200
@@ -91,6 +92,19 @@ static char *log_hint(const char *path) {
 
 static int start_member(const spec_t *s, const spec_member_t *m, pid_t *ret_pid) {
         _cleanup_strv_free_ char **argv = spec_member_argv(s, m);
+        /* an RM's first start enrols it with a join token made for it */
+        if (m->role != SPEC_ROLE_ORACLE && !s->plain && !cluster_tls_enrolled(s, m)) {
+                char *token = NULL;
+                int k = cluster_tls_join_token(s, m, &token);
+                if (k < 0)
+                        return k;
+                size_t n = 0;
+                while (argv[n])
+                        n++;
+                argv[n++] = xstrdup("--join");
+                argv[n++] = token;
+                argv[n] = NULL;
+        }
         _cleanup_free_ char *log_path = spec_member_log_path(s, m);
         _cleanup_free_ char *pid_path = spec_member_pid_path(s, m);
         _cleanup_free_ char *data = spec_member_data_dir(s, m);
@@ -148,7 +162,8 @@ static int wait_oracle(const spec_t *s, pid_t pid, int64_t deadline, int64_t tim
                 int r = check_exited(s, &s->oracle, pid);
                 if (r < 0)
                         return r;
-                if (probe_health(url) == 0)
+                /* its CA is made before it listens: trust it, then ask its health */
+                if ((s->plain || cluster_tls_trust(s) >= 0) && probe_health(url) == 0)
                         return 0;
                 if (time_now_ms() >= deadline) {
                         _cleanup_free_ char *log_path = spec_member_log_path(s, &s->oracle);
@@ -167,6 +182,7 @@ static int wait_oracle(const spec_t *s, pid_t pid, int64_t deadline, int64_t tim
 static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid_t *pids, size_t n,
                       int64_t deadline, int64_t timeout_ms) {
         _cleanup_free_ char *url = spec_oracle_url(s);
+        _cleanup_free_ char *token = cluster_admin_token(s->dir);
         _cleanup_free_ char **names = xcalloc(n + 1, sizeof *names);
         _cleanup_free_ bool *up = xcalloc(n, sizeof *up);
         _cleanup_free_ bool *listening = xcalloc(n, sizeof *listening);
@@ -182,7 +198,7 @@ static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid
                 for (size_t i = 0; i < n; i++)
                         if (!listening[i])
                                 listening[i] = probe_tcp(ms[i]->address, ms[i]->port) == 0;
-                rms_err = probe_rms(url, names, n, up);
+                rms_err = probe_rms(url, token, names, n, up);
                 bool all = rms_err >= 0;
                 for (size_t i = 0; all && i < n; i++)
                         all = up[i] && listening[i];
@@ -211,6 +227,41 @@ static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid
         return -ETIMEDOUT;
 }
 
+/* The Oracle writes its first admin's token into its data directory on its first start; the
+ * cluster directory keeps a copy (0600) for the CLI (DESIGN.md §10). An Oracle that wrote none
+ * (a stub in tests, or a data directory of an older vmatrix) leaves any copy as it is. */
+static int copy_admin_token(const spec_t *s) {
+        _cleanup_free_ char *odir = spec_member_data_dir(s, &s->oracle);
+        _cleanup_free_ char *from = xasprintf("%s/admin.token", odir);
+        _cleanup_free_ char *to = xasprintf("%s/admin.token", s->dir);
+        _cleanup_free_ char *text = NULL;
+        size_t len = 0;
+        if (file_size(from) > 4096 || file_read(from, &text, &len) < 0)
+                return 0;
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp", to);
+        unlink(tmp);
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        int r = fd < 0 ? negative_errno() : fd_write_all(fd, text, len);
+        if (fd >= 0)
+                close(fd);
+        if (r >= 0 && rename(tmp, to) < 0)
+                r = negative_errno();
+        if (r < 0) {
+                unlink(tmp);
+                log_error("cannot write %s: %s", to, strerror(-r));
+        }
+        return r;
+}
+
+char *cluster_admin_token(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/admin.token", dir);
+        _cleanup_free_ char *text = NULL;
+        if (file_size(path) > 4096 || file_read(path, &text, NULL) < 0)
+                return NULL;
+        text[strcspn(text, "\r\n")] = 0;
+        return *text ? xstrdup(text) : NULL;
+}
+
 static int write_oracle_url(const spec_t *s) {
         _cleanup_free_ char *url = spec_oracle_url(s);
         _cleanup_free_ char *path = xasprintf("%s/oracle.url", s->dir);
@@ -237,7 +288,7 @@ static int pick_subnet(const char *dir, uint32_t *ret) {
 
 /* Distinct free ports on the loopback address: bound all at once, so they differ. */
 static int pick_ports(spec_t *s) {
-        size_t n = s->n_rms + 1;
+        size_t n = s->n_rms + 2; /* the Oracle's two listeners and one per RM */
         _cleanup_free_ int *fds = xcalloc(n, sizeof *fds);
         int r = 0;
         for (size_t i = 0; i < n; i++)
@@ -251,8 +302,10 @@ static int pick_ports(spec_t *s) {
                         r = negative_errno();
                         break;
                 }
-                spec_member_t *m = i == 0 ? &s->oracle : &s->rms[i - 1];
-                m->port = ntohs(sa.sin_port);
+                if (i == 1)
+                        s->oracle.node_port = ntohs(sa.sin_port);
+                else
+                        (i == 0 ? &s->oracle : &s->rms[i - 2])->port = ntohs(sa.sin_port);
         }
         for (size_t i = 0; i < n; i++)
                 if (fds[i] >= 0)
@@ -322,6 +375,8 @@ static int start_all(const spec_t *s) {
                 r = wait_oracle(s, oracle, deadline, timeout);
         if (r >= 0)
                 r = write_oracle_url(s);
+        if (r >= 0)
+                r = copy_admin_token(s);
         if (r < 0)
                 return r;
 
@@ -394,6 +449,7 @@ int cluster_up(const cluster_options_t *o) {
                 log_error("cluster up: cannot describe a cluster in %s: %s", dir, strerror(-r));
                 return r;
         }
+        s->plain = o->plain;
         const char *taken = s->netns ? network_name_taken(s) : NULL;
         if (taken) {
                 /* our own leftovers are gone by now, so another cluster's tag collides with ours */

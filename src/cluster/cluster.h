@@ -14,12 +14,15 @@
  * return -errno, so the CLI only has to turn a negative return into a non-zero exit status. */
 #pragma once
 
+#include <stdbool.h>
+
 typedef struct cluster_options {
         const char *dir;         /* cluster directory, created if missing */
         unsigned production;     /* production RMs prod1..prodN (taken literally: 0 means none) */
         unsigned chambers;       /* chamber RMs chamber1..chamberM */
         const char *vmatrix_exe; /* path of the vmatrix binary to run; NULL: the running binary */
         const char *accel;       /* passed to nodes as --accel, may be NULL */
+        bool plain;              /* the launcher's own tests with stub daemons only: no TLS, no enrolment */
 } cluster_options_t;
 
 #define CLUSTER_DEFAULT_PRODUCTION 2
@@ -48,3 +51,5 @@ int cluster_restart(const char *dir, const char *name);
 /* The Oracle URL of the cluster in dir (from DIR/oracle.url, whitespace stripped), malloc'd.
  * Does not log: -ENOENT simply means no cluster is up in dir. */
 int cluster_oracle_url(const char *dir, char **ret);
+/* The admin token of the cluster in dir (DIR/admin.token, its first line; malloc'd), or NULL. */
+char *cluster_admin_token(const char *dir);

@@ -41,10 +41,11 @@ int probe_rms_parse(const json_t *rms, char *const *names, size_t n, bool *ret_u
         return 0;
 }
 
-int probe_rms(const char *oracle_url, char *const *names, size_t n, bool *ret_up) {
+int probe_rms(const char *oracle_url, const char *token, char *const *names, size_t n, bool *ret_up) {
         _cleanup_free_ char *url = xasprintf("%s/v1/rms", oracle_url);
         _cleanup_(http_response_clearp) http_response_t resp = { 0 };
-        int r = http_request_json("GET", url, NULL, PROBE_HTTP_TIMEOUT_MS, &resp);
+        int r = http_call_json(&(http_call_t){ .token = token }, "GET", url, NULL, PROBE_HTTP_TIMEOUT_MS,
+                                     &resp);
         if (r < 0)
                 return r;
         if (resp.status != 200)

@@ -14,8 +14,8 @@ int probe_health(const char *oracle_url);
  * or an object whose "rms" member is one). Pure. -EBADMSG if rms has neither shape. */
 int probe_rms_parse(const json_t *rms, char *const *names, size_t n, bool *ret_up);
 
-/* GET url/v1/rms and probe_rms_parse. -EAGAIN for a non-200 answer. */
-int probe_rms(const char *oracle_url, char *const *names, size_t n, bool *ret_up);
+/* GET url/v1/rms (with token, when not NULL) and probe_rms_parse. -EAGAIN for a non-200 answer. */
+int probe_rms(const char *oracle_url, const char *token, char *const *names, size_t n, bool *ret_up);
 
 /* 0 if a TCP connection to address:port succeeds within a second. */
 int probe_tcp(const char *address, unsigned port);

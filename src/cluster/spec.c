@@ -149,6 +149,7 @@ int spec_new(const char *dir, const char *exe, const char *accel, unsigned produ
                 .role = SPEC_ROLE_ORACLE,
                 .address = netns ? spec_address_format(subnet | 1) : xstrdup(SPEC_LOOPBACK_ADDRESS),
                 .port = netns ? SPEC_ORACLE_PORT : 0,
+                .node_port = netns ? SPEC_ORACLE_NODE_PORT : 0,
         };
         for (size_t k = 0; k < s->n_rms; k++) {
                 spec_member_t *m = &s->rms[k];
@@ -171,6 +172,8 @@ int spec_new(const char *dir, const char *exe, const char *accel, unsigned produ
 static json_t *member_to_json(const spec_member_t *m) {
         json_t *j = json_pack("{s:s, s:s, s:s, s:i}", "name", m->name, "role", spec_role_to_string(m->role),
                               "address", m->address, "port", (json_int_t)m->port);
+        if (j && m->node_port)
+                json_object_set_new(j, "node_port", json_integer(m->node_port));
         if (j && m->netns)
                 json_object_set_new(j, "netns", json_string(m->netns));
         if (j && m->veth)
@@ -185,6 +188,8 @@ json_t *spec_to_json(const spec_t *s) {
                                                       "netns", s->netns, "oracle", member_to_json(&s->oracle));
         if (!j)
                 return NULL;
+        if (s->plain)
+                json_object_set_new(j, "plain", json_true());
         if (s->netns) {
                 _cleanup_free_ char *net = spec_address_format(s->subnet);
                 _cleanup_free_ char *cidr = xasprintf("%s/24", net);
@@ -212,9 +217,11 @@ static bool address_parse(const char *s, uint32_t *ret) {
 
 static int member_from_json(const json_t *j, bool netns, spec_member_t *ret) {
         const char *name = NULL, *role = NULL, *address = NULL, *ns = NULL, *veth = NULL;
-        json_int_t port = 0;
-        if (json_unpack((json_t *)j, "{s:s, s:s, s:s, s:I, s?s, s?s}", "name", &name, "role", &role, "address",
-                        &address, "port", &port, "netns", &ns, "veth", &veth) < 0)
+        json_int_t port = 0, node_port = 0;
+        if (json_unpack((json_t *)j, "{s:s, s:s, s:s, s:I, s?I, s?s, s?s}", "name", &name, "role", &role, "address",
+                        &address, "port", &port, "node_port", &node_port, "netns", &ns, "veth", &veth) < 0)
+                return -EBADMSG;
+        if (node_port < 0 || node_port > 65535)
                 return -EBADMSG;
         enum spec_role r;
         if (!name_is_valid(name) || spec_role_from_string(role, &r) < 0 || !address_parse(address, NULL) ||
@@ -227,6 +234,8 @@ static int member_from_json(const json_t *j, bool netns, spec_member_t *ret) {
                 .role = r,
                 .address = xstrdup(address),
                 .port = (unsigned)port,
+                /* a cluster.json from before the node channel: its default, the port after */
+                .node_port = r == SPEC_ROLE_ORACLE ? (unsigned)(node_port ? node_port : port + 1) : 0,
                 .netns = netns && ns ? xstrdup(ns) : NULL,
                 .veth = netns && veth ? xstrdup(veth) : NULL,
         };
@@ -252,6 +261,7 @@ int spec_from_json(const json_t *j, spec_t **ret) {
         s->exe = xstrdup(exe);
         s->accel = json_is_string(accel) ? xstrdup(json_string_value(accel)) : NULL;
         s->netns = netns;
+        s->plain = json_is_true(json_object_get(j, "plain"));
         if (netns) {
                 _cleanup_free_ char *net = xstrdup(subnet ? subnet : "");
                 char *slash = strchr(net, '/');
@@ -310,7 +320,15 @@ const spec_member_t *spec_member_find(const spec_t *s, const char *name) {
         return NULL;
 }
 
-char *spec_oracle_url(const spec_t *s) { return xasprintf("http://%s:%u", s->oracle.address, s->oracle.port); }
+char *spec_oracle_url(const spec_t *s) {
+        return xasprintf("%s://%s:%u", s->plain ? "http" : "https", s->oracle.address, s->oracle.port);
+}
+
+char *spec_oracle_node_url(const spec_t *s) {
+        if (s->plain)
+                return spec_oracle_url(s);
+        return xasprintf("https://%s:%u", s->oracle.address, s->oracle.node_port);
+}
 
 char *spec_data_dir_of(const char *dir, const char *name) {
         return streq(name, "oracle") ? xasprintf("%s/oracle", dir) : xasprintf("%s/nodes/%s", dir, name);
@@ -327,15 +345,20 @@ char *spec_member_pid_path(const spec_t *s, const spec_member_t *m) {
 }
 
 char **spec_member_argv(const spec_t *s, const spec_member_t *m) {
-        char **argv = xcalloc(16, sizeof *argv);
+        char **argv = xcalloc(20, sizeof *argv); /* and room for the caller's --join TOKEN */
         size_t n = 0;
         argv[n++] = xstrdup(s->exe);
         if (m->role == SPEC_ROLE_ORACLE) {
                 argv[n++] = xstrdup("oracle");
+                if (!s->plain) {
+                        argv[n++] = xstrdup("--node-listen");
+                        argv[n++] = xasprintf("%s:%u", m->address, m->node_port);
+                        argv[n++] = xstrdup("--tls-auto");
+                }
         } else {
                 argv[n++] = xstrdup("node");
                 argv[n++] = xstrdup("--oracle");
-                argv[n++] = spec_oracle_url(s);
+                argv[n++] = spec_oracle_node_url(s);
                 argv[n++] = xstrdup("--name");
                 argv[n++] = xstrdup(m->name);
                 argv[n++] = xstrdup("--role");

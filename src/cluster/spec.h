@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #define SPEC_ORACLE_PORT 7000
+#define SPEC_ORACLE_NODE_PORT 7001 /* the Oracle's node channel (mutual TLS) */
 #define SPEC_NODE_PORT 7070
 #define SPEC_MAX_RMS 253 /* .2 .. .254 of the /24 */
 #define SPEC_LOOPBACK_ADDRESS "127.0.0.1"
@@ -32,6 +33,7 @@ typedef struct spec_member {
         enum spec_role role;
         char *address;       /* IPv4 address it listens on */
         unsigned port;       /* 0 until the caller picks one (loopback mode) */
+        unsigned node_port;  /* the Oracle's node channel (the Oracle only; 0 until picked) */
         char *netns;         /* its network namespace; NULL: the root namespace */
         char *veth;          /* host side of its veth pair; NULL without a namespace */
 } spec_member_t;
@@ -41,6 +43,8 @@ typedef struct spec {
         char *exe;           /* absolute path of the vmatrix binary */
         char *accel;         /* --accel for nodes, may be NULL */
         bool netns;          /* namespaces + bridge, else loopback */
+        bool plain;          /* no TLS, no enrolment: only the launcher's own tests, whose daemons
+                              * are stubs (cluster-stub.c); a real cluster never is */
         char *bridge;        /* NULL without namespaces */
         uint32_t subnet;     /* network address of the /24 (host order); 0 without namespaces */
         spec_member_t oracle;
@@ -90,8 +94,11 @@ int spec_load(const char *path, spec_t **ret); /* -ENOENT, or -EBADMSG for a dam
 /* The oracle or the RM called name; NULL if there is none. */
 const spec_member_t *spec_member_find(const spec_t *s, const char *name);
 
-/* Paths and arguments of a member (malloc'd). The argv is NULL-terminated, argv[0] is s->exe. */
+/* Paths and arguments of a member (malloc'd). The argv is NULL-terminated, argv[0] is s->exe.
+ * The Oracle's user API is HTTPS with a certificate of its own CA (--tls-auto), which `cluster
+ * up` copies to DIR/ca.pem; nodes talk to its node channel (spec_oracle_node_url). */
 char *spec_oracle_url(const spec_t *s);
+char *spec_oracle_node_url(const spec_t *s);
 char *spec_member_data_dir(const spec_t *s, const spec_member_t *m);
 char *spec_member_log_path(const spec_t *s, const spec_member_t *m);
 char *spec_member_pid_path(const spec_t *s, const spec_member_t *m);

@@ -9,9 +9,11 @@
 
 #include "base/fault.h"
 #include "base/util.h"
+#include "net/http-client-internal.h"
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void http_client_init(void) { pthread_once(&curl_once, curl_init_once); }
 
 typedef struct buffer {
         char *data;
@@ -59,6 +61,11 @@ static int curl_code_to_errno(CURLcode c) {
                 return -ECONNREFUSED;
         case CURLE_OPERATION_TIMEDOUT:
                 return -ETIMEDOUT;
+        case CURLE_SSL_CONNECT_ERROR:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_SSL_CERTPROBLEM:
+        case CURLE_SSL_CACERT_BADFILE:
+                return -EKEYREJECTED; /* the TLS handshake failed: a certificate was refused */
         case CURLE_WRITE_ERROR:
                 return -ENOSPC;
         default:
@@ -66,34 +73,64 @@ static int curl_code_to_errno(CURLcode c) {
         }
 }
 
-static int request(const char *method, const char *url, const char *content_type, const void *payload,
-                   size_t payload_len, long timeout_ms, http_response_t *ret);
+static int request(const http_call_t *call, const char *method, const char *url, const char *content_type,
+                   const void *payload, size_t payload_len, long timeout_ms, http_response_t *ret);
 
-int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
-                      http_response_t *ret) {
+int http_call_json(const http_call_t *call, const char *method, const char *url, const json_t *body, long timeout_ms,
+                   http_response_t *ret) {
         _cleanup_free_ char *payload = body ? json_dumps(body, JSON_COMPACT) : NULL;
         if (body && !payload)
                 return -ENOMEM;
-        return request(method, url, "Content-Type: application/json", payload, payload ? strlen(payload) : 0,
+        return request(call, method, url, "Content-Type: application/json", payload, payload ? strlen(payload) : 0,
                        timeout_ms, ret);
+}
+
+int http_call_bytes(const http_call_t *call, const char *method, const char *url, const void *body, size_t body_len,
+                    long timeout_ms, http_response_t *ret) {
+        return request(call, method, url, "Content-Type: application/octet-stream", body, body_len, timeout_ms, ret);
+}
+
+int http_request_json(const char *method, const char *url, const json_t *body, long timeout_ms,
+                      http_response_t *ret) {
+        return http_call_json(NULL, method, url, body, timeout_ms, ret);
 }
 
 int http_request_bytes(const char *method, const char *url, const void *body, size_t body_len, long timeout_ms,
                        http_response_t *ret) {
-        return request(method, url, "Content-Type: application/octet-stream", body, body_len, timeout_ms, ret);
+        return http_call_bytes(NULL, method, url, body, body_len, timeout_ms, ret);
 }
 
-static int request(const char *method, const char *url, const char *content_type, const void *payload,
-                   size_t payload_len, long timeout_ms, http_response_t *ret) {
+/* A bearer token is at most this long (vmx_ tokens are 64 characters); a longer one, or one
+ * that would split the header, is not sent. */
+#define HTTP_BEARER_MAX 512
+
+struct curl_slist *http_call_headers(const http_call_t *call, struct curl_slist *list) {
+        if (!call || !call->token || !*call->token || strlen(call->token) > HTTP_BEARER_MAX ||
+            strpbrk(call->token, "\r\n"))
+                return list;
+        char h[HTTP_BEARER_MAX + 32];
+        snprintf(h, sizeof h, "Authorization: Bearer %s", call->token);
+        return curl_slist_append(list, h);
+}
+
+static int request(const http_call_t *call, const char *method, const char *url, const char *content_type,
+                   const void *payload, size_t payload_len, long timeout_ms, http_response_t *ret) {
         if (fault_hit("http-call"))
                 return -EIO; /* as if the connection broke: no response */
-        pthread_once(&curl_once, curl_init_once);
-        CURL *c = curl_easy_init();
+        http_client_init();
+        bool owned = true;
+        CURL *c = http_call_curl(call, &owned);
         if (!c)
                 return -ENOMEM;
+        http_call_state_t cs;
+        if (http_call_setup(c, call, url, &cs) < 0) {
+                if (owned)
+                        curl_easy_cleanup(c);
+                return -EINVAL;
+        }
         buffer_t buf = { 0 };
-        struct curl_slist *headers = curl_slist_append(NULL, content_type);
-        curl_easy_setopt(c, CURLOPT_URL, url);
+        struct curl_slist *headers = http_call_headers(call, curl_slist_append(NULL, content_type));
+        curl_easy_setopt(c, CURLOPT_URL, cs.url ? cs.url : url);
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
         curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -112,7 +149,9 @@ static int request(const char *method, const char *url, const char *content_type
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
         curl_slist_free_all(headers);
-        curl_easy_cleanup(c);
+        if (owned)
+                curl_easy_cleanup(c);
+        http_call_state_clear(&cs);
         /* the peer did the request, its answer is lost: a connection reset after the request */
         if (cc == CURLE_OK && fault_hit("http-reply"))
                 cc = CURLE_RECV_ERROR;
@@ -140,20 +179,37 @@ static int curl_progress(void *p, curl_off_t dltotal, curl_off_t dlnow, curl_off
 
 int http_download(const char *url, const char *path, long timeout_ms,
                   void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata) {
+        return http_call_download(NULL, url, path, timeout_ms, progress, userdata);
+}
+
+int http_call_download(const http_call_t *call, const char *url, const char *path, long timeout_ms,
+                       void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata) {
         if (fault_hit("http-call"))
                 return -EIO;
-        pthread_once(&curl_once, curl_init_once);
+        http_client_init();
         _cleanup_free_ char *part = xasprintf("%s.part", path);
         FILE *f = fopen(part, "we");
         if (!f)
                 return negative_errno();
-        CURL *c = curl_easy_init();
+        bool owned = true;
+        CURL *c = http_call_curl(call, &owned);
         if (!c) {
                 fclose(f);
                 return -ENOMEM;
         }
+        http_call_state_t cs;
+        if (http_call_setup(c, call, url, &cs) < 0) {
+                if (owned)
+                        curl_easy_cleanup(c);
+                fclose(f);
+                unlink(part);
+                return -EINVAL;
+        }
         progress_ctx_t ctx = { progress, userdata };
-        curl_easy_setopt(c, CURLOPT_URL, url);
+        struct curl_slist *headers = http_call_headers(call, NULL);
+        if (headers)
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_URL, cs.url ? cs.url : url);
         curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
         curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
         curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
@@ -166,7 +222,12 @@ int http_download(const char *url, const char *path, long timeout_ms,
                 curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         }
         CURLcode cc = curl_easy_perform(c);
-        curl_easy_cleanup(c);
+        if (owned)
+                curl_easy_cleanup(c);
+        else
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
+        http_call_state_clear(&cs);
         if (cc == CURLE_OK && fault_hit("http-reply"))
                 cc = CURLE_RECV_ERROR;
         int r = cc == CURLE_HTTP_RETURNED_ERROR ? -EPROTO : curl_code_to_errno(cc);
@@ -187,10 +248,76 @@ const char *http_error_message(const http_response_t *r, int transport_error) {
                 return "connection refused";
         if (transport_error == -ETIMEDOUT)
                 return "request timed out";
+        if (transport_error == -EKEYREJECTED)
+                return "the TLS handshake failed (a certificate was refused, or the peer is not who it should be)";
         if (transport_error < 0)
                 return strerror(-transport_error);
         json_t *msg = r && r->json ? json_object_get(json_object_get(r->json, "error"), "message") : NULL;
         if (json_is_string(msg))
                 return json_string_value(msg);
         return r && r->body && *r->body ? r->body : "unexpected response";
+}
+
+int http_call_upload(const http_call_t *call, const char *url, const char *path, long stall_s,
+                     void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata,
+                     http_response_t *ret) {
+        if (fault_hit("http-call"))
+                return -EIO;
+        _cleanup_fclose_ FILE *f = fopen(path, "re");
+        struct stat st;
+        if (!f || fstat(fileno(f), &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EISDIR;
+        http_client_init();
+        bool owned = true;
+        CURL *c = http_call_curl(call, &owned);
+        if (!c)
+                return -ENOMEM;
+        http_call_state_t cs;
+        if (http_call_setup(c, call, url, &cs) < 0) {
+                if (owned)
+                        curl_easy_cleanup(c);
+                return -EINVAL;
+        }
+        buffer_t buf = { 0 };
+        progress_ctx_t ctx = { progress, userdata };
+        struct curl_slist *headers =
+                http_call_headers(call, curl_slist_append(NULL, "Content-Type: application/octet-stream"));
+        curl_easy_setopt(c, CURLOPT_URL, cs.url ? cs.url : url);
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READDATA, f);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+        curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, stall_s);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buffer_write);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &buf);
+        if (progress) {
+                curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, curl_progress);
+                curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ctx);
+                curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        }
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (owned)
+                curl_easy_cleanup(c);
+        else
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
+        http_call_state_clear(&cs);
+        if (cc == CURLE_OK && fault_hit("http-reply"))
+                cc = CURLE_RECV_ERROR;
+        if (cc != CURLE_OK) {
+                free(buf.data);
+                return buf.too_large ? -EFBIG : curl_code_to_errno(cc);
+        }
+        http_response_t r = { .status = status, .body = buf.data ? buf.data : xstrdup(""), .body_len = buf.len };
+        r.json = json_loadb(r.body, r.body_len, 0, NULL);
+        *ret = r;
+        return 0;
 }

@@ -1,9 +1,24 @@
 /* HTTP client (libcurl) for JSON APIs: the CLI to the Oracle, the Oracle to nodes, nodes to
- * the Oracle, and file transfers of bundle data. One call = one request; no shared state, so
- * any thread may call it. */
+ * the Oracle, and file transfers of bundle data. One call = one request; any thread may call it.
+ *
+ * HTTPS (docs/tls.md): a call may carry an http_call_t naming a TLS identity (http_tls_t: the CA
+ * to trust, and our client certificate for the mutual TLS of the control channel) and the peer
+ * it must reach: the server's certificate must carry that name (tls_peer_dns_name: the Oracle
+ * or an RM), whatever address the URL has; libcurl's own host check proves it, the URL's
+ * address is only where to connect (CURLOPT_CONNECT_TO). TLS sessions are shared between the
+ * calls of one http_tls_t, so a new connection resumes instead of doing a full handshake, and a
+ * caller that calls one peer again and again (the heartbeat) keeps an http_handle_t, whose
+ * connection stays open between calls.
+ *
+ * A daemon has one identity: it sets it once at its start (http_client_tls_default) and every
+ * https:// call that names none uses it, so the layers that call peers (chunk transfers,
+ * progress reports, downloads) need not carry it. The peer may also be named in the URL:
+ * "https://NAME@ADDR:PORT/path" asks the server at ADDR:PORT to prove it is NAME (never sent as
+ * a user name). */
 #pragma once
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct http_response {
@@ -14,6 +29,57 @@ typedef struct http_response {
 } http_response_t;
 
 void http_response_clear(http_response_t *r);
+
+/* A TLS identity for client calls: ca_file (PEM) is the only CA trusted for the server's
+ * certificate (NULL: the system's); cert_file and key_file, our client certificate (both NULL:
+ * none). The files are read at each new connection. Thread-safe; free it after its last call. */
+typedef struct http_tls http_tls_t;
+int http_tls_new(const char *ca_file, const char *cert_file, const char *key_file, http_tls_t **ret);
+http_tls_t *http_tls_free(http_tls_t *t);
+
+/* The identity of https:// calls that name none; set once before the threads start, and freed
+ * (by its owner) only after the last call. NULL: libcurl's defaults. */
+void http_client_tls_default(const http_tls_t *t);
+const http_tls_t *http_client_tls_default_get(void);
+/* The files of t (any may be NULL), for a TLS client of another kind (stream.c). */
+void http_tls_files(const http_tls_t *t, const char **ret_ca, const char **ret_cert, const char **ret_key);
+
+/* A connection kept between calls by one thread at a time (a keep-alive handle). */
+typedef struct http_handle http_handle_t;
+http_handle_t *http_handle_new(void);
+http_handle_t *http_handle_free(http_handle_t *h);
+
+/* How to make a call; NULL (or all fields NULL) is a plain call as before. */
+typedef struct http_call {
+        const http_tls_t *tls;  /* for https:// URLs */
+        const char *peer;       /* "oracle" or an RM's name: the server's certificate must name it
+                                   (tls_peer_dns_name); NULL: the URL's host */
+        http_handle_t *handle;  /* NULL: a connection of its own */
+        const char *token;      /* sent as "Authorization: Bearer TOKEN" (NULL: none) */
+        bool unverified;        /* https without checking the server at all: only for what the caller
+                                   checks itself (a node fetching the CA its join token names) */
+} http_call_t;
+
+/* The "Authorization: Bearer" line of call's token appended to list (which is returned), for
+ * callers that drive libcurl themselves; nothing for no token or one that is too long or would
+ * split the header. */
+struct curl_slist;
+struct curl_slist *http_call_headers(const http_call_t *call, struct curl_slist *list);
+
+/* The call functions below with a call description (may be NULL). */
+int http_call_json(const http_call_t *call, const char *method, const char *url, const json_t *body, long timeout_ms,
+                   http_response_t *ret);
+int http_call_bytes(const http_call_t *call, const char *method, const char *url, const void *body, size_t body_len,
+                    long timeout_ms, http_response_t *ret);
+int http_call_download(const http_call_t *call, const char *url, const char *path, long timeout_ms,
+                       void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata);
+/* PUTs the regular file at path to url as application/octet-stream, streamed, with no total
+ * timeout (a large image takes what it takes): it gives up when nothing moves for stall_s
+ * seconds. progress (may be NULL) as for a download. The answer as http_call_json; -ENOENT,
+ * -EISDIR, ... when the file cannot be read. */
+int http_call_upload(const http_call_t *call, const char *url, const char *path, long stall_s,
+                     void (*progress)(void *userdata, uint64_t done, uint64_t total), void *userdata,
+                     http_response_t *ret);
 
 /* Sends method to url with an optional JSON body. timeout_ms bounds the whole request.
  * Returns 0 when any HTTP response arrived (look at ret->status), -ECONNREFUSED,

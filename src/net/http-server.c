@@ -20,6 +20,9 @@ struct http_server {
         const http_route_t *routes;
         char *upload_dir;
         void *userdata;
+        http_authorize_fn authorize;
+        unsigned idle_timeout_s; /* after the first request (see first_request_timeout_s) */
+        bool short_first;        /* the first request has a shorter timeout */
 };
 
 /* Per-request state kept between libmicrohttpd's calls of the access handler. */
@@ -34,11 +37,13 @@ typedef struct request_state {
         char *upload_path;
         int upload_error;
         uint64_t upload_len;
+        void *principal; /* the authorizer's, freed with the state */
 } request_state_t;
 
 static void request_state_free(request_state_t *st) {
         if (!st)
                 return;
+        free(st->principal);
         free(st->param_storage);
         free(st->body);
         if (st->upload_fd >= 0)
@@ -212,6 +217,9 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         http_server_t *s = cls;
         request_state_t *st = *con_cls;
         if (!st) {
+                /* the headers are in: from now on the connection idles for the usual time */
+                if (s->short_first)
+                        MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
                 st = xcalloc(1, sizeof *st);
                 st->upload_fd = -1;
                 bool path_known = false;
@@ -232,6 +240,23 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                 }
                 if (!st->route)
                         st->upload_error = path_known ? 405 : 404;
+                *con_cls = st;
+                /* authorization comes before any byte of the body is read or stored: a refused
+                 * upload costs the server nothing */
+                if (st->route && s->authorize) {
+                        http_request_t req = {
+                                .method = method, .path = url, .connection = conn, .userdata = s->userdata,
+                        };
+                        memcpy(req.params, st->params, sizeof st->params);
+                        http_reply_t reply = { 0 };
+                        int r = s->authorize(&req, st->route, &reply);
+                        st->principal = (void *)req.principal;
+                        if (r < 0) {
+                                if (!reply.status)
+                                        http_reply_error(&reply, 403, "forbidden", "not allowed");
+                                return send_reply(conn, &reply);
+                        }
+                }
                 if (st->route && st->route->upload) {
                         st->upload_path = xasprintf("%s/upload.XXXXXX", s->upload_dir ? s->upload_dir : "/tmp");
                         st->upload_fd = mkostemp(st->upload_path, O_CLOEXEC);
@@ -241,7 +266,6 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
                                 st->upload_error = 507;
                         }
                 }
-                *con_cls = st;
                 return MHD_YES;
         }
         if (*upload_data_size > 0) {
@@ -309,6 +333,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         }
         http_request_t req = {
                 .method = method, .path = url, .connection = conn, .userdata = s->userdata,
+                .principal = st->principal,
         };
         memcpy(req.params, st->params, sizeof st->params);
         if (st->upload_fd >= 0) {
@@ -373,27 +398,40 @@ int http_split_hostport(const char *hostport, char **ret_host, int *ret_port) {
         return 0;
 }
 
-int http_server_start(const char *listen, const http_route_t *routes, const char *upload_dir, void *userdata,
-                      http_server_t **ret) {
+int http_server_start(const http_server_params_t *p, http_server_t **ret) {
         _cleanup_free_ char *host = NULL;
         int port = 0;
-        if (http_split_hostport(listen, &host, &port) < 0)
+        if (http_split_hostport(p->listen, &host, &port) < 0)
                 return -EINVAL;
         struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
         if (inet_pton(AF_INET, host, &addr.sin_addr) != 1)
                 return -EINVAL;
+        if (!!p->tls_cert != !!p->tls_key || (p->tls_trust && !p->tls_cert))
+                return -EINVAL;
         http_server_t *s = xcalloc(1, sizeof *s);
-        s->routes = routes;
-        s->upload_dir = upload_dir ? xstrdup(upload_dir) : NULL;
-        s->userdata = userdata;
-        s->daemon = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                             MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE,
-                                     (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
+        s->routes = p->routes;
+        s->upload_dir = p->upload_dir ? xstrdup(p->upload_dir) : NULL;
+        s->userdata = p->userdata;
+        s->authorize = p->authorize;
+        s->idle_timeout_s = HTTP_IDLE_TIMEOUT_S;
+        s->short_first = p->first_request_timeout_s > 0 && p->first_request_timeout_s < HTTP_IDLE_TIMEOUT_S;
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                         MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | (p->tls_cert ? MHD_USE_TLS : 0);
+        /* the TLS options go last, as a list of their own: the plain server passes none */
+        struct MHD_OptionItem tls_opts[] = {
+                { p->tls_cert ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)p->tls_cert },
+                { MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)p->tls_key },
+                { MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2" },
+                { p->tls_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, (void *)p->tls_trust },
+                { MHD_OPTION_END, 0, NULL },
+        };
+        s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
                                      MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
                                      MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+                                     MHD_OPTION_CONNECTION_TIMEOUT,
+                                     s->short_first ? p->first_request_timeout_s : s->idle_timeout_s,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                     (unsigned)1, MHD_OPTION_END);
+                                     (unsigned)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
         if (!s->daemon) {
                 free(s->upload_dir);
                 free(s);
@@ -421,6 +459,15 @@ void http_reply_upgrade(http_reply_t *reply, const char *protocol, http_upgrade_
         reply->upgrade = fn;
         reply->upgrade_data = data;
         reply->upgrade_protocol = protocol;
+}
+
+int http_request_client_ip(const http_request_t *req, char *buf, size_t size) {
+        const union MHD_ConnectionInfo *ci =
+                MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (!ci || !ci->client_addr || ci->client_addr->sa_family != AF_INET)
+                return -ENOTCONN;
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ci->client_addr;
+        return inet_ntop(AF_INET, &sin->sin_addr, buf, (socklen_t)size) ? 0 : -ENOTCONN;
 }
 
 const char *http_request_query(const http_request_t *req, const char *key) {

@@ -20,6 +20,7 @@ typedef struct http_request {
         const char *upload_path; /* routes with .upload: the received body, in a temporary file */
         void *connection;        /* the libmicrohttpd connection, for query arguments */
         void *userdata;          /* the server's userdata */
+        const void *principal;   /* who asks, as the server's authorizer found it (NULL: none) */
 } http_request_t;
 
 /* Called in a thread of its own with the raw socket of an upgraded connection (and any bytes
@@ -41,10 +42,17 @@ typedef struct http_reply {
 
 typedef void (*http_handler_t)(const http_request_t *req, http_reply_t *reply);
 
+/* A route names what a caller needs (perm) and whose resource it touches (owner), as the
+ * server's user understands them (the Oracle's and the node's perm_t/owner_rule_t): this layer
+ * only hands both to the authorizer, which runs before the handler and before any body is
+ * read. perm 0 is "none given", which every authorizer refuses, so a route added without a
+ * permission is denied rather than open. */
 typedef struct http_route {
         const char *method;
         const char *pattern;
         http_handler_t handler;
+        int perm;
+        int owner;
         bool upload; /* body is streamed to a temporary file instead of parsed as JSON */
         uint64_t upload_max; /* upload routes: the largest body taken (0: HTTP_MAX_UPLOAD) */
 } http_route_t;
@@ -56,10 +64,34 @@ typedef struct http_route {
 
 typedef struct http_server http_server_t;
 
-/* Starts serving routes (an array terminated by an entry with NULL method) on "ADDR:PORT".
- * upload_dir receives temporary files for upload routes (NULL if none). */
-int http_server_start(const char *listen, const http_route_t *routes, const char *upload_dir, void *userdata,
-                      http_server_t **ret);
+/* Decides whether req (method, path, params and headers known; no body yet) may reach route's
+ * handler. Returns 0 to go on, having set req->principal (malloc'd, freed by the server when
+ * the request ends) if it wants the handler to know who asks; or a negative value with an
+ * error answer filled in reply, which is sent at once. Called in the connection's thread. */
+typedef int (*http_authorize_fn)(http_request_t *req, const http_route_t *route, http_reply_t *reply);
+
+typedef struct http_server_params {
+        const char *listen;             /* "ADDR:PORT" */
+        const http_route_t *routes;     /* terminated by an entry with NULL method */
+        const char *upload_dir;         /* temporary files of upload routes (NULL: /tmp) */
+        void *userdata;
+        http_authorize_fn authorize;    /* NULL: every route is open (tests of this layer only) */
+        /* HTTPS (GnuTLS inside libmicrohttpd): our certificate (chain) and key as PEM text, both
+         * or neither. tls_trust: PEM of the CA whose client certificates are asked for and
+         * verified (http_request_peer); NULL: none asked. */
+        const char *tls_cert;
+        const char *tls_key;
+        const char *tls_trust;
+        /* Seconds a connection may take from its accept to its first request's headers (the TLS
+         * handshake included) and, after that, idle between requests. 0: HTTP_IDLE_TIMEOUT_S
+         * for both. A client that sends nothing holds one thread for this long at most. */
+        unsigned first_request_timeout_s;
+} http_server_params_t;
+
+#define HTTP_IDLE_TIMEOUT_S 120
+
+/* Starts serving p->routes on p->listen. */
+int http_server_start(const http_server_params_t *p, http_server_t **ret);
 http_server_t *http_server_stop(http_server_t *s);
 
 /* Request header, or NULL. */
@@ -67,6 +99,15 @@ const char *http_request_header(const http_request_t *req, const char *key);
 
 /* Answers 101 and hands the connection to fn (see http_upgrade_fn). */
 void http_reply_upgrade(http_reply_t *reply, const char *protocol, http_upgrade_fn fn, void *data);
+
+/* The client's IPv4 address as text into buf (at least 16 bytes): 0, or -ENOTCONN. */
+int http_request_client_ip(const http_request_t *req, char *buf, size_t size);
+
+/* The verified client certificate of the request's TLS connection: 0 and its subject in *ret
+ * (a tls_peer_t, tls/tls-identity.h); -ENOKEY when the client sent none (or the server is not
+ * TLS), -EACCES when the certificate is not of the trusted CA, expired, or not for client use. */
+struct tls_peer;
+int http_request_peer(const http_request_t *req, struct tls_peer *ret);
 
 /* Query argument of the request, or NULL. */
 const char *http_request_query(const http_request_t *req, const char *key);

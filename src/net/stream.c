@@ -58,8 +58,8 @@ int stream_splice(int a, int b) {
         }
 }
 
-int stream_upgrade_connect(const char *hostport, const char *path, const char *protocol, int *ret_fd,
-                           char **ret_msg) {
+/* Connects to host:port (a name is resolved). */
+static int tcp_connect(const char *hostport, int *ret_fd, char **ret_msg) {
         _cleanup_free_ char *host = NULL;
         int port = 0;
         if (http_split_hostport(hostport, &host, &port) < 0) {
@@ -81,8 +81,19 @@ int stream_upgrade_connect(const char *hostport, const char *path, const char *p
                 *ret_msg = xasprintf("cannot connect to %s: %m", hostport);
                 return -EHOSTUNREACH;
         }
-        _cleanup_free_ char *req = xasprintf("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n\r\n",
-                                             path, hostport, protocol);
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+/* The upgrade request and the answer's headers on a connected fd (plain, or the plain end of a
+ * TLS relay). Takes fd: returns it in *ret_fd on 101, closes it otherwise. */
+static int upgrade_on(int fd_in, const char *hostport, const char *path, const char *protocol, const char *bearer,
+                      int *ret_fd, char **ret_msg) {
+        _cleanup_close_ int fd = fd_in;
+        _cleanup_free_ char *auth = bearer ? xasprintf("Authorization: Bearer %s\r\n", bearer) : xstrdup("");
+        _cleanup_free_ char *req = xasprintf(
+                "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\nUpgrade: %s\r\n%s\r\n", path, hostport,
+                protocol, auth);
         int r = stream_write_all(fd, req, strlen(req));
         if (r < 0) {
                 *ret_msg = xasprintf("cannot send to %s: %s", hostport, strerror(-r));
@@ -116,3 +127,23 @@ int stream_upgrade_connect(const char *hostport, const char *path, const char *p
         json_decref(j);
         return strstr(head, " 404 ") ? -ENOENT : -EPROTO;
 }
+
+int stream_upgrade_connect(const char *target, const char *path, const char *protocol, const char *bearer,
+                           int *ret_fd, char **ret_msg) {
+        if (bearer && (strlen(bearer) > 512 || strpbrk(bearer, "\r\n"))) {
+                *ret_msg = xstrdup("the token is malformed");
+                return -EINVAL;
+        }
+        if (str_startswith(target, "https://")) {
+                _cleanup_free_ char *hostport = NULL;
+                int fd = -1;
+                int r = stream_tls_connect(target, &hostport, &fd, ret_msg);
+                return r < 0 ? r : upgrade_on(fd, hostport, path, protocol, bearer, ret_fd, ret_msg);
+        }
+        const char *hostport = str_startswith(target, "http://") ? target + strlen("http://") : target;
+        int fd = -1;
+        int r = tcp_connect(hostport, &fd, ret_msg);
+        return r < 0 ? r : upgrade_on(fd, hostport, path, protocol, bearer, ret_fd, ret_msg);
+}
+
+int stream_tcp_connect(const char *hostport, int *ret_fd, char **ret_msg) { return tcp_connect(hostport, ret_fd, ret_msg); }

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "auth/roles.h"
 #include "base/util.h"
 #include "nest/nest-http.h"
 #include "net/stream.h"
@@ -213,27 +214,27 @@ static void h_manifest(const http_request_t *q, http_reply_t *r) {
 }
 
 const http_route_t node_api_routes[] = {
-        { "GET", "/v1/chunks/:id", h_chunk },
-        { "POST", "/v1/chunks/missing", h_chunks_missing },
-        { "POST", "/v1/chunks/fetch", h_chunks_fetch },
-        { "GET", "/v1/manifests/:vm/:version/:file", h_manifest },
-        { "GET", "/v1/health", h_health },
-        { "GET", "/v1/vms", h_list },
-        { "GET", "/v1/vms/:name", h_show },
-        { "GET", "/v1/vms/:name/console", h_console },
-        { "POST", "/v1/vms/:name/run", h_run },
-        { "POST", "/v1/vms/:name/save", h_save },
-        { "POST", "/v1/vms/:name/resume", h_resume },
-        { "POST", "/v1/vms/:name/stop", h_stop },
-        { "POST", "/v1/vms/:name/delete", h_delete },
-        { "POST", "/v1/vms/:name/stage", h_stage },
-        { "POST", "/v1/vms/:name/receive", h_receive },
-        { "POST", "/v1/vms/:name/live-receive", h_live_receive },
-        { "POST", "/v1/vms/:name/live-send", h_live_send },
-        { "POST", "/v1/vms/:name/live-finish", h_live_finish },
-        { "POST", "/v1/vms/:name/live-abort", h_live_abort },
-        { "POST", "/v1/vms/:name/balloon", h_balloon },
-        { "GET", "/v1/vms/:name/files/:file", h_file },
-        { "GET", "/v1/migrate/methods", h_methods },
+        { "GET", "/v1/chunks/:id", h_chunk, PERM_NODE, OWNER_NONE },
+        { "POST", "/v1/chunks/missing", h_chunks_missing, PERM_NODE, OWNER_NONE },
+        { "POST", "/v1/chunks/fetch", h_chunks_fetch, PERM_NODE, OWNER_NONE },
+        { "GET", "/v1/manifests/:vm/:version/:file", h_manifest, PERM_NODE, OWNER_NONE },
+        { "GET", "/v1/health", h_health, PERM_PUBLIC, OWNER_NONE },
+        { "GET", "/v1/vms", h_list, PERM_ORACLE, OWNER_NONE },
+        { "GET", "/v1/vms/:name", h_show, PERM_ORACLE, OWNER_NONE },
+        { "GET", "/v1/vms/:name/console", h_console, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/run", h_run, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/save", h_save, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/resume", h_resume, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/stop", h_stop, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/delete", h_delete, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/stage", h_stage, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/receive", h_receive, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/live-receive", h_live_receive, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/live-send", h_live_send, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/live-finish", h_live_finish, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/live-abort", h_live_abort, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/balloon", h_balloon, PERM_ORACLE, OWNER_NONE },
+        { "GET", "/v1/vms/:name/files/:file", h_file, PERM_NODE, OWNER_NONE },
+        { "GET", "/v1/migrate/methods", h_methods, PERM_ORACLE, OWNER_NONE },
         { NULL },
 };

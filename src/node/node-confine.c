@@ -164,9 +164,6 @@ int node_confine_init(node_t *n, bool wanted, const char *accel_want) {
                 log_error("QEMU runs unconfined: %s", c->reason);
                 return 0;
         }
-        /* every path the node gives QEMU is built from it: absolute and canonical */
-        free(n->data);
-        n->data = xstrdup(real);
         c->prefix = xasprintf("%s/", real);
         c->key = xasprintf("%s-%08x", n->name, fnv1a(real));
         c->backing_dirs = xcalloc(3, sizeof *c->backing_dirs);

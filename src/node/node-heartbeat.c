@@ -130,12 +130,16 @@ void *node_heartbeat_thread(void *arg) {
         node_t *n = arg;
         _cleanup_free_ char *url = xasprintf("%s/v1/rms/%s/heartbeat", n->oracle, n->name);
         bool was_connected = false;
+        /* one connection kept open: a heartbeat a second costs no TLS handshake */
+        http_handle_t *conn = http_handle_new();
+        http_call_t call = { .handle = conn };
         while (!n->stopping) {
-                json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, n->confine.on, n->confine.reason,
-                                                    node_heartbeat_vms(n), snapshots_held(n));
+                json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, node_heartbeat_vms(n), snapshots_held(n));
+                node_proto_heartbeat_guest_firewall(body, node_guestfw_active(n));
+                node_proto_heartbeat_confinement(body, n->confine.on, n->confine.reason);
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
-                int r = http_request_json("POST", url, body, 3000, &resp);
+                int r = http_call_json(&call, "POST", url, body, 3000, &resp);
                 json_decref(body);
                 if (r < 0 || resp.status != 200) {
                         if (was_connected)
@@ -152,5 +156,6 @@ void *node_heartbeat_thread(void *arg) {
                 http_response_clear(&resp);
                 wait_next(n, HEARTBEAT_INTERVAL_MS);
         }
+        http_handle_free(conn);
         return NULL;
 }

@@ -13,7 +13,9 @@
 #include "nest/transfer.h"
 #include "net/http-server.h"
 #include "node/node-confine.h"
+#include "node/node-guestfw.h"
 #include "node/node-proto.h"
+#include "node/node-tls.h"
 #include "vmm/vmm.h"
 
 typedef struct node_vm {
@@ -94,6 +96,8 @@ typedef struct node {
         node_slot_shape_t slot_shape; /* of the last restore: the shape of new slots */
         pthread_t slots_thread;
         bool slots_thread_started;
+        node_guestfw_t guestfw;     /* node-guestfw.h: --guest-firewall, --control-net, the table */
+        node_tls_t tls;             /* its certificate and client identity (node-tls.h) */
         node_confine_t confine;     /* node-confine.c: its QEMUs' uids, namespaces and cgroups */
 } node_t;
 

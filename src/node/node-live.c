@@ -77,8 +77,13 @@ int node_live_send(node_t *n, const char *name, const node_cmd_t *cmd, json_t **
         }
         node_command_lease(vm, version);
         crash_point("node-live-send-before");
+        /* the source QEMU itself connects to the destination's ports (node-guestfw.h) */
+        uint32_t fw_uid = 0;
+        if ((r = node_guestfw_live_open(n, vm->pid, &ep, LIVE_SEND_TIMEOUT_MS, &fw_uid, ret_msg)) < 0)
+                return r;
         vmm_live_stats_t st = { 0 };
         r = vmm_live_send(vm->vmm, &ep, LIVE_SEND_TIMEOUT_MS, &st);
+        node_guestfw_live_close(n, fw_uid, &ep);
         if (r < 0) {
                 *ret_msg = xasprintf("vm \"%s\": live migration to %s failed: %s; it runs on here", name, ep.host,
                                      node_vm_strerror(r));

@@ -99,7 +99,9 @@ int node_migrate_receive(node_t *n, const char *name, const node_cmd_t *cmd, jso
         node_vm_vmm_release(vm, true);
         int64_t t0 = time_now_ms();
         _cleanup_free_ char *dir = node_vm_dir(n, name);
-        _cleanup_free_ char *base = xasprintf("http://%s", origin);
+        /* mutual TLS to the origin, which must prove it is the RM the Oracle named */
+        _cleanup_free_ char *base = c->origin_rm ? xasprintf("https://%s@%s", c->origin_rm, origin)
+                                                 : xasprintf("https://%s", origin);
         mkdir_p(dir, 0755);
         r = node_cache_image(n, c->image, ret_msg);
         _cleanup_(node_progress_clear) node_progress_t prog = node_progress_for(n, c->op);

@@ -154,6 +154,7 @@ static int parse_stop(const json_t *body, int64_t version, const char *oracle, n
 static int parse_receive(const json_t *body, const char *name, node_cmd_receive_t *ret, char **ret_msg) {
         node_cmd_receive_t c = {
                 .origin = json_string_value(json_object_get(body, "origin")),
+                .origin_rm = json_string_value(json_object_get(body, "origin_rm")),
                 .files = json_object_get(body, "files"),
                 .config = json_object_get(body, "config"),
                 .image = json_object_get(body, "image"),
@@ -164,7 +165,8 @@ static int parse_receive(const json_t *body, const char *name, node_cmd_receive_
         int port = 0;
         if (!c.origin || strlen(c.origin) > NODE_PROTO_ORIGIN_MAX || http_split_hostport(c.origin, &host, &port) < 0 ||
             !method || (!streq(method, "chunks") && !streq(method, "full")) || !json_is_object(c.files) ||
-            !config_is_for(c.config, name, &c.bc) || !json_is_object(c.image) || (c.op && !name_is_valid(c.op))) {
+            !config_is_for(c.config, name, &c.bc) || !json_is_object(c.image) || (c.op && !name_is_valid(c.op)) ||
+            (c.origin_rm && !name_is_valid(c.origin_rm))) {
                 *ret_msg = xstrdup("receive needs version, origin (host:port), method (chunks|full), files, config, "
                                    "image and op");
                 return -EINVAL;
@@ -304,11 +306,18 @@ json_t *node_proto_methods(void) {
                          node_proto_method_names[NODE_RECEIVE_FULL]);
 }
 
-json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, bool confined,
-                             const char *confine_reason, json_t *vms, json_t *snapshots) {
-        return json_pack("{s:s,s:s,s:s,s:b,s:s?,s:o,s:o}", "role", role, "address", address, "accel", accel, "confined",
-                         confined, "confine_reason", confine_reason && *confine_reason ? confine_reason : NULL, "vms",
-                         vms, "snapshots", snapshots);
+json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, json_t *vms, json_t *snapshots) {
+        return json_pack("{s:s,s:s,s:s,s:o,s:o}", "role", role, "address", address, "accel", accel, "vms", vms,
+                         "snapshots", snapshots);
+}
+
+void node_proto_heartbeat_confinement(json_t *heartbeat, bool confined, const char *reason) {
+        json_object_set_new(heartbeat, "confined", json_boolean(confined));
+        json_object_set_new(heartbeat, "confine_reason", reason && *reason ? json_string(reason) : json_null());
+}
+
+void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on) {
+        json_object_set_new(heartbeat, "guest_firewall", json_boolean(on));
 }
 
 const json_t *node_proto_heartbeat_leases(const json_t *answer) {

@@ -72,6 +72,7 @@ typedef enum node_receive_method {
 /* receive {version, origin, method, files, config, image, op?} */
 typedef struct node_cmd_receive {
         const char *origin;       /* host:port of the origin RM's node API */
+        const char *origin_rm;    /* the origin RM's name, which its certificate must carry (NULL: not sent) */
         node_receive_method_t method;
         const json_t *files;
         const json_t *config;
@@ -141,11 +142,13 @@ json_t *node_proto_describe(const char *name, int64_t version, const char *state
 json_t *node_proto_busy(const char *name);
 json_t *node_proto_health(const char *name, const char *role, const char *accel);
 json_t *node_proto_methods(void);
-/* The heartbeat to the Oracle, and the leases of its answer (NULL when it has none). confined:
- * whether the node confines its QEMUs; confine_reason ("" or NULL: none, then null) why not, or
- * what it cannot limit (node-confine.h). */
-json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, bool confined,
-                             const char *confine_reason, json_t *vms, json_t *snapshots);
+/* The heartbeat to the Oracle, and the leases of its answer (NULL when it has none). */
+json_t *node_proto_heartbeat(const char *role, const char *address, const char *accel, json_t *vms, json_t *snapshots);
 const json_t *node_proto_heartbeat_leases(const json_t *answer);
+/* Adds to a heartbeat whether this node firewalls its guests (node-guestfw.h). */
+void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on);
+/* Adds to a heartbeat whether this node confines its QEMUs and, when reason is not "" or NULL,
+ * why not or what it cannot limit (node-confine.h; confine_reason null otherwise). */
+void node_proto_heartbeat_confinement(json_t *heartbeat, bool confined, const char *reason);
 /* A transfer's progress, posted to the Oracle's heartbeat URL of an operation. */
 json_t *node_proto_progress(uint64_t done, uint64_t total);

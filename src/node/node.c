@@ -16,12 +16,30 @@
 #include "node/node.h"
 
 static void usage(FILE *f) {
-        fprintf(f, "usage: vmatrix node --oracle URL --name NAME --role production|chamber --data DIR "
-                   "[--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] [--reclaim-idle SECONDS] "
-                   "[--cache-max SIZE] [--no-confine] [--driver qemu]\n");
+        fprintf(f, "usage: vmatrix node --oracle https://HOST:PORT --name NAME --data DIR [--join TOKEN] "
+                   "[--role production|chamber] [--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] "
+                   "[--reclaim-idle SECONDS] [--cache-max SIZE] [--driver qemu] [--guest-firewall auto|require|off] "
+                   "[--control-net CIDR[,CIDR...]] [--no-confine]\n");
 }
 
-static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, bool *ret_confine) {
+/* --guest-firewall (default VMATRIX_GUEST_FIREWALL, for tests, else auto) and --control-net. */
+static int parse_guestfw(node_guestfw_t *fw, const char *mode, const char *control) {
+        if (!mode)
+                mode = getenv("VMATRIX_GUEST_FIREWALL");
+        if (mode && node_guestfw_mode_parse(mode, &fw->mode) < 0) {
+                fprintf(stderr, "vmatrix node: --guest-firewall must be auto, require or off, not \"%s\"\n", mode);
+                return -EINVAL;
+        }
+        _cleanup_free_ char *msg = NULL;
+        if (control && node_guestfw_prefixes_parse(control, &fw->control, &fw->n_control, &msg) < 0) {
+                fprintf(stderr, "vmatrix node: %s\n", msg);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, const char **ret_join,
+                      bool *ret_confine) {
         const char *driver = NULL;
         static const struct option opts[] = {
                 { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
@@ -29,10 +47,11 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 { "listen", required_argument, NULL, 'l' }, { "accel", required_argument, NULL, 'a' },
                 { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
                 { "cache-max", required_argument, NULL, 'c' }, { "driver", required_argument, NULL, 'v' },
-                { "no-confine", no_argument, NULL, 'u' },
+                { "guest-firewall", required_argument, NULL, 'g' }, { "control-net", required_argument, NULL, 'N' },
+                { "join", required_argument, NULL, 'j' },          { "no-confine", no_argument, NULL, 'u' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
-        const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL;
+        const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL, *guestfw = NULL, *control = NULL;
         /* VMATRIX_CONFINE=0 is the default of --no-confine, for local clusters and tests */
         const char *confine_env = getenv("VMATRIX_CONFINE");
         bool confine = !confine_env || !streq(confine_env, "0");
@@ -50,6 +69,9 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 case 'i': idle = optarg; break;
                 case 'c': cache_max = optarg; break;
                 case 'v': driver = optarg; break;
+                case 'g': guestfw = optarg; break;
+                case 'N': control = optarg; break;
+                case 'j': *ret_join = optarg; break;
                 case 'u': confine = false; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
@@ -59,20 +81,20 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 fprintf(stderr, "vmatrix node: unexpected argument \"%s\"\n", argv[optind]);
                 return -EINVAL;
         }
-        if (!n->oracle || !n->name || !n->role || !n->data) {
-                fprintf(stderr, "vmatrix node: --oracle, --name, --role and --data are required\n");
+        if (!n->oracle || !n->name || !n->data) {
+                fprintf(stderr, "vmatrix node: --oracle, --name and --data are required\n");
                 return -EINVAL;
         }
         if (!name_is_valid(n->name)) {
                 fprintf(stderr, "vmatrix node: invalid RM name \"%s\" (use a-z, 0-9 and -)\n", n->name);
                 return -EINVAL;
         }
-        if (!streq(n->role, "production") && !streq(n->role, "chamber")) {
+        if (n->role && !streq(n->role, "production") && !streq(n->role, "chamber")) {
                 fprintf(stderr, "vmatrix node: --role must be production or chamber, not \"%s\"\n", n->role);
                 return -EINVAL;
         }
-        if (!str_startswith(n->oracle, "http://") && !str_startswith(n->oracle, "https://")) {
-                fprintf(stderr, "vmatrix node: --oracle must be an http:// URL\n");
+        if (!str_startswith(n->oracle, "https://")) {
+                fprintf(stderr, "vmatrix node: --oracle must be the Oracle's node channel, https://HOST:PORT\n");
                 return -EINVAL;
         }
         if (!n->listen)
@@ -86,8 +108,9 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 fprintf(stderr, "vmatrix node: --accel must be auto, kvm or tcg\n");
                 return -EINVAL;
         }
-        /* production RMs keep one warm slot by default; chambers, which boot, none */
-        int64_t want = streq(n->role, "production") ? 1 : 0;
+        /* production RMs keep one warm slot by default; chambers, which boot, none (the role is
+         * known once the identity is loaded: -1 until then) */
+        int64_t want = -1;
         if (slots && parse_int64(slots, 0, 8, &want) < 0) {
                 fprintf(stderr, "vmatrix node: --warm-slots must be a number from 0 to 8\n");
                 return -EINVAL;
@@ -108,6 +131,8 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 return -EINVAL;
         }
         if (node_driver_pick(driver, &n->driver) < 0)
+                return -EINVAL;
+        if (parse_guestfw(&n->guestfw, guestfw, control) < 0)
                 return -EINVAL;
         *ret_accel = accel;
         *ret_confine = confine;
@@ -130,6 +155,8 @@ static void *supervisor_thread(void *arg) {
 }
 
 static void node_free(node_t *n) {
+        node_guestfw_stop(n); /* first: it asks the registry whether VMs still run */
+        node_tls_free(n);
         node_registry_free(n);
         node_confine_free(n);
         nest_store_free(n->cache);
@@ -149,14 +176,28 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.slots_lock, NULL);
         pthread_mutex_init(&n.memory_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
-        const char *accel_want = NULL;
+        const char *accel_want = NULL, *join = NULL;
         bool confine = true;
-        if (parse_args(&n, argc, argv, &accel_want, &confine) < 0) {
+        if (parse_args(&n, argc, argv, &accel_want, &join, &confine) < 0) {
                 usage(stderr);
                 node_free(&n);
                 return 2;
         }
         log_setup(n.name);
+        /* the role the RM enrolled with (--role may only repeat it) */
+        _cleanup_free_ char *role_arg = n.role ? xstrdup(n.role) : NULL;
+        /* every path the node builds, and gives a confined QEMU, starts from it: canonical */
+        _cleanup_free_ char *real = mkdir_p(n.data, 0755) >= 0 ? realpath(n.data, NULL) : NULL;
+        if (real) {
+                free(n.data);
+                n.data = TAKE_PTR(real);
+        }
+        if (mkdir_p(n.data, 0755) < 0 || node_tls_setup(&n, join, role_arg) < 0) {
+                node_free(&n);
+                return 2;
+        }
+        if (n.slots_wanted < 0)
+                n.slots_wanted = streq(n.role, "production") ? 1 : 0;
         int r = mkdir_p(n.data, 0755);
         _cleanup_free_ char *tmp = xasprintf("%s/tmp", n.data);
         if (r >= 0)
@@ -177,8 +218,8 @@ int node_main(int argc, char **argv) {
                 node_free(&n);
                 return 1;
         }
-        r = node_confine_init(&n, confine, accel_want);
-        if (r < 0) {
+        /* before any QEMU is adopted or started; confinement first: it may change the accelerator */
+        if (node_confine_init(&n, confine, accel_want) < 0 || node_guestfw_start(&n) < 0) {
                 node_free(&n);
                 return 1;
         }
@@ -200,7 +241,12 @@ int node_main(int argc, char **argv) {
         r = node_slots_start(&n);
         if (r < 0)
                 log_warn("warm slots are off: %s", strerror(-r));
-        r = http_server_start(n.listen, node_api_routes, tmp, &n, &n.http);
+        r = http_server_start(&(http_server_params_t){ .listen = n.listen, .routes = node_api_routes, .upload_dir = tmp,
+                                                       .userdata = &n, .authorize = node_authorize,
+                                                       .tls_cert = n.tls.cert_pem, .tls_key = n.tls.key_pem,
+                                                       .tls_trust = n.tls.ca_pem,
+                                                       .first_request_timeout_s = NODE_FIRST_REQUEST_S },
+                              &n.http);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", n.listen, strerror(-r));
                 n.stopping = 1;

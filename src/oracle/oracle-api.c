@@ -2,6 +2,7 @@
  * start operations; none of them waits for a VM: long work runs in oracle-ops.c. */
 #include <string.h>
 
+#include "auth/roles.h"
 #include "base/util.h"
 #include "bundle/bundle.h"
 #include "model/lifecycle.h"
@@ -44,16 +45,19 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
         json_t *arr = json_array();
         int64_t now = time_now_ms();
         for (size_t i = 0; i < nr; i++) {
+                if (!oracle_rm_visible(req->principal, &rms[i]))
+                        continue;
                 int count = 0;
                 for (size_t k = 0; k < nv; k++)
                         count += streq(vms[k].rm, rms[i].name);
                 int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
                 int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
-                json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f}", "name", rms[i].name, "role", rms[i].role,
-                                       "state", rms[i].state, "address", rms[i].address, "vms", count, "last_seen",
-                                       (double)rms[i].last_seen_ms / 1000.0, "silent_s", (double)silent / 1000.0,
-                                       "heartbeat_gap_max_s", (double)gap / 1000.0);
-                oracle_rm_confinement_add(o, rms[i].name, rm);
+                json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f,s:s?}", "name", rms[i].name, "role",
+                                       rms[i].role, "state", rms[i].state, "address", rms[i].address, "vms", count,
+                                       "last_seen", (double)rms[i].last_seen_ms / 1000.0, "silent_s",
+                                       (double)silent / 1000.0, "heartbeat_gap_max_s", (double)gap / 1000.0,
+                                       "provider", *rms[i].provider ? rms[i].provider : NULL);
+                oracle_rm_view_add(o, rms[i].name, rm);
                 json_array_append_new(arr, rm);
         }
         free(rms);
@@ -106,7 +110,8 @@ static void h_vms(const http_request_t *req, http_reply_t *reply) {
         }
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-                json_array_append_new(arr, oracle_vm_json(&vms[i]));
+                if (oracle_vm_visible(o, req->principal, &vms[i], false))
+                        json_array_append_new(arr, oracle_vm_json(&vms[i]));
         store_vm_list_free(vms, n);
         http_reply_json(reply, 200, arr);
 }
@@ -148,6 +153,9 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         vm_record_t v = { 0 };
         int r = oracle_vm_record_new(o, name, &img, memory, vcpus, NULL, &v);
         image_record_clear(&img);
+        const auth_principal_t *p = req->principal;
+        if (r >= 0 && p)
+                snprintf(v.owner, sizeof v.owner, "%s", p->user);
         if (r >= 0 && cpu_limit)
                 json_object_set_new(json_object_get(v.bundle, "config"), "cpu_limit", json_integer(cpu_limit));
         if (r < 0) {
@@ -313,7 +321,8 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 _cleanup_free_ char *path = xasprintf("/v1/vms/%s/console", v.name);
                 _cleanup_free_ char *msg = NULL;
                 int fd = -1;
-                r = stream_upgrade_connect(rm.address, path, STREAM_CONSOLE_PROTOCOL, &fd, &msg);
+                _cleanup_free_ char *node = xasprintf("https://%s@%s", v.rm, rm.address); /* mutual TLS */
+                r = stream_upgrade_connect(node, path, STREAM_CONSOLE_PROTOCOL, NULL, &fd, &msg);
                 if (r < 0)
                         http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
                                          r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s",
@@ -323,7 +332,7 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 vm_record_clear(&v);
                 return;
         }
-        _cleanup_free_ char *url = xasprintf("http://%s/v1/vms/%s/console", rm.address, v.name);
+        _cleanup_free_ char *url = xasprintf("https://%s@%s/v1/vms/%s/console", v.rm, rm.address, v.name);
         http_response_t resp = { 0 };
         r = http_request_json("GET", url, NULL, 10000, &resp);
         if (r < 0 || resp.status != 200)
@@ -372,20 +381,20 @@ static void h_events(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_api_routes[] = {
-        { "GET", "/v1/health", h_health },
-        { "GET", "/v1/rms", h_rms },
-        { "POST", "/v1/rms/:name/heartbeat", oracle_heartbeat },
-        { "POST", "/v1/rms/:name/fence", h_rm_fence },
-        { "GET", "/v1/images", h_images },
-        { "POST", "/v1/images", h_image_create },
-        { "GET", "/v1/vms", h_vms },
-        { "POST", "/v1/vms", h_vm_create },
-        { "GET", "/v1/vms/:name", h_vm_show },
-        { "DELETE", "/v1/vms/:name", h_vm_delete },
-        { "GET", "/v1/vms/:name/console", h_vm_console },
-        { "POST", "/v1/vms/:name/:action", h_vm_action },
-        { "GET", "/v1/ops/:id", h_op },
-        { "POST", "/v1/ops/:id/heartbeat", oracle_op_heartbeat },
-        { "GET", "/v1/events", h_events },
+        { "GET", "/v1/health", h_health, PERM_PUBLIC, OWNER_NONE },
+        { "GET", "/v1/rms", h_rms, PERM_RM_READ, OWNER_NONE },
+        { "POST", "/v1/rms/:name/heartbeat", oracle_heartbeat, PERM_NODE, OWNER_RM },
+        { "POST", "/v1/rms/:name/fence", h_rm_fence, PERM_RM_ACT, OWNER_RM },
+        { "GET", "/v1/images", h_images, PERM_IMAGE_READ, OWNER_NONE },
+        { "POST", "/v1/images", h_image_create, PERM_IMAGE_ACT, OWNER_NONE },
+        { "GET", "/v1/vms", h_vms, PERM_VM_READ, OWNER_NONE },
+        { "POST", "/v1/vms", h_vm_create, PERM_VM_ACT, OWNER_NONE },
+        { "GET", "/v1/vms/:name", h_vm_show, PERM_VM_READ, OWNER_VM },
+        { "DELETE", "/v1/vms/:name", h_vm_delete, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/vms/:name/console", h_vm_console, PERM_VM_CONSOLE, OWNER_VM },
+        { "POST", "/v1/vms/:name/:action", h_vm_action, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/ops/:id", h_op, PERM_VM_READ, OWNER_OP },
+        { "POST", "/v1/ops/:id/heartbeat", oracle_op_heartbeat, PERM_NODE, OWNER_NONE },
+        { "GET", "/v1/events", h_events, PERM_EVENT_READ, OWNER_NONE },
         { NULL },
 };

@@ -51,6 +51,8 @@ static int clone_record(oracle_t *o, const vm_record_t *parent, const char *name
         snprintf(v.name, sizeof v.name, "%s", name);
         snprintf(v.state, sizeof v.state, "stored");
         snprintf(v.image, sizeof v.image, "%s", parent->image);
+        /* a clone holds its parent's data: it belongs to the parent's owner, whoever asked */
+        snprintf(v.owner, sizeof v.owner, "%s", parent->owner);
         int r = oracle_mac_next(o, v.mac);
         if (r >= 0)
                 r = store_vm_first_version(o->store, name, &v.version);

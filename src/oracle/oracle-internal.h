@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 
+#include "auth/auth.h"
 #include "lb/lb.h"
 #include "net/http-server.h"
 #include "nest/chunk-store.h"
@@ -14,6 +15,7 @@
 #include "oracle/oracle-liveness.h"
 #include "oracle/oracle-metrics.h"
 #include "oracle/oracle-proto.h"
+#include "oracle/oracle-tls.h"
 #include "store/store.h"
 
 typedef struct oracle oracle_t;
@@ -49,14 +51,20 @@ struct oracle {
         oracle_hooks_t hooks;
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
-        pthread_mutex_t strays_lock; /* guards strays, snapshots, missing and confinement */
+        pthread_mutex_t strays_lock; /* guards strays, snapshots, missing and rm_view */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
         json_t *missing;          /* VM name -> since when (monotonic ms) its RM reports it not */
-        json_t *confinement;      /* RM name -> {confined, confine_reason} of its last heartbeat */
+        json_t *rm_view;          /* RM name -> {guest_firewall, confined, confine_reason} of its last
+                                   * heartbeat (oracle-rm-view.c) */
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
+        auth_t *auth;             /* accounts and tokens (oracle-auth.c) */
+        bool open_signup;         /* --open-signup: POST /v1/signup makes providers and buyers */
+        pthread_mutex_t auth_events_lock; /* guards the auth_events_* bound of auth-failed events */
+        int64_t auth_events_second, auth_events_count, auth_events_dropped;
+        oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
@@ -121,6 +129,10 @@ int oracle_rm_strays(oracle_t *o, const char *rm);
 /* From a heartbeat: the VMs it reported without a lease in leases, and the snapshots it holds. */
 void oracle_placement_strays_record(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases);
 void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t *list);
+/* oracle-rm-view.c: what rm's last heartbeat says of its guests' isolation, and its fields added
+ * to rm_json (an RM of GET /v1/rms). */
+void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb);
+void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json);
 
 /* ---- the operation engine (oracle-engine.c) ---- */
 typedef struct op_request {
@@ -193,9 +205,6 @@ extern const oracle_runner_fn oracle_runners[_VM_ACTION_MAX];
 
 /* ---- RMs: heartbeats, liveness rounds, fencing (oracle-rms.c) ---- */
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply);
-/* Adds confined (true, false, or null before an RM has said) and confine_reason (string or
- * null) of rm's last heartbeat to obj, an RM as GET /v1/rms shows it. Kept in memory only. */
-void oracle_rm_confinement_add(oracle_t *o, const char *rm, json_t *obj);
 void *oracle_reconciler_thread(void *arg);
 void *oracle_gc_thread(void *arg);
 /* An operator's decision during an isolation (or any time): rm is down now and its VMs are
@@ -217,6 +226,22 @@ int oracle_switch_start(oracle_t *o);
 void oracle_switch_stop(oracle_t *o);
 void oracle_switch_free(oracle_t *o);
 
-/* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c) ---- */
+/* ---- the user API's gate (oracle-auth.c) ---- */
+/* Loads or makes DATA/auth.key, starts o->auth and, on the first start, makes the admin and
+ * DATA/admin.token. cost: NULL for the interactive Argon2id cost. Logs its errors. */
+int oracle_auth_start(oracle_t *o, const password_cost_t *cost);
+void oracle_auth_stop(oracle_t *o);
+/* The user API's authorizer (http_authorize_fn): tokens, permissions, owner rules. */
+int oracle_authorize(http_request_t *req, const http_route_t *route, http_reply_t *reply);
+/* An "auth-failed" event about req (bounded to a few a second). */
+void oracle_auth_event(oracle_t *o, const http_request_t *req, const char *what);
+/* May principal p (NULL: an internal caller) see VM v, or act on it (act)? A provider reads
+ * the VMs on its RMs; a buyer reaches its own; admin and operator everything. */
+bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t *v, bool act);
+bool oracle_rm_visible(const auth_principal_t *p, const rm_record_t *rm);
+
+/* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c,
+ * oracle-accounts.c) ---- */
+extern const http_route_t oracle_account_routes[];
 extern const http_route_t oracle_api_routes[];
 extern const http_route_t oracle_service_routes[];

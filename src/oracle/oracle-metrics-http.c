@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "auth/roles.h"
 #include "base/util.h"
 #include "oracle/oracle-internal.h"
 #include "store/store-metrics.h"
@@ -410,8 +411,8 @@ static void h_service_top(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_metrics_routes[] = {
-        { "GET", "/metrics", h_prometheus },
-        { "GET", "/v1/metrics", h_series },
-        { "GET", "/v1/services/:name/top", h_service_top },
+        { "GET", "/metrics", h_prometheus, PERM_METRICS_READ, OWNER_NONE },
+        { "GET", "/v1/metrics", h_series, PERM_METRICS_READ, OWNER_NONE },
+        { "GET", "/v1/services/:name/top", h_service_top, PERM_SERVICE_READ, OWNER_NONE },
         { NULL },
 };

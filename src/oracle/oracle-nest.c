@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth/roles.h"
 #include "base/log.h"
 #include "base/proc.h"
 #include "base/util.h"
@@ -581,16 +582,16 @@ static void h_vm_export(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_nest_routes[] = {
-        { "GET", "/v1/vms/:name/export", h_vm_export },
-        { "GET", "/v1/chunks/:id", h_chunk },
-        { "POST", "/v1/chunks/missing", h_chunks_missing },
-        { "POST", "/v1/chunks/fetch", h_chunks_fetch },
-        { "POST", "/v1/chunks/upload", h_chunks_upload, .upload = true, .upload_max = 320ull << 20 },
-        { "GET", "/v1/manifests/:vm/:version/:file", h_manifest_get },
-        { "PUT", "/v1/manifests/:vm/:version/:file", h_manifest_put },
-        { "GET", "/v1/nest/stats", h_nest_stats },
-        { "POST", "/v1/nest/gc", h_nest_gc },
-        { "PUT", "/v1/images/:name", h_put_image, .upload = true },
-        { "DELETE", "/v1/images/:name", h_delete_image },
+        { "GET", "/v1/vms/:name/export", h_vm_export, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/chunks/:id", h_chunk, PERM_NEST_READ, OWNER_NONE },
+        { "POST", "/v1/chunks/missing", h_chunks_missing, PERM_NEST_READ, OWNER_NONE },
+        { "POST", "/v1/chunks/fetch", h_chunks_fetch, PERM_NEST_READ, OWNER_NONE },
+        { "POST", "/v1/chunks/upload", h_chunks_upload, PERM_NEST_WRITE, OWNER_NONE, .upload = true, .upload_max = 320ull << 20 },
+        { "GET", "/v1/manifests/:vm/:version/:file", h_manifest_get, PERM_NEST_READ, OWNER_NONE },
+        { "PUT", "/v1/manifests/:vm/:version/:file", h_manifest_put, PERM_NEST_WRITE, OWNER_NONE },
+        { "GET", "/v1/nest/stats", h_nest_stats, PERM_NEST_READ, OWNER_NONE },
+        { "POST", "/v1/nest/gc", h_nest_gc, PERM_NEST_WRITE, OWNER_NONE },
+        { "PUT", "/v1/images/:name", h_put_image, PERM_IMAGE_ACT, OWNER_NONE, .upload = true },
+        { "DELETE", "/v1/images/:name", h_delete_image, PERM_IMAGE_ACT, OWNER_NONE },
         { NULL },
 };

@@ -13,7 +13,8 @@ int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char
                 *ret_msg = xasprintf("RM \"%s\" is not known", rm);
                 return -ENOENT;
         }
-        _cleanup_free_ char *url = xasprintf("http://%s%s", r.address, path);
+        /* mutual TLS: the node must prove it is rm (and we, the Oracle) */
+        _cleanup_free_ char *url = xasprintf("https://%s@%s%s", rm, r.address, path);
         http_response_t resp = { 0 };
         int k = http_request_json(method, url, body, timeout_ms, &resp);
         if (k < 0) {

@@ -57,9 +57,10 @@ json_t *oracle_proto_run(const vm_record_t *vm, json_t *image, const char *op_id
 
 json_t *oracle_proto_receive(const vm_record_t *vm, const char *origin_address, const char *method,
                              const json_t *files, json_t *image, const char *op_id) {
-        return json_pack("{s:I,s:s,s:s,s:O,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "origin", origin_address,
-                         "method", method, "files", files, "config", json_object_get(vm->bundle, "config"), "image",
-                         image, "op", op_id);
+        /* the origin is where the VM is now: vm->rm, which the destination's TLS client checks */
+        return json_pack("{s:I,s:s,s:s,s:s,s:O,s:O,s:o,s:s}", "version", (json_int_t)vm->version, "origin",
+                         origin_address, "origin_rm", vm->rm, "method", method, "files", files, "config",
+                         json_object_get(vm->bundle, "config"), "image", image, "op", op_id);
 }
 
 json_t *oracle_proto_live_receive(const vm_record_t *vm, json_t *image, const char *op_id) {
@@ -154,6 +155,11 @@ int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, ch
                 *ret_msg = xasprintf("snapshots must be an array of at most %d digests", HEARTBEAT_MAX_SNAPSHOTS);
                 return -EINVAL;
         }
+        const json_t *fw = json_object_get(body, "guest_firewall");
+        if (fw && !json_is_boolean(fw)) {
+                *ret_msg = xstrdup("guest_firewall must be true or false");
+                return -EINVAL;
+        }
         const json_t *confined = json_object_get(body, "confined");
         const json_t *reason = json_object_get(body, "confine_reason");
         if ((confined && !json_is_boolean(confined) && !json_is_null(confined)) ||
@@ -167,6 +173,7 @@ int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, ch
                                      .address = address,
                                      .vms = vms,
                                      .snapshots = snapshots,
+                                     .guest_firewall = fw ? json_is_true(fw) : -1,
                                      .confined = json_is_boolean(confined) ? json_is_true(confined) : -1,
                                      .confine_reason = json_string_value(reason) };
         return 0;

@@ -10,6 +10,7 @@
 #include "model/lifecycle.h"
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
+#include "store/store-auth.h"
 
 static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
 
@@ -120,30 +121,6 @@ static json_t *leases_for(oracle_t *o, const char *rm) {
         return leases;
 }
 
-/* What rm's heartbeat says of its confinement, kept in memory: a restarted Oracle knows it
- * again at the next heartbeat, and it belongs to the RM's running agent, not to the store. */
-static void confinement_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb) {
-        json_t *c = hb->confined < 0 ? NULL
-                                     : json_pack("{s:b,s:s?}", "confined", hb->confined, "confine_reason",
-                                                 hb->confine_reason && *hb->confine_reason ? hb->confine_reason : NULL);
-        pthread_mutex_lock(&o->strays_lock);
-        if (!o->confinement)
-                o->confinement = json_object();
-        if (c)
-                json_object_set_new(o->confinement, rm, c);
-        else
-                json_object_del(o->confinement, rm);
-        pthread_mutex_unlock(&o->strays_lock);
-}
-
-void oracle_rm_confinement_add(oracle_t *o, const char *rm, json_t *obj) {
-        pthread_mutex_lock(&o->strays_lock);
-        const json_t *c = json_object_get(o->confinement, rm);
-        json_object_set_new(obj, "confined", json_copy(json_object_get(c, "confined")) ?: json_null());
-        json_object_set_new(obj, "confine_reason", json_copy(json_object_get(c, "confine_reason")) ?: json_null());
-        pthread_mutex_unlock(&o->strays_lock);
-}
-
 void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         const char *name = req->params[0];
@@ -158,10 +135,21 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
                 http_reply_errno(reply, r, "%s", msg);
                 return;
         }
+        /* only the RM's own certificate speaks for it, in the role it enrolled with (the node
+         * channel's authorizer checked the name already; this holds on any listener) */
+        rm_cert_record_t enrolled;
+        if (oracle_tls_peer_rm(o, req, name, &enrolled) < 0) {
+                http_reply_error(reply, 403, "forbidden", "a heartbeat of RM \"%s\" takes its certificate", name);
+                return;
+        }
+        if (!streq(hb.role, enrolled.role)) {
+                http_reply_error(reply, 409, "conflict", "RM \"%s\" enrolled as a %s RM; its heartbeat says %s", name,
+                                 enrolled.role, hb.role);
+                return;
+        }
         /* heard before anything waits for the store: a busy store delays the answer, never the
          * RM's liveness */
         oracle_liveness_heard(o->liveness, name, time_now_ms());
-        confinement_record(o, name, &hb);
         const char *role = hb.role, *address = hb.address;
         const json_t *vms = hb.vms;
         rm_record_t rm = { 0 };
@@ -200,6 +188,7 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         json_t *leases = leases_for(o, name);
         oracle_placement_strays_record(o, name, vms, leases);
         oracle_placement_snapshots_record(o, name, hb.snapshots);
+        oracle_rm_view_record(o, name, &hb);
         http_reply_json(reply, 200, json_pack("{s:o}", "leases", leases));
 }
 
@@ -320,6 +309,11 @@ void *oracle_gc_thread(void *arg) {
                                 log_info("Nest garbage collection removed %llu chunks (%llu bytes)",
                                          (unsigned long long)st.chunks_removed, (unsigned long long)st.bytes_removed);
                         last_gc = time_now_ms();
+                        /* expired tokens (12-hour sessions, mostly) go with them: a row per login
+                         * would otherwise stay forever */
+                        r = store_token_prune(o->store, time_wall_ms());
+                        if (r > 0)
+                                log_info("removed %d expired tokens", r);
                 }
                 time_sleep_ms(500);
         }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
+#include "auth/roles.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "bundle/bundle.h"
@@ -318,9 +319,9 @@ static void h_service_delete(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_service_routes[] = {
-        { "GET", "/v1/services", h_services },
-        { "POST", "/v1/services", h_service_create },
-        { "GET", "/v1/services/:name", h_service_show },
-        { "DELETE", "/v1/services/:name", h_service_delete },
+        { "GET", "/v1/services", h_services, PERM_SERVICE_READ, OWNER_NONE },
+        { "POST", "/v1/services", h_service_create, PERM_SERVICE_ACT, OWNER_NONE },
+        { "GET", "/v1/services/:name", h_service_show, PERM_SERVICE_READ, OWNER_NONE },
+        { "DELETE", "/v1/services/:name", h_service_delete, PERM_SERVICE_ACT, OWNER_NONE },
         { NULL },
 };

@@ -10,7 +10,9 @@
 #include "oracle/oracle.h"
 
 static void usage(FILE *f) {
-        fprintf(f, "usage: vmatrix oracle --data DIR [--listen ADDR:PORT] [--guest-dir DIR]\n");
+        fprintf(f, "usage: vmatrix oracle --data DIR [--listen ADDR:PORT] [--node-listen ADDR:PORT] "
+                   "[--tls-cert FILE --tls-key FILE | --tls-auto] [--guest-dir DIR] [--open-signup]\n"
+                   "                      [--password-cost interactive|min]\n");
 }
 
 /* Built-in guest images are looked for beside the binary (build/guest/tiny-http) unless
@@ -42,11 +44,19 @@ int oracle_main(int argc, char **argv) {
                 { "data", required_argument, NULL, 'd' },
                 { "listen", required_argument, NULL, 'l' },
                 { "guest-dir", required_argument, NULL, 'g' },
+                { "open-signup", no_argument, NULL, 's' },
+                { "password-cost", required_argument, NULL, 'p' },
+                { "node-listen", required_argument, NULL, 'N' },
+                { "tls-cert", required_argument, NULL, 'C' },
+                { "tls-key", required_argument, NULL, 'K' },
+                { "tls-auto", no_argument, NULL, 'A' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
         oracle_t o = { .liveness = oracle_liveness_new(time_now_ms()) };
         _cleanup_free_ char *data = NULL, *listen = NULL, *guest = NULL;
+        password_cost_t cost = PASSWORD_COST_INTERACTIVE;
+        oracle_tls_opts_t tls_opts = { 0 };
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -54,6 +64,17 @@ int oracle_main(int argc, char **argv) {
                 case 'd': free(data); data = xstrdup(optarg); break;
                 case 'l': free(listen); listen = xstrdup(optarg); break;
                 case 'g': free(guest); guest = xstrdup(optarg); break;
+                case 's': o.open_signup = true; break;
+                case 'p':
+                        if (password_cost_parse(optarg, &cost) < 0) {
+                                fprintf(stderr, "vmatrix oracle: --password-cost is interactive or min (min: tests only)\n");
+                                return 2;
+                        }
+                        break;
+                case 'N': tls_opts.node_listen = optarg; break;
+                case 'C': tls_opts.api_cert = optarg; break;
+                case 'K': tls_opts.api_key = optarg; break;
+                case 'A': tls_opts.api_auto = true; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -100,19 +121,34 @@ int oracle_main(int argc, char **argv) {
         pthread_sigmask(SIG_BLOCK, &mask, NULL);
         signal(SIGPIPE, SIG_IGN);
 
-        const http_route_t *const tables[] = { oracle_api_routes, oracle_nest_routes, oracle_service_routes,
-                                               oracle_metrics_routes, NULL };
+        if (oracle_auth_start(&o, &cost) < 0) {
+                store_close(o.store);
+                return 1;
+        }
+        if (oracle_tls_start(&o, &tls_opts) < 0) {
+                store_close(o.store);
+                return 1;
+        }
+        /* both listeners serve one table; each has its own authorizer */
+        const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
+                                               oracle_service_routes, oracle_metrics_routes, oracle_join_routes, NULL };
         _cleanup_free_ http_route_t *routes = routes_concat(tables);
         o.metrics = oracle_metrics_new(o.store);
         oracle_switch_init(&o);
-        r = http_server_start(o.listen, routes, tmp, &o, &o.http);
+        r = http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = routes, .upload_dir = tmp, .userdata = &o,
+                                                       .authorize = oracle_authorize, .tls_cert = o.tls.api_cert_pem,
+                                                       .tls_key = o.tls.api_key_pem },
+                              &o.http);
+        if (r >= 0)
+                r = oracle_tls_listen(&o, routes, tmp);
         if (r < 0) {
                 log_error("cannot listen on %s: %s", o.listen, strerror(-r));
                 oracle_switch_free(&o);
                 store_close(o.store);
                 return 1;
         }
-        log_info("oracle listening on %s, data in %s, guest images from %s", o.listen, data, o.guest_dir);
+        log_info("oracle listening on %s (%s), data in %s, guest images from %s", o.listen,
+                 o.tls.api_cert_pem ? "HTTPS" : "HTTP", data, o.guest_dir);
         /* before the operations are re-driven: a deactivation drains through HAProxy */
         if (oracle_switch_start(&o) < 0) {
                 log_error("cannot start the switching loop");
@@ -134,6 +170,7 @@ int oracle_main(int argc, char **argv) {
         pthread_join(rec, NULL);
         pthread_join(gc, NULL);
         o.http = http_server_stop(o.http);
+        o.tls.http = http_server_stop(o.tls.http);
         /* HAProxy goes with the Oracle: the next Oracle starts it again from the store */
         oracle_switch_stop(&o);
         /* operations in flight are recorded as running; the next start re-drives them, so
@@ -148,9 +185,11 @@ int oracle_main(int argc, char **argv) {
         json_decref(o.strays);
         json_decref(o.missing);
         json_decref(o.snapshots);
-        json_decref(o.confinement);
+        json_decref(o.rm_view);
         json_decref(o.imports);
         o.liveness = oracle_liveness_free(o.liveness);
+        oracle_tls_stop(&o);
+        oracle_auth_stop(&o);
         store_close(o.store);
         nest_store_free(o.nest_store);
         free(o.listen);

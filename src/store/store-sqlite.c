@@ -53,6 +53,18 @@ static const char *const migrations[] = {
         " hash BLOB NOT NULL, role TEXT, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL,"
         " revoked_ms INTEGER, last_used_ms INTEGER NOT NULL DEFAULT 0);"
         "CREATE INDEX tokens_user ON tokens(user);",
+        /* 5: owners (issue 11): the user a VM belongs to ('' for VMs made before accounts,
+         * which only roles that see everything reach) and the provider an RM is assigned to */
+        "ALTER TABLE vms ADD COLUMN owner TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE rms ADD COLUMN provider TEXT NOT NULL DEFAULT '';",
+        /* 6: join tokens and RM certificates (issue 11, store-join.c): a join token row holds only
+         * the keyed hash of its secret and is used once (used_ms); an RM's row names the one
+         * certificate of it the node channel accepts (a re-enrolment replaces it) */
+        "CREATE TABLE join_tokens (id TEXT PRIMARY KEY, hash BLOB NOT NULL, role TEXT NOT NULL,"
+        " provider TEXT NOT NULL DEFAULT '', created_by TEXT NOT NULL DEFAULT '', created_ms INTEGER NOT NULL,"
+        " expires_ms INTEGER NOT NULL, used_ms INTEGER, used_by TEXT);"
+        "CREATE TABLE rm_certs (rm TEXT PRIMARY KEY, role TEXT NOT NULL, provider TEXT NOT NULL DEFAULT '',"
+        " serial TEXT NOT NULL, not_after_s INTEGER NOT NULL, issued_ms INTEGER NOT NULL, token TEXT NOT NULL);",
 };
 
 int store_sqlite_errno(int rc) {
@@ -301,7 +313,7 @@ int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_
 
 /* ---- VMs ---- */
 
-#define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle,service"
+#define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle,service,owner"
 
 void vm_record_clear(vm_record_t *v) {
         json_decref(v->bundle);
@@ -327,6 +339,7 @@ static void vm_from_row(sqlite3_stmt *st, void *ret) {
         v->created_ms = sqlite3_column_int64(st, 13);
         v->bundle = store_column_json(st, 14);
         store_copy_text(v->service, sizeof v->service, st, 15);
+        store_copy_text(v->owner, sizeof v->owner, st, 16);
 }
 
 static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
@@ -346,16 +359,18 @@ static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
         sqlite3_bind_int64(st, 14, v->created_ms);
         store_bind_json(st, 15, v->bundle);
         sqlite3_bind_text(st, 16, v->service, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 17, v->owner, -1, SQLITE_TRANSIENT);
 }
 
 json_t *vm_record_to_json(const vm_record_t *v) {
-        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?,s:s?}", "name", v->name,
+        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?,s:s?,s:s?}", "name", v->name,
                          "state", v->state, "version", (json_int_t)v->version, "rm", *v->rm ? v->rm : NULL,
                          "image", v->image, "memory_mib", (json_int_t)v->memory_mib, "vcpus", (json_int_t)v->vcpus,
                          "mac", v->mac, "prebooted", v->prebooted, "address", *v->address ? v->address : NULL,
                          "pid", v->pid ? json_integer(v->pid) : json_null(), "op_id", *v->op_id ? v->op_id : NULL,
                          "nest_version", (json_int_t)v->nest_version, "created_ms", (json_int_t)v->created_ms,
-                         "bundle", v->bundle, "service", *v->service ? v->service : NULL);
+                         "bundle", v->bundle, "service", *v->service ? v->service : NULL, "owner",
+                         *v->owner ? v->owner : NULL);
 }
 
 static void json_str_copy(char *dst, size_t size, const json_t *j, const char *key) {
@@ -384,6 +399,7 @@ int vm_record_from_json(const json_t *j, vm_record_t *ret) {
         json_t *b = json_object_get(j, "bundle");
         v.bundle = json_is_object(b) ? json_deep_copy(b) : json_object();
         json_str_copy(v.service, sizeof v.service, j, "service");
+        json_str_copy(v.owner, sizeof v.owner, j, "owner");
         *ret = v;
         return 0;
 }
@@ -395,7 +411,7 @@ int store_vm_get(store_t *s, const char *name, vm_record_t *ret) {
 int store_vm_insert(store_t *s, const vm_record_t *v) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
-                store_prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+                store_prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         int r = -EIO;
         if (st) {
                 vm_bind(st, v);
@@ -410,11 +426,11 @@ int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) 
         _cleanup_stmt_ sqlite3_stmt *st =
                 store_prepare(s, "UPDATE vms SET name=?1,state=?2,version=?3,rm=?4,image=?5,memory_mib=?6,vcpus=?7,mac=?8,"
                            "prebooted=?9,address=?10,pid=?11,op_id=?12,nest_version=?13,created_ms=?14,bundle=?15,"
-                           "service=?16 WHERE name=?1 AND version=?17");
+                           "service=?16,owner=?17 WHERE name=?1 AND version=?18");
         int r = -EIO;
         if (st) {
                 vm_bind(st, v);
-                sqlite3_bind_int64(st, 17, expected_version);
+                sqlite3_bind_int64(st, 18, expected_version);
                 r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ESTALE;
@@ -463,9 +479,10 @@ static void rm_from_row(sqlite3_stmt *st, void *ret) {
         store_copy_text(r->address, sizeof r->address, st, 2);
         store_copy_text(r->state, sizeof r->state, st, 3);
         r->last_seen_ms = sqlite3_column_int64(st, 4);
+        store_copy_text(r->provider, sizeof r->provider, st, 5);
 }
 
-#define RM_COLUMNS "name,role,address,state,last_seen_ms"
+#define RM_COLUMNS "name,role,address,state,last_seen_ms,provider"
 
 int store_rm_get(store_t *s, const char *name, rm_record_t *ret) {
         return store_row_get(s, "SELECT " RM_COLUMNS " FROM rms WHERE name=?", name, rm_from_row, ret);
@@ -484,6 +501,21 @@ int store_rm_upsert(store_t *s, const rm_record_t *rm) {
                 sqlite3_bind_text(st, 4, rm->state, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 5, rm->last_seen_ms);
                 r = store_step_done(s, st);
+        }
+        store_unlock(s);
+        return r;
+}
+
+int store_rm_provider_set(store_t *s, const char *rm, const char *provider) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "UPDATE rms SET provider=?2 WHERE name=?1");
+        int r = -EIO;
+        if (st) {
+                sqlite3_bind_text(st, 1, rm, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(st, 2, provider ? provider : "", -1, SQLITE_TRANSIENT);
+                r = store_step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) == 0)
+                        r = -ENOENT;
         }
         store_unlock(s);
         return r;

@@ -30,6 +30,7 @@ typedef struct vm_record {
         int64_t created_ms;
         json_t *bundle;         /* owned: files of the Nest bundle {"files":{NAME:{"sha256","size"}}} */
         char service[64];       /* the service whose pool it belongs to, "" when none */
+        char owner[64];         /* the user it belongs to, "" when none (made before accounts) */
 } vm_record_t;
 
 typedef struct rm_record {
@@ -38,6 +39,7 @@ typedef struct rm_record {
         char address[64];       /* host:port of its node API */
         char state[8];          /* up | down */
         int64_t last_seen_ms;
+        char provider[64];      /* the provider it is assigned to, "" when none (upserts keep it) */
 } rm_record_t;
 
 typedef struct op_record {
@@ -85,6 +87,8 @@ void store_vm_list_free(vm_record_t *list, size_t n);
 
 int store_rm_get(store_t *s, const char *name, rm_record_t *ret);
 int store_rm_upsert(store_t *s, const rm_record_t *r);
+/* Assigns rm to provider ("" or NULL: to nobody). -ENOENT when there is no such RM. */
+int store_rm_provider_set(store_t *s, const char *rm, const char *provider);
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n);
 
 void op_record_clear(op_record_t *o);

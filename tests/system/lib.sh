@@ -60,8 +60,46 @@ check_refused() { # check_refused "description" pattern args...
 vmx() { "$VMATRIX" "$@"; }
 vm_field() { "$VMATRIX" vm show "$1" --json | jq -r ".$2"; }
 
+# Authentication is on in every test (DESIGN.md §10): the CLI finds the cluster's admin token in
+# $VMATRIX_CLUSTER_DIR/admin.token by itself; curl gets it from a curlrc of the test's own
+# (CURL_HOME), so every request of a test carries it. `curl -q ...` sends none.
+auth_use_token() { # auth_use_token TOKEN_FILE [CA_FILE]
+        printf 'header = "Authorization: Bearer %s"\n' "$(head -n1 "$1")" >"$TEST_DIR/.curlrc"
+        # the Oracle's API is HTTPS with a certificate of its own CA (cluster up: DIR/ca.pem)
+        [ -n "${2:-}" ] && [ -f "$2" ] && printf 'cacert = "%s"\n' "$2" >>"$TEST_DIR/.curlrc"
+        export CURL_HOME="$TEST_DIR"
+}
+
+# The URL of RM's node API as the Oracle calls it: mutual TLS, curl presenting the Oracle's own
+# certificate (from the curlrc) and checking that the node's names RM. Prints the URL.
+node_url_as_oracle() { # node_url_as_oracle RM
+        local addr host port
+        addr=$("$VMATRIX" rm list --json | jq -r ".[] | select(.name == \"$1\") | .address")
+        host=${addr%:*} port=${addr##*:}
+        {
+                printf 'cert = "%s"\nkey = "%s"\n' "$VMATRIX_CLUSTER_DIR/oracle/ca/oracle.pem" \
+                        "$VMATRIX_CLUSTER_DIR/oracle/ca/oracle.key"
+                printf 'connect-to = "%s.rm.vmatrix:%s:%s:%s"\n' "$1" "$port" "$host" "$port"
+        } >>"$TEST_DIR/.curlrc"
+        echo "https://$1.rm.vmatrix:$port"
+}
+
+# The URL of the Oracle's node channel (mutual TLS, DESIGN.md §10), curl reaching it under the
+# name its certificate has. Prints the URL; pass it $(rm_cert_args RM) to speak as that RM.
+oracle_node_channel() {
+        local host port
+        host=$(jq -r '.oracle.address' "$VMATRIX_CLUSTER_DIR/cluster.json")
+        port=$(jq -r '.oracle.node_port' "$VMATRIX_CLUSTER_DIR/cluster.json")
+        printf 'connect-to = "oracle.vmatrix:%s:%s:%s"\n' "$port" "$host" "$port" >>"$TEST_DIR/.curlrc"
+        echo "https://oracle.vmatrix:$port"
+}
+rm_cert_args() { # rm_cert_args RM: curl arguments presenting RM's certificate
+        echo "--cert $VMATRIX_CLUSTER_DIR/nodes/$1/tls/cert.pem --key $VMATRIX_CLUSTER_DIR/nodes/$1/tls/key.pem"
+}
+
 cluster_up() { # cluster_up [--production N] [--chambers M]
-        "$VMATRIX" cluster up --dir "$VMATRIX_CLUSTER_DIR" --accel "$VMATRIX_ACCEL" "$@" >/dev/null
+        "$VMATRIX" cluster up --dir "$VMATRIX_CLUSTER_DIR" --accel "$VMATRIX_ACCEL" "$@" >/dev/null || return
+        auth_use_token "$VMATRIX_CLUSTER_DIR/admin.token" "$VMATRIX_CLUSTER_DIR/ca.pem"
 }
 
 # GET http://ADDR/PATH with a short timeout; prints the body.

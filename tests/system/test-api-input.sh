@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh"
 
 cluster_up --production 1 --chambers 1
 O=$(cat "$VMATRIX_CLUSTER_DIR/oracle.url")
-N="http://$(vmx rm list --json | jq -r '.[] | select(.name == "chamber1") | .address')"
+N=$(node_url_as_oracle chamber1) # the node obeys the Oracle's certificate only
 C=$VMATRIX_CLUSTER_DIR
 T="pwn$$" # a token in every name that tries to escape, to look for it on disk afterwards
 
@@ -187,28 +187,44 @@ api_refused "an empty raw image" 400 PUT "$O/v1/images/imp1?format=raw" --data-b
 qemu-img create -q -f qcow2 -o "data_file=$TEST_DIR/datafile,data_file_raw=on" "$TEST_DIR/df.qcow2" 1M
 api_refused "a qcow2 with an external data file" 400 PUT "$O/v1/images/imp1?format=qcow2" --data-binary "@$TEST_DIR/df.qcow2"
 
-# ---- heartbeats
-hb() { post_json "heartbeat: $1" "$2" "$O/v1/rms/$3/heartbeat" "$4"; }
+# ---- heartbeats: on the node channel, as chamber1 (its certificate); no token may send one
+NC=$(oracle_node_channel)
+read -r -a CH1 <<<"$(rm_cert_args chamber1)"
+hb() { api_refused "heartbeat: $1" "$2" POST "$NC/v1/rms/$3/heartbeat" "${CH1[@]}" -H 'Content-Type: application/json' \
+        --data-binary "$4"; }
+api_refused "heartbeat: on the user API, even with the admin token" 403 POST "$O/v1/rms/chamber1/heartbeat" \
+        -H 'Content-Type: application/json' --data-binary '{"role":"chamber","address":"10.9.9.9:7070","vms":[]}'
+# (the curlrc presents the Oracle's certificate, which is no RM's)
+api_refused "heartbeat: with the Oracle's certificate" 403 POST "$NC/v1/rms/chamber1/heartbeat" \
+        -H 'Content-Type: application/json' --data-binary '{"role":"chamber","address":"10.9.9.9:7070","vms":[]}'
+nc_host=$(jq -r '.oracle.address' "$VMATRIX_CLUSTER_DIR/cluster.json")
+nc_port=$(jq -r '.oracle.node_port' "$VMATRIX_CLUSTER_DIR/cluster.json")
+check_eq "heartbeat: without a certificate (401)" "$(curl -q -s -o /dev/null -w '%{http_code}' --max-time 10 \
+        --cacert "$VMATRIX_CLUSTER_DIR/ca.pem" --connect-to "oracle.vmatrix:$nc_port:$nc_host:$nc_port" \
+        -H 'Content-Type: application/json' -d '{"role":"chamber","address":"10.9.9.9:7070","vms":[]}' \
+        "$NC/v1/rms/chamber1/heartbeat")" 401
 ok_hb='"role":"chamber","address":"10.9.9.9:7070"'
-hb "an invalid RM name" 400 "EVIL$T" "{$ok_hb}"
-hb "an RM name with %00" 400 "ev%00il" "{$ok_hb}"
+# another RM's name, or no valid name at all: refused, whatever the body
+hb "an invalid RM name" '400|403' "EVIL$T" "{$ok_hb}"
+hb "an RM name with %00" '400|403' "ev%00il" "{$ok_hb}"
+hb "another RM's heartbeat" 403 "prod1" "{\"role\":\"production\",\"address\":\"10.9.9.9:7070\",\"vms\":[]}"
 for role in '' '"role":"boss",' '"role":5,' '"role":null,'; do
-        hb "role {$role}" 400 "evil1" "{$role\"address\":\"10.9.9.9:7070\"}"
+        hb "role {$role}" 400 "chamber1" "{$role\"address\":\"10.9.9.9:7070\"}"
 done
 for addr in '' '"address":5,' '"address":"nohost",' '"address":"10.9.9.9:0",' '"address":"10.9.9.9:99999",' \
         '"address":"10.9.9.9:80/x?",' '"address":"evil.example:80",' '"address":"[::1]:80",' \
         "\"address\":\"10.9.9.9:7070$(printf ' %.0s' {1..80})\","; do
-        hb "address {$addr}" 400 "evil1" "{$addr\"role\":\"chamber\"}"
+        hb "address {$addr}" 400 "chamber1" "{$addr\"role\":\"chamber\"}"
 done
 for vms in '"no"' '{}' '5' '[1]' '["a"]' '[null]' '[{}]' '[{"name":5,"state":"crashed"}]' \
         "[{\"name\":\"../$T\",\"state\":\"crashed\"}]" '[{"name":"good1"}]' '[{"name":"good1","state":[]}]'; do
-        hb "vms $vms" 400 "evil1" "{$ok_hb,\"vms\":$vms}"
+        hb "vms $vms" 400 "chamber1" "{$ok_hb,\"vms\":$vms}"
 done
 jq -cn '{"role":"chamber","address":"10.9.9.9:7070","vms":[range(5000) | {"name":"v\(.)","state":"crashed"}]}' \
         >"$TEST_DIR/hb.json"
-api_refused "heartbeat: 5000 VMs" 400 POST "$O/v1/rms/evil1/heartbeat" --data-binary "@$TEST_DIR/hb.json"
+api_refused "heartbeat: 5000 VMs" 400 POST "$NC/v1/rms/chamber1/heartbeat" "${CH1[@]}" --data-binary "@$TEST_DIR/hb.json"
 hb "a chamber holding a VM cannot turn production" 409 chamber1 \
-        "{\"role\":\"production\",\"address\":\"${N#http://}\",\"vms\":[]}"
+        "{\"role\":\"production\",\"address\":\"$(vmx rm list --json | jq -r '.[] | select(.name == "chamber1") | .address')\",\"vms\":[]}"
 
 # ---- the node, called directly
 api_refused "node: an unknown route" 404 GET "$N/v1/nope"

@@ -121,6 +121,7 @@ for vm in c1 c3 "$clone"; do
         check "$vm: the node's record of it is not" bash -c "! nsenter -t $pid -m -- test -e $data/vms/$vm/node-vm.json"
         check "$vm: the node's chunk cache is not" bash -c "! nsenter -t $pid -m -- test -e $data/cache"
         check "$vm: the node's accel cache is not" bash -c "! nsenter -t $pid -m -- test -e $data/accel.json"
+        check "$vm: the node's TLS key is not" bash -c "! nsenter -t $pid -m -- test -e $data/tls"
         check "$vm: the Oracle's data is not" bash -c "! nsenter -t $pid -m -- test -e $VMATRIX_CLUSTER_DIR/oracle"
         check "$vm: the cluster's secrets are not" \
                 bash -c "! nsenter -t $pid -m -- test -e $VMATRIX_CLUSTER_DIR/secret.canary && ! nsenter -t $pid -m -- test -e $VMATRIX_CLUSTER_DIR/admin.token"

@@ -23,16 +23,33 @@ trap 'stop_all; cleanup' EXIT
 "$VMATRIX" oracle --data "$TEST_DIR/oracle" --listen "127.0.0.1:$PORT" >"$TEST_DIR/oracle.log" 2>&1 &
 ORACLE_PID=$!
 wait_until 20 curl -sf "$URL/v1/health" -o /dev/null || { fail "the Oracle answers"; finish; exit 1; }
+auth_use_token "$TEST_DIR/oracle/admin.token"
+export VMATRIX_TOKEN=$(head -n1 "$TEST_DIR/oracle/admin.token")
 
+# The node channel (mutual TLS) on the API's port + 1; a fake RM enrols as a node does: a key of
+# its own, a join token, a certificate request (openssl), then heartbeats with its certificate.
+NC="https://oracle.vmatrix:$((PORT + 1))"
+TLS_TO=(--cacert "$TEST_DIR/oracle/ca/ca.pem" --connect-to "oracle.vmatrix:$((PORT + 1)):127.0.0.1:$((PORT + 1))")
+enrol() { # enrol NAME
+        local token csr
+        token=$(curl -sf -d '{"role":"production"}' "$URL/v1/rms/join-tokens" | jq -r .token)
+        openssl ecparam -name prime256v1 -genkey -noout -out "$TEST_DIR/$1.key" 2>/dev/null
+        csr=$(openssl req -new -key "$TEST_DIR/$1.key" -subj "/CN=$1" 2>/dev/null)
+        jq -n --arg t "$token" --arg n "$1" --arg c "$csr" '{token: $t, name: $n, csr: $c}' |
+                curl -sf "${TLS_TO[@]}" -d @- "$NC/v1/join" | jq -r .certificate >"$TEST_DIR/$1.pem"
+        grep -q 'BEGIN CERTIFICATE' "$TEST_DIR/$1.pem"
+}
 # beat NAME N: RM NAME heartbeats every second while $TEST_DIR/beat-NAME exists
 beat() {
         local name=$1 n=$2
+        [ -s "$TEST_DIR/$name.pem" ] || enrol "$name" || fail "$name enrols"
         touch "$TEST_DIR/beat-$name"
         (
                 while [ -f "$TEST_DIR/beat-$name" ]; do
-                        curl -s -o /dev/null --max-time 3 -X POST -H 'Content-Type: application/json' \
+                        curl -s -o /dev/null --max-time 3 "${TLS_TO[@]}" --cert "$TEST_DIR/$name.pem" \
+                                --key "$TEST_DIR/$name.key" -X POST -H 'Content-Type: application/json' \
                                 -d "{\"role\":\"production\",\"address\":\"10.9.9.$n:7100\",\"vms\":[]}" \
-                                "$URL/v1/rms/$name/heartbeat" || true
+                                "$NC/v1/rms/$name/heartbeat" || true
                         sleep 1
                 done
         ) &

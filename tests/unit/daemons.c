@@ -199,15 +199,57 @@ void daemons_stop(daemon_t *dm, int sig) {
         }
 }
 
-long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json) {
+/* The admin token of the Oracle last started (its DATA/admin.token), sent with every call. */
+static char admin_token[128];
+
+const char *daemons_admin_token(void) { return admin_token; }
+
+/* The Oracle's identity, the default of https:// calls, made once its CA exists (one per test
+ * process: every test has one Oracle). */
+static http_tls_t *oracle_identity;
+
+static void oracle_identity_load(const daemon_t *o) {
+        if (oracle_identity)
+                return;
+        char ca[600], cert[600], key[600];
+        snprintf(ca, sizeof ca, "%s/ca/ca.pem", o->data);
+        snprintf(cert, sizeof cert, "%s/ca/oracle.pem", o->data);
+        snprintf(key, sizeof key, "%s/ca/oracle.key", o->data);
+        if (http_tls_new(ca, cert, key, &oracle_identity) == 0)
+                http_client_tls_default(oracle_identity);
+}
+
+static long call_with(const http_call_t *call, const char *method, const char *url, json_t *body, json_t **ret_json) {
         http_response_t resp = { 0 };
-        int r = http_request_json(method, url, body, 10000, &resp);
+        int r = http_call_json(call, method, url, body, 10000, &resp);
         long status = r < 0 ? 0 : resp.status;
         if (ret_json) {
                 *ret_json = resp.json;
                 resp.json = NULL;
         }
         http_response_clear(&resp);
+        return status;
+}
+
+long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json) {
+        return call_with(&(http_call_t){ .token = *admin_token ? admin_token : NULL }, method, url, body, ret_json);
+}
+
+long daemons_call_token(const char *token, const char *method, const char *url, json_t *body, json_t **ret_json) {
+        return call_with(&(http_call_t){ .token = token }, method, url, body, ret_json);
+}
+
+long daemons_call_as(const daemon_t *dm, const char *method, const char *url, json_t *body, json_t **ret_json) {
+        char ca[600], cert[600], key[600];
+        snprintf(ca, sizeof ca, "%s/tls/ca.pem", dm->data);
+        snprintf(cert, sizeof cert, "%s/tls/cert.pem", dm->data);
+        snprintf(key, sizeof key, "%s/tls/key.pem", dm->data);
+        http_tls_t *t = NULL;
+        if (http_tls_new(ca, cert, key, &t) < 0)
+                return 0;
+        http_call_t call = { .tls = t };
+        long status = call_with(&call, method, url, body, ret_json);
+        http_tls_free(t);
         return status;
 }
 
@@ -235,14 +277,28 @@ static int oracle_spawn(daemons_t *d, const char *const *env) {
         size_t n = 2;
         for (size_t i = 0; env && env[i] && n < 15; i++)
                 all[n++] = env[i];
-        char listen[32];
+        char listen[32], node_listen[32];
         snprintf(listen, sizeof listen, "127.0.0.1:%d", o->port);
-        char *argv[] = { d->exe, "oracle", "--data", o->data, "--listen", listen, NULL };
+        snprintf(node_listen, sizeof node_listen, "127.0.0.1:%d", o->node_port);
+        /* Argon2id at its least cost: logins in tests need not take 0.1 s and 64 MiB each */
+        char *argv[] = { d->exe, "oracle", "--data", o->data, "--listen", listen, "--node-listen", node_listen,
+                         "--password-cost", "min", NULL };
         if (spawn(o, argv, all) < 0)
                 return -1;
         char url[128];
         snprintf(url, sizeof url, "%s/v1/health", o->url);
-        return wait_http(o, url, daemons_now_ms() + 20000);
+        if (wait_http(o, url, daemons_now_ms() + 20000) < 0)
+                return -1;
+        oracle_identity_load(o);
+        char path[sizeof o->data + 16];
+        snprintf(path, sizeof path, "%s/admin.token", o->data);
+        FILE *f = fopen(path, "re");
+        if (!f)
+                return -1;
+        bool ok = fgets(admin_token, sizeof admin_token, f) != NULL;
+        fclose(f);
+        admin_token[strcspn(admin_token, "\r\n")] = 0;
+        return ok ? 0 : -1;
 }
 
 int daemons_oracle_start(daemons_t *d, const char *const *env) {
@@ -251,7 +307,11 @@ int daemons_oracle_start(daemons_t *d, const char *const *env) {
         snprintf(o->data, sizeof o->data, "%s/oracle", d->dir);
         snprintf(o->log, sizeof o->log, "%s/oracle.log", d->dir);
         o->port = port_free();
+        do
+                o->node_port = port_free();
+        while (o->node_port == o->port);
         snprintf(o->url, sizeof o->url, "http://127.0.0.1:%d", o->port);
+        snprintf(o->node_url, sizeof o->node_url, "https://oracle@127.0.0.1:%d", o->node_port);
         return oracle_spawn(d, env);
 }
 
@@ -273,11 +333,30 @@ void daemons_rm_state(daemons_t *d, const char *rm, char *ret) {
         json_decref(j);
 }
 
+/* A join token of role from the Oracle into ret (JOIN_TOKEN_TEXT_SIZE), or "". */
+static void join_token(daemons_t *d, const char *role, char *ret, size_t size) {
+        char url[160];
+        snprintf(url, sizeof url, "%s/v1/rms/join-tokens", d->oracle.url);
+        json_t *j = NULL, *body = json_pack("{s:s,s:i}", "role", role, "ttl_s", 600);
+        daemons_call("POST", url, body, &j);
+        json_decref(body);
+        const char *t = json_string_value(json_object_get(j, "token"));
+        snprintf(ret, size, "%s", t ? t : "");
+        json_decref(j);
+}
+
 static int node_spawn(daemons_t *d, daemon_t *dm, const char *const *env) {
-        char listen[32];
+        char listen[32], cert[600], token[256] = "";
         snprintf(listen, sizeof listen, "127.0.0.1:%d", dm->port);
-        char *argv[] = { d->exe, "node", "--oracle", d->oracle.url, "--name", dm->name, "--role", dm->role,
-                         "--data", dm->data, "--listen", listen, "--driver", "fake", NULL };
+        /* the first start enrols with a join token; later ones use the certificate kept */
+        snprintf(cert, sizeof cert, "%s/tls/cert.pem", dm->data);
+        if (access(cert, F_OK) < 0)
+                join_token(d, dm->role, token, sizeof token);
+        char oracle[96];
+        snprintf(oracle, sizeof oracle, "https://127.0.0.1:%d", d->oracle.node_port);
+        char *argv[] = { d->exe, "node", "--oracle", oracle, "--name", dm->name, "--role", dm->role,
+                         "--data", dm->data, "--listen", listen, "--driver", "fake",
+                         *token ? "--join" : NULL, token, NULL };
         if (spawn(dm, argv, env) < 0)
                 return -1;
         char url[128];
@@ -304,9 +383,9 @@ int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, 
         snprintf(dm->role, sizeof dm->role, "%s", role);
         snprintf(dm->data, sizeof dm->data, "%s/%s", d->dir, name);
         snprintf(dm->log, sizeof dm->log, "%s/%s.log", d->dir, name);
-        snprintf(dm->oracle, sizeof dm->oracle, "%s", d->oracle.url);
+        snprintf(dm->oracle, sizeof dm->oracle, "https://127.0.0.1:%d", d->oracle.node_port);
         dm->port = port_free();
-        snprintf(dm->url, sizeof dm->url, "http://127.0.0.1:%d", dm->port);
+        snprintf(dm->url, sizeof dm->url, "https://%s@127.0.0.1:%d", name, dm->port);
         return node_spawn(d, dm, env);
 }
 

@@ -14,10 +14,13 @@ typedef struct daemon {
         char name[32];      /* "oracle" or the RM's name */
         char data[512];     /* its data directory */
         char log[512];      /* its stdout and stderr */
-        char url[64];       /* http://127.0.0.1:PORT */
-        char oracle[64];    /* a node's Oracle */
+        char url[96];       /* the Oracle's user API: http://127.0.0.1:PORT; a node's:
+                               https://NAME@127.0.0.1:PORT (its certificate must name it) */
+        char node_url[96];  /* the Oracle's node channel: https://oracle@127.0.0.1:PORT */
+        char oracle[96];    /* a node's Oracle (its node channel) */
         char role[16];      /* a node's role */
         int port;
+        int node_port;      /* the Oracle's node channel */
 } daemon_t;
 
 #define DAEMONS_NODES_MAX 3
@@ -70,8 +73,16 @@ bool daemons_exited(daemon_t *dm, int timeout_ms);
 void daemons_dump_logs(const daemons_t *d);
 
 /* One HTTP call with a JSON body (may be NULL); *ret_json (may be NULL) gets the answer's JSON.
- * Returns the HTTP status, 0 when no answer came. */
+ * Returns the HTTP status, 0 when no answer came. https:// calls present the Oracle's
+ * certificate (the test speaks to nodes as the Oracle does), once the Oracle has started. */
 long daemons_call(const char *method, const char *url, json_t *body, json_t **ret_json);
+/* daemons_call with token (NULL: none) instead of the Oracle's admin token. */
+long daemons_call_token(const char *token, const char *method, const char *url, json_t *body, json_t **ret_json);
+/* The admin token of the Oracle last started ("" before one). */
+const char *daemons_admin_token(void);
+/* The same, presenting node dm's certificate instead (a node's calls to the Oracle's node
+ * channel, or to another node). */
+long daemons_call_as(const daemon_t *dm, const char *method, const char *url, json_t *body, json_t **ret_json);
 /* POST ORACLE/v1/vms/NAME/ACTION with body (stolen; NULL: {}); the op's id into ret_op (64
  * bytes). Returns the status. */
 long daemons_vm_action(daemons_t *d, const char *vm, const char *action, json_t *body, char *ret_op);

@@ -28,7 +28,7 @@ static void test_roles(void) {
         CHECK(role_narrowest(ROLE_ADMIN, ROLE_PROVIDER) == ROLE_PROVIDER);
         /* §10 sentence by sentence */
         for (int p = 0; p < _PERM_MAX; p++)
-                CHECK(role_allows(ROLE_ADMIN, (perm_t)p) == (p != PERM_NODE));
+                CHECK(role_allows(ROLE_ADMIN, (perm_t)p) == (p != PERM_NODE && p != PERM_ORACLE && p != PERM_JOIN && p != PERM_NONE));
         CHECK(role_allows(ROLE_OPERATOR, PERM_VM_ACT) && role_allows(ROLE_OPERATOR, PERM_RM_ACT));
         CHECK(role_allows(ROLE_OPERATOR, PERM_SERVICE_ACT) && role_allows(ROLE_OPERATOR, PERM_IMAGE_ACT));
         CHECK(!role_allows(ROLE_OPERATOR, PERM_USER_READ) && !role_allows(ROLE_OPERATOR, PERM_USER_ACT));
@@ -40,7 +40,8 @@ static void test_roles(void) {
         CHECK(!role_allows(ROLE_BUYER, PERM_RM_READ) && !role_allows(ROLE_BUYER, PERM_SERVICE_READ));
         CHECK(!role_allows(ROLE_BUYER, PERM_EVENT_READ) && !role_allows(ROLE_BUYER, PERM_NEST_READ));
         for (int i = 0; i < _ROLE_MAX; i++)
-                CHECK(!role_allows((role_t)i, PERM_NODE) && role_allows((role_t)i, PERM_TOKEN));
+                CHECK(!role_allows((role_t)i, PERM_NODE) && role_allows((role_t)i, PERM_TOKEN) &&
+                      !role_allows((role_t)i, PERM_NONE) && role_allows((role_t)i, PERM_PUBLIC));
         CHECK(!role_allows((role_t)_ROLE_MAX, PERM_VM_READ) && !role_allows(ROLE_ADMIN, (perm_t)_PERM_MAX));
         CHECK(role_sees_all(ROLE_OPERATOR) && !role_sees_all(ROLE_PROVIDER) && !role_sees_all(ROLE_BUYER));
         perm_t p;
@@ -130,20 +131,21 @@ static void test_token_text(void) {
 static void test_ratelimit(void) {
         ratelimit_t *rl = ratelimit_new();
         int64_t retry = 0, now = T0;
-        for (int i = 0; i < RATELIMIT_FAILURES - 1; i++)
-                CHECK(ratelimit_fail(rl, "k", now + i) == 0);
+        for (int i = 0; i < RATELIMIT_USER_FAILURES - 1; i++)
+                CHECK(ratelimit_fail(rl, "k", RATELIMIT_USER_FAILURES, now + i) == 0);
         CHECK(ratelimit_check(rl, "k", now + 10, &retry) == 0);
-        CHECK(ratelimit_fail(rl, "k", now + 10) == 1);
+        CHECK(ratelimit_fail(rl, "k", RATELIMIT_USER_FAILURES, now + 10) == 1);
         CHECK(ratelimit_check(rl, "k", now + 11, &retry) == -EAGAIN && retry == RATELIMIT_DELAY_MS - 1);
         CHECK(ratelimit_check(rl, "other", now + 11, &retry) == 0);
         now += 10 + RATELIMIT_DELAY_MS;
         CHECK(ratelimit_check(rl, "k", now, &retry) == 0);
-        for (int i = 0; i < RATELIMIT_FAILURES; i++)
-                ratelimit_fail(rl, "k", now);
+        for (int i = 0; i < RATELIMIT_USER_FAILURES; i++)
+                ratelimit_fail(rl, "k", RATELIMIT_USER_FAILURES, now);
         CHECK(ratelimit_check(rl, "k", now, &retry) == -EAGAIN && retry == 2 * RATELIMIT_DELAY_MS); /* doubled */
         /* failures spread wider than the window never lock */
-        for (int i = 0; i < 3 * RATELIMIT_FAILURES; i++)
-                CHECK(ratelimit_fail(rl, "slow", T0 + (int64_t)i * (RATELIMIT_WINDOW_MS / 2 + 1)) == 0);
+        for (int i = 0; i < 3 * RATELIMIT_USER_FAILURES; i++)
+                CHECK(ratelimit_fail(rl, "slow", RATELIMIT_USER_FAILURES, T0 + (int64_t)i * (RATELIMIT_WINDOW_MS / 2 + 1)) ==
+                      0);
         ratelimit_reset(rl, "k");
         CHECK(ratelimit_check(rl, "k", now, &retry) == 0);
         ratelimit_free(rl);
@@ -338,7 +340,7 @@ static void test_login(void) {
 
         /* per user: 5 failures from 5 addresses lock bob, even with the right password */
         int64_t now = T0 + 100000;
-        for (int i = 0; i < RATELIMIT_FAILURES; i++) {
+        for (int i = 0; i < RATELIMIT_USER_FAILURES; i++) {
                 char ip[32];
                 snprintf(ip, sizeof ip, "10.1.0.%d", i);
                 CHECK(login(&f, "bob", "wrong password", ip, now + i) == -EACCES);
@@ -347,18 +349,21 @@ static void test_login(void) {
         CHECK(login(&f, "eve", good, "10.2.0.1", now + 10) == 0); /* others are not */
         CHECK(login(&f, "bob", good, "10.2.0.1", now + RATELIMIT_DELAY_MS + 10) == 0);
 
-        /* per address: 5 failures against 5 names lock 10.3.0.1 for everyone */
+        /* per address: 20 failures against 20 names lock 10.3.0.1 for everyone */
         now += 10 * RATELIMIT_DELAY_MS;
-        const char *names[] = { "u1", "u2", "u3", "u4", "u5" };
-        for (int i = 0; i < RATELIMIT_FAILURES; i++)
-                CHECK(login(&f, names[i], "wrong password", "10.3.0.1", now + i) == -EACCES);
+        for (int i = 0; i < RATELIMIT_ADDR_FAILURES; i++) {
+                char name[16];
+                snprintf(name, sizeof name, "u%d", i);
+                CHECK(login(&f, name, "wrong password", "10.3.0.1", now + i) == -EACCES);
+        }
         CHECK(login(&f, "eve", good, "10.3.0.1", now + 10) == -EAGAIN);
         CHECK(login(&f, "eve", good, "10.3.0.2", now + 10) == 0);
         auth_stats_t st;
         auth_stats_get(f.a, &st);
-        CHECK(st.login_limited == 2 && st.login_failures == 12);
+        CHECK(st.login_limited == 2 && st.login_failures == 2 + RATELIMIT_USER_FAILURES + RATELIMIT_ADDR_FAILURES);
         json_t *ev = NULL;
-        CHECK(store_event_list(f.s, 0, 1000, &ev) == 0 && json_array_size(ev) == 14);
+        CHECK(store_event_list(f.s, 0, 1000, &ev) == 0 &&
+              json_array_size(ev) == 4 + RATELIMIT_USER_FAILURES + RATELIMIT_ADDR_FAILURES);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(ev, 0), "kind")), "auth-failed");
         json_decref(ev);
         fixture_close(&f);
@@ -427,6 +432,38 @@ static void test_key_and_bootstrap(void) {
         fixture_close(&f);
 }
 
+/* Checked tokens are cached, but a revocation or a user's deletion is seen at once, an expiry on
+ * time, and a cached entry never answers for another secret of the same id. */
+static void test_cache(void) {
+        fixture_t f = { 0 };
+        fixture_open(&f);
+        user(&f, "cara", "buyer");
+        user(&f, "dan", "buyer");
+        char *msg = NULL;
+        auth_principal_t p;
+        _cleanup_free_ char *t1 = token(&f, "cara", NULL, 0);
+        CHECK(auth_check(f.a, t1, T0, &p) == 0 && auth_check(f.a, t1, T0 + 1, &p) == 0 && streq(p.user, "cara"));
+        /* the same id with another secret: refused though the id is cached */
+        char forged[TOKEN_TEXT_SIZE];
+        snprintf(forged, sizeof forged, "%s", t1);
+        forged[TOKEN_TEXT_LEN - 2] = forged[TOKEN_TEXT_LEN - 2] == 'A' ? 'B' : 'A';
+        CHECK(auth_check(f.a, forged, T0 + 2, &p) == -EACCES);
+        CHECK(auth_check(f.a, t1, T0 + 3, &p) == 0);
+        CHECK(auth_token_revoke(f.a, p.token_id, T0 + 4, &msg) == 0);
+        CHECK(auth_check(f.a, t1, T0 + 5, &p) == -EACCES);
+        /* expiry: cached before, refused after */
+        _cleanup_free_ char *t2 = token(&f, "dan", NULL, T0 + 1000);
+        CHECK(auth_check(f.a, t2, T0 + 10, &p) == 0 && auth_check(f.a, t2, T0 + 999, &p) == 0);
+        CHECK(auth_check(f.a, t2, T0 + 1000, &p) == -EACCES);
+        /* deleting a user drops their cached tokens */
+        _cleanup_free_ char *t3 = token(&f, "dan", NULL, 0);
+        CHECK(auth_check(f.a, t3, T0 + 20, &p) == 0);
+        CHECK(auth_user_delete(f.a, "dan", &msg) == 0);
+        CHECK(auth_check(f.a, t3, T0 + 21, &p) == -EACCES);
+        free(msg);
+        fixture_close(&f);
+}
+
 int main(void) {
         test_roles();
         test_password();
@@ -434,6 +471,7 @@ int main(void) {
         test_ratelimit();
         test_check();
         test_login();
+        test_cache();
         test_key_and_bootstrap();
         return tap_finish();
 }

@@ -4,9 +4,11 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "base/util.h"
+#include "cli/api.h"
 #include "cli/args.h"
 #include "cli/command.h"
 #include "cli/commands.h"
@@ -477,9 +479,9 @@ static void h_op(const http_request_t *req, http_reply_t *reply) {
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200,
-                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b,s:s}]", "name", "prod1", "role", "production", "state",
-                                  "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0, "confined", 0,
-                                  "confine_reason", "not root"));
+                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b,s:b,s:s}]", "name", "prod1", "role", "production",
+                                  "state", "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0, "guest_firewall",
+                                  1, "confined", 0, "confine_reason", "not root"));
 }
 
 static void h_events(const http_request_t *req, http_reply_t *reply) {
@@ -540,7 +542,19 @@ static void h_services(const http_request_t *req, http_reply_t *reply) {
         json_decref(tcp);
 }
 
+/* Answers who the request says it is: the bearer token it carried. */
+static void h_whoami(const http_request_t *req, http_reply_t *reply) {
+        const char *auth = http_request_header(req, "Authorization");
+        if (!auth) {
+                http_reply_error(reply, 401, "unauthenticated", "authentication required");
+                return;
+        }
+        http_reply_json(reply, 200, json_pack("{s:s,s:s,s:{s:s,s:s,s:i}}", "user", auth, "role", "admin", "token", "id",
+                                              "0123456789abcdef", "name", "t", "expires_ms", 0));
+}
+
 static const http_route_t fake_routes[] = {
+        { "GET", "/v1/whoami", h_whoami },
         { "GET", "/v1/services", h_services },
         { "POST", "/v1/services", h_service_create },
         { "GET", "/v1/vms", h_vms },
@@ -562,7 +576,7 @@ static void test_fake_oracle(void) {
         int port;
         for (port = 23300; port < 23400; port++) {
                 _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(listen, fake_routes, "/tmp", &fake, &s) == 0)
+                if (http_server_start(&(http_server_params_t){ .listen = listen, .routes = fake_routes, .upload_dir = "/tmp", .userdata = &fake }, &s) == 0)
                         break;
         }
         CHECK(s != NULL);
@@ -653,8 +667,8 @@ static void test_fake_oracle(void) {
 
         r = run("rm list");
         CHECK(r.status == 0);
-        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  CONFINED\n"
-                           "prod1  production  up     127.0.0.1:7101  1    no (not root)\n");
+        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  GUEST-FW  CONFINED\n"
+                           "prod1  production  up     127.0.0.1:7101  1    yes       no (not root)\n");
         result_clear(&r);
 
         setenv("TZ", "UTC", 1);
@@ -763,6 +777,50 @@ static void test_fake_oracle(void) {
         CHECK(r.status == 0 && strstr(r.out, "prod1"));
         result_clear(&r);
         rm_rf(cdir);
+
+        /* the token sent: --token, then $VMATRIX_TOKEN, then the login file (only for its own
+         * Oracle), then DIR/admin.token */
+        setenv("VMATRIX_ORACLE", url, 1);
+        _cleanup_free_ char *tdir = xasprintf("%s-tokens", dir);
+        _cleanup_free_ char *login = xasprintf("%s/login/token", tdir), *admin = xasprintf("%s/admin.token", tdir);
+        CHECK(mkdir_p(tdir, 0700) == 0);
+        CHECK(file_write_atomic(admin, "tok-dir\n", 8) == 0);
+        setenv("VMATRIX_LOGIN_FILE", login, 1);
+        setenv("VMATRIX_CLUSTER_DIR", tdir, 1);
+        unsetenv("VMATRIX_TOKEN");
+        r = run("whoami --json");
+        CHECK(r.status == 0 && strstr(r.out, "Bearer tok-dir"));
+        result_clear(&r);
+        CHECK(api_login_write("http://127.0.0.1:1", "other", "tok-elsewhere") == 0);
+        r = run("whoami --json");
+        CHECK(r.status == 0 && strstr(r.out, "Bearer tok-dir")); /* a login to another Oracle is not used */
+        result_clear(&r);
+        struct stat lst;
+        CHECK(stat(login, &lst) == 0 && (lst.st_mode & 0777) == 0600);
+        CHECK(api_login_write(url, "me", "tok-login") == 0);
+        r = run("whoami --json");
+        CHECK(r.status == 0 && strstr(r.out, "Bearer tok-login"));
+        result_clear(&r);
+        setenv("VMATRIX_TOKEN", "tok-env", 1);
+        r = run("whoami --json");
+        CHECK(r.status == 0 && strstr(r.out, "Bearer tok-env"));
+        result_clear(&r);
+        r = run("--token tok-flag whoami --json");
+        CHECK(r.status == 0 && strstr(r.out, "Bearer tok-flag"));
+        result_clear(&r);
+        /* a token that would split the header is never sent */
+        r = run("--token tok\x01 whoami --json");
+        result_clear(&r);
+        unsetenv("VMATRIX_TOKEN");
+        CHECK(api_login_remove() == 0 && api_login_remove() == 0);
+        unlink(admin);
+        r = run("whoami");
+        CHECK(r.status == 1 && strstr(r.err, "authentication required"));
+        result_clear(&r);
+        unsetenv("VMATRIX_CLUSTER_DIR");
+        unsetenv("VMATRIX_LOGIN_FILE");
+        rm_rf(tdir);
+        setenv("VMATRIX_ORACLE", "http://127.0.0.1:1", 1);
 
         /* a transport failure */
         r = run("rm list");

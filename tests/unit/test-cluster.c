@@ -101,19 +101,21 @@ static void test_spec_netns(void) {
         CHECK_STREQ(s->rms[2].netns, ns);
         CHECK_STREQ(s->rms[2].veth, veth);
         _cleanup_free_ char *url = spec_oracle_url(s);
-        CHECK_STREQ(url, "http://10.7.9.1:7000");
+        CHECK_STREQ(url, "https://10.7.9.1:7000");
+        _cleanup_free_ char *node_url = spec_oracle_node_url(s);
+        CHECK_STREQ(node_url, "https://10.7.9.1:7001");
         CHECK(spec_member_find(s, "oracle") == &s->oracle);
         CHECK(spec_member_find(s, "prod2") == &s->rms[1]);
         CHECK(spec_member_find(s, "prod3") == NULL);
 
         _cleanup_strv_free_ char **oa = spec_member_argv(s, &s->oracle);
-        const char *want_oracle[] = { "/usr/bin/vmatrix", "oracle", "--data", "/srv/c/oracle", "--listen",
-                                      "10.7.9.1:7000", NULL };
+        const char *want_oracle[] = { "/usr/bin/vmatrix", "oracle", "--node-listen", "10.7.9.1:7001", "--tls-auto",
+                                      "--data", "/srv/c/oracle", "--listen", "10.7.9.1:7000", NULL };
         for (size_t i = 0; i < ELEMENTSOF(want_oracle); i++)
                 CHECK((!oa[i] && !want_oracle[i]) || (oa[i] && want_oracle[i] && streq(oa[i], want_oracle[i])));
 
         _cleanup_strv_free_ char **na = spec_member_argv(s, &s->rms[2]);
-        const char *want_node[] = { "/usr/bin/vmatrix", "node", "--oracle", "http://10.7.9.1:7000", "--name",
+        const char *want_node[] = { "/usr/bin/vmatrix", "node", "--oracle", "https://10.7.9.1:7001", "--name",
                                     "chamber1", "--role", "chamber", "--data", "/srv/c/nodes/chamber1", "--listen",
                                     "10.7.9.4:7070", "--accel", "tcg", NULL };
         for (size_t i = 0; i < ELEMENTSOF(want_node); i++)

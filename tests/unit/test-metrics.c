@@ -468,7 +468,7 @@ static void test_http(oracle_metrics_t *m, store_t *s) {
         for (port = 23500; port < 23600 && !srv; port++) {
                 free(o.listen);
                 o.listen = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(o.listen, routes, NULL, &o, &srv) < 0)
+                if (http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = routes, .upload_dir = NULL, .userdata = &o }, &srv) < 0)
                         srv = NULL;
         }
         CHECK(srv != NULL);

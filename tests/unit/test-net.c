@@ -119,7 +119,7 @@ int main(void) {
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {
                 _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(listen, routes, NULL, NULL, &s) == 0)
+                if (http_server_start(&(http_server_params_t){ .listen = listen, .routes = routes, .upload_dir = NULL, .userdata = NULL }, &s) == 0)
                         break;
         }
         CHECK(s != NULL);

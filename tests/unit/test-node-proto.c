@@ -315,12 +315,20 @@ static void test_answers(void) {
         check_json(node_proto_health("rm1", "production", "tcg"),
                    "{\"accel\":\"tcg\",\"name\":\"rm1\",\"ok\":true,\"role\":\"production\"}");
         check_json(node_proto_methods(), "{\"methods\":[\"chunks\",\"full\"]}");
-        check_json(node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", true, "", json_array(), json_array()),
-                   "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":null,\"confined\":true,"
-                   "\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
-        check_json(node_proto_heartbeat("chamber", "127.0.0.1:7070", "tcg", false, "not root", json_array(), json_array()),
-                   "{\"accel\":\"tcg\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":\"not root\",\"confined\":false,"
-                   "\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
+        check_json(node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", json_array(), json_array()),
+                   "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
+        json_t *hb = node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", json_array(), json_array());
+        node_proto_heartbeat_guest_firewall(hb, true);
+        check_json(hb, "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"guest_firewall\":true,\"role\":\"chamber\","
+                       "\"snapshots\":[],\"vms\":[]}");
+        hb = node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", json_array(), json_array());
+        node_proto_heartbeat_confinement(hb, true, "");
+        check_json(hb, "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":null,\"confined\":true,"
+                       "\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
+        hb = node_proto_heartbeat("chamber", "127.0.0.1:7070", "tcg", json_array(), json_array());
+        node_proto_heartbeat_confinement(hb, false, "not root");
+        check_json(hb, "{\"accel\":\"tcg\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":\"not root\","
+                       "\"confined\":false,\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
         check_json(node_proto_progress(5, 10), "{\"done\":5,\"total\":10}");
 
         _cleanup_(json_decrefp) json_t *answer = json_loads("{\"leases\": {\"web1\": 3}}", 0, NULL);

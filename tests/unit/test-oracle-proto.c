@@ -2,6 +2,7 @@
  * messages: what the Oracle sends, and what it accepts or refuses of nodes' answers and reports. */
 #include "oracle/oracle-proto.h"
 #include "oracle/oracle-internal.h"
+#include "base/macro.h"
 #include "tap.h"
 
 #include <errno.h>
@@ -136,6 +137,28 @@ int main(void) {
               -EINVAL);
         CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"snapshots\": 5}") == -EINVAL);
         CHECK(heartbeat("[]") == -EINVAL);
+        /* guest_firewall: a bool when said */
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"guest_firewall\": \"yes\"}") ==
+              -EINVAL);
+        CHECK(heartbeat("{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"guest_firewall\": 1}") == -EINVAL);
+        {
+                static const struct {
+                        const char *text;
+                        int want;
+                } fw[] = {
+                        { "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\"}", -1 },
+                        { "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"guest_firewall\": true}", 1 },
+                        { "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"guest_firewall\": false}", 0 },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(fw); i++) {
+                        json_t *j = parse(fw[i].text);
+                        oracle_heartbeat_t hb = { .guest_firewall = 7 };
+                        char *msg = NULL;
+                        CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == 0 && hb.guest_firewall == fw[i].want);
+                        free(msg);
+                        json_decref(j);
+                }
+        }
         /* confinement: a boolean and an optional reason of bounded length; absent is "not said" */
         {
                 json_t *j = parse("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"confined\": false, "

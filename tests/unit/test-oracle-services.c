@@ -115,7 +115,7 @@ static void test_probe(void) {
         for (int port = 23700; port < 23800 && !srv; port++) {
                 free(addr);
                 addr = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(addr, routes, NULL, NULL, &srv) < 0)
+                if (http_server_start(&(http_server_params_t){ .listen = addr, .routes = routes, .upload_dir = NULL, .userdata = NULL }, &srv) < 0)
                         srv = NULL;
         }
         CHECK(srv != NULL);
@@ -156,7 +156,7 @@ int main(void) {
         for (int port = 23600; port < 23700 && !srv; port++) {
                 free(o.listen);
                 o.listen = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(o.listen, oracle_service_routes, NULL, &o, &srv) < 0)
+                if (http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = oracle_service_routes, .upload_dir = NULL, .userdata = &o }, &srv) < 0)
                         srv = NULL;
         }
         CHECK(srv != NULL);

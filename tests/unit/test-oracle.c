@@ -144,9 +144,9 @@ static void test_late_op_heartbeat(daemons_t *d) {
         daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
         CHECK_STREQ(st, "done");
         char url[256];
-        snprintf(url, sizeof url, "%s/v1/ops/%s/heartbeat", d->oracle.url, op);
+        snprintf(url, sizeof url, "%s/v1/ops/%s/heartbeat", d->oracle.node_url, op);
         _cleanup_(json_decrefp) json_t *beat = json_pack("{s:i,s:i}", "done", 5, "total", 10);
-        CHECK(daemons_call("POST", url, beat, NULL) == 409);
+        CHECK(daemons_call_as(daemons_node(d, "ch1"), "POST", url, beat, NULL) == 409);
         snprintf(url, sizeof url, "%s/v1/ops/%s", d->oracle.url, op);
         _cleanup_(json_decrefp) json_t *got = NULL;
         CHECK(daemons_call("GET", url, NULL, &got) == 200);

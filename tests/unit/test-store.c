@@ -61,13 +61,15 @@ static void test_services(store_t *s) {
 static void test_migration_health(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v2.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 4);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 6);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         char *err = NULL;
         int rc = sqlite3_exec(db,
+                              "DROP TABLE join_tokens; DROP TABLE rm_certs;"
                               "DROP TABLE tokens; DROP TABLE users;"
+                              "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "ALTER TABLE services DROP COLUMN health_kind;"
                               "ALTER TABLE services DROP COLUMN health_path;"
                               "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
@@ -81,7 +83,7 @@ static void test_migration_health(const char *dir) {
         sqlite3_free(err);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 4);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 6);
         service_record_t got = { 0 };
         CHECK(s && store_service_get(s, "old", &got) == 0);
         CHECK_STREQ(got.state, "ready");
@@ -102,12 +104,14 @@ static void test_migration_health(const char *dir) {
 static void test_migration_auth(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v3.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 4);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 6);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         int rc = sqlite3_exec(db,
+                              "DROP TABLE join_tokens; DROP TABLE rm_certs;"
                               "DROP TABLE tokens; DROP TABLE users;"
+                              "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "INSERT INTO vms (name,state,version,image,memory_mib,vcpus,mac,created_ms) VALUES"
                               " ('keep','stored',3,'tiny-http',128,1,'52:54:00:00:00:09',7);"
                               "INSERT INTO services (name,image,pool,min,max,window_s,high,priority,memory_mib,vcpus,"
@@ -118,7 +122,7 @@ static void test_migration_auth(const char *dir) {
         CHECK(rc == SQLITE_OK);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 4);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 6);
         vm_record_t v = { 0 };
         CHECK(s && store_vm_get(s, "keep", &v) == 0 && v.version == 3 && v.created_ms == 7);
         vm_record_clear(&v);
@@ -235,21 +239,37 @@ static void test_tx_depth(const char *path, store_t *s) {
         CHECK(store_counter_next(s, "tx-test", &c) == 0 && c == 2);
 }
 
+/* An RM's provider is set apart from heartbeats' upserts, which keep it. */
+static void test_rm_provider(store_t *s) {
+        rm_record_t rm = { .name = "rm-p", .role = "chamber", .address = "10.0.0.1:7001", .state = "up" };
+        CHECK(store_rm_upsert(s, &rm) == 0);
+        CHECK(store_rm_provider_set(s, "rm-p", "prov1") == 0);
+        CHECK(store_rm_provider_set(s, "rm-none", "prov1") == -ENOENT);
+        rm.last_seen_ms = 5;
+        CHECK(store_rm_upsert(s, &rm) == 0);
+        rm_record_t got = { 0 };
+        CHECK(store_rm_get(s, "rm-p", &got) == 0 && streq(got.provider, "prov1") && got.last_seen_ms == 5);
+        CHECK(store_rm_provider_set(s, "rm-p", NULL) == 0);
+        CHECK(store_rm_get(s, "rm-p", &got) == 0 && streq(got.provider, ""));
+}
+
 int main(void) {
         char dir[] = "/tmp/vmx-test-store-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 4);
+        CHECK(store_schema_version(s) == 6);
 
         test_services(s);
         test_migration_health(dir);
         test_migration_auth(dir);
         test_auth_rows(s);
         test_tx_depth(path, s);
+        test_rm_provider(s);
         vm_record_t v = sample_vm("web1");
         snprintf(v.service, sizeof v.service, "web");
+        snprintf(v.owner, sizeof v.owner, "alice");
         CHECK(store_vm_insert(s, &v) == 0);
         CHECK(store_vm_insert(s, &v) == -EEXIST);
         vm_record_t got = { 0 };
@@ -257,13 +277,15 @@ int main(void) {
         CHECK_STREQ(got.state, "stored");
         CHECK(got.version == 1 && got.memory_mib == 128);
         CHECK_STREQ(got.service, "web");
+        CHECK_STREQ(got.owner, "alice");
         /* the JSON form round-trips (a bad json_pack format once made it NULL) */
         got.pid = 4242;
         json_t *j = vm_record_to_json(&got);
         CHECK(j != NULL);
         CHECK(json_integer_value(json_object_get(j, "pid")) == 4242);
         vm_record_t back = { 0 };
-        CHECK(vm_record_from_json(j, &back) == 0 && back.pid == 4242 && streq(back.mac, got.mac));
+        CHECK(vm_record_from_json(j, &back) == 0 && back.pid == 4242 && streq(back.mac, got.mac) &&
+              streq(back.owner, "alice"));
         vm_record_clear(&back);
         json_decref(j);
         got.pid = 0;

@@ -66,7 +66,7 @@ int main(void) {
         int port;
         for (port = 23300; port < 23400; port++) {
                 _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
-                if (http_server_start(listen, routes, tmp, NULL, &srv) == 0)
+                if (http_server_start(&(http_server_params_t){ .listen = listen, .routes = routes, .upload_dir = tmp, .userdata = NULL }, &srv) == 0)
                         break;
         }
         CHECK(srv != NULL);

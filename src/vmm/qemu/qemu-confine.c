@@ -22,6 +22,8 @@ static const struct {
         { "/bin", JAIL_EXEC | JAIL_OPTIONAL },
         { "/sbin", JAIL_EXEC | JAIL_OPTIONAL },
         { "/etc", 0 },
+        /* slirp's DNS forwarder reads it; a link into /run (systemd-resolved) brings its target */
+        { "/etc/resolv.conf", JAIL_OPTIONAL },
 };
 
 static const char *const devices[] = { "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom" };
