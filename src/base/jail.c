@@ -232,7 +232,7 @@ int jail_bind(jail_t *j, const char *path, unsigned flags) {
                 const jail_op_t *o = &j->ops[i];
                 size_t n = strlen(o->path);
                 if (o->kind == OP_BIND && o->dir && strncmp(path, o->path, n) == 0 && path[n] == '/' &&
-                    o->flags == flags)
+                    (o->flags & ~JAIL_OPTIONAL) == (flags & ~JAIL_OPTIONAL))
                         return 0;
         }
         dirs_above(j, path);

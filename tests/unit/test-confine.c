@@ -366,6 +366,7 @@ static void test_jail_plan(void) {
         CHECK(jail_bind(j, "/usr", JAIL_EXEC) == 0);
         size = jail_size(j);
         CHECK(jail_bind(j, "/usr/bin", JAIL_EXEC) == 0 && jail_size(j) == size);
+        CHECK(jail_bind(j, "/usr/bin", JAIL_EXEC | JAIL_OPTIONAL) == 0 && jail_size(j) == size);
         CHECK(jail_credentials(j, 0, 1000, NULL, 0) == -EINVAL);
         CHECK(jail_credentials(j, 1000, 0, NULL, 0) == -EINVAL);
         CHECK(rm_rf(dir) == 0);
@@ -542,6 +543,10 @@ static void test_qemu_jail(void) {
         CHECK(j && jail_binds(j, kernel, &f) && f == 0);
         CHECK(j && jail_binds(j, "/usr", &f) && (f & JAIL_EXEC) && !(f & JAIL_RW));
         CHECK(j && jail_binds(j, "/dev/urandom", &f) && (f & JAIL_DEVICE));
+        /* /etc/resolv.conf comes with /etc (here a file, not a link elsewhere: no bind of its own) */
+        struct stat rst;
+        if (lstat("/etc/resolv.conf", &rst) == 0 && S_ISREG(rst.st_mode))
+                CHECK(j && !jail_binds(j, "/etc/resolv.conf", NULL));
         CHECK(j && !jail_binds(j, "/dev/kvm", NULL));
         CHECK(j && !jail_binds(j, dir, NULL) && !jail_binds(j, images, NULL));
         CHECK(j && jail_binds(j, mem, &f) && f == JAIL_RW);
