@@ -183,6 +183,10 @@ static int wait_nodes(const spec_t *s, const spec_member_t *const *ms, const pid
                       int64_t deadline, int64_t timeout_ms) {
         _cleanup_free_ char *url = spec_oracle_url(s);
         _cleanup_free_ char *token = cluster_admin_token(s->dir);
+        /* the Oracle's API is HTTPS under its CA: trust it (a `cluster restart` of a node has
+         * not waited for the Oracle, which did this) */
+        if (!s->plain)
+                (void)cluster_tls_trust(s);
         _cleanup_free_ char **names = xcalloc(n + 1, sizeof *names);
         _cleanup_free_ bool *up = xcalloc(n, sizeof *up);
         _cleanup_free_ bool *listening = xcalloc(n, sizeof *listening);
