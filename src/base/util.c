@@ -48,6 +48,15 @@ void set_str(char *dst, size_t size, const char *s) {
         dst[n] = 0;
 }
 
+uint32_t str_fnv1a32(const char *s) {
+        uint32_t h = 2166136261u;
+        for (; *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 16777619u;
+        }
+        return h;
+}
+
 bool str_startswith(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
 bool str_endswith(const char *s, const char *suffix) {

@@ -26,6 +26,10 @@ bool str_endswith(const char *s, const char *suffix);
  * sequence cut short by truncation) with '?', so the text can go into a JSON string. */
 void utf8_sanitize(char *s);
 
+/* FNV-1a, 32 bits, of s: tells names apart (an RM's data directories on one host: its guest
+ * firewall table, its cgroups), not hard to collide on purpose. */
+uint32_t str_fnv1a32(const char *s);
+
 /* A valid object name: 1..63 of [a-z0-9-], starting with a letter or digit. */
 bool name_is_valid(const char *name);
 

@@ -35,17 +35,6 @@ cgroup_limits_t node_confine_limits(const bundle_config_t *bc) {
         return node_confine_limits_of(bc->memory_mib, bc->vcpus, bc->cpu_limit);
 }
 
-/* FNV-1a: the node's data directory in its cgroup key, so that nodes of the same name in two
- * clusters on one host get two keys. */
-static uint32_t fnv1a(const char *s) {
-        uint32_t h = 2166136261u;
-        for (; *s; s++) {
-                h ^= (unsigned char)*s;
-                h *= 16777619u;
-        }
-        return h;
-}
-
 static char *claim_key(const node_confine_t *c, const char *instance) { return xasprintf("%s%s", c->prefix, instance); }
 
 /* idclaim_take, or idclaim_release when dirs is NULL and !take, retried while the uid is in use
@@ -165,7 +154,9 @@ int node_confine_init(node_t *n, bool wanted, const char *accel_want) {
                 return 0;
         }
         c->prefix = xasprintf("%s/", real);
-        c->key = xasprintf("%s-%08x", n->name, fnv1a(real));
+        /* the data directory's hash tells apart nodes of one name in two clusters on a host (the
+         * same key as the node's guest firewall table) */
+        c->key = xasprintf("%s-%08x", n->name, str_fnv1a32(real));
         c->backing_dirs = xcalloc(3, sizeof *c->backing_dirs);
         c->backing_dirs[0] = xasprintf("%s/images", real);
         c->backing_dirs[1] = xasprintf("%s/bases", real);
