@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -45,6 +46,15 @@ void set_str(char *dst, size_t size, const char *s) {
         size_t n = s ? strnlen(s, size - 1) : 0;
         memcpy(dst, s ? s : "", n);
         dst[n] = 0;
+}
+
+uint32_t str_fnv1a32(const char *s) {
+        uint32_t h = 2166136261u;
+        for (; *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 16777619u;
+        }
+        return h;
 }
 
 bool str_startswith(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
@@ -214,26 +224,40 @@ struct timespec time_realtime_after_ms(int64_t ms) {
         return ts;
 }
 
-int file_read(const char *path, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+int file_open_safe(const char *path, int flags, mode_t mode) {
+        int fd = open(path, flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, mode);
         if (fd < 0)
                 return negative_errno();
         struct stat st;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        size_t cap = st.st_size > 0 ? (size_t)st.st_size + 1 : 4096, len = 0;
+        int r = fstat(fd, &st) < 0 ? negative_errno() : S_ISREG(st.st_mode) ? 0 : -EINVAL;
+        if (r < 0) {
+                close(fd);
+                return r;
+        }
+        /* back to blocking I/O on the regular file it is */
+        int fl = fcntl(fd, F_GETFL);
+        if (fl >= 0)
+                (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+        return fd;
+}
+
+/* Reads fd from where it is to its end, or max bytes, into a NUL-terminated malloc'd buffer
+ * (hint: the size to start with). */
+static int fd_read_rest(int fd, size_t hint, size_t max, char **ret, size_t *ret_len) {
+        size_t cap = MIN(hint > 0 ? hint + 1 : 4096, max + 1), len = 0;
         _cleanup_free_ char *buf = malloc(cap);
         if (!buf)
                 return -ENOMEM;
-        for (;;) {
+        while (len < max) {
                 if (len + 1 >= cap) {
-                        char *n = realloc(buf, cap * 2);
+                        size_t ncap = MIN(cap * 2, max + 1);
+                        char *n = realloc(buf, ncap);
                         if (!n)
                                 return -ENOMEM;
                         buf = n;
-                        cap *= 2;
+                        cap = ncap;
                 }
-                ssize_t r = read(fd, buf + len, cap - len - 1);
+                ssize_t r = read(fd, buf + len, MIN(cap - len - 1, max - len));
                 if (r < 0) {
                         if (errno == EINTR)
                                 continue;
@@ -248,6 +272,37 @@ int file_read(const char *path, char **ret, size_t *ret_len) {
         if (ret_len)
                 *ret_len = len;
         return 0;
+}
+
+int file_read_tail_safe(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = file_open_safe(path, O_RDONLY, 0);
+        if (fd < 0)
+                return fd;
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_size > (off_t)max && lseek(fd, st.st_size - (off_t)max, SEEK_SET) < 0)
+                return negative_errno();
+        return fd_read_rest(fd, max, max, ret, ret_len);
+}
+
+int socket_peer_pid(int fd, pid_t *ret) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                return negative_errno();
+        *ret = cred.pid;
+        return 0;
+}
+
+int file_read(const char *path, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        return fd_read_rest(fd, st.st_size > 0 ? (size_t)st.st_size : 0, SIZE_MAX - 1, ret, ret_len);
 }
 
 int fsync_dir_of(const char *path) {

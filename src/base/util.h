@@ -26,6 +26,10 @@ bool str_endswith(const char *s, const char *suffix);
  * sequence cut short by truncation) with '?', so the text can go into a JSON string. */
 void utf8_sanitize(char *s);
 
+/* FNV-1a, 32 bits, of s: tells names apart (an RM's data directories on one host: its guest
+ * firewall table, its cgroups), not hard to collide on purpose. */
+uint32_t str_fnv1a32(const char *s);
+
 /* A valid object name: 1..63 of [a-z0-9-], starting with a letter or digit. */
 bool name_is_valid(const char *name);
 
@@ -54,6 +58,17 @@ struct timespec time_realtime_after_ms(int64_t ms);
 
 /* Whole-file helpers. file_read returns the bytes NUL-terminated in *ret and the length. */
 int file_read(const char *path, char **ret, size_t *ret_len);
+/* The last max bytes of the regular file path (all of it when it is smaller), NUL-terminated in
+ * *ret, for a file in a directory that an untrusted process may write (a confined QEMU's run
+ * directory): a symbolic link at path is not followed (-ELOOP), and anything but a regular file
+ * (a FIFO that would block, a device) is refused (-EINVAL). */
+int file_read_tail_safe(const char *path, size_t max, char **ret, size_t *ret_len);
+/* Opens the regular file path (O_NOFOLLOW, O_NONBLOCK, then checked) for a file in such a
+ * directory; flags as open(2). -ELOOP, -EINVAL as above. */
+int file_open_safe(const char *path, int flags, mode_t mode);
+/* The pid of the process at the other end of a connected UNIX socket (SO_PEERCRED): a socket
+ * found by path in such a directory may have been swapped for a link to another's. */
+int socket_peer_pid(int fd, pid_t *ret);
 /* Writes all of data to fd, retrying short writes and EINTR; -errno on failure. */
 int fd_write_all(int fd, const void *data, size_t len);
 /* Writes via a temporary file, fsync and rename, so readers see the old or new content. */

@@ -73,6 +73,14 @@ int bundle_config_from_json(const json_t *j, bundle_config_t *ret) {
         if (c.memory_mib < BUNDLE_MEMORY_MIB_MIN || c.memory_mib > BUNDLE_MEMORY_MIB_MAX || c.vcpus < 1 ||
             c.vcpus > BUNDLE_VCPUS_MAX)
                 return -EINVAL;
+        const json_t *cpu = json_object_get(j, "cpu_limit");
+        if (cpu && !json_is_null(cpu)) {
+                if (!json_is_integer(cpu))
+                        return -EINVAL;
+                c.cpu_limit = json_integer_value(cpu);
+                if (c.cpu_limit < 1 || c.cpu_limit > BUNDLE_CPU_LIMIT_PER_VCPU * c.vcpus)
+                        return -EINVAL;
+        }
         if (streq(c.boot, "kernel") && (c.disk_size_mib < 1 || c.disk_size_mib > BUNDLE_DISK_SIZE_MIB_MAX))
                 return -EINVAL;
         if (streq(c.boot, "disk") && !streq(c.image_format, "qcow2") && !streq(c.image_format, "raw"))
@@ -87,10 +95,13 @@ int bundle_config_from_json(const json_t *j, bundle_config_t *ret) {
 }
 
 json_t *bundle_config_to_json(const bundle_config_t *c) {
-        return json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", c->name, "memory_mib",
+        json_t *j = json_pack("{s:s,s:I,s:I,s:s,s:s,s:s,s:s,s:I,s:s}", "name", c->name, "memory_mib",
                          (json_int_t)c->memory_mib, "vcpus", (json_int_t)c->vcpus, "mac", c->mac, "image", c->image,
                          "boot", c->boot, "cmdline", c->cmdline, "disk_size_mib", (json_int_t)c->disk_size_mib,
                          "image_format", c->image_format);
+        if (j && c->cpu_limit > 0)
+                json_object_set_new(j, "cpu_limit", json_integer(c->cpu_limit));
+        return j;
 }
 
 

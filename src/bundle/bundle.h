@@ -22,6 +22,7 @@
 #define BUNDLE_MEMORY_MIB_MAX 65536
 #define BUNDLE_VCPUS_MAX 64
 #define BUNDLE_DISK_SIZE_MIB_MAX (1024 * 1024)
+#define BUNDLE_CPU_LIMIT_PER_VCPU 100 /* cpu_limit is at most this many percent per vCPU */
 /* Versions are 1..BUNDLE_VERSION_MAX (2^53 - 1, exact in every JSON reader). */
 #define BUNDLE_VERSION_MAX ((int64_t)9007199254740991)
 
@@ -36,6 +37,8 @@ typedef struct bundle_config {
         char cmdline[512];      /* kernel command line (boot=kernel) */
         int64_t disk_size_mib;  /* size of a fresh data disk (boot=kernel) */
         char image_format[8];   /* format of the image's disk (boot=disk): qcow2|raw */
+        int64_t cpu_limit;      /* CPU quota in percent of one CPU (50: half a CPU), 1..100 per
+                                   vCPU; 0 (absent): 100 per vCPU (docs/confinement.md) */
 } bundle_config_t;
 
 /* Validates and converts vm.json; -EINVAL on any missing or malformed field. */

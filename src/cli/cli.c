@@ -61,6 +61,8 @@ static const cli_option_t vm_create_options[] = {
         { "image", "IMAGE", "image to create the VM from", NULL, true },
         { "memory", "MIB", "guest memory in MiB, 16..65536" },
         { "vcpus", "N", "virtual CPUs, 1..64" },
+        { "cpu-limit", "PERCENT", "CPU quota of its QEMU in percent of one CPU (50: half a CPU), 1..100 per vCPU; "
+                                  "default 100 per vCPU" },
         { NULL },
 };
 

@@ -1,22 +1,38 @@
 /* `vmatrix rm list`: the real machines as the Oracle sees them (GET /v1/rms), and `vmatrix rm
  * fence RM`: an operator's decision that an RM is down (POST /v1/rms/RM/fence). */
+#include "base/util.h"
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/output.h"
 
-/* `rm list --json` contract fields (DESIGN.md §4). */
-static const char *const rm_json_fields[] = { "name", "role", "state", "address", "vms" };
+/* `rm list --json` contract fields (DESIGN.md §4); confined and confine_reason: whether the RM
+ * runs its QEMUs confined (docs/confinement.md). */
+static const char *const rm_json_fields[] = { "name", "role", "state", "address", "vms", "confined",
+                                              "confine_reason" };
+#define RM_TABLE_FIELDS 5 /* the first ones are columns as they are; CONFINED is made of the rest */
+
+/* "yes", "no (not root)", "yes (no cgroup controller for pids: ...)", or "-" before the RM said. */
+static char *confined_cell(const json_t *rm) {
+        const json_t *confined = json_object_get(rm, "confined");
+        const char *reason = json_string_value(json_object_get(rm, "confine_reason"));
+        if (!json_is_boolean(confined))
+                return xstrdup("-");
+        const char *word = json_is_true(confined) ? "yes" : "no";
+        return reason && *reason ? xasprintf("%s (%s)", word, reason) : xstrdup(word);
+}
 
 void rm_table_print(FILE *f, const json_t *rms) {
-        /* the contract's fields, then whether the RM firewalls its guests (docs/guest-isolation.md) */
-        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS", "GUEST-FW" };
+        /* the contract's fields, then whether the RM firewalls its guests (docs/guest-isolation.md)
+         * and confines its QEMUs (docs/confinement.md) */
+        static const char *const headers[] = { "NAME", "ROLE", "STATE", "ADDRESS", "VMS", "GUEST-FW", "CONFINED" };
         _cleanup_(table_freep) table_t *t = table_new(ELEMENTSOF(headers), headers);
         size_t i;
         const json_t *rm;
         json_array_foreach(rms, i, rm) {
-                for (unsigned k = 0; k < ELEMENTSOF(rm_json_fields); k++)
+                for (unsigned k = 0; k < RM_TABLE_FIELDS; k++)
                         table_add_json(t, rm, rm_json_fields[k]);
                 table_add_json(t, rm, "guest_firewall");
+                table_add_take(t, confined_cell(rm));
         }
         table_flush(t, f);
 }

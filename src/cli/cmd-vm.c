@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "base/util.h"
+#include "bundle/bundle.h"
 #include "cli/api.h"
 #include "cli/commands.h"
 #include "cli/ops-wait.h"
@@ -13,7 +14,7 @@
 static const char *const vm_json_fields[] = { "name", "state", "version", "rm", "address",
                                               "prebooted", "memory_mib", "image", "pid" };
 static const char *const vm_show_keys[] = { "name", "state", "version", "rm", "address",
-                                            "prebooted", "memory_mib", "vcpus", "image", "pid",
+                                            "prebooted", "memory_mib", "vcpus", "cpu_limit", "image", "pid",
                                             "mac", "nest_version", "op_id", "actions" };
 
 /* Prints a VM object as `vm show` does: key: value lines, or the object with --json. */
@@ -38,17 +39,25 @@ static int vm_get_and_print(cli_t *c, const char *name) {
 
 int cmd_vm_create(cli_t *c) {
         const char *name = cli_arg(c, 0), *image = cli_opt(c, "image");
-        int64_t memory = 0, vcpus = 0;
+        int64_t memory = 0, vcpus = 0, cpu_limit = 0;
         int r;
         if ((r = cli_check_name(c, "VM", name)) != CLI_OK || (r = cli_check_name(c, "image", image)) != CLI_OK ||
             (r = cli_opt_int(c, "memory", 16, 65536, &memory)) != CLI_OK ||
             (r = cli_opt_int(c, "vcpus", 1, 64, &vcpus)) != CLI_OK)
                 return r;
+        const char *limit = cli_opt(c, "cpu-limit");
+        int64_t limit_max = BUNDLE_CPU_LIMIT_PER_VCPU * (vcpus ? vcpus : 1);
+        if (limit && parse_int64(limit, 1, limit_max, &cpu_limit) < 0)
+                return cli_usage(c, "--cpu-limit must be a percentage of one CPU from 1 to %lld (at most %d per vCPU, "
+                                 "%lld vCPU%s), not \"%s\"", (long long)limit_max, BUNDLE_CPU_LIMIT_PER_VCPU,
+                                 (long long)(vcpus ? vcpus : 1), vcpus > 1 ? "s" : "", limit);
         _cleanup_(json_decrefp) json_t *body = json_pack("{s:s,s:s}", "name", name, "image", image);
         if (memory)
                 json_object_set_new(body, "memory_mib", json_integer(memory));
         if (vcpus)
                 json_object_set_new(body, "vcpus", json_integer(vcpus));
+        if (cpu_limit)
+                json_object_set_new(body, "cpu_limit", json_integer(cpu_limit));
         _cleanup_(json_decrefp) json_t *vm = NULL;
         r = api_call(c, "POST", "/v1/vms", body, API_TIMEOUT_MS, &vm);
         return r != CLI_OK ? r : vm_print(c, vm);

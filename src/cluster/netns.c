@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/proc.h"
@@ -254,9 +256,17 @@ int netns_enter(int fd) {
                 return -errno;
         /* Best effort, like `ip netns exec`: a private mount namespace whose /sys belongs to the
          * new network namespace. Mounting over /sys (rather than unmounting first) leaves the
-         * old /sys in place if the new mount is refused. */
-        if (unshare(CLONE_NEWNS) == 0 && mount("", "/", NULL, MS_SLAVE | MS_REC, NULL) == 0)
-                (void)mount("sysfs", "/sys", "sysfs", 0, NULL);
+         * old /sys in place if the new mount is refused. The cgroup trees mounted below the old
+         * /sys/fs/cgroup are carried over onto the new one (a detached copy taken first), as a
+         * node confines its QEMUs in them (node-confine.c). */
+        if (unshare(CLONE_NEWNS) == 0 && mount("", "/", NULL, MS_SLAVE | MS_REC, NULL) == 0) {
+                int cg = (int)syscall(SYS_open_tree, AT_FDCWD, "/sys/fs/cgroup",
+                                      1 /* OPEN_TREE_CLONE */ | O_CLOEXEC | 0x8000 /* AT_RECURSIVE */);
+                if (mount("sysfs", "/sys", "sysfs", 0, NULL) == 0 && cg >= 0)
+                        (void)syscall(SYS_move_mount, cg, "", AT_FDCWD, "/sys/fs/cgroup", 4 /* MOVE_MOUNT_F_EMPTY_PATH */);
+                if (cg >= 0)
+                        close(cg);
+        }
         return 0;
 }
 

@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "base/idclaim.h"
 #include "base/log.h"
 #include "base/util.h"
 #include "cluster/netns.h"
 #include "cluster/process.h"
+#include "vmm/qemu/guest-uid.h"
 
 typedef struct pidset {
         pid_t *v;
@@ -347,6 +349,39 @@ static int remove_network(const char *dir, const spec_t *s, enum log_level lvl, 
         return ret;
 }
 
+/* Step 4: the uids and cgroups of the nodes' confined QEMUs, which are gone now: claims whose
+ * key (a node's data directory) is below dir (node-confine.c). */
+static void release_claims(const char *dir, enum log_level lvl) {
+        if (geteuid() != 0 || access(GUEST_UID_CLAIM_DIR, F_OK) < 0)
+                return;
+        const idclaim_space_t claims = { .dir = GUEST_UID_CLAIM_DIR, .first = GUEST_UID_FIRST,
+                                         .count = GUEST_UID_COUNT };
+        _cleanup_free_ char *prefix = xasprintf("%s/", dir);
+        /* a QEMU killed a moment ago may still be a zombie that holds its uid */
+        int64_t deadline = time_now_ms() + TEARDOWN_CLAIMS_WAIT_MS;
+        int released = 0;
+        for (;;) {
+                int r = idclaim_sweep(&claims, prefix, NULL, NULL);
+                idclaim_t *left = NULL;
+                size_t n = 0;
+                if (r < 0 || idclaim_list(&claims, prefix, &left, &n) < 0) {
+                        log_warn("cannot release the uids of the cluster's QEMUs in %s: %s", GUEST_UID_CLAIM_DIR,
+                                 strerror(r < 0 ? -r : EIO));
+                        return;
+                }
+                idclaim_list_free(left, n);
+                released += r;
+                if (n == 0 || time_now_ms() >= deadline) {
+                        if (n > 0)
+                                log_warn("%zu uid claim(s) of the cluster's QEMUs are still in use", n);
+                        break;
+                }
+                time_sleep_ms(50);
+        }
+        if (released > 0)
+                log_emit(lvl, "released the uids and cgroups of %d confined QEMU(s)", released);
+}
+
 int teardown_run(const char *dir, unsigned flags) {
         enum log_level lvl = flags & TEARDOWN_VERBOSE ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
         _cleanup_free_ char *json_path = xasprintf("%s/cluster.json", dir);
@@ -372,6 +407,7 @@ int teardown_run(const char *dir, unsigned flags) {
         r = remove_network(dir, s, lvl, &found);
         if (r < 0 && ret == 0)
                 ret = r;
+        release_claims(dir, lvl);
 
         /* pid files of processes that are gone; oracle.url once no Oracle answers there */
         for (char **n = names; *n; n++) {

@@ -8,6 +8,7 @@
 
 #define TEARDOWN_STOP_TIMEOUT_MS 10000 /* TERM -> KILL for the Oracle and nodes */
 #define TEARDOWN_QEMU_TIMEOUT_MS 5000  /* TERM -> KILL for QEMU and other strays */
+#define TEARDOWN_CLAIMS_WAIT_MS 3000   /* for killed QEMUs to let go of their uids */
 
 /* Logs "stopped NAME (pid N)" and friends at info level instead of debug. */
 #define TEARDOWN_VERBOSE (1u << 0)
@@ -17,7 +18,8 @@
  * `EXE oracle|node --data DIR/...` and the members of their sessions (TERM, then KILL after
  * 10 s); every QEMU named by a qemu.pid below dir or whose command line or working directory is
  * in dir; every process left in the cluster's namespaces; then the namespaces, veths and
- * bridge; then the pid files and oracle.url (logs, data and cluster.json stay). Names come from
+ * bridge; then the uids and cgroups of the nodes' confined QEMUs; then the pid files and
+ * oracle.url (logs, data and cluster.json stay). Names come from
  * cluster.json, or are derived from dir when it is missing or damaged.
  * Logs what it cannot do. Returns how many processes and network objects it found, or -errno
  * (-EBUSY: a process survived SIGKILL; -EPERM: namespaces left but not root). */

@@ -36,20 +36,32 @@ static void console_stream(void *data, int fd, const char *extra, size_t extra_l
         free(c);
 }
 
-static int serial_connect(const char *path) {
+/* The serial console socket of the QEMU with pid: the run directory is a confined QEMU's to
+ * write, so the socket found there must be that QEMU's own (-EPERM otherwise). */
+static int serial_connect(const char *path, int64_t pid) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         if (strlen(path) >= sizeof sa.sun_path)
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0)
                 return negative_errno();
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
-                int r = negative_errno();
-                close(fd);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+                return negative_errno();
+        pid_t peer = 0;
+        int r = socket_peer_pid(fd, &peer);
+        if (r < 0)
                 return r;
-        }
-        return fd;
+        return pid > 0 && peer == pid ? TAKE_FD(fd) : -EPERM;
+}
+
+/* The pid of vm's QEMU, 0 when it has none or is busy with a command for long. */
+static int64_t console_pid(node_t *n, const char *name) {
+        _cleanup_(node_registry_releasep) node_vm_t *vm = node_registry_find(n, name);
+        if (!vm)
+                return 0;
+        _cleanup_(node_vm_unlockp) node_vm_t *locked = node_vm_timedlock(vm, 2000);
+        return locked && vm->vmm ? vm->pid : 0;
 }
 
 static bool check_name(const http_request_t *req, http_reply_t *reply) {
@@ -99,10 +111,11 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
         _cleanup_free_ char *path = xasprintf("%s/run/console.log", dir);
         _cleanup_free_ char *content = NULL;
         size_t len = 0;
+        const size_t tail = 64 * 1024;
         const char *upgrade = http_request_header(req, "Upgrade");
         if (upgrade && streq(upgrade, STREAM_CONSOLE_PROTOCOL)) {
                 _cleanup_free_ char *sock = xasprintf("%s/run/console.sock", dir);
-                int fd = serial_connect(sock);
+                int fd = serial_connect(sock, console_pid(n, req->params[0]));
                 if (fd < 0) {
                         http_reply_error(reply, 409, "illegal_transition", "vm \"%s\" is not running on this RM",
                                          req->params[0]);
@@ -111,17 +124,16 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
                 console_attach_t *c = xcalloc(1, sizeof *c);
                 c->serial_fd = fd;
                 /* the last lines of output, so the user sees where the console is */
-                if (file_read(path, &content, &len) >= 0)
-                        c->recent = xstrdup(len > 2048 ? content + len - 2048 : content);
+                if (file_read_tail_safe(path, 2048, &content, &len) >= 0)
+                        c->recent = TAKE_PTR(content);
                 http_reply_upgrade(reply, STREAM_CONSOLE_PROTOCOL, console_stream, c);
                 return;
         }
-        if (file_read(path, &content, &len) < 0) {
+        if (file_read_tail_safe(path, tail, &content, &len) < 0) {
                 http_reply_error(reply, 404, "not_found", "vm \"%s\" has no console log on this RM", req->params[0]);
                 return;
         }
-        const size_t tail = 64 * 1024;
-        http_reply_text(reply, 200, len > tail ? content + len - tail : content);
+        http_reply_text(reply, 200, content);
 }
 
 typedef int (*command_fn)(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);

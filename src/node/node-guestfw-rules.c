@@ -31,21 +31,11 @@
 
 #define TABLE_PREFIX "vmatrix-guests-"
 
-/* FNV-1a, 32 bits: tells data directories apart; nothing here needs it to be hard to collide
- * (the operator picks the directories). */
-static uint32_t fnv1a(const char *s) {
-        uint32_t h = 2166136261u;
-        for (; *s; s++) {
-                h ^= (unsigned char)*s;
-                h *= 16777619u;
-        }
-        return h;
-}
-
 int node_guestfw_table_name(const char *node_name, const char *data_dir, char **ret) {
         if (!name_is_valid(node_name) || !data_dir || data_dir[0] != '/')
                 return -EINVAL;
-        *ret = xasprintf(TABLE_PREFIX "%s-%08x", node_name, fnv1a(data_dir));
+        /* the data directory tells RMs of one name apart (the operator picks the directories) */
+        *ret = xasprintf(TABLE_PREFIX "%s-%08x", node_name, str_fnv1a32(data_dir));
         return 0;
 }
 

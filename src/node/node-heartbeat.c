@@ -136,6 +136,7 @@ void *node_heartbeat_thread(void *arg) {
         while (!n->stopping) {
                 json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, node_heartbeat_vms(n), snapshots_held(n));
                 node_proto_heartbeat_guest_firewall(body, node_guestfw_active(n));
+                node_proto_heartbeat_confinement(body, n->confine.on, n->confine.reason);
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
                 int r = http_call_json(&call, "POST", url, body, 3000, &resp);

@@ -12,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "nest/transfer.h"
 #include "net/http-server.h"
+#include "node/node-confine.h"
 #include "node/node-guestfw.h"
 #include "node/node-proto.h"
 #include "node/node-tls.h"
@@ -56,6 +57,7 @@ typedef struct node_slot_shape {
 } node_slot_shape_t;
 
 typedef struct node_slot {
+        struct node *node;   /* whose slot it is (its uid and cgroups are released there) */
         vmm_vm_t *vmm;
         char *dir;           /* DATA/slots/ID; its QEMU's run directory is DIR/run */
         int fwd_port;        /* the guest port 80 forward the slot was started with */
@@ -96,6 +98,7 @@ typedef struct node {
         bool slots_thread_started;
         node_guestfw_t guestfw;     /* node-guestfw.h: --guest-firewall, --control-net, the table */
         node_tls_t tls;             /* its certificate and client identity (node-tls.h) */
+        node_confine_t confine;     /* node-confine.c: its QEMUs' uids, namespaces and cgroups */
 } node_t;
 
 /* The VM commands and the registry have headers of their own: node-vm.h (one entry),

@@ -84,6 +84,35 @@ int node_launch_prepare(node_t *n, node_vm_t *vm, node_launch_t *l, char **ret_m
         return 0;
 }
 
+int node_launch_confine(node_t *n, node_launch_t *l, const char *instance, char **ret_msg) {
+        cgroup_limits_t lim = node_confine_limits(&l->bc);
+        int r = node_confine_begin(n, instance, &lim, &l->confine, ret_msg);
+        if (r >= 0 && l->confine.active)
+                l->vc.confine = &l->confine.vc;
+        return r;
+}
+
+void node_launch_confine_end(node_t *n, node_launch_t *l, bool ok) {
+        node_confine_end(n, &l->confine, ok);
+        l->vc.confine = NULL;
+}
+
+/* A warm slot's QEMU becomes the VM's: its uid and cgroups move over (node-confine.h). */
+static int launch_take_slot(node_t *n, node_vm_t *vm, node_launch_t *l, const node_slot_t *slot, char **ret_msg) {
+        vmm_status_t st = { 0 };
+        int r = vmm_status(slot->vmm, &st);
+        if (r < 0 || st.state == VMM_RUN_GONE) {
+                *ret_msg = xasprintf("vm \"%s\": its warm slot is gone", vm->name);
+                return r < 0 ? r : -ESRCH;
+        }
+        _cleanup_free_ char *instance = node_confine_slot_instance(slot->dir);
+        cgroup_limits_t lim = node_confine_limits(&l->bc);
+        r = node_confine_take_slot(n, instance, vm->name, st.pid, &lim, &l->confine, ret_msg);
+        if (r >= 0 && l->confine.active)
+                l->vc.confine = &l->confine.vc;
+        return r;
+}
+
 int node_launch_disk(node_t *n, node_vm_t *vm, node_launch_t *l, const node_cmd_run_t *run, nest_transfer_stats_t *acc,
                      node_progress_t *prog, char **ret_msg) {
         const json_t *disk_info = run ? json_object_get(run->files, BUNDLE_FILE_DISK) : NULL;
@@ -277,6 +306,18 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
         if (r >= 0)
                 r = node_launch_disk(n, vm, &l, run->bundle ? run : NULL, &moved, &prog, ret_msg);
         crash_point("node-run-before-start");
+        if (r >= 0 && slot && launch_take_slot(n, vm, &l, slot, ret_msg) < 0) {
+                /* the slot cannot be the VM's: a QEMU of its own instead */
+                log_warn("vm %s: not taking the warm slot (%s)", name, *ret_msg ? *ret_msg : "");
+                free(*ret_msg);
+                *ret_msg = NULL;
+                node_slot_release(slot, false);
+                slot = NULL;
+                node_vm_run_dir_reset(n, vm);
+                (void)mkdir_p(l.run_dir, 0700);
+        }
+        if (r >= 0 && !slot)
+                r = node_launch_confine(n, &l, name, ret_msg);
         int64_t t1 = time_now_ms();
         if (r >= 0 && restore) {
                 bool had_slot = slot != NULL;
@@ -300,6 +341,7 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
                         *ret_msg = xasprintf("vm \"%s\": boot failed: %s (see %s/qemu.log)", name, node_vm_strerror(r),
                                              l.run_dir);
         }
+        node_launch_confine_end(n, &l, r >= 0);
         node_launch_clear(&l);
         node_slot_release(slot, false); /* not used: a failure before the restore */
         atomic_fetch_sub(&n->launching, 1);
@@ -333,12 +375,15 @@ int node_launch_resume(node_t *n, const char *name, const node_cmd_t *cmd, json_
         node_vm_run_dir_reset(n, vm);
         node_launch_t l = { 0 };
         r = node_launch_prepare(n, vm, &l, ret_msg);
+        if (r >= 0)
+                r = node_launch_confine(n, &l, name, ret_msg);
         if (r >= 0) {
                 r = vmm_restore(n->driver, &l.vc, state_path, 0, &vm->vmm);
                 if (r < 0)
                         *ret_msg = xasprintf("vm \"%s\": resume failed: %s (see %s/qemu.log)", name, node_vm_strerror(r),
                                              l.run_dir);
         }
+        node_launch_confine_end(n, &l, r >= 0);
         node_launch_clear(&l);
         if (r < 0)
                 return r;

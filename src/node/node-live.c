@@ -57,6 +57,8 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         /* an empty overlay over the same backing as the origin's: the mirror fills it */
         if (r >= 0)
                 r = node_launch_disk(n, vm, &l, NULL, &moved, NULL, ret_msg);
+        if (r >= 0)
+                r = node_launch_confine(n, &l, name, ret_msg);
         vmm_live_endpoint_t ep = { 0 };
         vmm_live_tls_t tls = { .ca_pem = id.ca_pem, .cert_pem = id.cert_pem, .key_pem = id.key_pem,
                                .peer_subject = origin };
@@ -64,6 +66,7 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
                 *ret_msg = xasprintf("vm \"%s\": cannot start the incoming QEMU: %s (see %s/qemu.log)", name,
                                      node_vm_strerror(r), l.run_dir);
         node_migration_id_clear(&id);
+        node_launch_confine_end(n, &l, r >= 0);
         node_launch_clear(&l);
         crash_point("node-live-receive-started");
         if (r < 0) {

@@ -24,7 +24,8 @@ int node_nest_open(node_t *n) {
          * left one torn: start afresh. A QEMU that maps one keeps its mapping. */
         _cleanup_free_ char *mem = node_nest_memory_dir(n);
         (void)rm_rf(mem);
-        int r = mkdir_p(mem, 0755);
+        /* root's only: a snapshot mapped by a confined QEMU is writable to it (qemu-confine.h) */
+        int r = mkdir_p(mem, 0700);
         if (r < 0)
                 return r;
         _cleanup_free_ char *dir = xasprintf("%s/cache", n->data);

@@ -316,6 +316,11 @@ json_t *node_proto_heartbeat(const char *role, const char *address, const char *
                          "snapshots", snapshots);
 }
 
+void node_proto_heartbeat_confinement(json_t *heartbeat, bool confined, const char *reason) {
+        json_object_set_new(heartbeat, "confined", json_boolean(confined));
+        json_object_set_new(heartbeat, "confine_reason", reason && *reason ? json_string(reason) : json_null());
+}
+
 void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on) {
         json_object_set_new(heartbeat, "guest_firewall", json_boolean(on));
 }

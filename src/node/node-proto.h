@@ -149,5 +149,8 @@ json_t *node_proto_heartbeat(const char *role, const char *address, const char *
 const json_t *node_proto_heartbeat_leases(const json_t *answer);
 /* Adds to a heartbeat whether this node firewalls its guests (node-guestfw.h). */
 void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on);
+/* Adds to a heartbeat whether this node confines its QEMUs and, when reason is not "" or NULL,
+ * why not or what it cannot limit (node-confine.h; confine_reason null otherwise). */
+void node_proto_heartbeat_confinement(json_t *heartbeat, bool confined, const char *reason);
 /* A transfer's progress, posted to the Oracle's heartbeat URL of an operation. */
 json_t *node_proto_progress(uint64_t done, uint64_t total);

@@ -13,6 +13,7 @@
 #include "node/node-registry.h"
 #include "node/node-save.h"
 #include "node/node-vm.h"
+#include "vmm/qemu/qemu-confine.h"
 
 #define SHUTDOWN_TIMEOUT_MS 5000
 
@@ -41,7 +42,8 @@ static void memory_keep_as_snapshot(node_t *n, const char *name, const json_t *i
         _cleanup_free_ char *mem = node_vm_file(n, name, "memory");
         _cleanup_free_ char *mdir = node_nest_memory_dir(n);
         _cleanup_free_ char *snap = xasprintf("%s/%s", mdir, digest);
-        if (file_exists(snap) || chmod(mem, 0444) < 0 || rename(mem, snap) < 0)
+        /* the node's again: a confined QEMU (another uid since) owned it */
+        if (file_exists(snap) || chown(mem, getuid(), getgid()) < 0 || chmod(mem, 0444) < 0 || rename(mem, snap) < 0)
                 unlink(mem);
 }
 
@@ -54,7 +56,16 @@ static int clone_disk_detach(node_t *n, node_vm_t *vm, const char *disk_path, ch
         }
         _cleanup_free_ char *image_disk = streq(bc.boot, "disk") ? node_cache_image_path(n, bc.image, "disk") : NULL;
         int64_t t0 = time_now_ms();
-        int r = node_clone_detach_disk(disk_path, image_disk, bc.image_format, ret_msg);
+        /* the rebase reads whatever backing file the header names, as root, into the disk; a
+         * confined QEMU wrote that header */
+        _cleanup_free_ char *bad = NULL;
+        int r = n->confine.on ? qemu_confine_backing_check(disk_path, n->confine.backing_dirs, &bad) : 0;
+        if (r < 0) {
+                *ret_msg = xasprintf("vm \"%s\": its disk names a backing file %s outside this RM's images and bases: "
+                                     "not rebased", vm->name, bad ? bad : "");
+                return r;
+        }
+        r = node_clone_detach_disk(disk_path, image_disk, bc.image_format, ret_msg);
         if (r < 0)
                 return r;
         log_info("vm %s: clone disk made standalone in %lld ms", vm->name, (long long)(time_now_ms() - t0));
@@ -93,6 +104,7 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
         _cleanup_free_ char *mem = node_vm_file(n, vm->name, "memory");
         _cleanup_free_ char *scratch = xasprintf("%s/write-back/disk.qcow2", dir);
         node_launch_t l = { 0 };
+        _cleanup_free_ char *helper_instance = node_confine_helper_instance(vm->name);
         int r = node_launch_prepare(n, vm, &l, ret_msg);
         uint64_t disk_size = 0;
         if (r >= 0 && (r = qcow2_virtual_size(l.disk, &disk_size)) < 0)
@@ -112,6 +124,9 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
                 *ret_msg = xasprintf("cannot create %s: %s", fifo, strerror(-r));
         }
         vmm_vm_t *helper = NULL;
+        /* a QEMU of its own: its own uid and cgroups, with the VM's limits */
+        if (r >= 0)
+                r = node_launch_confine(n, &l, helper_instance, ret_msg);
         if (r >= 0) {
                 vmm_config_t hc = l.vc;
                 hc.run_dir = run;
@@ -148,6 +163,7 @@ static int memory_write_back(node_t *n, node_vm_t *vm, const char *state_path, c
                 vmm_kill(helper, 0);
                 vmm_vm_free(helper);
         }
+        node_launch_confine_end(n, &l, false); /* the helper is gone: its uid and cgroups go too */
         unlink(fifo);
         if (r >= 0 && rename(mem_new, mem) < 0)
                 r = negative_errno();

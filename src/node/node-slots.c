@@ -57,11 +57,15 @@ static void slot_free(node_slot_t *s) {
         free(s);
 }
 
-/* Kills a slot nobody took and removes its directory. */
+/* Kills a slot nobody took and removes its directory, its uid and its cgroups. */
 static void slot_discard(node_slot_t *s) {
         if (s->vmm)
                 vmm_kill(s->vmm, 0);
         (void)rm_rf(s->dir);
+        if (s->node) {
+                _cleanup_free_ char *instance = node_confine_slot_instance(s->dir);
+                node_confine_release(s->node, instance);
+        }
         slot_free(s);
 }
 
@@ -69,6 +73,7 @@ static int slot_start(node_t *n, const node_slot_shape_t *shape, node_slot_t **r
         static atomic_int seq;
         _cleanup_free_ char *base = slots_dir(n);
         node_slot_t *s = xcalloc(1, sizeof *s);
+        s->node = n;
         s->dir = xasprintf("%s/%lld-%d", base, (long long)time_wall_ms(), atomic_fetch_add(&seq, 1));
         shape_copy(&s->shape, shape);
         _cleanup_free_ char *run = xasprintf("%s/run", s->dir);
@@ -92,7 +97,20 @@ static int slot_start(node_t *n, const node_slot_shape_t *shape, node_slot_t **r
                 .fwd_port = s->fwd_port,
                 .accel = n->accel,
         };
+        _cleanup_free_ char *instance = node_confine_slot_instance(s->dir);
+        cgroup_limits_t lim = node_confine_limits_of(shape->memory_mib, shape->vcpus, 0);
+        node_confine_hold_t hold = { 0 };
+        _cleanup_free_ char *msg = NULL;
+        r = node_confine_begin(n, instance, &lim, &hold, &msg);
+        if (r < 0) {
+                log_warn("warm slot %s: %s", s->dir, msg ? msg : strerror(-r));
+                slot_discard(s);
+                return r;
+        }
+        if (hold.active)
+                c.confine = &hold.vc;
         r = vmm_slot_start(n->driver, &c, 0, &s->vmm);
+        node_confine_end(n, &hold, r >= 0);
         if (r < 0) {
                 slot_discard(s);
                 return r;
@@ -220,6 +238,8 @@ int node_slots_start(node_t *n) {
                         vmm_vm_free(vm);
                 }
                 (void)rm_rf(path);
+                _cleanup_free_ char *instance = node_confine_slot_instance(path);
+                node_confine_release(n, instance);
         }
         if (d)
                 closedir(d);

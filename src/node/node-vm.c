@@ -96,6 +96,8 @@ void node_vm_vmm_release(node_vm_t *vm, bool kill_it) {
         vm->stats_valid = false;
         vm->pid = 0;
         vm->address[0] = 0;
+        /* kept while the QEMU lives on (a handle dropped without a kill) */
+        node_confine_release(vm->node, vm->name);
 }
 
 json_t *node_vm_started(node_t *n, node_vm_t *vm) {
@@ -124,4 +126,5 @@ void node_vm_stale_kill(node_t *n, const char *name) {
         log_warn("vm %s: killing QEMU pid left by an interrupted command (no lease holds it)", name);
         vmm_kill(stale, 0);
         vmm_vm_free(stale);
+        node_confine_release(n, name);
 }

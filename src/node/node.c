@@ -19,7 +19,7 @@ static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle https://HOST:PORT --name NAME --data DIR [--join TOKEN] "
                    "[--role production|chamber] [--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] "
                    "[--reclaim-idle SECONDS] [--cache-max SIZE] [--driver qemu] [--guest-firewall auto|require|off] "
-                   "[--control-net CIDR[,CIDR...]]\n");
+                   "[--control-net CIDR[,CIDR...]] [--no-confine]\n");
 }
 
 /* --guest-firewall (default VMATRIX_GUEST_FIREWALL, for tests, else auto) and --control-net. */
@@ -38,7 +38,8 @@ static int parse_guestfw(node_guestfw_t *fw, const char *mode, const char *contr
         return 0;
 }
 
-static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, const char **ret_join) {
+static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, const char **ret_join,
+                      bool *ret_confine) {
         const char *driver = NULL;
         static const struct option opts[] = {
                 { "oracle", required_argument, NULL, 'o' }, { "name", required_argument, NULL, 'n' },
@@ -47,10 +48,13 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 { "warm-slots", required_argument, NULL, 'w' }, { "reclaim-idle", required_argument, NULL, 'i' },
                 { "cache-max", required_argument, NULL, 'c' }, { "driver", required_argument, NULL, 'v' },
                 { "guest-firewall", required_argument, NULL, 'g' }, { "control-net", required_argument, NULL, 'N' },
-                { "join", required_argument, NULL, 'j' },
+                { "join", required_argument, NULL, 'j' },          { "no-confine", no_argument, NULL, 'u' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
         const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL, *guestfw = NULL, *control = NULL;
+        /* VMATRIX_CONFINE=0 is the default of --no-confine, for local clusters and tests */
+        const char *confine_env = getenv("VMATRIX_CONFINE");
+        bool confine = !confine_env || !streq(confine_env, "0");
         int c;
         optind = 1;
         while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -68,6 +72,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 case 'g': guestfw = optarg; break;
                 case 'N': control = optarg; break;
                 case 'j': *ret_join = optarg; break;
+                case 'u': confine = false; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -130,6 +135,7 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
         if (parse_guestfw(&n->guestfw, guestfw, control) < 0)
                 return -EINVAL;
         *ret_accel = accel;
+        *ret_confine = confine;
         return 0;
 }
 
@@ -142,6 +148,7 @@ static void *supervisor_thread(void *arg) {
         while (!n->stopping) {
                 if (node_supervise_check(n))
                         node_heartbeat_wake(n);
+                node_confine_sweep(n);
                 time_sleep_ms(SUPERVISE_INTERVAL_MS);
         }
         return NULL;
@@ -151,6 +158,7 @@ static void node_free(node_t *n) {
         node_guestfw_stop(n); /* first: it asks the registry whether VMs still run */
         node_tls_free(n);
         node_registry_free(n);
+        node_confine_free(n);
         nest_store_free(n->cache);
         free(n->name);
         free(n->role);
@@ -170,7 +178,8 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.tls.migration_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
         const char *accel_want = NULL, *join = NULL;
-        if (parse_args(&n, argc, argv, &accel_want, &join) < 0) {
+        bool confine = true;
+        if (parse_args(&n, argc, argv, &accel_want, &join, &confine) < 0) {
                 usage(stderr);
                 node_free(&n);
                 return 2;
@@ -178,6 +187,12 @@ int node_main(int argc, char **argv) {
         log_setup(n.name);
         /* the role the RM enrolled with (--role may only repeat it) */
         _cleanup_free_ char *role_arg = n.role ? xstrdup(n.role) : NULL;
+        /* every path the node builds, and gives a confined QEMU, starts from it: canonical */
+        _cleanup_free_ char *real = mkdir_p(n.data, 0755) >= 0 ? realpath(n.data, NULL) : NULL;
+        if (real) {
+                free(n.data);
+                n.data = TAKE_PTR(real);
+        }
         if (mkdir_p(n.data, 0755) < 0 || node_tls_setup(&n, join, role_arg) < 0) {
                 node_free(&n);
                 return 2;
@@ -204,8 +219,8 @@ int node_main(int argc, char **argv) {
                 node_free(&n);
                 return 1;
         }
-        /* before any QEMU is adopted or started */
-        if (node_guestfw_start(&n) < 0) {
+        /* before any QEMU is adopted or started; confinement first: it may change the accelerator */
+        if (node_confine_init(&n, confine, accel_want) < 0 || node_guestfw_start(&n) < 0) {
                 node_free(&n);
                 return 1;
         }

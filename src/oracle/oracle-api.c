@@ -138,6 +138,13 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
                 http_reply_error(reply, 400, "out_of_range", "vcpus must be an integer from 1 to %d", BUNDLE_VCPUS_MAX);
                 return;
         }
+        int64_t cpu_limit = 0; /* none: 100 per vCPU (docs/confinement.md) */
+        if (oracle_body_int(req->body, "cpu_limit", 0, 1, BUNDLE_CPU_LIMIT_PER_VCPU * vcpus, &cpu_limit) < 0) {
+                http_reply_error(reply, 400, "out_of_range", "cpu_limit must be an integer from 1 to %lld (percent of "
+                                 "one CPU, at most %d per vCPU)", (long long)(BUNDLE_CPU_LIMIT_PER_VCPU * vcpus),
+                                 BUNDLE_CPU_LIMIT_PER_VCPU);
+                return;
+        }
         image_record_t img = { 0 };
         if (store_image_get(o->store, image, &img) < 0) {
                 http_reply_error(reply, 404, "not_found", "no image named \"%s\"", image);
@@ -149,6 +156,8 @@ static void h_vm_create(const http_request_t *req, http_reply_t *reply) {
         const auth_principal_t *p = req->principal;
         if (r >= 0 && p)
                 snprintf(v.owner, sizeof v.owner, "%s", p->user);
+        if (r >= 0 && cpu_limit)
+                json_object_set_new(json_object_get(v.bundle, "config"), "cpu_limit", json_integer(cpu_limit));
         if (r < 0) {
                 http_reply_errno(reply, r, "cannot allocate a MAC address and version for vm \"%s\"", name);
                 return;

@@ -55,7 +55,8 @@ struct oracle {
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
         json_t *missing;          /* VM name -> since when (monotonic ms) its RM reports it not */
-        json_t *rm_view;          /* RM name -> {guest_firewall} of its last heartbeat (oracle-rm-view.c) */
+        json_t *rm_view;          /* RM name -> {guest_firewall, confined, confine_reason} of its last
+                                   * heartbeat (oracle-rm-view.c) */
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */

@@ -162,8 +162,22 @@ int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, ch
                 *ret_msg = xstrdup("guest_firewall must be true or false");
                 return -EINVAL;
         }
-        *ret = (oracle_heartbeat_t){ .role = role, .address = address, .vms = vms, .snapshots = snapshots,
-                                     .guest_firewall = fw ? json_is_true(fw) : -1 };
+        const json_t *confined = json_object_get(body, "confined");
+        const json_t *reason = json_object_get(body, "confine_reason");
+        if ((confined && !json_is_boolean(confined) && !json_is_null(confined)) ||
+            (reason && !json_is_null(reason) &&
+             (!json_is_string(reason) || strlen(json_string_value(reason)) > ORACLE_CONFINE_REASON_MAX))) {
+                *ret_msg = xasprintf("confined must be a boolean and confine_reason a string of at most %d bytes",
+                                     ORACLE_CONFINE_REASON_MAX);
+                return -EINVAL;
+        }
+        *ret = (oracle_heartbeat_t){ .role = role,
+                                     .address = address,
+                                     .vms = vms,
+                                     .snapshots = snapshots,
+                                     .guest_firewall = fw ? json_is_true(fw) : -1,
+                                     .confined = json_is_boolean(confined) ? json_is_true(confined) : -1,
+                                     .confine_reason = json_string_value(reason) };
         return 0;
 }
 

@@ -53,12 +53,18 @@ int oracle_proto_received_parse(const json_t *res, int64_t version, oracle_recei
 bool oracle_proto_methods_has(const json_t *res, const char *method);
 
 /* POST /v1/rms/NAME/heartbeat: role, address, the VMs it runs ({name, state, stats?}, at most
- * 4096), the snapshots it holds, and whether it firewalls its guests (guest_firewall, a bool). -EINVAL/-ERANGE and a message naming the first problem. */
+ * 4096), the snapshots it holds, whether it firewalls its guests (guest_firewall, a bool) and
+ * whether it confines its QEMUs (confined, a bool, and confine_reason, a string of at most
+ * ORACLE_CONFINE_REASON_MAX bytes, both optional). -EINVAL/-ERANGE and a message naming the first
+ * problem. */
+#define ORACLE_CONFINE_REASON_MAX 200
 typedef struct oracle_heartbeat {
         const char *role, *address;
         const json_t *vms;       /* array or NULL */
         const json_t *snapshots; /* array or NULL */
         int guest_firewall;      /* 1 or 0 as the RM says, -1: it does not say (an older node) */
+        int confined;            /* 1 or 0: whether the RM confines its QEMUs; -1: it does not say */
+        const char *confine_reason; /* why not, or what it cannot limit; NULL: nothing to say */
 } oracle_heartbeat_t;
 int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, char **ret_msg);
 

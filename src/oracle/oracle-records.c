@@ -20,6 +20,9 @@ void oracle_mac_format(int64_t counter, char ret[18]) {
 json_t *oracle_vm_json(const vm_record_t *v) {
         json_t *j = vm_record_to_json(v);
         json_object_del(j, "bundle");
+        /* the CPU quota of its QEMU in percent of one CPU: null is 100 per vCPU */
+        const json_t *cpu = json_object_get(json_object_get(v->bundle, "config"), "cpu_limit");
+        json_object_set_new(j, "cpu_limit", json_is_integer(cpu) ? json_copy((json_t *)cpu) : json_null());
         const char *names[16];
         unsigned n = v->op_id[0] ? 0 : lifecycle_actions_for(v->state, v->prebooted, names, 16);
         json_t *actions = json_array();

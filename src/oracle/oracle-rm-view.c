@@ -1,5 +1,6 @@
 /* What an RM's heartbeats say of it that the store does not keep: how it isolates its guests
- * (guest_firewall, node-guestfw.h; where confinement lands, `confined` belongs here too). In
+ * (guest_firewall, node-guestfw.h) and whether it confines its QEMUs (confined and
+ * confine_reason, node-confine.h; docs/confinement.md). In
  * memory only: every heartbeat says it again, so a restarted Oracle knows it within a second,
  * and the store's schema does not change for a fact the RM itself owns. GET /v1/rms (`rm
  * list`) shows it. */
@@ -8,7 +9,9 @@
 
 void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb) {
         /* a node that does not say (older than the field) is not known to firewall its guests */
-        json_t *view = json_pack("{s:b}", "guest_firewall", hb->guest_firewall == 1);
+        json_t *view = json_pack("{s:b,s:o,s:s?}", "guest_firewall", hb->guest_firewall == 1, "confined",
+                                 hb->confined < 0 ? json_null() : json_boolean(hb->confined),
+                                 "confine_reason", hb->confine_reason && *hb->confine_reason ? hb->confine_reason : NULL);
         pthread_mutex_lock(&o->strays_lock);
         if (!o->rm_view)
                 o->rm_view = json_object();
@@ -20,8 +23,13 @@ void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json) {
         pthread_mutex_lock(&o->strays_lock);
         const json_t *view = json_object_get(o->rm_view, rm);
         bool fw = json_is_true(json_object_get(view, "guest_firewall"));
+        /* null until the RM has said (not heard since this Oracle started, or an older node) */
+        json_t *confined = json_copy(json_object_get(view, "confined")) ?: json_null();
+        json_t *reason = json_copy(json_object_get(view, "confine_reason")) ?: json_null();
         pthread_mutex_unlock(&o->strays_lock);
         /* not heard since this Oracle started: not known to firewall (false, not absent: the
          * field is a bool for scripts) */
         json_object_set_new(rm_json, "guest_firewall", json_boolean(fw));
+        json_object_set_new(rm_json, "confined", confined);
+        json_object_set_new(rm_json, "confine_reason", reason);
 }

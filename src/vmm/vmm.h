@@ -13,6 +13,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* How a VMM process is confined (vmm_config_t.confine; NULL: not at all, as without root).
+ * The caller owns the uid and the cgroups (it claims, creates and removes them); the driver
+ * starts the process as that uid in those cgroups, in a mount namespace that shows it the files
+ * of its config only, and makes the files it writes the uid's (see qemu-confine.c). */
+typedef struct vmm_confine {
+        uid_t uid;
+        gid_t gid;
+        const char *jail_dir;  /* an empty directory the namespace's root tmpfs is mounted on */
+        char *const *cgroups;  /* cgroup directories the process starts in, NULL-terminated */
+        char *const *backing_dirs; /* the directories a backing file of the disk may be in
+                                    * (NULL-terminated): the disk's header is the VM's to write,
+                                    * so a backing file elsewhere is refused, never bound */
+} vmm_confine_t;
+
 typedef struct vmm_config {
         const char *name;        /* VM name, for logs and the guest's identity */
         const char *run_dir;     /* private directory: monitor socket, pidfile, console */
@@ -34,6 +48,8 @@ typedef struct vmm_config {
         const char *machine;     /* QEMU machine type; NULL means "pc", an alias of the newest
                                   * pc-i440fx-X.Y: pin a versioned type to restore a state file
                                   * with another QEMU version */
+        const vmm_confine_t *confine; /* NULL: the process runs as we do; never part of the
+                                       * command line or the device set */
 } vmm_config_t;
 
 typedef enum vmm_run_state {

@@ -256,7 +256,7 @@ static void test_commands(void) {
 
         char *a6[] = { "vm", "create" };
         char *usage = command_usage(command_find(2, a6, &words));
-        CHECK_STREQ(usage, "vmatrix vm create NAME --image IMAGE [--memory MIB] [--vcpus N]");
+        CHECK_STREQ(usage, "vmatrix vm create NAME --image IMAGE [--memory MIB] [--vcpus N] [--cpu-limit PERCENT]");
         free(usage);
         char *a7[] = { "vm", "boot" };
         usage = command_usage(command_find(2, a7, &words));
@@ -352,7 +352,8 @@ static void test_dispatch(void) {
 
         r = run("vm create --help");
         CHECK(r.status == 0);
-        CHECK(str_startswith(r.out, "usage: vmatrix vm create NAME --image IMAGE [--memory MIB] [--vcpus N]\n"));
+        CHECK(str_startswith(r.out, "usage: vmatrix vm create NAME --image IMAGE [--memory MIB] [--vcpus N] "
+                                    "[--cpu-limit PERCENT]\n"));
         CHECK(strstr(r.out, "--json") && strstr(r.out, "--oracle URL"));
         result_clear(&r);
 
@@ -364,6 +365,18 @@ static void test_dispatch(void) {
         r = run("vm create web1 --image x --memory 8");
         CHECK(r.status == 2);
         CHECK_STREQ(r.err, "vmatrix: --memory must be a number in 16..65536, not \"8\"\n");
+        result_clear(&r);
+
+        /* --cpu-limit: percent of one CPU, at most 100 per vCPU */
+        static const char *const bad_limits[] = { "0", "101", "-5", "abc", "50%", "1e2" };
+        for (size_t i = 0; i < ELEMENTSOF(bad_limits); i++) {
+                r = run("vm create web1 --image x --cpu-limit %s", bad_limits[i]);
+                CHECK(r.status == 2 && strstr(r.err, "--cpu-limit must be a percentage of one CPU from 1 to 100 "
+                                                     "(at most 100 per vCPU, 1 vCPU), not"));
+                result_clear(&r);
+        }
+        r = run("vm create web1 --image x --vcpus 2 --cpu-limit 201");
+        CHECK(r.status == 2 && strstr(r.err, "from 1 to 200 (at most 100 per vCPU, 2 vCPUs), not \"201\""));
         result_clear(&r);
 
         r = run("vm create Web1 --image x");
@@ -466,8 +479,9 @@ static void h_op(const http_request_t *req, http_reply_t *reply) {
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200,
-                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b}]", "name", "prod1", "role", "production", "state",
-                                  "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0, "guest_firewall", 1));
+                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b,s:b,s:s}]", "name", "prod1", "role", "production",
+                                  "state", "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0, "guest_firewall",
+                                  1, "confined", 0, "confine_reason", "not root"));
 }
 
 static void h_events(const http_request_t *req, http_reply_t *reply) {
@@ -623,8 +637,14 @@ static void test_fake_oracle(void) {
         CHECK(r.status == 0);
         CHECK(json_integer_value(json_object_get(fake.last_body, "memory_mib")) == 256);
         CHECK(json_integer_value(json_object_get(fake.last_body, "vcpus")) == 2);
+        CHECK(json_object_get(fake.last_body, "cpu_limit") == NULL);
         CHECK_STREQ(json_string_value(json_object_get(fake.last_body, "image")), "tiny-http");
         CHECK(strstr(r.out, "name:          web2\n"));
+        result_clear(&r);
+
+        r = run("vm create web3 --image tiny-http --vcpus 2 --cpu-limit 150");
+        CHECK(r.status == 0);
+        CHECK(json_integer_value(json_object_get(fake.last_body, "cpu_limit")) == 150);
         result_clear(&r);
 
         r = run("vm list");
@@ -640,13 +660,15 @@ static void test_fake_oracle(void) {
         CHECK(json_array_size(j) == 1);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "role")), "production");
         CHECK(json_integer_value(json_object_get(json_array_get(j, 0), "vms")) == 1);
+        CHECK(json_is_false(json_object_get(json_array_get(j, 0), "confined")));
+        CHECK_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "confine_reason")), "not root");
         json_decref(j);
         result_clear(&r);
 
         r = run("rm list");
         CHECK(r.status == 0);
-        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  GUEST-FW\n"
-                           "prod1  production  up     127.0.0.1:7101  1    yes\n");
+        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  GUEST-FW  CONFINED\n"
+                           "prod1  production  up     127.0.0.1:7101  1    yes       no (not root)\n");
         result_clear(&r);
 
         setenv("TZ", "UTC", 1);

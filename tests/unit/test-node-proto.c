@@ -341,6 +341,14 @@ static void test_answers(void) {
         node_proto_heartbeat_guest_firewall(hb, true);
         check_json(hb, "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"guest_firewall\":true,\"role\":\"chamber\","
                        "\"snapshots\":[],\"vms\":[]}");
+        hb = node_proto_heartbeat("chamber", "127.0.0.1:7070", "kvm", json_array(), json_array());
+        node_proto_heartbeat_confinement(hb, true, "");
+        check_json(hb, "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":null,\"confined\":true,"
+                       "\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
+        hb = node_proto_heartbeat("chamber", "127.0.0.1:7070", "tcg", json_array(), json_array());
+        node_proto_heartbeat_confinement(hb, false, "not root");
+        check_json(hb, "{\"accel\":\"tcg\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":\"not root\","
+                       "\"confined\":false,\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
         check_json(node_proto_progress(5, 10), "{\"done\":5,\"total\":10}");
 
         _cleanup_(json_decrefp) json_t *answer = json_loads("{\"leases\": {\"web1\": 3}}", 0, NULL);

@@ -173,6 +173,39 @@ int main(void) {
                         json_decref(j);
                 }
         }
+        /* confinement: a boolean and an optional reason of bounded length; absent is "not said" */
+        {
+                json_t *j = parse("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"confined\": false, "
+                                  "\"confine_reason\": \"not root\"}");
+                oracle_heartbeat_t hb;
+                char *msg = NULL;
+                CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == 0 && hb.confined == 0 &&
+                      hb.confine_reason && strcmp(hb.confine_reason, "not root") == 0);
+                json_decref(j);
+                j = parse("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"confined\": true, "
+                          "\"confine_reason\": null}");
+                CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == 0 && hb.confined == 1 && !hb.confine_reason);
+                json_decref(j);
+                j = parse("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\"}");
+                CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == 0 && hb.confined == -1);
+                json_decref(j);
+        }
+        CHECK(heartbeat("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"confined\": \"yes\"}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"confined\": 1}") == -EINVAL);
+        CHECK(heartbeat("{\"role\": \"chamber\", \"address\": \"10.0.0.3:7100\", \"confined\": false, "
+                        "\"confine_reason\": 7}") == -EINVAL);
+        {
+                json_t *body = json_pack("{s:s,s:s,s:b}", "role", "chamber", "address", "10.0.0.3:7100", "confined", 0);
+                char long_reason[ORACLE_CONFINE_REASON_MAX + 2];
+                memset(long_reason, 'x', sizeof long_reason - 1);
+                long_reason[sizeof long_reason - 1] = 0;
+                json_object_set_new(body, "confine_reason", json_string(long_reason));
+                oracle_heartbeat_t hb;
+                char *msg = NULL;
+                CHECK(oracle_proto_heartbeat_parse(body, &hb, &msg) == -EINVAL && msg && strstr(msg, "confine_reason"));
+                free(msg);
+                json_decref(body);
+        }
         {
                 json_t *many = json_array();
                 for (int i = 0; i < 4097; i++)

@@ -267,7 +267,28 @@ static void test_run_path(void) {
         CHECK_STREQ(p, "/run/x/qmp.sock");
 }
 
+/* Confinement is not on the command line: a confined QEMU gets the same argv (so a state saved
+ * by one restores in the other, and a slot's shape does not depend on it), and every QEMU gets
+ * the whole seccomp sandbox, confined or not (docs/confinement.md). */
+static void test_confined_same_argv(void) {
+        vmm_config_t cfg = base_config();
+        char *cgroups[] = { "/sys/fs/cgroup/vmatrix/rm1-00000000/web1", NULL };
+        vmm_confine_t c = { .uid = 1610612736, .gid = 1610612736, .jail_dir = "/run/vmatrix/jail", .cgroups = cgroups };
+        _cleanup_strv_free_ char **plain = NULL, **confined = NULL;
+        CHECK(qemu_argv_build(&cfg, NULL, 0, NULL, &plain) == 0);
+        cfg.confine = &c;
+        CHECK(qemu_argv_build(&cfg, NULL, 0, NULL, &confined) == 0);
+        if (!plain || !confined)
+                return;
+        CHECK(argc_of(plain) == argc_of(confined));
+        for (size_t i = 0; plain[i] && confined[i]; i++)
+                CHECK_STREQ(confined[i], plain[i]);
+        CHECK_STREQ(opt_value(confined, "-sandbox", 0), "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
+        CHECK(!has_arg(confined, "-runas"));
+}
+
 int main(void) {
+        test_confined_same_argv();
         test_golden();
         test_kvm_and_binary();
         test_restore_same_devices();

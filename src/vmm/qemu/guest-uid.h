@@ -7,3 +7,7 @@
 #define GUEST_UID_FIRST 1610612736u /* 0x60000000 */
 #define GUEST_UID_COUNT 65536u
 #define GUEST_UID_LAST (GUEST_UID_FIRST + GUEST_UID_COUNT - 1)
+
+/* Where the uids are claimed, host-wide (base/idclaim.h; node/node-confine.c): one file per uid
+ * naming the node's data directory and the VM. */
+#define GUEST_UID_CLAIM_DIR "/run/vmatrix/guest-uids"

@@ -173,6 +173,12 @@ int qemu_agent_call(vmm_vm_t *v, const char *request, int timeout_ms, char **ret
         _cleanup_close_ int fd = -1;
 
         int r = agent_connect(vm->agent_path, deadline, &fd);
+        /* the socket is found by path in a directory a confined QEMU owns: it must be its own */
+        pid_t peer = 0;
+        if (r >= 0 && (r = socket_peer_pid(fd, &peer)) >= 0 && peer != qemu_process_pid(vm->proc)) {
+                log_error("vm %s: %s belongs to pid %d, not to its QEMU", vm->name, vm->agent_path, (int)peer);
+                return -EPERM;
+        }
         if (r >= 0)
                 r = agent_send(fd, line, strlen(line), deadline);
         if (r >= 0)

@@ -40,6 +40,9 @@ typedef struct qemu_vm {
         off_t log_offset; /* where this process's output starts in qemu.log */
         char *slot_shape; /* a warm slot not yet used: the command line it was started with */
         uint64_t block_rd_bytes, block_wr_bytes; /* the last block counters QEMU gave (stats) */
+        bool confined;    /* started in a jail (qemu-confine.c) as uid:gid, by this handle */
+        uid_t uid;
+        gid_t gid;
 } qemu_vm_t;
 
 static inline qemu_vm_t *qemu_vm_from(vmm_vm_t *vm) { return (qemu_vm_t *)vm; }

@@ -56,6 +56,18 @@ int qemu_process_spawn(char *const *argv, int out_fd, qemu_process_t **ret) {
         return 0;
 }
 
+int qemu_process_spawn_jailed(const jail_t *j, char *const *argv, int out_fd, qemu_process_t **ret,
+                              const char **ret_step) {
+        if (!j || !argv || !argv[0] || out_fd < 0)
+                return -EINVAL;
+        pid_t pid;
+        int r = jail_spawn(j, argv, out_fd, &pid, ret_step);
+        if (r < 0)
+                return r;
+        *ret = process_new(pid, true);
+        return 0;
+}
+
 /* ppid field of /proc/PID/stat, or -1. */
 static pid_t proc_ppid(pid_t pid) {
         char path[64];
@@ -213,7 +225,8 @@ bool qemu_process_matches(pid_t pid, const char *needle) {
 
 int qemu_pidfile_read(const char *path, pid_t *ret) {
         _cleanup_free_ char *s = NULL;
-        int r = file_read(path, &s, NULL);
+        /* the run directory is a confined QEMU's to write: never follow a link there */
+        int r = file_read_tail_safe(path, 64, &s, NULL);
         if (r < 0)
                 return r;
         s[strcspn(s, " \t\r\n")] = 0;
@@ -226,7 +239,7 @@ int qemu_pidfile_read(const char *path, pid_t *ret) {
 }
 
 char *qemu_log_tail(const char *path, off_t from, size_t max) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int fd = file_open_safe(path, O_RDONLY, 0);
         struct stat st;
         if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= from)
                 return xstrdup("");

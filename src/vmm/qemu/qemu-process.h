@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "base/jail.h"
 #include "base/macro.h"
 
 typedef struct qemu_process qemu_process_t;
@@ -21,6 +22,10 @@ typedef struct qemu_process qemu_process_t;
  * from /dev/null, stdout and stderr on out_fd and no other inherited fds, signal mask and
  * dispositions reset. Returns 0 once exec has succeeded, -ENOENT/-EACCES/... when it failed. */
 int qemu_process_spawn(char *const *argv, int out_fd, qemu_process_t **ret);
+/* The same in jail j (base/jail.h: its session, mount namespace, uid, cgroups); *ret_step names
+ * the step of the jail's set-up that failed. */
+int qemu_process_spawn_jailed(const jail_t *j, char *const *argv, int out_fd, qemu_process_t **ret,
+                              const char **ret_step);
 
 /* Watch a running process that may or may not be our child. -ESRCH if it is gone. */
 int qemu_process_open(pid_t pid, qemu_process_t **ret);

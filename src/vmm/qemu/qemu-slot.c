@@ -17,6 +17,7 @@
 #include "base/macro.h"
 #include "base/util.h"
 #include "vmm/qemu/qemu-argv.h"
+#include "vmm/qemu/qemu-confine.h"
 #include "vmm/qemu/qemu-internal.h"
 
 /* The slot command line cfg would need, as one string; NULL if cfg is invalid. */
@@ -81,6 +82,35 @@ static int slot_complete(qemu_vm_t *vm, const vmm_config_t *cfg, qmp_error_t *er
         return r;
 }
 
+/* A confined slot: the VM's disk (with its backing files) and memory file become the slot's
+ * uid's and appear in its mount namespace, before QEMU is told to open them. Logs a failure. */
+static int slot_confine(qemu_vm_t *vm, const vmm_config_t *cfg) {
+        if (!vm->confined && !cfg->confine)
+                return 0;
+        if (!vm->confined || !cfg->confine || cfg->confine->uid != vm->uid) {
+                log_error("slot %s: vm %s is confined as uid %u, the slot %s", vm->name, cfg->name,
+                          cfg->confine ? (unsigned)cfg->confine->uid : 0u, vm->confined ? "as another" : "is not");
+                return -EINVAL;
+        }
+        const char *bad = NULL, *step = NULL;
+        int r = qemu_confine_files(cfg, vm->uid, vm->gid, true, &bad);
+        if (r < 0) {
+                log_error("slot %s: cannot give uid %u the file %s of vm %s: %s", vm->name, (unsigned)vm->uid, bad,
+                          cfg->name, strerror(-r));
+                return r;
+        }
+        _cleanup_(jail_freep) jail_t *j = NULL;
+        r = qemu_confine_slot_jail(cfg, &j, &bad);
+        if (r >= 0 && (r = jail_expose(j, qemu_process_pid(vm->proc), &step)) < 0)
+                bad = step;
+        if (r < 0) {
+                log_error("slot %s: cannot show vm %s's files to its QEMU: %s: %s", vm->name, cfg->name,
+                          bad ? bad : "?", strerror(-r));
+                return r;
+        }
+        return 0;
+}
+
 int qemu_slot_restore(vmm_vm_t *slot, const vmm_config_t *cfg, const char *state_path, unsigned flags) {
         qemu_vm_t *vm = qemu_vm_from(slot);
         int64_t t0 = time_now_ms();
@@ -95,8 +125,13 @@ int qemu_slot_restore(vmm_vm_t *slot, const vmm_config_t *cfg, const char *state
                 qemu_kill(slot, 0);
                 return -EINVAL;
         }
+        int r = slot_confine(vm, cfg);
+        if (r < 0) {
+                qemu_kill(slot, 0);
+                return r;
+        }
         qmp_error_t err = { 0 };
-        int r = slot_complete(vm, cfg, &err);
+        r = slot_complete(vm, cfg, &err);
         if (r < 0) {
                 _cleanup_free_ char *msg = xasprintf("completing the slot for vm %s", cfg->name);
                 qemu_log_failure(vm, msg, r, &err);

@@ -26,6 +26,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "vmm/qemu/qemu-argv.h"
+#include "vmm/qemu/qemu-confine.h"
 #include "vmm/qemu/qemu-internal.h"
 #include "vmm/qemu/qemu-process.h"
 #include "vmm/qemu/qmp-commands.h"
@@ -109,6 +110,21 @@ int qemu_op_fail(qemu_vm_t *vm, const char *what, int r, const qmp_error_t *err)
 
 static int qemu_alive_cb(void *userdata) { return qemu_process_alive(userdata) ? 0 : -ECHILD; }
 
+/* Whether the monitor we reached by path is this VM's QEMU's: a confined QEMU owns its run
+ * directory and could leave a link to another VM's socket there. -EPERM, described in err. */
+static int qemu_monitor_check(qemu_vm_t *vm, qmp_error_t *err) {
+        pid_t peer = 0;
+        int r = qmp_peer_pid(vm->qmp, &peer);
+        if (r < 0)
+                return r;
+        if (peer != qemu_process_pid(vm->proc)) {
+                qmp_error_set(err, "", "%s is the monitor of pid %d, not of its QEMU (pid %d)", vm->qmp_path, (int)peer,
+                              (int)qemu_process_pid(vm->proc));
+                return -EPERM;
+        }
+        return 0;
+}
+
 /* Refuse to start a second QEMU on a run directory whose QEMU is still running. */
 static int qemu_run_dir_check_free(const vmm_config_t *cfg, const char *qmp_path) {
         _cleanup_free_ char *pidfile = qemu_run_path(cfg->run_dir, QEMU_RUN_PIDFILE);
@@ -125,10 +141,12 @@ static int qemu_run_dir_check_free(const vmm_config_t *cfg, const char *qmp_path
 /* Open RUN/qemu.log for appending (truncated when large), write a header for this start and
  * return the fd and the offset where QEMU's own output will begin. */
 static int qemu_log_open(const qemu_vm_t *vm, const char *what, int *ret_fd, off_t *ret_offset) {
-        int64_t size = file_size(vm->log_path);
-        int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (size > QEMU_LOG_MAX_BYTES ? O_TRUNC : 0);
-        _cleanup_close_ int fd = open(vm->log_path, flags, 0600);
+        /* the run directory may be a confined QEMU's: a link or a FIFO there is refused */
+        _cleanup_close_ int fd = file_open_safe(vm->log_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (fd < 0)
+                return fd;
+        struct stat st;
+        if (fstat(fd, &st) == 0 && st.st_size > QEMU_LOG_MAX_BYTES && ftruncate(fd, 0) < 0)
                 return negative_errno();
         time_t now = time(NULL);
         struct tm tm;
@@ -144,6 +162,34 @@ static int qemu_log_open(const qemu_vm_t *vm, const char *what, int *ret_fd, off
                 return negative_errno();
         *ret_fd = TAKE_FD(fd);
         *ret_offset = off;
+        return 0;
+}
+
+/* Starts argv in the jail of cfg (qemu-confine.c), after giving the VM's uid its files.
+ * Logs a failure. */
+static int qemu_spawn_confined(qemu_vm_t *vm, const vmm_config_t *cfg, char *const *argv, int log_fd) {
+        const vmm_confine_t *c = cfg->confine;
+        const char *bad = NULL, *step = NULL;
+        int r = qemu_confine_files(cfg, c->uid, c->gid, false, &bad);
+        if (r < 0) {
+                log_error("vm %s: cannot give uid %u its file %s: %s", vm->name, (unsigned)c->uid, bad, strerror(-r));
+                return r;
+        }
+        _cleanup_(jail_freep) jail_t *j = NULL;
+        r = qemu_confine_jail(cfg, &j, &bad);
+        if (r < 0) {
+                log_error("vm %s: cannot confine QEMU: %s: %s", vm->name, bad ? bad : "?", strerror(-r));
+                return r;
+        }
+        r = qemu_process_spawn_jailed(j, argv, log_fd, &vm->proc, &step);
+        if (r < 0) {
+                log_error("vm %s: cannot run %s confined as uid %u (%s): %s", vm->name, argv[0], (unsigned)c->uid,
+                          step ? step : "?", strerror(-r));
+                return r;
+        }
+        vm->confined = true;
+        vm->uid = c->uid;
+        vm->gid = c->gid;
         return 0;
 }
 
@@ -179,13 +225,16 @@ int qemu_start(const vmm_config_t *cfg, unsigned argv_flags, const char *what, q
                 return r;
         }
         int64_t t0 = time_now_ms();
-        r = qemu_process_spawn(argv, log_fd, &vm->proc);
+        r = cfg->confine ? qemu_spawn_confined(vm, cfg, argv, log_fd) : qemu_process_spawn(argv, log_fd, &vm->proc);
         if (r < 0) {
-                log_error("vm %s: cannot run %s: %s", vm->name, argv[0], strerror(-r));
+                if (!cfg->confine)
+                        log_error("vm %s: cannot run %s: %s", vm->name, argv[0], strerror(-r));
                 return r;
         }
         qmp_error_t err = { 0 };
         r = qmp_connect(vm->qmp_path, QEMU_START_TIMEOUT_MS, qemu_alive_cb, vm->proc, &err, &vm->qmp);
+        if (r >= 0)
+                r = qemu_monitor_check(vm, &err);
         if (r < 0) {
                 bool gone = qemu_log_failure(vm, what, r, &err);
                 return gone ? -EIO : r;
@@ -345,6 +394,8 @@ static int qemu_attach(const vmm_config_t *cfg, unsigned flags, vmm_vm_t **ret) 
         vm->log_offset = size > 0 ? size : 0;
         qmp_error_t err = { 0 };
         r = qmp_connect(vm->qmp_path, QEMU_ATTACH_TIMEOUT_MS, qemu_alive_cb, vm->proc, &err, &vm->qmp);
+        if (r >= 0)
+                r = qemu_monitor_check(vm, &err);
         if (r < 0) {
                 qemu_log_failure(vm, "attach", r, &err);
                 /* not ours to kill: it was running before we came */

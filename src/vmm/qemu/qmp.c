@@ -460,6 +460,8 @@ int qmp_connect(const char *path, int timeout_ms, qmp_alive_fn alive, void *user
         }
 }
 
+int qmp_peer_pid(qmp_t *q, pid_t *ret) { return socket_peer_pid(q->fd, ret); }
+
 qmp_t *qmp_free(qmp_t *q) {
         if (!q)
                 return NULL;

@@ -42,6 +42,8 @@ int qmp_open_fd(int fd, int timeout_ms, qmp_error_t *err, qmp_t **ret);
 
 /* Closes the socket and drops queued events. Accepts NULL, returns NULL. */
 qmp_t *qmp_free(qmp_t *q);
+/* The pid of the process that listens at the other end of the monitor (SO_PEERCRED). */
+int qmp_peer_pid(qmp_t *q, pid_t *ret);
 static inline void qmp_freep(qmp_t **q) { qmp_free(*q); }
 #define _cleanup_qmp_ _cleanup_(qmp_freep)
 
