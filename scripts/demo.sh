@@ -38,7 +38,7 @@ echo "The service answers at http://$endpoint/id :"
 curl -sf --max-time 10 --retry 10 --retry-all-errors "http://$endpoint/id"
 echo
 echo
-echo "Try:  export VMATRIX_ORACLE=$(cat "$dir/oracle.url")"
+echo "Try:  export VMATRIX_CLUSTER_DIR=$dir   # its Oracle, CA and admin token"
 echo "      build/vmatrix vm list; build/vmatrix rm list; build/vmatrix events"
 echo "      build/vmatrix service top web      # then load it: wrk -c16 -d30s 'http://$endpoint/burn?ms=200'"
 echo "Stop: make demo-down"
