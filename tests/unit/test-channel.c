@@ -17,6 +17,8 @@
 
 #include "base/util.h"
 #include "daemons.h"
+#include "node/node-internal.h"
+#include "oracle/oracle-internal.h"
 #include "tap.h"
 #include "tls/ca.h"
 
@@ -81,6 +83,46 @@ static int events_count(daemons_t *d, const char *kind, const char *needle) {
         }
         json_decref(j);
         return n;
+}
+
+/* path with each ":x" segment made "matrix-none" (":version" 1): a resource nobody has. */
+static void path_fill(const char *pattern, char *buf, size_t size) {
+        size_t n = 0;
+        for (const char *p = pattern; *p && n + 16 < size;) {
+                if (*p == ':') {
+                        bool version = strncmp(p, ":version", 8) == 0;
+                        n += (size_t)snprintf(buf + n, size - n, "%s", version ? "1" : "matrix-none");
+                        p += strcspn(p, "/");
+                } else {
+                        buf[n++] = *p++;
+                }
+        }
+        buf[n] = 0;
+}
+
+/* One route of a route table asked with the TLS arguments a: its status, and whether it is
+ * what the gate should answer (allowed: anything but 401/403 and no answer; else want). */
+static bool matrix_case(const http_route_t *r, const char *base, const char *a, bool allowed, int want,
+                        const char *who) {
+        char path[256], url[512];
+        path_fill(r->pattern, path, sizeof path);
+        snprintf(url, sizeof url, "%s%s", base, path);
+        bool body = streq(r->method, "POST") || streq(r->method, "PUT");
+        char out[512];
+        snprintf(out, sizeof out, "/tmp/vmx-channel-matrix.%d", (int)getpid());
+        int st = curl_status_out(a, r->method, url, body ? "{}" : NULL, out);
+        json_t *j = json_load_file(out, 0, NULL);
+        unlink(out);
+        /* the gate's refusals are 401 and 403 "forbidden"; a handler's own 403 (a closed signup)
+         * means the gate let it through */
+        const char *code = json_string_value(json_object_get(json_object_get(j, "error"), "code"));
+        bool gate_refused = st == 401 || (st == 403 && code && streq(code, "forbidden"));
+        json_decref(j);
+        bool ok = allowed ? st != 0 && !gate_refused : st == want && gate_refused;
+        if (!ok)
+                fprintf(stderr, "  %s %s as %s: %d, wanted %s%d\n", r->method, path, who, st, allowed ? "not 401/403, " : "",
+                        allowed ? 0 : want);
+        return ok;
 }
 
 int main(void) {
@@ -287,6 +329,51 @@ int main(void) {
         close(fd);
         daemons_rm_state(&d, "rm1", rst);
         CHECK_STREQ(rst, "up");
+
+        /* the node's whole route table (generated from it): no certificate 401; commands
+         * (oracle) for the Oracle only, 403 to an RM; chunk, manifest and file routes (node) and
+         * health for both. Every resource is one nobody has, so nothing changes. */
+        char base[128];
+        snprintf(base, sizeof base, "https://ch1.rm.vmatrix:%d", ch1);
+        char a_none[2048], a_oracle[2048], a_rm[2048];
+        tls_args(a_none, sizeof a_none, ca, NULL, NULL, "ch1.rm.vmatrix", ch1);
+        tls_args(a_oracle, sizeof a_oracle, ca, o_cert, o_key, "ch1.rm.vmatrix", ch1);
+        tls_args(a_rm, sizeof a_rm, ca, rm1_cert, rm1_key, "ch1.rm.vmatrix", ch1);
+        size_t routes = 0, wrong = 0;
+        for (const http_route_t *r = node_api_routes; r->method; r++, routes++) {
+                CHECK(r->perm == PERM_ORACLE || r->perm == PERM_NODE || r->perm == PERM_PUBLIC);
+                wrong += !matrix_case(r, base, a_none, false, 401, "no certificate");
+                wrong += !matrix_case(r, base, a_oracle, true, 0, "the Oracle");
+                wrong += !matrix_case(r, base, a_rm, r->perm != PERM_ORACLE, 403, "rm1");
+        }
+        fprintf(stderr, "  node route matrix: %zu routes, %zu wrong\n", routes, wrong);
+        CHECK(routes > 15 && wrong == 0);
+
+        /* the Oracle's route table on its node channel: public routes and enrolment for anyone;
+         * node and Nest routes for an RM's certificate (its own RM's path only: another's 403),
+         * 401 without one; the user API's routes 403 to everyone, the Oracle's own certificate
+         * included */
+        snprintf(base, sizeof base, "https://oracle.vmatrix:%d", np);
+        tls_args(a_none, sizeof a_none, ca, NULL, NULL, "oracle.vmatrix", np);
+        tls_args(a_oracle, sizeof a_oracle, ca, o_cert, o_key, "oracle.vmatrix", np);
+        tls_args(a_rm, sizeof a_rm, ca, rm1_cert, rm1_key, "oracle.vmatrix", np);
+        const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
+                                               oracle_service_routes, oracle_metrics_routes, oracle_join_routes,
+                                               NULL };
+        routes = wrong = 0;
+        for (size_t t = 0; tables[t]; t++)
+                for (const http_route_t *r = tables[t]; r->method; r++, routes++) {
+                        bool open = r->perm == PERM_PUBLIC || r->perm == PERM_JOIN;
+                        bool rm_route = r->perm == PERM_NODE || r->perm == PERM_NEST_READ || r->perm == PERM_NEST_WRITE;
+                        /* owner rule rm: "matrix-none" is not rm1 */
+                        bool rm_ok = rm_route && r->owner != OWNER_RM;
+                        /* user routes belong to the user API: 403 here whoever asks */
+                        wrong += !matrix_case(r, base, a_none, open, rm_route ? 401 : 403, "no certificate");
+                        wrong += !matrix_case(r, base, a_rm, open || rm_ok, 403, "rm1");
+                        wrong += !matrix_case(r, base, a_oracle, open, 403, "the Oracle's certificate");
+                }
+        fprintf(stderr, "  node channel matrix: %zu routes, %zu wrong\n", routes, wrong);
+        CHECK(routes > 40 && wrong == 0);
 
         bool failed = tap_failed > 0;
         daemons_done(&d, failed);
