@@ -340,11 +340,17 @@ int fd_write_all(int fd, const void *data, size_t len) {
 int file_write_atomic(const char *path, const void *data, size_t len) {
         if (fault_hit("file-write"))
                 return -EIO;
+        return file_write_atomic_mode(path, data, len, 0644);
+}
+
+int file_write_atomic_mode(const char *path, const void *data, size_t len, mode_t mode) {
         _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        unlink(tmp); /* a leftover of a killed writer of the same pid */
+        /* created with mode and no wider for a moment: a secret is never readable by others */
+        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
         if (fd < 0)
                 return negative_errno();
-        int r = fd_write_all(fd, data, len);
+        int r = fchmod(fd, mode) < 0 ? negative_errno() : fd_write_all(fd, data, len);
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
         if (r >= 0 && rename(tmp, path) < 0)

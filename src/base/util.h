@@ -73,6 +73,9 @@ int socket_peer_pid(int fd, pid_t *ret);
 int fd_write_all(int fd, const void *data, size_t len);
 /* Writes via a temporary file, fsync and rename, so readers see the old or new content. */
 int file_write_atomic(const char *path, const void *data, size_t len);
+/* The same with the file's mode (0600 for a secret: it is never wider, even while written);
+ * no fault point. */
+int file_write_atomic_mode(const char *path, const void *data, size_t len, mode_t mode);
 int mkdir_p(const char *path, mode_t mode);
 int rm_rf(const char *path);
 bool file_exists(const char *path);

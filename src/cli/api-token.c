@@ -5,7 +5,6 @@
  * local cluster's admin, so `cluster up` needs no login). The login file is
  * $VMATRIX_LOGIN_FILE, else $XDG_CONFIG_HOME/vmatrix/token, else ~/.config/vmatrix/token:
  * {"oracle": URL, "user": NAME, "token": TOKEN}, mode 0600 in a 0700 directory. */
-#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -59,22 +58,11 @@ int api_login_write(const char *oracle_url, const char *user, const char *token)
                         return r;
         }
         _cleanup_(json_decrefp) json_t *j = json_pack("{s:s,s:s,s:s}", "oracle", oracle_url, "user", user, "token", token);
-        _cleanup_free_ char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        if (!text)
+        _cleanup_free_ char *json = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        if (!json)
                 return -ENOMEM;
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return negative_errno();
-        int r = fd_write_all(fd, text, strlen(text));
-        if (r >= 0 && fd_write_all(fd, "\n", 1) >= 0 && fsync(fd) < 0)
-                r = negative_errno();
-        close(fd);
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = negative_errno();
-        if (r < 0)
-                unlink(tmp);
-        return r;
+        _cleanup_free_ char *text = xasprintf("%s\n", json);
+        return file_write_atomic_mode(path, text, strlen(text), 0600);
 }
 
 int api_login_remove(void) {

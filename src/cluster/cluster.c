@@ -243,18 +243,9 @@ static int copy_admin_token(const spec_t *s) {
         size_t len = 0;
         if (file_size(from) > 4096 || file_read(from, &text, &len) < 0)
                 return 0;
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp", to);
-        unlink(tmp);
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-        int r = fd < 0 ? negative_errno() : fd_write_all(fd, text, len);
-        if (fd >= 0)
-                close(fd);
-        if (r >= 0 && rename(tmp, to) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                unlink(tmp);
+        int r = file_write_atomic_mode(to, text, len, 0600);
+        if (r < 0)
                 log_error("cannot write %s: %s", to, strerror(-r));
-        }
         return r;
 }
 

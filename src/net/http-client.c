@@ -110,6 +110,32 @@ struct curl_slist *http_call_headers(const http_call_t *call, struct curl_slist 
         return curl_slist_append(list, h);
 }
 
+/* Runs the call set up on c, frees what the call set up (the handle when owned, else leaves it
+ * reset of our headers for its next call), and answers as http_call_json does. */
+static int perform(CURL *c, bool owned, struct curl_slist *headers, http_call_state_t *cs, buffer_t *buf,
+                   http_response_t *ret) {
+        CURLcode cc = curl_easy_perform(c);
+        long status = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+        if (owned)
+                curl_easy_cleanup(c);
+        else
+                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(headers);
+        http_call_state_clear(cs);
+        /* the peer did the request, its answer is lost: a connection reset after the request */
+        if (cc == CURLE_OK && fault_hit("http-reply"))
+                cc = CURLE_RECV_ERROR;
+        if (cc != CURLE_OK) {
+                free(buf->data);
+                return buf->too_large ? -EFBIG : curl_code_to_errno(cc);
+        }
+        http_response_t r = { .status = status, .body = buf->data ? buf->data : xstrdup(""), .body_len = buf->len };
+        r.json = json_loadb(r.body, r.body_len, 0, NULL);
+        *ret = r;
+        return 0;
+}
+
 static int request(const http_call_t *call, const char *method, const char *url, const char *content_type,
                    const void *payload, size_t payload_len, long timeout_ms, http_response_t *ret) {
         if (fault_hit("http-call"))
@@ -142,24 +168,7 @@ static int request(const http_call_t *call, const char *method, const char *url,
         } else if (streq(method, "POST") || streq(method, "PUT")) {
                 curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
         }
-        CURLcode cc = curl_easy_perform(c);
-        long status = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        curl_slist_free_all(headers);
-        if (owned)
-                curl_easy_cleanup(c);
-        http_call_state_clear(&cs);
-        /* the peer did the request, its answer is lost: a connection reset after the request */
-        if (cc == CURLE_OK && fault_hit("http-reply"))
-                cc = CURLE_RECV_ERROR;
-        if (cc != CURLE_OK) {
-                free(buf.data);
-                return buf.too_large ? -EFBIG : curl_code_to_errno(cc);
-        }
-        http_response_t r = { .status = status, .body = buf.data ? buf.data : xstrdup(""), .body_len = buf.len };
-        r.json = json_loadb(r.body, r.body_len, 0, NULL);
-        *ret = r;
-        return 0;
+        return perform(c, owned, headers, &cs, &buf, ret);
 }
 
 typedef struct progress_ctx {
@@ -298,23 +307,5 @@ int http_call_upload(const http_call_t *call, const char *url, const char *path,
                 curl_easy_setopt(c, CURLOPT_XFERINFODATA, &ctx);
                 curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         }
-        CURLcode cc = curl_easy_perform(c);
-        long status = 0;
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (owned)
-                curl_easy_cleanup(c);
-        else
-                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
-        curl_slist_free_all(headers);
-        http_call_state_clear(&cs);
-        if (cc == CURLE_OK && fault_hit("http-reply"))
-                cc = CURLE_RECV_ERROR;
-        if (cc != CURLE_OK) {
-                free(buf.data);
-                return buf.too_large ? -EFBIG : curl_code_to_errno(cc);
-        }
-        http_response_t r = { .status = status, .body = buf.data ? buf.data : xstrdup(""), .body_len = buf.len };
-        r.json = json_loadb(r.body, r.body_len, 0, NULL);
-        *ret = r;
-        return 0;
+        return perform(c, owned, headers, &cs, &buf, ret);
 }

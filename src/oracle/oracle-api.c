@@ -103,15 +103,19 @@ static void h_image_create(const http_request_t *req, http_reply_t *reply) {
 static void h_vms(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         vm_record_t *vms = NULL;
-        size_t n = 0;
-        if (store_vm_list(o->store, &vms, &n) < 0) {
+        rm_record_t *rms = NULL;
+        size_t n = 0, nr = 0;
+        /* the RMs once for the whole list (a provider sees the VMs on its own) */
+        if (store_vm_list(o->store, &vms, &n) < 0 || store_rm_list(o->store, &rms, &nr) < 0) {
+                store_vm_list_free(vms, n);
                 http_reply_errno(reply, -EIO, "the store is unavailable");
                 return;
         }
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
-                if (oracle_vm_visible(o, req->principal, &vms[i], false))
+                if (oracle_vm_visible_among(req->principal, &vms[i], rms, nr, false))
                         json_array_append_new(arr, oracle_vm_json(&vms[i]));
+        free(rms);
         store_vm_list_free(vms, n);
         http_reply_json(reply, 200, arr);
 }

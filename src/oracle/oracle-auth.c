@@ -94,7 +94,8 @@ static const char *bearer_token(const http_request_t *req) {
         return h;
 }
 
-bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t *v, bool act) {
+bool oracle_vm_visible_among(const auth_principal_t *p, const vm_record_t *v, const rm_record_t *rms, size_t n,
+                             bool act) {
         if (!p || role_sees_all(p->role))
                 return true;
         if (*v->owner && streq(v->owner, p->user))
@@ -102,8 +103,16 @@ bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t
         /* a provider reads, never acts on, the buyers' machines on its RMs */
         if (act || p->role != ROLE_PROVIDER || !*v->rm)
                 return false;
+        for (size_t i = 0; i < n; i++)
+                if (streq(rms[i].name, v->rm))
+                        return streq(rms[i].provider, p->user);
+        return false;
+}
+
+bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t *v, bool act) {
         rm_record_t rm = { 0 };
-        return store_rm_get(o->store, v->rm, &rm) == 0 && streq(rm.provider, p->user);
+        bool known = p && p->role == ROLE_PROVIDER && *v->rm && store_rm_get(o->store, v->rm, &rm) == 0;
+        return oracle_vm_visible_among(p, v, &rm, known ? 1 : 0, act);
 }
 
 bool oracle_rm_visible(const auth_principal_t *p, const rm_record_t *rm) {

@@ -242,6 +242,9 @@ void oracle_auth_event(oracle_t *o, const http_request_t *req, const char *what)
 /* May principal p (NULL: an internal caller) see VM v, or act on it (act)? A provider reads
  * the VMs on its RMs; a buyer reaches its own; admin and operator everything. */
 bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t *v, bool act);
+/* The same against the RM records rms (n of them), for a list: the RMs are read once. */
+bool oracle_vm_visible_among(const auth_principal_t *p, const vm_record_t *v, const rm_record_t *rms, size_t n,
+                             bool act);
 bool oracle_rm_visible(const auth_principal_t *p, const rm_record_t *rm);
 
 /* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c,

@@ -38,21 +38,7 @@ char *tls_migration_authz_id(const char *rm) {
 }
 
 int tls_file_write(const char *path, const char *text, unsigned mode) {
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
-        unlink(tmp);
-        _cleanup_close_ int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, (mode_t)mode);
-        if (fd < 0)
-                return negative_errno();
-        int r = fchmod(fd, (mode_t)mode) < 0 ? negative_errno() : fd_write_all(fd, text, strlen(text));
-        if (r >= 0 && fsync(fd) < 0)
-                r = negative_errno();
-        if (r >= 0 && rename(tmp, path) < 0)
-                r = negative_errno();
-        if (r < 0) {
-                unlink(tmp);
-                return r;
-        }
-        return fsync_dir_of(path);
+        return file_write_atomic_mode(path, text, strlen(text), (mode_t)mode);
 }
 
 int tls_pem_read(const char *path, bool private, char **ret, char **ret_msg) {
