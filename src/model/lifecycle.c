@@ -20,11 +20,18 @@ static const lifecycle_rule_t rules[_VM_ACTION_MAX] = {
                                  "activating", "active" },
         [VM_ACTION_DEACTIVATE] = { VM_ACTION_DEACTIVATE, "deactivate", VM_STATE_ACTIVE, "deactivating", "stored" },
         [VM_ACTION_STOP] = { VM_ACTION_STOP, "stop", STABLE_ON_RM | VM_STATE_FAILED, "stopping", "stored" },
-        [VM_ACTION_DELETE] = { VM_ACTION_DELETE, "delete", VM_STATE_STORED | VM_STATE_FAILED, "deleting", NULL },
-        [VM_ACTION_MIGRATE] = { VM_ACTION_MIGRATE, "migrate", VM_STATE_SUSPENDED, "migrating", "suspended" },
+        [VM_ACTION_DELETE] = { VM_ACTION_DELETE, "delete", VM_STATE_STORED | VM_STATE_FAILED, "deleting", NULL,
+                               .market_from = VM_STATE_REGISTERED },
+        /* a buyer's stored machine migrates too: to another offer, the report's economic migration */
+        [VM_ACTION_MIGRATE] = { VM_ACTION_MIGRATE, "migrate", VM_STATE_SUSPENDED, "migrating", NULL,
+                                .market_from = VM_STATE_STORED },
         /* keeps running: loading on a chamber, active on a production RM */
         [VM_ACTION_MIGRATE_LIVE] = { VM_ACTION_MIGRATE_LIVE, "migrate-live", VM_STATE_LOADING | VM_STATE_ACTIVE,
                                      "migrating", NULL },
+        [VM_ACTION_EDIT] = { VM_ACTION_EDIT, "edit", 0, NULL, "registered", .market_from = VM_STATE_REGISTERED,
+                             .sync = true },
+        [VM_ACTION_STORE] = { VM_ACTION_STORE, "store", 0, NULL, "stored", .market_from = VM_STATE_REGISTERED,
+                              .sync = true },
 };
 
 static const struct {
@@ -38,7 +45,7 @@ static const struct {
         { "hibernating", VM_STATE_TRANSIT }, { "activating", VM_STATE_TRANSIT },
         { "deactivating", VM_STATE_TRANSIT }, { "draining", VM_STATE_TRANSIT },
         { "stopping", VM_STATE_TRANSIT },    { "deleting", VM_STATE_TRANSIT },
-        { "migrating", VM_STATE_TRANSIT },
+        { "migrating", VM_STATE_TRANSIT },   { "registered", VM_STATE_REGISTERED },
 };
 
 unsigned lifecycle_state_bit(const char *state) {
@@ -69,24 +76,25 @@ const lifecycle_rule_t *lifecycle_rule_by_name(const char *name) {
         return NULL;
 }
 
-int lifecycle_check(vm_action_t action, const char *state, bool prebooted) {
+int lifecycle_check(vm_action_t action, const char *state, unsigned flags) {
         const lifecycle_rule_t *r = lifecycle_rule(action);
         unsigned bit = lifecycle_state_bit(state);
         if (!r || !bit)
                 return -EINVAL;
         if (bit == VM_STATE_TRANSIT)
                 return -EBUSY;
-        if (!(r->from & bit))
+        unsigned from = r->from | (flags & LIFECYCLE_MARKET ? r->market_from : 0);
+        if (!(from & bit))
                 return -EPERM;
-        if (r->needs_prebooted && !prebooted)
+        if (r->needs_prebooted && !(flags & LIFECYCLE_PREBOOTED))
                 return -EPERM;
         return 0;
 }
 
-unsigned lifecycle_actions_for(const char *state, bool prebooted, const char **names, unsigned max) {
+unsigned lifecycle_actions_for(const char *state, unsigned flags, const char **names, unsigned max) {
         unsigned n = 0;
         for (unsigned i = 0; i < _VM_ACTION_MAX && n < max; i++)
-                if (lifecycle_check((vm_action_t)i, state, prebooted) == 0)
+                if (lifecycle_check((vm_action_t)i, state, flags) == 0)
                         names[n++] = rules[i].name;
         return n;
 }

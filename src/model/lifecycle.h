@@ -16,6 +16,8 @@ typedef enum vm_action {
         VM_ACTION_DELETE,
         VM_ACTION_MIGRATE,
         VM_ACTION_MIGRATE_LIVE, /* a running VM, to an RM of the same role */
+        VM_ACTION_EDIT,         /* a registered machine's size and bid (marketplace) */
+        VM_ACTION_STORE,        /* a registered machine, at an offer: its bundle is made (marketplace) */
         _VM_ACTION_MAX,
 } vm_action_t;
 
@@ -26,6 +28,8 @@ typedef struct lifecycle_rule {
         const char *transit;       /* state while the operation runs */
         const char *done;          /* state after success; NULL = decided by the operation */
         bool needs_prebooted;      /* only from a stored VM that has saved state */
+        unsigned market_from;      /* states it also starts from for a buyer's machine (marketplace) */
+        bool sync;                 /* done by its own route in one transaction, not by an operation */
 } lifecycle_rule_t;
 
 /* Stable states (contract names from DESIGN.md §5) as bits for the table. */
@@ -36,6 +40,13 @@ enum {
         VM_STATE_SUSPENDED = 1u << 3,
         VM_STATE_FAILED = 1u << 4,
         VM_STATE_TRANSIT = 1u << 5, /* any transitional state */
+        VM_STATE_REGISTERED = 1u << 6, /* a buyer's placeholder: in the store only, on no RM */
+};
+
+/* What a check knows of the VM besides its state. */
+enum {
+        LIFECYCLE_PREBOOTED = 1u << 0, /* it has saved state to resume from */
+        LIFECYCLE_MARKET = 1u << 1,    /* it is a buyer's machine (vm register) */
 };
 
 /* The bit of a state name; VM_STATE_TRANSIT for transitional names, 0 when unknown. */
@@ -47,8 +58,9 @@ bool lifecycle_state_on_rm(const char *state);
 const lifecycle_rule_t *lifecycle_rule(vm_action_t action);
 const lifecycle_rule_t *lifecycle_rule_by_name(const char *name);
 
-/* 0 if action is legal from state, -EPERM if illegal, -EBUSY if an operation runs. */
-int lifecycle_check(vm_action_t action, const char *state, bool prebooted);
+/* 0 if action is legal from state for a VM with flags (LIFECYCLE_*), -EPERM if illegal,
+ * -EBUSY if an operation runs. */
+int lifecycle_check(vm_action_t action, const char *state, unsigned flags);
 
 /* Fills names (up to max) with the actions legal from state; returns how many. */
-unsigned lifecycle_actions_for(const char *state, bool prebooted, const char **names, unsigned max);
+unsigned lifecycle_actions_for(const char *state, unsigned flags, const char **names, unsigned max);

@@ -305,7 +305,7 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
                 goto fail;
         }
         bool forced = false;
-        r = lifecycle_check(rule->action, vm.state, vm.prebooted);
+        r = lifecycle_check(rule->action, vm.state, oracle_vm_flags(&vm));
         if (r == -EPERM && rule->action == VM_ACTION_DELETE && req->force && lifecycle_state_is_stable(vm.state)) {
                 forced = true; /* delete --force: stop it first (the node kills it) */
                 r = 0;

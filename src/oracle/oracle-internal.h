@@ -72,6 +72,8 @@ struct oracle {
  *
  * ---- records and node calls (oracle-records.c, oracle-node-client.c) ---- */
 json_t *oracle_vm_json(const vm_record_t *v);
+/* What the lifecycle table needs to know of v besides its state (LIFECYCLE_*). */
+unsigned oracle_vm_flags(const vm_record_t *v);
 /* body[key] as an integer in [min,max]; def when absent or null. -EINVAL (not an integer),
  * -ERANGE. */
 int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret);

@@ -17,6 +17,10 @@ void oracle_mac_format(int64_t counter, char ret[18]) {
                  (unsigned)v & 0xff);
 }
 
+unsigned oracle_vm_flags(const vm_record_t *v) {
+        return (v->prebooted ? LIFECYCLE_PREBOOTED : 0) | (v->market.machine ? LIFECYCLE_MARKET : 0);
+}
+
 json_t *oracle_vm_json(const vm_record_t *v) {
         json_t *j = vm_record_to_json(v);
         json_object_del(j, "bundle");
@@ -24,7 +28,7 @@ json_t *oracle_vm_json(const vm_record_t *v) {
         const json_t *cpu = json_object_get(json_object_get(v->bundle, "config"), "cpu_limit");
         json_object_set_new(j, "cpu_limit", json_is_integer(cpu) ? json_copy((json_t *)cpu) : json_null());
         const char *names[16];
-        unsigned n = v->op_id[0] ? 0 : lifecycle_actions_for(v->state, v->prebooted, names, 16);
+        unsigned n = v->op_id[0] ? 0 : lifecycle_actions_for(v->state, oracle_vm_flags(v), names, 16);
         json_t *actions = json_array();
         for (unsigned i = 0; i < n; i++)
                 json_array_append_new(actions, json_string(names[i]));

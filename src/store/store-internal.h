@@ -42,5 +42,14 @@ int store_row_get(store_t *s, const char *sql, const char *key, store_row_fn fro
 int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_row, store_row_clear_fn clear,
                     void *ret, size_t *ret_n);
 
+/* store-ledger.c: appends a span to market machine v's history when its state (or
+ * state_override), offer or terms differ from its last span; nothing for other VMs. Called
+ * inside the transaction that writes v's row. */
+int store_span_note(store_t *s, const vm_record_t *v, const char *state_override);
+/* Binds a text parameter (a copy). */
+static inline int store_bind_text(sqlite3_stmt *st, int idx, const char *text) {
+        return sqlite3_bind_text(st, idx, text ? text : "", -1, SQLITE_TRANSIENT);
+}
+
 static inline void store_finalizep(sqlite3_stmt **st) { sqlite3_finalize(*st); }
 #define _cleanup_stmt_ _cleanup_(store_finalizep)

@@ -3,6 +3,7 @@
  * migrations[] brings any older file forward, each step in its own transaction. */
 #include "store/store.h"
 #include "store/store-internal.h"
+#include "store/store-market.h"
 
 #include <pthread.h>
 #include <sqlite3.h>
@@ -65,6 +66,44 @@ static const char *const migrations[] = {
         " expires_ms INTEGER NOT NULL, used_ms INTEGER, used_by TEXT);"
         "CREATE TABLE rm_certs (rm TEXT PRIMARY KEY, role TEXT NOT NULL, provider TEXT NOT NULL DEFAULT '',"
         " serial TEXT NOT NULL, not_after_s INTEGER NOT NULL, issued_ms INTEGER NOT NULL, token TEXT NOT NULL);",
+        /* 7: the marketplace (issue 12, store-market.c, store-ledger.c). A market machine is a VM
+         * row with a market part (JSON: its ledger id, bid, terms, provider) and the offer it is
+         * stored at or moving to (columns, so capacity sums are SQL). spans is its state
+         * history, written with every change of its row; charges is the ledger, unique on
+         * (machine, kind, period start) so that posting a charge again changes nothing; money
+         * is integer micro-units */
+        "ALTER TABLE vms ADD COLUMN market TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN offer TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN offer_next TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE vms ADD COLUMN disk_gib INTEGER NOT NULL DEFAULT 0;"
+        "CREATE INDEX vms_offer ON vms(offer);"
+        "CREATE TABLE offers (rm TEXT PRIMARY KEY, provider TEXT NOT NULL, vcpus INTEGER NOT NULL,"
+        " vcpu_price INTEGER NOT NULL, memory_mib INTEGER NOT NULL, memory_price INTEGER NOT NULL,"
+        " running_period_s INTEGER NOT NULL, disk_gib INTEGER NOT NULL, disk_price INTEGER NOT NULL,"
+        " storage_period_s INTEGER NOT NULL, updated_ms INTEGER NOT NULL);"
+        "CREATE TABLE market_configs (name TEXT PRIMARY KEY, image TEXT NOT NULL, memory_mib INTEGER NOT NULL,"
+        " vcpus INTEGER NOT NULL, disk_gib INTEGER NOT NULL, storage_price_30d INTEGER NOT NULL DEFAULT -1,"
+        " running_price_1h INTEGER NOT NULL DEFAULT -1, created_ms INTEGER NOT NULL);"
+        "CREATE TABLE market_prices (at_ms INTEGER PRIMARY KEY, prices TEXT NOT NULL);"
+        "CREATE TABLE settings (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+        "CREATE TABLE spans (seq INTEGER PRIMARY KEY AUTOINCREMENT, machine INTEGER NOT NULL, vm TEXT NOT NULL,"
+        " buyer TEXT NOT NULL, at_ms INTEGER NOT NULL, state TEXT NOT NULL, offer TEXT NOT NULL,"
+        " provider TEXT NOT NULL, storage_price INTEGER NOT NULL, storage_period_s INTEGER NOT NULL,"
+        " running_price INTEGER NOT NULL, running_period_s INTEGER NOT NULL);"
+        "CREATE INDEX spans_machine ON spans(machine, seq);"
+        "CREATE TABLE charges (machine INTEGER NOT NULL, kind TEXT NOT NULL, period_start_ms INTEGER NOT NULL,"
+        " period_end_ms INTEGER NOT NULL, amount INTEGER NOT NULL, vm TEXT NOT NULL, buyer TEXT NOT NULL,"
+        " provider TEXT NOT NULL, offer TEXT NOT NULL, posted_ms INTEGER NOT NULL,"
+        " PRIMARY KEY (machine, kind, period_start_ms)) WITHOUT ROWID;"
+        "CREATE INDEX charges_buyer ON charges(buyer, posted_ms);"
+        "CREATE INDEX charges_provider ON charges(provider, offer);"
+        "CREATE TABLE billing (machine INTEGER PRIMARY KEY, vm TEXT NOT NULL, buyer TEXT NOT NULL,"
+        " posted_until_ms INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX billing_open ON billing(closed);"
+        "ALTER TABLE users ADD COLUMN balance INTEGER NOT NULL DEFAULT 0;"
+        "CREATE TABLE deposits (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, amount INTEGER NOT NULL,"
+        " by TEXT NOT NULL, at_ms INTEGER NOT NULL);"
+        "CREATE TABLE unpaid (vm TEXT PRIMARY KEY, buyer TEXT NOT NULL, since_ms INTEGER NOT NULL);",
 };
 
 int store_sqlite_errno(int rc) {
@@ -313,7 +352,9 @@ int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_
 
 /* ---- VMs ---- */
 
-#define VM_COLUMNS "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle,service,owner"
+#define VM_COLUMNS                                                                                                     \
+        "name,state,version,rm,image,memory_mib,vcpus,mac,prebooted,address,pid,op_id,nest_version,created_ms,bundle,"  \
+        "service,owner,market,offer,offer_next,disk_gib"
 
 void vm_record_clear(vm_record_t *v) {
         json_decref(v->bundle);
@@ -340,6 +381,16 @@ static void vm_from_row(sqlite3_stmt *st, void *ret) {
         v->bundle = store_column_json(st, 14);
         store_copy_text(v->service, sizeof v->service, st, 15);
         store_copy_text(v->owner, sizeof v->owner, st, 16);
+        const unsigned char *market = sqlite3_column_text(st, 17);
+        if (market && *market) {
+                json_t *j = json_loads((const char *)market, 0, NULL);
+                vm_market_from_json(j, &v->market);
+                json_decref(j);
+        }
+        /* the columns are the truth for the offer (capacity sums read them) */
+        store_copy_text(v->market.offer, sizeof v->market.offer, st, 18);
+        store_copy_text(v->market.offer_next, sizeof v->market.offer_next, st, 19);
+        v->market.disk_gib = sqlite3_column_int64(st, 20);
 }
 
 static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
@@ -360,17 +411,26 @@ static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
         store_bind_json(st, 15, v->bundle);
         sqlite3_bind_text(st, 16, v->service, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 17, v->owner, -1, SQLITE_TRANSIENT);
+        json_t *market = vm_market_to_json(&v->market);
+        if (market)
+                store_bind_json(st, 18, market);
+        else
+                sqlite3_bind_text(st, 18, "", -1, SQLITE_STATIC);
+        json_decref(market);
+        sqlite3_bind_text(st, 19, v->market.offer, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 20, v->market.offer_next, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 21, v->market.disk_gib);
 }
 
 json_t *vm_record_to_json(const vm_record_t *v) {
-        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?,s:s?,s:s?}", "name", v->name,
+        return json_pack("{s:s,s:s,s:I,s:s?,s:s,s:I,s:I,s:s,s:b,s:s?,s:o,s:s?,s:I,s:I,s:O?,s:s?,s:s?,s:o?}", "name", v->name,
                          "state", v->state, "version", (json_int_t)v->version, "rm", *v->rm ? v->rm : NULL,
                          "image", v->image, "memory_mib", (json_int_t)v->memory_mib, "vcpus", (json_int_t)v->vcpus,
                          "mac", v->mac, "prebooted", v->prebooted, "address", *v->address ? v->address : NULL,
                          "pid", v->pid ? json_integer(v->pid) : json_null(), "op_id", *v->op_id ? v->op_id : NULL,
                          "nest_version", (json_int_t)v->nest_version, "created_ms", (json_int_t)v->created_ms,
                          "bundle", v->bundle, "service", *v->service ? v->service : NULL, "owner",
-                         *v->owner ? v->owner : NULL);
+                         *v->owner ? v->owner : NULL, "market", vm_market_to_json(&v->market));
 }
 
 static void json_str_copy(char *dst, size_t size, const json_t *j, const char *key) {
@@ -400,6 +460,7 @@ int vm_record_from_json(const json_t *j, vm_record_t *ret) {
         v.bundle = json_is_object(b) ? json_deep_copy(b) : json_object();
         json_str_copy(v.service, sizeof v.service, j, "service");
         json_str_copy(v.owner, sizeof v.owner, j, "owner");
+        vm_market_from_json(json_object_get(j, "market"), &v.market);
         *ret = v;
         return 0;
 }
@@ -408,51 +469,72 @@ int store_vm_get(store_t *s, const char *name, vm_record_t *ret) {
         return store_row_get(s, "SELECT " VM_COLUMNS " FROM vms WHERE name=?", name, vm_from_row, ret);
 }
 
+/* Ends a write of a VM row that began with store_tx_begin: the span of a market machine that
+ * changed is written in the same transaction (store-ledger.c), so the history cannot miss a
+ * change. deleted: the row is gone (state_override "deleted"). */
+static int vm_write_end(store_t *s, int r, const vm_record_t *v, const char *state_override) {
+        if (r >= 0 && v)
+                r = store_span_note(s, v, state_override);
+        if (r >= 0)
+                return store_tx_commit(s);
+        store_tx_rollback(s);
+        return r;
+}
+
 int store_vm_insert(store_t *s, const vm_record_t *v) {
-        store_lock(s);
+        int r = store_tx_begin(s);
+        if (r < 0)
+                return r;
         _cleanup_stmt_ sqlite3_stmt *st =
-                store_prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
-        int r = -EIO;
+                store_prepare(s, "INSERT INTO vms (" VM_COLUMNS ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        r = -EIO;
         if (st) {
                 vm_bind(st, v);
                 r = store_step_done(s, st);
         }
-        store_unlock(s);
-        return r;
+        return vm_write_end(s, r, v, NULL);
 }
 
 int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) {
-        store_lock(s);
+        int r = store_tx_begin(s);
+        if (r < 0)
+                return r;
         _cleanup_stmt_ sqlite3_stmt *st =
                 store_prepare(s, "UPDATE vms SET name=?1,state=?2,version=?3,rm=?4,image=?5,memory_mib=?6,vcpus=?7,mac=?8,"
                            "prebooted=?9,address=?10,pid=?11,op_id=?12,nest_version=?13,created_ms=?14,bundle=?15,"
-                           "service=?16,owner=?17 WHERE name=?1 AND version=?18");
-        int r = -EIO;
+                           "service=?16,owner=?17,market=?18,offer=?19,offer_next=?20,disk_gib=?21 "
+                           "WHERE name=?1 AND version=?22");
+        r = -EIO;
         if (st) {
                 vm_bind(st, v);
-                sqlite3_bind_int64(st, 18, expected_version);
+                sqlite3_bind_int64(st, 22, expected_version);
                 r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ESTALE;
         }
-        store_unlock(s);
-        return r;
+        return vm_write_end(s, r, v, NULL);
 }
 
 int store_vm_delete(store_t *s, const char *name) {
-        store_lock(s);
+        int r = store_tx_begin(s);
+        if (r < 0)
+                return r;
+        vm_record_t v = { 0 };
+        r = store_vm_get(s, name, &v);
         /* remembered, so that a VM created again under this name starts above it (store.h) */
-        _cleanup_stmt_ sqlite3_stmt *keep = store_prepare(
+        _cleanup_stmt_ sqlite3_stmt *keep = r < 0 ? NULL : store_prepare(
                 s, "INSERT INTO counters (key,value) SELECT 'vm-version:' || name, version FROM vms WHERE name=?1 "
                    "ON CONFLICT(key) DO UPDATE SET value=MAX(value, excluded.value)");
-        int r = -EIO;
-        if (keep) {
+        if (r >= 0 && !keep)
+                r = -EIO;
+        if (r >= 0) {
                 sqlite3_bind_text(keep, 1, name, -1, SQLITE_TRANSIENT);
                 r = store_step_done(s, keep);
         }
         if (r >= 0)
                 r = store_row_delete(s, "DELETE FROM vms WHERE name=?", name);
-        store_unlock(s);
+        r = vm_write_end(s, r, r >= 0 ? &v : NULL, "deleted");
+        vm_record_clear(&v);
         return r;
 }
 

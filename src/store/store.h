@@ -11,7 +11,22 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "market/market.h"
+
 typedef struct store store_t;
+
+/* The marketplace's part of a VM (issue 12): set on a buyer's machine, made by vm register.
+ * A VM with machine 0 is not a market machine and none of the rest applies. */
+typedef struct vm_market {
+        int64_t machine;        /* its id in the ledger, unique for ever (names are reused) */
+        int64_t disk_gib;
+        int64_t registered_ms;
+        market_terms_t bid;     /* what the buyer is willing to pay (vm register/edit) */
+        char offer[64];         /* the RM of the offer it is stored at, "" while registered */
+        char offer_next[64];    /* while it migrates: the offer it is moving to (its capacity is held) */
+        char provider[64];      /* the offer's provider when it was stored there */
+        market_terms_t terms;   /* the prices it was stored at; kept until it migrates */
+} vm_market_t;
 
 typedef struct vm_record {
         char name[64];
@@ -31,6 +46,7 @@ typedef struct vm_record {
         json_t *bundle;         /* owned: files of the Nest bundle {"files":{NAME:{"sha256","size"}}} */
         char service[64];       /* the service whose pool it belongs to, "" when none */
         char owner[64];         /* the user it belongs to, "" when none (made before accounts) */
+        vm_market_t market;
 } vm_record_t;
 
 typedef struct rm_record {

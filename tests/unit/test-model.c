@@ -36,9 +36,23 @@ int main(void) {
         CHECK(n == 0);
         /* every transit state named by the table is a known transitional state */
         for (unsigned i = 0; i < _VM_ACTION_MAX; i++) {
-                CHECK(lifecycle_state_bit(lifecycle_rule((vm_action_t)i)->transit) == VM_STATE_TRANSIT);
+                const lifecycle_rule_t *rule = lifecycle_rule((vm_action_t)i);
+                /* a synchronous action (its own route, one transaction) has none */
+                CHECK(rule->sync ? !rule->transit : lifecycle_state_bit(rule->transit) == VM_STATE_TRANSIT);
                 const char *done = lifecycle_rule((vm_action_t)i)->done;
                 CHECK(!done || lifecycle_state_is_stable(done));
         }
+        /* the marketplace's row: a registered machine can be edited, stored or deleted, only */
+        n = lifecycle_actions_for("registered", LIFECYCLE_MARKET, names, 16);
+        CHECK(n == 3 && streq(names[0], "delete") && streq(names[1], "edit") && streq(names[2], "store"));
+        CHECK(lifecycle_check(VM_ACTION_BOOT, "registered", LIFECYCLE_MARKET) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_EDIT, "stored", LIFECYCLE_MARKET) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_STORE, "registered", 0) == -EPERM); /* not a buyer's machine */
+        /* a buyer's stored machine migrates to another offer; a VM of the Nest does not */
+        CHECK(lifecycle_check(VM_ACTION_MIGRATE, "stored", LIFECYCLE_MARKET) == 0);
+        CHECK(lifecycle_check(VM_ACTION_MIGRATE, "stored", 0) == -EPERM);
+        CHECK(lifecycle_check(VM_ACTION_MIGRATE, "migrating", LIFECYCLE_MARKET) == -EBUSY);
+        CHECK(lifecycle_state_bit("registered") == VM_STATE_REGISTERED && lifecycle_state_is_stable("registered"));
+        CHECK(!lifecycle_state_on_rm("registered"));
         return tap_finish();
 }

@@ -55,19 +55,27 @@ static void test_services(store_t *s) {
         CHECK(store_service_delete(s, "web") == -ENOENT);
 }
 
+/* What migration 7 (the marketplace) adds, dropped: a database as version 6 wrote it. */
+#define UNDO_MIGRATION_7                                                                                               \
+        "DROP INDEX vms_offer; ALTER TABLE vms DROP COLUMN market; ALTER TABLE vms DROP COLUMN offer;"                 \
+        "ALTER TABLE vms DROP COLUMN offer_next; ALTER TABLE vms DROP COLUMN disk_gib;"                               \
+        "DROP TABLE offers; DROP TABLE market_configs; DROP TABLE market_prices; DROP TABLE settings;"                \
+        "DROP TABLE spans; DROP TABLE charges; DROP TABLE billing; DROP TABLE deposits; DROP TABLE unpaid;"           \
+        "ALTER TABLE users DROP COLUMN balance;"
+
 /* A database of schema 2 (before health checks) with a service in it: made from a new one by
  * dropping the tables migration 4 and the columns migration 3 add, so it is exactly what
  * version 2 wrote. */
 static void test_migration_health(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v2.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 6);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 7);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         char *err = NULL;
         int rc = sqlite3_exec(db,
-                              "DROP TABLE join_tokens; DROP TABLE rm_certs;"
+                              UNDO_MIGRATION_7 "DROP TABLE join_tokens; DROP TABLE rm_certs;"
                               "DROP TABLE tokens; DROP TABLE users;"
                               "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "ALTER TABLE services DROP COLUMN health_kind;"
@@ -83,7 +91,7 @@ static void test_migration_health(const char *dir) {
         sqlite3_free(err);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 6);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 7);
         service_record_t got = { 0 };
         CHECK(s && store_service_get(s, "old", &got) == 0);
         CHECK_STREQ(got.state, "ready");
@@ -104,12 +112,12 @@ static void test_migration_health(const char *dir) {
 static void test_migration_auth(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v3.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 6);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 7);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
         int rc = sqlite3_exec(db,
-                              "DROP TABLE join_tokens; DROP TABLE rm_certs;"
+                              UNDO_MIGRATION_7 "DROP TABLE join_tokens; DROP TABLE rm_certs;"
                               "DROP TABLE tokens; DROP TABLE users;"
                               "ALTER TABLE vms DROP COLUMN owner; ALTER TABLE rms DROP COLUMN provider;"
                               "INSERT INTO vms (name,state,version,image,memory_mib,vcpus,mac,created_ms) VALUES"
@@ -122,7 +130,7 @@ static void test_migration_auth(const char *dir) {
         CHECK(rc == SQLITE_OK);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 6);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 7);
         vm_record_t v = { 0 };
         CHECK(s && store_vm_get(s, "keep", &v) == 0 && v.version == 3 && v.created_ms == 7);
         vm_record_clear(&v);
@@ -259,7 +267,7 @@ int main(void) {
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 6);
+        CHECK(store_schema_version(s) == 7);
 
         test_services(s);
         test_migration_health(dir);
