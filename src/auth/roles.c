@@ -26,7 +26,9 @@ static const char *const perm_names[_PERM_MAX] = {
         [PERM_NEST_WRITE] = "nest-write",   [PERM_USER_READ] = "user-read",
         [PERM_USER_ACT] = "user-act",       [PERM_ACCOUNT] = "account",
         [PERM_TOKEN] = "token",             [PERM_EVENT_READ] = "event-read",
-        [PERM_METRICS_READ] = "metrics-read", [PERM_NODE] = "node",
+        [PERM_METRICS_READ] = "metrics-read", [PERM_RM_ASSIGN] = "rm-assign",
+        [PERM_MARKET_READ] = "market-read", [PERM_MARKET_ACT] = "market-act",
+        [PERM_MONEY] = "money",             [PERM_NODE] = "node",
         [PERM_ORACLE] = "oracle",           [PERM_JOIN] = "join",
 };
 
@@ -40,12 +42,13 @@ static const char *const owner_rule_names[_OWNER_MAX] = {
 };
 
 #define BIT(p) (UINT64_C(1) << (p))
-#define OWN (BIT(PERM_PUBLIC) | BIT(PERM_ACCOUNT) | BIT(PERM_TOKEN))
+#define OWN (BIT(PERM_PUBLIC) | BIT(PERM_ACCOUNT) | BIT(PERM_TOKEN) | BIT(PERM_MARKET_READ))
 _Static_assert(_PERM_MAX < 64, "grants[] holds one bit per permission");
 
 /* §10, one sentence per role:
  *  admin     everything, users included;
- *  operator  every RM, VM, service and image; no users, no money (offers are read only);
+ *  operator  every RM, VM, service and image, and hands RMs to providers; no users, no money
+ *            (offers are read only);
  *  provider  their own RMs and offers; buyers' machines on them as read-only metadata
  *            (no actions, no consoles);
  *  buyer     their own VMs and account only.
@@ -59,7 +62,7 @@ static const uint64_t grants[_ROLE_MAX] = {
                           BIT(PERM_RM_ACT) | BIT(PERM_OFFER_READ) | BIT(PERM_SERVICE_READ) |
                           BIT(PERM_SERVICE_ACT) | BIT(PERM_IMAGE_READ) | BIT(PERM_IMAGE_ACT) |
                           BIT(PERM_NEST_READ) | BIT(PERM_NEST_WRITE) | BIT(PERM_EVENT_READ) |
-                          BIT(PERM_METRICS_READ) | OWN,
+                          BIT(PERM_METRICS_READ) | BIT(PERM_RM_ASSIGN) | OWN,
         [ROLE_PROVIDER] = BIT(PERM_RM_READ) | BIT(PERM_RM_ACT) | BIT(PERM_OFFER_READ) | BIT(PERM_OFFER_ACT) |
                           BIT(PERM_VM_READ) | OWN,
         [ROLE_BUYER] = BIT(PERM_VM_READ) | BIT(PERM_VM_ACT) | BIT(PERM_VM_CONSOLE) | OWN,

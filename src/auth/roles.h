@@ -40,6 +40,10 @@ typedef enum perm {
         PERM_TOKEN,             /* one's own tokens: create, list, revoke */
         PERM_EVENT_READ,
         PERM_METRICS_READ,
+        PERM_RM_ASSIGN,         /* hand an RM to a provider (operators) */
+        PERM_MARKET_READ,       /* the market: suggested configurations, average prices, settings */
+        PERM_MARKET_ACT,        /* the market's settings: suggested configurations, the registration fee */
+        PERM_MONEY,             /* deposits into any account */
         PERM_NODE,              /* node-only routes (heartbeats, op reports): RM certificates, no user */
         PERM_ORACLE,            /* a node's routes only the Oracle's certificate may call (commands) */
         PERM_JOIN,              /* the node channel's enrolment (a join token, no certificate yet): no user */

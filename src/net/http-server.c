@@ -522,6 +522,8 @@ void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) {
         case ERANGE: status = 400, code = "out_of_range"; break;
         case ENOSPC: status = 507, code = "no_space"; break;
         case EAGAIN: status = 503, code = "no_capacity"; break;
+        case EXFULL: status = 409, code = "offer_full"; break;           /* a marketplace offer's capacity */
+        case EDQUOT: status = 402, code = "payment_required"; break;     /* a buyer's empty balance */
         case EHOSTUNREACH: status = 502, code = "rm_unreachable"; break;
         case ETIMEDOUT: status = 504, code = "timeout"; break;
         case EOPNOTSUPP: status = 501, code = "unsupported"; break;

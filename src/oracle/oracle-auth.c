@@ -100,8 +100,12 @@ bool oracle_vm_visible_among(const auth_principal_t *p, const vm_record_t *v, co
                 return true;
         if (*v->owner && streq(v->owner, p->user))
                 return true;
-        /* a provider reads, never acts on, the buyers' machines on its RMs */
-        if (act || p->role != ROLE_PROVIDER || !*v->rm)
+        /* a provider reads, never acts on, the buyers' machines on its RMs and at its offers */
+        if (act || p->role != ROLE_PROVIDER)
+                return false;
+        if (*v->market.provider && streq(v->market.provider, p->user))
+                return true;
+        if (!*v->rm)
                 return false;
         for (size_t i = 0; i < n; i++)
                 if (streq(rms[i].name, v->rm))

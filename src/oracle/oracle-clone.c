@@ -93,6 +93,12 @@ int oracle_vm_clone(oracle_t *o, const char *parent_name, int64_t count, const c
         }
         const json_t *files = json_object_get(parent.bundle, "files");
         int r = 0;
+        if (parent.market.machine) {
+                *ret_msg = xasprintf("vm \"%s\" is a buyer's machine: it is not cloned (its offer's capacity holds one)",
+                                     parent_name);
+                vm_record_clear(&parent);
+                return -EPERM;
+        }
         if (!parent.prebooted || parent.nest_version <= 0 || !json_object_get(files, BUNDLE_FILE_STATE) ||
             !json_object_get(files, BUNDLE_FILE_MEMORY)) {
                 *ret_msg = xasprintf("vm \"%s\" has no pre-booted snapshot in the Nest to clone: boot it and "

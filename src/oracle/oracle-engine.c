@@ -251,13 +251,17 @@ static void op_spawn(oracle_t *o, const char *op_id) {
         pthread_attr_destroy(&attr);
 }
 
-/* Chooses where the VM goes for actions that place it. */
+/* Chooses where the VM goes for actions that place it. A buyer's machine goes only to the RM
+ * of its offer, or (a migration) to another offer. */
 static int choose_rm(oracle_t *o, const vm_record_t *vm, vm_action_t action, const char *wanted, char *ret,
                      size_t size, char **ret_msg) {
-        if (action == VM_ACTION_BOOT)
-                return oracle_rm_pick(o, "chamber", wanted, vm->name, ret, size, ret_msg);
-        if (action == VM_ACTION_ACTIVATE)
-                return oracle_rm_pick(o, "production", wanted, vm->name, ret, size, ret_msg);
+        if (action == VM_ACTION_BOOT || action == VM_ACTION_ACTIVATE) {
+                int r = oracle_market_placement(vm, wanted, &wanted, ret_msg);
+                if (r < 0)
+                        return r;
+                return oracle_rm_pick(o, action == VM_ACTION_BOOT ? "chamber" : "production", wanted, vm->name, ret,
+                                      size, ret_msg);
+        }
         if (action == VM_ACTION_MIGRATE || action == VM_ACTION_MIGRATE_LIVE) {
                 rm_record_t rm = { 0 };
                 if (!wanted) {
@@ -271,6 +275,15 @@ static int choose_rm(oracle_t *o, const vm_record_t *vm, vm_action_t action, con
                 if (streq(wanted, vm->rm)) {
                         *ret_msg = xasprintf("vm \"%s\" is on RM \"%s\" already", vm->name, wanted);
                         return -EPERM;
+                }
+                /* a buyer's stored machine runs nowhere: it moves to another offer, whatever runs there */
+                if (!*vm->rm) {
+                        if (!streq(rm.state, "up")) {
+                                *ret_msg = xasprintf("RM \"%s\" is down", wanted);
+                                return -EAGAIN;
+                        }
+                        snprintf(ret, size, "%s", wanted);
+                        return 0;
                 }
                 /* a running VM stays what it is: active on production, loading on a chamber */
                 const char *role = action == VM_ACTION_MIGRATE ? rm.role
@@ -286,6 +299,11 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
         if (!rule) {
                 *ret_msg = xasprintf("unknown action \"%s\"", req->action);
                 return -ENOENT;
+        }
+        if (rule->sync) {
+                *ret_msg = xasprintf("%s is not an operation: POST /v1/vms/%s/%s does it at once", rule->name, name,
+                                     rule->name);
+                return -EINVAL;
         }
         const char *method = req->method ? req->method : "chunks";
         if (rule->action == VM_ACTION_MIGRATE && !streq(method, "chunks") && !streq(method, "full")) {
@@ -320,6 +338,12 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
                                      rule->action == VM_ACTION_DELETE ? " (use --force to stop and delete)" : "");
                 goto fail;
         }
+        /* a buyer with no money left starts nothing (billing suspended what ran) */
+        if (rule->action == VM_ACTION_BOOT || rule->action == VM_ACTION_ACTIVATE || rule->action == VM_ACTION_RESUME) {
+                r = oracle_market_can_run(o, &vm, ret_msg);
+                if (r < 0)
+                        goto fail;
+        }
         char target[64] = "";
         r = choose_rm(o, &vm, rule->action, req->rm, target, sizeof target, ret_msg);
         if (r < 0)
@@ -334,6 +358,11 @@ int oracle_op_start(oracle_t *o, const char *name, const op_request_t *req, json
                             : rule->action == VM_ACTION_MIGRATE_LIVE ? "live"
                                                                      : NULL);
         op.prev = vm_record_to_json(&vm);
+        if (rule->action == VM_ACTION_MIGRATE || rule->action == VM_ACTION_MIGRATE_LIVE) {
+                r = oracle_market_migrate_intent(o, &vm, target, op.args, ret_msg);
+                if (r < 0)
+                        goto fail;
+        }
         op.progress = json_pack("{s:s}", "phase", "queued");
         op.result = json_object();
         r = store_op_insert(o->store, &op);

@@ -16,6 +16,7 @@
 #include "oracle/oracle-metrics.h"
 #include "oracle/oracle-proto.h"
 #include "oracle/oracle-tls.h"
+#include "market/billing.h"
 #include "store/store.h"
 
 typedef struct oracle oracle_t;
@@ -139,6 +140,35 @@ void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t
  * to rm_json (an RM of GET /v1/rms). */
 void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb);
 void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json);
+
+/* ---- the marketplace's rules (oracle-market-rules.c) ---- */
+struct offer_record;
+struct billing_record;
+/* What the offer at rm sells vm for (its terms for vm's size) and the offer: 0, or -ENOENT (no
+ * offer, no provider), -EAGAIN (its RM is down), -EXFULL (not enough room left for vm). */
+int oracle_market_quote(oracle_t *o, const char *rm, const vm_record_t *vm, struct offer_record *ret_offer,
+                        market_terms_t *ret_terms, char **ret_msg);
+/* Where vm may be placed: any RM (wanted, may be NULL) for a VM of the Nest; for a buyer's
+ * machine only the RM of its offer (-EPERM otherwise, or while it is only registered). */
+int oracle_market_placement(const vm_record_t *vm, const char *wanted, const char **ret_rm, char **ret_msg);
+/* At a migration's intent, inside its transaction: a buyer's machine needs room at the offer of
+ * rm, which is held for it (offer_next); the new terms go into args. Nothing for other VMs. */
+int oracle_market_migrate_intent(oracle_t *o, vm_record_t *vm, const char *rm, json_t *args, char **ret_msg);
+/* At a migration's commit: the machine is at its new offer, with the terms of op's args. */
+void oracle_market_migrate_commit(const op_record_t *op, vm_record_t *vm);
+/* Machine b's charges up to now_ms from its recorded history: post writes the ended periods to
+ * the ledger (each with its "charge" event) and billing's progress; without post they are only
+ * added up into *ret_unposted. open[] gets what accrues now; *ret_closed whether nothing ever
+ * will again (deleted and all charged). */
+int oracle_market_bill(oracle_t *o, const struct billing_record *b, int64_t now_ms, bool post,
+                       billing_open_t open[_CHARGE_KIND_MAX], int64_t *ret_unposted, bool *ret_closed);
+/* buyer's balance less what it owes and is not posted yet (ended periods, and what accrues in
+ * the running ones), and the rate of its open periods per hour. -ENOENT: no such user. */
+int oracle_market_available(oracle_t *o, const char *buyer, int64_t now_ms, int64_t *ret_available,
+                            int64_t *ret_rate_per_hour);
+/* 0 when vm may start (not a buyer's machine, or its buyer has money available); -EDQUOT and
+ * why otherwise. */
+int oracle_market_can_run(oracle_t *o, const vm_record_t *vm, char **ret_msg);
 
 /* ---- the operation engine (oracle-engine.c) ---- */
 typedef struct op_request {

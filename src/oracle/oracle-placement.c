@@ -121,6 +121,9 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                                 r = -EAGAIN;
                         break;
                 }
+                /* an RM handed to a provider hosts its buyers' machines, each placed there by name */
+                if (*rm->provider)
+                        continue;
                 if (!streq(rm->role, role) || !streq(rm->state, "up") || (production && load > 0) ||
                     (production && oracle_rm_strays(o, rm->name) > 0))
                         continue;

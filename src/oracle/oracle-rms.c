@@ -10,6 +10,7 @@
 #include "model/lifecycle.h"
 #include "nest/gc.h"
 #include "oracle/oracle-internal.h"
+#include "store/store-market.h"
 #include "store/store-auth.h"
 
 static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
@@ -209,10 +210,17 @@ static int rm_declare_down(oracle_t *o, rm_record_t *rm, const char *reason) {
                 return r;
         }
         store_event_add(o->store, "rm-down", NULL, NULL, rm->name, reason);
+        /* when it was last heard, on the wall clock (the store's last_seen is written only on changes) */
+        int64_t heard_ms = time_wall_ms() - oracle_liveness_silent_ms(o->liveness, rm->name, time_now_ms());
         for (size_t k = 0; k < m; k++)
                 if (streq(vms[k].rm, rm->name) && !*vms[k].op_id &&
-                    (streq(vms[k].state, "loading") || streq(vms[k].state, "active")))
+                    (streq(vms[k].state, "loading") || streq(vms[k].state, "active"))) {
                         oracle_vm_mark_failed(o, &vms[k], rm->name, true, reason);
+                        /* a buyer pays for no time its provider's RM was silent: running ends at
+                         * the RM's last heartbeat, not when the silence was noticed */
+                        if (vms[k].market.machine)
+                                store_span_backdate(o->store, vms[k].market.machine, heard_ms);
+                }
         store_vm_list_free(vms, m);
         r = store_tx_commit(o->store);
         if (r >= 0)

@@ -120,6 +120,7 @@ void oracle_run_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
                                    "from", origin, "to", target);
         SET(vm->state, streq(target_rm.role, "production") ? "active" : "loading");
         SET(vm->rm, target);
+        oracle_market_migrate_commit(op, vm); /* a buyer's machine: at its new offer's prices from now */
         oracle_run_take_address(vm, started);
         json_decref(started);
         json_decref(sent);

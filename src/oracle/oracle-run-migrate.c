@@ -94,12 +94,38 @@ static void fail(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *targ
         free(msg);
 }
 
+/* A buyer's stored machine moving to another offer (the report's economic migration of a
+ * machine in storage): its bundle is in the Nest, which every RM reads, so no byte moves; the
+ * destination is still asked whether it speaks the method (QUERY), and the commit moves the
+ * machine to the new offer and its prices at once, at version+1. */
+static void migrate_stored(oracle_t *o, op_record_t *op, vm_record_t *vm, const char *target, const char *method) {
+        int64_t t0 = time_now_ms();
+        char *msg = NULL;
+        oracle_op_progress(o, op, "query");
+        if (!method_offered(o, target, method, &msg)) {
+                fail(o, op, vm, target, msg);
+                return;
+        }
+        _cleanup_free_ char *from = xstrdup(vm->market.offer);
+        json_t *result = json_pack("{s:s,s:I,s:I,s:f,s:s,s:s,s:s}", "method", method, "bytes_transferred",
+                                   (json_int_t)0, "bytes_total", (json_int_t)0, "seconds",
+                                   (double)(time_now_ms() - t0) / 1000.0, "from", from, "to", target, "note",
+                                   "a stored machine's bundle is in the Nest: only its offer and prices move");
+        SET(vm->state, "stored");
+        oracle_market_migrate_commit(op, vm);
+        oracle_op_finish(o, op, vm, true, NULL, result, false);
+}
+
 void oracle_run_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         const char *target = json_string_value(json_object_get(op->args, "rm"));
         const char *method = json_string_value(json_object_get(op->args, "method")) ?: "chunks";
         _cleanup_free_ char *origin = xstrdup(vm->rm);
         char *msg = NULL;
         int64_t t0 = time_now_ms();
+        if (target && !*origin && vm->market.machine) {
+                migrate_stored(o, op, vm, target, method);
+                return;
+        }
         if (!target || !*origin) {
                 fail(o, op, vm, target, xstrdup("a migration needs an origin and a destination RM"));
                 return;
@@ -184,6 +210,7 @@ void oracle_run_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         json_decref(answer);
         SET(vm->state, "suspended");
         SET(vm->rm, target);
+        oracle_market_migrate_commit(op, vm); /* a buyer's machine: at its new offer's prices from now */
         SET(vm->address, "");
         vm->pid = 0;
         int64_t committed = vm->version + 1;

@@ -338,8 +338,7 @@ int store_deposit(store_t *s, const char *user, int64_t amount, const char *by, 
 
 /* ---- billing's bookkeeping ---- */
 
-static void billing_from_row(sqlite3_stmt *st, void *ret) {
-        billing_record_t *b = ret;
+static void billing_from_row(sqlite3_stmt *st, billing_record_t *b) {
         *b = (billing_record_t){ 0 };
         b->machine = sqlite3_column_int64(st, 0);
         store_copy_text(b->vm, sizeof b->vm, st, 1);
@@ -348,11 +347,31 @@ static void billing_from_row(sqlite3_stmt *st, void *ret) {
         b->closed = sqlite3_column_int(st, 4) != 0;
 }
 
-int store_billing_open_list(store_t *s, billing_record_t **ret, size_t *ret_n) {
-        return store_rows_list(s,
-                               "SELECT machine, vm, buyer, posted_until_ms, closed FROM billing WHERE closed=0 "
-                               "ORDER BY machine",
-                               sizeof **ret, billing_from_row, NULL, ret, ret_n);
+int store_billing_open_list(store_t *s, const char *buyer, billing_record_t **ret, size_t *ret_n) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+                s, "SELECT machine, vm, buyer, posted_until_ms, closed FROM billing WHERE closed=0 AND (?1 IS NULL OR "
+                   "buyer=?1) ORDER BY machine");
+        int r = -EIO;
+        billing_record_t *list = NULL;
+        size_t n = 0;
+        if (st) {
+                if (buyer)
+                        store_bind_text(st, 1, buyer);
+                int rc;
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+                        billing_from_row(st, array_append(&list, &n, sizeof *list));
+                if (rc == SQLITE_DONE)
+                        r = 0;
+        }
+        store_unlock(s);
+        if (r < 0) {
+                free(list);
+                return r;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
 }
 
 int store_billing_progress(store_t *s, int64_t machine, int64_t posted_until_ms, bool closed) {

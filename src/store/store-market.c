@@ -13,7 +13,7 @@ json_t *market_terms_to_json(const market_terms_t *t) {
                          "running_period_s", (json_int_t)t->running_period_s);
 }
 
-static void terms_from_json(const json_t *j, market_terms_t *t) {
+void market_terms_from_json(const json_t *j, market_terms_t *t) {
         t->storage_price = json_integer_value(json_object_get(j, "storage_price"));
         t->storage_period_s = json_integer_value(json_object_get(j, "storage_period_s"));
         t->running_price = json_integer_value(json_object_get(j, "running_price"));
@@ -42,11 +42,11 @@ void vm_market_from_json(const json_t *j, vm_market_t *ret) {
         ret->machine = json_integer_value(json_object_get(j, "machine"));
         ret->disk_gib = json_integer_value(json_object_get(j, "disk_gib"));
         ret->registered_ms = json_integer_value(json_object_get(j, "registered_ms"));
-        terms_from_json(json_object_get(j, "bid"), &ret->bid);
+        market_terms_from_json(json_object_get(j, "bid"), &ret->bid);
         str_copy(ret->offer, sizeof ret->offer, j, "offer");
         str_copy(ret->offer_next, sizeof ret->offer_next, j, "offer_next");
         str_copy(ret->provider, sizeof ret->provider, j, "provider");
-        terms_from_json(json_object_get(j, "terms"), &ret->terms);
+        market_terms_from_json(json_object_get(j, "terms"), &ret->terms);
 }
 
 /* ---- offers ---- */

@@ -20,6 +20,7 @@ json_t *vm_market_to_json(const vm_market_t *m);
 /* Reads what vm_market_to_json wrote (anything else: a zeroed m). */
 void vm_market_from_json(const json_t *j, vm_market_t *ret);
 json_t *market_terms_to_json(const market_terms_t *t);
+void market_terms_from_json(const json_t *j, market_terms_t *ret);
 
 /* ---- offers ---- */
 typedef struct offer_record {
@@ -110,7 +111,8 @@ typedef struct billing_record {
         bool closed;
 } billing_record_t;
 
-int store_billing_open_list(store_t *s, billing_record_t **ret, size_t *ret_n); /* free() */
+/* The machines not closed yet, of buyer (NULL: everyone's), by machine id (free()). */
+int store_billing_open_list(store_t *s, const char *buyer, billing_record_t **ret, size_t *ret_n);
 int store_billing_progress(store_t *s, int64_t machine, int64_t posted_until_ms, bool closed);
 
 /* Buyers' machines that billing suspended for an empty balance, to resume on a deposit. */
