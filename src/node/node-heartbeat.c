@@ -6,7 +6,10 @@
  * not answer takes up to 300 ms per stats query: so the VMs' stats are asked by up to
  * NODE_HEARTBEAT_WORKERS threads at once, and no query starts once less than a query's worst
  * case is left of STATS_BUDGET_MS; a VM not asked shows the stats it gave last. Each heartbeat
- * starts at another VM, so slow VMs at the head of the list do not always use up the budget. */
+ * starts at another VM, so slow VMs at the head of the list do not always use up the budget.
+ *
+ * Each heartbeat also says the RM's size (node-capacity.h), measured at the start; the disk's
+ * figure only is measured again, once a minute at most (one statvfs). */
 #include <dirent.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -26,6 +29,7 @@
 #define HEARTBEAT_INTERVAL_MS 1000
 #define STATS_BUDGET_MS 450
 #define STATS_QUERY_MAX_MS 300 /* keep in sync with QEMU_STATS_TIMEOUT_MS (vmm/qemu/qemu-internal.h) */
+#define CAPACITY_DISK_INTERVAL_MS (60 * 1000)
 
 void node_heartbeat_wake(node_t *n) {
         pthread_mutex_lock(&n->wake_lock);
@@ -56,6 +60,20 @@ static void apply_leases(node_t *n, const json_t *leases, int64_t sent_ms) {
         for (size_t i = 0; i < count; i++)
                 if (!json_object_get(leases, vms[i]->name))
                         node_supervise_fence(n, vms[i], sent_ms, "the Oracle holds no lease for it on this RM");
+}
+
+/* The data directory's filesystem measured again (grown, or another one mounted there); a
+ * declared figure holds while that filesystem holds it. A failed statvfs keeps the last
+ * figure. Heartbeat thread only. */
+static void capacity_refresh(node_t *n) {
+        int64_t now = time_now_ms(), disk = 0;
+        if (now - n->capacity_disk_ms < CAPACITY_DISK_INTERVAL_MS)
+                return;
+        n->capacity_disk_ms = now;
+        if (node_capacity_disk_gib(n->data, &disk) < 0)
+                return;
+        int64_t declared = n->capacity_declared.disk_gib;
+        n->capacity.disk_gib = declared > 0 && declared <= disk ? declared : disk;
 }
 
 #define HEARTBEAT_MAX_SNAPSHOTS 256
@@ -137,6 +155,8 @@ void *node_heartbeat_thread(void *arg) {
                 json_t *body = node_proto_heartbeat(n->role, n->listen, n->accel, node_heartbeat_vms(n), snapshots_held(n));
                 node_proto_heartbeat_guest_firewall(body, node_guestfw_active(n));
                 node_proto_heartbeat_confinement(body, n->confine.on, n->confine.reason);
+                capacity_refresh(n);
+                node_proto_heartbeat_capacity(body, &n->capacity);
                 int64_t sent = time_now_ms();
                 http_response_t resp = { 0 };
                 int r = http_call_json(&call, "POST", url, body, 3000, &resp);

@@ -12,6 +12,7 @@
 #include "bundle/bundle.h"
 #include "nest/transfer.h"
 #include "net/http-server.h"
+#include "node/node-capacity.h"
 #include "node/node-confine.h"
 #include "node/node-guestfw.h"
 #include "node/node-proto.h"
@@ -99,6 +100,12 @@ typedef struct node {
         node_guestfw_t guestfw;     /* node-guestfw.h: --guest-firewall, --control-net, the table */
         node_tls_t tls;             /* its certificate and client identity (node-tls.h) */
         node_confine_t confine;     /* node-confine.c: its QEMUs' uids, namespaces and cgroups */
+        node_capacity_t capacity_declared; /* --capacity-*: 0 where not declared */
+        node_capacity_t capacity;   /* what heartbeats report (node-capacity.h): measured at start,
+                                       the declared figures in place of the machine's; disk_gib is
+                                       measured again now and then by the heartbeat thread, the
+                                       only one that touches it after the start */
+        int64_t capacity_disk_ms;   /* when disk_gib was measured (monotonic), heartbeat thread */
 } node_t;
 
 /* The VM commands and the registry have headers of their own: node-vm.h (one entry),

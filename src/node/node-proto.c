@@ -325,6 +325,12 @@ void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on) {
         json_object_set_new(heartbeat, "guest_firewall", json_boolean(on));
 }
 
+void node_proto_heartbeat_capacity(json_t *heartbeat, const node_capacity_t *capacity) {
+        json_object_set_new(heartbeat, "capacity",
+                            json_pack("{s:I,s:I,s:I}", "memory_mib", (json_int_t)capacity->memory_mib, "vcpus",
+                                      (json_int_t)capacity->vcpus, "disk_gib", (json_int_t)capacity->disk_gib));
+}
+
 const json_t *node_proto_heartbeat_leases(const json_t *answer) {
         const json_t *leases = json_object_get(answer, "leases");
         return json_is_object(leases) ? leases : NULL;

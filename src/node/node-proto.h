@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "bundle/bundle.h"
+#include "node/node-capacity.h"
 #include "nest/transfer.h"
 #include "vmm/vmm.h"
 
@@ -152,5 +153,7 @@ void node_proto_heartbeat_guest_firewall(json_t *heartbeat, bool on);
 /* Adds to a heartbeat whether this node confines its QEMUs and, when reason is not "" or NULL,
  * why not or what it cannot limit (node-confine.h; confine_reason null otherwise). */
 void node_proto_heartbeat_confinement(json_t *heartbeat, bool confined, const char *reason);
+/* Adds to a heartbeat the RM's size: capacity {memory_mib, vcpus, disk_gib} (node-capacity.h). */
+void node_proto_heartbeat_capacity(json_t *heartbeat, const node_capacity_t *capacity);
 /* A transfer's progress, posted to the Oracle's heartbeat URL of an operation. */
 json_t *node_proto_progress(uint64_t done, uint64_t total);

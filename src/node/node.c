@@ -19,7 +19,8 @@ static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix node --oracle https://HOST:PORT --name NAME --data DIR [--join TOKEN] "
                    "[--role production|chamber] [--listen ADDR:PORT] [--accel auto|kvm|tcg] [--warm-slots N] "
                    "[--reclaim-idle SECONDS] [--cache-max SIZE] [--driver qemu] [--guest-firewall auto|require|off] "
-                   "[--control-net CIDR[,CIDR...]] [--no-confine]\n");
+                   "[--control-net CIDR[,CIDR...]] [--no-confine] [--capacity-memory MIB] [--capacity-vcpus N] "
+                   "[--capacity-disk GIB]\n");
 }
 
 /* --guest-firewall (default VMATRIX_GUEST_FIREWALL, for tests, else auto) and --control-net. */
@@ -38,6 +39,24 @@ static int parse_guestfw(node_guestfw_t *fw, const char *mode, const char *contr
         return 0;
 }
 
+/* --capacity-memory, --capacity-vcpus and --capacity-disk (NULL: not declared) into declared;
+ * they are held against the machine once the data directory exists (capacity_setup). */
+static int parse_capacity(node_capacity_t *declared, const char *memory, const char *vcpus, const char *disk) {
+        const struct {
+                const char *option, *value;
+                int64_t *ret;
+        } figures[] = { { "--capacity-memory", memory, &declared->memory_mib },
+                        { "--capacity-vcpus", vcpus, &declared->vcpus },
+                        { "--capacity-disk", disk, &declared->disk_gib } };
+        for (size_t i = 0; i < ELEMENTSOF(figures); i++)
+                if (figures[i].value && parse_int64(figures[i].value, 1, NODE_CAPACITY_MAX, figures[i].ret) < 0) {
+                        fprintf(stderr, "vmatrix node: %s must be a whole number from 1 to %lld, not \"%s\"\n",
+                                figures[i].option, (long long)NODE_CAPACITY_MAX, figures[i].value);
+                        return -EINVAL;
+                }
+        return 0;
+}
+
 static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, const char **ret_join,
                       bool *ret_confine) {
         const char *driver = NULL;
@@ -49,9 +68,12 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 { "cache-max", required_argument, NULL, 'c' }, { "driver", required_argument, NULL, 'v' },
                 { "guest-firewall", required_argument, NULL, 'g' }, { "control-net", required_argument, NULL, 'N' },
                 { "join", required_argument, NULL, 'j' },          { "no-confine", no_argument, NULL, 'u' },
+                { "capacity-memory", required_argument, NULL, 'M' }, { "capacity-vcpus", required_argument, NULL, 'V' },
+                { "capacity-disk", required_argument, NULL, 'D' },
                 { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
         };
         const char *accel = "auto", *slots = NULL, *idle = NULL, *cache_max = NULL, *guestfw = NULL, *control = NULL;
+        const char *cap_memory = NULL, *cap_vcpus = NULL, *cap_disk = NULL;
         /* VMATRIX_CONFINE=0 is the default of --no-confine, for local clusters and tests */
         const char *confine_env = getenv("VMATRIX_CONFINE");
         bool confine = !confine_env || !streq(confine_env, "0");
@@ -73,6 +95,9 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 case 'N': control = optarg; break;
                 case 'j': *ret_join = optarg; break;
                 case 'u': confine = false; break;
+                case 'M': cap_memory = optarg; break;
+                case 'V': cap_vcpus = optarg; break;
+                case 'D': cap_disk = optarg; break;
                 case 'h': usage(stdout); exit(0);
                 default: return -EINVAL;
                 }
@@ -134,8 +159,30 @@ static int parse_args(node_t *n, int argc, char **argv, const char **ret_accel, 
                 return -EINVAL;
         if (parse_guestfw(&n->guestfw, guestfw, control) < 0)
                 return -EINVAL;
+        if (parse_capacity(&n->capacity_declared, cap_memory, cap_vcpus, cap_disk) < 0)
+                return -EINVAL;
         *ret_accel = accel;
         *ret_confine = confine;
+        return 0;
+}
+
+/* The RM's size as its heartbeats report it: measured once here (node-heartbeat.c measures the
+ * disk again now and then), the declared figures in place of the machine's. A figure declared
+ * above the machine's is refused: an RM must not offer what it does not have. -errno, logged. */
+static int capacity_setup(node_t *n) {
+        node_capacity_t machine;
+        int r = node_capacity_measure(n->data, &machine);
+        if (r < 0) {
+                log_error("cannot measure this RM's size (data directory %s): %s", n->data, strerror(-r));
+                return r;
+        }
+        _cleanup_free_ char *msg = NULL;
+        r = node_capacity_declare(&machine, &n->capacity_declared, &n->capacity, &msg);
+        if (r < 0) {
+                fprintf(stderr, "vmatrix node: %s\n", msg);
+                return r;
+        }
+        n->capacity_disk_ms = time_now_ms();
         return 0;
 }
 
@@ -193,7 +240,8 @@ int node_main(int argc, char **argv) {
                 free(n.data);
                 n.data = TAKE_PTR(real);
         }
-        if (mkdir_p(n.data, 0755) < 0 || node_tls_setup(&n, join, role_arg) < 0) {
+        /* the size before the enrolment: a node refused for its options does not enrol */
+        if (mkdir_p(n.data, 0755) < 0 || capacity_setup(&n) < 0 || node_tls_setup(&n, join, role_arg) < 0) {
                 node_free(&n);
                 return 2;
         }
@@ -255,7 +303,9 @@ int node_main(int argc, char **argv) {
                 node_free(&n);
                 return 1;
         }
-        log_info("node %s (%s, accel %s) listening on %s, Oracle %s", n.name, n.role, n.accel, n.listen, n.oracle);
+        log_info("node %s (%s, accel %s, %lld MiB, %lld CPUs, %lld GiB) listening on %s, Oracle %s", n.name, n.role,
+                 n.accel, (long long)n.capacity.memory_mib, (long long)n.capacity.vcpus,
+                 (long long)n.capacity.disk_gib, n.listen, n.oracle);
         /* an agent without its heartbeat would get the RM declared down, without its supervisor
          * it would miss crashes: it does not run without all three */
         static void *(*const loops[])(void *) = { node_heartbeat_thread, supervisor_thread, node_balloon_thread,

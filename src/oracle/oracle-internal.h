@@ -56,8 +56,8 @@ struct oracle {
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */
         json_t *missing;          /* VM name -> since when (monotonic ms) its RM reports it not */
-        json_t *rm_view;          /* RM name -> {guest_firewall, confined, confine_reason} of its last
-                                   * heartbeat (oracle-rm-view.c) */
+        json_t *rm_view;          /* RM name -> {guest_firewall, confined, confine_reason, capacity?} of
+                                   * its last heartbeat (oracle-rm-view.c) */
         oracle_liveness_t *liveness; /* which RMs are alive (oracle-liveness.h) */
         pthread_mutex_t imports_lock; /* guards imports */
         json_t *imports;          /* image names being imported right now -> true */
@@ -136,10 +136,12 @@ int oracle_rm_strays(oracle_t *o, const char *rm);
 /* From a heartbeat: the VMs it reported without a lease in leases, and the snapshots it holds. */
 void oracle_placement_strays_record(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases);
 void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t *list);
-/* oracle-rm-view.c: what rm's last heartbeat says of its guests' isolation, and its fields added
- * to rm_json (an RM of GET /v1/rms). */
+/* oracle-rm-view.c: what rm's last heartbeat says of its guests' isolation and its size, and its
+ * fields added to rm_json (an RM of GET /v1/rms). Each takes strays_lock. */
 void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb);
 void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json);
+/* What rm's last heartbeat says of its size: 0, or -ENOENT when none said (yet). */
+int oracle_rm_capacity(oracle_t *o, const char *rm, int64_t *ret_memory_mib, int64_t *ret_vcpus, int64_t *ret_disk_gib);
 
 /* ---- the marketplace's rules (oracle-market-rules.c) ---- */
 struct offer_record;

@@ -141,6 +141,38 @@ static int heartbeat_vms_check(const json_t *vms, char **ret_msg) {
         return 0;
 }
 
+/* capacity as oracle-proto.h says it: *ret_has false when absent or null, else *ret filled;
+ * -EINVAL and a message naming the member otherwise. */
+static int heartbeat_capacity_parse(const json_t *capacity, bool *ret_has, oracle_capacity_t *ret, char **ret_msg) {
+        if (!capacity || json_is_null(capacity)) {
+                *ret_has = false;
+                *ret = (oracle_capacity_t){ 0 };
+                return 0;
+        }
+        if (!json_is_object(capacity)) {
+                *ret_msg = xstrdup("capacity must be an object {memory_mib, vcpus, disk_gib}");
+                return -EINVAL;
+        }
+        const struct {
+                const char *key;
+                int64_t min;
+        } members[] = { { "memory_mib", 1 }, { "vcpus", 1 }, { "disk_gib", 0 } };
+        int64_t v[ELEMENTSOF(members)];
+        for (size_t i = 0; i < ELEMENTSOF(members); i++) {
+                const json_t *m = json_object_get(capacity, members[i].key);
+                if (!json_is_integer(m) || json_integer_value(m) < members[i].min ||
+                    json_integer_value(m) > ORACLE_CAPACITY_MAX) {
+                        *ret_msg = xasprintf("capacity.%s must be a whole number from %lld to %lld", members[i].key,
+                                             (long long)members[i].min, (long long)ORACLE_CAPACITY_MAX);
+                        return -EINVAL;
+                }
+                v[i] = json_integer_value(m);
+        }
+        *ret_has = true;
+        *ret = (oracle_capacity_t){ .memory_mib = v[0], .vcpus = v[1], .disk_gib = v[2] };
+        return 0;
+}
+
 int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, char **ret_msg) {
         const char *role = json_string_value(json_object_get(body, "role"));
         const char *address = json_string_value(json_object_get(body, "address"));
@@ -171,13 +203,20 @@ int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, ch
                                      ORACLE_CONFINE_REASON_MAX);
                 return -EINVAL;
         }
+        bool has_capacity = false;
+        oracle_capacity_t capacity;
+        r = heartbeat_capacity_parse(json_object_get(body, "capacity"), &has_capacity, &capacity, ret_msg);
+        if (r < 0)
+                return r;
         *ret = (oracle_heartbeat_t){ .role = role,
                                      .address = address,
                                      .vms = vms,
                                      .snapshots = snapshots,
                                      .guest_firewall = fw ? json_is_true(fw) : -1,
                                      .confined = json_is_boolean(confined) ? json_is_true(confined) : -1,
-                                     .confine_reason = json_string_value(reason) };
+                                     .confine_reason = json_string_value(reason),
+                                     .has_capacity = has_capacity,
+                                     .capacity = capacity };
         return 0;
 }
 

@@ -53,11 +53,19 @@ int oracle_proto_received_parse(const json_t *res, int64_t version, oracle_recei
 bool oracle_proto_methods_has(const json_t *res, const char *method);
 
 /* POST /v1/rms/NAME/heartbeat: role, address, the VMs it runs ({name, state, stats?}, at most
- * 4096), the snapshots it holds, whether it firewalls its guests (guest_firewall, a bool) and
+ * 4096), the snapshots it holds, whether it firewalls its guests (guest_firewall, a bool),
  * whether it confines its QEMUs (confined, a bool, and confine_reason, a string of at most
- * ORACLE_CONFINE_REASON_MAX bytes, both optional). -EINVAL/-ERANGE and a message naming the first
- * problem. */
+ * ORACLE_CONFINE_REASON_MAX bytes, both optional) and its size (capacity {memory_mib, vcpus,
+ * disk_gib}: integers, memory_mib and vcpus from 1, disk_gib from 0, none above
+ * ORACLE_CAPACITY_MAX; optional, null as absent; other members ignored). A field that is there
+ * but not as said refuses the whole heartbeat, as a node that sends it is broken: -EINVAL/-ERANGE
+ * and a message naming the first problem. */
 #define ORACLE_CONFINE_REASON_MAX 200
+/* keep in sync with NODE_CAPACITY_MAX (node/node-capacity.h) */
+#define ORACLE_CAPACITY_MAX (INT64_C(1) << 40)
+typedef struct oracle_capacity {
+        int64_t memory_mib, vcpus, disk_gib;
+} oracle_capacity_t;
 typedef struct oracle_heartbeat {
         const char *role, *address;
         const json_t *vms;       /* array or NULL */
@@ -65,6 +73,8 @@ typedef struct oracle_heartbeat {
         int guest_firewall;      /* 1 or 0 as the RM says, -1: it does not say (an older node) */
         int confined;            /* 1 or 0: whether the RM confines its QEMUs; -1: it does not say */
         const char *confine_reason; /* why not, or what it cannot limit; NULL: nothing to say */
+        bool has_capacity;       /* false: it does not say (an older node); capacity is zero then */
+        oracle_capacity_t capacity;
 } oracle_heartbeat_t;
 int oracle_proto_heartbeat_parse(const json_t *body, oracle_heartbeat_t *ret, char **ret_msg);
 

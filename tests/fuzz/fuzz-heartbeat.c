@@ -7,7 +7,8 @@
  * The same body also goes to the parser of an operation's progress heartbeat
  * (POST /v1/ops/ID/heartbeat). Checked: what is accepted holds what the parser promises (a
  * role, an IPv4:PORT address, at most 4096 VMs each with a name and a state, a guest firewall
- * flag that is said or not), a refusal comes
+ * flag that is said or not, a capacity said with figures in range or not said and zero), a
+ * refusal comes
  * with a message and no result, and every figure the metrics then hold is finite and >= 0. */
 #include <math.h>
 #include <stdbool.h>
@@ -46,6 +47,12 @@ static void check_heartbeat(const json_t *body) {
         FUZZ_CHECK(!hb.vms || (json_is_array(hb.vms) && json_array_size(hb.vms) <= 4096));
         FUZZ_CHECK(!hb.snapshots || (json_is_array(hb.snapshots) && json_array_size(hb.snapshots) <= 4096));
         FUZZ_CHECK(hb.guest_firewall == -1 || hb.guest_firewall == 0 || hb.guest_firewall == 1);
+        if (hb.has_capacity)
+                FUZZ_CHECK(hb.capacity.memory_mib >= 1 && hb.capacity.memory_mib <= ORACLE_CAPACITY_MAX &&
+                           hb.capacity.vcpus >= 1 && hb.capacity.vcpus <= ORACLE_CAPACITY_MAX &&
+                           hb.capacity.disk_gib >= 0 && hb.capacity.disk_gib <= ORACLE_CAPACITY_MAX);
+        else
+                FUZZ_CHECK(hb.capacity.memory_mib == 0 && hb.capacity.vcpus == 0 && hb.capacity.disk_gib == 0);
         oracle_metrics_t *m = oracle_metrics_new(NULL);
         size_t i;
         const json_t *v;

@@ -478,10 +478,15 @@ static void h_op(const http_request_t *req, http_reply_t *reply) {
 }
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
+        /* one RM that said its size, one that did not (capacity null) */
         http_reply_json(reply, 200,
-                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b,s:b,s:s}]", "name", "prod1", "role", "production",
-                                  "state", "up", "address", "127.0.0.1:7101", "vms", 1, "last_seen", 1.0, "guest_firewall",
-                                  1, "confined", 0, "confine_reason", "not root"));
+                        json_pack("[{s:s,s:s,s:s,s:s,s:i,s:f,s:b,s:b,s:s,s:{s:i,s:i,s:i}},"
+                                  "{s:s,s:s,s:s,s:s,s:i,s:f,s:b,s:n,s:n,s:n}]",
+                                  "name", "prod1", "role", "production", "state", "up", "address", "127.0.0.1:7101", "vms",
+                                  1, "last_seen", 1.0, "guest_firewall", 1, "confined", 0, "confine_reason", "not root",
+                                  "capacity", "memory_mib", 24105, "vcpus", 2, "disk_gib", 251, "name", "ch1", "role",
+                                  "chamber", "state", "up", "address", "127.0.0.1:7102", "vms", 0, "last_seen", 1.0,
+                                  "guest_firewall", 0, "confined", "confine_reason", "capacity"));
 }
 
 static void h_events(const http_request_t *req, http_reply_t *reply) {
@@ -657,18 +662,25 @@ static void test_fake_oracle(void) {
         r = run("rm list --json");
         CHECK(r.status == 0);
         j = json_loads(r.out, 0, NULL);
-        CHECK(json_array_size(j) == 1);
+        CHECK(json_array_size(j) == 2);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "role")), "production");
         CHECK(json_integer_value(json_object_get(json_array_get(j, 0), "vms")) == 1);
         CHECK(json_is_false(json_object_get(json_array_get(j, 0), "confined")));
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(j, 0), "confine_reason")), "not root");
+        /* capacity as the Oracle gave it, null when the RM did not say */
+        const json_t *capacity = json_object_get(json_array_get(j, 0), "capacity");
+        CHECK(json_integer_value(json_object_get(capacity, "memory_mib")) == 24105);
+        CHECK(json_integer_value(json_object_get(capacity, "vcpus")) == 2);
+        CHECK(json_integer_value(json_object_get(capacity, "disk_gib")) == 251);
+        CHECK(json_is_null(json_object_get(json_array_get(j, 1), "capacity")));
         json_decref(j);
         result_clear(&r);
 
         r = run("rm list");
         CHECK(r.status == 0);
-        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  GUEST-FW  CONFINED\n"
-                           "prod1  production  up     127.0.0.1:7101  1    yes       no (not root)\n");
+        CHECK_STREQ(r.out, "NAME   ROLE        STATE  ADDRESS         VMS  CAPACITY         GUEST-FW  CONFINED\n"
+                           "prod1  production  up     127.0.0.1:7101  1    2cpu/23.5G/251G  yes       no (not root)\n"
+                           "ch1    chamber     up     127.0.0.1:7102  0    -                no        -\n");
         result_clear(&r);
 
         setenv("TZ", "UTC", 1);

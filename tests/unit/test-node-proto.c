@@ -349,6 +349,10 @@ static void test_answers(void) {
         node_proto_heartbeat_confinement(hb, false, "not root");
         check_json(hb, "{\"accel\":\"tcg\",\"address\":\"127.0.0.1:7070\",\"confine_reason\":\"not root\","
                        "\"confined\":false,\"role\":\"chamber\",\"snapshots\":[],\"vms\":[]}");
+        hb = node_proto_heartbeat("production", "127.0.0.1:7070", "kvm", json_array(), json_array());
+        node_proto_heartbeat_capacity(hb, &(node_capacity_t){ .memory_mib = 24576, .vcpus = 8, .disk_gib = 0 });
+        check_json(hb, "{\"accel\":\"kvm\",\"address\":\"127.0.0.1:7070\",\"capacity\":{\"disk_gib\":0,"
+                       "\"memory_mib\":24576,\"vcpus\":8},\"role\":\"production\",\"snapshots\":[],\"vms\":[]}");
         check_json(node_proto_progress(5, 10), "{\"done\":5,\"total\":10}");
 
         _cleanup_(json_decrefp) json_t *answer = json_loads("{\"leases\": {\"web1\": 3}}", 0, NULL);

@@ -206,6 +206,79 @@ int main(void) {
                 free(msg);
                 json_decref(body);
         }
+        /* capacity: absent or null is "not said" (an older node); said, three integers in range */
+        {
+                static const struct {
+                        const char *capacity; /* NULL: absent */
+                        bool has;
+                        int64_t memory_mib, vcpus, disk_gib;
+                } good[] = {
+                        { NULL, false, 0, 0, 0 },
+                        { "null", false, 0, 0, 0 },
+                        { "{\"memory_mib\": 24576, \"vcpus\": 8, \"disk_gib\": 200}", true, 24576, 8, 200 },
+                        /* a filesystem under 1 GiB; members a later node may add are ignored */
+                        { "{\"memory_mib\": 1, \"vcpus\": 1, \"disk_gib\": 0, \"gpus\": 2}", true, 1, 1, 0 },
+                        { "{\"memory_mib\": 1099511627776, \"vcpus\": 1099511627776, \"disk_gib\": 1099511627776}",
+                          true, ORACLE_CAPACITY_MAX, ORACLE_CAPACITY_MAX, ORACLE_CAPACITY_MAX },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(good); i++) {
+                        char text[512];
+                        snprintf(text, sizeof text, "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\"%s%s}",
+                                 good[i].capacity ? ", \"capacity\": " : "", good[i].capacity ? good[i].capacity : "");
+                        json_t *j = parse(text);
+                        oracle_heartbeat_t hb = { .has_capacity = !good[i].has, .capacity = { -1, -1, -1 } };
+                        char *msg = NULL;
+                        CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == 0 && !msg);
+                        CHECK(hb.has_capacity == good[i].has);
+                        CHECK(hb.capacity.memory_mib == good[i].memory_mib && hb.capacity.vcpus == good[i].vcpus &&
+                              hb.capacity.disk_gib == good[i].disk_gib);
+                        free(msg);
+                        json_decref(j);
+                }
+                /* there but malformed: the heartbeat is refused, the message names the member */
+                static const struct {
+                        const char *capacity, *names;
+                } bad[] = {
+                        { "[]", "capacity must be an object" },
+                        { "\"24G\"", "capacity must be an object" },
+                        { "8", "capacity must be an object" },
+                        { "true", "capacity must be an object" },
+                        { "{}", "capacity.memory_mib" },
+                        { "{\"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": 1024, \"disk_gib\": 200}", "capacity.vcpus" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": 8}", "capacity.disk_gib" },
+                        { "{\"memory_mib\": -1, \"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": 0, \"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": 0, \"disk_gib\": 200}", "capacity.vcpus" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": 8, \"disk_gib\": -1}", "capacity.disk_gib" },
+                        { "{\"memory_mib\": 1024.5, \"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": 1024.0, \"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": \"1024\", \"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": null, \"disk_gib\": 200}", "capacity.vcpus" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": true, \"disk_gib\": 200}", "capacity.vcpus" },
+                        /* above 2^40: absurd */
+                        { "{\"memory_mib\": 1099511627777, \"vcpus\": 8, \"disk_gib\": 200}", "capacity.memory_mib" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": 9223372036854775807, \"disk_gib\": 200}", "capacity.vcpus" },
+                        { "{\"memory_mib\": 1024, \"vcpus\": 8, \"disk_gib\": 1099511627777}", "capacity.disk_gib" },
+                };
+                for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                        char text[512];
+                        snprintf(text, sizeof text,
+                                 "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"capacity\": %s}",
+                                 bad[i].capacity);
+                        json_t *j = parse(text);
+                        CHECK(j != NULL);
+                        oracle_heartbeat_t hb = { .role = "untouched" };
+                        char *msg = NULL;
+                        CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == -EINVAL);
+                        CHECK(msg && strstr(msg, bad[i].names));
+                        if (!msg || !strstr(msg, bad[i].names))
+                                fprintf(stderr, "capacity %s: %s\n", bad[i].capacity, msg ? msg : "(no message)");
+                        CHECK(strcmp(hb.role, "untouched") == 0 && !hb.has_capacity);
+                        free(msg);
+                        json_decref(j);
+                }
+        }
         {
                 json_t *many = json_array();
                 for (int i = 0; i < 4097; i++)
