@@ -281,6 +281,33 @@ bool oracle_vm_visible_among(const auth_principal_t *p, const vm_record_t *v, co
                              bool act);
 bool oracle_rm_visible(const auth_principal_t *p, const rm_record_t *rm);
 
+/* Who asks (the authorizer's principal), and their name ("" for none). */
+static inline const auth_principal_t *oracle_principal(const http_request_t *req) { return req->principal; }
+static inline const char *oracle_principal_name(const http_request_t *req) {
+        return req->principal ? oracle_principal(req)->user : "";
+}
+
+/* ---- the marketplace's API (oracle-market.c, oracle-market-prices.c, oracle-machines.c,
+ * oracle-billing.c) ---- */
+/* A machine's disk: 1 GiB to 1 TiB (the largest disk a bundle makes). */
+#define MARKET_DISK_GIB_MAX INT64_C(1024)
+/* The market's averages now as GET /v1/market/prices answers them (without history); update:
+ * also write the configurations' estimates and, when they changed, the history. */
+int oracle_market_prices(oracle_t *o, bool update, json_t **ret);
+void oracle_market_prices_update(oracle_t *o);
+/* memory_mib, vcpus, disk_gib of body into c (absent: c's values kept): 0, or a 400 in reply. */
+int oracle_market_size_from_body(const json_t *body, market_config_t *c, http_reply_t *reply);
+/* The registration fee the admin set (0 when none). */
+int oracle_market_fee(oracle_t *o, int64_t *ret);
+json_t *oracle_offer_prices_json(const market_offer_t *f);
+/* The billing loop: posts the charges of every machine as their periods end, suspends the
+ * running machines of a buyer whose money is gone and resumes them after a deposit, and keeps
+ * the market's prices fresh. */
+void *oracle_billing_thread(void *arg);
+extern const http_route_t oracle_market_routes[];
+extern const http_route_t oracle_machine_routes[];
+extern const http_route_t oracle_billing_routes[];
+
 /* ---- the API's route tables (oracle-api.c, oracle-services.c, oracle-metrics-http.c,
  * oracle-accounts.c) ---- */
 extern const http_route_t oracle_account_routes[];

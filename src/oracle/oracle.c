@@ -130,7 +130,8 @@ int oracle_main(int argc, char **argv) {
                 return 1;
         }
         /* both listeners serve one table; each has its own authorizer */
-        const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
+        const http_route_t *const tables[] = { oracle_market_routes, oracle_machine_routes, oracle_billing_routes,
+                                               oracle_api_routes, oracle_account_routes, oracle_nest_routes,
                                                oracle_service_routes, oracle_metrics_routes, oracle_join_routes, NULL };
         _cleanup_free_ http_route_t *routes = routes_concat(tables);
         o.metrics = oracle_metrics_new(o.store);
@@ -155,9 +156,10 @@ int oracle_main(int argc, char **argv) {
                 return 1;
         }
         oracle_ops_recover(&o);
-        pthread_t rec, gc;
+        pthread_t rec, gc, billing;
         if (pthread_create(&rec, NULL, oracle_reconciler_thread, &o) != 0 ||
-            pthread_create(&gc, NULL, oracle_gc_thread, &o) != 0) {
+            pthread_create(&gc, NULL, oracle_gc_thread, &o) != 0 ||
+            pthread_create(&billing, NULL, oracle_billing_thread, &o) != 0) {
                 /* without its reconciler the Oracle would never notice a dead RM: refuse to run */
                 log_error("cannot start the reconciler threads: %m");
                 _exit(1);
@@ -169,6 +171,7 @@ int oracle_main(int argc, char **argv) {
         o.stopping = 1;
         pthread_join(rec, NULL);
         pthread_join(gc, NULL);
+        pthread_join(billing, NULL);
         o.http = http_server_stop(o.http);
         o.tls.http = http_server_stop(o.tls.http);
         /* HAProxy goes with the Oracle: the next Oracle starts it again from the store */
