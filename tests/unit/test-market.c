@@ -604,6 +604,24 @@ static void test_migration(void) {
         /* storage terms did not change: its segment goes on, nothing ended by 260000 */
         CHECK(r.nkind[CHARGE_STORAGE] == 0 && r.open[CHARGE_STORAGE].start_ms == T0);
         result_done(&r);
+
+        /* at the same terms, another offer or another provider starts a new segment as well:
+         * running [0,100000) 100000, [100000,150000) 50000 at pa, then [150000,250000) 100000 at
+         * pb; storage [0,150000) 150000 x 1 at pa */
+        const char *where[][2] = { { "rm-b", "pb" }, { "rm-a", "pb" }, { "rm-b", "pa" } };
+        for (size_t i = 0; i < ELEMENTSOF(where); i++) {
+                h = (history_t){ 0 };
+                add(&h, 0, "active", "rm-a", "pa", a);
+                add(&h, 150000, "active", where[i][0], where[i][1], a);
+                CHECK(compute(&h, 260000, -1, &r) == 0);
+                CHECK(r.nkind[CHARGE_RUNNING] == 3);
+                CHECK(row_is(r.kind[CHARGE_RUNNING][1], 100000, 150000, 50000, "pa"));
+                CHECK(row_is(r.kind[CHARGE_RUNNING][2], 150000, 250000, 100000, where[i][1]));
+                CHECK(r.nkind[CHARGE_RUNNING] == 3 && streq(r.kind[CHARGE_RUNNING][2]->offer, where[i][0]));
+                CHECK(r.nkind[CHARGE_STORAGE] == 1 && row_is(r.kind[CHARGE_STORAGE][0], 0, 150000, 150000, "pa"));
+                CHECK(r.open[CHARGE_STORAGE].start_ms == T0 + 150000);
+                result_done(&r);
+        }
 }
 
 static bool rows_equal(const billing_charge_t *x, const billing_charge_t *y) {
