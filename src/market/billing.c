@@ -26,23 +26,29 @@ typedef enum state_class {
         STATE_TRANSIT,     /* every other transitional state: runs if the state before ran */
 } state_class_t;
 
+#define S(name, class) { name, sizeof name - 1, class }
 static const struct {
         const char *name;
+        size_t len;
         state_class_t class;
 } state_classes[] = {
-        { "registered", STATE_REGISTERED },  { "deleted", STATE_DELETED },
-        { "loading", STATE_RUNNING },        { "active", STATE_RUNNING },
-        { "booting", STATE_STARTING },       { "resuming", STATE_STARTING },
-        { "suspending", STATE_TRANSIT },     { "hibernating", STATE_TRANSIT },
-        { "activating", STATE_TRANSIT },     { "deactivating", STATE_TRANSIT },
-        { "draining", STATE_TRANSIT },       { "stopping", STATE_TRANSIT },
-        { "deleting", STATE_TRANSIT },       { "migrating", STATE_TRANSIT },
-        { "storing", STATE_TRANSIT },
+        S("registered", STATE_REGISTERED), S("deleted", STATE_DELETED),
+        S("loading", STATE_RUNNING),       S("active", STATE_RUNNING),
+        S("booting", STATE_STARTING),      S("resuming", STATE_STARTING),
+        S("suspending", STATE_TRANSIT),    S("hibernating", STATE_TRANSIT),
+        S("activating", STATE_TRANSIT),    S("deactivating", STATE_TRANSIT),
+        S("draining", STATE_TRANSIT),      S("stopping", STATE_TRANSIT),
+        S("deleting", STATE_TRANSIT),      S("migrating", STATE_TRANSIT),
+        S("storing", STATE_TRANSIT),
 };
+#undef S
 
-static state_class_t state_classify(const char *state) {
+/* The class of the len bytes of state (no terminator needed): matched on length and first
+ * byte before any comparison, since this runs once per span of every history. */
+static state_class_t state_classify(const char *state, size_t len) {
         for (size_t i = 0; i < ELEMENTSOF(state_classes); i++)
-                if (state_classes[i].name[0] == state[0] && streq(state_classes[i].name, state))
+                if (state_classes[i].len == len && state_classes[i].name[0] == state[0] &&
+                    memcmp(state_classes[i].name, state, len) == 0)
                         return state_classes[i].class;
         return STATE_OTHER;
 }
@@ -70,7 +76,7 @@ const char *charge_kind_name(charge_kind_t k) {
 /* Booting and resuming are never due for running, whatever came before (the guest starts
  * running when they end); every other transitional state is due exactly when prev_running. */
 bool billing_state_due(charge_kind_t k, const char *state, bool prev_running) {
-        return state && class_due(k, state_classify(state), prev_running);
+        return state && class_due(k, state_classify(state, strlen(state)), prev_running);
 }
 
 /* The price and period of kind k in terms. */
@@ -79,10 +85,16 @@ static void terms_of(const market_terms_t *t, charge_kind_t k, int64_t *ret_pric
         *ret_period_s = k == CHARGE_STORAGE ? t->storage_period_s : t->running_period_s;
 }
 
-/* price x len_ms / period_ms, rounded half up (price >= 0 and 0 <= len_ms <= period_ms in
- * every use, so the result is in [0, price]). */
-static int64_t prorate(int64_t price, __int128 len_ms, __int128 period_ms) {
-        return (int64_t)(((__int128)price * len_ms + period_ms / 2) / period_ms);
+/* a / b for a >= 0, b > 0: in 64 bits when a fits, as it does for any realistic figure (a
+ * 128-bit division is a libgcc call several times slower, and this runs for every segment). */
+static __int128 div_nonneg(__int128 a, int64_t b) {
+        return a <= INT64_MAX ? (__int128)((int64_t)a / b) : a / b;
+}
+
+/* price x len_ms / period_ms, rounded half up (price >= 0, period_ms is a multiple of 1000 and
+ * 0 <= len_ms <= period_ms in every use, so the result is in [0, price]). */
+static int64_t prorate(int64_t price, int64_t len_ms, int64_t period_ms) {
+        return (int64_t)div_nonneg((__int128)price * len_ms + period_ms / 2, period_ms);
 }
 
 /* The charges being built: the one allocation of billing_compute. */
@@ -120,10 +132,10 @@ static void copy_name(char dst[64], const char src[64]) {
         dst[63] = '\0';
 }
 
-static bool segment_continues(const segment_t *g, const billing_span_t *sp, int64_t price, int64_t period_s) {
-        return g->price == price && g->period_s == period_s &&
-               strncmp(g->first->offer, sp->offer, sizeof sp->offer) == 0 &&
-               strncmp(g->first->provider, sp->provider, sizeof sp->provider) == 0;
+/* Are two spans at the same offer of the same provider? */
+static bool same_place(const billing_span_t *a, const billing_span_t *b) {
+        return strncmp(a->offer, b->offer, sizeof a->offer) == 0 &&
+               strncmp(a->provider, b->provider, sizeof a->provider) == 0;
 }
 
 /* Cuts the segment g of kind k, over [g->first->at_ms, end_ms) (end_ms beyond INT64_MAX: still
@@ -131,12 +143,13 @@ static bool segment_continues(const segment_t *g, const billing_span_t *sp, int6
  * fills *open when a period of it runs at now_ms. 0 or -ENOMEM. */
 static int segment_cut(const segment_t *g, charge_kind_t k, __int128 end_ms, int64_t now_ms, int64_t since_ms,
                        charges_t *c, billing_open_t *open) {
-        __int128 s = g->first->at_ms, p = (__int128)g->period_s * 1000;
+        __int128 s = g->first->at_ms;
+        int64_t p = g->period_s * 1000; /* <= PERIOD_MAX_S x 1000 */
 
         if (s <= now_ms && now_ms < end_ms) {
                 *open = (billing_open_t){
                         .open = true,
-                        .start_ms = (int64_t)(s + (now_ms - s) / p * p),
+                        .start_ms = (int64_t)(s + div_nonneg(now_ms - s, p) * p),
                         .price = g->price,
                         .period_s = g->period_s,
                 };
@@ -146,17 +159,21 @@ static int segment_cut(const segment_t *g, charge_kind_t k, __int128 end_ms, int
                 return 0;
 
         /* the first period that ends after since_ms: s + (i + 1) p > since_ms */
-        __int128 i = since_ms > s ? (since_ms - s) / p : 0;
+        __int128 i = since_ms > s ? div_nonneg(since_ms - s, p) : 0;
         billing_charge_t ch = { .kind = k };
-        copy_name(ch.offer, g->first->offer);
-        copy_name(ch.provider, g->first->provider);
+        bool named = false; /* the names are copied for the first row only, not per segment */
         for (__int128 start = s + i * p; start < end_ms; start += p) {
                 __int128 end = start + p < end_ms ? start + p : end_ms;
                 if (end > now_ms)
                         break;
+                if (!named) {
+                        copy_name(ch.offer, g->first->offer);
+                        copy_name(ch.provider, g->first->provider);
+                        named = true;
+                }
                 ch.start_ms = (int64_t)start;
                 ch.end_ms = (int64_t)end;
-                ch.amount = end - start == p ? g->price : prorate(g->price, end - start, p);
+                ch.amount = end - start == p ? g->price : prorate(g->price, (int64_t)(end - start), p);
                 int r = charges_push(c, &ch);
                 if (r < 0)
                         return r;
@@ -188,12 +205,13 @@ int billing_compute(const billing_span_t *spans, size_t n, int64_t now_ms, int64
                         r = -EINVAL;
                         break;
                 }
-                char state[sizeof sp->state + 1];
-                memcpy(state, sp->state, sizeof sp->state);
-                state[sizeof sp->state] = '\0';
-                state_class_t cls = state_classify(state);
+                state_class_t cls = state_classify(sp->state, strnlen(sp->state, sizeof sp->state));
                 bool running = class_due(CHARGE_RUNNING, cls, prev_running);
                 prev_running = running;
+                /* a segment in progress holds span i - 1 (segments are runs of consecutive
+                 * spans), so its place is the place of span i - 1: compared once for both kinds */
+                bool moved = (seg[CHARGE_STORAGE].first || seg[CHARGE_RUNNING].first) &&
+                             !same_place(sp, &spans[i - 1]);
 
                 for (charge_kind_t k = 0; k < _CHARGE_KIND_MAX && r == 0; k++) {
                         segment_t *g = &seg[k];
@@ -207,7 +225,7 @@ int billing_compute(const billing_span_t *spans, size_t n, int64_t now_ms, int64
                                         break;
                                 }
                         }
-                        if (g->first && (!due || !segment_continues(g, sp, price, period_s))) {
+                        if (g->first && (!due || moved || g->price != price || g->period_s != period_s)) {
                                 r = segment_cut(g, k, sp->at_ms, now_ms, since_ms, &c, &op[k]);
                                 g->first = NULL;
                         }
@@ -230,9 +248,11 @@ int billing_compute(const billing_span_t *spans, size_t n, int64_t now_ms, int64
         return 0;
 }
 
+/* 0 also for an o that billing_compute would not fill: a period out of range, a negative price. */
 int64_t billing_open_accrued(const billing_open_t *o, int64_t now_ms) {
-        if (!o || !o->open || o->period_s <= 0 || o->price <= 0)
+        if (!o || !o->open || o->period_s < PERIOD_MIN_S || o->period_s > PERIOD_MAX_S || o->price <= 0)
                 return 0;
-        __int128 p = (__int128)o->period_s * 1000, len = (__int128)now_ms - o->start_ms;
-        return prorate(o->price, len < 0 ? 0 : len > p ? p : len, p);
+        int64_t p = o->period_s * 1000;
+        __int128 len = (__int128)now_ms - o->start_ms;
+        return prorate(o->price, len < 0 ? 0 : len > p ? p : (int64_t)len, p);
 }
