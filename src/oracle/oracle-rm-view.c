@@ -55,8 +55,9 @@ int oracle_rm_capacity(oracle_t *o, const char *rm, int64_t *ret_memory_mib, int
         int64_t memory = json_integer_value(json_object_get(capacity, "memory_mib"));
         int64_t vcpus = json_integer_value(json_object_get(capacity, "vcpus"));
         int64_t disk = json_integer_value(json_object_get(capacity, "disk_gib"));
+        bool known = capacity != NULL;
         pthread_mutex_unlock(&o->strays_lock);
-        if (!capacity)
+        if (!known)
                 return -ENOENT;
         if (ret_memory_mib)
                 *ret_memory_mib = memory;

@@ -1,6 +1,7 @@
 /* Real daemons for unit tests (see daemons.h): fork/exec of vmatrix-test, readiness and state
  * polling over HTTP with deadlines, and cleanup that cannot leak processes. */
 #include "daemons.h"
+#include "base/macro.h"
 #include "model/lifecycle.h"
 
 #include <errno.h>
@@ -342,9 +343,15 @@ static int node_spawn(daemons_t *d, daemon_t *dm, const char *const *env) {
                 join_token(d, dm->role, token, sizeof token);
         char oracle[96];
         snprintf(oracle, sizeof oracle, "https://127.0.0.1:%d", d->oracle.node_port);
-        char *argv[] = { d->exe, "node", "--oracle", oracle, "--name", dm->name, "--role", dm->role,
-                         "--data", dm->data, "--listen", listen, "--driver", "fake",
-                         *token ? "--join" : NULL, token, NULL };
+        char *argv[48] = { d->exe, "node", "--oracle", oracle, "--name", dm->name, "--role", dm->role,
+                           "--data", dm->data, "--listen", listen, "--driver", "fake" };
+        size_t argc = 14;
+        if (*token) {
+                argv[argc++] = "--join";
+                argv[argc++] = token;
+        }
+        for (size_t i = 0; dm->args && dm->args[i] && argc + 1 < ELEMENTSOF(argv); i++)
+                argv[argc++] = (char *)dm->args[i];
         if (spawn(dm, argv, env) < 0)
                 return -1;
         char url[128];

@@ -21,6 +21,8 @@ typedef struct daemon {
         char role[16];      /* a node's role */
         int port;
         int node_port;      /* the Oracle's node channel */
+        const char *const *args; /* a node's further options, NULL-terminated (NULL: none); set
+                                    before its start, kept for its restarts; not copied */
 } daemon_t;
 
 #define DAEMONS_NODES_MAX 3
@@ -60,7 +62,7 @@ void daemons_done(daemons_t *d, bool keep);
  * env: NULL-terminated "NAME=VALUE" set in the daemon only (may be NULL). Returns 0 or -1. */
 int daemons_oracle_start(daemons_t *d, const char *const *env);
 /* Starts node i (0 .. DAEMONS_NODES_MAX-1) named name with role and waits until the Oracle lists
- * it up. The node runs on the fake driver with its default warm slots. */
+ * it up. The node runs on the fake driver with its default warm slots, and d->nodes[i].args. */
 int daemons_node_start(daemons_t *d, int i, const char *name, const char *role, const char *const *env);
 /* Starts a daemon again on its data and port after a stop (restart); a restarted Oracle is
  * ready once the running nodes are up at it again. */

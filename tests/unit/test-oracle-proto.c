@@ -1,5 +1,6 @@
 /* Unit tests for the node<->Oracle protocol, Oracle side (src/oracle/oracle-proto.c), on canned
- * messages: what the Oracle sends, and what it accepts or refuses of nodes' answers and reports. */
+ * messages: what the Oracle sends, and what it accepts or refuses of nodes' answers and reports,
+ * and what the RM view (oracle-rm-view.c) keeps of an accepted heartbeat's capacity. */
 #include "oracle/oracle-proto.h"
 #include "oracle/oracle-internal.h"
 #include "base/macro.h"
@@ -34,6 +35,60 @@ static int saved(const char *text, bool need_state) {
         int r = oracle_proto_saved_parse(j, need_state, &files);
         json_decref(j);
         return r;
+}
+
+/* Records the heartbeat text of rm in o's RM view, as the heartbeat handler does once it accepted it. */
+static void view_record(oracle_t *o, const char *rm, const char *text) {
+        json_t *j = parse(text);
+        oracle_heartbeat_t hb;
+        char *msg = NULL;
+        CHECK(oracle_proto_heartbeat_parse(j, &hb, &msg) == 0);
+        oracle_rm_view_record(o, rm, &hb);
+        free(msg);
+        json_decref(j);
+}
+
+/* What the RM view keeps of a heartbeat's capacity (oracle-rm-view.c): oracle_rm_capacity and
+ * the capacity of GET /v1/rms, unknown (-ENOENT, null) until said and again when a later
+ * heartbeat does not say it. Only strays_lock and rm_view of the Oracle are used. */
+static void test_rm_view_capacity(void) {
+        oracle_t o = { 0 };
+        pthread_mutex_init(&o.strays_lock, NULL);
+        int64_t memory = -7, vcpus = -7, disk = -7;
+        CHECK(oracle_rm_capacity(&o, "rm1", &memory, &vcpus, &disk) == -ENOENT);
+        CHECK(memory == -7 && vcpus == -7 && disk == -7);
+
+        view_record(&o, "rm1", "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\", \"capacity\": "
+                               "{\"memory_mib\": 24576, \"vcpus\": 8, \"disk_gib\": 200}}");
+        view_record(&o, "rm2", "{\"role\": \"production\", \"address\": \"10.0.0.4:7100\"}");
+        CHECK(oracle_rm_capacity(&o, "rm1", &memory, &vcpus, &disk) == 0);
+        CHECK(memory == 24576 && vcpus == 8 && disk == 200);
+        CHECK(oracle_rm_capacity(&o, "rm1", NULL, NULL, NULL) == 0);
+        memory = vcpus = disk = -7;
+        CHECK(oracle_rm_capacity(&o, "rm2", &memory, &vcpus, &disk) == -ENOENT);
+        CHECK(oracle_rm_capacity(&o, "rm3", &memory, &vcpus, &disk) == -ENOENT);
+        CHECK(oracle_rm_capacity(&o, NULL, &memory, &vcpus, &disk) == -ENOENT);
+        CHECK(memory == -7 && vcpus == -7 && disk == -7);
+
+        json_t *rm = json_object();
+        oracle_rm_view_add(&o, "rm1", rm);
+        json_t *want = parse("{\"memory_mib\": 24576, \"vcpus\": 8, \"disk_gib\": 200}");
+        CHECK(json_equal(json_object_get(rm, "capacity"), want));
+        json_decref(want);
+        json_decref(rm);
+        rm = json_object();
+        oracle_rm_view_add(&o, "rm2", rm);
+        CHECK(json_is_null(json_object_get(rm, "capacity")));
+        json_decref(rm);
+
+        /* a later heartbeat without it (the node downgraded): unknown again; a new size replaces the old */
+        view_record(&o, "rm1", "{\"role\": \"production\", \"address\": \"10.0.0.3:7100\"}");
+        CHECK(oracle_rm_capacity(&o, "rm1", &memory, &vcpus, &disk) == -ENOENT);
+        view_record(&o, "rm2", "{\"role\": \"production\", \"address\": \"10.0.0.4:7100\", \"capacity\": "
+                               "{\"memory_mib\": 512, \"vcpus\": 1, \"disk_gib\": 0}}");
+        CHECK(oracle_rm_capacity(&o, "rm2", &memory, &vcpus, &disk) == 0 && memory == 512 && vcpus == 1 && disk == 0);
+        json_decref(o.rm_view);
+        pthread_mutex_destroy(&o.strays_lock);
 }
 
 int main(void) {
@@ -318,5 +373,6 @@ int main(void) {
         CHECK_STREQ(mac, "52:54:00:ff:ff:fe");
         oracle_mac_format(0x1000000, mac);
         CHECK_STREQ(mac, "52:54:00:00:00:01");
+        test_rm_view_capacity();
         return tap_finish();
 }

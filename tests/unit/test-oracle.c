@@ -10,15 +10,22 @@
  *   - the Oracle killed with SIGKILL in the middle of operations: at its crash points
  *     (oracle-before-run, oracle-after-run, oracle-after-save) and at random moments after an
  *     accept; restarted on the same data it finishes or rolls back the op, the VM rests in a
- *     legal state, nothing is lost, the next operation works on the same guest. */
+ *     legal state, nothing is lost, the next operation works on the same guest;
+ *   - each RM's size (capacity) in GET /v1/rms as its node measured it (this machine's CPUs and
+ *     the filesystem of its data directory), lowered by --capacity-memory and --capacity-vcpus;
+ *     a node started with more than the machine has exits with 2 and says why. */
 #include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static daemon_t *rm1, *ch1;
 
@@ -258,6 +265,118 @@ static void oracle_killed_anywhere(daemons_t *d) {
         CHECK(daemons_vm_do(d, vm, "delete", NULL));
 }
 
+/* The capacity of rm in GET /v1/rms: 0 and the figures, or -1 when it has none (null). */
+static int rm_capacity(daemons_t *d, const char *rm, int64_t *ret_memory, int64_t *ret_vcpus, int64_t *ret_disk) {
+        char url[128];
+        snprintf(url, sizeof url, "%s/v1/rms", d->oracle.url);
+        json_t *j = NULL;
+        int r = -1;
+        if (daemons_call("GET", url, NULL, &j) == 200) {
+                size_t i;
+                json_t *e;
+                json_array_foreach(j, i, e) {
+                        const char *name = json_string_value(json_object_get(e, "name"));
+                        const json_t *c = json_object_get(e, "capacity");
+                        if (!name || strcmp(name, rm) != 0 || !json_is_object(c))
+                                continue;
+                        *ret_memory = json_integer_value(json_object_get(c, "memory_mib"));
+                        *ret_vcpus = json_integer_value(json_object_get(c, "vcpus"));
+                        *ret_disk = json_integer_value(json_object_get(c, "disk_gib"));
+                        r = 0;
+                }
+        }
+        json_decref(j);
+        return r;
+}
+
+/* rm_capacity once rm has said it: the Oracle keeps it in memory, so a restarted Oracle (as the
+ * tests before left it) knows it from the RM's next heartbeat on, within a second. */
+static int rm_capacity_wait(daemons_t *d, const char *rm, int64_t *ret_memory, int64_t *ret_vcpus, int64_t *ret_disk) {
+        int64_t deadline = daemons_now_ms() + 5000;
+        while (rm_capacity(d, rm, ret_memory, ret_vcpus, ret_disk) < 0) {
+                if (daemons_now_ms() > deadline)
+                        return -1;
+                daemons_sleep_ms(100);
+        }
+        return 0;
+}
+
+/* The size of the filesystem holding dir, GiB rounded down, as the node measures it. */
+static int64_t disk_gib(const char *dir) {
+        struct statvfs st;
+        return statvfs(dir, &st) == 0 ? (int64_t)(((uint64_t)st.f_blocks * st.f_frsize) >> 30) : -1;
+}
+
+static void test_capacity(daemons_t *d) {
+        int64_t memory = 0, vcpus = 0, disk = 0;
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        /* as measured: this machine's RAM and CPUs, the data directory's filesystem */
+        CHECK(rm_capacity_wait(d, "rm1", &memory, &vcpus, &disk) == 0);
+        CHECK(memory >= 64);
+        CHECK(vcpus > 0 && vcpus == cpus);
+        CHECK(disk > 0 && disk == disk_gib(rm1->data));
+        int64_t machine_memory = memory;
+        CHECK(rm_capacity_wait(d, "ch1", &memory, &vcpus, &disk) == 0);
+        CHECK(memory == machine_memory && vcpus == cpus && disk == disk_gib(ch1->data));
+
+        /* declared lower: the declared figures, from the first heartbeat on; the disk measured */
+        static const char *const declared[] = { "--capacity-memory", "512", "--capacity-vcpus", "1", NULL };
+        daemon_t *cap1 = &d->nodes[2];
+        cap1->args = declared;
+        CHECK(daemons_node_start(d, 2, "cap1", "chamber", NULL) == 0);
+        CHECK(rm_capacity_wait(d, "cap1", &memory, &vcpus, &disk) == 0);
+        CHECK(memory == 512 && vcpus == 1 && disk == disk_gib(cap1->data));
+        daemons_stop(cap1, SIGTERM);
+
+        /* declared above the machine: refused at start, exit 2, with a message naming the option;
+         * with a good join token, so that only the capacity stops it */
+        char url[160], token[256] = "";
+        snprintf(url, sizeof url, "%s/v1/rms/join-tokens", d->oracle.url);
+        json_t *answer = NULL, *body = json_pack("{s:s,s:i}", "role", "chamber", "ttl_s", 600);
+        daemons_call("POST", url, body, &answer);
+        snprintf(token, sizeof token, "%s", json_string_value(json_object_get(answer, "token")) ?: "");
+        json_decref(body);
+        json_decref(answer);
+        CHECK(*token);
+        char data[600], log[600], vcpus_arg[32];
+        snprintf(data, sizeof data, "%s/cap2", d->dir);
+        snprintf(log, sizeof log, "%s/cap2.log", d->dir);
+        snprintf(vcpus_arg, sizeof vcpus_arg, "%ld", cpus + 1);
+        pid_t pid = fork();
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                if (fd >= 0)
+                        dup2(fd, 2);
+                execl(d->exe, d->exe, "node", "--oracle", d->nodes[0].oracle, "--name", "cap2", "--role", "chamber",
+                      "--data", data, "--driver", "fake", "--join", token, "--capacity-vcpus", vcpus_arg, (char *)NULL);
+                _exit(127);
+        }
+        int status = 0;
+        pid_t reaped = 0;
+        for (int64_t deadline = daemons_now_ms() + 20000; pid > 0 && reaped == 0 && daemons_now_ms() < deadline;)
+                if ((reaped = waitpid(pid, &status, WNOHANG)) == 0)
+                        daemons_sleep_ms(20);
+        if (pid > 0 && reaped != pid) { /* it did not refuse: it runs */
+                kill(pid, SIGKILL);
+                waitpid(pid, NULL, 0);
+        }
+        CHECK(pid > 0 && reaped == pid);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+        char text[1024] = "";
+        FILE *f = fopen(log, "re");
+        if (f) {
+                size_t n = fread(text, 1, sizeof text - 1, f);
+                text[n] = 0;
+                fclose(f);
+        }
+        CHECK(strstr(text, "--capacity-vcpus") && strstr(text, "is more than this machine has online"));
+        /* refused before it enrolled: the Oracle never heard of it */
+        CHECK(rm_capacity(d, "cap2", &memory, &vcpus, &disk) == -1);
+        char st[16];
+        daemons_rm_state(d, "cap2", st);
+        CHECK_STREQ(st, "");
+}
+
 int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
@@ -281,6 +400,9 @@ int main(void) {
                 oracle_crash_point(&d, "c3", "oracle-after-save", "hibernate");
         if (tap_failed == 0)
                 oracle_killed_anywhere(&d);
+        /* last: the RM it adds must not take the others' placements */
+        if (tap_failed == 0)
+                test_capacity(&d);
         fprintf(stderr, "test-oracle: %lld ms\n", (long long)(daemons_now_ms() - t0));
         daemons_done(&d, tap_failed > 0);
         return tap_finish();
