@@ -57,6 +57,55 @@ static const cli_option_t image_import_options[] = {
         { NULL },
 };
 
+static const cli_option_t rm_assign_options[] = {
+        { "provider", "USER", "the provider who sells this RM's capacity" },
+        { "none", NULL, "take the RM back from its provider (when no machine is stored at its offer)" },
+        { NULL },
+};
+
+static const cli_option_t offer_set_options[] = {
+        { "vcpus", "N", "vCPUs sold on this RM", NULL, true },
+        { "vcpu-price", "P", "price of one vCPU per running period", NULL, true },
+        { "memory", "MIB", "RAM sold on this RM, in MiB", NULL, true },
+        { "memory-price", "P", "price of one GiB of RAM per running period", NULL, true },
+        { "running-period", "D", "the running period, such as 1h or 3600s (1 s to 3650 d)", NULL, true },
+        { "disk", "GIB", "disk sold on this RM, in GiB", NULL, true },
+        { "disk-price", "P", "price of one GiB of disk per storage period", NULL, true },
+        { "storage-period", "D", "the storage period, such as 30d", NULL, true },
+        { NULL },
+};
+
+#define MACHINE_SIZE_OPTIONS                                                                                           \
+        { "image", "IMAGE", "the image it is made from" },                                                           \
+        { "config", "NAME", "a suggested configuration (market configs) for image and size" },                       \
+        { "memory", "MIB", "RAM in MiB, 16..65536" }, { "vcpus", "N", "virtual CPUs, 1..64" },                       \
+        { "disk", "GIB", "disk in GiB, 1..1024" },                                                                  \
+        { "bid-storage", "P/D", "the most it pays for storage, a price per period (such as 3/30d)" },                \
+        { "bid-running", "P/D", "the most it pays for running, a price per period (such as 0.05/1h)" }
+
+static const cli_option_t vm_register_options[] = {
+        MACHINE_SIZE_OPTIONS,
+        { NULL },
+};
+
+static const cli_option_t vm_store_options[] = {
+        { "at", "RM", "the RM of the offer to store it at (vm offers lists them)", NULL, true },
+        { NULL },
+};
+
+static const cli_option_t market_config_options[] = {
+        { "image", "IMAGE", "the image", NULL, true },
+        { "memory", "MIB", "RAM in MiB", NULL, true },
+        { "vcpus", "N", "virtual CPUs", NULL, true },
+        { "disk", "GIB", "disk in GiB", NULL, true },
+        { NULL },
+};
+
+static const cli_option_t market_prices_options[] = {
+        { "history", NULL, "also the last 100 changes of the averages" },
+        { NULL },
+};
+
 static const cli_option_t vm_create_options[] = {
         { "image", "IMAGE", "image to create the VM from", NULL, true },
         { "memory", "MIB", "guest memory in MiB, 16..65536" },
@@ -181,12 +230,36 @@ static const cli_command_t commands[] = {
         { "rm fence", cmd_rm_fence, "NAME", NULL,
           "declare an RM down now and fence its VMs (an operator's decision while the Oracle holds fencing for an "
           "isolation)" },
+        { "rm assign", cmd_rm_assign, "NAME", rm_assign_options,
+          "hand an RM to a provider, who sells its capacity in the marketplace (operators)" },
+        { "offer set", cmd_offer_set, "RM", offer_set_options,
+          "sell capacity on one of your RMs at these unit prices (machines stored already keep theirs)" },
+        { "offer list", cmd_offer_list, NULL, NULL,
+          "your offers: capacity used and free, the buyers' machines held there, revenue, the market's averages" },
+        { "offer withdraw", cmd_offer_withdraw, "RM", NULL, "take an offer off the market (when nothing is stored there)" },
+        { "market configs", cmd_market_configs, NULL, NULL, "the suggested configurations, with estimated prices" },
+        { "market config add", cmd_market_config_add, "NAME", market_config_options,
+          "add a suggested configuration (admin)" },
+        { "market config delete", cmd_market_config_delete, "NAME", NULL, "remove a suggested configuration (admin)" },
+        { "market prices", cmd_market_prices, NULL, market_prices_options,
+          "the market's average prices per vCPU, GiB of RAM and GiB of disk, and of each configuration" },
+        { "market fee", cmd_market_fee, "[AMOUNT]", NULL, "show, or set (admin), the fee for registering a machine" },
+        { "account show", cmd_account_show, "[USER]", NULL,
+          "a balance, the charges per machine and period, and when the money runs out at the current rates" },
+        { "account deposit", cmd_account_deposit, "USER AMOUNT", NULL, "put money into an account (admin)" },
         { "image build", cmd_image_build, "BUILTIN", NULL, "build and register a builtin image (tiny-http)" },
         { "image list", cmd_image_list, NULL, NULL, "list images" },
         { "image delete", cmd_image_delete, "NAME", NULL, "delete an image that no VM or service uses" },
         { "image import", cmd_image_import, "FILE", image_import_options,
           "register a user's qcow2 or raw disk image (BIOS boot)" },
         { "vm create", cmd_vm_create, "NAME", vm_create_options, "create a VM in the Nest (-> stored)" },
+        { "vm register", cmd_vm_register, "NAME", vm_register_options,
+          "register a machine in the marketplace with the price you bid (-> registered; nowhere yet)" },
+        { "vm edit", cmd_vm_edit, "NAME", vm_register_options, "change a registered machine's size, image or bid" },
+        { "vm offers", cmd_vm_offers, "NAME", NULL,
+          "the offers that fit a registered machine, cheapest first (or, once stored, where it could migrate)" },
+        { "vm store", cmd_vm_store, "NAME", vm_store_options,
+          "store a registered machine at an offer, at the offer's prices now (-> stored)" },
         { "vm boot", cmd_vm_action, "NAME", vm_rm_options, "boot a VM on a chamber RM (-> loading)", CMD_WAITS },
         { "vm suspend", cmd_vm_action, "NAME", NULL, "suspend a VM, it stays on its RM (-> suspended)", CMD_WAITS },
         { "vm resume", cmd_vm_action, "NAME", NULL, "resume a suspended VM where it is", CMD_WAITS },

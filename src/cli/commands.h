@@ -47,6 +47,22 @@ int cmd_token_create(cli_t *c);
 int cmd_token_list(cli_t *c);
 int cmd_token_revoke(cli_t *c);
 
+int cmd_rm_assign(cli_t *c); /* cmd-market.c */
+int cmd_offer_set(cli_t *c);
+int cmd_offer_list(cli_t *c);
+int cmd_offer_withdraw(cli_t *c);
+int cmd_market_configs(cli_t *c);
+int cmd_market_config_add(cli_t *c);
+int cmd_market_config_delete(cli_t *c);
+int cmd_market_prices(cli_t *c);
+int cmd_market_fee(cli_t *c);
+int cmd_vm_register(cli_t *c); /* cmd-machine.c */
+int cmd_vm_edit(cli_t *c);
+int cmd_vm_offers(cli_t *c);
+int cmd_vm_store(cli_t *c);
+int cmd_account_show(cli_t *c);
+int cmd_account_deposit(cli_t *c);
+
 int cmd_nest_stats(cli_t *c);
 int cmd_events(cli_t *c);
 int cmd_sim(cli_t *c); /* cmd-sim.c: local, no Oracle */
