@@ -398,11 +398,42 @@ static void h_offers_for(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200, arr);
 }
 
+/* GET /v1/vms/:name/history: the machine's recorded state intervals, which its charges are
+ * computed from: [{at_ms, state, offer, provider, terms}], oldest first. */
+static void h_history(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        vm_record_t vm = { 0 };
+        int r = store_vm_get(o->store, req->params[0], &vm);
+        int64_t machine = vm.market.machine;
+        vm_record_clear(&vm);
+        if (r < 0 || !machine) {
+                http_reply_error(reply, r < 0 ? 404 : 409, r < 0 ? "not_found" : "illegal_transition",
+                                 r < 0 ? "no vm named \"%s\"" : "vm \"%s\" is not a buyer's machine", req->params[0]);
+                return;
+        }
+        billing_span_t *spans = NULL;
+        size_t n = 0;
+        if (store_spans_get(o->store, machine, &spans, &n) < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(arr, json_pack("{s:I,s:s,s:s?,s:s?,s:o}", "at_ms", (json_int_t)spans[i].at_ms,
+                                                     "state", spans[i].state, "offer",
+                                                     *spans[i].offer ? spans[i].offer : NULL, "provider",
+                                                     *spans[i].provider ? spans[i].provider : NULL, "terms",
+                                                     market_terms_to_json(&spans[i].terms)));
+        free(spans);
+        http_reply_json(reply, 200, json_pack("{s:I,s:o}", "machine", (json_int_t)machine, "spans", arr));
+}
+
 /* Before oracle_api_routes, whose POST /v1/vms/:name/:action would take /store. */
 const http_route_t oracle_machine_routes[] = {
         { "POST", "/v1/machines", h_register, PERM_VM_ACT, OWNER_NONE },
         { "PATCH", "/v1/vms/:name", h_edit, PERM_VM_ACT, OWNER_VM },
         { "POST", "/v1/vms/:name/store", h_store, PERM_VM_ACT, OWNER_VM },
         { "GET", "/v1/vms/:name/offers", h_offers_for, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/vms/:name/history", h_history, PERM_VM_READ, OWNER_VM },
         { NULL },
 };
