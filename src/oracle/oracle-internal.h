@@ -304,6 +304,8 @@ json_t *oracle_offer_prices_json(const market_offer_t *f);
  * running machines of a buyer whose money is gone and resumes them after a deposit, and keeps
  * the market's prices fresh. */
 void *oracle_billing_thread(void *arg);
+/* Every route table of the Oracle's API, NULL-terminated, in matching order (oracle.c). */
+extern const http_route_t *const oracle_route_tables[];
 extern const http_route_t oracle_market_routes[];
 extern const http_route_t oracle_machine_routes[];
 extern const http_route_t oracle_billing_routes[];

@@ -25,6 +25,14 @@ static char *default_guest_dir(void) {
         return xasprintf("%s/guest/tiny-http", dir ? dir : ".");
 }
 
+/* Every table of the API, in the order routes are matched (the first match wins: the
+ * marketplace's POST /v1/vms/:name/store before the API's POST /v1/vms/:name/:action). */
+const http_route_t *const oracle_route_tables[] = { oracle_market_routes, oracle_machine_routes,
+                                                    oracle_billing_routes, oracle_api_routes,
+                                                    oracle_account_routes, oracle_nest_routes,
+                                                    oracle_service_routes, oracle_metrics_routes,
+                                                    oracle_join_routes, NULL };
+
 /* One route table from the NULL-terminated list of tables. */
 static http_route_t *routes_concat(const http_route_t *const *tables) {
         size_t total = 0;
@@ -130,10 +138,7 @@ int oracle_main(int argc, char **argv) {
                 return 1;
         }
         /* both listeners serve one table; each has its own authorizer */
-        const http_route_t *const tables[] = { oracle_market_routes, oracle_machine_routes, oracle_billing_routes,
-                                               oracle_api_routes, oracle_account_routes, oracle_nest_routes,
-                                               oracle_service_routes, oracle_metrics_routes, oracle_join_routes, NULL };
-        _cleanup_free_ http_route_t *routes = routes_concat(tables);
+        _cleanup_free_ http_route_t *routes = routes_concat(oracle_route_tables);
         o.metrics = oracle_metrics_new(o.store);
         oracle_switch_init(&o);
         r = http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = routes, .upload_dir = tmp, .userdata = &o,

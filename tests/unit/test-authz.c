@@ -51,11 +51,11 @@ static char *path_for(const http_route_t *r, const who_t *w, bool mine, const ch
                 const char *v = "x";
                 if (strncmp(r->pattern, "/v1/vms/", 8) == 0 && n == 0)
                         v = mine ? (streq(user, "buy2") ? "vm-b2" : "vm-b1") : (streq(user, "buy2") ? "vm-b1" : "vm-b2");
-                else if (strncmp(r->pattern, "/v1/rms/", 8) == 0)
+                else if (strncmp(r->pattern, "/v1/rms/", 8) == 0 || strncmp(r->pattern, "/v1/offers/", 11) == 0)
                         v = mine ? "rm1" : "rm2";
                 else if (strncmp(r->pattern, "/v1/ops/", 8) == 0)
                         v = mine ? op_mine : op_other;
-                else if (strncmp(r->pattern, "/v1/users/", 10) == 0)
+                else if (strncmp(r->pattern, "/v1/users/", 10) == 0 || strncmp(r->pattern, "/v1/accounts/", 13) == 0)
                         v = mine ? user : "buy2-other";
                 else if (strncmp(r->pattern, "/v1/tokens/", 11) == 0)
                         v = mine ? tok_mine : tok_other;
@@ -167,9 +167,7 @@ int main(void) {
         time_sleep_ms(5); /* the expired one is now past its expiry */
 
         /* the whole route table, each handler a probe */
-        const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
-                                               oracle_service_routes, oracle_metrics_routes, oracle_join_routes,
-                                               NULL };
+        const http_route_t *const *tables = oracle_route_tables;
         size_t total = 0;
         for (size_t t = 0; tables[t]; t++)
                 for (size_t i = 0; tables[t][i].method; i++)

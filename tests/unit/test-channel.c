@@ -357,9 +357,7 @@ int main(void) {
         tls_args(a_none, sizeof a_none, ca, NULL, NULL, "oracle.vmatrix", np);
         tls_args(a_oracle, sizeof a_oracle, ca, o_cert, o_key, "oracle.vmatrix", np);
         tls_args(a_rm, sizeof a_rm, ca, rm1_cert, rm1_key, "oracle.vmatrix", np);
-        const http_route_t *const tables[] = { oracle_api_routes, oracle_account_routes, oracle_nest_routes,
-                                               oracle_service_routes, oracle_metrics_routes, oracle_join_routes,
-                                               NULL };
+        const http_route_t *const *tables = oracle_route_tables;
         routes = wrong = 0;
         for (size_t t = 0; tables[t]; t++)
                 for (const http_route_t *r = tables[t]; r->method; r++, routes++) {
