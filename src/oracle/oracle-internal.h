@@ -158,6 +158,9 @@ int oracle_market_placement(const vm_record_t *vm, const char *wanted, const cha
 int oracle_market_migrate_intent(oracle_t *o, vm_record_t *vm, const char *rm, json_t *args, char **ret_msg);
 /* At a migration's commit: the machine is at its new offer, with the terms of op's args. */
 void oracle_market_migrate_commit(const op_record_t *op, vm_record_t *vm);
+/* After a buyer's machine migrated (op committed vm): a "provider-migration" event (or
+ * "offer-migration" within one provider) naming both offers and the new prices. */
+void oracle_market_migrated(oracle_t *o, const op_record_t *op, const vm_record_t *vm);
 /* Machine b's charges up to now_ms from its recorded history: post writes the ended periods to
  * the ledger (each with its "charge" event) and billing's progress; without post they are only
  * added up into *ret_unposted. open[] gets what accrues now; *ret_closed whether nothing ever

@@ -108,6 +108,25 @@ void oracle_market_migrate_commit(const op_record_t *op, vm_record_t *vm) {
         SET(vm->market.offer_next, "");
 }
 
+void oracle_market_migrated(oracle_t *o, const op_record_t *op, const vm_record_t *vm) {
+        vm_record_t prev = { 0 };
+        if (!vm->market.machine || vm_record_from_json(op->prev, &prev) < 0)
+                return;
+        char run[MONEY_TEXT_MAX], sto[MONEY_TEXT_MAX], rp[DURATION_TEXT_MAX], sp[DURATION_TEXT_MAX];
+        money_format(vm->market.terms.running_price, run);
+        money_format(vm->market.terms.storage_price, sto);
+        duration_format(vm->market.terms.running_period_s, rp);
+        duration_format(vm->market.terms.storage_period_s, sp);
+        _cleanup_free_ char *why = xasprintf("from RM %s of %s to RM %s of %s: running %s per %s, storage %s per %s "
+                                             "from now; %s's charges closed at the switch",
+                                             prev.market.offer, prev.market.provider, vm->market.offer,
+                                             vm->market.provider, run, rp, sto, sp, prev.market.provider);
+        store_event_add(o->store, streq(prev.market.provider, vm->market.provider) ? "offer-migration"
+                                                                                   : "provider-migration",
+                        vm->name, NULL, vm->market.offer, why);
+        vm_record_clear(&prev);
+}
+
 /* The charge of kind for machine b, as a ledger row. */
 static void charge_row(const billing_record_t *b, const billing_charge_t *c, int64_t now_ms, charge_record_t *ret) {
         *ret = (charge_record_t){ .machine = b->machine, .start_ms = c->start_ms, .end_ms = c->end_ms,

@@ -125,6 +125,8 @@ void oracle_run_migrate_live(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         json_decref(started);
         json_decref(sent);
         int64_t committed = vm->version + 1;
-        if (oracle_op_finish(o, op, vm, true, NULL, result, false) >= 0)
+        if (oracle_op_finish(o, op, vm, true, NULL, result, false) >= 0) {
+                oracle_market_migrated(o, op, vm);
                 oracle_node_forget(o, origin, vm->name, committed);
+        }
 }

@@ -113,7 +113,8 @@ static void migrate_stored(oracle_t *o, op_record_t *op, vm_record_t *vm, const 
                                    "a stored machine's bundle is in the Nest: only its offer and prices move");
         SET(vm->state, "stored");
         oracle_market_migrate_commit(op, vm);
-        oracle_op_finish(o, op, vm, true, NULL, result, false);
+        if (oracle_op_finish(o, op, vm, true, NULL, result, false) >= 0)
+                oracle_market_migrated(o, op, vm);
 }
 
 void oracle_run_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
@@ -214,7 +215,9 @@ void oracle_run_migrate(oracle_t *o, op_record_t *op, vm_record_t *vm) {
         SET(vm->address, "");
         vm->pid = 0;
         int64_t committed = vm->version + 1;
-        if (oracle_op_finish(o, op, vm, true, NULL, result, false) >= 0)
+        if (oracle_op_finish(o, op, vm, true, NULL, result, false) >= 0) {
+                oracle_market_migrated(o, op, vm);
                 oracle_node_forget(o, origin, vm->name, committed);
+        }
 }
 

@@ -415,15 +415,18 @@ static void test_run_and_bill(void) {
         char path[96];
         snprintf(path, sizeof path, "/v1/events?after=0&limit=1000");
         CHECK(admin("GET", path, NULL, &events) == 200);
-        size_t n_charge = 0, n_store = 0, n_registered = 0;
+        size_t n_charge = 0, n_store = 0, n_registered = 0, n_provider = 0, n_offer = 0;
         json_t *e;
         json_array_foreach(events, i, e) {
                 const char *k = json_string_value(json_object_get(e, "kind"));
                 n_charge += streq(k, "charge");
                 n_store += streq(k, "store");
                 n_registered += streq(k, "registered");
+                n_provider += streq(k, "provider-migration");
+                n_offer += streq(k, "offer-migration");
         }
         CHECK(n_charge > 5 && n_store >= 1 && n_registered >= 2);
+        CHECK(n_provider == 2 && n_offer == 1); /* pa1 -> pb1 -> pa2, then pa2 -> pa1 while stored */
         json_decref(events);
 }
 
