@@ -170,42 +170,53 @@ static void buyer_machines_act(oracle_t *o, const char *buyer, bool suspend) {
         store_vm_list_free(vms, n);
 }
 
-/* Each buyer with something open: suspended when its money is gone, resumed when back. */
+/* Each buyer with something running or suspended for want of money: suspended when its money
+ * is gone, resumed when it is back. A buyer's balance is read only for those. */
 static void money_tick(billing_loop_t *b, int64_t now) {
         oracle_t *o = b->o;
-        json_t *seen = json_object();
+        /* buyer -> {"accrued": what its open periods have accrued, "running", "unpaid"} */
+        json_t *buyers = json_object();
         json_t *unpaid = NULL;
         if (store_unpaid_list(o->store, NULL, &unpaid) >= 0) {
                 size_t i;
                 json_t *u;
-                json_array_foreach(unpaid, i, u) json_object_set_new(seen, json_string_value(json_object_get(u, "buyer")),
-                                                                     json_integer(0));
+                json_array_foreach(unpaid, i, u) json_object_set_new(
+                        buyers, json_string_value(json_object_get(u, "buyer")),
+                        json_pack("{s:I,s:b,s:b}", "accrued", (json_int_t)0, "running", 0, "unpaid", 1));
         }
         json_decref(unpaid);
-        /* what each buyer's open periods have accrued, from the loop's memory */
         for (size_t i = 0; i < b->n_due; i++) {
                 const due_t *d = &b->due[i];
                 if (!*d->buyer)
                         continue;
-                int64_t accrued = 0;
+                json_t *cur = json_object_get(buyers, d->buyer);
                 bool running = d->open[CHARGE_RUNNING].open;
+                if (!cur && !running)
+                        continue; /* only storing: nothing to suspend */
+                if (!cur) {
+                        cur = json_pack("{s:I,s:b,s:b}", "accrued", (json_int_t)0, "running", 0, "unpaid", 0);
+                        json_object_set_new(buyers, d->buyer, cur);
+                }
+                int64_t accrued = 0;
                 for (int k = 0; k < _CHARGE_KIND_MAX; k++)
                         accrued += billing_open_accrued(&d->open[k], now);
-                json_t *cur = json_object_get(seen, d->buyer);
-                if (!cur && !running)
-                        continue;
-                json_object_set_new(seen, d->buyer, json_integer(json_integer_value(cur) + accrued));
+                json_object_set_new(cur, "accrued", json_integer(json_integer_value(json_object_get(cur, "accrued")) + accrued));
+                if (running)
+                        json_object_set_new(cur, "running", json_true());
         }
         const char *buyer;
-        json_t *acc;
-        json_object_foreach(seen, buyer, acc) {
+        json_t *info;
+        json_object_foreach(buyers, buyer, info) {
                 int64_t balance = 0;
                 if (store_balance_get(o->store, buyer, &balance) < 0)
                         continue;
-                int64_t available = balance - json_integer_value(acc);
-                buyer_machines_act(o, buyer, available <= 0);
+                int64_t available = balance - json_integer_value(json_object_get(info, "accrued"));
+                if (available <= 0 && json_is_true(json_object_get(info, "running")))
+                        buyer_machines_act(o, buyer, true);
+                else if (available > 0 && json_is_true(json_object_get(info, "unpaid")))
+                        buyer_machines_act(o, buyer, false);
         }
-        json_decref(seen);
+        json_decref(buyers);
 }
 
 void *oracle_billing_thread(void *arg) {
