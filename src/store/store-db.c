@@ -330,16 +330,13 @@ int store_row_get(store_t *s, const char *sql, const char *key, store_row_fn fro
         return r;
 }
 
-int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_row, store_row_clear_fn clear,
-                    void *ret, size_t *ret_n) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+int store_rows_collect(sqlite3_stmt *st, size_t size, store_row_fn from_row, store_row_clear_fn clear, void *ret,
+                       size_t *ret_n) {
         char *list = NULL;
         size_t n = 0;
         int rc = SQLITE_ERROR;
         while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
                 from_row(st, array_append(&list, &n, size));
-        store_unlock(s);
         if (rc != SQLITE_DONE) {
                 for (size_t i = 0; clear && i < n; i++)
                         clear(list + i * size);
@@ -351,3 +348,24 @@ int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_
         return 0;
 }
 
+int store_rows_list(store_t *s, const char *sql, size_t size, store_row_fn from_row, store_row_clear_fn clear,
+                    void *ret, size_t *ret_n) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        int r = store_rows_collect(st, size, from_row, clear, ret, ret_n);
+        store_unlock(s);
+        return r;
+}
+
+int store_rows_json(sqlite3_stmt *st, store_row_json_fn row, json_t **ret) {
+        json_t *arr = json_array();
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_array_append_new(arr, row(st));
+        if (rc != SQLITE_DONE) {
+                json_decref(arr);
+                return -EIO;
+        }
+        *ret = arr;
+        return 0;
+}

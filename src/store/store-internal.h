@@ -51,5 +51,13 @@ static inline int store_bind_text(sqlite3_stmt *st, int idx, const char *text) {
         return sqlite3_bind_text(st, idx, text ? text : "", -1, SQLITE_TRANSIENT);
 }
 
+/* The rows of the prepared (and bound) statement st, as store_rows_list reads them; st may be
+ * NULL (a failed prepare: -EIO). Call with the store locked. */
+int store_rows_collect(sqlite3_stmt *st, size_t size, store_row_fn from_row, store_row_clear_fn clear, void *ret,
+                       size_t *ret_n);
+/* The rows of st, each made into JSON by row, as a new array in *ret: 0 or -EIO. Locked. */
+typedef json_t *(*store_row_json_fn)(sqlite3_stmt *st);
+int store_rows_json(sqlite3_stmt *st, store_row_json_fn row, json_t **ret);
+
 static inline void store_finalizep(sqlite3_stmt **st) { sqlite3_finalize(*st); }
 #define _cleanup_stmt_ _cleanup_(store_finalizep)

@@ -84,29 +84,17 @@ out:
         return r;
 }
 
+static void span_row(sqlite3_stmt *st, void *ret) { span_from_row(st, ret); }
+
 int store_spans_get(store_t *s, int64_t machine, billing_span_t **ret, size_t *ret_n) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
                 store_prepare(s, "SELECT " SPAN_COLUMNS " FROM spans WHERE machine=? ORDER BY seq");
-        int r = -EIO;
-        billing_span_t *list = NULL;
-        size_t n = 0;
-        if (st) {
+        if (st)
                 sqlite3_bind_int64(st, 1, machine);
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        span_from_row(st, array_append(&list, &n, sizeof *list));
-                if (rc == SQLITE_DONE)
-                        r = 0;
-        }
+        int r = store_rows_collect(st, sizeof **ret, span_row, NULL, ret, ret_n);
         store_unlock(s);
-        if (r < 0) {
-                free(list);
-                return r;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return r;
 }
 
 int store_span_backdate(store_t *s, int64_t machine, int64_t at_ms) {
@@ -139,23 +127,14 @@ int store_spans_last_seq(store_t *s, int64_t *ret) {
         return r;
 }
 
+static json_t *machine_json(sqlite3_stmt *st) { return json_integer(sqlite3_column_int64(st, 0)); }
+
 int store_spans_changed(store_t *s, int64_t after_seq, json_t **ret) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT DISTINCT machine FROM spans WHERE seq > ?");
-        int r = -EIO;
-        if (st) {
+        if (st)
                 sqlite3_bind_int64(st, 1, after_seq);
-                json_t *arr = json_array();
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        json_array_append_new(arr, json_integer(sqlite3_column_int64(st, 0)));
-                if (rc == SQLITE_DONE) {
-                        *ret = arr;
-                        r = 0;
-                } else {
-                        json_decref(arr);
-                }
-        }
+        int r = store_rows_json(st, machine_json, ret);
         store_unlock(s);
         return r;
 }
@@ -208,43 +187,33 @@ int store_charge_post(store_t *s, const charge_record_t *c) {
         return r < 0 ? r : posted ? 1 : 0;
 }
 
+static json_t *charge_json(sqlite3_stmt *st) {
+        return json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "machine", (json_int_t)sqlite3_column_int64(st, 0),
+                         "vm", (const char *)sqlite3_column_text(st, 1), "buyer", (const char *)sqlite3_column_text(st, 2),
+                         "provider", (const char *)sqlite3_column_text(st, 3), "offer",
+                         (const char *)sqlite3_column_text(st, 4), "kind", (const char *)sqlite3_column_text(st, 5),
+                         "period_start", (json_int_t)sqlite3_column_int64(st, 6), "period_end",
+                         (json_int_t)sqlite3_column_int64(st, 7), "amount", (json_int_t)sqlite3_column_int64(st, 8),
+                         "posted_ms", (json_int_t)sqlite3_column_int64(st, 9));
+}
+
+/* Binds the optional text filters p[0..n) as parameters 1..n (NULL: unbound, so ?N IS NULL). */
+static void bind_filters(sqlite3_stmt *st, const char *const *p, int n) {
+        for (int i = 0; st && i < n; i++)
+                if (p[i])
+                        store_bind_text(st, i + 1, p[i]);
+}
+
 int store_charges_list(store_t *s, const char *buyer, const char *provider, const char *vm, int limit, json_t **ret) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "SELECT machine,vm,buyer,provider,offer,kind,period_start_ms,period_end_ms,amount,posted_ms FROM "
                    "charges WHERE (?1 IS NULL OR buyer=?1) AND (?2 IS NULL OR provider=?2) AND (?3 IS NULL OR vm=?3) "
                    "ORDER BY posted_ms DESC, period_start_ms DESC LIMIT ?4");
-        int r = -EIO;
-        if (st) {
-                if (buyer)
-                        store_bind_text(st, 1, buyer);
-                if (provider)
-                        store_bind_text(st, 2, provider);
-                if (vm)
-                        store_bind_text(st, 3, vm);
+        bind_filters(st, (const char *const[]){ buyer, provider, vm }, 3);
+        if (st)
                 sqlite3_bind_int(st, 4, limit);
-                json_t *arr = json_array();
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        json_array_append_new(
-                                arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "machine",
-                                               (json_int_t)sqlite3_column_int64(st, 0), "vm",
-                                               (const char *)sqlite3_column_text(st, 1), "buyer",
-                                               (const char *)sqlite3_column_text(st, 2), "provider",
-                                               (const char *)sqlite3_column_text(st, 3), "offer",
-                                               (const char *)sqlite3_column_text(st, 4), "kind",
-                                               (const char *)sqlite3_column_text(st, 5), "period_start",
-                                               (json_int_t)sqlite3_column_int64(st, 6), "period_end",
-                                               (json_int_t)sqlite3_column_int64(st, 7), "amount",
-                                               (json_int_t)sqlite3_column_int64(st, 8), "posted_ms",
-                                               (json_int_t)sqlite3_column_int64(st, 9)));
-                if (rc == SQLITE_DONE) {
-                        *ret = arr;
-                        r = 0;
-                } else {
-                        json_decref(arr);
-                }
-        }
+        int r = store_rows_json(st, charge_json, ret);
         store_unlock(s);
         return r;
 }
@@ -253,23 +222,17 @@ int store_charges_list(store_t *s, const char *buyer, const char *provider, cons
 static int sums_by(store_t *s, const char *sql, const char *p1, const char *p2, json_t **ret) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        bind_filters(st, (const char *const[]){ p1, p2 }, 2);
         int r = -EIO;
-        if (st) {
-                if (p1)
-                        store_bind_text(st, 1, p1);
-                if (p2)
-                        store_bind_text(st, 2, p2);
-                json_t *obj = json_object();
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        json_object_set_new(obj, (const char *)sqlite3_column_text(st, 0),
-                                            json_integer(sqlite3_column_int64(st, 1)));
-                if (rc == SQLITE_DONE) {
-                        *ret = obj;
-                        r = 0;
-                } else {
-                        json_decref(obj);
-                }
+        json_t *obj = json_object();
+        int rc = SQLITE_ERROR;
+        while (st && (rc = sqlite3_step(st)) == SQLITE_ROW)
+                json_object_set_new(obj, (const char *)sqlite3_column_text(st, 0), json_integer(sqlite3_column_int64(st, 1)));
+        if (rc == SQLITE_DONE) {
+                *ret = obj;
+                r = 0;
+        } else {
+                json_decref(obj);
         }
         store_unlock(s);
         return r;
@@ -347,31 +310,17 @@ static void billing_from_row(sqlite3_stmt *st, billing_record_t *b) {
         b->closed = sqlite3_column_int(st, 4) != 0;
 }
 
+static void billing_row(sqlite3_stmt *st, void *ret) { billing_from_row(st, ret); }
+
 int store_billing_open_list(store_t *s, const char *buyer, billing_record_t **ret, size_t *ret_n) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "SELECT machine, vm, buyer, posted_until_ms, closed FROM billing WHERE closed=0 AND (?1 IS NULL OR "
                    "buyer=?1) ORDER BY machine");
-        int r = -EIO;
-        billing_record_t *list = NULL;
-        size_t n = 0;
-        if (st) {
-                if (buyer)
-                        store_bind_text(st, 1, buyer);
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        billing_from_row(st, array_append(&list, &n, sizeof *list));
-                if (rc == SQLITE_DONE)
-                        r = 0;
-        }
+        bind_filters(st, (const char *const[]){ buyer }, 1);
+        int r = store_rows_collect(st, sizeof **ret, billing_row, NULL, ret, ret_n);
         store_unlock(s);
-        if (r < 0) {
-                free(list);
-                return r;
-        }
-        *ret = list;
-        *ret_n = n;
-        return 0;
+        return r;
 }
 
 int store_billing_progress(store_t *s, int64_t machine, int64_t posted_until_ms, bool closed) {
@@ -408,28 +357,17 @@ int store_unpaid_add(store_t *s, const char *vm, const char *buyer, int64_t at_m
 
 int store_unpaid_remove(store_t *s, const char *vm) { return store_row_delete(s, "DELETE FROM unpaid WHERE vm=?", vm); }
 
+static json_t *unpaid_json(sqlite3_stmt *st) {
+        return json_pack("{s:s,s:s,s:I}", "vm", (const char *)sqlite3_column_text(st, 0), "buyer",
+                         (const char *)sqlite3_column_text(st, 1), "since_ms", (json_int_t)sqlite3_column_int64(st, 2));
+}
+
 int store_unpaid_list(store_t *s, const char *buyer, json_t **ret) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st =
                 store_prepare(s, "SELECT vm, buyer, since_ms FROM unpaid WHERE (?1 IS NULL OR buyer=?1) ORDER BY vm");
-        int r = -EIO;
-        if (st) {
-                if (buyer)
-                        store_bind_text(st, 1, buyer);
-                json_t *arr = json_array();
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        json_array_append_new(arr, json_pack("{s:s,s:s,s:I}", "vm",
-                                                             (const char *)sqlite3_column_text(st, 0), "buyer",
-                                                             (const char *)sqlite3_column_text(st, 1), "since_ms",
-                                                             (json_int_t)sqlite3_column_int64(st, 2)));
-                if (rc == SQLITE_DONE) {
-                        *ret = arr;
-                        r = 0;
-                } else {
-                        json_decref(arr);
-                }
-        }
+        bind_filters(st, (const char *const[]){ buyer }, 1);
+        int r = store_rows_json(st, unpaid_json, ret);
         store_unlock(s);
         return r;
 }

@@ -202,28 +202,20 @@ int store_market_prices_add(store_t *s, int64_t at_ms, const json_t *prices) {
         return r;
 }
 
+static json_t *prices_json(sqlite3_stmt *st) {
+        json_t *p = store_column_json(st, 1);
+        json_object_set_new(p, "at_ms", json_integer(sqlite3_column_int64(st, 0)));
+        return p;
+}
+
 int store_market_prices_list(store_t *s, int limit, json_t **ret) {
         store_lock(s);
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
                 s, "SELECT at_ms, prices FROM (SELECT at_ms, prices FROM market_prices ORDER BY at_ms DESC LIMIT ?) "
                    "ORDER BY at_ms");
-        int r = -EIO;
-        if (st) {
+        if (st)
                 sqlite3_bind_int(st, 1, limit);
-                json_t *arr = json_array();
-                int rc;
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                        json_t *p = store_column_json(st, 1);
-                        json_object_set_new(p, "at_ms", json_integer(sqlite3_column_int64(st, 0)));
-                        json_array_append_new(arr, p);
-                }
-                if (rc == SQLITE_DONE) {
-                        *ret = arr;
-                        r = 0;
-                } else {
-                        json_decref(arr);
-                }
-        }
+        int r = store_rows_json(st, prices_json, ret);
         store_unlock(s);
         return r;
 }
