@@ -371,6 +371,19 @@ static void test_run_and_bill(void) {
         usleep(2500 * 1000);
         CHECK(act(tb1, "m1", "suspend", NULL, "suspended"));
         usleep(1500 * 1000);
+        /* a destination without room: refused, and nothing changes (b2's m3 holds 490 of pb1's 512 MiB) */
+        CHECK(api(tb2, "POST", "/v1/machines", json_pack("{s:s,s:s,s:i,s:i,s:i,s:o}", "name", "m3", "image",
+                                                         "tiny-http", "memory_mib", 490, "vcpus", 1, "disk_gib", 1,
+                                                         "bid", bid(1000000, 1, 1000000, 1)), NULL) == 201);
+        CHECK(api(tb2, "POST", "/v1/vms/m3/store", json_pack("{s:s}", "rm", "pb1"), NULL) == 200);
+        int64_t version = daemons_vm_version(&D, "m1");
+        json_t *err = NULL;
+        CHECK(api(tb1, "POST", "/v1/vms/m1/migrate", json_pack("{s:s,s:s}", "rm", "pb1", "method", "chunks"), &err) ==
+              409);
+        CHECK_STREQ(json_string_value(json_object_get(json_object_get(err, "error"), "code")), "offer_full");
+        json_decref(err);
+        CHECK(daemons_vm_version(&D, "m1") == version);
+        CHECK(act(tb2, "m3", "delete", NULL, ""));
         /* to the other provider: its room is held, the prices are its own from the switch on */
         CHECK(act(tb1, "m1", "migrate", json_pack("{s:s,s:s}", "rm", "pb1", "method", "chunks"), "suspended"));
         json_t *vm = NULL;
