@@ -12,6 +12,7 @@ bool http_route_match(const char *pattern, const char *path, const char **params
         const char *p = pattern;
         char *s = copy;
         unsigned n = 0;
+        int rest = -1; /* the index of a "*x" parameter, which keeps its slashes */
         for (;;) {
                 if (!*p && !*s)
                         break;
@@ -21,6 +22,14 @@ bool http_route_match(const char *pattern, const char *path, const char **params
                 const char *pend = strchrnul(p, '/');
                 char *send = strchrnul(s, '/');
                 size_t plen = (size_t)(pend - p), slen = (size_t)(send - s);
+                if (*p == '*') {
+                        /* the rest of the path, one or more segments; the pattern ends here */
+                        if (slen == 0 || n >= HTTP_MAX_PARAMS || *pend)
+                                goto fail;
+                        rest = (int)n;
+                        params[n++] = s;
+                        break;
+                }
                 if (*p == ':') {
                         if (slen == 0 || n >= HTTP_MAX_PARAMS)
                                 goto fail;
@@ -36,7 +45,8 @@ bool http_route_match(const char *pattern, const char *path, const char **params
                         *s = '/'; /* keep the separator for the next round; cut below */
         }
         for (unsigned i = 0; i < n; i++)
-                *strchrnul((char *)params[i], '/') = 0;
+                if ((int)i != rest)
+                        *strchrnul((char *)params[i], '/') = 0;
         *ret_storage = copy;
         return true;
 fail:

@@ -6,7 +6,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Matches path against pattern ("/v1/vms/:name/activate") segment by segment. On success the
+/* Matches path against pattern ("/v1/vms/:name/activate") segment by segment; a last segment
+ * "*x" (as in "/ui/ *path", without the space) takes the rest of the path, slashes and all, as its parameter. On success the
  * ":x" segments, in order, go to params (room for HTTP_MAX_PARAMS; the rest untouched), each
  * non-empty and pointing into *ret_storage, a malloc'd copy of path the caller frees; false
  * otherwise, with nothing to free and params left meaningless (some may have been written). */

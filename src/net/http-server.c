@@ -153,11 +153,52 @@ static enum MHD_Result reply_queue(struct MHD_Connection *conn, request_state_t 
         return r;
 }
 
+/* The extra headers of reply onto resp, and frees them. */
+static void reply_headers_take(http_reply_t *reply, struct MHD_Response *resp) {
+        for (unsigned i = 0; i < reply->n_headers; i++) {
+                if (resp)
+                        MHD_add_response_header(resp, reply->headers[i][0], reply->headers[i][1]);
+                free(reply->headers[i][0]);
+                free(reply->headers[i][1]);
+        }
+        reply->n_headers = 0;
+}
+
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+        http_reply_t *r = cls;
+        long n = r->stream(r->stream_data, pos, buf, max);
+        return n == HTTP_STREAM_END     ? MHD_CONTENT_READER_END_OF_STREAM
+               : n == HTTP_STREAM_ERROR ? MHD_CONTENT_READER_END_WITH_ERROR
+                                        : (ssize_t)n;
+}
+
+static void stream_done(void *cls) {
+        http_reply_t *r = cls;
+        if (r->stream_free)
+                r->stream_free(r->stream_data);
+        free(r);
+}
+
 /* Sends reply on conn and frees what it holds; state is the request's (an upgrade is recorded
  * there until libmicrohttpd hands the socket over). */
 static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *state, http_reply_t *reply) {
         struct MHD_Response *resp = NULL;
         const char *type = "application/json";
+        if (reply->stream) {
+                /* a copy of the source outlives this reply: libmicrohttpd calls it until the end */
+                http_reply_t *src = xcalloc(1, sizeof *src);
+                src->stream = reply->stream;
+                src->stream_data = reply->stream_data;
+                src->stream_free = reply->stream_free;
+                reply->stream = NULL;
+                resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_reader, src, stream_done);
+                if (!resp) {
+                        stream_done(src);
+                        http_reply_error(reply, 500, "internal", "cannot stream the answer");
+                } else {
+                        type = reply->content_type ? reply->content_type : "text/event-stream";
+                }
+        }
         if (reply->upgrade) {
                 upgrade_ctx_t *u = xcalloc(1, sizeof *u);
                 u->fn = reply->upgrade;
@@ -168,6 +209,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *
                 if (state->http11 && (resp = MHD_create_response_for_upgrade(upgrade_handler, u))) {
                         MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, reply->upgrade_protocol);
                         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "Upgrade");
+                        reply_headers_take(reply, resp);
                         state->upgrade = u;
                         json_decref(reply->json);
                         free(reply->file_path);
@@ -178,7 +220,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *
                 upgrade_abandon(u);
                 http_reply_error(reply, 400, "invalid", "switching to %s needs HTTP/1.1", reply->upgrade_protocol);
         }
-        if (reply->file_path) {
+        if (!resp && reply->file_path) {
                 int fd = open(reply->file_path, O_RDONLY | O_CLOEXEC);
                 if (reply->file_unlink)
                         unlink(reply->file_path);
@@ -212,13 +254,16 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *
                 resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
         }
         if (!resp) {
+                reply_headers_take(reply, NULL);
                 json_decref(reply->json);
                 free(reply->file_path);
                 free(reply->text);
                 free(reply->bytes);
                 return MHD_NO; /* out of memory: drop the connection */
         }
-        MHD_add_response_header(resp, "Content-Type", type);
+        MHD_add_response_header(resp, "Content-Type",
+                                reply->content_type && reply->status < 400 ? reply->content_type : type);
+        reply_headers_take(reply, resp);
         json_decref(reply->json);
         free(reply->file_path);
         free(reply->text);
@@ -459,6 +504,23 @@ http_server_t *http_server_stop(http_server_t *s) {
 
 const char *http_request_header(const http_request_t *req, const char *key) {
         return MHD_lookup_connection_value(req->connection, MHD_HEADER_KIND, key);
+}
+
+void http_reply_header(http_reply_t *reply, const char *name, const char *value) {
+        if (reply->n_headers >= HTTP_REPLY_HEADERS_MAX)
+                return;
+        reply->headers[reply->n_headers][0] = xstrdup(name);
+        reply->headers[reply->n_headers][1] = xstrdup(value);
+        reply->n_headers++;
+}
+
+void http_reply_stream(http_reply_t *reply, int status, const char *content_type, http_stream_fn fn, void *data,
+                       void (*free_fn)(void *data)) {
+        reply->status = status;
+        reply->content_type = content_type;
+        reply->stream = fn;
+        reply->stream_data = data;
+        reply->stream_free = free_fn;
 }
 
 void http_reply_upgrade(http_reply_t *reply, const char *protocol, http_upgrade_fn fn, void *data) {

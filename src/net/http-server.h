@@ -27,6 +27,14 @@ typedef struct http_request {
  * the client sent after its request); the server closes the socket when it returns. */
 typedef void (*http_upgrade_fn)(void *data, int fd, const char *extra, size_t extra_len);
 
+/* A streamed answer's source (http_reply_stream): up to max bytes of the body at offset pos into
+ * buf; the count, 0 never (block until there is something, or end), HTTP_STREAM_END when the body
+ * is complete, HTTP_STREAM_ERROR to drop the connection. Called from the connection's thread. */
+#define HTTP_STREAM_END (-1)
+#define HTTP_STREAM_ERROR (-2)
+typedef long (*http_stream_fn)(void *data, uint64_t pos, char *buf, size_t max);
+#define HTTP_REPLY_HEADERS_MAX 8
+
 typedef struct http_reply {
         int status;
         json_t *json;       /* owned */
@@ -38,6 +46,12 @@ typedef struct http_reply {
         http_upgrade_fn upgrade; /* switch protocols to reply->upgrade_protocol and stream */
         void *upgrade_data;      /* owned by the upgrade function */
         const char *upgrade_protocol;
+        const char *content_type;   /* overrides the type of the body's kind (a static string) */
+        http_stream_fn stream;      /* the body comes from stream (stream_data, freed by stream_free) */
+        void *stream_data;
+        void (*stream_free)(void *data);
+        unsigned n_headers;         /* extra response headers (http_reply_header), owned */
+        char *headers[HTTP_REPLY_HEADERS_MAX][2];
 } http_reply_t;
 
 typedef void (*http_handler_t)(const http_request_t *req, http_reply_t *reply);
@@ -118,6 +132,12 @@ void http_reply_error(http_reply_t *reply, int status, const char *code, const c
 /* Maps a -errno to the HTTP status and error code of the API (the one place this happens). */
 void http_reply_errno(http_reply_t *reply, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void http_reply_file(http_reply_t *reply, const char *path);
+/* One more header of the answer (copied; at most HTTP_REPLY_HEADERS_MAX, the rest ignored). */
+void http_reply_header(http_reply_t *reply, const char *name, const char *value);
+/* The body of status is read from fn as the client takes it (server-sent events): a client that
+ * does not read holds only the socket's buffers. free_fn(data) runs when the answer is done. */
+void http_reply_stream(http_reply_t *reply, int status, const char *content_type, http_stream_fn fn, void *data,
+                       void (*free_fn)(void *data));
 /* Serves the file at path and removes it once it is open (a file made for this answer). */
 void http_reply_file_temp(http_reply_t *reply, const char *path);
 void http_reply_text(http_reply_t *reply, int status, const char *text);

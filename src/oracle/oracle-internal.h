@@ -66,6 +66,7 @@ struct oracle {
         pthread_mutex_t auth_events_lock; /* guards the auth_events_* bound of auth-failed events */
         int64_t auth_events_second, auth_events_count, auth_events_dropped;
         oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
+        char *ui_dir;             /* the web interface's files (oracle-ui.c) */
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
@@ -307,6 +308,15 @@ json_t *oracle_offer_prices_json(const market_offer_t *f);
  * running machines of a buyer whose money is gone and resumes them after a deposit, and keeps
  * the market's prices fresh. */
 void *oracle_billing_thread(void *arg);
+/* ---- the web interface's files (oracle-ui.c) ---- */
+/* --ui-dir's default: $VMATRIX_UI_DIR, or ui/ beside the binary (malloc'd). */
+char *oracle_ui_default_dir(void);
+/* Is path (below /ui/) one the Oracle serves: plain segments, a known type? */
+bool oracle_ui_path_ok(const char *path);
+/* The Content-Type of a file by its extension, NULL when it is not served. */
+const char *oracle_ui_type(const char *path);
+extern const http_route_t oracle_ui_routes[];
+
 /* Every route table of the Oracle's API, NULL-terminated, in matching order (oracle.c). */
 extern const http_route_t *const oracle_route_tables[];
 extern const http_route_t oracle_market_routes[];

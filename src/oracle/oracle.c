@@ -11,7 +11,7 @@
 
 static void usage(FILE *f) {
         fprintf(f, "usage: vmatrix oracle --data DIR [--listen ADDR:PORT] [--node-listen ADDR:PORT] "
-                   "[--tls-cert FILE --tls-key FILE | --tls-auto] [--guest-dir DIR] [--open-signup]\n"
+                   "[--tls-cert FILE --tls-key FILE | --tls-auto] [--guest-dir DIR] [--ui-dir DIR] [--open-signup]\n"
                    "                      [--password-cost interactive|min]\n");
 }
 
@@ -31,7 +31,7 @@ const http_route_t *const oracle_route_tables[] = { oracle_market_routes, oracle
                                                     oracle_billing_routes, oracle_api_routes,
                                                     oracle_account_routes, oracle_nest_routes,
                                                     oracle_service_routes, oracle_metrics_routes,
-                                                    oracle_join_routes, NULL };
+                                                    oracle_join_routes, oracle_ui_routes, NULL };
 
 /* One route table from the NULL-terminated list of tables. */
 static http_route_t *routes_concat(const http_route_t *const *tables) {
@@ -58,6 +58,7 @@ int oracle_main(int argc, char **argv) {
                 { "tls-cert", required_argument, NULL, 'C' },
                 { "tls-key", required_argument, NULL, 'K' },
                 { "tls-auto", no_argument, NULL, 'A' },
+                { "ui-dir", required_argument, NULL, 'U' },
                 { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
@@ -83,6 +84,7 @@ int oracle_main(int argc, char **argv) {
                 case 'C': tls_opts.api_cert = optarg; break;
                 case 'K': tls_opts.api_key = optarg; break;
                 case 'A': tls_opts.api_auto = true; break;
+                case 'U': free(o.ui_dir); o.ui_dir = xstrdup(optarg); break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
                 }
@@ -97,6 +99,8 @@ int oracle_main(int argc, char **argv) {
         o.listen = listen ? listen : xstrdup("127.0.0.1:7000");
         listen = NULL;
         o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
+        if (!o.ui_dir)
+                o.ui_dir = oracle_ui_default_dir();
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
         pthread_cond_init(&o.ops_changed, NULL);
@@ -202,6 +206,7 @@ int oracle_main(int argc, char **argv) {
         nest_store_free(o.nest_store);
         free(o.listen);
         free(o.guest_dir);
+        free(o.ui_dir);
         free(o.nest);
         return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "base/util.h"
 #include "net/http-client.h"
+#include "net/http-route.h"
 #include "net/http-server.h"
 #include "net/tcp-probe.h"
 #include "tap.h"
@@ -191,7 +192,25 @@ static void test_expect_continue(int port) {
         CHECK(__atomic_load_n(&count_calls, __ATOMIC_SEQ_CST) == 1);
 }
 
+/* "*x" takes the rest of the path, slashes kept; ":x" one segment; neither takes nothing. */
+static void test_route_rest(void) {
+        const char *params[HTTP_MAX_PARAMS];
+        char *storage = NULL;
+        CHECK(http_route_match("/ui/*path", "/ui/vendor/xterm/xterm.js", params, &storage));
+        CHECK_STREQ(params[0], "vendor/xterm/xterm.js");
+        free(storage);
+        CHECK(http_route_match("/v1/x/:a/*rest", "/v1/x/one/two/three", params, &storage));
+        CHECK_STREQ(params[0], "one");
+        CHECK_STREQ(params[1], "two/three");
+        free(storage);
+        CHECK(!http_route_match("/ui/*path", "/ui/", params, &storage));
+        CHECK(!http_route_match("/ui/*path", "/ui", params, &storage));
+        CHECK(!http_route_match("/ui/*path/x", "/ui/a/x", params, &storage)); /* "*" ends a pattern */
+        CHECK(!http_route_match("/ui/:p", "/ui/a/b", params, &storage));
+}
+
 int main(void) {
+        test_route_rest();
         test_tcp_probe();
         test_response_cap();
         http_server_t *s = NULL;
