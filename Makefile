@@ -17,9 +17,10 @@ FUZZ_MERGE ?= 0
 DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev libcurl4-openssl-dev \
                libjansson-dev libsqlite3-dev libzstd-dev libssl-dev libgnutls28-dev libsodium-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
-               procps psmisc jq nftables syslinux syslinux-common mtools dosfstools fdisk clang libclang-rt-dev
+               procps psmisc jq nftables syslinux syslinux-common mtools dosfstools fdisk clang libclang-rt-dev \
+               libwslay-dev nodejs npm chromium
 
-.PHONY: all deps build guest guest-disk test unit system fuzz demo demo-down bench clean
+.PHONY: all deps build ui guest guest-disk test unit system fuzz demo demo-down bench clean
 
 all: build guest
 
@@ -30,12 +31,24 @@ deps:
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
 	fi
+	@# the web interface's assets and browser-test driver, pinned by ui/package-lock.json
+	@if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \
+		npm ci --prefix ui --no-audit --no-fund; \
+	fi
 
 $(BUILD)/build.ninja:
 	meson setup $(BUILD) --buildtype=debugoptimized
 
 build: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
+	$(MAKE) ui
+
+# The web interface (issue 13): ui/pages and the npm assets into BUILD/ui, which the Oracle
+# serves at /ui/ (its default --ui-dir is ui/ beside the binary); the ASan build's binary finds
+# the same files.
+ui:
+	scripts/ui-build.sh $(CURDIR)/$(BUILD)/ui
+	@if [ -d $(ASAN_BUILD) ]; then rm -rf $(ASAN_BUILD)/ui && ln -s $(CURDIR)/$(BUILD)/ui $(ASAN_BUILD)/ui; fi
 
 guest:
 	guest/tiny-http/build.sh $(GUEST_DIR)
@@ -56,6 +69,7 @@ $(ASAN_BUILD)/.test-drivers: | $(ASAN_BUILD)/build.ninja
 
 unit: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers
 	ninja -C $(ASAN_BUILD)
+	$(MAKE) ui
 	meson test -C $(ASAN_BUILD) --print-errorlogs
 
 system: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers guest guest-disk
