@@ -6,6 +6,7 @@ import { h, replace } from './js/dom.js';
 import * as session from './js/session.js';
 import * as live from './js/live.js';
 import { post } from './js/api.js';
+import * as ops from './js/ops.js';
 
 // pattern, module, who may open it (null: anyone signed in; 'public': no login needed)
 const ROUTES = [
@@ -111,6 +112,8 @@ async function route() {
   liveEl = hdr.liveEl;
   if (w && r.roles !== 'public' && !liveUnsub) {
     liveUnsub = live.subscribe(m => {
+      // every operation seen anywhere is followed to its end (progress, durations)
+      if (m.type === 'vm' && m.data.op_id) ops.follow(m.data.op_id);
       if (m.type === 'status' && liveEl) {
         liveEl.textContent = LIVE_TEXT[m.data] || m.data;
         liveEl.dataset.state = m.data;
@@ -152,7 +155,7 @@ async function route() {
   }
 }
 
-session.onChange(w => { if (!w && liveUnsub) { liveUnsub(); liveUnsub = null; } });
+session.onChange(w => { if (!w) { ops.stopAll(); if (liveUnsub) { liveUnsub(); liveUnsub = null; } } });
 document.addEventListener('click', e => {
   const skip = e.target.closest('[data-skip]');
   if (skip) { e.preventDefault(); document.getElementById('main').focus(); }

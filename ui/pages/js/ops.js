@@ -36,10 +36,30 @@ export function note(op) {
 }
 
 // Starts following an op by id (from a 202 answer or a VM's op_id); returns at once.
+// At most 3 long polls at once: a browser holds 6 connections per host, and the live stream and
+// the pages need theirs. The others wait their turn.
+const MAX_FOLLOW = 3;
+let active = 0;
+const queue = [];
+
 export function follow(id) {
   if (!id || following.has(id)) return;
   following.add(id);
-  (async () => {
+  queue.push(id);
+  pump();
+}
+
+function pump() {
+  while (active < MAX_FOLLOW && queue.length) {
+    const id = queue.shift();
+    if (!following.has(id)) continue;
+    active++;
+    track(id).finally(() => { active--; pump(); });
+  }
+}
+
+function track(id) {
+  return (async () => {
     let errors = 0;
     while (following.has(id)) {
       try {
@@ -59,7 +79,7 @@ export function follow(id) {
   })();
 }
 
-export function stopAll() { following.clear(); }
+export function stopAll() { following.clear(); queue.length = 0; }
 
 export function progressText(op) {
   const p = op.progress || {};

@@ -92,7 +92,12 @@ export async function render(ctx) {
 
   draw();
   if (vm.op_id) { ops.follow(vm.op_id); const k = ops.known(vm.op_id); if (k) showOp(k); }
-  ctx.onLeave(ops.subscribe(op => { if (op.vm === vm.name) showOp(op); }));
+  ctx.onLeave(ops.subscribe(async op => {
+    if (op.vm !== vm.name) return;
+    showOp(op);
+    // without an event stream (a buyer's role), the op's progress says when the VM changed
+    try { vm = await get(`/v1/vms/${enc(name)}`); draw(); } catch (e) { if (e.status === 404) actions.replaceChildren(h('p', { testid: 'vm-deleted' }, 'This VM was deleted.')); }
+  }));
   ctx.onLeave(() => { if (consoleSession) consoleSession.close(); });
 
   // plots: the VM's figures, for the roles that read metrics
