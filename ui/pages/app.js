@@ -68,7 +68,7 @@ let seq = 0;
 function header(w) {
   const nav = w ? NAV[w.role] || [] : [];
   const here = '#' + (location.hash.replace(/^#/, '').split('?')[0] || '/');
-  const liveEl = h('span.live', { testid: 'live-status', 'aria-live': 'polite' }, LIVE_TEXT[live.currentStatus()]);
+  const liveEl = h('span.live', { testid: 'live-status', 'aria-live': 'polite', 'data-state': live.currentStatus() }, LIVE_TEXT[live.currentStatus()]);
   const top = h('div.topbar',
     h('a.brand', { href: w ? session.homeOf(w.role) : '#/login' }, h('span.brand-mark', { 'aria-hidden': 'true' }, '▦'), 'vMatrix'),
     w ? h('nav', { 'aria-label': 'Main' },

@@ -60,7 +60,7 @@ async function run(vm, action, btn, opts) {
     const rms = (await rmChoices(opts.role)).filter(n => n !== vm.rm);
     const fields = [
       rms.length ? field('To RM', 'rm', { options: rms, required: true, testid: 'migrate-to' })
-        : field('To RM', 'rm', { required: true, testid: 'migrate-to', pattern: '[a-z0-9-]{1,63}' }),
+        : field('To RM', 'rm', { required: true, testid: 'migrate-to', pattern: '[a-z0-9\\-]{1,63}' }),
     ];
     if (action === 'migrate') {
       fields.push(field('Method', 'method', { options: [{ value: 'chunks', label: 'chunks (only what the RM lacks)' }, { value: 'full', label: 'full (whole files)' }], testid: 'migrate-method' }));

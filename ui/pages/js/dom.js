@@ -64,7 +64,7 @@ export function table(columns, rows, { rowAttrs, testid, cards = true, empty = '
 
 export function tableRow(columns, r, rowAttrs) {
   return h('tr', rowAttrs ? rowAttrs(r) : {},
-    columns.map(c => h('td', { 'data-label': c.label, class: c.class }, c.cell(r))));
+    columns.map(c => h('td', { 'data-label': c.label, class: c.class }, h('div.cell', c.cell(r)))));
 }
 
 // A labelled form field. opts: {type, value, required, min, max, step, placeholder, help, options}

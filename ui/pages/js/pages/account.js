@@ -75,7 +75,7 @@ export function accountView(acc, ctx) {
 
 function adminTools(ctx, user, reload) {
   const look = h('form.toolbar', { testid: 'account-lookup' },
-    field('Look at the account of', 'user', { value: user || '', required: true, pattern: '[a-z0-9-]{1,63}' }),
+    field('Look at the account of', 'user', { value: user || '', required: true, pattern: '[a-z0-9\\-]{1,63}' }),
     h('button', { type: 'submit' }, 'Show'));
   look.addEventListener('submit', e => { e.preventDefault(); location.hash = `#/account?user=${enc(look.elements.user.value)}`; });
   const who = user || ctx.who.user;

@@ -43,7 +43,7 @@ export async function render(ctx) {
     ];
     if (offers && offers.length) {
       const cmp = (price, avgv) => [rate(price.v, price.per), h('span.price-beside', avgv === null || avgv === undefined ? 'no average'
-        : [`average ${money(avgv)}`, price.v > avgv ? h('span.up-arrow', ' above') : price.v < avgv ? h('span.down-arrow', ' below') : ' equal'])];
+        : [`average ${money(avgv)} `, price.v > avgv ? h('span.up-arrow', 'above') : price.v < avgv ? h('span.down-arrow', 'below') : 'equal'])];
       parts.push(h('h2', ctx.role === 'provider' ? 'My prices beside the market' : 'Each offer beside the market'),
         table([
           { label: 'Offer', cell: o => h('strong', o.rm) },
@@ -71,7 +71,7 @@ export async function render(ctx) {
 function adminForms(prices, settings, reload) {
   const add = h('form', { testid: 'config-add-form' },
     h('div.row-fields',
-      field('Name', 'name', { required: true, pattern: '[a-z0-9-]{1,63}' }),
+      field('Name', 'name', { required: true, pattern: '[a-z0-9\\-]{1,63}' }),
       field('Image', 'image', { required: true, value: 'tiny-http' })),
     h('div.row-fields',
       field('Memory (MiB)', 'memory_mib', { type: 'number', min: 16, required: true, value: 256 }),

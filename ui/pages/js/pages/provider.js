@@ -33,7 +33,7 @@ export async function render(ctx) {
         { label: 'State', cell: r => stateBadge(r.state, `rm-state-${r.name}`) },
         { label: 'Provider', cell: r => r.provider || '—' },
         { label: 'Size', cell: r => r.capacity ? `${r.capacity.vcpus} vCPU · ${mib(r.capacity.memory_mib)} · ${r.capacity.disk_gib} GiB` : 'not reported yet' },
-        { label: 'Offer', cell: r => withOffer.has(r.name) ? h('a', { href: `#offer-${r.name}` }, 'on sale') : (edit && r.provider ? h('button', { type: 'button', testid: `offer-new-${r.name}`, on: { click: () => showForm(r, null) } }, 'Put on sale') : 'none') },
+        { label: 'Offer', cell: r => withOffer.has(r.name) ? h('button.link', { type: 'button', on: { click: () => { const el = document.getElementById(`offer-${r.name}`); el.scrollIntoView(); el.querySelector('button, h3').focus?.(); } } }, 'on sale') : (edit && r.provider ? h('button', { type: 'button', testid: `offer-new-${r.name}`, on: { click: () => showForm(r, null) } }, 'Put on sale') : 'none') },
       ], mine, { testid: 'provider-rms', rowAttrs: r => ({ testid: `rm-row-${r.name}` }), empty: ctx.role === 'provider' ? 'No machine is yours yet: an operator assigns RMs (vmatrix rm assign RM --provider YOU), or enrol one with a join token made with --provider.' : 'No RM is assigned to a provider.' }),
       h('div', { id: 'offer-form-slot' }),
       h('h2', 'Offers'),
@@ -52,7 +52,7 @@ export async function render(ctx) {
   const offerCard = (o, rm) => {
     const p = o.prices, mk = o.market || {};
     const beside = (price, avg) => h('span.price-beside', avg === null || avg === undefined ? 'no market average yet'
-      : [`market average ${money(avg)}`, price > avg ? h('span.up-arrow', ' above') : price < avg ? h('span.down-arrow', ' below') : ' equal']);
+      : [`market average ${money(avg)} `, price > avg ? h('span.up-arrow', 'above') : price < avg ? h('span.down-arrow', 'below') : 'equal']);
     return h('article.card', { id: `offer-${o.rm}`, testid: `offer-${o.rm}` },
       h('div.pagehead', h('h3', `Offer on ${o.rm}`), h('span', `provider ${o.provider}`)),
       h('div.grid',

@@ -60,7 +60,7 @@ export async function render(ctx) {
     h('small.help', 'Storage is paid in every state once the machine is stored; running only while it runs. Money in units with six decimals at most.'));
 
   const form = h('form', { testid: 'register-form' },
-    vm ? null : field('Machine name', 'name', { required: true, pattern: '[a-z0-9-]{1,63}', testid: 'register-name', help: 'a-z, 0-9 and -' }),
+    vm ? null : field('Machine name', 'name', { required: true, pattern: '[a-z0-9\\-]{1,63}', testid: 'register-name', help: 'a-z, 0-9 and -' }),
     cfgTable, custom, bid, h('div.buttons', submit), msg);
   const draft = bindDraft(form, vm ? `edit-${vm.name}` : 'register');
 

@@ -15,7 +15,7 @@ export async function render(ctx) {
   const msg = h('div', { 'aria-live': 'polite' });
   const submit = h('button.primary', { type: 'submit', testid: 'signup-submit' }, 'Create account');
   const form = h('form.stack', { testid: 'signup-form' },
-    field('User name', 'name', { required: true, pattern: '[a-z0-9-]{1,63}', autocomplete: 'username', testid: 'signup-name', help: 'a-z, 0-9 and -, at most 63.' }),
+    field('User name', 'name', { required: true, pattern: '[a-z0-9\\-]{1,63}', autocomplete: 'username', testid: 'signup-name', help: 'a-z, 0-9 and -, at most 63.' }),
     h('fieldset', h('legend', 'Account type'),
       h('label.choice', h('input', { type: 'radio', name: 'role', value: 'buyer', checked: true, testid: 'signup-role-buyer' }), 'Buyer: runs machines on providers\' RMs'),
       h('label.choice', h('input', { type: 'radio', name: 'role', value: 'provider', testid: 'signup-role-provider' }), 'Provider: sells the capacity of RMs')),

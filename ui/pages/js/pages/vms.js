@@ -75,7 +75,7 @@ async function createForm() {
   const submit = h('button.primary', { type: 'submit', testid: 'create-submit' }, 'Create VM');
   const form = h('form', { testid: 'create-vm-form' },
     h('div.row-fields',
-      field('Name', 'name', { required: true, pattern: '[a-z0-9-]{1,63}', testid: 'create-name', help: 'a-z, 0-9 and -' }),
+      field('Name', 'name', { required: true, pattern: '[a-z0-9\\-]{1,63}', testid: 'create-name', help: 'a-z, 0-9 and -' }),
       field('Image', 'image', { options: images.map(i => i.name), required: true, testid: 'create-image' })),
     h('div.row-fields',
       field('Memory (MiB)', 'memory_mib', { type: 'number', min: 16, value: 256, testid: 'create-memory' }),
