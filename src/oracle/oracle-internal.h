@@ -67,6 +67,9 @@ struct oracle {
         int64_t auth_events_second, auth_events_count, auth_events_dropped;
         oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
         char *ui_dir;             /* the web interface's files (oracle-ui.c) */
+        pthread_mutex_t tickets_lock; /* guards tickets and n_tickets */
+        struct console_ticket *tickets; /* browser consoles' outstanding tickets (oracle-console.c) */
+        size_t n_tickets;
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
@@ -316,6 +319,9 @@ bool oracle_ui_path_ok(const char *path);
 /* The Content-Type of a file by its extension, NULL when it is not served. */
 const char *oracle_ui_type(const char *path);
 extern const http_route_t oracle_ui_routes[];
+/* Browser consoles: tickets and their WebSockets (oracle-console.c); the tickets' memory. */
+extern const http_route_t oracle_console_routes[];
+void oracle_consoles_free(oracle_t *o);
 
 /* Every route table of the Oracle's API, NULL-terminated, in matching order (oracle.c). */
 extern const http_route_t *const oracle_route_tables[];

@@ -82,6 +82,11 @@ int store_open(const char *path, store_t **ret);
 store_t *store_close(store_t *s);
 int store_schema_version(store_t *s);
 
+/* A count of the writes of VMs and events, bumped as each is committed: a reader that saw n
+ * waits in store_changes_wait for the count to move (or timeout_ms), and gets the new count. */
+uint64_t store_changes(store_t *s);
+uint64_t store_changes_wait(store_t *s, uint64_t seen, int64_t timeout_ms);
+
 int store_tx_begin(store_t *s);
 int store_tx_commit(store_t *s);
 void store_tx_rollback(store_t *s);
