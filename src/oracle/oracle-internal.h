@@ -70,6 +70,8 @@ struct oracle {
         pthread_mutex_t tickets_lock; /* guards tickets and n_tickets */
         struct console_ticket *tickets; /* browser consoles' outstanding tickets (oracle-console.c) */
         size_t n_tickets;
+        pthread_mutex_t sse_lock; /* guards sse_streams */
+        int sse_streams;          /* open GET /v1/events/stream answers (oracle-events-stream.c) */
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
@@ -322,6 +324,8 @@ extern const http_route_t oracle_ui_routes[];
 /* Browser consoles: tickets and their WebSockets (oracle-console.c); the tickets' memory. */
 extern const http_route_t oracle_console_routes[];
 void oracle_consoles_free(oracle_t *o);
+/* Live updates, server-sent events (oracle-events-stream.c). */
+extern const http_route_t oracle_stream_routes[];
 
 /* Every route table of the Oracle's API, NULL-terminated, in matching order (oracle.c). */
 extern const http_route_t *const oracle_route_tables[];

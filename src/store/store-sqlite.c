@@ -417,6 +417,18 @@ int store_event_add(store_t *s, const char *kind, const char *vm, const char *se
         return r;
 }
 
+int store_event_last_id(store_t *s, int64_t *ret) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT COALESCE(MAX(id), 0) FROM events");
+        int r = -EIO;
+        if (st && sqlite3_step(st) == SQLITE_ROW) {
+                *ret = sqlite3_column_int64(st, 0);
+                r = 0;
+        }
+        store_unlock(s);
+        return r;
+}
+
 static json_t *nullable_text(sqlite3_stmt *st, int col) {
         const unsigned char *t = sqlite3_column_text(st, col);
         return t && *t ? json_string((const char *)t) : json_null();

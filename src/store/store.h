@@ -126,6 +126,8 @@ void store_op_list_free(op_record_t *list, size_t n);
 
 int store_event_add(store_t *s, const char *kind, const char *vm, const char *service, const char *rm,
                     const char *reason);
+/* The id of the newest event (0 when none). */
+int store_event_last_id(store_t *s, int64_t *ret);
 /* Events with id > after_id, oldest first, at most limit; array of objects. */
 int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret);
 
