@@ -252,7 +252,15 @@ static void test_register_store(void) {
         CHECK(json_array_size(machines) == 1);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(machines, 0), "buyer")), "b1");
         json_decref(list);
-        CHECK(api(tp1, "GET", "/v1/vms/m1", NULL, NULL) == 200);
+        CHECK(api(tp1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        CHECK(json_array_size(json_object_get(vm, "actions")) == 0); /* metadata only: no actions */
+        json_decref(vm);
+        CHECK(api(tp1, "GET", "/v1/vms", NULL, &list) == 200);
+        CHECK(json_array_size(list) == 1 && json_array_size(json_object_get(json_array_get(list, 0), "actions")) == 0);
+        json_decref(list);
+        CHECK(api(tb1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        CHECK(json_array_size(json_object_get(vm, "actions")) > 0); /* its buyer's: boot, delete, ... */
+        json_decref(vm);
         CHECK(api(tp2, "GET", "/v1/vms/m1", NULL, NULL) == 404);
         /* the offer cannot shrink below what is stored there, nor go */
         CHECK(api(tp1, "PUT", "/v1/offers/pa1", offer_body(2, 1000, 16, 2000, 1, 10, 100, 2), NULL) == 409);
