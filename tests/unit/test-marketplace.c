@@ -488,7 +488,25 @@ static void test_unpaid(void) {
         CHECK(sus == 1 && res == 1);
         json_decref(events);
         CHECK(act(tb2, "m2", "stop", NULL, "stored"));
-        CHECK(act(tb2, "m2", "delete", NULL, ""));
+        /* the buyer follows its delete to the end, when the machine is gone (vm delete waits on
+         * GET /v1/ops/ID); another buyer does not, not even through a new m2 of its own */
+        json_t *del = NULL;
+        CHECK(api(tb2, "POST", "/v1/vms/m2/delete", json_object(), &del) == 202);
+        const char *op = json_string_value(json_object_get(json_object_get(del, "op"), "id"));
+        char st[16] = "", path[96] = "/v1/ops/none";
+        if (op) {
+                daemons_op_wait(&D, op, daemons_now_ms() + 30000, st);
+                snprintf(path, sizeof path, "/v1/ops/%s", op);
+        }
+        CHECK_STREQ(st, "done");
+        CHECK(api(tb2, "GET", path, NULL, NULL) == 200);
+        CHECK(api(tb1, "GET", path, NULL, NULL) == 404);
+        CHECK(api(tb1, "POST", "/v1/machines", json_pack("{s:s,s:s,s:o}", "name", "m2", "config", "small", "bid",
+                                                         bid(2000, 2, 5000, 1)), NULL) == 201);
+        CHECK(api(tb1, "GET", path, NULL, NULL) == 404);
+        CHECK(api(tb2, "GET", path, NULL, NULL) == 200);
+        CHECK(act(tb1, "m2", "delete", NULL, ""));
+        json_decref(del);
 }
 
 int main(void) {
