@@ -178,6 +178,8 @@ check_eq "p1's offer holds m1" "$(as p1 offer list --json | jq -c '.[] | select(
         '{"used":{"memory_mib":128,"vcpus":1,"disk_gib":1},"machines":[{"name":"m1","buyer":"b1","state":"stored"}]}'
 
 # ---- 5. running: only at its offer; the guest answers; migrations to the other provider and back
+refused b1 "it is activated only at its offer's RM, a chamber" 'RM "chamber1" is a chamber RM; m1 needs a production' \
+        vm activate m1
 refused b1 "it runs only at its offer's RM" 'runs only on RM "chamber1"' vm boot m1 --rm chamber2
 check "b1 boots m1" asq b1 vm boot m1
 check_eq "loading on chamber1" "$(as b1 vm show m1 --json | jq -r '.state + " " + .rm')" "loading chamber1"
@@ -228,6 +230,7 @@ killed_ms=$(now_ms)
 kill -9 "$oracle_pid"
 wait_until 10 proc_gone "$oracle_pid" || fail "the Oracle is gone after kill -9"
 sleep 6.5 # three period boundaries pass
+restart_begin=$(now_ms)
 vmx cluster restart --dir "$VMATRIX_CLUSTER_DIR" oracle >/dev/null || fail "the Oracle restarts"
 restart_ms=$(now_ms)
 missed=$(((restart_ms - edge) / 2000 - (killed_ms - edge) / 2000))
@@ -239,20 +242,18 @@ check "the sessions outlive the Oracle" asq b1 whoami >/dev/null
 check_eq "every missed storage period is charged" \
         "$(jq "[.[] | select(.kind == \"storage\" and .period_end > $killed_ms and .period_end <= $restart_ms)] | length" <<<"$after")" "$missed"
 check_eq "...after the restart" \
-        "$(jq "[.[] | select(.kind == \"storage\" and .period_end > $killed_ms and .period_end <= $restart_ms and .posted_ms < $restart_ms - 1000)] | length" <<<"$after")" 0
+        "$(jq "[.[] | select(.kind == \"storage\" and .period_end > $killed_ms and .posted_ms < $restart_begin)] | length" <<<"$after")" 0
 check_eq "no storage period twice" "$(jq '[.[] | select(.kind == "storage") | .period_start] | (length - (unique | length))' <<<"$after")" 0
-check_eq "no period posted before the kill changed" \
-        "$(jq -c "[.[] | select(.period_end <= $killed_ms - 1500)]" <<<"$after" | md5sum)" \
-        "$(jq -c "[.[] | select(.period_end <= $killed_ms - 1500)]" <<<"$before" | md5sum)"
+check_eq "no charge posted before the kill changed or went" "$(jq -n --argjson b "$before" --argjson a "$after" '$b - $a | length')" 0
 check_eq "storage stays contiguous over the outage" \
         "$(jq '[.[] | select(.kind == "storage")] | sort_by(.period_start) | [range(1; length) as $i | select(.[$i].period_start != .[$i - 1].period_end)] | length' <<<"$after")" 0
 
-# ---- 6. the ledger against the recorded history
-sleep 2.5 # a storage period ends after the last state change
+# ---- 6. the ledger against the recorded history (the last state change, the stop, is long past)
 history=$(api_as b1 /v1/vms/m1/history) || fail "GET /v1/vms/m1/history"
 charges=$(m1_charges)
-check "b1's charges are all listed (under the API's default of 100)" \
-        test "$(as b1 account show --json | jq '.charges | length')" -lt 100
+n_charges=$(as b1 account show --json | jq '.charges | length')
+log "b1 has $n_charges charges"
+check "b1's charges are all listed (under the API's default of 100)" test "$n_charges" -lt 100
 ledger=$(jq -n --argjson h "$history" --argjson c "$charges" '
   def running_due($s; $prev):
     if $s == "loading" or $s == "active" then true
@@ -339,7 +340,9 @@ check "delete" asq b1 vm delete m1
 refused b1 "m1 is gone" 'no vm named "m1"' vm show m1
 check_eq "chamber2 is free again" "$(as p1 offer list --json | jq -c '.[] | select(.rm == "chamber2") | [.used, .machines]')" \
         '[{"memory_mib":0,"vcpus":0,"disk_gib":0},[]]'
-sleep 1.5 # the billing tick posts the last, prorated storage period
+# the billing tick posts the last storage period at chamber2, cut short by the delete
+last_cut() { [ "$(m1_charges | jq '[.[] | select(.kind == "storage" and .offer == "chamber2" and .period_end - .period_start < 2000)] | length')" = 1 ]; }
+check "the storage period the delete cut is charged" wait_until 10 last_cut
 n1=$(as b1 account show --json | jq '.charges | length')
 sleep 2.5
 acct=$(as b1 account show --json)
