@@ -42,6 +42,7 @@ static const cli_option_t cluster_up_options[] = {
         { "production", "N", "production RMs prod1..prodN (default 2)" },
         { "chambers", "M", "chamber RMs chamber1..chamberM (default 1)" },
         { "accel", "auto|kvm|tcg", "QEMU accelerator of the nodes" },
+        { "open-signup", NULL, "the Oracle takes signups (vmatrix signup; DESIGN.md §10)" },
         { NULL },
 };
 

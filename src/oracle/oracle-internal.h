@@ -79,6 +79,9 @@ struct oracle {
  *
  * ---- records and node calls (oracle-records.c, oracle-node-client.c) ---- */
 json_t *oracle_vm_json(const vm_record_t *v);
+/* oracle_vm_json as principal p reads it: "actions" is empty for a role that may not act on
+ * VMs (a provider reads a buyer's machine on its RM as metadata only, DESIGN.md §10). */
+json_t *oracle_vm_json_for(const auth_principal_t *p, const vm_record_t *v);
 /* What the lifecycle table needs to know of v besides its state (LIFECYCLE_*). */
 unsigned oracle_vm_flags(const vm_record_t *v);
 /* body[key] as an integer in [min,max]; def when absent or null. -EINVAL (not an integer),

@@ -252,7 +252,15 @@ static void test_register_store(void) {
         CHECK(json_array_size(machines) == 1);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(machines, 0), "buyer")), "b1");
         json_decref(list);
-        CHECK(api(tp1, "GET", "/v1/vms/m1", NULL, NULL) == 200);
+        CHECK(api(tp1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        CHECK(json_array_size(json_object_get(vm, "actions")) == 0); /* metadata only: no actions */
+        json_decref(vm);
+        CHECK(api(tp1, "GET", "/v1/vms", NULL, &list) == 200);
+        CHECK(json_array_size(list) == 1 && json_array_size(json_object_get(json_array_get(list, 0), "actions")) == 0);
+        json_decref(list);
+        CHECK(api(tb1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        CHECK(json_array_size(json_object_get(vm, "actions")) > 0); /* its buyer's: boot, delete, ... */
+        json_decref(vm);
         CHECK(api(tp2, "GET", "/v1/vms/m1", NULL, NULL) == 404);
         /* the offer cannot shrink below what is stored there, nor go */
         CHECK(api(tp1, "PUT", "/v1/offers/pa1", offer_body(2, 1000, 16, 2000, 1, 10, 100, 2), NULL) == 409);
@@ -496,7 +504,25 @@ static void test_unpaid(void) {
         CHECK(sus == 1 && res == 1);
         json_decref(events);
         CHECK(act(tb2, "m2", "stop", NULL, "stored"));
-        CHECK(act(tb2, "m2", "delete", NULL, ""));
+        /* the buyer follows its delete to the end, when the machine is gone (vm delete waits on
+         * GET /v1/ops/ID); another buyer does not, not even through a new m2 of its own */
+        json_t *del = NULL;
+        CHECK(api(tb2, "POST", "/v1/vms/m2/delete", json_object(), &del) == 202);
+        const char *op = json_string_value(json_object_get(json_object_get(del, "op"), "id"));
+        char st[16] = "", path[96] = "/v1/ops/none";
+        if (op) {
+                daemons_op_wait(&D, op, daemons_now_ms() + 30000, st);
+                snprintf(path, sizeof path, "/v1/ops/%s", op);
+        }
+        CHECK_STREQ(st, "done");
+        CHECK(api(tb2, "GET", path, NULL, NULL) == 200);
+        CHECK(api(tb1, "GET", path, NULL, NULL) == 404);
+        CHECK(api(tb1, "POST", "/v1/machines", json_pack("{s:s,s:s,s:o}", "name", "m2", "config", "small", "bid",
+                                                         bid(2000, 2, 5000, 1)), NULL) == 201);
+        CHECK(api(tb1, "GET", path, NULL, NULL) == 404);
+        CHECK(api(tb2, "GET", path, NULL, NULL) == 200);
+        CHECK(act(tb1, "m2", "delete", NULL, ""));
+        json_decref(del);
 }
 
 int main(void) {
