@@ -102,6 +102,11 @@ static const cli_option_t market_config_options[] = {
         { NULL },
 };
 
+static const cli_option_t account_show_options[] = {
+        { "limit", "N", "the latest N charges (default 100, at most 10000)" },
+        { NULL },
+};
+
 static const cli_option_t market_prices_options[] = {
         { "history", NULL, "also the last 100 changes of the averages" },
         { NULL },
@@ -245,7 +250,7 @@ static const cli_command_t commands[] = {
         { "market prices", cmd_market_prices, NULL, market_prices_options,
           "the market's average prices per vCPU, GiB of RAM and GiB of disk, and of each configuration" },
         { "market fee", cmd_market_fee, "[AMOUNT]", NULL, "show, or set (admin), the fee for registering a machine" },
-        { "account show", cmd_account_show, "[USER]", NULL,
+        { "account show", cmd_account_show, "[USER]", account_show_options,
           "a balance, the charges per machine and period, and when the money runs out at the current rates" },
         { "account deposit", cmd_account_deposit, "USER AMOUNT", NULL, "put money into an account (admin)" },
         { "image build", cmd_image_build, "BUILTIN", NULL, "build and register a builtin image (tiny-http)" },

@@ -223,7 +223,12 @@ int cmd_account_show(cli_t *c) {
                 if (r != CLI_OK)
                         return r;
         }
-        _cleanup_free_ char *path = user ? xasprintf("/v1/accounts/%s", user) : xstrdup("/v1/account");
+        const char *limit = cli_opt(c, "limit");
+        int64_t n = 100;
+        if (limit && parse_int64(limit, 0, 10000, &n) < 0)
+                return cli_usage(c, "--limit %s: a count from 0 to 10000", limit);
+        _cleanup_free_ char *path = user ? xasprintf("/v1/accounts/%s?limit=%lld", user, (long long)n)
+                                         : xasprintf("/v1/account?limit=%lld", (long long)n);
         _cleanup_(json_decrefp) json_t *a = NULL;
         int r = api_call(c, "GET", path, NULL, API_TIMEOUT_MS, &a);
         if (r != CLI_OK)
