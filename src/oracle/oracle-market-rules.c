@@ -180,6 +180,9 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
                 return r;
         }
         int64_t unposted = 0, until = b->posted_until_ms;
+        /* one transaction for the machine's charges and its progress: one commit (one fsync) per
+         * machine billed, not one per charge and another for the progress */
+        bool tx = post && nc > 0 && store_tx_begin(o->store) >= 0;
         for (size_t i = 0; i < nc && r >= 0; i++) {
                 if (!post) {
                         unposted += charges[i].amount;
@@ -192,11 +195,13 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
                         until = MAX(until, charges[i].end_ms);
         }
         free(charges);
-        if (r < 0)
-                return r;
         bool closed = deleted && !open[CHARGE_STORAGE].open && !open[CHARGE_RUNNING].open;
-        if (post && (until != b->posted_until_ms || closed))
+        if (r >= 0 && post && (until != b->posted_until_ms || closed))
                 r = store_billing_progress(o->store, b->machine, until, closed);
+        if (tx && r >= 0)
+                r = store_tx_commit(o->store);
+        else if (tx)
+                store_tx_rollback(o->store);
         if (ret_unposted)
                 *ret_unposted = unposted;
         if (ret_closed)
