@@ -108,6 +108,8 @@ bench: deps all
 	bench/switching $(CURDIR)/$(BUILD)/vmatrix 3
 	bench/import-under-load $(CURDIR)/$(BUILD)/vmatrix 1
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
+	ninja -C $(BUILD) bench-billing bench-billing-oracle
+	bench/billing $(CURDIR)/$(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

@@ -20,7 +20,7 @@ readonly META_PKG=linux-image-cloud-amd64
 #   nokaslr            no relocation of the decompressed kernel
 #   noreplace-smp      keep LOCK prefixes on 1 vCPU instead of patching thousands of them
 #   cryptomgr.notests  skip the crypto self-tests run at boot
-readonly CMDLINE="console=ttyS0 nokaslr noreplace-smp cryptomgr.notests"
+readonly CMDLINE="console=tty0 console=ttyS0 nokaslr noreplace-smp cryptomgr.notests"
 # Modules loaded in the guest; their dependencies are added and ordered automatically.
 # virtio_console: the agent's virtio-serial port; virtio_balloon: the balloon and free page
 # reporting.

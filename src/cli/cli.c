@@ -42,6 +42,7 @@ static const cli_option_t cluster_up_options[] = {
         { "production", "N", "production RMs prod1..prodN (default 2)" },
         { "chambers", "M", "chamber RMs chamber1..chamberM (default 1)" },
         { "accel", "auto|kvm|tcg", "QEMU accelerator of the nodes" },
+        { "open-signup", NULL, "the Oracle takes signups (vmatrix signup; DESIGN.md §10)" },
         { NULL },
 };
 
@@ -98,6 +99,11 @@ static const cli_option_t market_config_options[] = {
         { "memory", "MIB", "RAM in MiB", NULL, true },
         { "vcpus", "N", "virtual CPUs", NULL, true },
         { "disk", "GIB", "disk in GiB", NULL, true },
+        { NULL },
+};
+
+static const cli_option_t account_show_options[] = {
+        { "limit", "N", "the latest N charges (default 100, at most 10000)" },
         { NULL },
 };
 
@@ -244,7 +250,7 @@ static const cli_command_t commands[] = {
         { "market prices", cmd_market_prices, NULL, market_prices_options,
           "the market's average prices per vCPU, GiB of RAM and GiB of disk, and of each configuration" },
         { "market fee", cmd_market_fee, "[AMOUNT]", NULL, "show, or set (admin), the fee for registering a machine" },
-        { "account show", cmd_account_show, "[USER]", NULL,
+        { "account show", cmd_account_show, "[USER]", account_show_options,
           "a balance, the charges per machine and period, and when the money runs out at the current rates" },
         { "account deposit", cmd_account_deposit, "USER AMOUNT", NULL, "put money into an account (admin)" },
         { "image build", cmd_image_build, "BUILTIN", NULL, "build and register a builtin image (tiny-http)" },

@@ -57,6 +57,7 @@ int cmd_cluster_up(cli_t *c) {
         o.chambers = (unsigned)chambers;
         o.vmatrix_exe = exe;
         o.accel = accel;
+        o.open_signup = cli_flag(c, "open-signup");
 
         _cleanup_free_ char *what = xasprintf("an Oracle and %u RMs", o.production + o.chambers);
         progress_draw(c, "cluster up", what, 0, 0);

@@ -199,6 +199,20 @@ int cmd_vm_store(cli_t *c) {
 
 /* ---- the account ---- */
 
+/* A duration of s seconds in its two largest units: "3d 4h", "2h 5m", "7m 30s", "12s". */
+static void remaining_text(int64_t s, char *buf, size_t size) {
+        if (s < 0)
+                s = 0;
+        if (s >= 86400)
+                snprintf(buf, size, "%lldd %lldh", (long long)(s / 86400), (long long)(s % 86400 / 3600));
+        else if (s >= 3600)
+                snprintf(buf, size, "%lldh %lldm", (long long)(s / 3600), (long long)(s % 3600 / 60));
+        else if (s >= 60)
+                snprintf(buf, size, "%lldm %llds", (long long)(s / 60), (long long)(s % 60));
+        else
+                snprintf(buf, size, "%llds", (long long)s);
+}
+
 /* `account show --json` contract fields (DESIGN.md §11). */
 static const char *const account_fields[] = { "user", "role", "balance", "charges", "runs_out_s" };
 
@@ -209,7 +223,12 @@ int cmd_account_show(cli_t *c) {
                 if (r != CLI_OK)
                         return r;
         }
-        _cleanup_free_ char *path = user ? xasprintf("/v1/accounts/%s", user) : xstrdup("/v1/account");
+        const char *limit = cli_opt(c, "limit");
+        int64_t n = 100;
+        if (limit && parse_int64(limit, 0, 10000, &n) < 0)
+                return cli_usage(c, "--limit %s: a count from 0 to 10000", limit);
+        _cleanup_free_ char *path = user ? xasprintf("/v1/accounts/%s?limit=%lld", user, (long long)n)
+                                         : xasprintf("/v1/account?limit=%lld", (long long)n);
         _cleanup_(json_decrefp) json_t *a = NULL;
         int r = api_call(c, "GET", path, NULL, API_TIMEOUT_MS, &a);
         if (r != CLI_OK)
@@ -223,11 +242,12 @@ int cmd_account_show(cli_t *c) {
         _cleanup_free_ char *rate = market_money_text(json_integer_value(json_object_get(a, "rate_per_hour")));
         fprintf(c->out, "%s (%s): balance %s, available %s, charging %s per hour", json_string_value(json_object_get(a, "user")),
                 json_string_value(json_object_get(a, "role")), bal, avail, rate);
+        /* runs_out_s is a duration from now, not a point in time */
         const json_t *out = json_object_get(a, "runs_out_s");
         if (json_is_integer(out)) {
-                char when[64];
-                format_time((double)json_integer_value(out), when, sizeof when);
-                fprintf(c->out, ", runs out in %s", when);
+                char in[48];
+                remaining_text(json_integer_value(out), in, sizeof in);
+                fprintf(c->out, ", runs out in %s", in);
         }
         fputc('\n', c->out);
         const json_t *per_vm = json_object_get(a, "per_vm");

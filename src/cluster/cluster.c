@@ -446,6 +446,7 @@ int cluster_up(const cluster_options_t *o) {
                 return r;
         }
         s->plain = o->plain;
+        s->open_signup = o->open_signup;
         const char *taken = s->netns ? network_name_taken(s) : NULL;
         if (taken) {
                 /* our own leftovers are gone by now, so another cluster's tag collides with ours */

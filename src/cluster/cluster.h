@@ -23,6 +23,7 @@ typedef struct cluster_options {
         const char *vmatrix_exe; /* path of the vmatrix binary to run; NULL: the running binary */
         const char *accel;       /* passed to nodes as --accel, may be NULL */
         bool plain;              /* the launcher's own tests with stub daemons only: no TLS, no enrolment */
+        bool open_signup;        /* the Oracle runs with --open-signup (POST /v1/signup, DESIGN.md §10) */
 } cluster_options_t;
 
 #define CLUSTER_DEFAULT_PRODUCTION 2

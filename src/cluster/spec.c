@@ -190,6 +190,8 @@ json_t *spec_to_json(const spec_t *s) {
                 return NULL;
         if (s->plain)
                 json_object_set_new(j, "plain", json_true());
+        if (s->open_signup)
+                json_object_set_new(j, "open_signup", json_true());
         if (s->netns) {
                 _cleanup_free_ char *net = spec_address_format(s->subnet);
                 _cleanup_free_ char *cidr = xasprintf("%s/24", net);
@@ -262,6 +264,7 @@ int spec_from_json(const json_t *j, spec_t **ret) {
         s->accel = json_is_string(accel) ? xstrdup(json_string_value(accel)) : NULL;
         s->netns = netns;
         s->plain = json_is_true(json_object_get(j, "plain"));
+        s->open_signup = json_is_true(json_object_get(j, "open_signup"));
         if (netns) {
                 _cleanup_free_ char *net = xstrdup(subnet ? subnet : "");
                 char *slash = strchr(net, '/');
@@ -355,6 +358,8 @@ char **spec_member_argv(const spec_t *s, const spec_member_t *m) {
                         argv[n++] = xasprintf("%s:%u", m->address, m->node_port);
                         argv[n++] = xstrdup("--tls-auto");
                 }
+                if (s->open_signup)
+                        argv[n++] = xstrdup("--open-signup");
         } else {
                 argv[n++] = xstrdup("node");
                 argv[n++] = xstrdup("--oracle");

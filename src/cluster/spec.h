@@ -45,6 +45,7 @@ typedef struct spec {
         bool netns;          /* namespaces + bridge, else loopback */
         bool plain;          /* no TLS, no enrolment: only the launcher's own tests, whose daemons
                               * are stubs (cluster-stub.c); a real cluster never is */
+        bool open_signup;    /* the Oracle takes signups (--open-signup); kept across restarts */
         char *bridge;        /* NULL without namespaces */
         uint32_t subnet;     /* network address of the /24 (host order); 0 without namespaces */
         spec_member_t oracle;

@@ -7,6 +7,8 @@
 #include "net/stream-socket.h"
 
 #define STREAM_CONSOLE_PROTOCOL "vmx-console"
+/* A VM's graphical display: QEMU's VNC server on its UNIX socket, relayed by the node. */
+#define STREAM_VNC_PROTOCOL "vmx-vnc"
 
 /* Copies bytes both ways between a and b until one side closes or fails. Returns 0 on a clean
  * close. Does not close the descriptors. */

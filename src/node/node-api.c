@@ -136,6 +136,36 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
         http_reply_text(reply, 200, content);
 }
 
+static void vnc_stream(void *data, int fd, const char *extra, size_t extra_len) {
+        int vnc_fd = (int)(intptr_t)data;
+        if (extra_len > 0)
+                stream_write_all(vnc_fd, extra, extra_len);
+        stream_splice(fd, vnc_fd);
+        close(vnc_fd);
+}
+
+/* GET /v1/vms/:name/vnc with Upgrade: vmx-vnc (the Oracle only): the VM's display, QEMU's VNC
+ * server on the UNIX socket of its run directory, as a byte stream. */
+static void h_vnc(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        if (!check_name(req, reply))
+                return;
+        const char *upgrade = http_request_header(req, "Upgrade");
+        if (!upgrade || !streq(upgrade, STREAM_VNC_PROTOCOL)) {
+                http_reply_error(reply, 400, "invalid", "the display is a stream: Upgrade: %s", STREAM_VNC_PROTOCOL);
+                return;
+        }
+        _cleanup_free_ char *dir = node_vm_dir(n, req->params[0]);
+        _cleanup_free_ char *sock = xasprintf("%s/run/vnc.sock", dir);
+        int fd = serial_connect(sock, console_pid(n, req->params[0]));
+        if (fd < 0) {
+                http_reply_error(reply, 409, "illegal_transition", "vm \"%s\" has no display running on this RM",
+                                 req->params[0]);
+                return;
+        }
+        http_reply_upgrade(reply, STREAM_VNC_PROTOCOL, vnc_stream, (void *)(intptr_t)fd);
+}
+
 typedef int (*command_fn)(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg);
 
 /* Parses the body as a command of kind (node-proto.c) and runs it with fn. */
@@ -222,6 +252,7 @@ const http_route_t node_api_routes[] = {
         { "GET", "/v1/vms", h_list, PERM_ORACLE, OWNER_NONE },
         { "GET", "/v1/vms/:name", h_show, PERM_ORACLE, OWNER_NONE },
         { "GET", "/v1/vms/:name/console", h_console, PERM_ORACLE, OWNER_NONE },
+        { "GET", "/v1/vms/:name/vnc", h_vnc, PERM_ORACLE, OWNER_NONE },
         { "POST", "/v1/vms/:name/run", h_run, PERM_ORACLE, OWNER_NONE },
         { "POST", "/v1/vms/:name/save", h_save, PERM_ORACLE, OWNER_NONE },
         { "POST", "/v1/vms/:name/resume", h_resume, PERM_ORACLE, OWNER_NONE },

@@ -113,7 +113,7 @@ static void user_create(const http_request_t *req, http_reply_t *reply, bool sig
                 return;
         }
         if (signup && !streq(role, "provider") && !streq(role, "buyer")) {
-                http_reply_error(reply, 403, "forbidden", "a signup makes a provider or a buyer, not a %s", role);
+                http_reply_error(reply, 403, "forbidden", "a signup makes a provider or a buyer, not an account of role %s", role);
                 return;
         }
         _cleanup_free_ char *msg = NULL;

@@ -159,10 +159,15 @@ static int owner_check(oracle_t *o, const http_request_t *req, const http_route_
                 return -ENOENT;
         }
         char vm_name[64];
+        vm_record_t then = { 0 }, now = { 0 };
+        bool have_then = false;
         if (route->owner == OWNER_OP) {
                 op_record_t op = { 0 };
                 int r = store_op_get(o->store, name, &op);
                 snprintf(vm_name, sizeof vm_name, "%s", r == 0 ? op.vm : "");
+                /* the VM as the operation found it: its owner follows a delete to the end, when
+                 * the VM is gone (and a later VM of the same name gets no say over it) */
+                have_then = r == 0 && op.prev && vm_record_from_json(op.prev, &then) == 0;
                 op_record_clear(&op);
                 act = false;
                 if (r < 0) {
@@ -172,9 +177,10 @@ static int owner_check(oracle_t *o, const http_request_t *req, const http_route_
         } else {
                 snprintf(vm_name, sizeof vm_name, "%s", name);
         }
-        vm_record_t v = { 0 };
-        bool ok = store_vm_get(o->store, vm_name, &v) == 0 && oracle_vm_visible(o, p, &v, act);
-        vm_record_clear(&v);
+        bool have_now = store_vm_get(o->store, vm_name, &now) == 0 && (!have_then || now.created_ms == then.created_ms);
+        bool ok = (have_then && oracle_vm_visible(o, p, &then, act)) || (have_now && oracle_vm_visible(o, p, &now, act));
+        vm_record_clear(&then);
+        vm_record_clear(&now);
         if (ok)
                 return 0;
         if (route->owner == OWNER_OP)

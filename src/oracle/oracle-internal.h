@@ -67,6 +67,11 @@ struct oracle {
         int64_t auth_events_second, auth_events_count, auth_events_dropped;
         oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
         char *ui_dir;             /* the web interface's files (oracle-ui.c) */
+        pthread_mutex_t tickets_lock; /* guards tickets and n_tickets */
+        struct console_ticket *tickets; /* browser consoles' outstanding tickets (oracle-console.c) */
+        size_t n_tickets;
+        pthread_mutex_t sse_lock; /* guards sse_streams */
+        int sse_streams;          /* open GET /v1/events/stream answers (oracle-events-stream.c) */
 };
 
 /* Declarations by layer, from the bottom up: a file calls only into its own layer's lower
@@ -74,6 +79,9 @@ struct oracle {
  *
  * ---- records and node calls (oracle-records.c, oracle-node-client.c) ---- */
 json_t *oracle_vm_json(const vm_record_t *v);
+/* oracle_vm_json as principal p reads it: "actions" is empty for a role that may not act on
+ * VMs (a provider reads a buyer's machine on its RM as metadata only, DESIGN.md §10). */
+json_t *oracle_vm_json_for(const auth_principal_t *p, const vm_record_t *v);
 /* What the lifecycle table needs to know of v besides its state (LIFECYCLE_*). */
 unsigned oracle_vm_flags(const vm_record_t *v);
 /* body[key] as an integer in [min,max]; def when absent or null. -EINVAL (not an integer),
@@ -316,6 +324,11 @@ bool oracle_ui_path_ok(const char *path);
 /* The Content-Type of a file by its extension, NULL when it is not served. */
 const char *oracle_ui_type(const char *path);
 extern const http_route_t oracle_ui_routes[];
+/* Browser consoles: tickets and their WebSockets (oracle-console.c); the tickets' memory. */
+extern const http_route_t oracle_console_routes[];
+void oracle_consoles_free(oracle_t *o);
+/* Live updates, server-sent events (oracle-events-stream.c). */
+extern const http_route_t oracle_stream_routes[];
 
 /* Every route table of the Oracle's API, NULL-terminated, in matching order (oracle.c). */
 extern const http_route_t *const oracle_route_tables[];

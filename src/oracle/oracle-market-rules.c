@@ -10,6 +10,10 @@
 #include "oracle/oracle-internal.h"
 #include "store/store-market.h"
 
+/* Longer than this without a heartbeat (they come every second), an RM's running machines are
+ * not charged for the silence until it is heard again. */
+#define BILLING_SILENCE_MS 1500
+
 static market_config_t vm_config(const vm_record_t *vm) {
         return (market_config_t){ .memory_mib = vm->memory_mib, .vcpus = vm->vcpus, .disk_gib = vm->market.disk_gib };
 }
@@ -173,6 +177,18 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
         billing_charge_t *charges = NULL;
         size_t nc = 0;
         r = billing_compute(spans, n, now_ms, b->posted_until_ms, &charges, &nc, open);
+        /* a machine running on an RM that has been silent for more than a heartbeat is charged
+         * only up to when the RM was last heard: if the RM turns out down, the failure starts
+         * there (rm_declare_down backdates it) and no period of the silence was posted */
+        if (r >= 0 && o->liveness && n > 0 && open[CHARGE_RUNNING].open && *spans[n - 1].offer) {
+                int64_t silent = oracle_liveness_silent_ms(o->liveness, spans[n - 1].offer, time_now_ms());
+                if (silent > BILLING_SILENCE_MS) {
+                        free(charges);
+                        charges = NULL;
+                        nc = 0;
+                        r = billing_compute(spans, n, now_ms - silent, b->posted_until_ms, &charges, &nc, open);
+                }
+        }
         bool deleted = n > 0 && streq(spans[n - 1].state, "deleted");
         free(spans);
         if (r < 0) {
@@ -180,6 +196,9 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
                 return r;
         }
         int64_t unposted = 0, until = b->posted_until_ms;
+        /* one transaction for the machine's charges and its progress: one commit (one fsync) per
+         * machine billed, not one per charge and another for the progress */
+        bool tx = post && nc > 0 && store_tx_begin(o->store) >= 0;
         for (size_t i = 0; i < nc && r >= 0; i++) {
                 if (!post) {
                         unposted += charges[i].amount;
@@ -192,11 +211,13 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
                         until = MAX(until, charges[i].end_ms);
         }
         free(charges);
-        if (r < 0)
-                return r;
         bool closed = deleted && !open[CHARGE_STORAGE].open && !open[CHARGE_RUNNING].open;
-        if (post && (until != b->posted_until_ms || closed))
+        if (r >= 0 && post && (until != b->posted_until_ms || closed))
                 r = store_billing_progress(o->store, b->machine, until, closed);
+        if (tx && r >= 0)
+                r = store_tx_commit(o->store);
+        else if (tx)
+                store_tx_rollback(o->store);
         if (ret_unposted)
                 *ret_unposted = unposted;
         if (ret_closed)

@@ -36,6 +36,16 @@ json_t *oracle_vm_json(const vm_record_t *v) {
         return j;
 }
 
+json_t *oracle_vm_json_for(const auth_principal_t *p, const vm_record_t *v) {
+        json_t *j = oracle_vm_json(v);
+        if (p && !role_allows(p->role, PERM_VM_ACT))
+                json_object_set_new(j, "actions", json_array());
+        /* what a buyer bids is the buyer's own business, not its provider's */
+        if (p && !role_sees_all(p->role) && !streq(p->user, v->owner))
+                json_object_del(json_object_get(j, "market"), "bid");
+        return j;
+}
+
 int oracle_body_int(const json_t *body, const char *key, int64_t def, int64_t min, int64_t max, int64_t *ret) {
         const json_t *v = json_object_get(body, key);
         if (!v || json_is_null(v)) {

@@ -27,7 +27,7 @@ static char *default_guest_dir(void) {
 
 /* Every table of the API, in the order routes are matched (the first match wins: the
  * marketplace's POST /v1/vms/:name/store before the API's POST /v1/vms/:name/:action). */
-const http_route_t *const oracle_route_tables[] = { oracle_market_routes, oracle_machine_routes,
+const http_route_t *const oracle_route_tables[] = { oracle_stream_routes, oracle_console_routes, oracle_market_routes, oracle_machine_routes,
                                                     oracle_billing_routes, oracle_api_routes,
                                                     oracle_account_routes, oracle_nest_routes,
                                                     oracle_service_routes, oracle_metrics_routes,
@@ -101,6 +101,8 @@ int oracle_main(int argc, char **argv) {
         o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
         if (!o.ui_dir)
                 o.ui_dir = oracle_ui_default_dir();
+        pthread_mutex_init(&o.tickets_lock, NULL);
+        pthread_mutex_init(&o.sse_lock, NULL);
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
         pthread_cond_init(&o.ops_changed, NULL);
@@ -207,6 +209,9 @@ int oracle_main(int argc, char **argv) {
         free(o.listen);
         free(o.guest_dir);
         free(o.ui_dir);
+        oracle_consoles_free(&o);
+        pthread_mutex_destroy(&o.tickets_lock);
+        pthread_mutex_destroy(&o.sse_lock);
         free(o.nest);
         return 0;
 }

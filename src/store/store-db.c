@@ -131,7 +131,35 @@ int store_sqlite_errno(int rc) {
 }
 
 void store_lock(store_t *s) { pthread_mutex_lock(&s->lock); }
-void store_unlock(store_t *s) { pthread_mutex_unlock(&s->lock); }
+void store_unlock(store_t *s) {
+        bool announce = s->tx_depth == 0 && s->change_pending;
+        if (announce)
+                s->change_pending = false;
+        pthread_mutex_unlock(&s->lock);
+        if (announce) {
+                pthread_mutex_lock(&s->change_lock);
+                s->changes++;
+                pthread_cond_broadcast(&s->change_cond);
+                pthread_mutex_unlock(&s->change_lock);
+        }
+}
+
+uint64_t store_changes(store_t *s) {
+        pthread_mutex_lock(&s->change_lock);
+        uint64_t n = s->changes;
+        pthread_mutex_unlock(&s->change_lock);
+        return n;
+}
+
+uint64_t store_changes_wait(store_t *s, uint64_t seen, int64_t timeout_ms) {
+        struct timespec ts = time_realtime_after_ms(timeout_ms);
+        pthread_mutex_lock(&s->change_lock);
+        while (s->changes == seen && pthread_cond_timedwait(&s->change_cond, &s->change_lock, &ts) == 0)
+                ;
+        uint64_t n = s->changes;
+        pthread_mutex_unlock(&s->change_lock);
+        return n;
+}
 
 int store_exec(store_t *s, const char *sql) {
         char *err = NULL;
@@ -189,6 +217,8 @@ int store_open(const char *path, store_t **ret) {
         pthread_mutexattr_init(&attr);
         pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
         pthread_mutex_init(&s->lock, &attr);
+        pthread_mutex_init(&s->change_lock, NULL);
+        pthread_cond_init(&s->change_cond, NULL);
         pthread_mutexattr_destroy(&attr);
         int rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
         if (rc != SQLITE_OK) {
@@ -213,6 +243,8 @@ store_t *store_close(store_t *s) {
                 return NULL;
         sqlite3_close_v2(s->db);
         pthread_mutex_destroy(&s->lock);
+        pthread_mutex_destroy(&s->change_lock);
+        pthread_cond_destroy(&s->change_cond);
         free(s);
         return NULL;
 }

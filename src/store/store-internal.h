@@ -4,6 +4,8 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <sqlite3.h>
 
 #include "base/macro.h"
@@ -13,7 +15,15 @@ struct store {
         sqlite3 *db;
         pthread_mutex_t lock; /* recursive: a transaction holds it across calls */
         int tx_depth;
+        bool change_pending;  /* a VM or an event was written, not announced yet (under lock) */
+        pthread_mutex_t change_lock; /* guards changes; with change_cond */
+        pthread_cond_t change_cond;
+        uint64_t changes;     /* bumped once a write of a VM or event is outside any transaction */
 };
+
+/* A VM or an event was written (call with the lock held): store_changes_wait() wakes once no
+ * transaction is open any more, so a waiter reads what is committed. */
+static inline void store_note_change(store_t *s) { s->change_pending = true; }
 
 void store_lock(store_t *s);
 void store_unlock(store_t *s);

@@ -139,6 +139,8 @@ static int vm_write_end(store_t *s, int r, const vm_record_t *v, const char *sta
         if (r >= 0 && v)
                 r = store_span_note(s, v, state_override);
         if (r >= 0)
+                store_note_change(s);
+        if (r >= 0)
                 return store_tx_commit(s);
         store_tx_rollback(s);
         return r;
@@ -408,6 +410,20 @@ int store_event_add(store_t *s, const char *kind, const char *vm, const char *se
                 sqlite3_bind_text(st, 5, rm ? rm : "", -1, SQLITE_TRANSIENT);
                 sqlite3_bind_text(st, 6, reason ? reason : "", -1, SQLITE_TRANSIENT);
                 r = store_step_done(s, st);
+                if (r >= 0)
+                        store_note_change(s);
+        }
+        store_unlock(s);
+        return r;
+}
+
+int store_event_last_id(store_t *s, int64_t *ret) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT COALESCE(MAX(id), 0) FROM events");
+        int r = -EIO;
+        if (st && sqlite3_step(st) == SQLITE_ROW) {
+                *ret = sqlite3_column_int64(st, 0);
+                r = 0;
         }
         store_unlock(s);
         return r;

@@ -82,6 +82,11 @@ int store_open(const char *path, store_t **ret);
 store_t *store_close(store_t *s);
 int store_schema_version(store_t *s);
 
+/* A count of the writes of VMs and events, bumped as each is committed: a reader that saw n
+ * waits in store_changes_wait for the count to move (or timeout_ms), and gets the new count. */
+uint64_t store_changes(store_t *s);
+uint64_t store_changes_wait(store_t *s, uint64_t seen, int64_t timeout_ms);
+
 int store_tx_begin(store_t *s);
 int store_tx_commit(store_t *s);
 void store_tx_rollback(store_t *s);
@@ -121,6 +126,8 @@ void store_op_list_free(op_record_t *list, size_t n);
 
 int store_event_add(store_t *s, const char *kind, const char *vm, const char *service, const char *rm,
                     const char *reason);
+/* The id of the newest event (0 when none). */
+int store_event_last_id(store_t *s, int64_t *ret);
 /* Events with id > after_id, oldest first, at most limit; array of objects. */
 int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret);
 

@@ -177,6 +177,23 @@ static void test_spec_json(void) {
                 CHECK(spec_from_json(lj, &lo_back) == 0);
                 CHECK(lo_back && !lo_back->netns && lo_back->rms[0].port == 40002);
                 CHECK(lo_back && lo_back->accel && streq(lo_back->accel, "kvm"));
+                CHECK(lo_back && !lo_back->open_signup);
+        }
+
+        /* --open-signup: kept in cluster.json, so a restarted Oracle takes signups too */
+        s->open_signup = true;
+        _cleanup_(json_decrefp) json_t *sj = spec_to_json(s);
+        _cleanup_(spec_freep) spec_t *signup_back = NULL;
+        CHECK(spec_from_json(sj, &signup_back) == 0 && signup_back && signup_back->open_signup);
+        if (signup_back) {
+                _cleanup_strv_free_ char **oa = spec_member_argv(signup_back, &signup_back->oracle);
+                bool found = false;
+                for (size_t i = 0; oa[i]; i++)
+                        found |= streq(oa[i], "--open-signup");
+                CHECK(found);
+                _cleanup_strv_free_ char **na = spec_member_argv(signup_back, &signup_back->rms[0]);
+                for (size_t i = 0; na[i]; i++)
+                        CHECK(!streq(na[i], "--open-signup"));
         }
 
         /* damage: everything that would reach argv or `ip` is checked */

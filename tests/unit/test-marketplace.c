@@ -14,7 +14,9 @@
  *   - the Oracle killed with SIGKILL for several storage periods: every missed period charged
  *     once after the restart, none twice, no gap;
  *   - a buyer whose money runs out: its running machine is suspended (an event), a start is
- *     refused with 402, and a deposit resumes it. */
+ *     refused with 402, and a deposit resumes it;
+ *   - the provider's RM killed under a running machine: failed, and charged for running up to
+ *     the RM's last heartbeat only. */
 #include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
@@ -22,6 +24,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PASSWORD "market-password-1"
@@ -252,7 +255,15 @@ static void test_register_store(void) {
         CHECK(json_array_size(machines) == 1);
         CHECK_STREQ(json_string_value(json_object_get(json_array_get(machines, 0), "buyer")), "b1");
         json_decref(list);
-        CHECK(api(tp1, "GET", "/v1/vms/m1", NULL, NULL) == 200);
+        CHECK(api(tp1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        CHECK(json_array_size(json_object_get(vm, "actions")) == 0); /* metadata only: no actions */
+        json_decref(vm);
+        CHECK(api(tp1, "GET", "/v1/vms", NULL, &list) == 200);
+        CHECK(json_array_size(list) == 1 && json_array_size(json_object_get(json_array_get(list, 0), "actions")) == 0);
+        json_decref(list);
+        CHECK(api(tb1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        CHECK(json_array_size(json_object_get(vm, "actions")) > 0); /* its buyer's: boot, delete, ... */
+        json_decref(vm);
         CHECK(api(tp2, "GET", "/v1/vms/m1", NULL, NULL) == 404);
         /* the offer cannot shrink below what is stored there, nor go */
         CHECK(api(tp1, "PUT", "/v1/offers/pa1", offer_body(2, 1000, 16, 2000, 1, 10, 100, 2), NULL) == 409);
@@ -496,7 +507,69 @@ static void test_unpaid(void) {
         CHECK(sus == 1 && res == 1);
         json_decref(events);
         CHECK(act(tb2, "m2", "stop", NULL, "stored"));
-        CHECK(act(tb2, "m2", "delete", NULL, ""));
+        /* the buyer follows its delete to the end, when the machine is gone (vm delete waits on
+         * GET /v1/ops/ID); another buyer does not, not even through a new m2 of its own */
+        json_t *del = NULL;
+        CHECK(api(tb2, "POST", "/v1/vms/m2/delete", json_object(), &del) == 202);
+        const char *op = json_string_value(json_object_get(json_object_get(del, "op"), "id"));
+        char st[16] = "", path[96] = "/v1/ops/none";
+        if (op) {
+                daemons_op_wait(&D, op, daemons_now_ms() + 30000, st);
+                snprintf(path, sizeof path, "/v1/ops/%s", op);
+        }
+        CHECK_STREQ(st, "done");
+        CHECK(api(tb2, "GET", path, NULL, NULL) == 200);
+        CHECK(api(tb1, "GET", path, NULL, NULL) == 404);
+        CHECK(api(tb1, "POST", "/v1/machines", json_pack("{s:s,s:s,s:o}", "name", "m2", "config", "small", "bid",
+                                                         bid(2000, 2, 5000, 1)), NULL) == 201);
+        CHECK(api(tb1, "GET", path, NULL, NULL) == 404);
+        CHECK(api(tb2, "GET", path, NULL, NULL) == 200);
+        CHECK(act(tb1, "m2", "delete", NULL, ""));
+        json_decref(del);
+}
+
+/* ---- the provider's RM fails ---- */
+
+/* A machine running on pb1 when pb1's node is killed: once the RM is declared down the machine
+ * is failed, and its running charges end at pb1's last heartbeat, not when the Oracle noticed
+ * (some 5 s later): no charge across a provider's failure. */
+static void test_provider_failure(void) {
+        CHECK(api(tb2, "POST", "/v1/machines", json_pack("{s:s,s:s,s:o}", "name", "m4", "config", "small", "bid",
+                                                         bid(2000, 2, 5000, 1)), NULL) == 201);
+        CHECK(api(tb2, "POST", "/v1/vms/m4/store", json_pack("{s:s}", "rm", "pb1"), NULL) == 200);
+        CHECK(act(tb2, "m4", "boot", NULL, "loading"));
+        usleep(2500 * 1000);
+        daemon_t *pb1 = daemons_node(&D, "pb1");
+        int64_t killed = 0;
+        if (pb1) {
+                /* the wall clock, as the history's */
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                killed = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+                daemons_stop(pb1, SIGKILL);
+        }
+        CHECK(daemons_vm_wait_state(&D, "m4", "failed", daemons_now_ms() + 20000));
+        json_t *hist = NULL, *acct = NULL;
+        CHECK(api(tb2, "GET", "/v1/vms/m4/history", NULL, &hist) == 200);
+        json_t *spans = json_object_get(hist, "spans");
+        json_t *last = json_array_get(spans, json_array_size(spans) - 1);
+        CHECK_STREQ(json_string_value(json_object_get(last, "state")), "failed");
+        json_int_t failed_at = jint(last, "at_ms");
+        /* heartbeats come every second: the last one was at most a second before the kill */
+        CHECK(failed_at <= killed + 100 && failed_at >= killed - 1500);
+        if (failed_at > killed + 100 || failed_at < killed - 1500)
+                fprintf(stderr, "  failed at %lld, killed at %lld\n", (long long)failed_at, (long long)killed);
+        usleep(1500 * 1000); /* the last partial period is posted */
+        CHECK(api(tb2, "GET", "/v1/accounts/b2?limit=10000&vm=m4", NULL, &acct) == 200);
+        json_int_t run_end = 0;
+        size_t i;
+        json_t *c;
+        json_array_foreach(json_object_get(acct, "charges"), i, c) if (streq(json_string_value(json_object_get(c, "kind")),
+                                                                           "running")) run_end =
+                MAX(run_end, jint(c, "period_end"));
+        CHECK(run_end == failed_at); /* charged up to the failure, and not a millisecond after */
+        json_decref(hist);
+        json_decref(acct);
 }
 
 int main(void) {
@@ -513,6 +586,8 @@ int main(void) {
                 test_outage();
         if (tap_failed == 0)
                 test_unpaid();
+        if (tap_failed == 0)
+                test_provider_failure();
         if (tap_failed)
                 daemons_dump_logs(&D);
         fprintf(stderr, "test-marketplace: %lld ms\n", (long long)(daemons_now_ms() - t0));

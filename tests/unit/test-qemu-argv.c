@@ -65,6 +65,9 @@ static void test_golden(void) {
         CHECK_STREQ(opt_value(argv, "-smp", 0), "2");
         CHECK_STREQ(opt_value(argv, "-display", 0), "none");
         CHECK_STREQ(opt_value(argv, "-vga", 0), "none");
+        CHECK_STREQ(opt_value(argv, "-vnc", 0), "unix:/run/vmx/web1/vnc.sock"); /* never a TCP port */
+        CHECK_STREQ(opt_value(argv, "-device", 0), "VGA,vgamem_mb=1,addr=0x2");
+        CHECK(opt_value(argv, "-vnc", 1) == NULL);
         CHECK_STREQ(opt_value(argv, "-pidfile", 0), "/run/vmx/web1/qemu.pid");
         CHECK_STREQ(opt_value(argv, "-qmp", 0), "unix:/run/vmx/web1/qmp.sock,server=on,wait=off");
         CHECK_STREQ(opt_value(argv, "-chardev", 0),
@@ -77,13 +80,13 @@ static void test_golden(void) {
         CHECK_STREQ(opt_value(argv, "-append", 0), "console=ttyS0 quiet, root=/dev/vda");
         CHECK_STREQ(opt_value(argv, "-blockdev", 0),
                     "driver=qcow2,node-name=disk0,file.driver=file,file.filename=/nest/web1/disk.qcow2");
-        CHECK_STREQ(opt_value(argv, "-device", 0), "virtio-blk-pci,drive=disk0,addr=0x3");
+        CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-blk-pci,drive=disk0,addr=0x3");
         CHECK_STREQ(opt_value(argv, "-chardev", 1), "socket,id=agent0,path=/run/vmx/web1/agent.sock,server=on,wait=off");
-        CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-serial-pci,id=vser0,addr=0x5");
-        CHECK_STREQ(opt_value(argv, "-device", 2), "virtserialport,bus=vser0.0,chardev=agent0,name=vmx.agent");
-        CHECK_STREQ(opt_value(argv, "-device", 3), "virtio-balloon-pci,id=balloon0,addr=0x6");
+        CHECK_STREQ(opt_value(argv, "-device", 2), "virtio-serial-pci,id=vser0,addr=0x5");
+        CHECK_STREQ(opt_value(argv, "-device", 3), "virtserialport,bus=vser0.0,chardev=agent0,name=vmx.agent");
+        CHECK_STREQ(opt_value(argv, "-device", 4), "virtio-balloon-pci,id=balloon0,addr=0x6");
         CHECK_STREQ(opt_value(argv, "-netdev", 0), "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80");
-        CHECK_STREQ(opt_value(argv, "-device", 4), "virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:ef,addr=0x4,romfile=");
+        CHECK_STREQ(opt_value(argv, "-device", 5), "virtio-net-pci,netdev=net0,mac=52:54:00:ab:cd:ef,addr=0x4,romfile=");
         CHECK(!has_arg(argv, "-incoming"));
         CHECK(!has_arg(argv, "-S"));
         CHECK(!has_arg(argv, "-object"));
@@ -160,7 +163,7 @@ static void test_slot(void) {
         CHECK(!has_arg(argv, "-object"));
         CHECK(!has_arg(argv, "-blockdev"));
         /* the disk device is there, its drive comes later */
-        CHECK_STREQ(opt_value(argv, "-device", 0), "virtio-blk-pci,drive=disk0,addr=0x3");
+        CHECK_STREQ(opt_value(argv, "-device", 1), "virtio-blk-pci,drive=disk0,addr=0x3");
 }
 
 static void test_minimal_and_escaping(void) {
@@ -183,7 +186,7 @@ static void test_minimal_and_escaping(void) {
         CHECK_STREQ(opt_value(argv, "-blockdev", 0), "driver=raw,node-name=disk0,file.driver=file,file.filename=/d,,isk.raw");
         /* no forward, no MAC: the NIC is still there, in the same slot */
         CHECK_STREQ(opt_value(argv, "-netdev", 0), "user,id=net0");
-        CHECK_STREQ(opt_value(argv, "-device", 4), "virtio-net-pci,netdev=net0,addr=0x4,romfile=");
+        CHECK_STREQ(opt_value(argv, "-device", 5), "virtio-net-pci,netdev=net0,addr=0x4,romfile=");
         CHECK(!has_arg(argv, "-kernel"));
         CHECK(!has_arg(argv, "-append"));
 

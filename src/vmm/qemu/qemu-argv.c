@@ -19,6 +19,7 @@
 #include "base/util.h"
 
 /* Slots on the i440fx bus; 0 is the host bridge and 1 the PIIX3 (ISA, IDE, USB, ACPI). */
+#define QEMU_PCI_SLOT_VGA "0x2"
 #define QEMU_PCI_SLOT_DISK "0x3"
 #define QEMU_PCI_SLOT_NET "0x4"
 #define QEMU_PCI_SLOT_SERIAL "0x5"
@@ -161,8 +162,14 @@ int qemu_argv_build(const vmm_config_t *cfg, const char *binary, unsigned flags,
         argv_add(&b, "-cpu", xstrdup(kvm ? "host" : "max"));
         argv_add(&b, "-m", xasprintf("%" PRIu64, cfg->memory_mib));
         argv_add(&b, "-smp", xasprintf("%u", cfg->vcpus));
+        /* a display for the browser's graphical console (issue 13): a standard VGA with 1 MiB of
+         * video memory (text mode and a small framebuffer; it is saved with every snapshot), and
+         * QEMU's VNC server on a UNIX socket in the run directory, which only the node reaches and
+         * relays over the control channel; no window, no TCP port */
         argv_add(&b, "-display", xstrdup("none"));
         argv_add(&b, "-vga", xstrdup("none"));
+        argv_add(&b, "-device", xstrdup("VGA,vgamem_mb=1,addr=" QEMU_PCI_SLOT_VGA));
+        argv_add(&b, "-vnc", xasprintf("unix:%s/" QEMU_RUN_VNC, run));
         /* -pidfile takes a plain path, not an option list */
         argv_add(&b, "-pidfile", qemu_run_path(cfg->run_dir, QEMU_RUN_PIDFILE));
         argv_add(&b, "-qmp", xasprintf("unix:%s/" QEMU_RUN_QMP ",server=on,wait=off", run));

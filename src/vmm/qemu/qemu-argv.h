@@ -15,6 +15,7 @@
 #define QEMU_RUN_CONSOLE_LOG "console.log"
 #define QEMU_RUN_LOG "qemu.log"
 #define QEMU_RUN_AGENT "agent.sock" /* the guest agent's virtio-serial port */
+#define QEMU_RUN_VNC "vnc.sock"     /* the display's VNC server: a UNIX socket, never TCP */
 
 #define QEMU_DEFAULT_BINARY "qemu-system-x86_64"
 #define QEMU_DEFAULT_MACHINE "pc"
