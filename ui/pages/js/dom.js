@@ -111,3 +111,14 @@ export function loadCss(href) {
   if (document.querySelector(`link[href="${href}"]`)) return;
   document.head.appendChild(h('link', { rel: 'stylesheet', href }));
 }
+
+// fn, called at most once per animation frame however often it is asked (a stream's burst of
+// `vm` messages at connection redraws a page once).
+export function coalesce(fn) {
+  let queued = false;
+  return () => {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; fn(); });
+  };
+}

@@ -2,7 +2,7 @@
 // machines of GET /v1/vms grouped by state, each with the actions its `actions` lists in that
 // state (edit and store for a registered one, boot/activate/migrate/delete for a stored one, ...).
 // Live: a machine moves between the groups in place.
-import { h, table } from '../dom.js';
+import { h, table, coalesce } from '../dom.js';
 import { get, enc } from '../api.js';
 import { stateBadge, rate, mib } from '../format.js';
 import { actionButtons } from '../actions.js';
@@ -53,11 +53,12 @@ export async function render(ctx) {
     body.replaceChildren(...parts);
   };
   draw();
+  const redraw = coalesce(draw);
   ctx.live(async m => {
     if (m.type === 'vm') {
       if (m.data.deleted || m.data.state === 'deleted') byName.delete(m.data.name);
       else if (ctx.role !== 'buyer' || m.data.owner === ctx.who.user || byName.has(m.data.name)) byName.set(m.data.name, m.data);
-      draw();
+      redraw();
     } else if (m.type === 'resync') {
       byName.clear();
       for (const v of await get('/v1/vms')) byName.set(v.name, v);

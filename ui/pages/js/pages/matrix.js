@@ -1,7 +1,7 @@
 // #/matrix: the RM × VM matrix (GET /v1/rms, GET /v1/vms): one row per RM (role, state, size,
 // liveness) with the VMs on it, and a row for the Nest (VMs on no RM). Live: a VM's chip moves
 // and changes in place on each `vm` message; RM events refetch the RMs (at most every 5 s).
-import { h, table } from '../dom.js';
+import { h, table, coalesce } from '../dom.js';
 import { get, enc } from '../api.js';
 import { stateBadge, mib } from '../format.js';
 
@@ -32,6 +32,7 @@ export async function render(ctx) {
     summary.textContent = `${rms.length} RMs (${up} up), ${byName.size} VMs, ${[...byName.values()].filter(v => v.state === 'active').length} active`;
   };
   draw();
+  const redraw = coalesce(draw);
 
   let rmTimer = null, lastRms = Date.now();
   const refetchRms = () => {
@@ -47,9 +48,7 @@ export async function render(ctx) {
     if (m.type === 'vm') {
       const v = m.data;
       if (v.deleted || v.state === 'deleted') byName.delete(v.name); else byName.set(v.name, v);
-      draw();
-      const el = wrap.querySelector(`[data-testid="matrix-vm-${CSS.escape(v.name)}"]`);
-      if (el) el.classList.add('flash');
+      redraw();
     } else if (m.type === 'event' && (RM_EVENTS.has(m.data.kind) || (m.data.rm && !m.data.vm))) {
       refetchRms();
     } else if (m.type === 'resync') {

@@ -1,6 +1,6 @@
 // #/vms: every VM (GET /v1/vms), live; and the create form (POST /v1/vms, images from
 // GET /v1/images) for operators and admins.
-import { h, table, tableRow, field, busy, notice } from '../dom.js';
+import { h, table, tableRow, field, busy, notice, coalesce } from '../dom.js';
 import { get, post, enc } from '../api.js';
 import { stateBadge, mib } from '../format.js';
 import { bindDraft, can } from '../session.js';
@@ -40,6 +40,7 @@ export async function render(ctx) {
   };
   filter.addEventListener('input', draw);
   draw();
+  const redraw = coalesce(draw);
 
   ctx.live(async m => {
     if (m.type === 'vm') {
@@ -57,7 +58,7 @@ export async function render(ctx) {
         fresh.classList.add('flash');
         row.replaceWith(fresh); // in place: no reload, the rest of the table untouched
       } else {
-        draw();
+        redraw();
       }
     } else if (m.type === 'resync') {
       const all = await get('/v1/vms');
