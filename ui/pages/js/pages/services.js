@@ -32,9 +32,13 @@ export async function render(ctx) {
   ctx.onLeave(() => clearTimeout(timer));
 }
 
+// The pre-booted pool's depth: the VMs ready to activate (stored in the Nest, pre-booted) of the
+// pool's size; how many of the pool are pre-booted at all is said beside.
 export function poolMeter(s) {
   const size = s.pool_size ?? s.pool;
-  return h('span.meter', { testid: `pool-depth-${s.name}` },
-    h('progress', { max: size || 1, value: s.prebooted || 0, 'aria-label': `pre-booted pool of ${s.name}` }),
-    `${s.prebooted ?? 0} of ${size} pre-booted`);
+  const ready = Array.isArray(s.vms) ? s.vms.filter(v => v.state === 'stored' && v.prebooted).length : null;
+  const depth = ready ?? (s.prebooted || 0);
+  return h('span.meter', { testid: `pool-depth-${s.name}`, 'data-depth': depth },
+    h('progress', { max: size || 1, value: depth, 'aria-label': `pre-booted pool of ${s.name}` }),
+    ready === null ? `${s.prebooted ?? 0} of ${size} pre-booted` : `${ready} ready in the Nest of ${size} (${s.prebooted ?? 0} pre-booted, ${s.active} active)`);
 }
