@@ -301,6 +301,19 @@ await check('a WebSocket to a garbage ticket is refused', b2, async () => {
   }
 });
 
+// ---- a console open while its VM stops: the page says so and offers to reconnect
+await check('buyer: the serial console of a machine that stops says so and offers to reconnect', b1, async () => {
+  await go(b1, `#/vm/${M}`);
+  await b1.getByTestId('open-serial').click();
+  await b1.locator(`${byId('serial-console-status')}[data-state="open"]`).waitFor({ timeout: 15000 });
+  await b1.getByTestId('action-stop').click();
+  await b1.getByTestId('confirm-ok').click();
+  await b1.locator(`${byId('serial-console-status')}[data-state="closed"]`).waitFor({ timeout: 30000 });
+  await visible(b1, 'serial-console-reconnect');
+  await b1.locator(`${byId(`vm-state-${M}`)}[data-state="stored"]`).first().waitFor({ timeout: 30000 });
+  log(`console status: ${await b1.getByTestId('serial-console-status').textContent()}`);
+});
+
 // ---- a session that ends while a page is open: back to login, and back with nothing lost
 await check('an expired session goes to login and returns with the form as it was', b1, async () => {
   await go(b1, '#/register');
@@ -330,8 +343,10 @@ const SHOTS = [
   [prov, ['#/provider', '#/market', `#/vm/${M}`, '#/account']],
   [admin, ['#/account']],
 ];
+let shotProblems = null;
 await check('screenshots of every page at desktop and phone widths, with no script error', null, async () => {
   let n = 0;
+  const problems = [];
   for (const [label, viewport] of Object.entries(SIZES)) {
     for (const [page, hashes] of SHOTS) {
       await page.setViewportSize(viewport);
@@ -339,6 +354,15 @@ await check('screenshots of every page at desktop and phone widths, with no scri
       for (const hash of hashes) {
         await go(page, hash);
         await sleep(250);
+        // readable on a phone: nothing wider than the screen but what scrolls inside its own box;
+        // a state is never told by colour alone: every data-state element has a text
+        const bad = await page.evaluate(() => {
+          const out = [];
+          if (document.documentElement.scrollWidth > window.innerWidth + 1) out.push(`the page is ${document.documentElement.scrollWidth} px wide`);
+          for (const el of document.querySelectorAll('#main [data-state]')) if (!el.textContent.trim()) out.push(`${el.dataset.testid || el.tagName} has no text`);
+          return out;
+        });
+        if (bad.length) problems.push(`${hash} (${label}): ${bad.join('; ')}`);
         const name = `${who}-${hash.replace(/^#\//, '').replace(/[^a-z0-9-]+/gi, '_')}-${label}.png`;
         await page.screenshot({ path: `${ART}/${name}`, fullPage: true });
         n++;
@@ -357,6 +381,11 @@ await check('screenshots of every page at desktop and phone widths, with no scri
   log(`${n} screenshots in ${ART}`);
   const errors = pages.flatMap(p => p.__errors);
   if (errors.length) throw new Error(`script errors: ${errors.slice(0, 3).join(' | ')}`);
+  shotProblems = problems;
+});
+await check('every page fits a phone\'s width and tells states by text', null, async () => {
+  if (shotProblems === null) throw new Error('no screenshots were taken');
+  if (shotProblems.length) throw new Error(shotProblems.slice(0, 4).join(' | '));
 });
 
 // ---- last: the early ticket, unused, has expired after 30 s
