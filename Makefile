@@ -18,7 +18,7 @@ DEB_PACKAGES = build-essential meson ninja-build pkg-config libmicrohttpd-dev li
                libjansson-dev libsqlite3-dev libzstd-dev libssl-dev libgnutls28-dev libsodium-dev qemu-system-x86 qemu-utils \
                busybox-static cpio gzip kmod xz-utils dpkg iproute2 socat curl wrk hyperfine haproxy \
                procps psmisc jq nftables syslinux syslinux-common mtools dosfstools fdisk clang libclang-rt-dev \
-               libwslay-dev nodejs npm chromium
+               libwslay-dev chromium
 
 .PHONY: all deps build ui guest guest-disk test unit system fuzz demo demo-down bench clean
 
@@ -30,6 +30,12 @@ deps:
 		echo "installing:$$missing"; \
 		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+	@# Node.js and npm from Debian unless the machine has them already (a nodesource nodejs
+	@# carries its own npm, which Debian's npm package would conflict with)
+	@if ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm; \
 	fi
 	@# the web interface's assets and browser-test driver, pinned by ui/package-lock.json
 	@if [ ! -f ui/node_modules/.package-lock.json ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then \

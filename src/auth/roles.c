@@ -51,7 +51,8 @@ _Static_assert(_PERM_MAX < 64, "grants[] holds one bit per permission");
  *            (offers are read only);
  *  provider  their own RMs and offers; buyers' machines on them as read-only metadata
  *            (no actions, no consoles);
- *  buyer     their own VMs and account only.
+ *  buyer     their own VMs and account only;
+ *  both of these read the list of images (what a machine can be made of; no image is anyone's).
  * PERM_NONE is nobody's; PERM_PUBLIC everybody's.
  * PERM_NODE is no user's: node-only routes take an RM's certificate, so that no token, not even
  * an admin's, can speak for an RM (issue 11: "the Oracle accepts a heartbeat only for the RM
@@ -64,8 +65,8 @@ static const uint64_t grants[_ROLE_MAX] = {
                           BIT(PERM_NEST_READ) | BIT(PERM_NEST_WRITE) | BIT(PERM_EVENT_READ) |
                           BIT(PERM_METRICS_READ) | BIT(PERM_RM_ASSIGN) | OWN,
         [ROLE_PROVIDER] = BIT(PERM_RM_READ) | BIT(PERM_RM_ACT) | BIT(PERM_OFFER_READ) | BIT(PERM_OFFER_ACT) |
-                          BIT(PERM_VM_READ) | OWN,
-        [ROLE_BUYER] = BIT(PERM_VM_READ) | BIT(PERM_VM_ACT) | BIT(PERM_VM_CONSOLE) | OWN,
+                          BIT(PERM_VM_READ) | BIT(PERM_IMAGE_READ) | OWN,
+        [ROLE_BUYER] = BIT(PERM_VM_READ) | BIT(PERM_VM_ACT) | BIT(PERM_VM_CONSOLE) | BIT(PERM_IMAGE_READ) | OWN,
 };
 
 static int name_lookup(const char *const *names, size_t n, const char *name) {

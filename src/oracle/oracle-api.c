@@ -368,19 +368,71 @@ static void h_op(const http_request_t *req, http_reply_t *reply) {
         op_record_clear(&op);
 }
 
+/* A name filter of the query (key), checked: NULL when absent; false (and a 400) when bad. */
+static bool query_name(const http_request_t *req, const char *key, const char **ret, http_reply_t *reply) {
+        *ret = http_request_query(req, key);
+        if (*ret && !name_is_valid(*ret)) {
+                http_reply_error(reply, 400, "invalid", "%s must be a name", key);
+                return false;
+        }
+        return true;
+}
+
+/* GET /v1/events[?after=ID|last=N][&limit=N][&vm=&service=&kind=] */
 static void h_events(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
-        int64_t after = 0, limit = 1000;
+        int64_t after = 0, limit = 1000, last = 0;
         const char *a = http_request_query(req, "after"), *l = http_request_query(req, "limit");
-        if ((a && parse_int64(a, 0, INT64_MAX, &after) < 0) || (l && parse_int64(l, 1, 10000, &limit) < 0)) {
-                http_reply_error(reply, 400, "invalid", "after and limit must be non-negative integers");
+        const char *n = http_request_query(req, "last");
+        if ((a && parse_int64(a, 0, INT64_MAX, &after) < 0) || (l && parse_int64(l, 1, 10000, &limit) < 0) ||
+            (n && parse_int64(n, 1, 10000, &last) < 0) || (a && n)) {
+                http_reply_error(reply, 400, "invalid", "after (an id) or last (1 to 10000), and limit (1 to 10000)");
                 return;
         }
+        store_event_filter_t f = { .after_id = after, .limit = (int)(n ? last : limit), .last = n != NULL };
+        if (!query_name(req, "vm", &f.vm, reply) || !query_name(req, "service", &f.service, reply) ||
+            !query_name(req, "kind", &f.kind, reply))
+                return;
         json_t *arr = NULL;
-        if (store_event_list(o->store, after, (int)limit, &arr) < 0) {
+        if (store_event_select(o->store, &f, &arr) < 0) {
                 http_reply_errno(reply, -EIO, "the store is unavailable");
                 return;
         }
+        http_reply_json(reply, 200, arr);
+}
+
+/* GET /v1/ops[?state=&kind=&vm=&limit=N]: newest first, those of the VMs the caller sees. */
+static void h_ops(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        int64_t limit = 100;
+        const char *l = http_request_query(req, "limit"), *state = http_request_query(req, "state");
+        if ((l && parse_int64(l, 1, 1000, &limit) < 0) ||
+            (state && !streq(state, "running") && !streq(state, "done") && !streq(state, "failed"))) {
+                http_reply_error(reply, 400, "invalid", "state is running, done or failed; limit 1 to 1000");
+                return;
+        }
+        const char *kind = NULL, *vm = NULL;
+        if (!query_name(req, "kind", &kind, reply) || !query_name(req, "vm", &vm, reply))
+                return;
+        op_record_t *ops = NULL;
+        size_t n = 0;
+        if (store_op_select(o->store, state, kind, vm, (int)limit, &ops, &n) < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        const auth_principal_t *p = oracle_principal(req);
+        bool all = !p || role_sees_all(p->role);
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+                /* an op's VM as it was when the op began (it may be gone, or another's since) */
+                vm_record_t prev = { 0 };
+                bool visible = all || (vm_record_from_json(ops[i].prev, &prev) >= 0 &&
+                                       oracle_vm_visible(o, p, &prev, false));
+                vm_record_clear(&prev);
+                if (visible)
+                        json_array_append_new(arr, op_record_to_json(&ops[i]));
+        }
+        store_op_list_free(ops, n);
         http_reply_json(reply, 200, arr);
 }
 
@@ -397,6 +449,7 @@ const http_route_t oracle_api_routes[] = {
         { "DELETE", "/v1/vms/:name", h_vm_delete, PERM_VM_ACT, OWNER_VM },
         { "GET", "/v1/vms/:name/console", h_vm_console, PERM_VM_CONSOLE, OWNER_VM },
         { "POST", "/v1/vms/:name/:action", h_vm_action, PERM_VM_ACT, OWNER_VM },
+        { "GET", "/v1/ops", h_ops, PERM_VM_READ, OWNER_NONE },
         { "GET", "/v1/ops/:id", h_op, PERM_VM_READ, OWNER_OP },
         { "POST", "/v1/ops/:id/heartbeat", oracle_op_heartbeat, PERM_NODE, OWNER_NONE },
         { "GET", "/v1/events", h_events, PERM_EVENT_READ, OWNER_NONE },

@@ -312,6 +312,31 @@ static void h_offers(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200, arr);
 }
 
+/* GET /v1/market/offers: every provider's offers as the market shows them (the report's
+ * Figure 33) — capacity, free room, prices and the RM's state; no buyers, no revenue. */
+static void h_market_offers(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        offer_record_t *offers = NULL;
+        size_t n = 0;
+        if (store_offer_list(o->store, &offers, &n) < 0) {
+                http_reply_errno(reply, -EIO, "the store is unavailable");
+                return;
+        }
+        json_t *arr = json_array();
+        for (size_t i = 0; i < n; i++) {
+                market_config_t used = { 0 };
+                rm_record_t rm = { 0 };
+                store_offer_used(o->store, offers[i].rm, &used);
+                store_rm_get(o->store, offers[i].rm, &rm);
+                json_t *j = offer_json(&offers[i], &used);
+                json_object_del(j, "used");
+                json_object_set_new(j, "rm_state", json_string(*rm.state ? rm.state : "unknown"));
+                json_array_append_new(arr, j);
+        }
+        free(offers);
+        http_reply_json(reply, 200, arr);
+}
+
 /* ---- the market: suggested configurations, prices, settings ---- */
 
 static json_t *market_config_json(const market_config_record_t *c) {
@@ -462,6 +487,7 @@ const http_route_t oracle_market_routes[] = {
         { "GET", "/v1/offers", h_offers, PERM_OFFER_READ, OWNER_NONE },
         { "PUT", "/v1/offers/:name", h_offer_set, PERM_OFFER_ACT, OWNER_RM },
         { "DELETE", "/v1/offers/:name", h_offer_delete, PERM_OFFER_ACT, OWNER_RM },
+        { "GET", "/v1/market/offers", h_market_offers, PERM_MARKET_READ, OWNER_NONE },
         { "GET", "/v1/market/configs", h_configs, PERM_MARKET_READ, OWNER_NONE },
         { "POST", "/v1/market/configs", h_config_add, PERM_MARKET_ACT, OWNER_NONE },
         { "DELETE", "/v1/market/configs/:name", h_config_delete, PERM_MARKET_ACT, OWNER_NONE },

@@ -333,6 +333,35 @@ static void h_series(const http_request_t *req, http_reply_t *reply) {
                 http_reply_json(reply, 200, j);
 }
 
+/* GET /v1/vms/:name/metrics?series=cpu|rss_bytes|...: one VM's series, for whoever may read the
+ * VM (its buyer included, who holds no metrics-read): the series of GET /v1/metrics named
+ * vm:NAME:SERIES. */
+static void h_vm_series(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        static const char *const names[] = { "cpu", "rss_bytes", "disk_read_bps", "disk_write_bps", "net_rx_bps",
+                                             "net_tx_bps" };
+        const char *series = http_request_query(req, "series");
+        bool known = false;
+        for (size_t i = 0; series && i < ELEMENTSOF(names); i++)
+                known |= streq(series, names[i]);
+        if (!known) {
+                http_reply_error(reply, 400, "invalid", "series is one of cpu, rss_bytes, disk_read_bps, "
+                                 "disk_write_bps, net_rx_bps, net_tx_bps");
+                return;
+        }
+        _cleanup_free_ char *full = xasprintf("vm:%s:%s", req->params[0], series);
+        json_t *j = NULL;
+        _cleanup_free_ char *msg = NULL;
+        int r = oracle_metrics_query(o->store, full, http_request_query(req, "res"), http_request_query(req, "since"),
+                                     http_request_query(req, "until"), time_wall_ms() / 1000, &j, &msg);
+        if (r == -EINVAL)
+                http_reply_error(reply, 400, "invalid", "%s", msg);
+        else if (r < 0)
+                http_reply_errno(reply, r, "%s", msg ? msg : "the store is unavailable");
+        else
+                http_reply_json(reply, 200, j);
+}
+
 /* ---- GET /v1/services/:name/top ---- */
 
 static json_t *top_service_json(const service_record_t *sv, const service_row_t *row, const char *listen) {
@@ -413,6 +442,7 @@ static void h_service_top(const http_request_t *req, http_reply_t *reply) {
 const http_route_t oracle_metrics_routes[] = {
         { "GET", "/metrics", h_prometheus, PERM_METRICS_READ, OWNER_NONE },
         { "GET", "/v1/metrics", h_series, PERM_METRICS_READ, OWNER_NONE },
+        { "GET", "/v1/vms/:name/metrics", h_vm_series, PERM_VM_READ, OWNER_VM },
         { "GET", "/v1/services/:name/top", h_service_top, PERM_SERVICE_READ, OWNER_NONE },
         { NULL },
 };

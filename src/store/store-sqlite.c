@@ -383,6 +383,24 @@ int store_op_get(store_t *s, const char *id, op_record_t *ret) {
 
 static void op_row_clear(void *op) { op_record_clear(op); }
 
+int store_op_select(store_t *s, const char *state, const char *kind, const char *vm, int limit, op_record_t **ret,
+                    size_t *ret_n) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
+                s, "SELECT " OP_COLUMNS " FROM ops WHERE (?1 IS NULL OR state=?1) AND (?2 IS NULL OR kind=?2) AND "
+                   "(?3 IS NULL OR vm=?3) ORDER BY seq DESC LIMIT ?4");
+        if (st) {
+                const char *text[] = { state, kind, vm };
+                for (int i = 0; i < 3; i++)
+                        if (text[i])
+                                store_bind_text(st, i + 1, text[i]);
+                sqlite3_bind_int(st, 4, limit);
+        }
+        int r = store_rows_collect(st, sizeof **ret, op_from_row, op_row_clear, ret, ret_n);
+        store_unlock(s);
+        return r;
+}
+
 int store_op_list_running(store_t *s, op_record_t **ret, size_t *ret_n) {
         return store_rows_list(s, "SELECT " OP_COLUMNS " FROM ops WHERE state='running' ORDER BY seq", sizeof **ret,
                                op_from_row, op_row_clear, ret, ret_n);
@@ -434,30 +452,37 @@ static json_t *nullable_text(sqlite3_stmt *st, int col) {
         return t && *t ? json_string((const char *)t) : json_null();
 }
 
-int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret) {
+static json_t *event_json(sqlite3_stmt *st) {
+        return json_pack("{s:I,s:f,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0), "time",
+                         (double)sqlite3_column_int64(st, 1) / 1000.0, "kind", (const char *)sqlite3_column_text(st, 2),
+                         "vm", nullable_text(st, 3), "service", nullable_text(st, 4), "rm", nullable_text(st, 5),
+                         "reason", nullable_text(st, 6));
+}
+
+int store_event_select(store_t *s, const store_event_filter_t *f, json_t **ret) {
         store_lock(s);
+        /* the newest ones are read backwards and put back in order by the outer query */
         _cleanup_stmt_ sqlite3_stmt *st = store_prepare(
-                s, "SELECT id,time_ms,kind,vm,service,rm,reason FROM events WHERE id>? ORDER BY id LIMIT ?");
-        json_t *arr = json_array();
-        int rc = SQLITE_ERROR;
+                s, f->last ? "SELECT * FROM (SELECT id,time_ms,kind,vm,service,rm,reason FROM events WHERE (?3 IS NULL OR "
+                             "vm=?3) AND (?4 IS NULL OR service=?4) AND (?5 IS NULL OR kind=?5) ORDER BY id DESC "
+                             "LIMIT ?2) ORDER BY id"
+                           : "SELECT id,time_ms,kind,vm,service,rm,reason FROM events WHERE id>?1 AND (?3 IS NULL OR "
+                             "vm=?3) AND (?4 IS NULL OR service=?4) AND (?5 IS NULL OR kind=?5) ORDER BY id LIMIT ?2");
         if (st) {
-                sqlite3_bind_int64(st, 1, after_id);
-                sqlite3_bind_int(st, 2, limit);
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                        json_array_append_new(
-                                arr, json_pack("{s:I,s:f,s:s,s:o,s:o,s:o,s:o}", "id", (json_int_t)sqlite3_column_int64(st, 0),
-                                               "time", (double)sqlite3_column_int64(st, 1) / 1000.0, "kind",
-                                               (const char *)sqlite3_column_text(st, 2), "vm", nullable_text(st, 3),
-                                               "service", nullable_text(st, 4), "rm", nullable_text(st, 5), "reason",
-                                               nullable_text(st, 6)));
+                sqlite3_bind_int64(st, 1, f->after_id);
+                sqlite3_bind_int(st, 2, f->limit);
+                const char *text[] = { f->vm, f->service, f->kind };
+                for (int i = 0; i < 3; i++)
+                        if (text[i])
+                                store_bind_text(st, i + 3, text[i]);
         }
+        int r = store_rows_json(st, event_json, ret);
         store_unlock(s);
-        if (rc != SQLITE_DONE) {
-                json_decref(arr);
-                return -EIO;
-        }
-        *ret = arr;
-        return 0;
+        return r;
+}
+
+int store_event_list(store_t *s, int64_t after_id, int limit, json_t **ret) {
+        return store_event_select(s, &(store_event_filter_t){ .after_id = after_id, .limit = limit }, ret);
 }
 
 /* ---- images ---- */

@@ -126,6 +126,18 @@ void store_op_list_free(op_record_t *list, size_t n);
 
 int store_event_add(store_t *s, const char *kind, const char *vm, const char *service, const char *rm,
                     const char *reason);
+/* A selection of events: after an id (forward, oldest first), or the last ones (the newest
+ * limit, still oldest first); NULL filters match any. */
+typedef struct store_event_filter {
+        int64_t after_id;
+        int limit;
+        bool last;           /* the newest limit events instead of those after after_id */
+        const char *vm, *service, *kind;
+} store_event_filter_t;
+int store_event_select(store_t *s, const store_event_filter_t *f, json_t **ret);
+/* A selection of operations, newest first: NULL filters match any; at most limit. */
+int store_op_select(store_t *s, const char *state, const char *kind, const char *vm, int limit, op_record_t **ret,
+                    size_t *ret_n);
 /* The id of the newest event (0 when none). */
 int store_event_last_id(store_t *s, int64_t *ret);
 /* Events with id > after_id, oldest first, at most limit; array of objects. */

@@ -272,7 +272,13 @@ int main(void) {
                 { "buyer", "POST", "/v1/vms/vm-b1/activate", 200 },
                 { "buyer", "GET", "/v1/vms/vm-b1/console", 200 },
                 { "buyer", "GET", "/v1/events", 403 },
-                { "buyer", "GET", "/v1/images", 403 },
+                { "buyer", "GET", "/v1/images", 200 },          /* what a machine can be made of */
+                { "buyer", "POST", "/v1/images", 403 },
+                { "buyer", "GET", "/v1/vms/vm-b1/metrics", 200 }, /* its own VM's figures */
+                { "buyer", "GET", "/v1/vms/vm-b2/metrics", 404 },
+                { "buyer", "GET", "/v1/metrics", 403 },
+                { "buyer", "GET", "/v1/market/offers", 200 },
+                { "buyer", "GET", "/v1/offers", 403 },          /* a provider's own view */
                 { "buyer", "GET", "/v1/chunks/abc", 403 },      /* the Nest: operators and nodes */
                 { "operator", "GET", "/v1/chunks/abc", 200 },
                 { "provider", "GET", "/v1/vms/vm-b1", 200 },    /* a machine on its RM: metadata */
