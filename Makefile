@@ -116,6 +116,7 @@ bench: deps all
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
 	ninja -C $(BUILD) bench-billing bench-billing-oracle
 	bench/billing $(CURDIR)/$(BUILD)
+	bench/ui $(CURDIR)/$(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
