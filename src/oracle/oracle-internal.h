@@ -323,6 +323,8 @@ char *oracle_ui_default_dir(void);
 bool oracle_ui_path_ok(const char *path);
 /* The Content-Type of a file by its extension, NULL when it is not served. */
 const char *oracle_ui_type(const char *path);
+/* Does an If-None-Match header (NULL: none) name etag ("*", or a list of tags, weak or not)? */
+bool oracle_ui_etag_matches(const char *header, const char *etag);
 extern const http_route_t oracle_ui_routes[];
 /* Browser consoles: tickets and their WebSockets (oracle-console.c); the tickets' memory. */
 extern const http_route_t oracle_console_routes[];

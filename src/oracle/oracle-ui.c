@@ -4,6 +4,8 @@
  * routes are public; every page talks to the API with the user's own token. A path is served only
  * when each of its segments is a plain name (no "..", no hidden file), from under the directory,
  * with a type by its extension and headers that keep the pages from being framed or sniffed. */
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -59,6 +61,28 @@ bool oracle_ui_path_ok(const char *path) {
         return oracle_ui_type(path) != NULL;
 }
 
+/* Whether an If-None-Match header names etag: "*", or one of its comma-separated entity tags,
+ * weak (W/) or not (a GET compares weakly, RFC 9110 13.1.2). */
+bool oracle_ui_etag_matches(const char *header, const char *etag) {
+        if (!header || !etag)
+                return false;
+        size_t n = strlen(etag);
+        for (const char *p = header; *p;) {
+                p += strspn(p, " \t,");
+                if (*p == '*')
+                        return true;
+                if (strncmp(p, "W/", 2) == 0)
+                        p += 2;
+                size_t len = strcspn(p, ",");
+                while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+                        len--;
+                if (len == n && strncmp(p, etag, n) == 0)
+                        return true;
+                p += strcspn(p, ",");
+        }
+        return false;
+}
+
 static void security_headers(http_reply_t *reply) {
         /* the pages' own scripts and styles only; WebSockets and the API on this origin */
         http_reply_header(reply, "Content-Security-Policy",
@@ -83,9 +107,18 @@ static void serve(const http_request_t *req, http_reply_t *reply, const char *pa
                                  stat(o->ui_dir, &st) < 0 ? " (the web interface is not built: make ui)" : "");
                 return;
         }
-        http_reply_file(reply, file);
-        reply->content_type = oracle_ui_type(path);
-        /* pages are always checked again; the pinned npm assets may be kept a day */
+        /* pages are always checked again, the pinned npm assets may be kept a day; checking again
+         * needs a validator: the file's size and modification time (make ui writes new files) */
+        char etag[64];
+        snprintf(etag, sizeof etag, "\"%jx-%jx.%lx\"", (uintmax_t)st.st_size, (uintmax_t)st.st_mtim.tv_sec,
+                 (unsigned long)st.st_mtim.tv_nsec);
+        if (oracle_ui_etag_matches(http_request_header(req, "If-None-Match"), etag))
+                http_reply_text(reply, 304, "");
+        else {
+                http_reply_file(reply, file);
+                reply->content_type = oracle_ui_type(path);
+        }
+        http_reply_header(reply, "ETag", etag);
         http_reply_header(reply, "Cache-Control", strncmp(path, "vendor/", 7) == 0 ? "max-age=86400" : "no-cache");
         security_headers(reply);
 }

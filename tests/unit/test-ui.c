@@ -1,6 +1,7 @@
 /* Daemon tests of the web interface's server side (issue 13): a real Oracle (its /ui/ from a
  * directory of this test) and a chamber node of vmatrix-test on the fake VMM driver.
- *   - /ui/: pages served with their type and the headers against framing and sniffing; "..",
+ *   - /ui/: pages served with their type and the headers against framing and sniffing, and an
+ *     ETag that a request with If-None-Match gets a 304 for; "..",
  *     hidden files, unknown types and missing files refused; / and /ui redirect to /ui/;
  *   - GET /v1/events/stream over a raw socket: a VM's creation and boot arrive as "event: vm"
  *     and as events with ids, with no polling; a reconnect with Last-Event-ID gets only what
@@ -115,6 +116,41 @@ static void test_files(void) {
         CHECK(buf && strstr(buf, "200") && strstr(buf, "text/javascript"));
         CHECK(buf && strstr(buf, "Content-Security-Policy: default-src 'self'"));
         CHECK(buf && strstr(buf, "X-Frame-Options: DENY") && strstr(buf, "X-Content-Type-Options: nosniff"));
+        free(buf);
+        close(fd);
+        /* a validator: the same file asked again with its ETag is 304, with no body; another tag is 200 */
+        fd = raw_open("GET /ui/js/app.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        buf = NULL;
+        len = 0;
+        CHECK(fd >= 0 && raw_read_until(fd, &buf, &len, "\r\n\r\n", 5000));
+        const char *et = buf ? strstr(buf, "ETag: \"") : NULL;
+        char etag[80] = "";
+        if (et) {
+                et += 6;
+                size_t n = strcspn(et, "\r\n");
+                snprintf(etag, sizeof etag, "%.*s", (int)(n < 79 ? n : 79), et);
+        }
+        CHECK(etag[0] == '"' && strlen(etag) > 2);
+        CHECK(buf && strstr(buf, "Cache-Control: no-cache"));
+        free(buf);
+        close(fd);
+        char req[512];
+        snprintf(req, sizeof req, "GET /ui/js/app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: W/\"x\", %s\r\nConnection: close\r\n\r\n",
+                 etag);
+        fd = raw_open(req);
+        buf = NULL;
+        len = 0;
+        CHECK(fd >= 0 && raw_read_until(fd, &buf, &len, "\r\n\r\n", 5000));
+        CHECK(buf && strstr(buf, " 304 ") && strstr(buf, etag));
+        const char *body = buf ? strstr(buf, "\r\n\r\n") : NULL;
+        CHECK(body && body[4] == 0);
+        free(buf);
+        close(fd);
+        fd = raw_open("GET /ui/js/app.js HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"other\"\r\nConnection: close\r\n\r\n");
+        buf = NULL;
+        len = 0;
+        CHECK(fd >= 0 && raw_read_until(fd, &buf, &len, "\r\n\r\n", 5000));
+        CHECK(buf && strstr(buf, " 200 "));
         free(buf);
         close(fd);
         fd = raw_open("GET /ui HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
