@@ -65,8 +65,8 @@ check "market config add small" q vmx market config add small --image tiny-http 
 check "deposit 100 for b1" q vmx account deposit b1 100
 check "deposit 100 for b2" q vmx account deposit b2 100
 
-rm -rf "$ART"
 mkdir -p "$ART"
+rm -f "$ART"/*.png
 jq -n --arg url "$(cat "$VMATRIX_CLUSTER_DIR/oracle.url")" --arg admin "$(head -n1 "$VMATRIX_CLUSTER_DIR/admin.token")" \
         --arg pw "$PASSWORD" --arg art "$ART" \
         '{url: $url, admin_token: $admin, password: $pw, operator: "op1", provider: "p1", provider2: "p2",
