@@ -80,6 +80,7 @@ unit: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers
 
 system: deps $(ASAN_BUILD)/build.ninja $(ASAN_BUILD)/.test-drivers guest guest-disk
 	ninja -C $(ASAN_BUILD)
+	$(MAKE) ui
 	VMATRIX=$(CURDIR)/$(ASAN_BUILD)/vmatrix GUEST_DIR=$(CURDIR)/$(GUEST_DIR) \
 		DISK_IMAGE=$(CURDIR)/$(DISK_DIR)/tiny-http.raw tests/system/run-all.sh
 
