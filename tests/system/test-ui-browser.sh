@@ -75,7 +75,7 @@ start=$SECONDS
 # Node trusts the cluster's CA for its own API calls; the browser's pages ignore certificate
 # errors (the CA is the cluster's own: see tests/ui/lib.mjs)
 rc=0
-NODE_EXTRA_CA_CERTS="$VMATRIX_CLUSTER_DIR/ca.pem" timeout 240 node "$ROOT/tests/ui/browser.test.mjs" "$TEST_DIR/ui.json" \
+NODE_EXTRA_CA_CERTS="$VMATRIX_CLUSTER_DIR/ca.pem" timeout 300 node "$ROOT/tests/ui/browser.test.mjs" "$TEST_DIR/ui.json" \
         >"$TEST_DIR/browser.out" 2>"$TEST_DIR/browser.log" || rc=$?
 cat "$TEST_DIR/browser.log" >&2
 while IFS= read -r line; do
