@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
@@ -76,11 +77,69 @@ struct upgrade_ctx {
         char *extra;
         size_t extra_len;
         struct MHD_UpgradeResponseHandle *urh; /* NULL: an abandoned upgrade, fd is ours */
+        int tcp_fd;     /* TLS: the connection's own socket (libmicrohttpd's, open until the
+                           upgrade is closed), watched by upgrade_watch; -1 otherwise */
+        int stop[2];    /* a pipe that ends the watch */
 };
+
+/* libmicrohttpd (0.9.75; its later versions alike) does not pass a TLS client's end on to the
+ * socketpair that an upgrade function gets: it reads the close, stops reading, and notices
+ * nothing more until a send to the client fails. A function that only reads (a console nobody
+ * types in, an idle display) would wait for ever, and keep what it holds (a VM's console
+ * socket). So while the function runs, this thread watches the connection's socket and, once
+ * the client has ended its side (POLLRDHUP), shuts the reading side of the function's end: the
+ * function reads what is queued there, then the end, returns, and the upgrade is closed.
+ * Not the writing side, which would have libmicrohttpd finish its forwarding before the
+ * function closes the upgrade: libmicrohttpd 0.9.75 can then free the connection while
+ * MHD_upgrade_action still uses it (fixed upstream in 1.0, "Fixed very rare data races when
+ * closing upgraded connection"); seen as heap corruption with a hundred consoles closing at
+ * once. The grace first lets libmicrohttpd forward what the client sent just before its end. */
+#define UPGRADE_END_GRACE_MS 100
+
+static void *upgrade_watch(void *arg) {
+        upgrade_ctx_t *u = arg;
+        struct pollfd p[2] = { { .fd = u->tcp_fd, .events = POLLRDHUP }, { .fd = u->stop[0], .events = POLLIN } };
+        int timeout = -1; /* UPGRADE_END_GRACE_MS once the client has ended */
+        for (;;) {
+                int r = poll(p, 2, timeout);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r < 0 || p[1].revents)
+                        return NULL;
+                if (r == 0) {
+                        shutdown(u->fd, SHUT_RD);
+                        return NULL;
+                }
+                if (p[0].revents & (POLLRDHUP | POLLHUP | POLLERR)) {
+                        p[0].fd = -1; /* watched no more: the grace runs */
+                        timeout = UPGRADE_END_GRACE_MS;
+                }
+        }
+}
 
 static void *upgrade_thread(void *arg) {
         upgrade_ctx_t *u = arg;
+        pthread_t watch;
+        bool watching = false;
+        if (u->tcp_fd >= 0 && pipe2(u->stop, O_CLOEXEC) == 0) {
+                pthread_attr_t attr;
+                pthread_attr_init(&attr);
+                pthread_attr_setstacksize(&attr, 256 * 1024);
+                watching = pthread_create(&watch, &attr, upgrade_watch, u) == 0;
+                pthread_attr_destroy(&attr);
+                if (!watching) {
+                        close(u->stop[0]);
+                        close(u->stop[1]);
+                }
+        }
         u->fn(u->data, u->fd, u->extra, u->extra_len);
+        /* before the upgrade is closed: then libmicrohttpd closes tcp_fd */
+        if (watching) {
+                (void)!write(u->stop[1], "", 1);
+                pthread_join(watch, NULL);
+                close(u->stop[0]);
+                close(u->stop[1]);
+        }
         if (u->urh)
                 MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
         else
@@ -114,6 +173,7 @@ static void upgrade_abandon(upgrade_ctx_t *u) {
         close(sv[1]);
         u->fd = sv[0];
         u->urh = NULL;
+        u->tcp_fd = -1;
         upgrade_run(u);
 }
 
@@ -127,6 +187,9 @@ static void upgrade_handler(void *cls, struct MHD_Connection *connection, void *
                 st->upgrade = NULL;
         u->fd = sock;
         u->urh = urh;
+        /* with TLS, sock is one end of libmicrohttpd's socketpair, not the connection's socket */
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        u->tcp_fd = ci && ci->connect_fd != sock ? ci->connect_fd : -1;
         if (extra_in_size > 0) {
                 u->extra = malloc(extra_in_size);
                 if (u->extra) {
@@ -204,6 +267,7 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, request_state_t *
                 u->fn = reply->upgrade;
                 u->data = reply->upgrade_data;
                 u->fd = -1;
+                u->tcp_fd = -1;
                 reply->upgrade = NULL;
                 /* libmicrohttpd switches HTTP/1.1 connections only */
                 if (state->http11 && (resp = MHD_create_response_for_upgrade(upgrade_handler, u))) {

@@ -24,7 +24,10 @@ typedef struct http_request {
 } http_request_t;
 
 /* Called in a thread of its own with the raw socket of an upgraded connection (and any bytes
- * the client sent after its request); the server closes the socket when it returns. */
+ * the client sent after its request); the server closes the socket when it returns. With TLS
+ * the socket is one end of libmicrohttpd's socketpair and does not block (poll before reading);
+ * a client that ends its side reads as the end of the socket there too (http-server.c,
+ * upgrade_watch). */
 typedef void (*http_upgrade_fn)(void *data, int fd, const char *extra, size_t extra_len);
 
 /* A streamed answer's source (http_reply_stream): up to max bytes of the body at offset pos into

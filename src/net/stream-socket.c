@@ -5,11 +5,16 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "base/util.h"
 #include "net/http-server.h"
+
+/* How long a write waits for room on a non-blocking descriptor (a TLS upgrade's socket is one)
+ * before it gives up on a peer that takes nothing. */
+#define STREAM_WRITE_WAIT_MS 30000
 
 int stream_write_all(int fd, const void *buf, size_t len) {
         const char *p = buf;
@@ -20,6 +25,14 @@ int stream_write_all(int fd, const void *buf, size_t len) {
                 if (w < 0) {
                         if (errno == EINTR)
                                 continue;
+                        /* a burst larger than the socket's buffer (a VNC frame): wait for room */
+                        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                                struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+                                int k = poll(&pfd, 1, STREAM_WRITE_WAIT_MS);
+                                if (k > 0 && !(pfd.revents & (POLLERR | POLLNVAL)))
+                                        continue;
+                                return k == 0 ? -ETIMEDOUT : -EPIPE;
+                        }
                         return negative_errno();
                 }
                 p += w;

@@ -82,7 +82,8 @@ static int upgrade_on(int fd_in, const char *hostport, const char *path, const c
         const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
         *ret_msg = xstrdup(msg ? msg : len ? strtok(head, "\r") : "no answer");
         json_decref(j);
-        return strstr(head, " 404 ") ? -ENOENT : -EPROTO;
+        /* 503: the server is full for now (a node's consoles) */
+        return strstr(head, " 404 ") ? -ENOENT : strstr(head, " 503 ") ? -EAGAIN : -EPROTO;
 }
 
 int stream_upgrade_connect(const char *target, const char *path, const char *protocol, const char *bearer,

@@ -21,7 +21,8 @@ int stream_splice(int a, int b);
  * has one), the server proving it is NAME (tls_peer_dns_name) or host; the socket returned is
  * then the plain end of a relay that a thread of its own encrypts (stream-tls.c), so callers
  * splice it like any other. On "101 Switching Protocols" returns 0 and the socket in *ret_fd;
- * otherwise -errno and a message (the server's error message when it sent one) in *ret_msg. */
+ * otherwise -errno (-ENOENT for 404, -EAGAIN for 503) and a message (the server's error message
+ * when it sent one) in *ret_msg. */
 int stream_upgrade_connect(const char *target, const char *path, const char *protocol, const char *bearer,
                            int *ret_fd, char **ret_msg);
 

@@ -2,9 +2,6 @@
  * parse and answer; the work is in the command files (node-launch.c, node-save.c, ...). */
 #include <string.h>
 
-#include <sys/socket.h>
-#include <sys/un.h>
-
 #include "auth/roles.h"
 #include "base/util.h"
 #include "nest/nest-http.h"
@@ -18,41 +15,21 @@
 #include "node/node-supervise.h"
 #include "node/node-vm.h"
 
-/* An attached console: the QEMU serial socket, and what the log showed just before. */
-typedef struct console_attach {
-        int serial_fd;
-        char *recent;
-} console_attach_t;
-
+/* The upgraded connection of a console's client (node-console.c). */
 static void console_stream(void *data, int fd, const char *extra, size_t extra_len) {
-        console_attach_t *c = data;
-        if (c->recent)
-                stream_write_all(fd, c->recent, strlen(c->recent));
-        if (extra_len > 0)
-                stream_write_all(c->serial_fd, extra, extra_len);
-        stream_splice(fd, c->serial_fd);
-        close(c->serial_fd);
-        free(c->recent);
-        free(c);
+        node_console_client_run(data, fd, extra, extra_len);
 }
 
-/* The serial console socket of the QEMU with pid: the run directory is a confined QEMU's to
- * write, so the socket found there must be that QEMU's own (-EPERM otherwise). */
-static int serial_connect(const char *path, int64_t pid) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        if (strlen(path) >= sizeof sa.sun_path)
-                return -ENAMETOOLONG;
-        strcpy(sa.sun_path, path);
-        _cleanup_close_ int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return negative_errno();
-        if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-                return negative_errno();
-        pid_t peer = 0;
-        int r = socket_peer_pid(fd, &peer);
-        if (r < 0)
-                return r;
-        return pid > 0 && peer == pid ? TAKE_FD(fd) : -EPERM;
+/* The QEMU a new console connects to: its console socket and pid (node_console_open_fn). */
+typedef struct console_target {
+        const char *sock;
+        int64_t pid;
+} console_target_t;
+
+static int console_open(void *userdata) {
+        const console_target_t *t = userdata;
+        /* under the consoles' lock: no waiting on a QEMU that accepts nobody */
+        return node_console_connect(t->sock, t->pid, NODE_CONSOLE_CONNECT_NOWAIT);
 }
 
 /* The pid of vm's QEMU, 0 when it has none or is busy with a command for long. */
@@ -114,19 +91,21 @@ static void h_console(const http_request_t *req, http_reply_t *reply) {
         const size_t tail = 64 * 1024;
         const char *upgrade = http_request_header(req, "Upgrade");
         if (upgrade && streq(upgrade, STREAM_CONSOLE_PROTOCOL)) {
-                _cleanup_free_ char *sock = xasprintf("%s/run/console.sock", dir);
-                int fd = serial_connect(sock, console_pid(n, req->params[0]));
-                if (fd < 0) {
+                /* the VM's console, shared with its other clients; this one first sees the last
+                 * lines of output, so the user knows where the console is */
+                _cleanup_free_ char *sock = xasprintf("%s/run/console.sock", dir), *msg = NULL;
+                console_target_t target = { .sock = sock, .pid = console_pid(n, req->params[0]) };
+                node_console_client_t *cl = NULL;
+                int r = target.pid > 0 ? node_console_attach(&n->consoles, req->params[0], target.pid, path,
+                                                             console_open, &target, &cl, &msg)
+                                       : -ESRCH;
+                if (r == -EAGAIN)
+                        http_reply_errno(reply, r, "%s", msg);
+                else if (r < 0)
                         http_reply_error(reply, 409, "illegal_transition", "vm \"%s\" is not running on this RM",
                                          req->params[0]);
-                        return;
-                }
-                console_attach_t *c = xcalloc(1, sizeof *c);
-                c->serial_fd = fd;
-                /* the last lines of output, so the user sees where the console is */
-                if (file_read_tail_safe(path, 2048, &content, &len) >= 0)
-                        c->recent = TAKE_PTR(content);
-                http_reply_upgrade(reply, STREAM_CONSOLE_PROTOCOL, console_stream, c);
+                else
+                        http_reply_upgrade(reply, STREAM_CONSOLE_PROTOCOL, console_stream, cl);
                 return;
         }
         if (file_read_tail_safe(path, tail, &content, &len) < 0) {
@@ -157,7 +136,7 @@ static void h_vnc(const http_request_t *req, http_reply_t *reply) {
         }
         _cleanup_free_ char *dir = node_vm_dir(n, req->params[0]);
         _cleanup_free_ char *sock = xasprintf("%s/run/vnc.sock", dir);
-        int fd = serial_connect(sock, console_pid(n, req->params[0]));
+        int fd = node_console_connect(sock, console_pid(n, req->params[0]), 0);
         if (fd < 0) {
                 http_reply_error(reply, 409, "illegal_transition", "vm \"%s\" has no display running on this RM",
                                  req->params[0]);

@@ -14,6 +14,7 @@
 #include "net/http-server.h"
 #include "node/node-capacity.h"
 #include "node/node-confine.h"
+#include "node/node-console.h"
 #include "node/node-guestfw.h"
 #include "node/node-proto.h"
 #include "node/node-tls.h"
@@ -100,6 +101,7 @@ typedef struct node {
         node_guestfw_t guestfw;     /* node-guestfw.h: --guest-firewall, --control-net, the table */
         node_tls_t tls;             /* its certificate and client identity (node-tls.h) */
         node_confine_t confine;     /* node-confine.c: its QEMUs' uids, namespaces and cgroups */
+        node_consoles_t consoles;   /* node-console.c: its attachments to the VMs' serial ports */
         node_capacity_t capacity_declared; /* --capacity-*: 0 where not declared */
         node_capacity_t capacity;   /* what heartbeats report (node-capacity.h): measured at start,
                                        the declared figures in place of the machine's; disk_gib is

@@ -224,6 +224,7 @@ int node_main(int argc, char **argv) {
         pthread_mutex_init(&n.memory_lock, NULL);
         pthread_mutex_init(&n.tls.migration_lock, NULL);
         pthread_cond_init(&n.wake, NULL);
+        node_consoles_init(&n.consoles);
         const char *accel_want = NULL, *join = NULL;
         bool confine = true;
         if (parse_args(&n, argc, argv, &accel_want, &join, &confine) < 0) {
@@ -330,6 +331,7 @@ int node_main(int argc, char **argv) {
         node_heartbeat_wake(&n);
         for (size_t i = 0; i < started; i++)
                 pthread_join(threads[i], NULL);
+        node_consoles_stop(&n.consoles); /* first: its clients' threads are the HTTP server's */
         n.http = http_server_stop(n.http);
         node_slots_stop(&n);
         node_free(&n);

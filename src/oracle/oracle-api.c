@@ -327,9 +327,8 @@ static void h_vm_console(const http_request_t *req, http_reply_t *reply) {
                 int fd = -1;
                 _cleanup_free_ char *node = xasprintf("https://%s@%s", v.rm, rm.address); /* mutual TLS */
                 r = stream_upgrade_connect(node, path, STREAM_CONSOLE_PROTOCOL, NULL, &fd, &msg);
-                if (r < 0)
-                        http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
-                                         r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s",
+                if (r < 0) /* unreachable 502, full 503 (its consoles), else no console there (409) */
+                        http_reply_errno(reply, r == -EHOSTUNREACH || r == -EAGAIN ? r : -EPERM, "RM \"%s\": %s",
                                          v.rm, msg);
                 else
                         http_reply_upgrade(reply, STREAM_CONSOLE_PROTOCOL, console_relay, (void *)(intptr_t)fd);

@@ -176,9 +176,8 @@ static void h_console_ws(const http_request_t *req, http_reply_t *reply) {
         int fd = -1;
         r = stream_upgrade_connect(node, path, t.vnc ? STREAM_VNC_PROTOCOL : STREAM_CONSOLE_PROTOCOL, NULL, &fd, &msg);
         if (r < 0) {
-                http_reply_error(reply, r == -EHOSTUNREACH ? 502 : 409,
-                                 r == -EHOSTUNREACH ? "rm_unreachable" : "illegal_transition", "RM \"%s\": %s", v.rm,
-                                 msg);
+                /* unreachable 502, full 503 (its consoles), anything else: no console there (409) */
+                http_reply_errno(reply, r == -EHOSTUNREACH || r == -EAGAIN ? r : -EPERM, "RM \"%s\": %s", v.rm, msg);
                 vm_record_clear(&v);
                 return;
         }

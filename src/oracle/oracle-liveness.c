@@ -61,6 +61,14 @@ static int64_t silent_locked(oracle_liveness_t *l, const char *rm, int64_t now_m
         return now_ms > since ? now_ms - since : 0;
 }
 
+int64_t oracle_liveness_heard_ago_ms(oracle_liveness_t *l, const char *rm, int64_t now_ms) {
+        pthread_mutex_lock(&l->lock);
+        const json_t *h = json_object_get(l->heard, rm);
+        int64_t ago = h ? MAX(now_ms - (int64_t)json_integer_value(h), 0) : -1;
+        pthread_mutex_unlock(&l->lock);
+        return ago;
+}
+
 int64_t oracle_liveness_silent_ms(oracle_liveness_t *l, const char *rm, int64_t now_ms) {
         pthread_mutex_lock(&l->lock);
         int64_t s = silent_locked(l, rm, now_ms);

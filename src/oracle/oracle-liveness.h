@@ -58,6 +58,9 @@ int64_t oracle_liveness_silent_ms(oracle_liveness_t *l, const char *rm, int64_t 
  * ret->down is malloc'd (free it), its strings are up[]'s. */
 void oracle_liveness_tick(oracle_liveness_t *l, const char *const *up, size_t n, int64_t now_ms,
                           liveness_verdict_t *ret);
+/* How long ago rm's last heartbeat arrived, stalls or not (what billing needs: when the RM was
+ * last known to run its machines); -1 when it was not heard since the Oracle started. */
+int64_t oracle_liveness_heard_ago_ms(oracle_liveness_t *l, const char *rm, int64_t now_ms);
 /* The longest time between two heartbeats of rm that arrived (0 before the second). */
 int64_t oracle_liveness_gap_max_ms(oracle_liveness_t *l, const char *rm);
 bool oracle_liveness_isolated(oracle_liveness_t *l);

@@ -181,7 +181,7 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
          * only up to when the RM was last heard: if the RM turns out down, the failure starts
          * there (rm_declare_down backdates it) and no period of the silence was posted */
         if (r >= 0 && o->liveness && n > 0 && open[CHARGE_RUNNING].open && *spans[n - 1].offer) {
-                int64_t silent = oracle_liveness_silent_ms(o->liveness, spans[n - 1].offer, time_now_ms());
+                int64_t silent = oracle_liveness_heard_ago_ms(o->liveness, spans[n - 1].offer, time_now_ms());
                 if (silent > BILLING_SILENCE_MS) {
                         free(charges);
                         charges = NULL;

@@ -210,8 +210,10 @@ static int rm_declare_down(oracle_t *o, rm_record_t *rm, const char *reason) {
                 return r;
         }
         store_event_add(o->store, "rm-down", NULL, NULL, rm->name, reason);
-        /* when it was last heard, on the wall clock (the store's last_seen is written only on changes) */
-        int64_t heard_ms = time_wall_ms() - oracle_liveness_silent_ms(o->liveness, rm->name, time_now_ms());
+        /* when it was last heard, on the wall clock (the store's last_seen is written only on
+         * changes), whatever stalls of the Oracle's own the silence count skipped */
+        int64_t ago = oracle_liveness_heard_ago_ms(o->liveness, rm->name, time_now_ms());
+        int64_t heard_ms = time_wall_ms() - (ago >= 0 ? ago : oracle_liveness_silent_ms(o->liveness, rm->name, time_now_ms()));
         for (size_t k = 0; k < m; k++)
                 if (streq(vms[k].rm, rm->name) && !*vms[k].op_id &&
                     (streq(vms[k].state, "loading") || streq(vms[k].state, "active"))) {

@@ -57,6 +57,21 @@ out=$( (sleep 0.5; echo 'echo answer=$((6*7))'; sleep 1) | timeout 30 "$VMATRIX"
 check "the console runs a command in the guest" grep -q 'answer=42' <<<"$out"
 check "the console log shows it too" bash -c "\"$VMATRIX\" vm console web1 --log | grep -q answer=42"
 
+# ---- two consoles at once: QEMU's socket serves one client, the node shares it among them
+# (node-console.c), so each sees what the other typed
+( (sleep 1; echo 'echo first=$((6*7))'; sleep 3) | timeout 30 "$VMATRIX" vm console web1 --attach \
+        >"$TEST_DIR/console-a" 2>&1 || true ) &
+pa=$!
+( (sleep 2; echo 'echo second=$((7*8))'; sleep 2) | timeout 30 "$VMATRIX" vm console web1 --attach \
+        >"$TEST_DIR/console-b" 2>&1 || true ) &
+pb=$!
+wait "$pa" "$pb"
+for c in a b; do
+        check "two consoles: console $c sees both commands' output" \
+                bash -c "tr -d '\r' <\"$TEST_DIR/console-$c\" | grep -q '^first=42' &&
+                         tr -d '\r' <\"$TEST_DIR/console-$c\" | grep -q '^second=56'"
+done
+
 # ---- hibernate into the Nest
 vmx vm hibernate web1 >/dev/null
 check_eq "hibernated VM is stored" "$(vm_field web1 state)" stored

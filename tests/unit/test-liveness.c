@@ -25,6 +25,22 @@ static void run(oracle_liveness_t *l, int64_t from, int64_t to, const bool heard
 }
 
 int main(void) {
+        /* when an RM was last heard, for billing, is not reset by a stall as its silence count is */
+        {
+                oracle_liveness_t *l = oracle_liveness_new(0);
+                static const char *const one[] = { "rm1" };
+                liveness_verdict_t v;
+                CHECK(oracle_liveness_heard_ago_ms(l, "rm1", 100) == -1);
+                oracle_liveness_heard(l, "rm1", 1000);
+                oracle_liveness_tick(l, one, 1, 1200, &v);
+                free(v.down);
+                oracle_liveness_tick(l, one, 1, 9000, &v); /* a tick 7.8 s late: a stall */
+                free(v.down);
+                CHECK(v.stall_ms > 0);
+                CHECK(oracle_liveness_silent_ms(l, "rm1", 9500) < 1000);
+                CHECK(oracle_liveness_heard_ago_ms(l, "rm1", 9500) == 8500);
+                oracle_liveness_free(l);
+        }
         /* everyone reports: nobody is down */
         {
                 oracle_liveness_t *l = oracle_liveness_new(1000);

@@ -3,12 +3,14 @@
  * and not yet valid), malformed and foreign requests, identities (key of the certificate, mode
  * 0600, wrong CA), the Oracle's own identity files (kept while good, reissued otherwise), and an
  * RM's migration identity (the subject QEMU's tls-authz compares, as GnuTLS prints it; a name
- * no client of the control channel takes for the RM). */
+ * no client of the control channel takes for the RM); an upgraded TLS connection whose client
+ * leaves ends for the function that only reads it. */
 #include <arpa/inet.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -17,6 +19,7 @@
 #include "base/util.h"
 #include "net/http-client.h"
 #include "net/http-server.h"
+#include "net/stream.h"
 #include "tap.h"
 #include "tls/ca.h"
 #include "tls/tls-identity.h"
@@ -419,6 +422,106 @@ static void test_migration(void) {
         ca_free(ca);
 }
 
+/* An upgraded connection that only reads (as a console nobody types in): what it read and
+ * whether it saw the end, for test_upgrade_end. */
+static struct {
+        pthread_mutex_t lock;
+        char got[64];
+        size_t len;
+        int ended; /* functions that saw the end */
+} reader = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void read_to_end(void *data, int fd, const char *extra, size_t extra_len) {
+        char buf[64];
+        for (;;) {
+                /* with TLS, fd is libmicrohttpd's socketpair end, which does not block */
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                if (poll(&p, 1, -1) < 0 && errno == EINTR)
+                        continue;
+                ssize_t k = read(fd, buf, sizeof buf);
+                if (k < 0 && (errno == EAGAIN || errno == EINTR))
+                        continue;
+                if (k <= 0)
+                        break;
+                pthread_mutex_lock(&reader.lock);
+                size_t n = MIN((size_t)k, sizeof reader.got - 1 - reader.len);
+                memcpy(reader.got + reader.len, buf, n);
+                reader.len += n;
+                pthread_mutex_unlock(&reader.lock);
+        }
+        pthread_mutex_lock(&reader.lock);
+        reader.ended++;
+        pthread_mutex_unlock(&reader.lock);
+}
+
+static void h_read(const http_request_t *req, http_reply_t *reply) {
+        http_reply_upgrade(reply, "test-read", read_to_end, NULL);
+}
+
+static const http_route_t read_routes[] = {
+        { "GET", "/v1/read", h_read, 1, 0 },
+        { NULL },
+};
+
+static int reader_ended(int want, int ms) {
+        int n = 0;
+        for (int i = 0; i <= ms / 10; i++) {
+                pthread_mutex_lock(&reader.lock);
+                n = reader.ended;
+                pthread_mutex_unlock(&reader.lock);
+                if (n >= want)
+                        break;
+                time_sleep_ms(10);
+        }
+        return n;
+}
+
+/* libmicrohttpd does not pass a TLS client's end on to an upgraded connection's function by
+ * itself (http-server.c, upgrade_watch): a function that only reads sees the end of a client
+ * that left, after every byte the client sent; a client that stays is not cut. */
+static void test_upgrade_end(void) {
+        ca_t *ca = ca_at("ca", NULL);
+        _cleanup_free_ char *cadir = xasprintf("%s/ca", dir), *msg = NULL;
+        _cleanup_free_ char *cert_path = xasprintf("%s/oracle.pem", cadir), *key_path = xasprintf("%s/oracle.key", cadir);
+        _cleanup_free_ char *cert = NULL, *key = NULL, *ca_path = xasprintf("%s/" CA_CERT_FILE, cadir);
+        CHECK(file_read(cert_path, &cert, NULL) == 0 && file_read(key_path, &key, NULL) == 0);
+        int port = tap_free_port();
+        _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
+        http_server_t *s = NULL;
+        http_server_params_t sp = { .listen = listen, .routes = read_routes, .tls_cert = cert, .tls_key = key,
+                                    .tls_trust = ca_cert_pem(ca) };
+        CHECK(http_server_start(&sp, &s) == 0);
+        _cleanup_free_ char *rm_cert = NULL, *rm_key = NULL;
+        node_identity(ca, "rm3", &rm_cert, &rm_key);
+        http_tls_t *as_rm = NULL;
+        CHECK(http_tls_new(ca_path, rm_cert, rm_key, &as_rm) == 0);
+        http_client_tls_default(as_rm);
+        _cleanup_free_ char *target = xasprintf("https://oracle@127.0.0.1:%d", port);
+
+        /* one stays, one leaves after a few bytes */
+        int stays = -1, leaves = -1;
+        CHECK(stream_upgrade_connect(target, "/v1/read", "test-read", NULL, &stays, &msg) == 0);
+        CHECK(stream_upgrade_connect(target, "/v1/read", "test-read", NULL, &leaves, &msg) == 0);
+        CHECK(stream_write_all(leaves, "bye", 3) == 0);
+        if (leaves >= 0)
+                close(leaves);
+        CHECK(reader_ended(1, 5000) == 1);
+        pthread_mutex_lock(&reader.lock);
+        reader.got[reader.len] = 0;
+        CHECK_STREQ(reader.got, "bye");
+        pthread_mutex_unlock(&reader.lock);
+        /* the other is still there */
+        CHECK(reader_ended(2, 300) == 1);
+        if (stays >= 0)
+                close(stays);
+        CHECK(reader_ended(2, 5000) == 2);
+
+        http_client_tls_default(NULL);
+        http_tls_free(as_rm);
+        http_server_stop(s);
+        ca_free(ca);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
         snprintf(dir, sizeof dir, "%s/vmx-tls-XXXXXX", tmp && *tmp ? tmp : "/tmp");
@@ -429,6 +532,7 @@ int main(void) {
         test_identity();
         test_channel();
         test_migration();
+        test_upgrade_end();
         rm_rf(dir);
         return tap_finish();
 }
