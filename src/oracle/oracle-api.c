@@ -114,7 +114,7 @@ static void h_vms(const http_request_t *req, http_reply_t *reply) {
         json_t *arr = json_array();
         for (size_t i = 0; i < n; i++)
                 if (oracle_vm_visible_among(req->principal, &vms[i], rms, nr, false))
-                        json_array_append_new(arr, oracle_vm_json_for(req->principal, &vms[i]));
+                        json_array_append_new(arr, oracle_vm_json_among(req->principal, &vms[i], rms, nr));
         free(rms);
         store_vm_list_free(vms, n);
         http_reply_json(reply, 200, arr);
@@ -185,7 +185,9 @@ static void h_vm_show(const http_request_t *req, http_reply_t *reply) {
                 http_reply_errno(reply, r, "no vm named \"%s\"", req->params[0]);
                 return;
         }
-        http_reply_json(reply, 200, oracle_vm_json_for(req->principal, &v));
+        rm_record_t offer = { 0 };
+        bool known = *v.market.offer && store_rm_get(o->store, v.market.offer, &offer) == 0;
+        http_reply_json(reply, 200, oracle_vm_json_among(req->principal, &v, &offer, known ? 1 : 0));
         vm_record_clear(&v);
 }
 

@@ -153,7 +153,10 @@ static void h_console_ws(const http_request_t *req, http_reply_t *reply) {
         }
         ticket_t t = { 0 };
         if (strlen(req->params[0]) >= TICKET_TEXT || ticket_take(o, req->params[0], &t) < 0) {
-                oracle_auth_event(o, req, "an unknown, used or expired console ticket");
+                /* the event names the route, never the ticket's text */
+                http_request_t named = *req;
+                named.path = "/v1/console/(ticket)";
+                oracle_auth_event(o, &named, "an unknown, used or expired console ticket");
                 http_reply_error(reply, 401, "unauthenticated", "the console ticket is unknown, used or expired: ask "
                                  "for a new one");
                 return;

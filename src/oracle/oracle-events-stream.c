@@ -103,7 +103,7 @@ static void sse_vms(sse_t *c) {
                 json_object_set_new(now, vms[i].name, json_string(key));
                 if (!json_equal(json_object_get(c->vms, vms[i].name), json_object_get(now, vms[i].name))) {
                         sse_append(c, "event: vm\n");
-                        json_t *j = oracle_vm_json_for(&c->p, &vms[i]);
+                        json_t *j = oracle_vm_json_among(&c->p, &vms[i], rms, nr);
                         sse_data(c, j);
                         json_decref(j);
                 }

@@ -81,6 +81,9 @@ struct oracle {
 json_t *oracle_vm_json(const vm_record_t *v);
 /* oracle_vm_json as principal p reads it: "actions" is empty for a role that may not act on
  * VMs (a provider reads a buyer's machine on its RM as metadata only, DESIGN.md §10). */
+/* oracle_vm_json_for, knowing the RMs (rms, n): a buyer's machine lists only the start verb its
+ * offer's RM takes (boot on a chamber, activate on a production RM). */
+json_t *oracle_vm_json_among(const auth_principal_t *p, const vm_record_t *v, const rm_record_t *rms, size_t n);
 json_t *oracle_vm_json_for(const auth_principal_t *p, const vm_record_t *v);
 /* What the lifecycle table needs to know of v besides its state (LIFECYCLE_*). */
 unsigned oracle_vm_flags(const vm_record_t *v);

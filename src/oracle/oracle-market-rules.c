@@ -10,10 +10,6 @@
 #include "oracle/oracle-internal.h"
 #include "store/store-market.h"
 
-/* Longer than this without a heartbeat (they come every second), an RM's running machines are
- * not charged for the silence until it is heard again. */
-#define BILLING_SILENCE_MS 1500
-
 static market_config_t vm_config(const vm_record_t *vm) {
         return (market_config_t){ .memory_mib = vm->memory_mib, .vcpus = vm->vcpus, .disk_gib = vm->market.disk_gib };
 }
@@ -177,12 +173,12 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
         billing_charge_t *charges = NULL;
         size_t nc = 0;
         r = billing_compute(spans, n, now_ms, b->posted_until_ms, &charges, &nc, open);
-        /* a machine running on an RM that has been silent for more than a heartbeat is charged
-         * only up to when the RM was last heard: if the RM turns out down, the failure starts
-         * there (rm_declare_down backdates it) and no period of the silence was posted */
+        /* a machine running on an RM is charged only up to when the RM was last heard (a second
+         * ago at most while it heartbeats): if the RM turns out down, its failure starts there
+         * (rm_declare_down backdates it) and no period of the silence was ever posted */
         if (r >= 0 && o->liveness && n > 0 && open[CHARGE_RUNNING].open && *spans[n - 1].offer) {
                 int64_t silent = oracle_liveness_heard_ago_ms(o->liveness, spans[n - 1].offer, time_now_ms());
-                if (silent > BILLING_SILENCE_MS) {
+                if (silent > 0) {
                         free(charges);
                         charges = NULL;
                         nc = 0;

@@ -36,6 +36,30 @@ json_t *oracle_vm_json(const vm_record_t *v) {
         return j;
 }
 
+/* A buyer's machine starts only on its offer's RM: boot on a chamber, activate on a production
+ * RM; the other verb is dropped from its actions (the lifecycle table knows states, not RMs). */
+static void market_actions_fix(json_t *j, const vm_record_t *v, const rm_record_t *rms, size_t n) {
+        if (!v->market.machine || !*v->market.offer)
+                return;
+        const char *role = NULL;
+        for (size_t i = 0; i < n && !role; i++)
+                if (streq(rms[i].name, v->market.offer))
+                        role = rms[i].role;
+        if (!role)
+                return;
+        const char *drop = streq(role, "chamber") ? "activate" : "boot";
+        json_t *actions = json_object_get(j, "actions");
+        for (size_t i = json_array_size(actions); i-- > 0;)
+                if (streq(json_string_value(json_array_get(actions, i)) ?: "", drop))
+                        json_array_remove(actions, i);
+}
+
+json_t *oracle_vm_json_among(const auth_principal_t *p, const vm_record_t *v, const rm_record_t *rms, size_t n) {
+        json_t *j = oracle_vm_json_for(p, v);
+        market_actions_fix(j, v, rms, n);
+        return j;
+}
+
 json_t *oracle_vm_json_for(const auth_principal_t *p, const vm_record_t *v) {
         json_t *j = oracle_vm_json(v);
         if (p && !role_allows(p->role, PERM_VM_ACT))

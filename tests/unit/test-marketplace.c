@@ -239,6 +239,17 @@ static void test_register_store(void) {
         json_t *terms = json_object_get(json_object_get(vm, "market"), "terms");
         CHECK(jint(terms, "running_price") == 1063 && jint(terms, "storage_price") == 100);
         json_decref(vm);
+        /* stored at a chamber's offer: it boots there; activate (a production RM's) is not offered */
+        CHECK(api(tb1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
+        bool boots = false, activates = false;
+        size_t ai;
+        json_t *an;
+        json_array_foreach(json_object_get(vm, "actions"), ai, an) {
+                boots |= streq(json_string_value(an) ?: "", "boot");
+                activates |= streq(json_string_value(an) ?: "", "activate");
+        }
+        CHECK(boots && !activates);
+        json_decref(vm);
         /* stored: its size and prices are fixed (Figure 12), it is not stored twice */
         CHECK(api(tb1, "PATCH", "/v1/vms/m1", json_pack("{s:i}", "memory_mib", 64), NULL) == 409);
         CHECK(api(tb1, "POST", "/v1/vms/m1/store", json_pack("{s:s}", "rm", "pa2"), NULL) == 409);
