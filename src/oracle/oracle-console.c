@@ -24,7 +24,7 @@
 #define TICKET_BYTES 32
 #define TICKET_TEXT (sodium_base64_ENCODED_LEN(TICKET_BYTES, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
 
-typedef struct console_ticket {
+typedef struct ticket {
         char text[TICKET_TEXT];
         char user[64];
         role_t role;
@@ -33,51 +33,65 @@ typedef struct console_ticket {
         int64_t expires_ms; /* monotonic */
 } ticket_t;
 
-/* The outstanding tickets (o->tickets): a small array, at most TICKETS_MAX, expired ones dropped
- * as new ones come; freed with the Oracle (oracle_consoles_free). */
-static int ticket_add(oracle_t *o, const ticket_t *t) {
-        pthread_mutex_lock(&o->tickets_lock);
-        if (!o->tickets)
-                o->tickets = xcalloc(TICKETS_MAX, sizeof *o->tickets);
-        int64_t now = time_now_ms();
-        size_t k = 0;
-        for (size_t i = 0; i < o->n_tickets; i++)
-                if (o->tickets[i].expires_ms > now)
-                        o->tickets[k++] = o->tickets[i];
-        o->n_tickets = k;
-        int r = -EAGAIN;
-        if (o->n_tickets < TICKETS_MAX) {
-                o->tickets[o->n_tickets++] = *t;
-                r = 0;
-        }
-        pthread_mutex_unlock(&o->tickets_lock);
-        return r;
+/* The outstanding tickets: a small array, at most TICKETS_MAX, expired ones dropped as new ones
+ * come. */
+struct oracle_consoles {
+        pthread_mutex_t lock;
+        ticket_t list[TICKETS_MAX];
+        size_t n;
+};
+
+struct oracle_consoles *oracle_consoles_new(void) {
+        struct oracle_consoles *c = xcalloc(1, sizeof *c);
+        pthread_mutex_init(&c->lock, NULL);
+        return c;
 }
 
-void oracle_consoles_free(oracle_t *o) {
-        free(o->tickets);
-        o->tickets = NULL;
-        o->n_tickets = 0;
+struct oracle_consoles *oracle_consoles_free(struct oracle_consoles *c) {
+        if (c) {
+                pthread_mutex_destroy(&c->lock);
+                free(c);
+        }
+        return NULL;
+}
+
+static int ticket_add(oracle_t *o, const ticket_t *t) {
+        struct oracle_consoles *c = o->consoles;
+        pthread_mutex_lock(&c->lock);
+        int64_t now = time_now_ms();
+        size_t k = 0;
+        for (size_t i = 0; i < c->n; i++)
+                if (c->list[i].expires_ms > now)
+                        c->list[k++] = c->list[i];
+        c->n = k;
+        int r = -EAGAIN;
+        if (c->n < TICKETS_MAX) {
+                c->list[c->n++] = *t;
+                r = 0;
+        }
+        pthread_mutex_unlock(&c->lock);
+        return r;
 }
 
 /* Takes the ticket called text: 0 and the ticket (now gone), or -ENOENT (unknown, used, expired). */
 static int ticket_take(oracle_t *o, const char *text, ticket_t *ret) {
-        pthread_mutex_lock(&o->tickets_lock);
+        struct oracle_consoles *c = o->consoles;
+        pthread_mutex_lock(&c->lock);
         int64_t now = time_now_ms();
         int r = -ENOENT;
         size_t len = strlen(text);
-        for (size_t i = 0; i < o->n_tickets; i++) {
-                ticket_t *t = &o->tickets[i];
+        for (size_t i = 0; i < c->n; i++) {
+                ticket_t *t = &c->list[i];
                 if (strlen(t->text) != len || sodium_memcmp(t->text, text, len) != 0)
                         continue;
                 bool live = t->expires_ms > now;
                 if (live)
                         *ret = *t;
-                o->tickets[i] = o->tickets[--o->n_tickets]; /* used or expired: gone either way */
+                c->list[i] = c->list[--c->n]; /* used or expired: gone either way */
                 r = live ? 0 : -ENOENT;
                 break;
         }
-        pthread_mutex_unlock(&o->tickets_lock);
+        pthread_mutex_unlock(&c->lock);
         return r;
 }
 
@@ -89,7 +103,7 @@ static bool vm_has_console(const vm_record_t *v) {
 /* POST /v1/vms/:name/console-ticket {"kind": "serial"|"vnc"} */
 static void h_ticket(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
-        const auth_principal_t *p = oracle_principal(req);
+        const auth_principal_t *p = req->principal;
         const char *kind = json_string_value(json_object_get(req->body, "kind"));
         if (!kind)
                 kind = "serial";

@@ -67,9 +67,7 @@ struct oracle {
         int64_t auth_events_second, auth_events_count, auth_events_dropped;
         oracle_tls_t tls;         /* the CA, the node channel, enrolment (oracle-tls.h) */
         char *ui_dir;             /* the web interface's files (oracle-ui.c) */
-        pthread_mutex_t tickets_lock; /* guards tickets and n_tickets */
-        struct console_ticket *tickets; /* browser consoles' outstanding tickets (oracle-console.c) */
-        size_t n_tickets;
+        struct oracle_consoles *consoles; /* browser consoles' tickets (oracle-console.c) */
         pthread_mutex_t sse_lock; /* guards sse_streams */
         int sse_streams;          /* open GET /v1/events/stream answers (oracle-events-stream.c) */
 };
@@ -331,7 +329,8 @@ bool oracle_ui_etag_matches(const char *header, const char *etag);
 extern const http_route_t oracle_ui_routes[];
 /* Browser consoles: tickets and their WebSockets (oracle-console.c); the tickets' memory. */
 extern const http_route_t oracle_console_routes[];
-void oracle_consoles_free(oracle_t *o);
+struct oracle_consoles *oracle_consoles_new(void);
+struct oracle_consoles *oracle_consoles_free(struct oracle_consoles *c);
 /* Live updates, server-sent events (oracle-events-stream.c). */
 extern const http_route_t oracle_stream_routes[];
 

@@ -101,7 +101,7 @@ int oracle_main(int argc, char **argv) {
         o.guest_dir = guest ? TAKE_PTR(guest) : default_guest_dir();
         if (!o.ui_dir)
                 o.ui_dir = oracle_ui_default_dir();
-        pthread_mutex_init(&o.tickets_lock, NULL);
+        o.consoles = oracle_consoles_new();
         pthread_mutex_init(&o.sse_lock, NULL);
         o.nest = xasprintf("%s/nest", data);
         pthread_mutex_init(&o.ops_lock, NULL);
@@ -209,8 +209,7 @@ int oracle_main(int argc, char **argv) {
         free(o.listen);
         free(o.guest_dir);
         free(o.ui_dir);
-        oracle_consoles_free(&o);
-        pthread_mutex_destroy(&o.tickets_lock);
+        o.consoles = oracle_consoles_free(o.consoles);
         pthread_mutex_destroy(&o.sse_lock);
         free(o.nest);
         return 0;
