@@ -64,7 +64,10 @@ export function rate(price, period) {
 
 export function mib(n) {
   if (n === null || n === undefined) return '—';
-  return n >= 1024 && n % 1024 === 0 ? `${n / 1024} GiB` : `${n} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} GiB`;
+  // a machine's RAM (24105 MiB) reads better as 23.5 GiB; a guest's exact size stays in MiB
+  if (n >= 4096) return `${(n / 1024).toFixed(1)} GiB`;
+  return `${n} MiB`;
 }
 
 export function bytes(n) {
