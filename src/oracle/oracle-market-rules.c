@@ -182,7 +182,10 @@ int oracle_market_bill(oracle_t *o, const billing_record_t *b, int64_t now_ms, b
                         free(charges);
                         charges = NULL;
                         nc = 0;
-                        r = billing_compute(spans, n, now_ms - silent, b->posted_until_ms, &charges, &nc, open);
+                        /* the charges up to then; open[] stays what runs now, so that what
+                         * accrues and when billing looks again follow the real time */
+                        billing_open_t then[_CHARGE_KIND_MAX];
+                        r = billing_compute(spans, n, now_ms - silent, b->posted_until_ms, &charges, &nc, then);
                 }
         }
         bool deleted = n > 0 && streq(spans[n - 1].state, "deleted");
