@@ -60,6 +60,10 @@ static bool event_visible(sse_t *c, const json_t *e) {
         const char *vm = json_string_value(json_object_get(e, "vm"));
         if (!vm || !*vm)
                 return false;
+        /* the VMs this stream showed last round (a VM deleted since included, so its end is
+         * seen); only one it has not shown yet is looked up */
+        if (json_object_get(c->vms, vm))
+                return true;
         vm_record_t v = { 0 };
         bool ok = store_vm_get(c->o->store, vm, &v) == 0 && oracle_vm_visible(c->o, &c->p, &v, false);
         vm_record_clear(&v);

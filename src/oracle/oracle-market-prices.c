@@ -76,13 +76,12 @@ int oracle_market_prices(oracle_t *o, bool update, json_t **ret) {
                         running += market_price_per(t.running_price, t.running_period_s, HOUR_S);
                         m++;
                 }
-                if (m > 0 && update) {
+                if (m > 0) {
                         c->storage_price_30d = mean(storage, m);
                         c->running_price_1h = mean(running, m);
-                        store_market_config_estimate(o->store, c->name, c->storage_price_30d, c->running_price_1h);
-                } else if (m > 0) {
-                        c->storage_price_30d = mean(storage, m);
-                        c->running_price_1h = mean(running, m);
+                        if (update)
+                                store_market_config_estimate(o->store, c->name, c->storage_price_30d,
+                                                             c->running_price_1h);
                 }
                 json_array_append_new(cj, json_pack("{s:s,s:o,s:o,s:I}", "name", c->name, "storage_price",
                                                      c->storage_price_30d >= 0 ? json_integer(c->storage_price_30d)

@@ -401,3 +401,22 @@ int store_rows_json(sqlite3_stmt *st, store_row_json_fn row, json_t **ret) {
         *ret = arr;
         return 0;
 }
+
+int store_int64_get(store_t *s, const char *sql, const char *key, int64_t *ret) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        int r = -EIO;
+        if (st) {
+                if (key)
+                        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+                int rc = sqlite3_step(st);
+                if (rc == SQLITE_ROW) {
+                        *ret = sqlite3_column_int64(st, 0);
+                        r = 0;
+                } else if (rc == SQLITE_DONE) {
+                        r = -ENOENT;
+                }
+        }
+        store_unlock(s);
+        return r;
+}

@@ -61,6 +61,9 @@ static inline int store_bind_text(sqlite3_stmt *st, int idx, const char *text) {
         return sqlite3_bind_text(st, idx, text ? text : "", -1, SQLITE_TRANSIENT);
 }
 
+/* The one integer sql (with an optional text parameter, key) selects: 0, -ENOENT when it selects
+ * no row, -EIO. */
+int store_int64_get(store_t *s, const char *sql, const char *key, int64_t *ret);
 /* The rows of the prepared (and bound) statement st, as store_rows_list reads them; st may be
  * NULL (a failed prepare: -EIO). Call with the store locked. */
 int store_rows_collect(sqlite3_stmt *st, size_t size, store_row_fn from_row, store_row_clear_fn clear, void *ret,

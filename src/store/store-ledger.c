@@ -116,15 +116,7 @@ int store_span_backdate(store_t *s, int64_t machine, int64_t at_ms) {
 }
 
 int store_spans_last_seq(store_t *s, int64_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT COALESCE(MAX(seq),0) FROM spans");
-        int r = -EIO;
-        if (st && sqlite3_step(st) == SQLITE_ROW) {
-                *ret = sqlite3_column_int64(st, 0);
-                r = 0;
-        }
-        store_unlock(s);
-        return r;
+        return store_int64_get(s, "SELECT COALESCE(MAX(seq),0) FROM spans", NULL, ret);
 }
 
 static json_t *machine_json(sqlite3_stmt *st) { return json_integer(sqlite3_column_int64(st, 0)); }
@@ -253,21 +245,7 @@ int store_charges_by_vm(store_t *s, const char *buyer, const char *provider, jso
 }
 
 int store_balance_get(store_t *s, const char *user, int64_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT balance FROM users WHERE name=?");
-        int r = -EIO;
-        if (st) {
-                store_bind_text(st, 1, user);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW) {
-                        *ret = sqlite3_column_int64(st, 0);
-                        r = 0;
-                } else if (rc == SQLITE_DONE) {
-                        r = -ENOENT;
-                }
-        }
-        store_unlock(s);
-        return r;
+        return store_int64_get(s, "SELECT balance FROM users WHERE name=?", user, ret);
 }
 
 int store_deposit(store_t *s, const char *user, int64_t amount, const char *by, int64_t *ret_balance) {

@@ -223,18 +223,11 @@ int store_market_prices_list(store_t *s, int limit, json_t **ret) {
 /* ---- settings ---- */
 
 int store_setting_get(store_t *s, const char *key, int64_t def, int64_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT value FROM settings WHERE key=?");
-        int r = -EIO;
-        if (st) {
-                store_bind_text(st, 1, key);
-                int rc = sqlite3_step(st);
-                if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
-                        *ret = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : def;
-                        r = 0;
-                }
+        int r = store_int64_get(s, "SELECT value FROM settings WHERE key=?", key, ret);
+        if (r == -ENOENT) {
+                *ret = def;
+                r = 0;
         }
-        store_unlock(s);
         return r;
 }
 

@@ -75,6 +75,11 @@ static void vm_bind(sqlite3_stmt *st, const vm_record_t *v) {
         sqlite3_bind_text(st, 16, v->service, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 17, v->owner, -1, SQLITE_TRANSIENT);
         json_t *market = vm_market_to_json(&v->market);
+        /* the offer, the offer moved to and the disk are columns (capacity sums read them): the
+         * JSON column does not hold them twice */
+        json_object_del(market, "offer");
+        json_object_del(market, "offer_next");
+        json_object_del(market, "disk_gib");
         if (market)
                 store_bind_json(st, 18, market);
         else
@@ -436,15 +441,7 @@ int store_event_add(store_t *s, const char *kind, const char *vm, const char *se
 }
 
 int store_event_last_id(store_t *s, int64_t *ret) {
-        store_lock(s);
-        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, "SELECT COALESCE(MAX(id), 0) FROM events");
-        int r = -EIO;
-        if (st && sqlite3_step(st) == SQLITE_ROW) {
-                *ret = sqlite3_column_int64(st, 0);
-                r = 0;
-        }
-        store_unlock(s);
-        return r;
+        return store_int64_get(s, "SELECT COALESCE(MAX(id), 0) FROM events", NULL, ret);
 }
 
 static json_t *nullable_text(sqlite3_stmt *st, int col) {
