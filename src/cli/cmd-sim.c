@@ -11,14 +11,19 @@
 
 /* `sim --json` contract fields (DESIGN.md §4) come first in the object. */
 static json_t *result_json(const sim_result_t *r) {
-        return json_pack("{s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "rm_hours", r->rm_hours,
-                         "static_rm_hours", r->static_rm_hours, "optimal_rm_hours", r->optimal_rm_hours, "server_loss",
-                         (json_int_t)r->server_loss, "slo_violations", (json_int_t)r->slo_violations, "ratio_static",
-                         r->static_rm_hours > 0 ? r->rm_hours / r->static_rm_hours : 0.0, "ratio_optimal",
-                         r->optimal_rm_hours > 0 ? r->rm_hours / r->optimal_rm_hours : 0.0, "rms", (json_int_t)r->rms,
-                         "peak_rms_in_use", (json_int_t)r->peak_rms_in_use, "activations", (json_int_t)r->activations,
-                         "drains", (json_int_t)r->drains, "reclaims", (json_int_t)r->reclaims, "duration_s",
-                         r->duration_s, "tick_s", r->tick_s, "full_load_rm_hours", r->full_rm_hours);
+        json_t *j = json_pack("{s:f,s:f,s:f,s:I,s:I,s:f,s:f,s:I,s:I,s:I,s:I,s:I,s:f,s:f,s:f}", "rm_hours", r->rm_hours,
+                              "static_rm_hours", r->static_rm_hours, "optimal_rm_hours", r->optimal_rm_hours,
+                              "server_loss", (json_int_t)r->server_loss, "slo_violations", (json_int_t)r->slo_violations,
+                              "ratio_static", r->static_rm_hours > 0 ? r->rm_hours / r->static_rm_hours : 0.0,
+                              "ratio_optimal", r->optimal_rm_hours > 0 ? r->rm_hours / r->optimal_rm_hours : 0.0, "rms",
+                              (json_int_t)r->rms, "peak_rms_in_use", (json_int_t)r->peak_rms_in_use, "activations",
+                              (json_int_t)r->activations, "drains", (json_int_t)r->drains, "reclaims",
+                              (json_int_t)r->reclaims, "duration_s", r->duration_s, "tick_s", r->tick_s,
+                              "full_load_rm_hours", r->full_rm_hours);
+        json_object_set_new(j, "optimal_min_rm_hours", json_real(r->optimal_min_rm_hours));
+        json_object_set_new(j, "ratio_optimal_min",
+                            json_real(r->optimal_min_rm_hours > 0 ? r->rm_hours / r->optimal_min_rm_hours : 0.0));
+        return j;
 }
 
 static int trace_load(cli_t *c, const char *spec, sim_trace_t **ret) {
@@ -70,6 +75,10 @@ int cmd_sim(cli_t *c) {
         json_object_set_new(shown, "optimal_rm_hours", json_sprintf("%.1f", res.optimal_rm_hours));
         json_object_set_new(shown, "rm/static", json_sprintf("%.3f", json_real_value(json_object_get(j, "ratio_static"))));
         json_object_set_new(shown, "rm/optimal", json_sprintf("%.3f", json_real_value(json_object_get(j, "ratio_optimal"))));
+        json_object_set_new(shown, "optimal_min_rm_hours", json_sprintf("%.1f (each service at least its min)",
+                                                                        res.optimal_min_rm_hours));
+        json_object_set_new(shown, "rm/optimal_min",
+                            json_sprintf("%.3f", json_real_value(json_object_get(j, "ratio_optimal_min"))));
         json_object_set_new(shown, "full_load_rm_hours", json_sprintf("%.1f (every VM 100%% busy)", res.full_rm_hours));
         json_object_set_new(shown, "server_loss", json_integer(res.server_loss));
         json_object_set_new(shown, "slo_violations", json_integer(res.slo_violations));
@@ -78,6 +87,7 @@ int cmd_sim(cli_t *c) {
                                                             res.drains, res.reclaims));
         json_object_set_new(shown, "duration", json_sprintf("%.0f s, tick %g s", res.duration_s, res.tick_s));
         static const char *const keys[] = { "rm_hours", "static_rm_hours", "optimal_rm_hours", "rm/static", "rm/optimal",
+                                            "optimal_min_rm_hours", "rm/optimal_min",
                                             "full_load_rm_hours", "server_loss", "slo_violations", "production RMs", "switches", "duration" };
         kv_print(c->out, shown, keys, ELEMENTSOF(keys));
         return CLI_OK;

@@ -96,7 +96,7 @@ static int run(const sim_trace_t *tr, const sim_config_t *cfg, policy_service_t 
 
         *res = (sim_result_t){ .rms = rms, .tick_s = tick, .duration_s = end - t0,
                                .static_rm_hours = static_vms * (end - t0) / 3600 };
-        double rm_s = 0, optimal_s = 0, full_s = 0;
+        double rm_s = 0, optimal_s = 0, optimal_min_s = 0, full_s = 0;
         for (long k = 0;; k++) {
                 double t = t0 + (double)k * tick;
                 if (t >= end - 1e-9)
@@ -130,6 +130,7 @@ static int run(const sim_trace_t *tr, const sim_config_t *cfg, policy_service_t 
                         policy_service_observe(&svc[i], t);
                         svc[i].predicted = predict ? policy_history_predict(&hist[i], t + cfg->activation_s + window) : -1;
                         optimal_s += policy_vms_for(svc[i].load, cfg->high) * tick;
+                        optimal_min_s += MAX(cfg->min, policy_vms_for(svc[i].load, cfg->high)) * tick;
                         full_s += policy_vms_for(svc[i].load, 100) * tick;
                 }
 
@@ -188,6 +189,7 @@ static int run(const sim_trace_t *tr, const sim_config_t *cfg, policy_service_t 
         }
         res->rm_hours = rm_s / 3600;
         res->optimal_rm_hours = optimal_s / 3600;
+        res->optimal_min_rm_hours = optimal_min_s / 3600;
         res->full_rm_hours = full_s / 3600;
         return 0;
 }

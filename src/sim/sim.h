@@ -53,7 +53,9 @@ typedef struct sim_result {
         double rm_hours;         /* integral of production RMs in use: active + activating + draining */
         double static_rm_hours;  /* each service its peak VMs (max(min, ceil(peak/high))) all the time */
         double optimal_rm_hours; /* at every tick, ceil(load/high) per service: the same high mark
-                                  * the policy keeps utilisation under, so the bound is reachable */
+                                  * the policy keeps utilisation under; an idle service counts 0 */
+        double optimal_min_rm_hours; /* the same with each service's min kept, as the policy and the
+                                      * static figure keep it: the bound the policy can reach */
         double full_rm_hours;    /* the strict bound: ceil(load/1.0), every VM 100% busy */
         unsigned server_loss;    /* server_loss decisions */
         unsigned slo_violations; /* service-ticks with load above its active VMs' capacity (> 100%) */
