@@ -113,6 +113,7 @@ bench: deps all
 	bench/clones $(CURDIR)/$(BUILD)/vmatrix 10 3
 	bench/live-migration $(CURDIR)/$(BUILD)/vmatrix 5
 	bench/switching $(CURDIR)/$(BUILD)/vmatrix 3
+	bench/policy $(CURDIR)/$(BUILD)/vmatrix
 	bench/import-under-load $(CURDIR)/$(BUILD)/vmatrix 1
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
 	ninja -C $(BUILD) bench-billing bench-billing-oracle

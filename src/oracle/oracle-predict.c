@@ -4,7 +4,9 @@
  * the evenings and at weekends); a day back stands in while less than a week is recorded. The
  * highest load of the minutes around that time is taken, as policy_history does: a missed
  * peak costs failed requests, an early activation only an RM for a while.
- * The simulator uses policy_history over its trace instead; both feed policy_service.predicted. */
+ * The same rule gives the history's load for now, so the policy applies the history's change
+ * rather than its level (policy_service_t.predicted_now). The simulator uses policy_history, the
+ * same rule over the trace replayed so far; both feed policy_service.predicted. */
 #include <math.h>
 #include <string.h>
 
@@ -20,6 +22,7 @@ typedef struct prediction {
         int64_t computed_ms;
         double at_s;   /* the time predicted for */
         double load;   /* -1: no history */
+        double now;    /* what the same history gives for the time it was computed; -1: none */
 } prediction_t;
 
 struct oracle_predict {
@@ -54,7 +57,13 @@ static double history_max(oracle_t *o, const char *service, double t) {
         return best;
 }
 
-double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t) {
+/* The rule above for wall time wall: a week back, else a day back. */
+static double history_predict(oracle_t *o, const char *service, double wall) {
+        double load = history_max(o, service, wall - 7 * 86400.0);
+        return load >= 0 ? load : history_max(o, service, wall - 86400.0);
+}
+
+double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t, double *ret_now) {
         oracle_switch_t *sw = o->sw;
         if (!sw->predict)
                 sw->predict = xcalloc(1, sizeof *sw->predict);
@@ -64,19 +73,20 @@ double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t) 
                 if (streq(p->list[i].service, sv->name))
                         c = &p->list[i];
         int64_t now = time_now_ms();
-        if (c && now - c->computed_ms < PREDICT_CACHE_MS)
+        if (c && now - c->computed_ms < PREDICT_CACHE_MS) {
+                *ret_now = c->now;
                 return c->load;
+        }
         if (!c) {
                 c = array_append(&p->list, &p->n, sizeof *c);
                 snprintf(c->service, sizeof c->service, "%s", sv->name);
         }
         /* t is on the monotonic clock's scale like the policy's; the store keeps wall time */
-        double wall = time_wall_s() + (t - now / 1000.0);
-        double load = history_max(o, sv->name, wall - 7 * 86400.0);
-        if (load < 0)
-                load = history_max(o, sv->name, wall - 86400.0);
+        double wall_now = time_wall_s();
         c->computed_ms = now;
         c->at_s = t;
-        c->load = load;
-        return load;
+        c->load = history_predict(o, sv->name, wall_now + (t - now / 1000.0));
+        c->now = history_predict(o, sv->name, wall_now);
+        *ret_now = c->now;
+        return c->load;
 }

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "lb/lb.h"
+#include "oracle/oracle-figures.h"
 #include "oracle/oracle-internal.h"
 #include "oracle/oracle-switch.h"
 #include "policy/policy.h"
@@ -444,10 +445,11 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                         .draining = count_state(vms, nv, sv->name, "deactivating"),
                         .reclaiming = reclaims_in_flight(st, vms, nv),
                         .replace = failures_pending(sw, sv->name),
-                        .predicted = oracle_switch_predict(o, sv, t + POLICY_ACTIVATION_S + sv->window_s),
                         .above_since = st->above_since,
                         .below_since = st->below_since,
                 };
+                oracle_figures_fill(o, sv, &ps[n]);
+                ps[n].predicted = oracle_switch_predict(o, sv, t + policy_lead_s(&ps[n]), &ps[n].predicted_now);
                 policy_service_observe(&ps[n], t);
                 st->above_since = ps[n].above_since;
                 st->below_since = ps[n].below_since;
@@ -461,8 +463,6 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                 .services = ps,
                 .n_services = n,
                 .free_rms = free_production_rms(o, vms, nv),
-                .activation_s = POLICY_ACTIVATION_S,
-                .drain_s = POLICY_DRAIN_S,
                 .vm_bytes = biggest,
                 .network_bps = sw->network_bps,
                 .tick_s = SWITCH_TICK_MS / 1000.0,

@@ -90,8 +90,9 @@ bool oracle_switch_failure_known(oracle_t *o, const char *vm);
 void *oracle_pool_thread(void *arg);
 oracle_pool_t *oracle_pool_free(oracle_pool_t *p);
 
-/* oracle-predict.c: the load service sv's history expects at time t (unix seconds): what it had
- * a week before, else a day before (from the stored 1-minute samples); -1 when there is no
- * history. Cached for a minute. */
-double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t);
+/* oracle-predict.c: the load service sv's history expects at time t (on time_now_ms()'s scale, in
+ * seconds): what it had a week before, else a day before (from the stored 1-minute samples); -1
+ * when there is no history. What the same rule gives for now in *ret_now (policy_service_t's
+ * predicted_now). Cached for a minute. */
+double oracle_switch_predict(oracle_t *o, const service_record_t *sv, double t, double *ret_now);
 oracle_predict_t *oracle_predict_free(oracle_predict_t *p);

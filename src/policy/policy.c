@@ -1,8 +1,10 @@
 /* The switching policy (see policy.h): rules over one snapshot, in this order:
  *   1. services by priority, higher first: a confirmed bottleneck or a predicted one gets the
  *      VMs that bring utilisation under high, from free RMs within max and the network budget;
- *      RMs still lacking are reclaimed from lower-priority idle services, else a server loss;
- *   2. then every service whose load stayed under the low mark for its window drains one VM.
+ *      RMs still lacking are reclaimed from lower-priority idle services, then from what services
+ *      of the same priority hold beyond their load at high, else a server loss;
+ *   2. then every service that had VMs to spare (its load under the drain margin of high without
+ *      them) for its window drains them, a quarter of its VMs at most per decision.
  * Activations come first because a late activation costs SLO violations while a late drain
  * costs only RM time. */
 #include "policy/policy.h"
@@ -44,14 +46,29 @@ double policy_service_utilisation(const policy_service_t *s) {
         return s->load > 0 ? INFINITY : 0.0;
 }
 
+double policy_service_expected(const policy_service_t *s) {
+        if (s->predicted < 0)
+                return -1;
+        if (s->predicted_now >= 0)
+                return fmax(0, s->load + s->predicted - s->predicted_now);
+        return s->predicted;
+}
+
+int policy_service_spare(const policy_service_t *s) {
+        int keep = max_int(s->min, policy_vms_for(s->load, POLICY_DRAIN_MARGIN * s->high));
+        double e = policy_service_expected(s);
+        if (e >= 0)
+                keep = max_int(keep, policy_vms_for(e, s->high));
+        return max_int(0, s->active - keep);
+}
+
 void policy_service_observe(policy_service_t *s, double t) {
-        double u = policy_service_utilisation(s);
-        if (u > s->high) {
+        if (policy_service_utilisation(s) > s->high) {
                 if (s->above_since < 0)
                         s->above_since = t;
         } else
                 s->above_since = -1;
-        if (u < s->high / 2) {
+        if (policy_service_spare(s) > 0) {
                 if (s->below_since < 0)
                         s->below_since = t;
         } else
@@ -89,6 +106,16 @@ static int spare_vms(const policy_service_t *d) {
         return d->active - keep;
 }
 
+/* VMs a service of the recipient's priority can give up: spare_vms(), but also keeping what its
+ * own prediction needs, since its claim weighs as much as the recipient's. */
+static int spare_now(const policy_service_t *d) {
+        double e = policy_service_expected(d);
+        int keep = max_int(d->min, policy_vms_for(d->load, d->high));
+        if (e >= 0)
+                keep = max_int(keep, policy_vms_for(e, d->high));
+        return d->active - keep;
+}
+
 static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms, int *budget,
                           policy_decision_t *out, size_t max, size_t *n) {
         const policy_service_t *s = &snap->services[i];
@@ -103,10 +130,11 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
         }
         /* Predictive: what the history says is coming by the time an activation started now would
          * otherwise have been confirmed and finished. */
-        if (s->predicted >= 0 && policy_vms_for(s->predicted, s->high) > max_int(target, have)) {
-                target = policy_vms_for(s->predicted, s->high);
+        double e = policy_service_expected(s);
+        if (e >= 0 && policy_vms_for(e, s->high) > max_int(target, have)) {
+                target = policy_vms_for(e, s->high);
                 text_set(why, sizeof why, "history predicts load %.2g in %.0f s: %d active carry %.2g under %.0f%%",
-                         s->predicted, policy_lead_s(snap, s), have, have * s->high / 100.0, s->high);
+                         e, policy_lead_s(s), have, have * s->high / 100.0, s->high);
         }
         /* Below min (a new service, an operator's deactivate) or short of failed VMs: no window,
          * nothing is being measured, capacity the service had or must have is missing. */
@@ -137,28 +165,42 @@ static int decide_service(const policy_snapshot_t *snap, size_t i, int *free_rms
                 *budget -= start;
         }
 
-        /* No RM free: take idle VMs of lower-priority services, lowest priority first. */
+        /* No RM free: take idle VMs of lower-priority services, lowest priority first; then VMs
+         * that services of the same priority hold beyond their load at high (the drain margin's
+         * and noise's few), most spare first, so a pool near its size passes RMs on at once. */
         while (lacking > 0) {
                 size_t donor = SIZE_MAX;
+                int donor_spare = 0;
                 for (size_t k = 0; k < snap->n_services; k++) {
                         const policy_service_t *c = &snap->services[k];
-                        if (k == i || c->priority >= s->priority || touched(out, *n, k))
+                        if (k == i || c->priority > s->priority || touched(out, *n, k))
                                 continue;
-                        if (policy_service_utilisation(c) >= c->high / 2 || spare_vms(c) <= 0)
+                        int spare = c->priority < s->priority ? spare_vms(c) : spare_now(c);
+                        if (spare <= 0 || (c->priority < s->priority && policy_service_utilisation(c) >= c->high / 2))
                                 continue;
-                        if (donor == SIZE_MAX || c->priority < snap->services[donor].priority)
-                                donor = k;
+                        if (donor != SIZE_MAX) {
+                                const policy_service_t *b = &snap->services[donor];
+                                if (c->priority > b->priority || (c->priority == b->priority && spare <= donor_spare))
+                                        continue;
+                        }
+                        donor = k;
+                        donor_spare = spare;
                 }
                 if (donor == SIZE_MAX)
                         break;
                 const policy_service_t *c = &snap->services[donor];
-                int give = min_int(lacking, spare_vms(c));
+                int give = min_int(lacking, donor_spare);
                 policy_decision_t *d = emit(out, max, n, POLICY_RECLAIM, i, donor, give);
                 if (!d)
                         return -ENOBUFS;
-                text_set(d->reason, sizeof d->reason,
-                         "%s; no free RM: reclaiming %d from \"%s\" (priority %d < %d, cpu %.0f%% with %d active)", why,
-                         give, c->name, c->priority, s->priority, policy_service_utilisation(c), c->active);
+                if (c->priority < s->priority)
+                        text_set(d->reason, sizeof d->reason,
+                                 "%s; no free RM: reclaiming %d from \"%s\" (priority %d < %d, cpu %.0f%% with %d active)",
+                                 why, give, c->name, c->priority, s->priority, policy_service_utilisation(c), c->active);
+                else
+                        text_set(d->reason, sizeof d->reason,
+                                 "%s; no free RM: reclaiming %d from \"%s\" (same priority, %d active for load %.2g)", why,
+                                 give, c->name, c->active, c->load);
                 lacking -= give;
         }
         if (lacking > 0) {
@@ -175,24 +217,28 @@ static int decide_drain(const policy_snapshot_t *snap, size_t i, policy_decision
         const policy_service_t *s = &snap->services[i];
         if (s->below_since < 0 || snap->t - s->below_since < s->window_s)
                 return 0;
-        /* One VM at a time: nothing in flight, nothing else decided for it this tick. */
-        if (s->active <= s->min || s->activating > 0 || s->draining > 0 || touched(out, *n, i))
+        /* Nothing in flight, nothing else decided for it this tick. */
+        if (s->activating > 0 || s->draining > 0 || touched(out, *n, i))
                 return 0;
-        /* Do not give back what the history says will be needed before it could come back. */
-        if (s->predicted >= 0 && policy_vms_for(s->predicted, s->high) > s->active - 1)
+        int count = min_int(policy_service_spare(s), max_int(1, (int)ceil(POLICY_DRAIN_SHARE * s->active)));
+        if (count <= 0)
                 return 0;
-        policy_decision_t *d = emit(out, max, n, POLICY_DRAIN, i, i, 1);
+        policy_decision_t *d = emit(out, max, n, POLICY_DRAIN, i, i, count);
         if (!d)
                 return -ENOBUFS;
-        text_set(d->reason, sizeof d->reason, "cpu %.0f%% < %.0f%% for %.0f s: %d active for load %.2g; draining 1",
-                 policy_service_utilisation(s), s->high / 2, snap->t - s->below_since, s->active, s->load);
+        policy_service_t after = *s;
+        after.active -= count;
+        text_set(d->reason, sizeof d->reason, "cpu %.0f%% for %.0f s: %d active for load %.2g; draining %d (cpu %.0f%% after)",
+                 policy_service_utilisation(s), snap->t - s->below_since, s->active, s->load, count,
+                 policy_service_utilisation(&after));
         return 0;
 }
 
 int policy_decide(const policy_snapshot_t *snap, policy_decision_t *out, size_t max, size_t *ret_n) {
         for (size_t i = 0; i < snap->n_services; i++) {
                 const policy_service_t *s = &snap->services[i];
-                if (s->high <= 0 || s->min < 0 || s->min > s->max || s->window_s < 0)
+                if (s->high <= 0 || s->min < 0 || s->min > s->max || s->window_s < 0 || s->activation_s < 0 ||
+                    s->drain_s < 0)
                         return -EINVAL;
         }
         int free_rms = max_int(snap->free_rms, 0);
@@ -243,24 +289,41 @@ void policy_history_clear(policy_history_t *h) {
                 h->bins[i] = -1;
 }
 
-static size_t history_bin(const policy_history_t *h, double t) {
-        double w = fmod(t, POLICY_WEEK_S);
-        if (w < 0)
-                w += POLICY_WEEK_S;
-        size_t b = (size_t)(w / h->bin_s);
-        return b < h->n_bins ? b : h->n_bins - 1;
+/* The bin holding time t, or -1 outside the bins. */
+static long history_bin(const policy_history_t *h, double t) {
+        if (h->n_bins == 0 || h->bin_s <= 0 || t < h->t0)
+                return -1;
+        double b = floor((t - h->t0) / h->bin_s);
+        return b < (double)h->n_bins ? (long)b : -1;
 }
 
-void policy_history_record(policy_history_t *h, double t, double load) {
-        if (h->n_bins == 0)
+void policy_history_record(policy_history_t *h, double from, double to, double load) {
+        long first = history_bin(h, from);
+        if (first < 0)
                 return;
-        double *b = &h->bins[history_bin(h, t)];
-        if (load > *b)
-                *b = load;
+        for (long b = first; b < (long)h->n_bins; b++) {
+                if (b > first && h->t0 + (double)b * h->bin_s >= to)
+                        break;
+                if (load > h->bins[b])
+                        h->bins[b] = load;
+        }
+}
+
+/* The highest load recorded in the bins meeting [from, to], or -1. */
+static double history_max(const policy_history_t *h, double from, double to) {
+        double best = -1;
+        if (h->n_bins == 0 || h->bin_s <= 0 || to < h->t0)
+                return -1;
+        long b = from < h->t0 ? 0 : (long)floor((from - h->t0) / h->bin_s);
+        for (; b < (long)h->n_bins && h->t0 + (double)b * h->bin_s <= to; b++)
+                if (h->bins[b] > best)
+                        best = h->bins[b];
+        return best;
 }
 
 double policy_history_predict(const policy_history_t *h, double t) {
-        if (h->n_bins == 0)
-                return -1;
-        return h->bins[history_bin(h, t)];
+        double week = history_max(h, t - POLICY_WEEK_S - POLICY_PREDICT_SPAN_S, t - POLICY_WEEK_S + POLICY_PREDICT_SPAN_S);
+        if (week >= 0)
+                return week;
+        return history_max(h, t - POLICY_DAY_S - POLICY_PREDICT_SPAN_S, t - POLICY_DAY_S + POLICY_PREDICT_SPAN_S);
 }

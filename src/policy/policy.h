@@ -4,17 +4,22 @@
  * decisions, so what the simulator measures is what the Oracle does.
  *
  * Units: time in seconds; load in units of one VM's full capacity (1.0 = one VM fully busy);
- * utilisation = load / active VMs; high in percent of a VM's capacity. The low mark is high/2:
- * the gap between the two is the hysteresis that keeps a service from flapping. */
+ * utilisation = load / active VMs; high in percent of a VM's capacity. A service drains the VMs
+ * its load would leave under POLICY_DRAIN_MARGIN of high: the gap between the two is the
+ * hysteresis that keeps a service from flapping on noise. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-/* Our measured figures (activation of a pre-booted VM from the Nest, graceful drain). */
-#define POLICY_ACTIVATION_S 1.1
-#define POLICY_DRAIN_S 1.5
+/* A drain keeps ceil(load / (margin * high)) VMs, so that after it utilisation stays under 90%
+ * of high and a load that wobbles by +-5% (what real load does minute to minute) does not
+ * activate the VM again; at most POLICY_DRAIN_SHARE of the active VMs go in one decision (a load
+ * that seems to vanish at once, a gap in its measurement, costs a quarter per decision). Chosen on
+ * bench/policy's traces: 0.95 switches a quarter more for 1-2% fewer RM-hours, 0.85 costs 2%. */
+#define POLICY_DRAIN_MARGIN 0.9
+#define POLICY_DRAIN_SHARE 0.25
 
 typedef struct policy_service {
         /* configuration */
@@ -23,6 +28,8 @@ typedef struct policy_service {
         int min, max;    /* active VMs */
         double high;     /* percent of a VM's capacity, e.g. 70 */
         double window_s; /* how long a bottleneck or low load must last before acting */
+        double activation_s; /* what activating one of its VMs takes (measured: oracle-figures.c) */
+        double drain_s;      /* what a graceful drain of one takes */
         /* observed now */
         double load;     /* VM-capacity units */
         int active;      /* serving */
@@ -31,9 +38,14 @@ typedef struct policy_service {
         int reclaiming;  /* RMs being drained from lower-priority services for this one */
         int replace;     /* VMs of it that failed and are not replaced yet (activated at once) */
         double predicted; /* load the history predicts at t + policy_lead_s(); < 0: no history */
+        double predicted_now; /* what the same history gives for t; < 0: unknown. With both, the
+                               * policy expects load + predicted - predicted_now: the history's
+                               * change over the lead applied to the load now, so a history of
+                               * another kind of day (a Friday for a Saturday, a holiday) moves the
+                               * estimate by its change, not by its level */
         /* state the caller keeps, updated by policy_service_observe(); start at -1 */
         double above_since; /* when utilisation went above high; -1: it is not above */
-        double below_since; /* when utilisation went below high/2; -1: it is not below */
+        double below_since; /* since when it has had a VM to drain (policy_service_spare); -1: none */
 } policy_service_t;
 
 typedef struct policy_snapshot {
@@ -41,8 +53,6 @@ typedef struct policy_snapshot {
         policy_service_t *services;
         size_t n_services;
         int free_rms;        /* idle production RMs */
-        double activation_s; /* POLICY_ACTIVATION_S unless measured otherwise */
-        double drain_s;      /* POLICY_DRAIN_S */
         uint64_t vm_bytes;   /* what one activation moves over the network */
         double network_bps;  /* bytes/s the data-centre network may spend on activations; 0: no limit */
         double tick_s;       /* how often the policy runs: the network budget is per tick */
@@ -78,30 +88,44 @@ void policy_service_observe(policy_service_t *s, double t);
 
 /* How far ahead predictions should look: an activation started now must be serving before a
  * bottleneck would have been confirmed (activation time + the service's window). */
-static inline double policy_lead_s(const policy_snapshot_t *snap, const policy_service_t *s) {
-        return snap->activation_s + s->window_s;
-}
+static inline double policy_lead_s(const policy_service_t *s) { return s->activation_s + s->window_s; }
+
+/* The load s should be ready for by t + policy_lead_s(): from its prediction (see predicted_now),
+ * never below 0; -1 without one. */
+double policy_service_expected(const policy_service_t *s);
+
+/* VMs s could drain now: those beyond its min, its load at POLICY_DRAIN_MARGIN of high, and
+ * what its expected load needs at high; 0 or more. */
+int policy_service_spare(const policy_service_t *s);
 
 /* The decisions for snapshot snap, at most max of them, into out (caller's storage); their
  * number in *ret_n. Services are served in priority order (higher first, then index order).
- * Returns 0, or -EINVAL for a snapshot that makes no sense (high <= 0, min > max). */
+ * Returns 0, or -EINVAL for a snapshot that makes no sense (high <= 0, min > max, a negative
+ * window, activation or drain time). */
 int policy_decide(const policy_snapshot_t *snap, policy_decision_t *out, size_t max, size_t *ret_n);
 
-/* A service's load by time of week: bins of bin_s seconds over one week, the storage the
- * caller's (n_bins * bin_s must be 604800). A bin never recorded holds a negative value. */
+/* A service's recorded load, for predictions made the way the Oracle makes them from its stored
+ * samples (oracle-predict.c): the load at the same time a week before, else a day before, the
+ * highest within POLICY_PREDICT_SPAN_S around it. Bins of bin_s seconds from t0 on, the storage
+ * the caller's; a bin never recorded holds a negative value. Record as time passes and only what
+ * has happened: then a prediction sees the past only (the simulator replays a trace this way). */
 typedef struct policy_history {
         double *bins;
         size_t n_bins;
         double bin_s;
+        double t0;
 } policy_history_t;
 
 #define POLICY_WEEK_S 604800.0
+#define POLICY_DAY_S 86400.0
+#define POLICY_PREDICT_SPAN_S 120.0
 
 /* Sets every bin to "unknown". */
 void policy_history_clear(policy_history_t *h);
-/* Remembers load at time t (seconds since Monday 00:00). A bin keeps the highest load recorded
- * in it, since a prediction that misses a peak costs SLO violations and one that overshoots
- * costs only an RM for a while; clear the history to forget. */
-void policy_history_record(policy_history_t *h, double t, double load);
-/* The load the history expects at time t, or -1 when that bin was never recorded. */
+/* Remembers that the load was load over [from, to) (at least the bin of from). A bin keeps the
+ * highest load recorded in it, since a prediction that misses a peak costs SLO violations and
+ * one that overshoots costs only an RM for a while. Times outside the bins are ignored. */
+void policy_history_record(policy_history_t *h, double from, double to, double load);
+/* The load the history expects at time t: the highest recorded within the span around t minus a
+ * week, else around t minus a day; -1 when neither was recorded. */
 double policy_history_predict(const policy_history_t *h, double t);

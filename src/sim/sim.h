@@ -42,11 +42,11 @@ typedef struct sim_config {
         double activation_s, drain_s;
         uint64_t vm_bytes;
         double network_bps;
-        bool predict;        /* learn a time-of-week profile (traces of a week or more) */
+        bool predict;        /* predict as the Oracle does: the load a week (else a day) before, as replayed so far */
 } sim_config_t;
 
-/* high 70 %, min 1, measured activation and drain times, 256 MiB VMs over 10 Gbit/s,
- * prediction on. */
+/* high 70 %, min 1, the simulator's activation and drain times (1.1 s and 1.5 s, see sim.c),
+ * 256 MiB VMs over 10 Gbit/s, prediction on. */
 void sim_config_default(sim_config_t *c);
 
 typedef struct sim_result {

@@ -1,12 +1,17 @@
-/* Unit tests of the simulator: small traces with answers worked out by hand, bad CSVs, and the
- * figures of the builtin traces. */
+/* Unit tests of the simulator: small traces with answers worked out by hand, bad CSVs, the
+ * figures of the builtin traces, and the policy held to issue 14's figure on every committed
+ * trace (bench/traces, VMATRIX_TRACES_DIR): within 1.10x of the optimum that keeps each
+ * service's min, with no server loss. Simulations are deterministic: these are results, not
+ * timings. */
 #include "sim/sim.h"
 #include "base/util.h"
 #include "tap.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 static bool near(double a, double b) { return fabs(a - b) < 1e-6; }
 
@@ -17,6 +22,55 @@ static void rows(char **csv, double from, double to, double step, const char *se
                 free(*csv);
                 *csv = next;
         }
+}
+
+/* Replays dir/NAME.csv with the pool of dir/NAME.rms, with and without prediction, and at the
+ * fastest and slowest activation figures bench/activation has seen (0.4 s on the same RM, 6 s
+ * from the Nest before pre-staging), and checks the figures. Returns 1 for a trace, 0 for
+ * another file. */
+static int trace_check(const char *dir, const char *file) {
+        size_t len = strlen(file);
+        if (len < 5 || strcmp(file + len - 4, ".csv") != 0)
+                return 0;
+        _cleanup_free_ char *path = xasprintf("%s/%s", dir, file);
+        _cleanup_free_ char *rms_path = xasprintf("%s/%.*s.rms", dir, (int)(len - 4), file);
+        _cleanup_free_ char *text = NULL, *rms_text = NULL;
+        size_t n = 0;
+        CHECK(file_read(path, &text, &n) == 0);
+        CHECK(file_read(rms_path, &rms_text, &n) == 0);
+        if (!text || !rms_text)
+                return 1;
+        char error[256] = "";
+        sim_trace_t *t = NULL;
+        CHECK(sim_trace_parse(text, &t, error, sizeof error) == 0);
+        if (!t) {
+                fprintf(stderr, "%s: %s\n", file, error);
+                return 1;
+        }
+        static const struct {
+                bool predict;
+                double activation_s;
+        } runs[] = { { true, 0 }, { false, 0 }, { true, 0.4 }, { true, 6 } };
+        for (size_t k = 0; k < sizeof runs / sizeof runs[0]; k++) {
+                sim_config_t cfg;
+                sim_config_default(&cfg);
+                cfg.rms = atoi(rms_text);
+                cfg.predict = runs[k].predict;
+                if (runs[k].activation_s > 0)
+                        cfg.activation_s = runs[k].activation_s;
+                sim_result_t r;
+                CHECK(cfg.rms > 0 && sim_run(t, &cfg, &r) == 0);
+                double ratio = r.rm_hours / r.optimal_min_rm_hours;
+                fprintf(stderr, "%s%s activation %.1f s: rm %.1f optimal with min %.1f (%.3f), without %.1f (%.3f), loss %u slo %u\n",
+                        file, cfg.predict ? "" : " no prediction", cfg.activation_s, r.rm_hours,
+                        r.optimal_min_rm_hours, ratio, r.optimal_rm_hours, r.rm_hours / r.optimal_rm_hours,
+                        r.server_loss, r.slo_violations);
+                CHECK(ratio <= 1.10);
+                CHECK(r.server_loss == 0);
+                CHECK(r.optimal_rm_hours <= r.optimal_min_rm_hours);
+        }
+        sim_trace_free(t);
+        return 1;
 }
 
 static int parse(const char *text, sim_trace_t **ret, char *error) {
@@ -144,6 +198,19 @@ int main(void) {
                 CHECK(r.slo_violations == 12);
                 CHECK(r.server_loss == 0 && r.activations == 6 && r.drains == 6);
                 sim_trace_free(t);
+        }
+        /* Every committed trace. */
+        {
+                const char *dir = getenv("VMATRIX_TRACES_DIR");
+                CHECK(dir != NULL);
+                DIR *d = dir ? opendir(dir) : NULL;
+                CHECK(d != NULL);
+                int traces = 0;
+                for (struct dirent *e; d && (e = readdir(d));)
+                        traces += trace_check(dir, e->d_name);
+                if (d)
+                        closedir(d);
+                CHECK(traces >= 5);
         }
         return tap_finish();
 }
