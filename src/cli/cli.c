@@ -175,6 +175,10 @@ static const cli_option_t sim_options[] = {
         { "trace", "builtin:NAME|FILE.csv", "the load trace: builtin:finance-sports, builtin:flash-crowd, or CSV t,service,load",
           NULL, true },
         { "rms", "N", "production RMs in the pool (default: enough for the static allocation)" },
+        { "from-cluster", NULL, "take the activation and drain times the Oracle measured (GET /v1/figures)" },
+        { "image", "NAME", "with --from-cluster: the image whose figures to take (needed when there are several)" },
+        { "activation", "SECONDS", "the activation time of a VM (default: the simulator's 1.1 s)" },
+        { "drain", "SECONDS", "the drain time of a VM (default: the simulator's 1.5 s)" },
         { NULL },
 };
 

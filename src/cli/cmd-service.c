@@ -13,19 +13,6 @@
 /* service show --json: DESIGN.md §4's fields, always present. */
 static const char *const service_json_fields[] = { "name", "endpoint", "active", "pool", "vms" };
 
-/* Parses a number option into [min,max]; absent leaves *ret alone. */
-static int opt_double(cli_t *c, const char *option, double min, double max, double *ret) {
-        const char *v = cli_opt(c, option);
-        if (!v)
-                return CLI_OK;
-        char *end = NULL;
-        double x = strtod(v, &end);
-        if (!*v || *end || !isfinite(x) || x < min || x > max)
-                return cli_usage(c, "--%s must be a number from %g to %g, not \"%s\"", option, min, max, v);
-        *ret = x;
-        return CLI_OK;
-}
-
 /* A service's health check as one cell, "http /health" or "tcp" (malloc'd; NULL when the
  * Oracle does not say, as one older than health checks). */
 static char *health_cell(const json_t *sv) {
@@ -104,8 +91,8 @@ int cmd_service_create(cli_t *c) {
             (r = cli_opt_int(c, "priority", 0, 1000, &priority)) != CLI_OK ||
             (r = cli_opt_int(c, "memory", 16, 65536, &memory)) != CLI_OK ||
             (r = cli_opt_int(c, "vcpus", 1, 64, &vcpus)) != CLI_OK ||
-            (r = opt_double(c, "window", 0, 86400, &window)) != CLI_OK ||
-            (r = opt_double(c, "high", 1, 100, &high)) != CLI_OK)
+            (r = cli_opt_double(c, "window", 0, 86400, &window)) != CLI_OK ||
+            (r = cli_opt_double(c, "high", 1, 100, &high)) != CLI_OK)
                 return r;
         if (pool < 0 || min < 0 || max < 0)
                 return cli_usage(c, "service create needs --pool, --min and --max");

@@ -65,7 +65,7 @@ int cmd_account_deposit(cli_t *c);
 
 int cmd_nest_stats(cli_t *c);
 int cmd_events(cli_t *c);
-int cmd_sim(cli_t *c); /* cmd-sim.c: local, no Oracle */
+int cmd_sim(cli_t *c); /* cmd-sim.c: local, no Oracle (but for --from-cluster) */
 
 int cmd_service_create(cli_t *c); /* cmd-service.c */
 int cmd_service_list(cli_t *c);
@@ -83,3 +83,5 @@ int cli_check_name(cli_t *c, const char *what, const char *name);
 /* Parses a decimal option value into [min,max]; CLI_USAGE with `--memory must be 16..65536, not
  * "x"` otherwise. An absent option leaves *ret alone and returns CLI_OK. */
 int cli_opt_int(cli_t *c, const char *option, int64_t min, int64_t max, int64_t *ret);
+/* The same for a number (`--high must be a number from 1 to 100, not "x"`). */
+int cli_opt_double(cli_t *c, const char *option, double min, double max, double *ret);

@@ -19,6 +19,7 @@
 #include "base/util.h"
 #include "bundle/bundle.h"
 #include "model/lifecycle.h"
+#include "oracle/oracle-figures.h"
 #include "oracle/oracle-internal.h"
 
 #define NODE_CMD_TIMEOUT_MS (5 * 60 * 1000)
@@ -141,6 +142,7 @@ int oracle_op_finish(oracle_t *o, op_record_t *op, vm_record_t *vm, bool ok, con
                 log_error("op %s: its end is not recorded: %s", op->id, strerror(-r));
                 return r;
         }
+        oracle_figures_op_done(o, op, vm, ok);
         ops_changed(o);
         oracle_engine_wake(o); /* HAProxy and the services follow the new state at once */
         if (delete_vm || !*vm->address)

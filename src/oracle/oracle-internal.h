@@ -51,6 +51,7 @@ struct oracle {
         const oracle_runner_fn *runners; /* indexed by vm_action_t (oracle-runners.c) */
         oracle_hooks_t hooks;
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
+        struct oracle_figures *figures; /* measured activation, drain and boot times (oracle-figures.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
         pthread_mutex_t strays_lock; /* guards strays, snapshots, missing and rm_view */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */

@@ -1,6 +1,6 @@
 /* Load profiles over HTTP (oracle-metrics.h): the Prometheus page GET /metrics, the stored
  * series GET /v1/metrics and the per-service view GET /v1/services/NAME/top behind `vmatrix
- * service top`. Each answer is built by a function that takes plain arguments (the unit tests
+ * service top`, and the measured figures GET /v1/figures (oracle-figures.c). Each answer is built by a function that takes plain arguments (the unit tests
  * call them); the handlers only fetch the query and map errors to HTTP. The latest figures
  * come from oracle-metrics.c, names and states from the store. */
 #include <math.h>
@@ -9,6 +9,7 @@
 
 #include "auth/roles.h"
 #include "base/util.h"
+#include "oracle/oracle-figures.h"
 #include "oracle/oracle-internal.h"
 #include "store/store-metrics.h"
 
@@ -439,10 +440,21 @@ static void h_service_top(const http_request_t *req, http_reply_t *reply) {
                 http_reply_json(reply, 200, j);
 }
 
+/* GET /v1/figures: the medians the switching policy uses (oracle-figures.h). */
+static void h_figures(const http_request_t *req, http_reply_t *reply) {
+        oracle_t *o = req->userdata;
+        if (!o->figures) {
+                http_reply_error(reply, 503, "unavailable", "the figures are not loaded");
+                return;
+        }
+        http_reply_json(reply, 200, oracle_figures_json(o->figures));
+}
+
 const http_route_t oracle_metrics_routes[] = {
         { "GET", "/metrics", h_prometheus, PERM_METRICS_READ, OWNER_NONE },
         { "GET", "/v1/metrics", h_series, PERM_METRICS_READ, OWNER_NONE },
         { "GET", "/v1/vms/:name/metrics", h_vm_series, PERM_VM_READ, OWNER_VM },
         { "GET", "/v1/services/:name/top", h_service_top, PERM_SERVICE_READ, OWNER_NONE },
+        { "GET", "/v1/figures", h_figures, PERM_RM_READ, OWNER_NONE },
         { NULL },
 };

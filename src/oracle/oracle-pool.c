@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "oracle/oracle-figures.h"
 #include "oracle/oracle-internal.h"
 #include "oracle/oracle-switch.h"
 
@@ -203,6 +204,8 @@ static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, co
                         if (!b)
                                 b = boot_get(p, vm->name, true);
                         if (*vm->address && oracle_service_health_probe(sv, vm->address, POOL_PROBE_TIMEOUT_MS)) {
+                                oracle_figures_note(o->figures, ORACLE_FIGURE_BOOT, vm->image, vm->rm,
+                                                    (double)(now - b->started_ms) / 1000.0);
                                 op_start(o, vm->name, "hibernate", false, b->op_id, NULL);
                         } else if (now - b->started_ms > p->boot_timeout_ms) {
                                 _cleanup_free_ char *health = oracle_service_health_text(sv);

@@ -6,6 +6,7 @@
 
 #include "base/log.h"
 #include "base/util.h"
+#include "oracle/oracle-figures.h"
 #include "oracle/oracle-internal.h"
 #include "oracle/oracle.h"
 
@@ -146,6 +147,7 @@ int oracle_main(int argc, char **argv) {
         /* both listeners serve one table; each has its own authorizer */
         _cleanup_free_ http_route_t *routes = routes_concat(oracle_route_tables);
         o.metrics = oracle_metrics_new(o.store);
+        o.figures = oracle_figures_new(o.store);
         oracle_switch_init(&o);
         r = http_server_start(&(http_server_params_t){ .listen = o.listen, .routes = routes, .upload_dir = tmp, .userdata = &o,
                                                        .authorize = oracle_authorize, .tls_cert = o.tls.api_cert_pem,
@@ -196,6 +198,7 @@ int oracle_main(int argc, char **argv) {
                 _exit(0);
         oracle_switch_free(&o);
         o.metrics = oracle_metrics_free(o.metrics);
+        o.figures = oracle_figures_free(o.figures);
         json_decref(o.strays);
         json_decref(o.missing);
         json_decref(o.snapshots);

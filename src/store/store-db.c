@@ -105,6 +105,10 @@ static const char *const migrations[] = {
         "CREATE TABLE deposits (id INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, amount INTEGER NOT NULL,"
         " by TEXT NOT NULL, at_ms INTEGER NOT NULL);"
         "CREATE TABLE unpaid (vm TEXT PRIMARY KEY, buyer TEXT NOT NULL, since_ms INTEGER NOT NULL);",
+        /* 8: the Oracle's measured figures (issue 14, store-figures.c): the last samples per kind,
+         * image and RM, so a restart keeps the medians the switching policy uses */
+        "CREATE TABLE figures (kind TEXT NOT NULL, image TEXT NOT NULL, rm TEXT NOT NULL, samples TEXT NOT NULL,"
+        " PRIMARY KEY (kind, image, rm));",
 };
 
 int store_sqlite_errno(int rc) {

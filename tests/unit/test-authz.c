@@ -287,6 +287,9 @@ int main(void) {
                 { "provider", "GET", "/v1/vms/vm-b1/console", 403 },    /* no consoles */
                 { "provider", "GET", "/v1/vms/vm-b1/export", 403 },     /* no disks */
                 { "provider", "GET", "/v1/rms", 200 },
+                { "provider", "GET", "/v1/figures", 200 },      /* the cluster's measured times */
+                { "operator", "GET", "/v1/figures", 200 },
+                { "buyer", "GET", "/v1/figures", 403 },
                 { "provider", "POST", "/v1/rms/rm1/fence", 200 },
                 { "provider", "POST", "/v1/rms/rm2/fence", 404 },
                 { "operator", "GET", "/v1/users", 403 },        /* no users */

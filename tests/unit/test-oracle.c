@@ -49,6 +49,20 @@ static bool step(daemons_t *d, const char *vm, const char *action, const char *w
         return ok;
 }
 
+/* The samples GET /v1/figures counts for kind ("activation_s", ...) of tiny-http on rm. */
+static long figure_n(daemons_t *d, const char *kind, const char *rm) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/figures", d->oracle.url);
+        json_t *j = NULL;
+        CHECK(daemons_call("GET", url, NULL, &j) == 200);
+        json_t *img = json_object_get(json_object_get(j, kind), "tiny-http");
+        long n = (long)json_integer_value(json_object_get(json_object_get(json_object_get(img, "by_rm"), rm), "n"));
+        if (n > 0)
+                CHECK(json_real_value(json_object_get(img, "median")) > 0);
+        json_decref(j);
+        return n;
+}
+
 static void test_lifecycle(daemons_t *d) {
         const char *vm = "life";
         last_version = 0;
@@ -75,9 +89,12 @@ static void test_lifecycle(daemons_t *d) {
         daemons_ram_mark(ch1, vm, ram);
         CHECK_STREQ(ram, "r1");
 
-        /* through the Nest to a production RM: RAM and disk travel, it resumes, not reboots */
+        /* through the Nest to a production RM: RAM and disk travel, it resumes, not reboots; the
+         * activation is a figure of tiny-http on rm1 (GET /v1/figures) */
         step(d, vm, "hibernate", "stored");
+        long activations = figure_n(d, "activation_s", "rm1");
         step(d, vm, "activate", "active");
+        CHECK(figure_n(d, "activation_s", "rm1") == activations + 1);
         daemons_vm_state(d, vm, st, rm);
         CHECK_STREQ(rm, "rm1");
         daemons_boot_id(rm1, vm, now);
@@ -108,8 +125,11 @@ static void test_lifecycle(daemons_t *d) {
         daemons_ram_mark(rm1, vm, ram);
         CHECK_STREQ(ram, "r2");
 
-        /* deactivated and activated again: this time rm1 has a warm slot of its shape */
+        /* deactivated (a drain figure) and activated again: this time rm1 has a warm slot of its
+         * shape */
+        long drains = figure_n(d, "drain_s", "rm1");
         step(d, vm, "deactivate", "stored");
+        CHECK(figure_n(d, "drain_s", "rm1") == drains + 1);
         step(d, vm, "activate", "active");
         daemons_boot_id(rm1, vm, now);
         CHECK_STREQ(now, boot_id);

@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "store/store.h"
 #include "store/store-auth.h"
+#include "store/store-figures.h"
 #include "tap.h"
 
 /* Services: insert, duplicate, read back, update, list, delete; a VM keeps its service. */
@@ -55,9 +56,12 @@ static void test_services(store_t *s) {
         CHECK(store_service_delete(s, "web") == -ENOENT);
 }
 
-/* What migration 7 (the marketplace) adds, dropped: a database as version 6 wrote it. */
+/* What migration 8 (the measured figures) adds, dropped: a database as version 7 wrote it. */
+#define UNDO_MIGRATION_8 "DROP TABLE figures;"
+
+/* What migrations 8 and 7 (the marketplace) add, dropped: a database as version 6 wrote it. */
 #define UNDO_MIGRATION_7                                                                                               \
-        "DROP INDEX vms_offer; ALTER TABLE vms DROP COLUMN market; ALTER TABLE vms DROP COLUMN offer;"                 \
+        UNDO_MIGRATION_8 "DROP INDEX vms_offer; ALTER TABLE vms DROP COLUMN market; ALTER TABLE vms DROP COLUMN offer;"                 \
         "ALTER TABLE vms DROP COLUMN offer_next; ALTER TABLE vms DROP COLUMN disk_gib;"                               \
         "DROP TABLE offers; DROP TABLE market_configs; DROP TABLE market_prices; DROP TABLE settings;"                \
         "DROP TABLE spans; DROP TABLE charges; DROP TABLE billing; DROP TABLE deposits; DROP TABLE unpaid;"           \
@@ -69,7 +73,7 @@ static void test_services(store_t *s) {
 static void test_migration_health(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v2.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 7);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 8);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
@@ -91,7 +95,7 @@ static void test_migration_health(const char *dir) {
         sqlite3_free(err);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 7);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 8);
         service_record_t got = { 0 };
         CHECK(s && store_service_get(s, "old", &got) == 0);
         CHECK_STREQ(got.state, "ready");
@@ -112,7 +116,7 @@ static void test_migration_health(const char *dir) {
 static void test_migration_auth(const char *dir) {
         _cleanup_free_ char *path = xasprintf("%s/v3.db", dir);
         store_t *s = NULL;
-        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 7);
+        CHECK(store_open(path, &s) == 0 && store_schema_version(s) == 8);
         s = store_close(s);
         sqlite3 *db = NULL;
         CHECK(sqlite3_open(path, &db) == SQLITE_OK);
@@ -130,7 +134,7 @@ static void test_migration_auth(const char *dir) {
         CHECK(rc == SQLITE_OK);
         sqlite3_close(db);
 
-        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 7);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 8);
         vm_record_t v = { 0 };
         CHECK(s && store_vm_get(s, "keep", &v) == 0 && v.version == 3 && v.created_ms == 7);
         vm_record_clear(&v);
@@ -261,17 +265,60 @@ static void test_rm_provider(store_t *s) {
         CHECK(store_rm_get(s, "rm-p", &got) == 0 && streq(got.provider, ""));
 }
 
+/* Figures: rows replaced by (kind, image, rm), bad input refused, kept across a reopen; and a
+ * database of schema 7 gains the empty table. */
+static void test_figures(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/figures.db", dir);
+        store_t *s = NULL;
+        CHECK(store_open(path, &s) == 0 && s);
+        json_t *list = NULL;
+        CHECK(store_figures_list(s, &list) == 0 && json_array_size(list) == 0);
+        json_decref(list);
+        json_t *a = json_pack("[f,f]", 1.5, 2.0), *b = json_pack("[f]", 0.25);
+        CHECK(store_figures_put(s, "activation", "tiny-http", "rm1", a) == 0);
+        CHECK(store_figures_put(s, "activation", "tiny-http", "rm1", b) == 0); /* replaces */
+        CHECK(store_figures_put(s, "boot", "tiny-http", "ch1", a) == 0);
+        CHECK(store_figures_put(s, "", "tiny-http", "rm1", a) == -EINVAL);
+        CHECK(store_figures_put(s, "boot", "tiny-http", "rm1", NULL) == -EINVAL);
+        char longname[80];
+        memset(longname, 'x', sizeof longname - 1);
+        longname[sizeof longname - 1] = 0;
+        CHECK(store_figures_put(s, "boot", longname, "rm1", a) == -EINVAL);
+        s = store_close(s);
+        CHECK(store_open(path, &s) == 0 && s);
+        CHECK(store_figures_list(s, &list) == 0 && json_array_size(list) == 2);
+        json_t *first = json_array_get(list, 0);
+        CHECK_STREQ(json_string_value(json_object_get(first, "kind")), "activation");
+        CHECK_STREQ(json_string_value(json_object_get(first, "rm")), "rm1");
+        CHECK(json_equal(json_object_get(first, "samples"), b));
+        CHECK(json_equal(json_object_get(json_array_get(list, 1), "samples"), a));
+        json_decref(list);
+        json_decref(a);
+        json_decref(b);
+        s = store_close(s);
+
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+        CHECK(sqlite3_exec(db, UNDO_MIGRATION_8 "PRAGMA user_version=7;", NULL, NULL, NULL) == SQLITE_OK);
+        sqlite3_close(db);
+        CHECK(store_open(path, &s) == 0 && s && store_schema_version(s) == 8);
+        CHECK(s && store_figures_list(s, &list) == 0 && json_array_size(list) == 0);
+        json_decref(list);
+        store_close(s);
+}
+
 int main(void) {
         char dir[] = "/tmp/vmx-test-store-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
-        CHECK(store_schema_version(s) == 7);
+        CHECK(store_schema_version(s) == 8);
 
         test_services(s);
         test_migration_health(dir);
         test_migration_auth(dir);
+        test_figures(dir);
         test_auth_rows(s);
         test_tx_depth(path, s);
         test_rm_provider(s);
