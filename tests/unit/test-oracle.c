@@ -63,6 +63,30 @@ static long figure_n(daemons_t *d, const char *kind, const char *rm) {
         return n;
 }
 
+/* `vmatrix sim --from-cluster --image tiny-http --json` against the Oracle: the figures it used. */
+static void sim_from_cluster(daemons_t *d) {
+        char cmd[1024];
+        snprintf(cmd, sizeof cmd,
+                 "VMATRIX_TOKEN='%s' '%s' sim --trace builtin:flash-crowd --from-cluster --image tiny-http "
+                 "--oracle %s --json 2>&1",
+                 daemons_admin_token(), d->exe, d->oracle.url);
+        FILE *p = popen(cmd, "r");
+        CHECK(p != NULL);
+        if (!p)
+                return;
+        char out[8192];
+        size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = 0;
+        CHECK(pclose(p) == 0);
+        json_t *j = json_loads(out, 0, NULL);
+        if (!j)
+                fprintf(stderr, "sim --from-cluster: %s\n", out);
+        CHECK(json_real_value(json_object_get(j, "activation_s")) > 0);
+        const char *from = json_string_value(json_object_get(j, "figures"));
+        CHECK(from && strstr(from, "image tiny-http: activation") && strstr(from, "from its activations"));
+        json_decref(j);
+}
+
 static void test_lifecycle(daemons_t *d) {
         const char *vm = "life";
         last_version = 0;
@@ -95,6 +119,7 @@ static void test_lifecycle(daemons_t *d) {
         long activations = figure_n(d, "activation_s", "rm1");
         step(d, vm, "activate", "active");
         CHECK(figure_n(d, "activation_s", "rm1") == activations + 1);
+        sim_from_cluster(d);
         daemons_vm_state(d, vm, st, rm);
         CHECK_STREQ(rm, "rm1");
         daemons_boot_id(rm1, vm, now);
