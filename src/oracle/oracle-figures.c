@@ -23,7 +23,9 @@ typedef struct figure {
 
 struct oracle_figures {
         store_t *store;
-        pthread_mutex_t lock; /* guards list; taken before the store's lock, never after */
+        pthread_mutex_t write_lock; /* serializes notes, so rings reach the store in their order */
+        pthread_mutex_t lock;       /* guards list; never held across a store call, so a reader
+                                     * (the switching loop) never waits for the store */
         figure_t *list;
         size_t n;
         bool full_logged;
@@ -104,6 +106,7 @@ oracle_figures_t *oracle_figures_new(store_t *store) {
         oracle_figures_t *f = xcalloc(1, sizeof *f);
         f->store = store;
         pthread_mutex_init(&f->lock, NULL);
+        pthread_mutex_init(&f->write_lock, NULL);
         json_t *rows = NULL;
         if (!store || store_figures_list(store, &rows) < 0)
                 return f;
@@ -131,6 +134,7 @@ oracle_figures_t *oracle_figures_new(store_t *store) {
 oracle_figures_t *oracle_figures_free(oracle_figures_t *f) {
         if (f) {
                 pthread_mutex_destroy(&f->lock);
+                pthread_mutex_destroy(&f->write_lock);
                 free(f->list);
                 free(f);
         }
@@ -141,23 +145,27 @@ void oracle_figures_note(oracle_figures_t *f, oracle_figure_kind_t kind, const c
                          double seconds) {
         if (!f || kind >= ORACLE_FIGURE_KINDS || !name_ok(image) || !name_ok(rm) || !sample_ok(seconds))
                 return;
+        pthread_mutex_lock(&f->write_lock);
         pthread_mutex_lock(&f->lock);
         figure_t *g = figure_find(f, kind, image, rm, true);
+        double v[ORACLE_FIGURES_RING];
+        size_t n = 0;
         if (g) {
                 oracle_figure_ring_add(&g->ring, seconds);
-                double v[ORACLE_FIGURES_RING];
-                size_t n = oracle_figure_ring_samples(&g->ring, v);
+                n = oracle_figure_ring_samples(&g->ring, v);
+        }
+        pthread_mutex_unlock(&f->lock);
+        if (g && f->store) {
                 json_t *samples = json_array();
                 for (size_t i = 0; i < n; i++)
                         json_array_append_new(samples, json_real(v[i]));
-                /* under the lock, so two notes of one ring reach the store in their order */
-                int r = f->store ? store_figures_put(f->store, kind_names[kind], image, rm, samples) : 0;
+                int r = store_figures_put(f->store, kind_names[kind], image, rm, samples);
                 if (r < 0)
                         log_warn("figures: cannot store the %s samples of %s on %s: %s", kind_names[kind], image, rm,
                                  strerror(-r));
                 json_decref(samples);
         }
-        pthread_mutex_unlock(&f->lock);
+        pthread_mutex_unlock(&f->write_lock);
 }
 
 /* The samples of kind for image (on rm, or on every RM for NULL) into v (room for all). Locked. */
