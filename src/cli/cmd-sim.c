@@ -3,6 +3,7 @@
  * Local: needs no Oracle, but for --from-cluster, which takes the activation and drain times a
  * cluster measured (GET /v1/figures) instead of the simulator's own. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -27,6 +28,8 @@ static json_t *result_json(const sim_result_t *r) {
                             json_real(r->optimal_min_rm_hours > 0 ? r->rm_hours / r->optimal_min_rm_hours : 0.0));
         return j;
 }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
 
 /* The median of figures[kind][image], or -1. */
 static double figure_median(const json_t *figures, const char *kind, const char *image) {
@@ -57,16 +60,21 @@ static int figures_load(cli_t *c, sim_config_t *cfg, char **ret_from) {
                         return cli_fail(c, "the cluster at %s has measured no activation, drain or boot yet; give "
                                            "--activation and --drain instead", c->oracle);
                 if (json_object_size(images) > 1) {
-                        _cleanup_free_ char *list = xstrdup("");
-                        const char *name;
+                        size_t n = 0;
+                        const char *names[16], *name;
                         json_t *v;
-                        json_object_foreach(images, name, v) {
-                                char *next = xasprintf("%s%s%s", list, *list ? ", " : "", name);
+                        json_object_foreach(images, name, v)
+                                if (n < ELEMENTSOF(names))
+                                        names[n++] = name;
+                        qsort(names, n, sizeof *names, cmp_str);
+                        _cleanup_free_ char *list = xstrdup("");
+                        for (size_t i = 0; i < n; i++) {
+                                char *next = xasprintf("%s%s%s", list, i ? ", " : "", names[i]);
                                 free(list);
                                 list = next;
                         }
-                        return cli_usage(c, "the cluster has figures of several images (%s): choose one with --image",
-                                         list);
+                        return cli_usage(c, "the cluster has figures of several images (%s%s): choose one with --image",
+                                         list, json_object_size(images) > n ? ", ..." : "");
                 }
                 img = xstrdup(json_object_iter_key(json_object_iter(images)));
         }

@@ -558,7 +558,18 @@ static void h_whoami(const http_request_t *req, http_reply_t *reply) {
                                               "0123456789abcdef", "name", "t", "expires_ms", 0));
 }
 
+/* GET /v1/figures: tiny-http measured, big only booted. */
+static void h_figures(const http_request_t *req, http_reply_t *reply) {
+        (void)req;
+        http_reply_json(reply, 200,
+                        json_pack("{s:{s:{s:f,s:i}},s:{s:{s:f,s:i}},s:{s:{s:f,s:i}},s:{s:f,s:f}}", "activation_s",
+                                  "tiny-http", "median", 0.62, "n", 3, "drain_s", "tiny-http", "median", 1.4, "n", 2,
+                                  "boot_s", "big", "median", 9.5, "n", 1, "defaults", "activation_s", 1.1, "drain_s",
+                                  1.5));
+}
+
 static const http_route_t fake_routes[] = {
+        { "GET", "/v1/figures", h_figures },
         { "GET", "/v1/whoami", h_whoami },
         { "GET", "/v1/services", h_services },
         { "POST", "/v1/services", h_service_create },
@@ -615,6 +626,37 @@ static void test_fake_oracle(void) {
         r = run("vm suspend web1");
         CHECK(r.status == 1);
         CHECK_STREQ(r.err, "vmatrix: vm \"web1\" is stored: cannot suspend it\n");
+        result_clear(&r);
+
+        /* sim --from-cluster: the figures of one image, as the Oracle fills them for the policy */
+        r = run("sim --trace builtin:flash-crowd --from-cluster");
+        CHECK(r.status == 2 && strstr(r.err, "several images (big, tiny-http): choose one with --image"));
+        result_clear(&r);
+        r = run("sim --trace builtin:flash-crowd --from-cluster --image tiny-http --json");
+        CHECK(r.status == 0);
+        json_t *sj = json_loads(r.out, 0, NULL);
+        CHECK(json_real_value(json_object_get(sj, "activation_s")) == 0.62);
+        CHECK(json_real_value(json_object_get(sj, "drain_s")) == 1.4);
+        CHECK(strstr(json_string_value(json_object_get(sj, "figures")) ?: "", "from its activations"));
+        json_decref(sj);
+        result_clear(&r);
+        r = run("sim --trace builtin:flash-crowd --from-cluster --image big");
+        CHECK(r.status == 0 && strstr(r.out, "activation 9.5 s from its boots (no activation measured yet), drain "
+                                             "1.5 s from the Oracle's default"));
+        result_clear(&r);
+        r = run("sim --trace builtin:flash-crowd --from-cluster --image big --activation 2 --json");
+        sj = json_loads(r.out, 0, NULL);
+        CHECK(r.status == 0 && json_real_value(json_object_get(sj, "activation_s")) == 2);
+        json_decref(sj);
+        result_clear(&r);
+        r = run("sim --trace builtin:flash-crowd --image big");
+        CHECK(r.status == 2 && strstr(r.err, "--image chooses the figures of --from-cluster"));
+        result_clear(&r);
+        r = run("sim --trace builtin:flash-crowd --drain -1");
+        CHECK(r.status == 2 && strstr(r.err, "--drain must be a number from 0 to 3600, not \"-1\""));
+        result_clear(&r);
+        r = run("sim --trace builtin:flash-crowd");
+        CHECK(r.status == 0 && strstr(r.out, "activation 1.1 s, drain 1.5 s (the simulator's own)"));
         result_clear(&r);
 
         r = run("vm delete web1 --force --json --no-wait");
