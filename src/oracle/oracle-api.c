@@ -35,6 +35,14 @@ static void h_rm_fence(const http_request_t *req, http_reply_t *reply) {
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
+        size_t limit = 0;
+        const char *after = NULL;
+        int r = oracle_page_args(req, reply, &limit, &after);
+        if (r != 0) {
+                if (r > 0)
+                        oracle_rms_page(req, reply, limit, after);
+                return;
+        }
         rm_record_t *rms = NULL;
         vm_record_t *vms = NULL;
         size_t nr = 0, nv = 0;
@@ -51,15 +59,7 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
                 int count = 0;
                 for (size_t k = 0; k < nv; k++)
                         count += streq(vms[k].rm, rms[i].name);
-                int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
-                int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
-                json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f,s:s?}", "name", rms[i].name, "role",
-                                       rms[i].role, "state", rms[i].state, "address", rms[i].address, "vms", count,
-                                       "last_seen", (double)rms[i].last_seen_ms / 1000.0, "silent_s",
-                                       (double)silent / 1000.0, "heartbeat_gap_max_s", (double)gap / 1000.0,
-                                       "provider", *rms[i].provider ? rms[i].provider : NULL);
-                oracle_rm_view_add(o, rms[i].name, rm);
-                json_array_append_new(arr, rm);
+                json_array_append_new(arr, oracle_rm_json(o, &rms[i], count, now));
         }
         free(rms);
         store_vm_list_free(vms, nv);
@@ -103,6 +103,14 @@ static void h_image_create(const http_request_t *req, http_reply_t *reply) {
 
 static void h_vms(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
+        size_t limit = 0;
+        const char *after = NULL;
+        int r = oracle_page_args(req, reply, &limit, &after);
+        if (r != 0) {
+                if (r > 0)
+                        oracle_vms_page(req, reply, limit, after);
+                return;
+        }
         vm_record_t *vms = NULL;
         rm_record_t *rms = NULL;
         size_t n = 0, nr = 0;
