@@ -115,8 +115,9 @@ bench: deps all
 	bench/switching $(CURDIR)/$(BUILD)/vmatrix 3
 	bench/import-under-load $(CURDIR)/$(BUILD)/vmatrix 1
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
-	ninja -C $(BUILD) bench-billing bench-billing-oracle
+	ninja -C $(BUILD) bench-billing bench-billing-oracle bench-scale
 	bench/billing $(CURDIR)/$(BUILD)
+	bench/scale $(CURDIR)/$(BUILD)
 	bench/ui $(CURDIR)/$(BUILD)
 
 clean:
