@@ -43,6 +43,8 @@
  * --timeout S waits S seconds for an answer instead of the node's 3, to see what an Oracle that
  * cannot answer in time does answer.
  *
+ * BENCH_SCALE_DEBUG=1 prints why each failed connection failed (OpenSSL's error).
+ *
  * Usage: bench-scale VMATRIX [--m M] [--seconds S] [--max] [--ramp-rate R] [--body-every K]
  *        [--timeout S] [--keep] N...   (M 10, S 20, R 2000, K 1, 3 s; N: 1000 10000) */
 #include <arpa/inet.h>
@@ -638,6 +640,9 @@ static void conn_drive(gen_t *g, uint32_t idx) {
                                 ep_set(g, idx, true);
                                 return;
                         }
+                        if (getenv("BENCH_SCALE_DEBUG"))
+                                fprintf(stderr, "handshake of %u: ssl error %d, errno %d, %s\n", idx, e, errno,
+                                        ERR_error_string(ERR_peek_error(), NULL));
                         ERR_clear_error();
                         conn_fail(g, idx, &g->err_reset, now);
                         return;
@@ -670,6 +675,9 @@ static void conn_drive(gen_t *g, uint32_t idx) {
                                         ep_set(g, idx, e == SSL_ERROR_WANT_WRITE);
                                         return;
                                 }
+                                if (getenv("BENCH_SCALE_DEBUG"))
+                                        fprintf(stderr, "read of %u: ssl error %d, errno %d, %s\n", idx, e, errno,
+                                                ERR_error_string(ERR_peek_error(), NULL));
                                 ERR_clear_error();
                                 conn_fail(g, idx, &g->err_reset, now);
                                 return;
