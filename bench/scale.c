@@ -132,8 +132,12 @@ static int free_port(void) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         socklen_t len = sizeof sa;
-        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
+        if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+            getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+                if (fd >= 0)
+                        close(fd);
                 return -1;
+        }
         close(fd);
         return ntohs(sa.sin_port);
 }
@@ -143,7 +147,8 @@ static void rm_name(long i, char *buf, size_t size) { snprintf(buf, size, "rm-%0
 /* A fake SHA-256 in hex, from a and b. */
 static void digest_hex(long a, long b, char ret[65]) {
         for (int i = 0; i < 8; i++)
-                snprintf(ret + 8 * i, 9, "%08lx", (unsigned long)((a * 2654435761u + b * 40503u + (unsigned)i * 97u) & 0xffffffffu));
+                snprintf(ret + 8 * i, 9, "%08lx",
+                         (unsigned long)((a * 2654435761u + b * 40503u + (unsigned)i * 97u) & 0xffffffffu));
 }
 
 /* ---- seeding ---- */
@@ -225,7 +230,8 @@ static int seed_make(const char *dir, long n, long m, seed_t *ret) {
                         fprintf(stderr, "cannot sign %s: %s\n", name, why ? why : "failed");
                         break;
                 }
-                rm_cert_record_t c = { .not_after_s = time_wall_ms() / 1000 + 86400 * 365, .issued_ms = time_wall_ms() };
+                rm_cert_record_t c = { .not_after_s = time_wall_ms() / 1000 + 86400 * 365,
+                                       .issued_ms = time_wall_ms() };
                 SET(c.rm, name);
                 SET(c.role, role);
                 SET(c.serial, serial);
@@ -825,8 +831,10 @@ static void gen_run(gen_t *g, pid_t oracle, int port, result_t *res) {
         proc_read(oracle, &p1);
         int64_t wall1 = time_wall_ms();
         double secs = g->op->seconds;
-        double gen_cpu = (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
-                         (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) / 1e6;
+        double gen_cpu =
+                (double)(ru1.ru_utime.tv_sec - ru0.ru_utime.tv_sec + ru1.ru_stime.tv_sec - ru0.ru_stime.tv_sec) +
+                (double)(ru1.ru_utime.tv_usec - ru0.ru_utime.tv_usec + ru1.ru_stime.tv_usec - ru0.ru_stime.tv_usec) /
+                        1e6;
         res->offered = (double)g->sent / secs;
         res->achieved = (double)g->answered / secs;
         res->p50_ms = hist_pct(g, 50);
@@ -978,7 +986,8 @@ static int run_one(const opts_t *op, long n, result_t *res) {
         return 0;
 }
 
-static void row(const char *label, const result_t *r, int nr, const char *goal, void (*cell)(const result_t *, char *, size_t)) {
+static void row(const char *label, const result_t *r, int nr, const char *goal,
+                void (*cell)(const result_t *, char *, size_t)) {
         printf("%-34s", label);
         for (int i = 0; i < nr; i++) {
                 char buf[64] = "failed";
