@@ -157,7 +157,7 @@ void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json);
  * (the whole list), -errno with the 400 in reply (a limit not in 1..ORACLE_PAGE_MAX, after
  * without limit, an after that is no name). */
 int oracle_page_args(const http_request_t *req, http_reply_t *reply, size_t *ret_limit, const char **ret_after);
-/* The page of VMs (RMs) after `after` the caller sees, at most limit, as a JSON array. */
+/* The page of VMs (RMs) after `after` the caller sees, at most limit (0: all), as a JSON array. */
 void oracle_vms_page(const http_request_t *req, http_reply_t *reply, size_t limit, const char *after);
 void oracle_rms_page(const http_request_t *req, http_reply_t *reply, size_t limit, const char *after);
 /* An RM of GET /v1/rms, with vms VMs placed on it (liveness and the in-memory view added). */

@@ -4,14 +4,22 @@
  * page's last name as the next `after` sees every record that exists throughout it exactly
  * once, in increasing order. The caller's visibility filters rows after the store read them,
  * so a page reads 2N rows at a time until it has N visible ones or the table ends: a page
- * shorter than N is the last one. Without limit the routes answer the whole list as before. */
+ * shorter than N is the last one. Without limit the routes answer the whole list, read the
+ * same way a store page at a time (never the whole table at once, nor every VM per RM). */
 #include <string.h>
 
 #include "base/util.h"
 #include "oracle/oracle-internal.h"
 
-/* Rows read per store call: twice what the page still needs. */
+/* Rows read per store call: twice what the page still needs; a whole list, STORE_PAGE_MAX. */
 #define PAGE_READ_FACTOR 2
+
+static size_t page_want(size_t limit, size_t have) {
+        size_t want = limit ? (limit - have) * PAGE_READ_FACTOR : STORE_PAGE_MAX;
+        return want < STORE_PAGE_MAX ? want : STORE_PAGE_MAX;
+}
+
+static bool page_full(size_t limit, size_t have) { return limit && have >= limit; }
 
 int oracle_page_args(const http_request_t *req, http_reply_t *reply, size_t *ret_limit, const char **ret_after) {
         const char *limit = http_request_query(req, "limit"), *after = http_request_query(req, "after");
@@ -79,7 +87,7 @@ void oracle_vms_page(const http_request_t *req, http_reply_t *reply, size_t limi
         char cursor[64];
         snprintf(cursor, sizeof cursor, "%s", after);
         for (;;) {
-                size_t want = (limit - json_array_size(arr)) * PAGE_READ_FACTOR, n = 0, nr = 0;
+                size_t want = page_want(limit, json_array_size(arr)), n = 0, nr = 0;
                 vm_record_t *vms = NULL;
                 rm_record_t *rms = NULL;
                 if (store_vm_page(o->store, cursor, want, &vms, &n) < 0) {
@@ -88,14 +96,14 @@ void oracle_vms_page(const http_request_t *req, http_reply_t *reply, size_t limi
                         return;
                 }
                 page_rms(o, req->principal, vms, n, &rms, &nr);
-                for (size_t i = 0; i < n && json_array_size(arr) < limit; i++)
+                for (size_t i = 0; i < n && !page_full(limit, json_array_size(arr)); i++)
                         if (oracle_vm_visible_among(req->principal, &vms[i], rms, nr, false))
                                 json_array_append_new(arr, oracle_vm_json_among(req->principal, &vms[i], rms, nr));
                 if (n > 0)
                         snprintf(cursor, sizeof cursor, "%s", vms[n - 1].name);
                 free(rms);
                 store_vm_list_free(vms, n);
-                if (n < want || json_array_size(arr) >= limit)
+                if (n < want || page_full(limit, json_array_size(arr)))
                         break;
         }
         http_reply_json(reply, 200, arr);
@@ -120,7 +128,7 @@ void oracle_rms_page(const http_request_t *req, http_reply_t *reply, size_t limi
         snprintf(cursor, sizeof cursor, "%s", after);
         int64_t now = time_now_ms();
         for (;;) {
-                size_t want = (limit - json_array_size(arr)) * PAGE_READ_FACTOR, n = 0, nc = 0;
+                size_t want = page_want(limit, json_array_size(arr)), n = 0, nc = 0;
                 rm_record_t *rms = NULL;
                 store_rm_count_t *counts = NULL;
                 int r = store_rm_page(o->store, cursor, want, &rms, &n);
@@ -134,7 +142,7 @@ void oracle_rms_page(const http_request_t *req, http_reply_t *reply, size_t limi
                         return;
                 }
                 size_t k = 0; /* counts and rms are both by name */
-                for (size_t i = 0; i < n && json_array_size(arr) < limit; i++) {
+                for (size_t i = 0; i < n && !page_full(limit, json_array_size(arr)); i++) {
                         while (k < nc && strcmp(counts[k].rm, rms[i].name) < 0)
                                 k++;
                         if (!oracle_rm_visible(req->principal, &rms[i]))
@@ -146,7 +154,7 @@ void oracle_rms_page(const http_request_t *req, http_reply_t *reply, size_t limi
                         snprintf(cursor, sizeof cursor, "%s", rms[n - 1].name);
                 free(rms);
                 free(counts);
-                if (n < want || json_array_size(arr) >= limit)
+                if (n < want || page_full(limit, json_array_size(arr)))
                         break;
         }
         http_reply_json(reply, 200, arr);
