@@ -43,10 +43,14 @@
  * --timeout S waits S seconds for an answer instead of the node's 3, to see what an Oracle that
  * cannot answer in time does answer.
  *
+ * --health sends GET /v1/health (no store, no authorizer's check) instead of heartbeats on the
+ * same connections: what the node channel itself (TLS, a thread per connection) costs and
+ * carries, apart from the heartbeat's handler.
+ *
  * BENCH_SCALE_DEBUG=1 prints why each failed connection failed (OpenSSL's error).
  *
  * Usage: bench-scale VMATRIX [--m M] [--seconds S] [--max] [--ramp-rate R] [--body-every K]
- *        [--timeout S] [--keep] N...   (M 10, S 20, R 2000, K 1, 3 s; N: 1000 10000) */
+ *        [--timeout S] [--health] [--keep] N...   (M 10, S 20, R 2000, K 1, 3 s; N: 1000 10000) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -94,6 +98,7 @@ typedef struct opts {
         int m;
         double seconds;
         bool max;
+        bool health; /* GET /v1/health instead of heartbeats: the node channel alone */
         int ramp_rate;
         bool keep;
         int body_every; /* a heartbeat's body built anew every this many heartbeats (1: each) */
@@ -402,6 +407,7 @@ typedef struct conn {
         size_t in_len;
         int64_t sent_ns;
         uint64_t beats;
+        int64_t opened_ns; /* its current connection's handshake done */
         X509 *cert;
 } conn_t;
 
@@ -631,6 +637,7 @@ static void conn_drive(gen_t *g, uint32_t idx) {
                                 if (!c->opened)
                                         g->opened++;
                                 c->opened = true;
+                                c->opened_ns = now;
                                 ep_set(g, idx, false);
                                 c->state = C_IDLE;
                                 c->seq++;
@@ -682,8 +689,11 @@ static void conn_drive(gen_t *g, uint32_t idx) {
                                         return;
                                 }
                                 if (getenv("BENCH_SCALE_DEBUG"))
-                                        fprintf(stderr, "read of %u: ssl error %d, errno %d, %s\n", idx, e, errno,
-                                                ERR_error_string(ERR_peek_error(), NULL));
+                                        fprintf(stderr, "read of %u: ssl error %d, errno %d, %s, %.1f s after its "
+                                                        "handshake, %.1f s after its request, %llu answers\n",
+                                                idx, e, errno, ERR_error_string(ERR_peek_error(), NULL),
+                                                (double)(now - c->opened_ns) / 1e9, (double)(now - c->sent_ns) / 1e9,
+                                                (unsigned long long)c->beats);
                                 ERR_clear_error();
                                 conn_fail(g, idx, &g->err_reset, now);
                                 return;
@@ -711,7 +721,7 @@ static void conn_drive(gen_t *g, uint32_t idx) {
                                 if (win) {
                                         g->answered++;
                                         hist_add(g, now - c->sent_ns);
-                                        if (leases != want)
+                                        if (leases != want && !g->op->health)
                                                 g->err_leases++;
                                 }
                         }
@@ -738,8 +748,12 @@ static void conn_due(gen_t *g, uint32_t idx, int64_t now) {
         }
         if (c->state != C_IDLE)
                 return;
-        if (!c->out || c->beats % (uint64_t)g->op->body_every == 0)
+        if (g->op->health && !c->out) {
+                c->out = xstrdup("GET /v1/health HTTP/1.1\r\nHost: " TLS_ORACLE_DNS "\r\n\r\n");
+                c->out_len = strlen(c->out);
+        } else if (!g->op->health && (!c->out || c->beats % (uint64_t)g->op->body_every == 0)) {
                 body_build(g, idx);
+        }
         c->out_off = 0;
         c->state = C_SENDING;
         c->sent_ns = now;
@@ -1025,7 +1039,7 @@ CELL(c_failed, "%ld", r->failed_vms)
 
 static int usage(void) {
         fprintf(stderr, "usage: bench-scale VMATRIX [--m M] [--seconds S] [--max] [--ramp-rate R] [--body-every K] "
-                        "[--timeout S] [--keep] [N...]\n");
+                        "[--timeout S] [--health] [--keep] [N...]\n");
         return 2;
 }
 
@@ -1045,6 +1059,8 @@ int main(int argc, char **argv) {
                         op.timeout_s = atof(argv[++i]);
                 else if (streq(argv[i], "--body-every") && i + 1 < argc)
                         op.body_every = atoi(argv[++i]);
+                else if (streq(argv[i], "--health"))
+                        op.health = true;
                 else if (streq(argv[i], "--max"))
                         op.max = true;
                 else if (streq(argv[i], "--keep"))
@@ -1078,9 +1094,10 @@ int main(int argc, char **argv) {
         _cleanup_free_ char *pid_max = NULL;
         if (file_read("/proc/sys/kernel/pid_max", &pid_max, NULL) == 0)
                 pid_max[strcspn(pid_max, "\n")] = 0;
-        printf("\nbench/scale: %s heartbeats (body anew every %d, answers awaited %.0f s), M=%d VMs per RM, %.0f s "
+        printf("\nbench/scale: %s %s (body anew every %d, answers awaited %.0f s), M=%d VMs per RM, %.0f s "
                "window; pid_max %s, nofile %llu, %ld cores\n",
-               op.max ? "closed-loop" : "paced (1 s after each answer, as a node)", op.body_every, op.timeout_s, op.m,
+               op.max ? "closed-loop" : "paced (1 s after each answer, as a node)",
+               op.health ? "GET /v1/health (not heartbeats)" : "heartbeats", op.body_every, op.timeout_s, op.m,
                op.seconds,
                pid_max ? pid_max : "?", (unsigned long long)rl.rlim_cur, sysconf(_SC_NPROCESSORS_ONLN));
         printf("%-34s", "N (RMs)");
