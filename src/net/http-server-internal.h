@@ -9,6 +9,7 @@
 
 typedef struct http_conn {
         http_server_t *server;
+        bool fresh;         /* no request yet (counted in the server's handshaking) */
         bool peer_ok;       /* peer holds the client certificate verified on this connection */
         tls_peer_t peer;
 } http_conn_t;

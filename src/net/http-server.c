@@ -6,7 +6,10 @@
  * node there sends heartbeats nobody reads, and is fenced as silent). Here the accept policy
  * closes a connection above max_connections at once, counts it and says so in the log; the
  * node sees a refused connection and tries again. libmicrohttpd's limit sits a little above
- * ours, for connections closed but not yet reaped by its thread. */
+ * ours, for connections closed but not yet reaped by its thread. The same policy bounds the
+ * connections still in their handshake (max_handshakes): a thread per connection, thousands of
+ * handshakes at once share the CPU until none finishes within the first-request timeout, the
+ * clients all try again, and nothing gets through (seen with 10,000 RMs on 2 cores). */
 #include "net/http-server.h"
 
 #include <arpa/inet.h>
@@ -39,11 +42,13 @@ struct http_server {
         unsigned idle_timeout_s; /* after the first request (see first_request_timeout_s) */
         bool short_first;        /* the first request has a shorter timeout */
         char *listen;
-        unsigned max_connections;
+        unsigned max_connections, max_handshakes;
         /* counters (atomic): see http_server_stats_t */
-        uint64_t open, total, at_limit, peer_verifications;
+        uint64_t open, total, at_limit, handshaking, busy, peer_verifications;
         int64_t limit_logged_ms;
 };
+
+static void conn_settled(http_server_t *s, http_conn_t *c);
 
 typedef struct upgrade_ctx upgrade_ctx_t;
 static void upgrade_abandon(upgrade_ctx_t *u);
@@ -359,6 +364,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         request_state_t *st = *con_cls;
         if (!st) {
                 /* the headers are in: from now on the connection idles for the usual time */
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                conn_settled(s, ci ? ci->socket_context : NULL);
                 if (s->short_first)
                         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
                 st = xcalloc(1, sizeof *st);
@@ -524,16 +531,32 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
  * the limit is exact; closes lower it from the connections' threads. */
 static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
         http_server_t *s = cls;
-        if (__atomic_load_n(&s->open, __ATOMIC_SEQ_CST) < s->max_connections)
+        bool full = __atomic_load_n(&s->open, __ATOMIC_SEQ_CST) >= s->max_connections;
+        bool busy = !full && s->max_handshakes &&
+                    __atomic_load_n(&s->handshaking, __ATOMIC_SEQ_CST) >= s->max_handshakes;
+        if (!full && !busy)
                 return MHD_YES;
-        uint64_t n = __atomic_add_fetch(&s->at_limit, 1, __ATOMIC_SEQ_CST);
+        uint64_t n = __atomic_add_fetch(full ? &s->at_limit : &s->busy, 1, __ATOMIC_SEQ_CST);
         int64_t now = time_now_ms();
         if (now - s->limit_logged_ms >= HTTP_LIMIT_LOG_MS) {
                 s->limit_logged_ms = now;
-                log_warn("%s: %u connections are open, the limit: a connection was refused (%llu so far)", s->listen,
-                         s->max_connections, (unsigned long long)n);
+                if (full)
+                        log_warn("%s: %u connections are open, the limit: a connection was refused (%llu so far)",
+                                 s->listen, s->max_connections, (unsigned long long)n);
+                else
+                        log_warn("%s: %u connections are still in their handshake: a connection was refused to let "
+                                 "them finish (%llu so far)",
+                                 s->listen, s->max_handshakes, (unsigned long long)n);
         }
         return MHD_NO;
+}
+
+/* The connection's first request has come: it is no longer counted as handshaking. */
+static void conn_settled(http_server_t *s, http_conn_t *c) {
+        if (c && c->fresh) {
+                c->fresh = false;
+                __atomic_sub_fetch(&s->handshaking, 1, __ATOMIC_SEQ_CST);
+        }
 }
 
 static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
@@ -542,10 +565,13 @@ static void connection_notify(void *cls, struct MHD_Connection *conn, void **soc
         if (code == MHD_CONNECTION_NOTIFY_STARTED) {
                 http_conn_t *c = xcalloc(1, sizeof *c);
                 c->server = s;
+                c->fresh = true;
                 *socket_context = c;
+                __atomic_add_fetch(&s->handshaking, 1, __ATOMIC_SEQ_CST);
                 __atomic_add_fetch(&s->open, 1, __ATOMIC_SEQ_CST);
                 __atomic_add_fetch(&s->total, 1, __ATOMIC_SEQ_CST);
         } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                conn_settled(s, *socket_context);
                 free(*socket_context);
                 *socket_context = NULL;
                 __atomic_sub_fetch(&s->open, 1, __ATOMIC_SEQ_CST);
@@ -567,6 +593,9 @@ void http_server_stats(http_server_t *s, http_server_stats_t *ret) {
                 .open = __atomic_load_n(&s->open, __ATOMIC_SEQ_CST),
                 .total = __atomic_load_n(&s->total, __ATOMIC_SEQ_CST),
                 .at_limit = __atomic_load_n(&s->at_limit, __ATOMIC_SEQ_CST),
+                .handshaking = __atomic_load_n(&s->handshaking, __ATOMIC_SEQ_CST),
+                .busy = __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST),
+                .max_handshakes = s->max_handshakes,
                 .peer_verifications = __atomic_load_n(&s->peer_verifications, __ATOMIC_SEQ_CST),
                 .max_connections = s->max_connections,
         };
@@ -603,6 +632,7 @@ int http_server_start(const http_server_params_t *p, http_server_t **ret) {
         s->short_first = p->first_request_timeout_s > 0 && p->first_request_timeout_s < HTTP_IDLE_TIMEOUT_S;
         s->listen = xstrdup(p->listen);
         s->max_connections = p->max_connections ? p->max_connections : HTTP_MAX_CONNECTIONS;
+        s->max_handshakes = p->max_handshakes;
         s->limit_logged_ms = INT64_MIN / 2;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                          MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | (p->tls_cert ? MHD_USE_TLS : 0);

@@ -108,14 +108,20 @@ typedef struct http_server_params {
          * thread_stack_kib KiB of stack (0: the system's default, 8 MiB of address space). */
         unsigned max_connections;
         unsigned thread_stack_kib;
+        /* Connections accepted whose first request has not come yet (their TLS handshake under
+         * way) at most: one more is closed at its accept and counted (busy). 0: no bound. Under
+         * a storm of connections (every node after an Oracle's restart) the handshakes taken
+         * finish in time instead of all of them missing the first-request timeout together. */
+        unsigned max_handshakes;
 } http_server_params_t;
 
 /* What a server counts (http_server_stats): connections open now, accepted since its start,
- * refused at max_connections; and client-certificate chains verified (http_request_peer
- * verifies once per connection, so this grows with connections, not with requests). */
+ * refused at max_connections, waiting for their first request now, refused at max_handshakes
+ * (busy); and client-certificate chains verified (http_request_peer verifies once per
+ * connection, so this grows with connections, not with requests). */
 typedef struct http_server_stats {
-        uint64_t open, total, at_limit, peer_verifications;
-        unsigned max_connections;
+        uint64_t open, total, at_limit, handshaking, busy, peer_verifications;
+        unsigned max_connections, max_handshakes;
 } http_server_stats_t;
 
 #define HTTP_IDLE_TIMEOUT_S 120

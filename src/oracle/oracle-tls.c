@@ -25,6 +25,12 @@
  * the RMs a cluster has; what the process may open and run lowers it (node_channel_capacity). */
 #define NODE_CONNECTIONS 16384
 #define NODE_STACK_KIB 512
+/* Connections in their handshake at once (http-server.h max_handshakes): about a second of
+ * handshakes on 2 cores, well within ORACLE_NODE_FIRST_REQUEST_S, so a storm of reconnecting
+ * nodes is let in in turns instead of timing out together. A client that connects and sends
+ * nothing holds a place for ORACLE_NODE_FIRST_REQUEST_S: blocking new connections takes this
+ * many such clients at once (nodes keep the connections they hold). */
+#define NODE_HANDSHAKES 512
 /* Files the Oracle needs besides the node channel: the user API's connections
  * (HTTP_MAX_CONNECTIONS), the store, logs, calls to nodes. One connection is one descriptor. */
 #define NODE_FDS_RESERVE (HTTP_MAX_CONNECTIONS + 1024)
@@ -291,6 +297,7 @@ int oracle_tls_listen(oracle_t *o, const http_route_t *routes, const char *uploa
                 .authorize = oracle_node_authorize, .tls_cert = t->cert_pem, .tls_key = t->key_pem,
                 .tls_trust = ca_cert_pem(t->ca), .first_request_timeout_s = ORACLE_NODE_FIRST_REQUEST_S,
                 .max_connections = node_channel_capacity(), .thread_stack_kib = NODE_STACK_KIB,
+                .max_handshakes = NODE_HANDSHAKES,
         };
         http_server_t *http = NULL;
         int r = http_server_start(&p, &http);
@@ -309,8 +316,9 @@ json_t *oracle_tls_channel_json(oracle_t *o) {
                 return json_null();
         http_server_stats_t st;
         http_server_stats(http, &st);
-        return json_pack("{s:I,s:I,s:I,s:I}", "open", (json_int_t)st.open, "total", (json_int_t)st.total, "at_limit",
-                         (json_int_t)st.at_limit, "max", (json_int_t)st.max_connections);
+        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "open", (json_int_t)st.open, "total", (json_int_t)st.total,
+                         "at_limit", (json_int_t)st.at_limit, "max", (json_int_t)st.max_connections, "handshaking",
+                         (json_int_t)st.handshaking, "busy", (json_int_t)st.busy);
 }
 
 void oracle_tls_stop(oracle_t *o) {

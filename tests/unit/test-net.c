@@ -278,6 +278,52 @@ static void test_connection_limit(void) {
         http_server_stop(s);
 }
 
+/* max_handshakes 2: two connections that have sent nothing yet hold both places, a third is
+ * closed at its accept and counted as busy; once one of the two has sent its request, a new
+ * one is served. */
+static void test_handshake_limit(void) {
+        int port = tap_free_port();
+        _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
+        http_server_t *s = NULL;
+        http_server_params_t p = { .listen = listen, .routes = routes, .max_handshakes = 2 };
+        CHECK(http_server_start(&p, &s) == 0);
+        if (!s)
+                return;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int silent[2];
+        for (int i = 0; i < 2; i++) {
+                silent[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                CHECK(silent[i] >= 0 && connect(silent[i], (struct sockaddr *)&sa, sizeof sa) == 0);
+        }
+        http_server_stats_t st = stats_wait_open(s, 2);
+        CHECK(st.open == 2 && st.handshaking == 2 && st.busy == 0 && st.max_handshakes == 2);
+        char buf[4096];
+        CHECK(kept_request(port, buf, sizeof buf) == -1 && buf[0] == 0);
+        http_server_stats(s, &st);
+        CHECK(st.busy == 1 && st.at_limit == 0 && st.total == 2);
+        /* one of them asks: it is served, and its place is free */
+        const char *req = "GET /v1/things/k/sub/a HTTP/1.1\r\nHost: x\r\n\r\n";
+        struct timeval tv = { .tv_sec = 5 };
+        setsockopt(silent[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        CHECK(send(silent[0], req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+        ssize_t n = recv(silent[0], buf, sizeof buf - 1, 0);
+        CHECK(n > 0 && (buf[n] = 0, str_startswith(buf, "HTTP/1.1 200 ")));
+        http_server_stats(s, &st);
+        CHECK(st.handshaking == 1);
+        int fd = kept_request(port, buf, sizeof buf);
+        CHECK(fd >= 0 && str_startswith(buf, "HTTP/1.1 200 "));
+        http_server_stats(s, &st);
+        CHECK(st.busy == 1 && st.handshaking == 1 && st.open == 3);
+        if (fd >= 0)
+                close(fd);
+        close(silent[0]);
+        close(silent[1]);
+        st = stats_wait_open(s, 0);
+        CHECK(st.open == 0 && st.handshaking == 0);
+        http_server_stop(s);
+}
+
 /* "*x" takes the rest of the path, slashes kept; ":x" one segment; neither takes nothing. */
 static void test_route_rest(void) {
         const char *params[HTTP_MAX_PARAMS];
@@ -300,6 +346,7 @@ int main(void) {
         test_tcp_probe();
         test_response_cap();
         test_connection_limit();
+        test_handshake_limit();
         http_server_t *s = NULL;
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {
