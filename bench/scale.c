@@ -878,10 +878,11 @@ static void gen_run(gen_t *g, pid_t oracle, int port, result_t *res) {
                 snprintf(res->switch_round, sizeof res->switch_round, "n/a");
         const json_t *nc = json_object_get(h, "node_channel");
         if (json_is_object(nc))
-                snprintf(res->channel, sizeof res->channel, "%lld/%lld/%lld",
+                snprintf(res->channel, sizeof res->channel, "%lld/%lld/%lld/%lld",
                          (long long)json_integer_value(json_object_get(nc, "open")),
                          (long long)json_integer_value(json_object_get(nc, "total")),
-                         (long long)json_integer_value(json_object_get(nc, "at_limit")));
+                         (long long)json_integer_value(json_object_get(nc, "at_limit")),
+                         (long long)json_integer_value(json_object_get(nc, "busy")));
         else
                 snprintf(res->channel, sizeof res->channel, "%s", h ? "n/a" : "no answer");
         json_decref(h);
@@ -1120,7 +1121,7 @@ int main(int argc, char **argv) {
         row("latency ms p50 / p99", res, op.n_ns, NULL, c_lat);
         row("errors status/reset/timeout/lease", res, op.n_ns, "0", c_err);
         row("switch round ms p50/p99/max", res, op.n_ns, "<= 100 over 100,000 VMs", c_switch);
-        row("node channel open/total/at_limit", res, op.n_ns, NULL, c_channel);
+        row("node channel open/total/limit/busy", res, op.n_ns, NULL, c_channel);
         row("Oracle RSS MiB / threads, ramp end", res, op.n_ns, NULL, c_ramp_mem);
         row("Oracle RSS MiB / peak, window end", res, op.n_ns, NULL, c_rss);
         row("Oracle threads", res, op.n_ns, NULL, c_threads);
