@@ -116,8 +116,9 @@ bench: deps all
 	bench/policy $(CURDIR)/$(BUILD)/vmatrix
 	bench/import-under-load $(CURDIR)/$(BUILD)/vmatrix 1
 	$(BUILD)/src/nest/nest-dedup /tmp 64 20 5
-	ninja -C $(BUILD) bench-billing bench-billing-oracle
+	ninja -C $(BUILD) bench-billing bench-billing-oracle bench-scale
 	bench/billing $(CURDIR)/$(BUILD)
+	bench/scale $(CURDIR)/$(BUILD)
 	bench/ui $(CURDIR)/$(BUILD)
 
 clean:

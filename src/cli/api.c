@@ -121,6 +121,33 @@ int api_name_call(cli_t *c, const char *what, const char *method, const char *pa
         return CLI_OK;
 }
 
+int api_list_all(cli_t *c, const char *path, json_t **ret) {
+        _cleanup_(json_decrefp) json_t *all = json_array();
+        _cleanup_free_ char *after = xstrdup("");
+        for (;;) {
+                _cleanup_free_ char *page = xasprintf("%s?limit=%d&after=%s", path, API_PAGE, after);
+                _cleanup_(json_decrefp) json_t *arr = NULL;
+                int r = api_call(c, "GET", page, NULL, API_TIMEOUT_MS, &arr);
+                if (r != CLI_OK)
+                        return r;
+                if (!json_is_array(arr))
+                        return cli_fail(c, "unexpected answer from the Oracle to GET %s: not an array", path);
+                size_t n = json_array_size(arr);
+                if (n > API_PAGE && json_array_size(all) == 0) {
+                        *ret = TAKE_PTR(arr); /* the whole list at once: an Oracle that does not page */
+                        return CLI_OK;
+                }
+                json_array_extend(all, arr);
+                const char *last = n ? json_string_value(json_object_get(json_array_get(arr, n - 1), "name")) : NULL;
+                if (n < API_PAGE || !last || !name_is_valid(last))
+                        break;
+                free(after);
+                after = xstrdup(last);
+        }
+        *ret = TAKE_PTR(all);
+        return CLI_OK;
+}
+
 int api_call(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms, json_t **ret) {
         http_response_t resp = { 0 };
         int r = api_request(c, method, path, body, timeout_ms, &resp);

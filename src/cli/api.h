@@ -35,6 +35,12 @@ int api_request(cli_t *c, const char *method, const char *path, const json_t *bo
 /* Like api_request, for answers that must be JSON: *ret is the parsed body (owned by caller). */
 int api_call(cli_t *c, const char *method, const char *path, const json_t *body, long timeout_ms, json_t **ret);
 
+/* GET path (a list: "/v1/vms") page by page (?limit=API_PAGE&after=LAST), the pages
+ * concatenated into one array in *ret: the whole list, each element once, by name. An Oracle
+ * that does not page answers the whole list to the first call, which is taken as it is. */
+#define API_PAGE 1000
+int api_list_all(cli_t *c, const char *path, json_t **ret);
+
 /* The whole of a command on one named object: checks argument 0 as a `what` name, sends METHOD
  * path_fmt (one %s: the name) and prints the JSON answer with --json, else done_fmt (one %s). */
 int api_name_call(cli_t *c, const char *what, const char *method, const char *path_fmt, const char *done_fmt);

@@ -61,7 +61,7 @@ void rm_table_print(FILE *f, const json_t *rms) {
 
 int cmd_rm_list(cli_t *c) {
         _cleanup_(json_decrefp) json_t *rms = NULL;
-        int r = api_call(c, "GET", "/v1/rms", NULL, API_TIMEOUT_MS, &rms);
+        int r = api_list_all(c, "/v1/rms", &rms);
         if (r != CLI_OK)
                 return r;
         if (!json_is_array(rms))

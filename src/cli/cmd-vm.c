@@ -133,7 +133,7 @@ int cmd_vm_action(cli_t *c) {
 
 int cmd_vm_list(cli_t *c) {
         _cleanup_(json_decrefp) json_t *vms = NULL;
-        int r = api_call(c, "GET", "/v1/vms", NULL, API_TIMEOUT_MS, &vms);
+        int r = api_list_all(c, "/v1/vms", &vms);
         if (r != CLI_OK)
                 return r;
         if (!json_is_array(vms))

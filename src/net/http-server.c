@@ -1,5 +1,15 @@
 /* libmicrohttpd-based implementation of http-server.h. Bodies of JSON routes are capped at
- * HTTP_MAX_JSON_BODY and must be a JSON object; anything else is a 400 before the handler runs. */
+ * HTTP_MAX_JSON_BODY and must be a JSON object; anything else is a 400 before the handler runs.
+ *
+ * The connection limit is ours, not libmicrohttpd's: at its own limit libmicrohttpd stops
+ * accepting, and the connections above it wait in the listen queue unseen and uncounted (a
+ * node there sends heartbeats nobody reads, and is fenced as silent). Here the accept policy
+ * closes a connection above max_connections at once, counts it and says so in the log; the
+ * node sees a refused connection and tries again. libmicrohttpd's limit sits a little above
+ * ours, for connections closed but not yet reaped by its thread. The same policy bounds the
+ * connections still in their handshake (max_handshakes): a thread per connection, thousands of
+ * handshakes at once share the CPU until none finishes within the first-request timeout, the
+ * clients all try again, and nothing gets through (seen with 10,000 RMs on 2 cores). */
 #include "net/http-server.h"
 
 #include <arpa/inet.h>
@@ -15,8 +25,13 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "net/http-route.h"
+#include "net/http-server-internal.h"
 
 #define HTTP_MAX_JSON_BODY (4 * 1024 * 1024)
+/* libmicrohttpd's own limit is ours plus this (see the top of the file). */
+#define HTTP_LIMIT_SLACK 64
+/* At most one "connection limit reached" warning per this many ms. */
+#define HTTP_LIMIT_LOG_MS 10000
 
 struct http_server {
         struct MHD_Daemon *daemon;
@@ -26,7 +41,14 @@ struct http_server {
         http_authorize_fn authorize;
         unsigned idle_timeout_s; /* after the first request (see first_request_timeout_s) */
         bool short_first;        /* the first request has a shorter timeout */
+        char *listen;
+        unsigned max_connections, max_handshakes;
+        /* counters (atomic): see http_server_stats_t */
+        uint64_t open, total, at_limit, handshaking, busy, peer_verifications;
+        int64_t limit_logged_ms;
 };
+
+static void conn_settled(http_server_t *s, http_conn_t *c);
 
 typedef struct upgrade_ctx upgrade_ctx_t;
 static void upgrade_abandon(upgrade_ctx_t *u);
@@ -342,6 +364,8 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *conn, co
         request_state_t *st = *con_cls;
         if (!st) {
                 /* the headers are in: from now on the connection idles for the usual time */
+                const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                conn_settled(s, ci ? ci->socket_context : NULL);
                 if (s->short_first)
                         MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, s->idle_timeout_s);
                 st = xcalloc(1, sizeof *st);
@@ -502,6 +526,81 @@ static void request_completed(void *cls, struct MHD_Connection *conn, void **con
         *con_cls = NULL;
 }
 
+/* libmicrohttpd's accept policy, in its listening thread: refuses a connection above the limit.
+ * open is raised in the same thread (connection_notify, STARTED) before the next accept, so
+ * the limit is exact; closes lower it from the connections' threads. */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen) {
+        http_server_t *s = cls;
+        bool full = __atomic_load_n(&s->open, __ATOMIC_SEQ_CST) >= s->max_connections;
+        bool busy = !full && s->max_handshakes &&
+                    __atomic_load_n(&s->handshaking, __ATOMIC_SEQ_CST) >= s->max_handshakes;
+        if (!full && !busy)
+                return MHD_YES;
+        uint64_t n = __atomic_add_fetch(full ? &s->at_limit : &s->busy, 1, __ATOMIC_SEQ_CST);
+        int64_t now = time_now_ms();
+        if (now - s->limit_logged_ms >= HTTP_LIMIT_LOG_MS) {
+                s->limit_logged_ms = now;
+                if (full)
+                        log_warn("%s: %u connections are open, the limit: a connection was refused (%llu so far)",
+                                 s->listen, s->max_connections, (unsigned long long)n);
+                else
+                        log_warn("%s: %u connections are still in their handshake: a connection was refused to let "
+                                 "them finish (%llu so far)",
+                                 s->listen, s->max_handshakes, (unsigned long long)n);
+        }
+        return MHD_NO;
+}
+
+/* The connection's first request has come: it is no longer counted as handshaking. */
+static void conn_settled(http_server_t *s, http_conn_t *c) {
+        if (c && c->fresh) {
+                c->fresh = false;
+                __atomic_sub_fetch(&s->handshaking, 1, __ATOMIC_SEQ_CST);
+        }
+}
+
+static void connection_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                              enum MHD_ConnectionNotificationCode code) {
+        http_server_t *s = cls;
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                http_conn_t *c = xcalloc(1, sizeof *c);
+                c->server = s;
+                c->fresh = true;
+                *socket_context = c;
+                __atomic_add_fetch(&s->handshaking, 1, __ATOMIC_SEQ_CST);
+                __atomic_add_fetch(&s->open, 1, __ATOMIC_SEQ_CST);
+                __atomic_add_fetch(&s->total, 1, __ATOMIC_SEQ_CST);
+        } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+                conn_settled(s, *socket_context);
+                free(*socket_context);
+                *socket_context = NULL;
+                __atomic_sub_fetch(&s->open, 1, __ATOMIC_SEQ_CST);
+        }
+}
+
+http_conn_t *http_conn_of(const http_request_t *req) {
+        const union MHD_ConnectionInfo *ci =
+                req->connection ? MHD_get_connection_info(req->connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+        return ci ? ci->socket_context : NULL;
+}
+
+void http_server_count_verification(http_server_t *s) {
+        __atomic_add_fetch(&s->peer_verifications, 1, __ATOMIC_SEQ_CST);
+}
+
+void http_server_stats(http_server_t *s, http_server_stats_t *ret) {
+        *ret = (http_server_stats_t){
+                .open = __atomic_load_n(&s->open, __ATOMIC_SEQ_CST),
+                .total = __atomic_load_n(&s->total, __ATOMIC_SEQ_CST),
+                .at_limit = __atomic_load_n(&s->at_limit, __ATOMIC_SEQ_CST),
+                .handshaking = __atomic_load_n(&s->handshaking, __ATOMIC_SEQ_CST),
+                .busy = __atomic_load_n(&s->busy, __ATOMIC_SEQ_CST),
+                .max_handshakes = s->max_handshakes,
+                .peer_verifications = __atomic_load_n(&s->peer_verifications, __ATOMIC_SEQ_CST),
+                .max_connections = s->max_connections,
+        };
+}
+
 int http_split_hostport(const char *hostport, char **ret_host, int *ret_port) {
         const char *colon = hostport ? strrchr(hostport, ':') : NULL;
         if (!colon || colon == hostport)
@@ -531,6 +630,10 @@ int http_server_start(const http_server_params_t *p, http_server_t **ret) {
         s->authorize = p->authorize;
         s->idle_timeout_s = HTTP_IDLE_TIMEOUT_S;
         s->short_first = p->first_request_timeout_s > 0 && p->first_request_timeout_s < HTTP_IDLE_TIMEOUT_S;
+        s->listen = xstrdup(p->listen);
+        s->max_connections = p->max_connections ? p->max_connections : HTTP_MAX_CONNECTIONS;
+        s->max_handshakes = p->max_handshakes;
+        s->limit_logged_ms = INT64_MIN / 2;
         unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                          MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE | (p->tls_cert ? MHD_USE_TLS : 0);
         /* the TLS options go last, as a list of their own: the plain server passes none */
@@ -541,14 +644,18 @@ int http_server_start(const http_server_params_t *p, http_server_t **ret) {
                 { p->tls_trust ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, (void *)p->tls_trust },
                 { MHD_OPTION_END, 0, NULL },
         };
-        s->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, access_handler, s, MHD_OPTION_SOCK_ADDR, &addr,
-                                     MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+        s->daemon = MHD_start_daemon(flags, (uint16_t)port, accept_policy, s, access_handler, s, MHD_OPTION_SOCK_ADDR,
+                                     &addr, MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
+                                     MHD_OPTION_NOTIFY_CONNECTION, connection_notify, s,
                                      MHD_OPTION_UNESCAPE_CALLBACK, url_unescape, NULL,
                                      MHD_OPTION_CONNECTION_TIMEOUT,
                                      s->short_first ? p->first_request_timeout_s : s->idle_timeout_s,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONNECTIONS, MHD_OPTION_LISTENING_ADDRESS_REUSE,
-                                     (unsigned)1, MHD_OPTION_ARRAY, tls_opts, MHD_OPTION_END);
+                                     MHD_OPTION_CONNECTION_LIMIT, s->max_connections + HTTP_LIMIT_SLACK,
+                                     MHD_OPTION_THREAD_STACK_SIZE, (size_t)p->thread_stack_kib * 1024,
+                                     MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1, MHD_OPTION_ARRAY, tls_opts,
+                                     MHD_OPTION_END);
         if (!s->daemon) {
+                free(s->listen);
                 free(s->upload_dir);
                 free(s);
                 return -EADDRINUSE;
@@ -561,6 +668,7 @@ http_server_t *http_server_stop(http_server_t *s) {
         if (!s)
                 return NULL;
         MHD_stop_daemon(s->daemon);
+        free(s->listen);
         free(s->upload_dir);
         free(s);
         return NULL;

@@ -76,7 +76,8 @@ typedef struct http_route {
 
 /* The largest upload a route takes unless it says otherwise (a disk image of 256 GiB). */
 #define HTTP_MAX_UPLOAD (256ull << 30)
-/* Connections served at once; more wait in the listen queue (each has its own thread). */
+/* Connections served at once unless the server's parameters say otherwise (each has its own
+ * thread); a connection above the limit is closed at its accept and counted (at_limit). */
 #define HTTP_MAX_CONNECTIONS 1024
 
 typedef struct http_server http_server_t;
@@ -103,13 +104,33 @@ typedef struct http_server_params {
          * handshake included) and, after that, idle between requests. 0: HTTP_IDLE_TIMEOUT_S
          * for both. A client that sends nothing holds one thread for this long at most. */
         unsigned first_request_timeout_s;
+        /* Connections open at once (0: HTTP_MAX_CONNECTIONS); each holds a thread of
+         * thread_stack_kib KiB of stack (0: the system's default, 8 MiB of address space). */
+        unsigned max_connections;
+        unsigned thread_stack_kib;
+        /* Connections accepted whose first request has not come yet (their TLS handshake under
+         * way) at most: one more is closed at its accept and counted (busy). 0: no bound. Under
+         * a storm of connections (every node after an Oracle's restart) the handshakes taken
+         * finish in time instead of all of them missing the first-request timeout together. */
+        unsigned max_handshakes;
 } http_server_params_t;
+
+/* What a server counts (http_server_stats): connections open now, accepted since its start,
+ * refused at max_connections, waiting for their first request now, refused at max_handshakes
+ * (busy); and client-certificate chains verified (http_request_peer verifies once per
+ * connection, so this grows with connections, not with requests). */
+typedef struct http_server_stats {
+        uint64_t open, total, at_limit, handshaking, busy, peer_verifications;
+        unsigned max_connections, max_handshakes;
+} http_server_stats_t;
 
 #define HTTP_IDLE_TIMEOUT_S 120
 
 /* Starts serving p->routes on p->listen. */
 int http_server_start(const http_server_params_t *p, http_server_t **ret);
 http_server_t *http_server_stop(http_server_t *s);
+/* s's counters now (any thread). */
+void http_server_stats(http_server_t *s, http_server_stats_t *ret);
 
 /* Request header, or NULL. */
 const char *http_request_header(const http_request_t *req, const char *key);
@@ -122,7 +143,11 @@ int http_request_client_ip(const http_request_t *req, char *buf, size_t size);
 
 /* The verified client certificate of the request's TLS connection: 0 and its subject in *ret
  * (a tls_peer_t, tls/tls-identity.h); -ENOKEY when the client sent none (or the server is not
- * TLS), -EACCES when the certificate is not of the trusted CA, expired, or not for client use. */
+ * TLS), -EACCES when the certificate is not of the trusted CA, expired, or not for client use.
+ * The chain is verified at the connection's first call; later requests on the same connection
+ * get the subject found then, until the certificate's not_after (a TLS 1.2/1.3 connection of
+ * libmicrohttpd never renegotiates, so its client certificate cannot change). Whatever the
+ * caller checks beyond the chain (a serial against its own table) it checks per request. */
 struct tls_peer;
 int http_request_peer(const http_request_t *req, struct tls_peer *ret);
 

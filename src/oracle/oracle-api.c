@@ -16,9 +16,10 @@ static void h_health(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         int64_t stalls = 0, longest = 0;
         oracle_liveness_stalls(o->liveness, &stalls, &longest);
-        http_reply_json(reply, 200, json_pack("{s:b,s:b,s:I,s:I}", "ok", 1, "isolated",
+        http_reply_json(reply, 200, json_pack("{s:b,s:b,s:I,s:I,s:o}", "ok", 1, "isolated",
                                               oracle_liveness_isolated(o->liveness), "stalls", (json_int_t)stalls,
-                                              "longest_stall_ms", (json_int_t)longest));
+                                              "longest_stall_ms", (json_int_t)longest, "node_channel",
+                                              oracle_tls_channel_json(o)));
 }
 
 static void h_rm_fence(const http_request_t *req, http_reply_t *reply) {
@@ -33,36 +34,10 @@ static void h_rm_fence(const http_request_t *req, http_reply_t *reply) {
 }
 
 static void h_rms(const http_request_t *req, http_reply_t *reply) {
-        oracle_t *o = req->userdata;
-        rm_record_t *rms = NULL;
-        vm_record_t *vms = NULL;
-        size_t nr = 0, nv = 0;
-        if (store_rm_list(o->store, &rms, &nr) < 0 || store_vm_list(o->store, &vms, &nv) < 0) {
-                free(rms);
-                http_reply_errno(reply, -EIO, "the store is unavailable");
-                return;
-        }
-        json_t *arr = json_array();
-        int64_t now = time_now_ms();
-        for (size_t i = 0; i < nr; i++) {
-                if (!oracle_rm_visible(req->principal, &rms[i]))
-                        continue;
-                int count = 0;
-                for (size_t k = 0; k < nv; k++)
-                        count += streq(vms[k].rm, rms[i].name);
-                int64_t silent = oracle_liveness_silent_ms(o->liveness, rms[i].name, now);
-                int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
-                json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f,s:s?}", "name", rms[i].name, "role",
-                                       rms[i].role, "state", rms[i].state, "address", rms[i].address, "vms", count,
-                                       "last_seen", (double)rms[i].last_seen_ms / 1000.0, "silent_s",
-                                       (double)silent / 1000.0, "heartbeat_gap_max_s", (double)gap / 1000.0,
-                                       "provider", *rms[i].provider ? rms[i].provider : NULL);
-                oracle_rm_view_add(o, rms[i].name, rm);
-                json_array_append_new(arr, rm);
-        }
-        free(rms);
-        store_vm_list_free(vms, nv);
-        http_reply_json(reply, 200, arr);
+        size_t limit = 0;
+        const char *after = NULL;
+        if (oracle_page_args(req, reply, &limit, &after) >= 0)
+                oracle_rms_page(req, reply, limit, after ? after : "");
 }
 
 static void h_images(const http_request_t *req, http_reply_t *reply) {
@@ -101,23 +76,10 @@ static void h_image_create(const http_request_t *req, http_reply_t *reply) {
 }
 
 static void h_vms(const http_request_t *req, http_reply_t *reply) {
-        oracle_t *o = req->userdata;
-        vm_record_t *vms = NULL;
-        rm_record_t *rms = NULL;
-        size_t n = 0, nr = 0;
-        /* the RMs once for the whole list (a provider sees the VMs on its own) */
-        if (store_vm_list(o->store, &vms, &n) < 0 || store_rm_list(o->store, &rms, &nr) < 0) {
-                store_vm_list_free(vms, n);
-                http_reply_errno(reply, -EIO, "the store is unavailable");
-                return;
-        }
-        json_t *arr = json_array();
-        for (size_t i = 0; i < n; i++)
-                if (oracle_vm_visible_among(req->principal, &vms[i], rms, nr, false))
-                        json_array_append_new(arr, oracle_vm_json_among(req->principal, &vms[i], rms, nr));
-        free(rms);
-        store_vm_list_free(vms, n);
-        http_reply_json(reply, 200, arr);
+        size_t limit = 0;
+        const char *after = NULL;
+        if (oracle_page_args(req, reply, &limit, &after) >= 0)
+                oracle_vms_page(req, reply, limit, after ? after : "");
 }
 
 static void h_vm_create(const http_request_t *req, http_reply_t *reply) {

@@ -151,6 +151,18 @@ void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t
  * fields added to rm_json (an RM of GET /v1/rms). Each takes strays_lock. */
 void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t *hb);
 void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json);
+
+/* ---- pages of GET /v1/vms and GET /v1/rms (oracle-pages.c) ---- */
+#define ORACLE_PAGE_MAX 1000
+/* The ?limit=N&after=NAME of a list: 1 with them (after "" when not given), 0 without limit
+ * (the whole list), -errno with the 400 in reply (a limit not in 1..ORACLE_PAGE_MAX, after
+ * without limit, an after that is no name). */
+int oracle_page_args(const http_request_t *req, http_reply_t *reply, size_t *ret_limit, const char **ret_after);
+/* The page of VMs (RMs) after `after` the caller sees, at most limit (0: all), as a JSON array. */
+void oracle_vms_page(const http_request_t *req, http_reply_t *reply, size_t limit, const char *after);
+void oracle_rms_page(const http_request_t *req, http_reply_t *reply, size_t limit, const char *after);
+/* An RM of GET /v1/rms, with vms VMs placed on it (liveness and the in-memory view added). */
+json_t *oracle_rm_json(oracle_t *o, const rm_record_t *rm, int64_t vms, int64_t now);
 /* What rm's last heartbeat says of its size: 0, or -ENOENT when none said (yet). */
 int oracle_rm_capacity(oracle_t *o, const char *rm, int64_t *ret_memory_mib, int64_t *ret_vcpus, int64_t *ret_disk_gib);
 

@@ -8,6 +8,7 @@
  * No certificate, or one of another CA: 401. Each refusal is an auth-failed event. */
 #include <arpa/inet.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "auth/auth-key.h"
 #include "auth/roles.h"
@@ -17,6 +18,22 @@
 #include "store/store-join.h"
 
 #define EVENTS_PER_SECOND 10
+/* Every RM holds its heartbeat connection open (node-heartbeat.c), and a connection is a thread
+ * (http-server.h): the node channel takes this many, each thread with NODE_STACK_KIB of stack
+ * (room for SQLite and jansson; libmicrohttpd's connection itself is a 32 KiB pool). An RM whose
+ * connection is refused misses heartbeats and is fenced as silent, so the figure is well above
+ * the RMs a cluster has; what the process may open and run lowers it (node_channel_capacity). */
+#define NODE_CONNECTIONS 16384
+#define NODE_STACK_KIB 512
+/* Connections in their handshake at once (http-server.h max_handshakes): about a second of
+ * handshakes on 2 cores, well within ORACLE_NODE_FIRST_REQUEST_S, so a storm of reconnecting
+ * nodes is let in in turns instead of timing out together. A client that connects and sends
+ * nothing holds a place for ORACLE_NODE_FIRST_REQUEST_S: blocking new connections takes this
+ * many such clients at once (nodes keep the connections they hold). */
+#define NODE_HANDSHAKES 512
+/* Files the Oracle needs besides the node channel: the user API's connections
+ * (HTTP_MAX_CONNECTIONS), the store, logs, calls to nodes. One connection is one descriptor. */
+#define NODE_FDS_RESERVE (HTTP_MAX_CONNECTIONS + 1024)
 
 static json_t *cert_json(const rm_cert_record_t *c) {
         return json_pack("{s:s,s:s,s:s}", "serial", c->serial, "role", c->role, "provider", c->provider);
@@ -228,19 +245,80 @@ int oracle_tls_start(oracle_t *o, const oracle_tls_opts_t *opts) {
         return 0;
 }
 
+/* A number from /proc/sys (0 when unreadable). */
+static unsigned long long proc_sys_number(const char *path) {
+        _cleanup_free_ char *text = NULL;
+        if (file_read(path, &text, NULL) < 0)
+                return 0;
+        return strtoull(text, NULL, 10);
+}
+
+/* Raises the open-files limit to its hard limit and says how many RMs the node channel takes:
+ * NODE_CONNECTIONS, or fewer when the descriptors do not allow them (logged as an error: the
+ * RMs above it would be fenced). Too few threads for them is a warning: pid_max and threads-max
+ * are the whole machine's, so they tell a risk, not a figure. */
+static unsigned node_channel_capacity(void) {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return NODE_CONNECTIONS;
+        if (rl.rlim_cur < rl.rlim_max) {
+                struct rlimit up = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
+                if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+                        rl = up;
+        }
+        unsigned max = NODE_CONNECTIONS;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)NODE_CONNECTIONS + NODE_FDS_RESERVE) {
+                max = rl.rlim_cur > (rlim_t)NODE_FDS_RESERVE + HTTP_MAX_CONNECTIONS
+                              ? (unsigned)(rl.rlim_cur - NODE_FDS_RESERVE)
+                              : HTTP_MAX_CONNECTIONS;
+                log_error("the Oracle may open %llu files (RLIMIT_NOFILE, its hard limit): the node channel takes %u "
+                          "RMs, not %d, and an RM above that is fenced as silent; raise the limit (ulimit -Hn, "
+                          "LimitNOFILE=) to %d or more",
+                          (unsigned long long)rl.rlim_cur, max, NODE_CONNECTIONS, NODE_CONNECTIONS + NODE_FDS_RESERVE);
+        }
+        unsigned long long threads = proc_sys_number("/proc/sys/kernel/pid_max");
+        unsigned long long tmax = proc_sys_number("/proc/sys/kernel/threads-max");
+        struct rlimit np;
+        if (tmax && (!threads || tmax < threads))
+                threads = tmax;
+        if (getrlimit(RLIMIT_NPROC, &np) == 0 && np.rlim_cur != RLIM_INFINITY && (!threads || np.rlim_cur < threads))
+                threads = np.rlim_cur;
+        if (threads && threads < (unsigned long long)max + NODE_FDS_RESERVE)
+                log_warn("this machine runs at most %llu threads (pid_max, threads-max, RLIMIT_NPROC), and each RM's "
+                         "connection to the node channel is one: fewer than %u RMs may be served",
+                         threads, max);
+        return max;
+}
+
 int oracle_tls_listen(oracle_t *o, const http_route_t *routes, const char *upload_dir) {
         oracle_tls_t *t = &o->tls;
         http_server_params_t p = {
                 .listen = t->node_listen, .routes = routes, .upload_dir = upload_dir, .userdata = o,
                 .authorize = oracle_node_authorize, .tls_cert = t->cert_pem, .tls_key = t->key_pem,
                 .tls_trust = ca_cert_pem(t->ca), .first_request_timeout_s = ORACLE_NODE_FIRST_REQUEST_S,
+                .max_connections = node_channel_capacity(), .thread_stack_kib = NODE_STACK_KIB,
+                .max_handshakes = NODE_HANDSHAKES,
         };
-        int r = http_server_start(&p, &t->http);
+        http_server_t *http = NULL;
+        int r = http_server_start(&p, &http);
+        /* the user API already serves /v1/health, which reads it (oracle_tls_channel_json) */
+        __atomic_store_n(&t->http, http, __ATOMIC_RELEASE);
         if (r < 0)
                 log_error("cannot listen on %s (node channel): %s", t->node_listen, strerror(-r));
         else
-                log_info("node channel (mutual TLS) on %s", t->node_listen);
+                log_info("node channel (mutual TLS) on %s, for %u RMs", t->node_listen, p.max_connections);
         return r;
+}
+
+json_t *oracle_tls_channel_json(oracle_t *o) {
+        http_server_t *http = __atomic_load_n(&o->tls.http, __ATOMIC_ACQUIRE);
+        if (!http)
+                return json_null();
+        http_server_stats_t st;
+        http_server_stats(http, &st);
+        return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "open", (json_int_t)st.open, "total", (json_int_t)st.total,
+                         "at_limit", (json_int_t)st.at_limit, "max", (json_int_t)st.max_connections, "handshaking",
+                         (json_int_t)st.handshaking, "busy", (json_int_t)st.busy);
 }
 
 void oracle_tls_stop(oracle_t *o) {

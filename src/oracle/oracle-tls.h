@@ -45,6 +45,9 @@ int oracle_tls_start(oracle_t *o, const oracle_tls_opts_t *opts);
 /* Starts the node channel on routes. */
 int oracle_tls_listen(oracle_t *o, const http_route_t *routes, const char *upload_dir);
 void oracle_tls_stop(oracle_t *o);
+/* The node channel's connections for /v1/health: {open, total, at_limit, max, handshaking,
+ * busy} (null before it listens). */
+json_t *oracle_tls_channel_json(oracle_t *o);
 
 /* The node channel's authorizer: a verified RM certificate (OU=node, the serial the RM enrolled
  * with) for node routes (PERM_NODE) and the Nest's routes, and nothing else; the route's RM

@@ -215,6 +215,53 @@ int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n) {
                                vm_row_clear, ret, ret_n);
 }
 
+/* The rows of sql (parameters: ?1 the name after which, ?2 how many), as store_rows_list. */
+static int rows_page(store_t *s, const char *sql, const char *after, size_t limit, size_t size, store_row_fn from_row,
+                     store_row_clear_fn clear, void *ret, size_t *ret_n) {
+        if (limit == 0 || limit > STORE_PAGE_MAX)
+                return -ERANGE;
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st = store_prepare(s, sql);
+        if (st) {
+                store_bind_text(st, 1, after);
+                sqlite3_bind_int64(st, 2, (sqlite3_int64)limit);
+        }
+        int r = store_rows_collect(st, size, from_row, clear, ret, ret_n);
+        store_unlock(s);
+        return r;
+}
+
+int store_vm_page(store_t *s, const char *after, size_t limit, vm_record_t **ret, size_t *ret_n) {
+        return rows_page(s, "SELECT " VM_COLUMNS " FROM vms WHERE name > ?1 ORDER BY name LIMIT ?2", after, limit,
+                         sizeof **ret, vm_from_row, vm_row_clear, ret, ret_n);
+}
+
+int store_vm_count_on_range(store_t *s, const char *after, const char *last, store_rm_count_t **ret, size_t *ret_n) {
+        store_lock(s);
+        _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(s, "SELECT rm, COUNT(*) FROM vms WHERE rm > ?1 AND rm <= ?2 GROUP BY rm ORDER BY rm");
+        store_rm_count_t *list = NULL;
+        size_t n = 0;
+        int rc = SQLITE_ERROR;
+        if (st) {
+                store_bind_text(st, 1, after);
+                store_bind_text(st, 2, last);
+                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                        store_rm_count_t *c = array_append(&list, &n, sizeof *list);
+                        store_copy_text(c->rm, sizeof c->rm, st, 0);
+                        c->vms = sqlite3_column_int64(st, 1);
+                }
+        }
+        store_unlock(s);
+        if (rc != SQLITE_DONE) {
+                free(list);
+                return -EIO;
+        }
+        *ret = list;
+        *ret_n = n;
+        return 0;
+}
+
 void store_vm_list_free(vm_record_t *list, size_t n) {
         for (size_t i = 0; list && i < n; i++)
                 vm_record_clear(&list[i]);
@@ -276,6 +323,11 @@ int store_rm_provider_set(store_t *s, const char *rm, const char *provider) {
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
         return store_rows_list(s, "SELECT " RM_COLUMNS " FROM rms ORDER BY name", sizeof **ret, rm_from_row, NULL, ret,
                                ret_n);
+}
+
+int store_rm_page(store_t *s, const char *after, size_t limit, rm_record_t **ret, size_t *ret_n) {
+        return rows_page(s, "SELECT " RM_COLUMNS " FROM rms WHERE name > ?1 ORDER BY name LIMIT ?2", after, limit,
+                         sizeof **ret, rm_from_row, NULL, ret, ret_n);
 }
 
 /* ---- operations ---- */

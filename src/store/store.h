@@ -105,12 +105,28 @@ int store_vm_first_version(store_t *s, const char *name, int64_t *ret);
 /* All VMs ordered by name; *ret is an array of n records (free with store_vm_list_free). */
 int store_vm_list(store_t *s, vm_record_t **ret, size_t *ret_n);
 void store_vm_list_free(vm_record_t *list, size_t n);
+/* A page of store_vm_list: the VMs whose names sort after `after` (NULL or "": from the
+ * first), by name, at most limit (1..STORE_PAGE_MAX; -ERANGE otherwise). Keyset paging on the
+ * primary key, which never changes: a walk that passes each page's last name as the next
+ * `after` sees every VM that exists throughout it exactly once, in increasing order, whatever
+ * is created or deleted meanwhile (those at most once). Free with store_vm_list_free. */
+#define STORE_PAGE_MAX 10000
+int store_vm_page(store_t *s, const char *after, size_t limit, vm_record_t **ret, size_t *ret_n);
+/* How many VMs are placed on each RM whose name is in (after, last], by RM name; RMs without
+ * VMs are left out. One pass over the VMs (no index on their RM). */
+typedef struct store_rm_count {
+        char rm[64];
+        int64_t vms;
+} store_rm_count_t;
+int store_vm_count_on_range(store_t *s, const char *after, const char *last, store_rm_count_t **ret, size_t *ret_n);
 
 int store_rm_get(store_t *s, const char *name, rm_record_t *ret);
 int store_rm_upsert(store_t *s, const rm_record_t *r);
 /* Assigns rm to provider ("" or NULL: to nobody). -ENOENT when there is no such RM. */
 int store_rm_provider_set(store_t *s, const char *rm, const char *provider);
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n);
+/* A page of store_rm_list, as store_vm_page (free with free). */
+int store_rm_page(store_t *s, const char *after, size_t limit, rm_record_t **ret, size_t *ret_n);
 
 void op_record_clear(op_record_t *o);
 json_t *op_record_to_json(const op_record_t *o);

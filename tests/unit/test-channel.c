@@ -317,8 +317,16 @@ int main(void) {
         CHECK(connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0);
         int64_t t0 = daemons_now_ms();
         snprintf(url, sizeof url, "%s/v1/health", d.oracle.node_url);
-        CHECK(daemons_call("GET", url, NULL, NULL) == 200);
+        json_t *health = NULL;
+        CHECK(daemons_call("GET", url, NULL, &health) == 200);
         CHECK(daemons_now_ms() - t0 < 2000);
+        /* the nodes' kept connections, this call's and the silent one are open; none refused */
+        json_t *nc = json_object_get(health, "node_channel");
+        CHECK(json_integer_value(json_object_get(nc, "open")) >= 3);
+        CHECK(json_integer_value(json_object_get(nc, "total")) >= json_integer_value(json_object_get(nc, "open")));
+        CHECK(json_integer_value(json_object_get(nc, "at_limit")) == 0);
+        CHECK(json_integer_value(json_object_get(nc, "max")) >= 1024);
+        json_decref(health);
         char b[256];
         ssize_t n = 1;
         struct pollfd pfd = { .fd = fd, .events = POLLIN };

@@ -409,6 +409,8 @@ typedef struct fake {
         json_t *last_body;
         char last_query[64];
         int64_t upload_size;
+        int vms_paged;  /* > 0: GET /v1/vms pages over this many VMs vm-00000... (limit, after) */
+        int vms_calls;
 } fake_t;
 
 static void remember(const http_request_t *req) {
@@ -424,7 +426,21 @@ static json_t *fake_vm(const char *name, const char *state) {
 }
 
 static void h_vms(const http_request_t *req, http_reply_t *reply) {
+        fake_t *f = req->userdata;
+        f->vms_calls++;
         json_t *a = json_array();
+        if (f->vms_paged > 0) {
+                const char *limit = http_request_query(req, "limit"), *after = http_request_query(req, "after");
+                int n = limit ? atoi(limit) : f->vms_paged;
+                for (int i = 0; i < f->vms_paged && (int)json_array_size(a) < n; i++) {
+                        char name[16];
+                        snprintf(name, sizeof name, "vm-%05d", i);
+                        if (!after || strcmp(name, after) > 0)
+                                json_array_append_new(a, fake_vm(name, "stored"));
+                }
+                http_reply_json(reply, 200, a);
+                return;
+        }
         json_array_append_new(a, fake_vm("web1", "loading"));
         json_t *v = json_pack("{s:s,s:s,s:i,s:n,s:n,s:b,s:s}", "name", "database-7", "state", "stored", "version", 12,
                               "rm", "address", "prebooted", 1, "image", "tiny-http");
@@ -700,6 +716,24 @@ static void test_fake_oracle(void) {
                            "web1        loading  3        chamber1  10.0.0.3:8080  no         tiny-http\n"
                            "database-7  stored   12       -         -              yes        tiny-http\n");
         result_clear(&r);
+
+        /* a list longer than a page comes in pages, concatenated: each VM once, in order */
+        fake.vms_paged = 2500;
+        fake.vms_calls = 0;
+        r = run("vm list --json");
+        CHECK(r.status == 0);
+        j = json_loads(r.out, 0, NULL);
+        CHECK(json_array_size(j) == 2500 && fake.vms_calls == 3);
+        bool in_order = true;
+        for (size_t i = 0; i < json_array_size(j); i++) {
+                char name[32];
+                snprintf(name, sizeof name, "vm-%05zu", i);
+                in_order = in_order && streq(json_string_value(json_object_get(json_array_get(j, i), "name")) ?: "", name);
+        }
+        CHECK(in_order);
+        json_decref(j);
+        result_clear(&r);
+        fake.vms_paged = 0;
 
         r = run("rm list --json");
         CHECK(r.status == 0);

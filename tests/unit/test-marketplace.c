@@ -272,6 +272,14 @@ static void test_register_store(void) {
         CHECK(api(tp1, "GET", "/v1/vms", NULL, &list) == 200);
         CHECK(json_array_size(list) == 1 && json_array_size(json_object_get(json_array_get(list, 0), "actions")) == 0);
         json_decref(list);
+        /* paged, a page counts what the provider sees: m1, then the end */
+        CHECK(api(tp1, "GET", "/v1/vms?limit=1", NULL, &list) == 200);
+        CHECK(json_array_size(list) == 1 &&
+              streq(json_string_value(json_object_get(json_array_get(list, 0), "name")) ?: "", "m1"));
+        json_decref(list);
+        CHECK(api(tp1, "GET", "/v1/vms?limit=1&after=m1", NULL, &list) == 200);
+        CHECK(json_is_array(list) && json_array_size(list) == 0);
+        json_decref(list);
         CHECK(api(tb1, "GET", "/v1/vms/m1", NULL, &vm) == 200);
         CHECK(json_array_size(json_object_get(vm, "actions")) > 0); /* its buyer's: boot, delete, ... */
         json_decref(vm);

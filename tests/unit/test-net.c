@@ -1,5 +1,6 @@
 /* Unit tests for src/net: the server's routing, JSON bodies and errors, through the real client;
- * the TCP probe against listeners that hold, close or are absent. */
+ * its connection limit (refused and counted above it, taken again below it); the TCP probe
+ * against listeners that hold, close or are absent. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -192,6 +193,137 @@ static void test_expect_continue(int port) {
         CHECK(__atomic_load_n(&count_calls, __ATOMIC_SEQ_CST) == 1);
 }
 
+/* A keep-alive connection to port with one request answered on it: its fd, or -1 when the
+ * server closed it instead of answering (the answer, or nothing, in buf). */
+static int kept_request(int port, char *buf, size_t size) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct timeval tv = { .tv_sec = 5 };
+        const char *request = "GET /v1/things/k/sub/a HTTP/1.1\r\nHost: x\r\n\r\n";
+        size_t len = 0;
+        if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0 ||
+            send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request)) {
+                if (fd >= 0)
+                        close(fd);
+                buf[0] = 0;
+                return -1;
+        }
+        /* the answer's body is the last thing of it: read until it is in (or the end) */
+        ssize_t n;
+        buf[0] = 0;
+        while (!strstr(buf, "\"b\":\"a\"") && len + 1 < size && (n = recv(fd, buf + len, size - 1 - len, 0)) > 0) {
+                len += (size_t)n;
+                buf[len] = 0;
+        }
+        if (!strstr(buf, "\"b\":\"a\"")) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+static http_server_stats_t stats_wait_open(http_server_t *s, uint64_t open) {
+        http_server_stats_t st;
+        for (int i = 0; i < 500; i++) {
+                http_server_stats(s, &st);
+                if (st.open == open)
+                        break;
+                time_sleep_ms(10);
+        }
+        return st;
+}
+
+/* max_connections 4: four kept-alive connections are served; the fifth is closed at once,
+ * without an answer, and counted; once one of the four closes, a new one is served. */
+static void test_connection_limit(void) {
+        int port = tap_free_port();
+        _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
+        http_server_t *s = NULL;
+        http_server_params_t p = { .listen = listen, .routes = routes, .max_connections = 4, .thread_stack_kib = 256 };
+        CHECK(http_server_start(&p, &s) == 0);
+        if (!s)
+                return;
+        char buf[4096];
+        int fds[4];
+        for (int i = 0; i < 4; i++) {
+                fds[i] = kept_request(port, buf, sizeof buf);
+                CHECK(fds[i] >= 0 && str_startswith(buf, "HTTP/1.1 200 "));
+        }
+        http_server_stats_t st;
+        http_server_stats(s, &st);
+        CHECK(st.open == 4 && st.total == 4 && st.at_limit == 0 && st.max_connections == 4);
+        CHECK(kept_request(port, buf, sizeof buf) == -1 && buf[0] == 0);
+        http_server_stats(s, &st);
+        CHECK(st.open == 4 && st.total == 4 && st.at_limit == 1);
+        /* the four are still served, on their own connections */
+        const char *again = "GET /v1/things/k/sub/a HTTP/1.1\r\nHost: x\r\n\r\n";
+        CHECK(fds[0] >= 0 && send(fds[0], again, strlen(again), MSG_NOSIGNAL) == (ssize_t)strlen(again));
+        ssize_t n = fds[0] >= 0 ? recv(fds[0], buf, sizeof buf - 1, 0) : -1;
+        CHECK(n > 0 && (buf[n] = 0, str_startswith(buf, "HTTP/1.1 200 ")));
+        if (fds[3] >= 0)
+                close(fds[3]);
+        st = stats_wait_open(s, 3);
+        CHECK(st.open == 3);
+        int fd = kept_request(port, buf, sizeof buf);
+        CHECK(fd >= 0 && str_startswith(buf, "HTTP/1.1 200 "));
+        http_server_stats(s, &st);
+        CHECK(st.open == 4 && st.total == 5 && st.at_limit == 1 && st.peer_verifications == 0);
+        if (fd >= 0)
+                close(fd);
+        for (int i = 0; i < 3; i++)
+                if (fds[i] >= 0)
+                        close(fds[i]);
+        http_server_stop(s);
+}
+
+/* max_handshakes 2: two connections that have sent nothing yet hold both places, a third is
+ * closed at its accept and counted as busy; once one of the two has sent its request, a new
+ * one is served. */
+static void test_handshake_limit(void) {
+        int port = tap_free_port();
+        _cleanup_free_ char *listen = xasprintf("127.0.0.1:%d", port);
+        http_server_t *s = NULL;
+        http_server_params_t p = { .listen = listen, .routes = routes, .max_handshakes = 2 };
+        CHECK(http_server_start(&p, &s) == 0);
+        if (!s)
+                return;
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        int silent[2];
+        for (int i = 0; i < 2; i++) {
+                silent[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                CHECK(silent[i] >= 0 && connect(silent[i], (struct sockaddr *)&sa, sizeof sa) == 0);
+        }
+        http_server_stats_t st = stats_wait_open(s, 2);
+        CHECK(st.open == 2 && st.handshaking == 2 && st.busy == 0 && st.max_handshakes == 2);
+        char buf[4096];
+        CHECK(kept_request(port, buf, sizeof buf) == -1 && buf[0] == 0);
+        http_server_stats(s, &st);
+        CHECK(st.busy == 1 && st.at_limit == 0 && st.total == 2);
+        /* one of them asks: it is served, and its place is free */
+        const char *req = "GET /v1/things/k/sub/a HTTP/1.1\r\nHost: x\r\n\r\n";
+        struct timeval tv = { .tv_sec = 5 };
+        setsockopt(silent[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        CHECK(send(silent[0], req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req));
+        ssize_t n = recv(silent[0], buf, sizeof buf - 1, 0);
+        CHECK(n > 0 && (buf[n] = 0, str_startswith(buf, "HTTP/1.1 200 ")));
+        http_server_stats(s, &st);
+        CHECK(st.handshaking == 1);
+        int fd = kept_request(port, buf, sizeof buf);
+        CHECK(fd >= 0 && str_startswith(buf, "HTTP/1.1 200 "));
+        http_server_stats(s, &st);
+        CHECK(st.busy == 1 && st.handshaking == 1 && st.open == 3);
+        if (fd >= 0)
+                close(fd);
+        close(silent[0]);
+        close(silent[1]);
+        st = stats_wait_open(s, 0);
+        CHECK(st.open == 0 && st.handshaking == 0);
+        http_server_stop(s);
+}
+
 /* "*x" takes the rest of the path, slashes kept; ":x" one segment; neither takes nothing. */
 static void test_route_rest(void) {
         const char *params[HTTP_MAX_PARAMS];
@@ -213,6 +345,8 @@ int main(void) {
         test_route_rest();
         test_tcp_probe();
         test_response_cap();
+        test_connection_limit();
+        test_handshake_limit();
         http_server_t *s = NULL;
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {

@@ -13,12 +13,16 @@
  *     legal state, nothing is lost, the next operation works on the same guest;
  *   - each RM's size (capacity) in GET /v1/rms as its node measured it (this machine's CPUs and
  *     the filesystem of its data directory), lowered by --capacity-memory and --capacity-vcpus;
- *     a node started with more than the machine has exits with 2 and says why. */
+ *     a node started with more than the machine has exits with 2 and says why;
+ *   - paging of GET /v1/vms while VMs are created and deleted: every VM that exists throughout a
+ *     walk appears in it exactly once, names strictly increasing; GET /v1/rms pages alike, and
+ *     a limit out of 1..1000 or a bad cursor is a 400. */
 #include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -422,6 +426,133 @@ static void test_capacity(daemons_t *d) {
         CHECK_STREQ(st, "");
 }
 
+#define PAGING_VMS 150
+
+typedef struct churn {
+        daemons_t *d;
+        int stop; /* atomic */
+        int created, deleted;
+} churn_t;
+
+/* Creates a-K and z-K (before and after every initial VM) and deletes the even-numbered initial
+ * VMs, one of each every few ms, until told to stop. */
+static void *churn_run(void *arg) {
+        churn_t *c = arg;
+        char url[256], name[32];
+        for (int k = 0; !__atomic_load_n(&c->stop, __ATOMIC_SEQ_CST); k++) {
+                snprintf(name, sizeof name, "%c-%d", k % 2 ? 'z' : 'a', k);
+                c->created += daemons_vm_create(c->d, name) == 0;
+                if (2 * k < PAGING_VMS) {
+                        snprintf(url, sizeof url, "%s/v1/vms/pg-%03d", c->d->oracle.url, 2 * k);
+                        c->deleted += daemons_call("DELETE", url, NULL, NULL) == 202;
+                }
+                usleep(10000);
+        }
+        return NULL;
+}
+
+/* One walk of GET /v1/vms?limit=7: the names in order into names (at most max); false when a
+ * page was not an array of at most 7, or the walk did not end. */
+static bool paging_walk(daemons_t *d, char (*names)[32], size_t max, size_t *ret_n) {
+        char after[64] = "", url[256];
+        size_t n = 0;
+        for (int pages = 0; pages < 200; pages++) {
+                snprintf(url, sizeof url, "%s/v1/vms?limit=7&after=%s", d->oracle.url, after);
+                json_t *arr = NULL;
+                if (daemons_call("GET", url, NULL, &arr) != 200 || !json_is_array(arr) || json_array_size(arr) > 7) {
+                        json_decref(arr);
+                        return false;
+                }
+                size_t i, got = json_array_size(arr);
+                json_t *vm;
+                json_array_foreach(arr, i, vm) {
+                        const char *name = json_string_value(json_object_get(vm, "name"));
+                        if (n < max)
+                                snprintf(names[n++], 32, "%s", name ? name : "");
+                        snprintf(after, sizeof after, "%s", name ? name : "");
+                }
+                json_decref(arr);
+                if (got < 7) {
+                        *ret_n = n;
+                        return true;
+                }
+        }
+        return false;
+}
+
+static void test_paging(daemons_t *d) {
+        char name[32], url[256];
+        int made = 0;
+        for (int i = 0; i < PAGING_VMS; i++) {
+                snprintf(name, sizeof name, "pg-%03d", i);
+                made += daemons_vm_create(d, name) == 0;
+        }
+        CHECK(made == PAGING_VMS);
+        churn_t c = { .d = d };
+        pthread_t t;
+        CHECK(pthread_create(&t, NULL, churn_run, &c) == 0);
+        static char names[1024][32];
+        int walks_ok = 0, ordered = 0, kept_once = 0;
+        for (int w = 0; w < 5; w++) {
+                size_t n = 0;
+                if (!paging_walk(d, names, 1024, &n))
+                        continue;
+                walks_ok++;
+                bool inc = true;
+                for (size_t i = 1; i < n; i++)
+                        inc = inc && strcmp(names[i - 1], names[i]) < 0;
+                ordered += inc;
+                /* the odd-numbered initial VMs are never deleted: each exactly once */
+                bool once = true;
+                for (int k = 1; k < PAGING_VMS; k += 2) {
+                        snprintf(name, sizeof name, "pg-%03d", k);
+                        int count = 0;
+                        for (size_t i = 0; i < n; i++)
+                                count += streq(names[i], name);
+                        once = once && count == 1;
+                }
+                kept_once += once;
+        }
+        __atomic_store_n(&c.stop, 1, __ATOMIC_SEQ_CST);
+        pthread_join(t, NULL);
+        CHECK(walks_ok == 5);
+        CHECK(ordered == 5);
+        CHECK(kept_once == 5);
+        CHECK(c.created > 0 && c.deleted > 0);
+        fprintf(stderr, "paging: 5 walks while %d VMs were created and %d deleted\n", c.created, c.deleted);
+
+        /* /v1/rms: ch1, then rm1, then the end; bad limits and cursors */
+        json_t *arr = NULL;
+        snprintf(url, sizeof url, "%s/v1/rms?limit=1", d->oracle.url);
+        CHECK(daemons_call("GET", url, NULL, &arr) == 200 && json_array_size(arr) == 1 &&
+              streq(json_string_value(json_object_get(json_array_get(arr, 0), "name")) ?: "", "ch1"));
+        json_decref(arr);
+        arr = NULL;
+        snprintf(url, sizeof url, "%s/v1/rms?limit=1&after=ch1", d->oracle.url);
+        CHECK(daemons_call("GET", url, NULL, &arr) == 200 && json_array_size(arr) == 1 &&
+              streq(json_string_value(json_object_get(json_array_get(arr, 0), "name")) ?: "", "rm1"));
+        json_decref(arr);
+        arr = NULL;
+        snprintf(url, sizeof url, "%s/v1/rms?limit=5&after=rm1", d->oracle.url);
+        CHECK(daemons_call("GET", url, NULL, &arr) == 200 && json_is_array(arr) && json_array_size(arr) == 0);
+        json_decref(arr);
+        const char *bad[] = { "/v1/vms?limit=0", "/v1/vms?limit=1001", "/v1/rms?limit=x", "/v1/vms?after=pg-001",
+                              "/v1/rms?limit=3&after=NOT%20A%20NAME" };
+        const char *code[] = { "out_of_range", "out_of_range", "out_of_range", "invalid", "invalid" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                json_t *err = NULL;
+                snprintf(url, sizeof url, "%s%s", d->oracle.url, bad[i]);
+                CHECK(daemons_call("GET", url, NULL, &err) == 400);
+                CHECK_STREQ(json_string_value(json_object_get(json_object_get(err, "error"), "code")), code[i]);
+                json_decref(err);
+        }
+        /* without limit: the whole list, as before */
+        arr = NULL;
+        snprintf(url, sizeof url, "%s/v1/vms", d->oracle.url);
+        CHECK(daemons_call("GET", url, NULL, &arr) == 200 && json_array_size(arr) >= PAGING_VMS / 2);
+        json_decref(arr);
+}
+
 int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
@@ -445,6 +576,8 @@ int main(void) {
                 oracle_crash_point(&d, "c3", "oracle-after-save", "hibernate");
         if (tap_failed == 0)
                 oracle_killed_anywhere(&d);
+        if (tap_failed == 0)
+                test_paging(&d);
         /* last: the RM it adds must not take the others' placements */
         if (tap_failed == 0)
                 test_capacity(&d);

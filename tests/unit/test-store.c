@@ -1,5 +1,5 @@
 /* Unit tests for the SQLite store: migrations, optimistic version checks, ops, events, users and
- * tokens, reopen. */
+ * tokens, reopen; paging of VMs and RMs while rows come and go around the cursor. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
@@ -307,6 +307,118 @@ static void test_figures(const char *dir) {
         store_close(s);
 }
 
+/* A walk of store_vm_page, limit per page, one page at a time: the next page after *cursor
+ * appended to seen (names), *cursor moved to its last name. false at the end (a short page). */
+static bool walk_step(store_t *s, char *cursor, size_t limit, char (*seen)[64], size_t *n_seen, size_t max) {
+        vm_record_t *vms = NULL;
+        size_t n = 0;
+        CHECK(store_vm_page(s, cursor, limit, &vms, &n) == 0);
+        CHECK(n <= limit);
+        for (size_t i = 0; i < n && *n_seen < max; i++)
+                snprintf(seen[(*n_seen)++], 64, "%s", vms[i].name);
+        if (n > 0)
+                snprintf(cursor, 64, "%s", vms[n - 1].name);
+        store_vm_list_free(vms, n);
+        return n == limit;
+}
+
+static size_t seen_count(char (*seen)[64], size_t n, const char *name) {
+        size_t c = 0;
+        for (size_t i = 0; i < n; i++)
+                c += streq(seen[i], name);
+        return c;
+}
+
+/* Paging: 50 VMs p-000, p-002, ... p-098 walked 7 at a time. After two pages, a VM is created
+ * before the cursor and two after it, one seen VM and one unseen VM are deleted: the walk
+ * goes on in strictly increasing order, every VM that existed throughout appears exactly once,
+ * the new ones after the cursor once, the one before it and the deleted unseen one never.
+ * RMs page alike; VM counts per RM come for a range of RM names. */
+static void test_paging(const char *dir) {
+        _cleanup_free_ char *path = xasprintf("%s/paging.db", dir);
+        store_t *s = NULL;
+        CHECK(store_open(path, &s) == 0);
+        for (int i = 0; i < 100; i += 2) {
+                char name[16];
+                snprintf(name, sizeof name, "p-%03d", i);
+                vm_record_t v = sample_vm(name);
+                CHECK(store_vm_insert(s, &v) == 0);
+                vm_record_clear(&v);
+        }
+        vm_record_t *vms = NULL;
+        size_t n = 0;
+        CHECK(store_vm_page(s, NULL, 0, &vms, &n) == -ERANGE);
+        CHECK(store_vm_page(s, NULL, STORE_PAGE_MAX + 1, &vms, &n) == -ERANGE);
+        CHECK(store_vm_page(s, "p-098", 5, &vms, &n) == 0 && n == 0);
+        store_vm_list_free(vms, n);
+        CHECK(store_vm_page(s, "p-0", 3, &vms, &n) == 0 && n == 3 && streq(vms[0].name, "p-000"));
+        store_vm_list_free(vms, n);
+
+        char cursor[64] = "", seen[128][64];
+        size_t n_seen = 0;
+        CHECK(walk_step(s, cursor, 7, seen, &n_seen, 128));
+        CHECK(walk_step(s, cursor, 7, seen, &n_seen, 128));
+        CHECK_STREQ(cursor, "p-026");
+        const char *created[] = { "p-001", "p-027", "p-099" }; /* before, just after, at the end */
+        for (size_t i = 0; i < ELEMENTSOF(created); i++) {
+                vm_record_t v = sample_vm(created[i]);
+                CHECK(store_vm_insert(s, &v) == 0);
+                vm_record_clear(&v);
+        }
+        CHECK(store_vm_delete(s, "p-004") == 0); /* seen */
+        CHECK(store_vm_delete(s, "p-060") == 0); /* not yet */
+        int pages = 2;
+        while (walk_step(s, cursor, 7, seen, &n_seen, 128) && pages < 100)
+                pages++;
+        CHECK(pages == 7); /* 50 - 1 + 2 = 51 names: 7 full pages, the 8th short */
+        for (size_t i = 1; i < n_seen; i++)
+                CHECK(strcmp(seen[i - 1], seen[i]) < 0);
+        bool once = true;
+        for (int i = 0; i < 100; i += 2) {
+                char name[16];
+                snprintf(name, sizeof name, "p-%03d", i);
+                if (i != 60)
+                        once = once && seen_count(seen, n_seen, name) == 1;
+        }
+        CHECK(once);
+        CHECK(seen_count(seen, n_seen, "p-060") == 0);
+        CHECK(seen_count(seen, n_seen, "p-001") == 0);
+        CHECK(seen_count(seen, n_seen, "p-027") == 1);
+        CHECK(seen_count(seen, n_seen, "p-099") == 1);
+        CHECK(n_seen == 51);
+
+        /* RMs, and the VMs on them counted per RM */
+        const char *rms[] = { "rm-a", "rm-b", "rm-c", "rm-d" };
+        for (size_t i = 0; i < ELEMENTSOF(rms); i++) {
+                rm_record_t rm = { .role = "chamber", .address = "10.0.0.1:7001", .state = "up" };
+                snprintf(rm.name, sizeof rm.name, "%s", rms[i]);
+                CHECK(store_rm_upsert(s, &rm) == 0);
+        }
+        const char *placed[][2] = { { "p-000", "rm-a" }, { "p-002", "rm-b" }, { "p-006", "rm-b" }, { "p-008", "rm-d" } };
+        for (size_t i = 0; i < ELEMENTSOF(placed); i++) {
+                vm_record_t v = { 0 };
+                CHECK(store_vm_get(s, placed[i][0], &v) == 0);
+                snprintf(v.rm, sizeof v.rm, "%s", placed[i][1]);
+                CHECK(store_vm_update(s, &v, v.version) == 0);
+                vm_record_clear(&v);
+        }
+        rm_record_t *rl = NULL;
+        CHECK(store_rm_page(s, "rm-a", 2, &rl, &n) == 0 && n == 2 && streq(rl[0].name, "rm-b") &&
+              streq(rl[1].name, "rm-c"));
+        free(rl);
+        CHECK(store_rm_page(s, "rm-c", 2, &rl, &n) == 0 && n == 1 && streq(rl[0].name, "rm-d"));
+        free(rl);
+        CHECK(store_rm_page(s, "", STORE_PAGE_MAX + 1, &rl, &n) == -ERANGE);
+        store_rm_count_t *counts = NULL;
+        CHECK(store_vm_count_on_range(s, "rm-a", "rm-d", &counts, &n) == 0);
+        CHECK(n == 2 && streq(counts[0].rm, "rm-b") && counts[0].vms == 2 && streq(counts[1].rm, "rm-d") &&
+              counts[1].vms == 1);
+        free(counts);
+        CHECK(store_vm_count_on_range(s, "", "rm-a", &counts, &n) == 0 && n == 1 && counts[0].vms == 1);
+        free(counts);
+        store_close(s);
+}
+
 int main(void) {
         char dir[] = "/tmp/vmx-test-store-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
@@ -322,6 +434,7 @@ int main(void) {
         test_auth_rows(s);
         test_tx_depth(path, s);
         test_rm_provider(s);
+        test_paging(dir);
         vm_record_t v = sample_vm("web1");
         snprintf(v.service, sizeof v.service, "web");
         snprintf(v.owner, sizeof v.owner, "alice");
