@@ -35,6 +35,13 @@ const char *nest_store_dir(const nest_store_t *s);
  * because every read verifies: a torn chunk is quarantined and fetched again from the Nest.
  * Never for the Nest itself. */
 void nest_store_set_cache(nest_store_t *s, bool cache);
+/* Opens (creating) a node's chunk cache in dir: a cache store (as nest_store_set_cache) whose
+ * chunks are appended to segment files (segment.h) instead of one file per chunk; manifests as
+ * in any store. seg_max: the segment size cap (0: NEST_SEG_MAX_DEFAULT). A per-file cache found
+ * in dir (the store format before segments) is imported at the first open: every chunk that
+ * verifies is appended, its file removed (what fails is dropped: the Nest has it). One process
+ * at a time (-EBUSY); -EPROTONOSUPPORT for a directory of another format. */
+int nest_cache_open(const char *dir, uint64_t seg_max, nest_store_t **ret);
 bool nest_store_is_cache(const nest_store_t *s);
 
 /* Whether the chunk file exists (no verification). Advisory: inside a write session use
@@ -62,7 +69,7 @@ int nest_store_stats(nest_store_t *s, nest_store_stats_t *ret);
 
 typedef struct nest_store_counters {
         uint64_t syncs;       /* fsync + syncfs calls made by this store object */
-        uint64_t quarantined; /* chunk files moved aside */
+        uint64_t quarantined; /* chunk files moved aside (in a segment cache: records marked dead) */
 } nest_store_counters_t;
 
 void nest_store_counters(nest_store_t *s, nest_store_counters_t *ret);

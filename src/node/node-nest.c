@@ -29,10 +29,8 @@ int node_nest_open(node_t *n) {
         if (r < 0)
                 return r;
         _cleanup_free_ char *dir = xasprintf("%s/cache", n->data);
-        r = nest_store_open(dir, &n->cache);
-        if (r >= 0)
-                nest_store_set_cache(n->cache, true); /* the Nest holds the durable copy */
-        return r;
+        /* segment files, unsynced: the Nest holds the durable copy */
+        return nest_cache_open(dir, 0, &n->cache);
 }
 
 /* Fetches the manifest of (vm, version, file) from base, checks its digest against info, and

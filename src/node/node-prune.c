@@ -115,8 +115,9 @@ static int candidate_cmp(const void *a, const void *b) {
 }
 
 /* Drops the cached manifests of VMs this node does not hold and of images none of them uses,
- * then collects the chunks nothing refers to any more. */
-static void prune_chunks(node_t *n, const json_t *need, node_prune_stats_t *st) {
+ * then evicts segments until the cache is `over` bytes smaller (what a kept manifest names is
+ * copied forward). */
+static void prune_chunks(node_t *n, const json_t *need, uint64_t over, node_prune_stats_t *st) {
         nest_manifest_key_t *keys = NULL;
         size_t nk = 0;
         if (nest_manifest_list(n->cache, NULL, &keys, &nk) < 0)
@@ -132,6 +133,16 @@ static void prune_chunks(node_t *n, const json_t *need, node_prune_stats_t *st) 
                         st->manifests_removed++;
         }
         free(keys);
+        nest_store_stats_t cs;
+        if (nest_store_stats(n->cache, &cs) >= 0 && nest_store_is_cache(n->cache)) {
+                nest_seg_evict_stats_t es = { 0 };
+                int r = nest_cache_evict(n->cache, cs.stored_bytes > over ? cs.stored_bytes - over : 0, 5000, &es);
+                if (r != -EINVAL) {
+                        st->chunks_removed += es.chunks_removed;
+                        st->bytes_removed += es.bytes_removed;
+                        return;
+                }
+        }
         nest_gc_options_t opts = NEST_GC_OPTIONS_DEFAULT;
         opts.grace_s = 60; /* a transfer that just wrote chunks finds them still */
         opts.lock_wait_ms = 5000;
@@ -185,7 +196,7 @@ int node_prune(node_t *n, uint64_t max_bytes, node_prune_stats_t *ret) {
         }
         free(cands);
         if (used > target)
-                prune_chunks(n, need, &st);
+                prune_chunks(n, need, used - target, &st);
         st.used_after = cache_usage(n);
 out:
         pthread_mutex_unlock(&n->cache_lock);
