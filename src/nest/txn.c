@@ -361,6 +361,22 @@ int nest_chunk_put_encoded(nest_txn_t *t, const nest_chunk_id_t *id, const void 
         return put_encoded_verified(t, id, enc, enc_len, ret_stored);
 }
 
+int nest_chunk_put_encoded_into(nest_txn_t *t, const nest_chunk_id_t *id, const void *enc, size_t enc_len, void *out,
+                                size_t out_size, size_t *ret_len) {
+        if (t->ended)
+                return -EINVAL;
+        if (!enc || enc_len > CHUNK_FILE_MAX)
+                return -EBADMSG;
+        size_t len = 0;
+        int r = store_chunk_decode(t->s, id, enc, enc_len, out, out_size, &len);
+        if (r < 0)
+                return r == -ENOBUFS ? -EBADMSG : r;
+        r = put_encoded_verified(t, id, enc, enc_len, NULL);
+        if (r >= 0)
+                *ret_len = len;
+        return r;
+}
+
 /* mkdir of every missing parent of rel (relative to the store). */
 static int parents_create(nest_txn_t *t, const char *rel) {
         _cleanup_free_ char *p = xstrdup(rel);

@@ -163,6 +163,17 @@ char *node_cache_image_path(node_t *n, const char *image, const char *file);
 /* node-nest.c: the local chunk cache and transfers with the Nest or another node (base URL).
  * Files are named by {"digest", "size"} (the manifest's digest); acc adds up what moved. */
 int node_nest_open(node_t *n);
+/* Same-RM disk reuse (node-save.c): whether DIR/disk.qcow2 is still exactly the disk of the
+ * bundle whose disk manifest has digest, as the last save here left it. Removes the mark either
+ * way (the caller is about to write or replace the disk). _drop: removes it. */
+bool node_disk_mark_take(node_t *n, const char *name, const char *digest);
+void node_disk_mark_drop(node_t *n, const char *name);
+/* When the node lets a VM go (node_registry_forget) right after a save here, its disk is still
+ * that bundle's: kept as DATA/staged/DIGEST.qcow2 (node_disk_staged_path) for the next
+ * activation of the bundle on this RM. DATA/staged is emptied at node start and pruned as a
+ * cache. */
+void node_disk_keep(node_t *n, const char *name);
+char *node_disk_staged_path(node_t *n, const char *digest);
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                            const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
                            void *userdata, char **ret_msg);

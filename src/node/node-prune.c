@@ -51,7 +51,7 @@ static uint64_t disk_usage(const char *path) {
 }
 
 static uint64_t cache_usage(node_t *n) {
-        static const char *const dirs[] = { "cache", "memory", "bases", "images" };
+        static const char *const dirs[] = { "cache", "memory", "bases", "images", "staged" };
         uint64_t total = 0;
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *p = xasprintf("%s/%s", n->data, dirs[i]);
@@ -176,7 +176,7 @@ int node_prune(node_t *n, uint64_t max_bytes, node_prune_stats_t *ret) {
         }
         candidate_t *cands = NULL;
         size_t nc = 0;
-        static const char *const dirs[] = { "memory", "bases", "images" };
+        static const char *const dirs[] = { "memory", "bases", "images", "staged" };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *dir = xasprintf("%s/%s", n->data, dirs[i]);
                 candidates_add(&cands, &nc, dir, need);

@@ -160,6 +160,37 @@ int main(void) {
         CHECK(want_len == have_len && nest_chunk_id_equal(&hw, &hh));
         nest_store_free(d);
 
+        /* one pass into a file: fetched chunks are written where they go as they arrive; a second
+         * pull reads them from the cache; a corrupt cached chunk is fetched again */
+        CHECK(nest_cache_open(d_dir, 0, &d) == 0);
+        _cleanup_free_ char *e_dir = xasprintf("%s/e", dir);
+        nest_store_t *e = NULL;
+        CHECK(nest_cache_open(e_dir, 0, &e) == 0);
+        _cleanup_free_ char *into = xasprintf("%s/into", dir);
+        for (int round = 0; round < 3; round++) {
+                if (round == 2) {
+                        _cleanup_free_ char *eseg = xasprintf("%s/segments/00000001.seg", e_dir);
+                        fd = open(eseg, O_RDWR);
+                        CHECK(fd >= 0 && pwrite(fd, "XXXX", 4, 44 + 8 + 100) == 4);
+                        if (fd >= 0)
+                                close(fd);
+                }
+                fd = open(into, O_RDWR | O_CREAT, 0644);
+                CHECK(fd >= 0 && write(fd, "junk", 4) == 4);
+                CHECK(nest_pull_into(e, base, &ref, fd, 4, NULL, NULL, &st, &msg) == 0);
+                close(fd);
+                CHECK(st.chunks_transferred == (round == 0 ? st.chunks_total : round == 1 ? 0 : 1));
+                free(have);
+                have = NULL;
+                CHECK(file_read(into, &have, &have_len) == 0);
+                nest_chunk_id_hash(have, have_len, &hh);
+                CHECK(want_len == have_len && nest_chunk_id_equal(&hw, &hh));
+        }
+        CHECK(nest_manifest_get(e, "web1", 3, "disk", &got) == 0);
+        nest_manifest_free(got);
+        nest_store_free(e);
+        nest_store_free(d);
+
         /* a peer that is gone */
         http_server_stop(srv);
         CHECK(nest_pull(c, base, &ref, 1, 2, NULL, NULL, &st, &msg) == -EHOSTUNREACH);
