@@ -108,7 +108,21 @@ typedef struct job {
         size_t *first;              /* pending[i]'s first place */
         size_t *refetch;            /* local chunks that failed to read: pending indexes */
         size_t n_refetch;
+        uint64_t max_bps;           /* pull: bytes per second over all streams, 0 unbounded */
+        unsigned n_streams;         /* set by run_streams */
 } job_t;
+
+/* Holds a stream back so that its share of max_bps is not passed: wire bytes fetched since
+ * start_ms. */
+static void pace(const job_t *j, uint64_t wire, int64_t start_ms) {
+        if (j->max_bps == 0)
+                return;
+        uint64_t share = MAX(j->max_bps / MAX(j->n_streams, 1u), (uint64_t)1);
+        int64_t due = start_ms + (int64_t)(wire * 1000 / share);
+        int64_t now = time_now_ms();
+        if (due > now)
+                time_sleep_ms(due - now);
+}
 
 /* Where a data chunk of the file goes. */
 typedef struct place {
@@ -190,6 +204,8 @@ static void *pull_stream(void *arg) {
         _cleanup_free_ uint8_t *scratch = j->fd >= 0 ? malloc(NEST_STORE_CHUNK_MAX) : NULL;
         if (j->fd >= 0 && !scratch)
                 r = -ENOMEM;
+        int64_t started_ms = time_now_ms();
+        uint64_t fetched = 0;
         while (r >= 0 && job_take(j, &start, &n)) {
                 json_t *ids = json_array();
                 for (size_t i = 0; i < n; i++) {
@@ -245,6 +261,7 @@ static void *pull_stream(void *arg) {
                 }
                 size_t wire = resp.body_len;
                 http_response_clear(&resp);
+                fetched += wire;
                 if (r < 0) {
                         char hex[65];
                         nest_chunk_id_to_hex(&j->pending[start].id, hex);
@@ -258,6 +275,7 @@ static void *pull_stream(void *arg) {
                         break;
                 }
                 job_advance(j, logical, wire, n);
+                pace(j, fetched, started_ms);
         }
         if (r >= 0 && j->error == 0) {
                 r = nest_txn_commit(t);
@@ -324,7 +342,10 @@ static int run_streams(job_t *j, unsigned streams, void *(*fn)(void *)) {
         streams = MAX(1u, MIN(streams, (unsigned)TRANSFER_STREAMS_MAX));
         pthread_t t[TRANSFER_STREAMS_MAX];
         unsigned started = 0;
+        j->n_streams = 0;
         for (unsigned i = 0; i < streams && i * NEST_HTTP_BATCH < j->n_pending; i++)
+                j->n_streams++;
+        for (unsigned i = 0; i < j->n_streams; i++)
                 if (pthread_create(&t[started], NULL, fn, j) == 0)
                         started++;
         if (started == 0 && j->n_pending > 0)
@@ -336,6 +357,12 @@ static int run_streams(job_t *j, unsigned streams, void *(*fn)(void *)) {
 
 int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n, unsigned streams,
               nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg) {
+        return nest_pull_paced(local, base_url, files, n, streams, 0, progress, userdata, ret_stats, ret_msg);
+}
+
+int nest_pull_paced(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n,
+                    unsigned streams, uint64_t max_bps, nest_progress_fn progress, void *userdata,
+                    nest_transfer_stats_t *ret_stats, char **ret_msg) {
         nest_transfer_stats_t st = { 0 };
         nest_chunk_ref_t *all = NULL;
         size_t n_all = 0;
@@ -349,7 +376,7 @@ int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *
                 return r;
         }
         job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata,
-                    .fd = -1 };
+                    .fd = -1, .max_bps = max_bps };
         pthread_mutex_init(&j.lock, NULL);
         j.pending = xcalloc(n_all ? n_all : 1, sizeof *j.pending);
         for (size_t i = 0; i < n_all; i++)
@@ -500,7 +527,8 @@ static int place_cmp(const void *a, const void *b) {
 }
 
 int nest_pull_into(nest_store_t *local, const char *base_url, const nest_file_ref_t *file, int fd, unsigned streams,
-                   nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg) {
+                   uint64_t max_bps, nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats,
+                   char **ret_msg) {
         const nest_manifest_t *m = file->manifest;
         nest_transfer_stats_t st = { .bytes_total = m->size };
         /* every data chunk's offsets, grouped by id */
@@ -525,7 +553,7 @@ int nest_pull_into(nest_store_t *local, const char *base_url, const nest_file_re
                 return r;
         }
         job_t remote = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata,
-                         .fd = fd, .places = places, .n_places = np };
+                         .fd = fd, .places = places, .n_places = np, .max_bps = max_bps };
         job_t here = { .local = local, .base = base_url, .stats = &st, .fd = fd, .places = places, .n_places = np };
         pthread_mutex_init(&remote.lock, NULL);
         pthread_mutex_init(&here.lock, NULL);

@@ -40,8 +40,8 @@ int node_nest_open(node_t *n) {
  * cache's when that one has the digest info names, else base's (checked against it); what the
  * cache lacks comes from base. */
 static int pull_into_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                        const json_t *info, int fd, nest_transfer_stats_t *acc, nest_progress_fn progress,
-                        void *userdata, char **ret_msg) {
+                        const json_t *info, int fd, uint64_t max_bps, nest_transfer_stats_t *acc,
+                        nest_progress_fn progress, void *userdata, char **ret_msg) {
         const char *digest = json_string_value(json_object_get(info, "digest"));
         if (!digest) {
                 *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
@@ -59,7 +59,7 @@ static int pull_into_fd(node_t *n, const char *base, const char *vm, int64_t ver
                 return r;
         nest_file_ref_t ref = { vm, version, file, m };
         nest_transfer_stats_t st = { 0 };
-        r = nest_pull_into(n->cache, base, &ref, fd, NODE_TRANSFER_STREAMS, progress, userdata, &st, ret_msg);
+        r = nest_pull_into(n->cache, base, &ref, fd, NODE_TRANSFER_STREAMS, max_bps, progress, userdata, &st, ret_msg);
         if (r < 0)
                 return r;
         acc->bytes_total += st.bytes_total;
@@ -72,6 +72,12 @@ static int pull_into_fd(node_t *n, const char *base, const char *vm, int64_t ver
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                            const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
                            void *userdata, char **ret_msg) {
+        return node_nest_pull_to_path_paced(n, base, vm, version, file, info, dest, 0, acc, progress, userdata, ret_msg);
+}
+
+int node_nest_pull_to_path_paced(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                                 const json_t *info, const char *dest, uint64_t max_bps, nest_transfer_stats_t *acc,
+                                 nest_progress_fn progress, void *userdata, char **ret_msg) {
         static atomic_int seq;
         _cleanup_free_ char *tmp = xasprintf("%s.nest-tmp.%d", dest, atomic_fetch_add(&seq, 1));
         int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -80,7 +86,7 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
                 *ret_msg = xasprintf("cannot create %s: %s", tmp, strerror(-r));
                 return r;
         }
-        int r = pull_into_fd(n, base, vm, version, file, info, fd, acc, progress, userdata, ret_msg);
+        int r = pull_into_fd(n, base, vm, version, file, info, fd, max_bps, acc, progress, userdata, ret_msg);
         /* durable: a VM's disk (or an image) is not rebuilt from the cache after a power loss */
         if (r >= 0 && fsync(fd) < 0)
                 r = negative_errno();
@@ -98,12 +104,18 @@ int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t 
 }
 
 static int memory_file_build(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
-                             const char *path, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
-                             char **ret_msg);
+                             const char *path, uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                             void *userdata, char **ret_msg);
 
 int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
                           nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata, char **ret_path,
                           char **ret_msg) {
+        return node_nest_memory_file_paced(n, base, vm, version, info, 0, acc, progress, userdata, ret_path, ret_msg);
+}
+
+int node_nest_memory_file_paced(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                                uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
+                                char **ret_path, char **ret_msg) {
         const char *digest = json_string_value(json_object_get(info, "digest"));
         if (!bundle_sha256_is_valid(digest)) {
                 *ret_msg = xasprintf("memory of %s names no valid manifest digest", vm);
@@ -119,7 +131,7 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
         }
         /* one builder at a time: the clones of one snapshot start together and all need it */
         pthread_mutex_lock(&n->memory_lock);
-        int r = memory_file_build(n, base, vm, version, info, path, acc, progress, userdata, ret_msg);
+        int r = memory_file_build(n, base, vm, version, info, path, max_bps, acc, progress, userdata, ret_msg);
         pthread_mutex_unlock(&n->memory_lock);
         if (r < 0)
                 return r;
@@ -128,8 +140,8 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
 }
 
 static int memory_file_build(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
-                             const char *path, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
-                             char **ret_msg) {
+                             const char *path, uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                             void *userdata, char **ret_msg) {
         if (file_exists(path))
                 return 0; /* built by another VM while this one waited */
         /* unique name: a crash leaves only a temporary file behind */
@@ -140,7 +152,8 @@ static int memory_file_build(node_t *n, const char *base, const char *vm, int64_
         if (r < 0)
                 *ret_msg = xasprintf("cannot create %s: %s", tmp, strerror(-r));
         if (r >= 0)
-                r = pull_into_fd(n, base, vm, version, BUNDLE_FILE_MEMORY, info, fd, acc, progress, userdata, ret_msg);
+                r = pull_into_fd(n, base, vm, version, BUNDLE_FILE_MEMORY, info, fd, max_bps, acc, progress, userdata,
+                                 ret_msg);
         if (fd >= 0)
                 close(fd);
         if (r >= 0 && rename(tmp, path) < 0)
@@ -151,6 +164,29 @@ static int memory_file_build(node_t *n, const char *base, const char *vm, int64_
                         *ret_msg = xasprintf("rebuilding the memory of %s: %s", vm, strerror(-r));
                 return r;
         }
+        return 0;
+}
+
+int node_nest_pull_chunks(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                          const json_t *info, uint64_t max_bps, nest_transfer_stats_t *acc, char **ret_msg) {
+        const char *digest = json_string_value(json_object_get(info, "digest"));
+        if (!digest) {
+                *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
+                return -EINVAL;
+        }
+        _cleanup_(nest_manifest_freep) nest_manifest_t *m = NULL;
+        int r = nest_remote_manifest_get(base, vm, version, file, digest, &m, ret_msg);
+        if (r < 0)
+                return r;
+        nest_file_ref_t ref = { vm, version, file, m };
+        nest_transfer_stats_t st = { 0 };
+        r = nest_pull_paced(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, max_bps, NULL, NULL, &st, ret_msg);
+        if (r < 0)
+                return r;
+        acc->bytes_total += st.bytes_total;
+        acc->bytes_transferred += st.bytes_transferred;
+        acc->chunks_total += st.chunks_total;
+        acc->chunks_transferred += st.chunks_transferred;
         return 0;
 }
 

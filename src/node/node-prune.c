@@ -30,6 +30,8 @@ typedef struct candidate {
 } candidate_t;
 
 /* Bytes a file or tree takes on disk (holes not counted), 0 when it is gone. */
+static uint64_t cache_usage(node_t *n);
+
 static uint64_t disk_usage(const char *path) {
         struct stat st;
         if (lstat(path, &st) < 0)
@@ -49,6 +51,8 @@ static uint64_t disk_usage(const char *path) {
         closedir(d);
         return total;
 }
+
+uint64_t node_prune_usage(node_t *n) { return cache_usage(n); }
 
 static uint64_t cache_usage(node_t *n) {
         static const char *const dirs[] = { "cache", "memory", "bases", "images", "staged" };

@@ -177,7 +177,7 @@ int main(void) {
                 }
                 fd = open(into, O_RDWR | O_CREAT, 0644);
                 CHECK(fd >= 0 && write(fd, "junk", 4) == 4);
-                CHECK(nest_pull_into(e, base, &ref, fd, 4, NULL, NULL, &st, &msg) == 0);
+                CHECK(nest_pull_into(e, base, &ref, fd, 4, 0, NULL, NULL, &st, &msg) == 0);
                 close(fd);
                 CHECK(st.chunks_transferred == (round == 0 ? st.chunks_total : round == 1 ? 0 : 1));
                 free(have);
