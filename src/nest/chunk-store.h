@@ -1,7 +1,9 @@
 /* The content-addressed chunk store: the Nest's storage on the Oracle and every node's local
- * chunk cache. A chunk lives in DIR/chunks/ab/cdef... named by the SHA-256 of its uncompressed
- * bytes, zstd-compressed when that helps, and is verified on every read; a chunk that fails
- * verification is moved to DIR/quarantine/ and never returned.
+ * chunk cache. In the Nest a chunk lives in DIR/chunks/ab/cdef... named by the SHA-256 of its
+ * uncompressed bytes, zstd-compressed when that helps, and is verified on every read; a chunk
+ * that fails verification is moved to DIR/quarantine/ and never returned. A node's cache
+ * (nest_cache_open) appends the same encoded chunks to segment files instead (segment.h): a
+ * chunk that fails there is marked dead.
  *
  * Reads go through the store (nest_store_t, thread-safe). Writes go through a write session
  * (nest_txn_t): a session holds the store's lock shared, so garbage collection (gc.h) can never
