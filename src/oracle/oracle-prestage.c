@@ -22,6 +22,7 @@
 #define PRESTAGE_RECENT_MS 15000    /* a VM staged this recently counts as held (heartbeats lag) */
 #define PRESTAGE_CALL_MS (600L * 1000)
 #define PRESTAGE_BPS_MAX 10000000000ll
+#define PRESTAGE_BACKOFF_MS 60000   /* an RM that refused or failed a job gets none for this long */
 
 /* ---- the planner ---- */
 
@@ -93,6 +94,7 @@ struct oracle_prestage {
         double bucket;
         int64_t last_ms;
         recent_t recent[64];
+        recent_t backoff[64]; /* RMs (in .vm) that refused or failed a job, and when */
         pthread_mutex_t lock; /* guards the counters */
         uint64_t staged, failed, bytes;
 };
@@ -143,13 +145,22 @@ static bool recently_staged(struct oracle_prestage *p, const char *vm, int64_t n
         return false;
 }
 
-static void recent_note(struct oracle_prestage *p, const char *vm, int64_t now) {
+static void recent_note(recent_t *list, size_t n, const char *name, int64_t now) {
         size_t oldest = 0;
-        for (size_t i = 0; i < ELEMENTSOF(p->recent); i++)
-                if (p->recent[i].at_ms < p->recent[oldest].at_ms)
+        for (size_t i = 0; i < n; i++)
+                if (list[i].at_ms < list[oldest].at_ms)
                         oldest = i;
-        snprintf(p->recent[oldest].vm, sizeof p->recent[oldest].vm, "%s", vm);
-        p->recent[oldest].at_ms = now;
+        snprintf(list[oldest].vm, sizeof list[oldest].vm, "%s", name);
+        list[oldest].at_ms = now;
+}
+
+/* Whether rm refused or failed a job less than PRESTAGE_BACKOFF_MS ago (a full cache, a node
+ * that fails): it is not asked again every tick. */
+static bool backing_off(struct oracle_prestage *p, const char *rm, int64_t now) {
+        for (size_t i = 0; i < ELEMENTSOF(p->backoff); i++)
+                if (streq(p->backoff[i].vm, rm) && now - p->backoff[i].at_ms < PRESTAGE_BACKOFF_MS)
+                        return true;
+        return false;
 }
 
 /* Whether an activation runs now: its transfer comes first. */
@@ -190,12 +201,15 @@ static void job_run(oracle_t *o, struct oracle_prestage *p, vm_record_t *vm, con
                 p->bytes += moved;
         }
         pthread_mutex_unlock(&p->lock);
-        if (r < 0)
-                log_warn("pre-staging vm %s on RM %s failed: %s", vm->name, rm, msg ? msg : strerror(-r));
-        else
+        if (r < 0) {
+                log_warn("pre-staging vm %s on RM %s failed: %s; none there for %d s", vm->name, rm,
+                         msg ? msg : strerror(-r), PRESTAGE_BACKOFF_MS / 1000);
+                recent_note(p->backoff, ELEMENTSOF(p->backoff), rm, time_now_ms());
+        } else {
                 log_info("vm %s staged on RM %s in %lld ms (%llu bytes moved)", vm->name, rm,
                          (long long)(time_now_ms() - t0), (unsigned long long)moved);
-        recent_note(p, vm->name, time_now_ms());
+                recent_note(p->recent, ELEMENTSOF(p->recent), vm->name, time_now_ms());
+        }
         json_decref(res);
 }
 
@@ -225,9 +239,11 @@ static void prestage_tick(oracle_t *o, struct oracle_prestage *p) {
                             oracle_rm_strays(o, rms[i].name) == 0;
                 for (size_t v = 0; v < nv && idle; v++)
                         idle = !streq(vms[v].rm, rms[i].name);
+                /* the cache room is the node's to judge (507 when it does not fit: then backing_off) */
                 if (idle)
                         in_rms[k++] = (prestage_rm_t){ .name = rms[i].name, .free_bytes = UINT64_MAX,
-                                                       .staged = oracle_prestage_rm_staged(o, rms[i].name) };
+                                                       .staged = oracle_prestage_rm_staged(o, rms[i].name),
+                                                       .busy = backing_off(p, rms[i].name, now) };
         }
         size_t n_idle = k;
         /* the idle RMs shared among the services; VMs of no service last, as many as fit */
