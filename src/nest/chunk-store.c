@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "base/log.h"
 #include "base/util.h"
 #include "nest/store-internal.h"
 
@@ -268,7 +269,7 @@ static int chunk_load_verified(nest_store_t *s, const nest_chunk_id_t *id, void 
         struct stat st;
         _cleanup_free_ void *enc = NULL;
         size_t enc_len = 0, len = 0;
-        int r = chunk_file_load(s, id, rel, &st, &enc, &enc_len);
+        int r = s->seg ? nest_seg_read(s->seg, id, &enc, &enc_len) : chunk_file_load(s, id, rel, &st, &enc, &enc_len);
         if (r < 0)
                 return r;
         r = store_chunk_decode(s, id, enc, enc_len, out, out_size, &len);
@@ -281,8 +282,12 @@ static int chunk_load_verified(nest_store_t *s, const nest_chunk_id_t *id, void 
                 if (r >= 0)
                         r = -ENOBUFS;
         }
-        if (r == -EBADMSG)
+        if (r == -EBADMSG && s->seg) {
+                nest_seg_kill(s->seg, id); /* absent from now on: the next pull appends a good copy */
+                atomic_fetch_add(&s->quarantined, 1);
+        } else if (r == -EBADMSG) {
                 quarantine(s, id, rel, &st);
+        }
         if (r < 0)
                 return r;
         if (ret_len)
@@ -324,6 +329,8 @@ int nest_chunk_get_encoded(nest_store_t *s, const nest_chunk_id_t *id, void **re
 }
 
 bool nest_chunk_has(nest_store_t *s, const nest_chunk_id_t *id) {
+        if (s->seg)
+                return nest_seg_has(s->seg, id);
         char rel[CHUNK_RELPATH_SIZE];
         store_chunk_relpath(id, rel);
         struct stat st;
@@ -400,6 +407,86 @@ int nest_store_open(const char *dir, nest_store_t **ret) {
         return 0;
 }
 
+/* Appends every chunk file of the per-file layout that verifies to the segments and removes
+ * it. Idempotent: a crash midway leaves the format file as it was, and the next open goes on. */
+static int cache_import_files(nest_store_t *s, uint64_t *ret_n) {
+        uint64_t n = 0;
+        for (unsigned i = 0; i < 256; i++) {
+                char rel[16];
+                store_shard_relpath(i, rel);
+                int fd = openat(s->dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        continue;
+                DIR *d = fdopendir(fd);
+                if (!d) {
+                        close(fd);
+                        continue;
+                }
+                struct dirent *de;
+                while ((de = readdir(d))) {
+                        nest_chunk_id_t id;
+                        if (store_chunk_name_parse(i, de->d_name, &id) < 0)
+                                continue;
+                        char crel[CHUNK_RELPATH_SIZE];
+                        struct stat st;
+                        _cleanup_free_ void *enc = NULL, *scratch = malloc(NEST_STORE_CHUNK_MAX);
+                        size_t enc_len = 0, len = 0;
+                        if (scratch && chunk_file_load(s, &id, crel, &st, &enc, &enc_len) >= 0 &&
+                            store_chunk_decode(s, &id, enc, enc_len, scratch, NEST_STORE_CHUNK_MAX, &len) >= 0) {
+                                int r = nest_seg_append(s->seg, &id, enc, enc_len);
+                                if (r < 0) {
+                                        closedir(d);
+                                        return r;
+                                }
+                                n++;
+                        }
+                        unlinkat(dirfd(d), de->d_name, 0);
+                }
+                closedir(d);
+        }
+        *ret_n = n;
+        return 0;
+}
+
+int nest_cache_open(const char *dir, uint64_t seg_max, nest_store_t **ret) {
+        if (!dir || !*dir)
+                return -EINVAL;
+        int r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        nest_store_t *s = xcalloc(1, sizeof *s);
+        s->dir = xstrdup(dir);
+        s->cache = true;
+        pthread_mutex_init(&s->pool_lock, NULL);
+        _cleanup_free_ char *path = xasprintf("%s/format", dir);
+        _cleanup_free_ char *content = NULL;
+        s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        r = s->dirfd < 0 ? negative_errno() : file_read(path, &content, NULL);
+        if (r == -ENOENT)
+                r = 0;
+        bool old = content && streq(content, STORE_FORMAT);
+        if (r >= 0 && content && !old && !streq(content, CACHE_FORMAT))
+                r = -EPROTONOSUPPORT;
+        if (r >= 0)
+                r = store_layout_create(s);
+        if (r >= 0)
+                r = nest_seg_open(s->dirfd, seg_max, &s->seg);
+        uint64_t imported = 0;
+        if (r >= 0 && old)
+                r = cache_import_files(s, &imported);
+        if (r >= 0 && (!content || old))
+                r = file_write_atomic(path, CACHE_FORMAT, strlen(CACHE_FORMAT));
+        if (r < 0) {
+                nest_store_free(s);
+                return r;
+        }
+        if (old)
+                log_info("chunk cache %s: %llu chunks moved from chunk files into segment files", dir,
+                         (unsigned long long)imported);
+        *ret = s;
+        return 0;
+}
+
 nest_store_t *nest_store_free(nest_store_t *s) {
         if (!s)
                 return NULL;
@@ -408,6 +495,7 @@ nest_store_t *nest_store_free(nest_store_t *s) {
         for (size_t i = 0; i < s->n_dctx; i++)
                 ZSTD_freeDCtx(s->dctx[i]);
         pthread_mutex_destroy(&s->pool_lock);
+        nest_seg_free(s->seg);
         if (s->dirfd >= 0)
                 close(s->dirfd);
         free(s->dir);
@@ -427,6 +515,12 @@ int store_chunk_name_parse(unsigned shard, const char *name, nest_chunk_id_t *re
 
 int nest_store_stats(nest_store_t *s, nest_store_stats_t *ret) {
         nest_store_stats_t st = { 0 };
+        if (s->seg) {
+                nest_seg_stats_t gs;
+                nest_seg_stats(s->seg, &gs);
+                *ret = (nest_store_stats_t){ .chunks = gs.chunks, .stored_bytes = gs.bytes };
+                return 0;
+        }
         for (unsigned i = 0; i < 256; i++) {
                 char rel[16];
                 store_shard_relpath(i, rel);

@@ -1,7 +1,9 @@
 /* The content-addressed chunk store: the Nest's storage on the Oracle and every node's local
- * chunk cache. A chunk lives in DIR/chunks/ab/cdef... named by the SHA-256 of its uncompressed
- * bytes, zstd-compressed when that helps, and is verified on every read; a chunk that fails
- * verification is moved to DIR/quarantine/ and never returned.
+ * chunk cache. In the Nest a chunk lives in DIR/chunks/ab/cdef... named by the SHA-256 of its
+ * uncompressed bytes, zstd-compressed when that helps, and is verified on every read; a chunk
+ * that fails verification is moved to DIR/quarantine/ and never returned. A node's cache
+ * (nest_cache_open) appends the same encoded chunks to segment files instead (segment.h): a
+ * chunk that fails there is marked dead.
  *
  * Reads go through the store (nest_store_t, thread-safe). Writes go through a write session
  * (nest_txn_t): a session holds the store's lock shared, so garbage collection (gc.h) can never
@@ -35,6 +37,13 @@ const char *nest_store_dir(const nest_store_t *s);
  * because every read verifies: a torn chunk is quarantined and fetched again from the Nest.
  * Never for the Nest itself. */
 void nest_store_set_cache(nest_store_t *s, bool cache);
+/* Opens (creating) a node's chunk cache in dir: a cache store (as nest_store_set_cache) whose
+ * chunks are appended to segment files (segment.h) instead of one file per chunk; manifests as
+ * in any store. seg_max: the segment size cap (0: NEST_SEG_MAX_DEFAULT). A per-file cache found
+ * in dir (the store format before segments) is imported at the first open: every chunk that
+ * verifies is appended, its file removed (what fails is dropped: the Nest has it). One process
+ * at a time (-EBUSY); -EPROTONOSUPPORT for a directory of another format. */
+int nest_cache_open(const char *dir, uint64_t seg_max, nest_store_t **ret);
 bool nest_store_is_cache(const nest_store_t *s);
 
 /* Whether the chunk file exists (no verification). Advisory: inside a write session use
@@ -62,7 +71,7 @@ int nest_store_stats(nest_store_t *s, nest_store_stats_t *ret);
 
 typedef struct nest_store_counters {
         uint64_t syncs;       /* fsync + syncfs calls made by this store object */
-        uint64_t quarantined; /* chunk files moved aside */
+        uint64_t quarantined; /* chunk files moved aside (in a segment cache: records marked dead) */
 } nest_store_counters_t;
 
 void nest_store_counters(nest_store_t *s, nest_store_counters_t *ret);

@@ -168,10 +168,42 @@ static int sweep_tmp(nest_store_t *s, const struct timespec *cutoff, bool dry_ru
         return 0;
 }
 
+static bool keep_live(void *userdata, const nest_chunk_id_t *id) { return nest_idset_contains(userdata, id); }
+
+int nest_cache_evict(nest_store_t *s, uint64_t target, int64_t lock_wait_ms, nest_seg_evict_stats_t *ret_stats) {
+        if (!s->seg)
+                return -EINVAL;
+        _cleanup_close_ int turnstile = -1, lock = -1;
+        int r = store_flock(s, STORE_GC_TURNSTILE, LOCK_EX, &turnstile);
+        if (r < 0)
+                return r;
+        r = flock_ex_wait(s, STORE_LOCK, lock_wait_ms, &lock);
+        if (r < 0)
+                return r;
+        closep(&turnstile);
+        turnstile = -1;
+        nest_gc_stats_t st = { 0 };
+        _cleanup_(nest_idset_freep) nest_idset_t *live = nest_idset_new();
+        r = mark(s, live, &st);
+        if (r < 0)
+                return r;
+        return nest_seg_evict(s->seg, target, keep_live, live, ret_stats);
+}
+
 int nest_gc(nest_store_t *s, const nest_gc_options_t *opts, nest_gc_stats_t *ret_stats) {
         nest_gc_options_t o = opts ? *opts : NEST_GC_OPTIONS_DEFAULT;
         if (o.grace_s < 0)
                 return -EINVAL;
+        if (s->seg) {
+                if (o.dry_run || o.after_mark)
+                        return -EOPNOTSUPP;
+                nest_seg_evict_stats_t es = { 0 };
+                int r = nest_cache_evict(s, 0, o.lock_wait_ms, &es);
+                if (r >= 0 && ret_stats)
+                        *ret_stats = (nest_gc_stats_t){ .chunks_removed = es.chunks_removed,
+                                                        .bytes_removed = es.bytes_removed };
+                return r;
+        }
         nest_gc_stats_t st = { 0 };
         _cleanup_close_ int gc_lock = -1, turnstile = -1, lock = -1;
         int r = store_flock(s, STORE_GC_LOCK, LOCK_EX | LOCK_NB, &gc_lock);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "nest/chunk-store.h"
+#include "nest/segment.h"
 
 typedef struct nest_gc_options {
         /* Unreferenced chunks modified less than grace_s seconds before the GC began are kept:
@@ -40,3 +41,11 @@ typedef struct nest_gc_stats {
  * unknown and nothing was removed. -ESTALE: the wall clock stepped back during the sweep, which
  * stopped (what it had removed was garbage). May block for the mark; does not block readers. */
 int nest_gc(nest_store_t *s, const nest_gc_options_t *opts, nest_gc_stats_t *ret_stats);
+
+/* Eviction in a segment cache (nest_cache_open): with the store lock held exclusively (no write
+ * session is open, new ones wait), reads every manifest and drops least recently used segments
+ * until the segments hold at most target bytes, copying forward first every chunk a manifest
+ * names: a kept manifest's chunks stay present. -EINVAL for a store without segments; -EBUSY
+ * when sessions did not end within lock_wait_ms; -EBADMSG when a manifest cannot be read
+ * (nothing is removed). nest_gc on a segment cache is this with target 0. */
+int nest_cache_evict(nest_store_t *s, uint64_t target, int64_t lock_wait_ms, nest_seg_evict_stats_t *ret_stats);

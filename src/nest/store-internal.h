@@ -13,6 +13,7 @@
  *   gc.turnstile       GC holds it LOCK_EX while it waits for `lock`, so a stream of new
  *                      sessions cannot starve it; sessions pass it (LOCK_SH) before `lock`
  *   gc.stamp           GC touches it to read "now" from the filesystem's own clock
+ *   segments/          a node's cache only (CACHE_FORMAT): the chunks, in segment files
  * Chunk file: 8-byte header "VXC", encoding (0 raw, 1 zstd), uncompressed length (u32 LE), then
  * the payload. */
 #pragma once
@@ -22,9 +23,12 @@
 #include <zstd.h>
 
 #include "nest/chunk-store.h"
+#include "nest/segment.h"
 #include "nest/txn.h"
 
 #define STORE_FORMAT "vmatrix-nest 1\n"
+/* A node's cache (nest_cache_open): chunks in segments/ (segment.h), chunks/ unused */
+#define CACHE_FORMAT "vmatrix-nest-cache 2\n"
 #define STORE_LOCK "lock"
 #define STORE_GC_LOCK "gc.lock"
 #define STORE_GC_TURNSTILE "gc.turnstile"
@@ -53,6 +57,7 @@ struct nest_store {
         atomic_uint_fast64_t syncs;
         atomic_uint_fast64_t quarantined;
         bool cache; /* no fsync/syncfs: see nest_store_set_cache */
+        nest_seg_t *seg; /* a segment cache (nest_cache_open): chunks live there, not in chunks/ */
 };
 
 /* A chunk file name inside shard dir `shard`: 62 lowercase hex digits -> its id. */

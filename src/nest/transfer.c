@@ -101,7 +101,59 @@ typedef struct job {
         void *userdata;
         int error;
         char *msg;
+        /* pull into a file (nest_pull_into): each chunk is also written at its offsets in fd */
+        int fd;
+        const struct place *places; /* sorted by id: a chunk's offsets are consecutive */
+        size_t n_places;
+        size_t *first;              /* pending[i]'s first place */
+        size_t *refetch;            /* local chunks that failed to read: pending indexes */
+        size_t n_refetch;
+        uint64_t max_bps;           /* pull: bytes per second over all streams, 0 unbounded */
+        unsigned n_streams;         /* set by run_streams */
 } job_t;
+
+/* Holds a stream back so that its share of max_bps is not passed: wire bytes fetched since
+ * start_ms. */
+static void pace(const job_t *j, uint64_t wire, int64_t start_ms) {
+        if (j->max_bps == 0)
+                return;
+        uint64_t share = MAX(j->max_bps / MAX(j->n_streams, 1u), (uint64_t)1);
+        int64_t due = start_ms + (int64_t)(wire * 1000 / share);
+        int64_t now = time_now_ms();
+        if (due > now)
+                time_sleep_ms(due - now);
+}
+
+/* Where a data chunk of the file goes. */
+typedef struct place {
+        nest_chunk_id_t id;
+        uint64_t off;
+        uint32_t len;
+} place_t;
+
+static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off) {
+        for (size_t done = 0; done < len;) {
+                ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                done += (size_t)n;
+        }
+        return 0;
+}
+
+/* Writes a chunk's content at every offset the file has it. */
+static int places_write(const job_t *j, size_t first, const void *data, size_t len) {
+        for (size_t p = first; p < j->n_places && nest_chunk_id_equal(&j->places[p].id, &j->places[first].id); p++) {
+                if (j->places[p].len != len)
+                        return -EBADMSG; /* the manifest says another length: it lies */
+                int r = pwrite_full(j->fd, data, len, j->places[p].off);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
 
 static bool job_take(job_t *j, size_t *ret_start, size_t *ret_n) {
         pthread_mutex_lock(&j->lock);
@@ -149,7 +201,12 @@ static void *pull_stream(void *arg) {
                 return NULL;
         }
         size_t start, n;
-        while (job_take(j, &start, &n)) {
+        _cleanup_free_ uint8_t *scratch = j->fd >= 0 ? malloc(NEST_STORE_CHUNK_MAX) : NULL;
+        if (j->fd >= 0 && !scratch)
+                r = -ENOMEM;
+        int64_t started_ms = time_now_ms();
+        uint64_t fetched = 0;
+        while (r >= 0 && job_take(j, &start, &n)) {
                 json_t *ids = json_array();
                 for (size_t i = 0; i < n; i++) {
                         char hex[65];
@@ -188,12 +245,23 @@ static void *pull_stream(void *arg) {
                                 r = -EPROTO;
                                 break;
                         }
-                        r = nest_chunk_put_encoded(t, &want->id, resp.body + off, len, NULL);
+                        if (j->fd >= 0) { /* decoded and hashed once, written where it goes */
+                                size_t dlen = 0;
+                                r = nest_chunk_put_encoded_into(t, &want->id, resp.body + off, len, scratch,
+                                                                NEST_STORE_CHUNK_MAX, &dlen);
+                                if (r >= 0)
+                                        r = places_write(j, j->first[start + i], scratch, dlen);
+                                if (r < 0 && r != -EBADMSG)
+                                        r = -EIO;
+                        } else {
+                                r = nest_chunk_put_encoded(t, &want->id, resp.body + off, len, NULL);
+                        }
                         off += len;
                         logical += want->len;
                 }
                 size_t wire = resp.body_len;
                 http_response_clear(&resp);
+                fetched += wire;
                 if (r < 0) {
                         char hex[65];
                         nest_chunk_id_to_hex(&j->pending[start].id, hex);
@@ -201,11 +269,13 @@ static void *pull_stream(void *arg) {
                                  xasprintf("%s sent %s (batch from chunk %.12s): nothing of it was used", j->base,
                                            r == -ENOENT ? "word that it lacks a chunk"
                                            : r == -EBADMSG ? "a chunk that does not match its id"
+                                           : r == -EIO     ? "chunks that could not be written to the file"
                                                            : "malformed chunk frames",
                                            hex));
                         break;
                 }
                 job_advance(j, logical, wire, n);
+                pace(j, fetched, started_ms);
         }
         if (r >= 0 && j->error == 0) {
                 r = nest_txn_commit(t);
@@ -272,7 +342,10 @@ static int run_streams(job_t *j, unsigned streams, void *(*fn)(void *)) {
         streams = MAX(1u, MIN(streams, (unsigned)TRANSFER_STREAMS_MAX));
         pthread_t t[TRANSFER_STREAMS_MAX];
         unsigned started = 0;
+        j->n_streams = 0;
         for (unsigned i = 0; i < streams && i * NEST_HTTP_BATCH < j->n_pending; i++)
+                j->n_streams++;
+        for (unsigned i = 0; i < j->n_streams; i++)
                 if (pthread_create(&t[started], NULL, fn, j) == 0)
                         started++;
         if (started == 0 && j->n_pending > 0)
@@ -284,6 +357,12 @@ static int run_streams(job_t *j, unsigned streams, void *(*fn)(void *)) {
 
 int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n, unsigned streams,
               nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg) {
+        return nest_pull_paced(local, base_url, files, n, streams, 0, progress, userdata, ret_stats, ret_msg);
+}
+
+int nest_pull_paced(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n,
+                    unsigned streams, uint64_t max_bps, nest_progress_fn progress, void *userdata,
+                    nest_transfer_stats_t *ret_stats, char **ret_msg) {
         nest_transfer_stats_t st = { 0 };
         nest_chunk_ref_t *all = NULL;
         size_t n_all = 0;
@@ -296,7 +375,8 @@ int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *
                 *ret_msg = xasprintf("local chunk store: %s", strerror(-r));
                 return r;
         }
-        job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata };
+        job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata,
+                    .fd = -1, .max_bps = max_bps };
         pthread_mutex_init(&j.lock, NULL);
         j.pending = xcalloc(n_all ? n_all : 1, sizeof *j.pending);
         for (size_t i = 0; i < n_all; i++)
@@ -335,7 +415,8 @@ int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *
         nest_chunk_ref_t *all = NULL;
         size_t n_all = 0;
         distinct_chunks(files, n, &all, &n_all, &st);
-        job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata };
+        job_t j = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata,
+                    .fd = -1 };
         pthread_mutex_init(&j.lock, NULL);
         j.pending = xcalloc(n_all ? n_all : 1, sizeof *j.pending);
         _cleanup_free_ char *missing_url = xasprintf("%s/v1/chunks/missing", base_url);
@@ -400,6 +481,141 @@ int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *
                 return r;
         }
         free(j.msg);
+        if (ret_stats)
+                *ret_stats = st;
+        return 0;
+}
+
+/* One stream of the local part of a pull into a file: chunks the cache has are read (verified)
+ * and written at their offsets; one that fails to read goes on the refetch list. */
+static void *local_stream(void *arg) {
+        job_t *j = arg;
+        _cleanup_free_ uint8_t *buf = malloc(NEST_STORE_CHUNK_MAX);
+        if (!buf) {
+                job_fail(j, -ENOMEM, xasprintf("out of memory"));
+                return NULL;
+        }
+        size_t start, n;
+        while (job_take(j, &start, &n)) {
+                uint64_t logical = 0;
+                for (size_t i = start; i < start + n; i++) {
+                        size_t len = 0;
+                        int r = nest_chunk_read(j->local, &j->pending[i].id, buf, NEST_STORE_CHUNK_MAX, &len);
+                        if (r == -EBADMSG || r == -ENOENT) { /* corrupt (now dead): fetched again */
+                                pthread_mutex_lock(&j->lock);
+                                j->refetch[j->n_refetch++] = i;
+                                pthread_mutex_unlock(&j->lock);
+                                continue;
+                        }
+                        if (r >= 0)
+                                r = places_write(j, j->first[i], buf, len);
+                        if (r < 0) {
+                                job_fail(j, r, xasprintf("rebuilding the file from the cache: %s", strerror(-r)));
+                                return NULL;
+                        }
+                        logical += len;
+                }
+                job_advance(j, logical, 0, 0);
+        }
+        return NULL;
+}
+
+static int place_cmp(const void *a, const void *b) {
+        const place_t *x = a, *y = b;
+        int c = memcmp(x->id.bytes, y->id.bytes, NEST_CHUNK_ID_SIZE);
+        return c ? c : x->off < y->off ? -1 : x->off > y->off;
+}
+
+int nest_pull_into(nest_store_t *local, const char *base_url, const nest_file_ref_t *file, int fd, unsigned streams,
+                   uint64_t max_bps, nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats,
+                   char **ret_msg) {
+        const nest_manifest_t *m = file->manifest;
+        nest_transfer_stats_t st = { .bytes_total = m->size };
+        /* every data chunk's offsets, grouped by id */
+        size_t np = 0;
+        place_t *places = xcalloc(m->n_refs ? m->n_refs : 1, sizeof *places);
+        uint64_t off = 0;
+        for (size_t i = 0; i < m->n_refs; off += m->refs[i].len, i++)
+                if (!m->refs[i].zero) {
+                        places[np++] = (place_t){ .id = m->refs[i].id, .off = off, .len = (uint32_t)m->refs[i].len };
+                        st.chunks_total++;
+                }
+        if (np > 0)
+                qsort(places, np, sizeof *places, place_cmp);
+        /* holes for the zero chunks; everything else is written over */
+        int r = ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)m->size) < 0 ? negative_errno() : 0;
+        nest_txn_t *t = NULL;
+        if (r >= 0)
+                r = nest_txn_begin(local, 0, &t);
+        if (r < 0) {
+                free(places);
+                *ret_msg = xasprintf("pull into a file: %s", strerror(-r));
+                return r;
+        }
+        job_t remote = { .local = local, .base = base_url, .stats = &st, .progress = progress, .userdata = userdata,
+                         .fd = fd, .places = places, .n_places = np, .max_bps = max_bps };
+        job_t here = { .local = local, .base = base_url, .stats = &st, .fd = fd, .places = places, .n_places = np };
+        pthread_mutex_init(&remote.lock, NULL);
+        pthread_mutex_init(&here.lock, NULL);
+        remote.pending = xcalloc(np ? np : 1, sizeof *remote.pending);
+        remote.first = xcalloc(np ? np : 1, sizeof *remote.first);
+        here.pending = xcalloc(np ? np : 1, sizeof *here.pending);
+        here.first = xcalloc(np ? np : 1, sizeof *here.first);
+        here.refetch = xcalloc(np ? np : 1, sizeof *here.refetch);
+        for (size_t p = 0; p < np && r >= 0; p++) {
+                if (p > 0 && nest_chunk_id_equal(&places[p].id, &places[p - 1].id))
+                        continue;
+                nest_chunk_ref_t ref = { .id = places[p].id, .len = places[p].len };
+                int k = nest_chunk_pin(t, &ref.id);
+                if (k < 0) {
+                        r = k;
+                        break;
+                }
+                job_t *j = k > 0 ? &here : &remote;
+                j->first[j->n_pending] = p;
+                j->pending[j->n_pending++] = ref;
+                j->total_bytes += ref.len;
+        }
+        remote.total_bytes += here.total_bytes; /* progress: the whole file */
+        if (r >= 0)
+                r = run_streams(&here, streams, local_stream);
+        if (r >= 0 && here.n_refetch > 0) {
+                log_warn("%s/%lld/%s: %zu cached chunks were corrupt; fetching them again from %s", file->vm,
+                         (long long)file->version, file->file, here.n_refetch, base_url);
+                for (size_t i = 0; i < here.n_refetch; i++) {
+                        remote.first[remote.n_pending] = here.first[here.refetch[i]];
+                        remote.pending[remote.n_pending++] = here.pending[here.refetch[i]];
+                }
+        }
+        if (r >= 0)
+                r = run_streams(&remote, streams, pull_stream);
+        if (r >= 0) {
+                r = nest_manifest_put(t, file->vm, file->version, file->file, m);
+                if (r == -EEXIST)
+                        r = 0;
+                if (r < 0)
+                        remote.msg = xasprintf("storing manifest %s/%lld/%s: %s", file->vm, (long long)file->version,
+                                               file->file, strerror(-r));
+        }
+        if (r >= 0)
+                r = nest_txn_commit(t);
+        nest_txn_free(t);
+        char *msg = remote.msg ? remote.msg : here.msg;
+        if (remote.msg && here.msg)
+                free(here.msg);
+        free(remote.pending);
+        free(remote.first);
+        free(here.pending);
+        free(here.first);
+        free(here.refetch);
+        free(places);
+        pthread_mutex_destroy(&remote.lock);
+        pthread_mutex_destroy(&here.lock);
+        if (r < 0) {
+                *ret_msg = msg ? msg : xasprintf("pull from %s into a file failed: %s", base_url, strerror(-r));
+                return r;
+        }
+        free(msg);
         if (ret_stats)
                 *ret_stats = st;
         return 0;

@@ -39,6 +39,22 @@ int nest_remote_manifest_get(const char *base_url, const char *vm, int64_t versi
 int nest_pull(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n, unsigned streams,
               nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg);
 
+/* As nest_pull, fetching at most max_bps bytes per second over all streams (0: unbounded). */
+int nest_pull_paced(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n,
+                    unsigned streams, uint64_t max_bps, nest_progress_fn progress, void *userdata,
+                    nest_transfer_stats_t *ret_stats, char **ret_msg);
+
+/* Builds file's content in fd (a regular file, cut to the file's size; zero chunks stay holes) in
+ * one pass: every chunk the cache lacks is fetched from base_url, verified, appended to the cache
+ * and written at each offset where the file has it; every chunk the cache has is read (verified)
+ * and written the same way. A cached chunk that fails verification is fetched again. No chunk
+ * is decoded or hashed twice, no file is made per chunk. Then records the manifest in local.
+ * max_bps (0: unbounded) bounds the rate of what is fetched, over all streams together.
+ * Errors as nest_pull; on error fd holds a partial file. */
+int nest_pull_into(nest_store_t *local, const char *base_url, const nest_file_ref_t *file, int fd, unsigned streams,
+                   uint64_t max_bps, nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats,
+                   char **ret_msg);
+
 /* Sends to base_url every chunk of files[] the peer lacks, then the manifests. */
 int nest_push(nest_store_t *local, const char *base_url, const nest_file_ref_t *files, size_t n, unsigned streams,
               nest_progress_fn progress, void *userdata, nest_transfer_stats_t *ret_stats, char **ret_msg);

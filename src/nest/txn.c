@@ -107,6 +107,8 @@ nest_txn_t *nest_txn_free(nest_txn_t *t) {
 
 /* 1 when the chunk is present (and, during a GC sweep, touched so the sweep keeps it), 0 not. */
 static int chunk_present(nest_txn_t *t, const nest_chunk_id_t *id) {
+        if (t->s->seg) /* eviction holds the store lock exclusively: no touch needed */
+                return nest_seg_has(t->s->seg, id) ? 1 : 0;
         if (t->pending && nest_idset_contains(t->pending, id))
                 return 1;
         char rel[CHUNK_RELPATH_SIZE];
@@ -240,6 +242,10 @@ int nest_txn_commit(nest_txn_t *t) {
 
 /* Stores an encoded chunk already verified to be id. */
 static int chunk_store(nest_txn_t *t, const nest_chunk_id_t *id, const void *enc, size_t enc_len) {
+        if (t->s->seg) { /* appended and indexed: acknowledged at return, batch or not */
+                int r = nest_seg_append(t->s->seg, id, enc, enc_len);
+                return r < 0 ? r : 0;
+        }
         char hex[NEST_CHUNK_ID_HEX_SIZE];
         nest_chunk_id_to_hex(id, hex);
         _cleanup_free_ char *tmp = NULL;
@@ -353,6 +359,22 @@ int nest_chunk_put_encoded(nest_txn_t *t, const nest_chunk_id_t *id, const void 
         if (r < 0)
                 return r == -ENOBUFS ? -EBADMSG : r;
         return put_encoded_verified(t, id, enc, enc_len, ret_stored);
+}
+
+int nest_chunk_put_encoded_into(nest_txn_t *t, const nest_chunk_id_t *id, const void *enc, size_t enc_len, void *out,
+                                size_t out_size, size_t *ret_len) {
+        if (t->ended)
+                return -EINVAL;
+        if (!enc || enc_len > CHUNK_FILE_MAX)
+                return -EBADMSG;
+        size_t len = 0;
+        int r = store_chunk_decode(t->s, id, enc, enc_len, out, out_size, &len);
+        if (r < 0)
+                return r == -ENOBUFS ? -EBADMSG : r;
+        r = put_encoded_verified(t, id, enc, enc_len, NULL);
+        if (r >= 0)
+                *ret_len = len;
+        return r;
 }
 
 /* mkdir of every missing parent of rel (relative to the store). */

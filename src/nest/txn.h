@@ -41,6 +41,11 @@ int nest_chunk_put_expect(nest_txn_t *t, const nest_chunk_id_t *id, const void *
  * against id (-EBADMSG when it does not decode to content with that hash). */
 int nest_chunk_put_encoded(nest_txn_t *t, const nest_chunk_id_t *id, const void *enc, size_t enc_len,
                            size_t *ret_stored);
+/* As nest_chunk_put_encoded, and gives the decoded content too: out (out_size bytes, at least
+ * the chunk's length, else -EBADMSG) and *ret_len, so the caller uses the chunk without decoding
+ * it a second time. 1 stored, 0 was present. */
+int nest_chunk_put_encoded_into(nest_txn_t *t, const nest_chunk_id_t *id, const void *enc, size_t enc_len, void *out,
+                                size_t out_size, size_t *ret_len);
 /* Whether the chunk is present (or put earlier in this batch): 1 yes, 0 no. A "yes" is a promise:
  * GC keeps the chunk at least until this session ends. */
 int nest_chunk_pin(nest_txn_t *t, const nest_chunk_id_t *id);

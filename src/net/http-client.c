@@ -117,10 +117,7 @@ static int perform(CURL *c, bool owned, struct curl_slist *headers, http_call_st
         CURLcode cc = curl_easy_perform(c);
         long status = 0;
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (owned)
-                curl_easy_cleanup(c);
-        else
-                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        http_call_curl_done(c, owned, cc != CURLE_OK);
         curl_slist_free_all(headers);
         http_call_state_clear(cs);
         /* the peer did the request, its answer is lost: a connection reset after the request */
@@ -147,8 +144,7 @@ static int request(const http_call_t *call, const char *method, const char *url,
                 return -ENOMEM;
         http_call_state_t cs;
         if (http_call_setup(c, call, url, &cs) < 0) {
-                if (owned)
-                        curl_easy_cleanup(c);
+                http_call_curl_done(c, owned, true);
                 return -EINVAL;
         }
         buffer_t buf = { 0 };
@@ -205,8 +201,7 @@ int http_call_download(const http_call_t *call, const char *url, const char *pat
         }
         http_call_state_t cs;
         if (http_call_setup(c, call, url, &cs) < 0) {
-                if (owned)
-                        curl_easy_cleanup(c);
+                http_call_curl_done(c, owned, true);
                 fclose(f);
                 unlink(part);
                 return -EINVAL;
@@ -228,10 +223,7 @@ int http_call_download(const http_call_t *call, const char *url, const char *pat
                 curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
         }
         CURLcode cc = curl_easy_perform(c);
-        if (owned)
-                curl_easy_cleanup(c);
-        else
-                curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        http_call_curl_done(c, owned, cc != CURLE_OK);
         curl_slist_free_all(headers);
         http_call_state_clear(&cs);
         if (cc == CURLE_OK && fault_hit("http-reply"))
@@ -282,8 +274,7 @@ int http_call_upload(const http_call_t *call, const char *url, const char *path,
                 return -ENOMEM;
         http_call_state_t cs;
         if (http_call_setup(c, call, url, &cs) < 0) {
-                if (owned)
-                        curl_easy_cleanup(c);
+                http_call_curl_done(c, owned, true);
                 return -EINVAL;
         }
         buffer_t buf = { 0 };

@@ -8,7 +8,9 @@
  * address is only where to connect (CURLOPT_CONNECT_TO). TLS sessions are shared between the
  * calls of one http_tls_t, so a new connection resumes instead of doing a full handshake, and a
  * caller that calls one peer again and again (the heartbeat) keeps an http_handle_t, whose
- * connection stays open between calls.
+ * connection stays open between calls. A call with the default identity and no handle of its
+ * own uses its thread's keep-alive handle (http-tls.c), so each thread holds one connection per
+ * peer it calls.
  *
  * A daemon has one identity: it sets it once at its start (http_client_tls_default) and every
  * https:// call that names none uses it, so the layers that call peers (chunk transfers,

@@ -1,5 +1,5 @@
 /* The TLS side of the HTTP client (http-tls.h): identities (CA, client certificate), the shared TLS session
- * cache, keep-alive handles, and the peer-name mapping that makes libcurl check the name we
+ * cache, keep-alive handles (the caller's, or else each thread's own), and the peer-name mapping that makes libcurl check the name we
  * expect instead of the URL's address. */
 #include <curl/curl.h>
 #include <pthread.h>
@@ -88,6 +88,56 @@ http_handle_t *http_handle_free(http_handle_t *h) {
         return NULL;
 }
 
+/* Each thread's keep-alive handle for calls with the default identity (http_call_curl): made on
+ * first use, cleaned up when the thread exits. Not a curl share of connections: libcurl does not
+ * support one connection cache used by concurrent threads. */
+typedef struct thread_handle {
+        CURL *curl;
+        bool busy; /* a call on it is running (a progress callback may make another call) */
+        struct thread_handle *prev, *next;
+} thread_handle_t;
+
+static pthread_key_t thread_key;
+static pthread_once_t thread_key_once = PTHREAD_ONCE_INIT;
+/* Every live thread's handle, so that one is never lost to a leak checker while its thread runs
+ * (the main thread's is never destroyed: its destructor does not run at exit). */
+static pthread_mutex_t thread_handles_lock = PTHREAD_MUTEX_INITIALIZER;
+static thread_handle_t *thread_handles;
+
+static void thread_handle_free(void *p) {
+        thread_handle_t *h = p;
+        if (!h)
+                return;
+        pthread_mutex_lock(&thread_handles_lock);
+        if (h->prev)
+                h->prev->next = h->next;
+        else
+                thread_handles = h->next;
+        if (h->next)
+                h->next->prev = h->prev;
+        pthread_mutex_unlock(&thread_handles_lock);
+        curl_easy_cleanup(h->curl);
+        free(h);
+}
+
+/* At exit, the exiting thread's handle (its destructor does not run then); the other threads'
+ * may still be in use. */
+static void thread_handle_at_exit(void) {
+        thread_handle_t *h = pthread_getspecific(thread_key);
+        if (h && !h->busy) {
+                pthread_setspecific(thread_key, NULL);
+                thread_handle_free(h);
+        }
+}
+
+static void thread_key_make(void) {
+        if (pthread_key_create(&thread_key, thread_handle_free) != 0 || atexit(thread_handle_at_exit) != 0)
+                abort();
+}
+
+/* A connection idle for longer than this is not reused: the servers close theirs after 120 s. */
+#define HTTP_KEEPALIVE_MAX_AGE_S 60L
+
 CURL *http_call_curl(const http_call_t *call, bool *ret_owned) {
         if (call && call->handle) {
                 /* options go, the connection and the session stay */
@@ -95,8 +145,58 @@ CURL *http_call_curl(const http_call_t *call, bool *ret_owned) {
                 *ret_owned = false;
                 return call->handle->curl;
         }
+        /* the default identity (no identity of its own, the server verified): this thread's
+         * handle, so one thread calling one peer again and again holds one connection */
+        if (!call || (!call->tls && !call->unverified)) {
+                pthread_once(&thread_key_once, thread_key_make);
+                thread_handle_t *h = pthread_getspecific(thread_key);
+                if (!h) {
+                        h = xcalloc(1, sizeof *h);
+                        h->curl = curl_easy_init();
+                        if (!h->curl || pthread_setspecific(thread_key, h) != 0)
+                                abort();
+                        pthread_mutex_lock(&thread_handles_lock);
+                        h->next = thread_handles;
+                        if (h->next)
+                                h->next->prev = h;
+                        thread_handles = h;
+                        pthread_mutex_unlock(&thread_handles_lock);
+                }
+                if (!h->busy) {
+                        h->busy = true;
+                        curl_easy_reset(h->curl);
+                        curl_easy_setopt(h->curl, CURLOPT_MAXAGE_CONN, HTTP_KEEPALIVE_MAX_AGE_S);
+                        *ret_owned = false;
+                        return h->curl;
+                }
+        }
         *ret_owned = true;
         return curl_easy_init();
+}
+
+bool http_call_curl_is_thread(CURL *c) {
+        pthread_once(&thread_key_once, thread_key_make);
+        thread_handle_t *h = pthread_getspecific(thread_key);
+        return h && h->curl == c;
+}
+
+void http_call_curl_done(CURL *c, bool owned, bool failed) {
+        if (owned) {
+                curl_easy_cleanup(c);
+                return;
+        }
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+        pthread_once(&thread_key_once, thread_key_make);
+        thread_handle_t *h = pthread_getspecific(thread_key);
+        if (!h || h->curl != c)
+                return;
+        h->busy = false;
+        /* after a transport failure the thread starts afresh: nothing of a broken connection
+         * is kept (and libcurl 7.88 loses memory when a handle is reused after a refused connect) */
+        if (failed) {
+                pthread_setspecific(thread_key, NULL);
+                thread_handle_free(h);
+        }
 }
 
 /* "https://[NAME@]HOST[:PORT]/rest" -> NAME (malloc'd, NULL when none), HOST, PORT and the rest;
@@ -173,7 +273,10 @@ int http_call_setup(CURL *c, const http_call_t *call, const char *url, http_call
                 return 0;
         if (!https)
                 return 0;
-        curl_easy_setopt(c, CURLOPT_SHARE, t->share);
+        /* a thread's handle keeps its own sessions along with its connections (libcurl 7.88
+         * loses memory when a handle reused across calls is attached to a share) */
+        if (!http_call_curl_is_thread(c))
+                curl_easy_setopt(c, CURLOPT_SHARE, t->share);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
         curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);

@@ -6,6 +6,7 @@
 #include "base/util.h"
 #include "nest/nest-http.h"
 #include "net/stream.h"
+#include "node/node-prestage.h"
 #include "node/node-delete.h"
 #include "node/node-internal.h"
 #include "node/node-launch.h"
@@ -192,6 +193,27 @@ static void h_balloon(const http_request_t *q, http_reply_t *r) {
         run_command(q, r, NODE_CMD_BALLOON, node_balloon_command);
 }
 
+static void h_prestage(const http_request_t *req, http_reply_t *reply) {
+        node_t *n = req->userdata;
+        if (!check_name(req, reply))
+                return;
+        if (!req->body) {
+                http_reply_error(reply, 400, "invalid", "prestage needs a JSON body");
+                return;
+        }
+        _cleanup_free_ char *msg = NULL;
+        json_t *result = NULL;
+        node_prestage_t p;
+        int r = node_prestage_parse(req->body, req->params[0], n->oracle, &p, &msg);
+        if (r >= 0)
+                r = node_prestage(n, req->params[0], &p, &result, &msg);
+        if (r < 0) {
+                http_reply_errno(reply, r, "%s", msg ? msg : strerror(-r));
+                return;
+        }
+        http_reply_json(reply, 200, result);
+}
+
 /* QUERY of the migration protocol: the methods this node can receive with. */
 static void h_methods(const http_request_t *req, http_reply_t *reply) {
         http_reply_json(reply, 200, node_proto_methods());
@@ -244,6 +266,7 @@ const http_route_t node_api_routes[] = {
         { "POST", "/v1/vms/:name/live-finish", h_live_finish, PERM_ORACLE, OWNER_NONE },
         { "POST", "/v1/vms/:name/live-abort", h_live_abort, PERM_ORACLE, OWNER_NONE },
         { "POST", "/v1/vms/:name/balloon", h_balloon, PERM_ORACLE, OWNER_NONE },
+        { "POST", "/v1/vms/:name/prestage", h_prestage, PERM_ORACLE, OWNER_NONE },
         { "GET", "/v1/vms/:name/files/:file", h_file, PERM_NODE, OWNER_NONE },
         { "GET", "/v1/migrate/methods", h_methods, PERM_ORACLE, OWNER_NONE },
         { NULL },

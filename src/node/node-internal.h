@@ -160,12 +160,36 @@ int node_port_pick(const char *host);
 int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
 char *node_cache_image_path(node_t *n, const char *image, const char *file);
 
+/* Same-RM disk reuse (node-save.c): whether DIR/disk.qcow2 is still exactly the disk of the
+ * bundle whose disk manifest has digest, as the last save here left it. Removes the mark either
+ * way (the caller is about to write or replace the disk). _drop: removes it. */
+bool node_disk_mark_take(node_t *n, const char *name, const char *digest);
+void node_disk_mark_drop(node_t *n, const char *name);
+/* When the node lets a VM go (node_registry_forget) right after a save here, its disk is still
+ * that bundle's: kept as DATA/staged/DIGEST.qcow2 (node_disk_staged_path) for the next
+ * activation of the bundle on this RM. DATA/staged is emptied at node start and pruned as a
+ * cache. */
+void node_disk_keep(node_t *n, const char *name);
+char *node_disk_staged_path(node_t *n, const char *digest);
+
 /* node-nest.c: the local chunk cache and transfers with the Nest or another node (base URL).
  * Files are named by {"digest", "size"} (the manifest's digest); acc adds up what moved. */
 int node_nest_open(node_t *n);
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                            const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
                            void *userdata, char **ret_msg);
+/* As node_nest_pull_to_path and node_nest_memory_file, fetching at most max_bps bytes per second
+ * (0: unbounded): pre-staging (node-prestage.c). */
+int node_nest_pull_to_path_paced(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                                 const json_t *info, const char *dest, uint64_t max_bps, nest_transfer_stats_t *acc,
+                                 nest_progress_fn progress, void *userdata, char **ret_msg);
+/* The chunks of (vm, version, file) into the cache (and its manifest), no file: what a restore
+ * streams later comes from here. */
+int node_nest_pull_chunks(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                          const json_t *info, uint64_t max_bps, nest_transfer_stats_t *acc, char **ret_msg);
+int node_nest_memory_file_paced(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                                uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
+                                char **ret_path, char **ret_msg);
 /* The memory file of (vm, version) as a plain file for QEMU to map copy-on-write, shared by
  * every VM that maps it: DATA/memory/DIGEST, read-only, rebuilt once from the chunk cache
  * (zero chunks as holes) and not synced: DATA/memory is emptied when the node starts.

@@ -117,6 +117,16 @@ int node_launch_disk(node_t *n, node_vm_t *vm, node_launch_t *l, const node_cmd_
                      node_progress_t *prog, char **ret_msg) {
         const json_t *disk_info = run ? json_object_get(run->files, BUNDLE_FILE_DISK) : NULL;
         bool disk_image = streq(l->bc.boot, "disk");
+        const char *disk_digest = json_string_value(json_object_get(disk_info, "digest"));
+        if (disk_info && streq(run->source, vm->name) && bundle_sha256_is_valid(disk_digest)) {
+                /* saved here last, untouched since: already this bundle's disk, over our image */
+                _cleanup_free_ char *staged = node_disk_staged_path(n, disk_digest);
+                if (node_disk_mark_take(n, vm->name, disk_digest) || rename(staged, l->disk) >= 0) {
+                        log_info("vm %s: its disk is the one saved here; used as it is", vm->name);
+                        return 0;
+                }
+        }
+        node_disk_mark_drop(n, vm->name);
         if (disk_info && !streq(run->source, vm->name)) {
                 /* a clone: an overlay over its parent's disk */
                 char *base = NULL;
@@ -250,6 +260,19 @@ static node_slot_t *slot_for(node_t *n, const bundle_config_t *bc) {
         return node_slot_take(n, &shape);
 }
 
+/* What each step of a launch took (the run answer's "steps"): the milliseconds since the last
+ * step ended, as step what. */
+typedef struct launch_steps {
+        json_t *json;
+        int64_t last_ms;
+} launch_steps_t;
+
+static void launch_step(launch_steps_t *s, const char *what) {
+        int64_t now = time_now_ms();
+        json_object_set_new(s->json, what, json_integer(now - s->last_ms));
+        s->last_ms = now;
+}
+
 int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t **ret, char **ret_msg) {
         const node_cmd_run_t *run = &cmd->run;
         bool restore = run->mode == NODE_RUN_RESTORE;
@@ -276,6 +299,7 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
         nest_transfer_stats_t moved = { 0 };
         _cleanup_(node_progress_clear) node_progress_t prog = node_progress_for(n, run->op);
         int64_t t0 = time_now_ms();
+        launch_steps_t steps = { .json = json_object(), .last_ms = t0 };
         const json_t *state_info = json_object_get(run->files, BUNDLE_FILE_STATE);
         const json_t *memory_info = json_object_get(run->files, BUNDLE_FILE_MEMORY);
         /* the VM whose snapshot this is: the VM itself, or a clone's parent */
@@ -295,6 +319,7 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
                 }
                 node_vm_memory_base_set(vm, r >= 0 ? base : NULL);
                 free(base);
+                launch_step(&steps, "memory_ms");
         } else {
                 _cleanup_free_ char *mem = node_vm_file(n, name, "memory");
                 unlink(mem); /* a fresh boot gets fresh RAM */
@@ -303,8 +328,10 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
                 r = node_launch_prepare(n, vm, &l, ret_msg);
         if (r >= 0)
                 r = node_cache_image(n, run->image, ret_msg);
+        launch_step(&steps, "image_ms");
         if (r >= 0)
                 r = node_launch_disk(n, vm, &l, run->bundle ? run : NULL, &moved, &prog, ret_msg);
+        launch_step(&steps, "disk_ms");
         crash_point("node-run-before-start");
         if (r >= 0 && slot && launch_take_slot(n, vm, &l, slot, ret_msg) < 0) {
                 /* the slot cannot be the VM's: a QEMU of its own instead */
@@ -318,6 +345,7 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
         }
         if (r >= 0 && !slot)
                 r = node_launch_confine(n, &l, name, ret_msg);
+        launch_step(&steps, "confine_ms");
         int64_t t1 = time_now_ms();
         if (r >= 0 && restore) {
                 bool had_slot = slot != NULL;
@@ -333,25 +361,31 @@ int node_launch_run(node_t *n, const char *name, const node_cmd_t *cmd, json_t *
                         r = restore_streamed(n, vm, &l, NULL, run->source, run->bundle_version, state_info, &moved,
                                              &prog, ret_msg);
                 }
+                launch_step(&steps, "restore_ms");
                 if (r >= 0 && clone && (r = node_clone_identity(vm, ret_msg)) < 0)
                         node_vm_vmm_release(vm, true);
+                if (clone)
+                        launch_step(&steps, "identity_ms");
         } else if (r >= 0) {
                 r = vmm_boot(n->driver, &l.vc, 0, &vm->vmm);
                 if (r < 0)
                         *ret_msg = xasprintf("vm \"%s\": boot failed: %s (see %s/qemu.log)", name, node_vm_strerror(r),
                                              l.run_dir);
+                launch_step(&steps, "boot_ms");
         }
         node_launch_confine_end(n, &l, r >= 0);
         node_launch_clear(&l);
         node_slot_release(slot, false); /* not used: a failure before the restore */
         atomic_fetch_sub(&n->launching, 1);
         if (r < 0) {
+                json_decref(steps.json);
                 node_vm_state_set(vm, "stopped");
                 node_registry_persist(n, vm);
                 return r;
         }
         int64_t t2 = time_now_ms();
         json_t *result = node_proto_run_answer(node_vm_started(n, vm), t1 - t0, t2 - t1, &moved);
+        json_object_set_new(result, "steps", steps.json);
         if ((r = node_command_record(n, vm, cmd, result, ret_msg)) < 0)
                 return r;
         log_info("vm %s v%lld %s: pid %lld at %s (files ready in %lld ms, VMM in %lld ms)", name,
@@ -372,6 +406,7 @@ int node_launch_resume(node_t *n, const char *name, const node_cmd_t *cmd, json_
                 return -EPERM;
         }
         node_command_lease(vm, cmd->version);
+        node_disk_mark_drop(n, name); /* the disk moves on from the saved state */
         node_vm_run_dir_reset(n, vm);
         node_launch_t l = { 0 };
         r = node_launch_prepare(n, vm, &l, ret_msg);

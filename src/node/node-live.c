@@ -35,6 +35,7 @@ int node_live_receive(node_t *n, const char *name, const node_cmd_t *cmd, json_t
         if (r <= 0)
                 return r;
         node_command_lease(vm, version);
+        node_disk_mark_drop(n, name); /* its disk is replaced */
         node_vm_vmm_release(vm, true);
         node_vm_stale_kill(n, name);
         node_vm_run_dir_reset(n, vm);

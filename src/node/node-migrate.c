@@ -96,6 +96,7 @@ int node_migrate_receive(node_t *n, const char *name, const node_cmd_t *cmd, jso
         if (r <= 0)
                 return r;
         node_command_lease(vm, version);
+        node_disk_mark_drop(n, name); /* its disk is replaced */
         node_vm_vmm_release(vm, true);
         int64_t t0 = time_now_ms();
         _cleanup_free_ char *dir = node_vm_dir(n, name);

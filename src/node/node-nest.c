@@ -28,88 +28,94 @@ int node_nest_open(node_t *n) {
         int r = mkdir_p(mem, 0700);
         if (r < 0)
                 return r;
+        /* disks kept from saves here (node_disk_keep): not trusted across a restart */
+        _cleanup_free_ char *staged = xasprintf("%s/staged", n->data);
+        (void)rm_rf(staged);
         _cleanup_free_ char *dir = xasprintf("%s/cache", n->data);
-        r = nest_store_open(dir, &n->cache);
-        if (r >= 0)
-                nest_store_set_cache(n->cache, true); /* the Nest holds the durable copy */
-        return r;
+        /* segment files, unsynced: the Nest holds the durable copy */
+        return nest_cache_open(dir, 0, &n->cache);
 }
 
-/* Fetches the manifest of (vm, version, file) from base, checks its digest against info, and
- * pulls the chunks the cache lacks. *ret is the manifest. */
-static int pull_file(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
-                     const json_t *info, nest_manifest_t **ret, nest_transfer_stats_t *acc, nest_progress_fn progress,
-                     void *userdata, char **ret_msg) {
+/* Builds the file of (vm, version, file) in fd in one pass (nest_pull_into): its manifest is the
+ * cache's when that one has the digest info names, else base's (checked against it); what the
+ * cache lacks comes from base. */
+static int pull_into_fd(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                        const json_t *info, int fd, uint64_t max_bps, nest_transfer_stats_t *acc,
+                        nest_progress_fn progress, void *userdata, char **ret_msg) {
         const char *digest = json_string_value(json_object_get(info, "digest"));
         if (!digest) {
                 *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
                 return -EINVAL;
         }
-        nest_manifest_t *m = NULL;
-        /* the cache may hold it already (a cached hop) */
+        _cleanup_(nest_manifest_freep) nest_manifest_t *m = NULL;
         if (nest_manifest_get(n->cache, vm, version, file, &m) >= 0) {
                 char have[65];
                 nest_manifest_digest(m, have);
-                if (streq(have, digest)) {
-                        *ret = m;
-                        acc->bytes_total += m->size;
-                        return 0;
-                }
-                nest_manifest_free(m);
-                m = NULL;
+                if (!streq(have, digest))
+                        m = nest_manifest_free(m);
         }
-        int r = nest_remote_manifest_get(base, vm, version, file, digest, &m, ret_msg);
+        int r = m ? 0 : nest_remote_manifest_get(base, vm, version, file, digest, &m, ret_msg);
         if (r < 0)
                 return r;
         nest_file_ref_t ref = { vm, version, file, m };
         nest_transfer_stats_t st = { 0 };
-        r = nest_pull(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, progress, userdata, &st, ret_msg);
-        if (r < 0) {
-                nest_manifest_free(m);
+        r = nest_pull_into(n->cache, base, &ref, fd, NODE_TRANSFER_STREAMS, max_bps, progress, userdata, &st, ret_msg);
+        if (r < 0)
                 return r;
-        }
         acc->bytes_total += st.bytes_total;
         acc->bytes_transferred += st.bytes_transferred;
         acc->chunks_total += st.chunks_total;
         acc->chunks_transferred += st.chunks_transferred;
-        *ret = m;
         return 0;
 }
 
 int node_nest_pull_to_path(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
                            const json_t *info, const char *dest, nest_transfer_stats_t *acc, nest_progress_fn progress,
                            void *userdata, char **ret_msg) {
-        nest_manifest_t *m = NULL;
-        int r = pull_file(n, base, vm, version, file, info, &m, acc, progress, userdata, ret_msg);
-        if (r < 0)
+        return node_nest_pull_to_path_paced(n, base, vm, version, file, info, dest, 0, acc, progress, userdata, ret_msg);
+}
+
+int node_nest_pull_to_path_paced(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                                 const json_t *info, const char *dest, uint64_t max_bps, nest_transfer_stats_t *acc,
+                                 nest_progress_fn progress, void *userdata, char **ret_msg) {
+        static atomic_int seq;
+        _cleanup_free_ char *tmp = xasprintf("%s.nest-tmp.%d", dest, atomic_fetch_add(&seq, 1));
+        int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0) {
+                int r = negative_errno();
+                *ret_msg = xasprintf("cannot create %s: %s", tmp, strerror(-r));
                 return r;
-        r = nest_file_export_path(n->cache, m, dest);
-        if (r == -EBADMSG) {
-                /* a cached chunk was corrupt: it is quarantined now, so a second pull fetches a
-                 * good copy from base, and the file is rebuilt once more */
-                log_warn("%s of %s: a cached chunk was corrupt; fetching it again from %s", file, vm, base);
-                nest_manifest_free(m);
-                m = NULL;
-                nest_manifest_delete(n->cache, vm, version, file);
-                r = pull_file(n, base, vm, version, file, info, &m, acc, progress, userdata, ret_msg);
-                if (r < 0)
-                        return r;
-                r = nest_file_export_path(n->cache, m, dest);
         }
-        nest_manifest_free(m);
-        if (r < 0)
-                *ret_msg = xasprintf("rebuilding %s of %s from the cache: %s", file, vm,
-                                     r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
+        int r = pull_into_fd(n, base, vm, version, file, info, fd, max_bps, acc, progress, userdata, ret_msg);
+        /* durable: a VM's disk (or an image) is not rebuilt from the cache after a power loss */
+        if (r >= 0 && fsync(fd) < 0)
+                r = negative_errno();
+        close(fd);
+        if (r >= 0 && rename(tmp, dest) < 0)
+                r = negative_errno();
+        if (r >= 0)
+                r = fsync_dir_of(dest);
+        if (r < 0) {
+                unlink(tmp);
+                if (!*ret_msg)
+                        *ret_msg = xasprintf("rebuilding %s of %s: %s", file, vm, strerror(-r));
+        }
         return r;
 }
 
 static int memory_file_build(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
-                             const char *path, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
-                             char **ret_msg);
+                             const char *path, uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                             void *userdata, char **ret_msg);
 
 int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
                           nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata, char **ret_path,
                           char **ret_msg) {
+        return node_nest_memory_file_paced(n, base, vm, version, info, 0, acc, progress, userdata, ret_path, ret_msg);
+}
+
+int node_nest_memory_file_paced(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
+                                uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
+                                char **ret_path, char **ret_msg) {
         const char *digest = json_string_value(json_object_get(info, "digest"));
         if (!bundle_sha256_is_valid(digest)) {
                 *ret_msg = xasprintf("memory of %s names no valid manifest digest", vm);
@@ -125,7 +131,7 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
         }
         /* one builder at a time: the clones of one snapshot start together and all need it */
         pthread_mutex_lock(&n->memory_lock);
-        int r = memory_file_build(n, base, vm, version, info, path, acc, progress, userdata, ret_msg);
+        int r = memory_file_build(n, base, vm, version, info, path, max_bps, acc, progress, userdata, ret_msg);
         pthread_mutex_unlock(&n->memory_lock);
         if (r < 0)
                 return r;
@@ -134,35 +140,53 @@ int node_nest_memory_file(node_t *n, const char *base, const char *vm, int64_t v
 }
 
 static int memory_file_build(node_t *n, const char *base, const char *vm, int64_t version, const json_t *info,
-                             const char *path, nest_transfer_stats_t *acc, nest_progress_fn progress, void *userdata,
-                             char **ret_msg) {
+                             const char *path, uint64_t max_bps, nest_transfer_stats_t *acc, nest_progress_fn progress,
+                             void *userdata, char **ret_msg) {
         if (file_exists(path))
                 return 0; /* built by another VM while this one waited */
-        nest_manifest_t *m = NULL;
-        int r = pull_file(n, base, vm, version, BUNDLE_FILE_MEMORY, info, &m, acc, progress, userdata, ret_msg);
-        if (r < 0)
-                return r;
         /* unique name: a crash leaves only a temporary file behind */
         static atomic_int seq;
         _cleanup_free_ char *tmp = xasprintf("%s.tmp.%d", path, atomic_fetch_add(&seq, 1));
         int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
-        if (fd < 0)
-                r = negative_errno();
+        int r = fd < 0 ? negative_errno() : 0;
+        if (r < 0)
+                *ret_msg = xasprintf("cannot create %s: %s", tmp, strerror(-r));
         if (r >= 0)
-                r = nest_file_export(n->cache, m, fd);
+                r = pull_into_fd(n, base, vm, version, BUNDLE_FILE_MEMORY, info, fd, max_bps, acc, progress, userdata,
+                                 ret_msg);
         if (fd >= 0)
                 close(fd);
-        nest_manifest_free(m);
-        if (r == -EBADMSG)
-                nest_manifest_delete(n->cache, vm, version, BUNDLE_FILE_MEMORY); /* pulled afresh next time */
         if (r >= 0 && rename(tmp, path) < 0)
                 r = negative_errno();
         if (r < 0) {
                 unlink(tmp);
-                *ret_msg = xasprintf("rebuilding the memory of %s from the cache: %s", vm,
-                                     r == -EBADMSG ? "a cached chunk is corrupt (quarantined)" : strerror(-r));
+                if (!*ret_msg)
+                        *ret_msg = xasprintf("rebuilding the memory of %s: %s", vm, strerror(-r));
                 return r;
         }
+        return 0;
+}
+
+int node_nest_pull_chunks(node_t *n, const char *base, const char *vm, int64_t version, const char *file,
+                          const json_t *info, uint64_t max_bps, nest_transfer_stats_t *acc, char **ret_msg) {
+        const char *digest = json_string_value(json_object_get(info, "digest"));
+        if (!digest) {
+                *ret_msg = xasprintf("%s of %s names no manifest digest", file, vm);
+                return -EINVAL;
+        }
+        _cleanup_(nest_manifest_freep) nest_manifest_t *m = NULL;
+        int r = nest_remote_manifest_get(base, vm, version, file, digest, &m, ret_msg);
+        if (r < 0)
+                return r;
+        nest_file_ref_t ref = { vm, version, file, m };
+        nest_transfer_stats_t st = { 0 };
+        r = nest_pull_paced(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, max_bps, NULL, NULL, &st, ret_msg);
+        if (r < 0)
+                return r;
+        acc->bytes_total += st.bytes_total;
+        acc->bytes_transferred += st.bytes_transferred;
+        acc->chunks_total += st.chunks_total;
+        acc->chunks_transferred += st.chunks_transferred;
         return 0;
 }
 

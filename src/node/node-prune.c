@@ -30,6 +30,8 @@ typedef struct candidate {
 } candidate_t;
 
 /* Bytes a file or tree takes on disk (holes not counted), 0 when it is gone. */
+static uint64_t cache_usage(node_t *n);
+
 static uint64_t disk_usage(const char *path) {
         struct stat st;
         if (lstat(path, &st) < 0)
@@ -50,8 +52,10 @@ static uint64_t disk_usage(const char *path) {
         return total;
 }
 
+uint64_t node_prune_usage(node_t *n) { return cache_usage(n); }
+
 static uint64_t cache_usage(node_t *n) {
-        static const char *const dirs[] = { "cache", "memory", "bases", "images" };
+        static const char *const dirs[] = { "cache", "memory", "bases", "images", "staged" };
         uint64_t total = 0;
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *p = xasprintf("%s/%s", n->data, dirs[i]);
@@ -115,8 +119,9 @@ static int candidate_cmp(const void *a, const void *b) {
 }
 
 /* Drops the cached manifests of VMs this node does not hold and of images none of them uses,
- * then collects the chunks nothing refers to any more. */
-static void prune_chunks(node_t *n, const json_t *need, node_prune_stats_t *st) {
+ * then evicts segments until the cache is `over` bytes smaller (what a kept manifest names is
+ * copied forward). */
+static void prune_chunks(node_t *n, const json_t *need, uint64_t over, node_prune_stats_t *st) {
         nest_manifest_key_t *keys = NULL;
         size_t nk = 0;
         if (nest_manifest_list(n->cache, NULL, &keys, &nk) < 0)
@@ -132,6 +137,16 @@ static void prune_chunks(node_t *n, const json_t *need, node_prune_stats_t *st) 
                         st->manifests_removed++;
         }
         free(keys);
+        nest_store_stats_t cs;
+        if (nest_store_stats(n->cache, &cs) >= 0 && nest_store_is_cache(n->cache)) {
+                nest_seg_evict_stats_t es = { 0 };
+                int r = nest_cache_evict(n->cache, cs.stored_bytes > over ? cs.stored_bytes - over : 0, 5000, &es);
+                if (r != -EINVAL) {
+                        st->chunks_removed += es.chunks_removed;
+                        st->bytes_removed += es.bytes_removed;
+                        return;
+                }
+        }
         nest_gc_options_t opts = NEST_GC_OPTIONS_DEFAULT;
         opts.grace_s = 60; /* a transfer that just wrote chunks finds them still */
         opts.lock_wait_ms = 5000;
@@ -165,7 +180,7 @@ int node_prune(node_t *n, uint64_t max_bytes, node_prune_stats_t *ret) {
         }
         candidate_t *cands = NULL;
         size_t nc = 0;
-        static const char *const dirs[] = { "memory", "bases", "images" };
+        static const char *const dirs[] = { "memory", "bases", "images", "staged" };
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 _cleanup_free_ char *dir = xasprintf("%s/%s", n->data, dirs[i]);
                 candidates_add(&cands, &nc, dir, need);
@@ -185,7 +200,7 @@ int node_prune(node_t *n, uint64_t max_bytes, node_prune_stats_t *ret) {
         }
         free(cands);
         if (used > target)
-                prune_chunks(n, need, &st);
+                prune_chunks(n, need, used - target, &st);
         st.used_after = cache_usage(n);
 out:
         pthread_mutex_unlock(&n->cache_lock);

@@ -7,7 +7,7 @@
 #include "node/node-internal.h"
 
 typedef struct node_prune_stats {
-        uint64_t used_before, used_after;  /* bytes of DATA/cache, memory, bases and images */
+        uint64_t used_before, used_after;  /* bytes of DATA/cache, memory, bases, images and staged */
         uint64_t files_removed, bytes_removed;
         uint64_t manifests_removed, chunks_removed;
 } node_prune_stats_t;
@@ -18,5 +18,7 @@ typedef struct node_prune_stats {
  * any more. Never what a VM the node holds (running, suspended, stopped with files here) maps
  * or is backed by, and nothing while a launch is under way (-EBUSY, try later). */
 int node_prune(node_t *n, uint64_t max_bytes, node_prune_stats_t *ret);
+/* Bytes the caches use now (DATA/cache, memory, bases, images, staged): a walk of the trees. */
+uint64_t node_prune_usage(node_t *n);
 /* The pruning loop (every 30 s) when n->cache_max > 0. */
 void *node_prune_thread(void *arg);

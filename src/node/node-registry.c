@@ -157,6 +157,7 @@ int node_registry_persist(node_t *n, node_vm_t *vm) {
 void node_registry_forget(node_t *n, node_vm_t *vm) {
         node_vm_vmm_release(vm, true);
         node_vm_run_dir_reset(n, vm);
+        node_disk_keep(n, vm->name); /* a disk just saved here serves its next activation here */
         _cleanup_free_ char *dir = node_vm_dir(n, vm->name);
         rm_rf(dir);
         /* once nobody uses the entry it becomes a tombstone (see node_registry_release) */

@@ -53,6 +53,7 @@ struct oracle {
         oracle_metrics_t *metrics; /* load profiles (oracle-metrics.c) */
         struct oracle_figures *figures; /* measured activation, drain and boot times (oracle-figures.c) */
         struct oracle_switch *sw;  /* switching state (oracle-switch.c) */
+        struct oracle_prestage *prestage; /* pre-staging (oracle-prestage.c), NULL before its start */
         pthread_mutex_t strays_lock; /* guards strays, snapshots, missing and rm_view */
         json_t *strays;           /* RM name -> VMs its last heartbeat reported without a lease */
         json_t *snapshots;        /* RM name -> {memory digest: true} it holds (its last heartbeat) */

@@ -7,6 +7,7 @@
 #include "base/util.h"
 #include "bundle/bundle.h"
 #include "oracle/oracle-internal.h"
+#include "oracle/oracle-prestage.h"
 
 /* A heartbeat lists at most this many snapshots that count. */
 #define PLACEMENT_MAX_SNAPSHOTS 4096
@@ -99,6 +100,7 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                         digest = json_string_value(
                                 json_object_get(json_object_get(json_object_get(vms[i].bundle, "files"), BUNDLE_FILE_MEMORY), "digest"));
         bool best_holds = false;
+        size_t best_staged = SIZE_MAX;
         for (size_t i = 0; i < nr; i++) {
                 rm_record_t *rm = &rms[i];
                 if (wanted && !streq(rm->name, wanted))
@@ -128,9 +130,13 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                     (production && oracle_rm_strays(o, rm->name) > 0))
                         continue;
                 bool holds = production && ((home && streq(rm->name, home)) || rm_holds_snapshot(o, rm->name, digest));
-                if ((holds && !best_holds) || (holds == best_holds && load < best_load)) {
+                /* tie-break: the RM staged for the fewest other VMs (oracle-prestage.h) */
+                size_t staged = production && !holds ? oracle_prestage_rm_staged(o, rm->name) : 0;
+                if ((holds && !best_holds) ||
+                    (holds == best_holds && (load < best_load || (load == best_load && staged < best_staged)))) {
                         best_load = load;
                         best_holds = holds;
+                        best_staged = staged;
                         set_str(ret, size, rm->name);
                         r = 0;
                 }

@@ -7,6 +7,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "oracle/oracle-figures.h"
+#include "oracle/oracle-prestage.h"
 #include "oracle/oracle-internal.h"
 #include "oracle/oracle.h"
 
@@ -32,7 +33,7 @@ const http_route_t *const oracle_route_tables[] = { oracle_stream_routes, oracle
                                                     oracle_billing_routes, oracle_api_routes,
                                                     oracle_account_routes, oracle_nest_routes,
                                                     oracle_service_routes, oracle_metrics_routes,
-                                                    oracle_join_routes, oracle_ui_routes, NULL };
+                                                    oracle_join_routes, oracle_ui_routes, oracle_prestage_routes, NULL };
 
 /* One route table from the NULL-terminated list of tables. */
 static http_route_t *routes_concat(const http_route_t *const *tables) {
@@ -169,6 +170,8 @@ int oracle_main(int argc, char **argv) {
                 return 1;
         }
         oracle_ops_recover(&o);
+        if (oracle_prestage_start(&o) < 0)
+                log_error("cannot start the pre-staging thread: activations will not find snapshots staged");
         pthread_t rec, gc, billing;
         if (pthread_create(&rec, NULL, oracle_reconciler_thread, &o) != 0 ||
             pthread_create(&gc, NULL, oracle_gc_thread, &o) != 0 ||
@@ -185,6 +188,7 @@ int oracle_main(int argc, char **argv) {
         pthread_join(rec, NULL);
         pthread_join(gc, NULL);
         pthread_join(billing, NULL);
+        oracle_prestage_stop(&o);
         o.http = http_server_stop(o.http);
         o.tls.http = http_server_stop(o.tls.http);
         /* HAProxy goes with the Oracle: the next Oracle starts it again from the store */

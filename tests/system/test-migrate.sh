@@ -134,19 +134,36 @@ vmx vm hibernate m1 >/dev/null
 check_eq "the Nest has the chunk again, from the RM's copy" \
         "$(curl -s -o /dev/null -w '%{http_code}' "$url/v1/chunks/$id")" 200
 
-# ---- a corrupted chunk in an RM's cache: detected, quarantined, fetched again from the Nest
-cache="$VMATRIX_CLUSTER_DIR/nodes/$holder/cache"
+# ---- a corrupted chunk in an RM's cache: detected, never used, fetched again from the Nest
+# (the cache keeps chunks as records in segment files: "VXR1", the id, then the chunk; see
+# src/nest/segment.h)
+data="$VMATRIX_CLUSTER_DIR/nodes/$holder"
+cache="$data/cache"
 nv=$(vm_field m1 nest_version)
 manifest="$cache/manifests/m1/$nv/disk.json"
 cid=$(jq -r '[.chunks[] | select(.[0] != "zero")][0][0]' "$manifest" 2>/dev/null || echo "")
-if [ -n "$cid" ] && [ -f "$cache/chunks/${cid:0:2}/${cid:2}" ]; then
-        printf 'XXXXXXXX' | dd of="$cache/chunks/${cid:0:2}/${cid:2}" bs=1 seek=20 conv=notrunc status=none
+seg="" off=-1
+for f in "$cache"/segments/*.seg; do
+        [ -n "$cid" ] && [ -f "$f" ] || continue
+        # the record's byte offset: where "VXR1" and the id are in the file's hex dump
+        off=$(xxd -p "$f" | tr -d '\n' | awk -v p="56585231$cid" '{ i = index($0, p); print (i % 2 == 1) ? (i - 1) / 2 : -1 }')
+        if [ "$off" -ge 0 ]; then
+                seg=$f
+                break
+        fi
+done
+if [ -n "$seg" ]; then
+        # inside the record's chunk: 44 bytes of record header, 8 of chunk header
+        printf 'XXXXXXXX' | dd of="$seg" bs=1 seek=$((off + 44 + 8 + 20)) conv=notrunc status=none
+        # the disk saved here last would be used as it is: make the node rebuild it from its cache
+        rm -f "$data"/staged/*.qcow2
         vmx vm boot m1 --rm "$holder" >/dev/null
         addr=$(vm_field m1 address)
         check_eq "a VM boots although its RM's cached chunk was corrupt" "$(guest_get "$addr" /id | jq -r .boot_id)" "$boot_id"
-        check "the corrupt cached chunk was quarantined" test -n "$(ls -A "$cache/quarantine" 2>/dev/null)"
+        check "the corrupt cached chunk was detected and fetched again" \
+                grep -q "cached chunks were corrupt; fetching them again" "$VMATRIX_CLUSTER_DIR/logs/$holder.log"
 else
-        fail "found the disk manifest of m1 in $holder's cache ($manifest)"
+        fail "found the first chunk of m1's disk in $holder's segment files ($manifest)"
 fi
 
 vmx cluster down --dir "$VMATRIX_CLUSTER_DIR" >/dev/null

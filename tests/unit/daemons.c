@@ -262,8 +262,10 @@ static int oracle_spawn(daemons_t *d, const char *const *env) {
         char guest[300], recipe[300];
         snprintf(guest, sizeof guest, "VMATRIX_GUEST_DIR=%s/guest", d->dir);
         snprintf(recipe, sizeof recipe, "VMATRIX_GUEST_RECIPE=%s/no-recipe", d->dir);
-        const char *all[16] = { guest, recipe };
-        size_t n = 2;
+        /* pre-staging off unless a test turns it on (its node calls would change what the fault
+         * tests count) */
+        const char *all[16] = { guest, recipe, "VMATRIX_PRESTAGE_BPS=0" };
+        size_t n = 3;
         for (size_t i = 0; env && env[i] && n < 15; i++)
                 all[n++] = env[i];
         char listen[32], node_listen[32];

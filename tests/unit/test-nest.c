@@ -1359,9 +1359,219 @@ static void test_dedup_twenty_vms(void) {
                 printf("# %-36s %6lld ms\n", #test, (long long)(time_now_ms() - _t));      \
         } while (0)
 
+/* ---- the segment cache (nest_cache_open, segment.h) ---- */
+
+#define SEG_CHUNK 4096
+
+static void seg_put(nest_store_t *s, uint64_t seed, nest_chunk_id_t *ret_id) {
+        uint8_t buf[SEG_CHUNK];
+        fill_random(buf, sizeof buf, seed);
+        nest_txn_t *t = NULL;
+        if (nest_txn_begin(s, 0, &t) < 0 || nest_chunk_put(t, buf, sizeof buf, ret_id, NULL) < 0 ||
+            nest_txn_commit(t) < 0)
+                abort();
+        nest_txn_free(t);
+}
+
+static bool seg_reads(nest_store_t *s, uint64_t seed) {
+        uint8_t want[SEG_CHUNK], got[SEG_CHUNK];
+        fill_random(want, sizeof want, seed);
+        nest_chunk_id_t id;
+        nest_chunk_id_hash(want, sizeof want, &id);
+        size_t len = 0;
+        return nest_chunk_read(s, &id, got, sizeof got, &len) == 0 && len == sizeof got &&
+               memcmp(got, want, len) == 0;
+}
+
+/* Records land in segment files (no file per chunk); a sealed segment has its index; a
+ * corrupted record is detected, never returned, reported absent, and a second put appends a
+ * good copy that wins over the bad one after a reopen too. */
+static void test_segment_corruption(void) {
+        _cleanup_free_ char *dir = make_tmpdir("seg");
+        nest_store_t *s = NULL;
+        CHECK(nest_cache_open(dir, 64 * 1024, &s) == 0 && nest_store_is_cache(s));
+        nest_chunk_id_t first;
+        for (uint64_t i = 0; i < 50; i++)
+                seg_put(s, 1000 + i, i == 0 ? &first : &(nest_chunk_id_t){ 0 });
+        nest_store_stats_t st;
+        CHECK(nest_store_stats(s, &st) == 0 && st.chunks == 50);
+        _cleanup_free_ char *shard = xasprintf("%s/chunks/%02x", dir, first.bytes[0]);
+        CHECK(count_dir_entries(shard) == 0);
+        _cleanup_free_ char *seg1 = xasprintf("%s/segments/00000001.seg", dir);
+        _cleanup_free_ char *idx1 = xasprintf("%s/segments/00000001.idx", dir);
+        CHECK(access(seg1, F_OK) == 0 && access(idx1, F_OK) == 0); /* 64 KiB passed: sealed */
+        bool all = true;
+        for (uint64_t i = 0; i < 50; i++)
+                all = all && seg_reads(s, 1000 + i);
+        CHECK(all);
+        /* the first record starts the first segment: 44 bytes of record header, 8 of chunk header */
+        flip_byte(seg1, 44 + 8 + 100);
+        uint8_t buf[SEG_CHUNK];
+        size_t len = 0;
+        CHECK(nest_chunk_read(s, &first, buf, sizeof buf, &len) == -EBADMSG);
+        CHECK(!nest_chunk_has(s, &first));
+        CHECK(nest_chunk_read(s, &first, buf, sizeof buf, &len) == -ENOENT);
+        nest_store_counters_t c;
+        nest_store_counters(s, &c);
+        CHECK(c.quarantined == 1);
+        nest_txn_t *t = NULL;
+        CHECK(nest_txn_begin(s, 0, &t) == 0 && nest_chunk_pin(t, &first) == 0);
+        fill_random(buf, sizeof buf, 1000);
+        CHECK(nest_chunk_put(t, buf, sizeof buf, NULL, NULL) == 1);
+        CHECK(nest_txn_commit(t) == 0);
+        nest_txn_free(t);
+        CHECK(seg_reads(s, 1000) && nest_chunk_has(s, &first));
+        nest_store_free(s);
+        /* reopened: the sealed indexes are loaded, the good copy is the newer and wins */
+        CHECK(nest_cache_open(dir, 64 * 1024, &s) == 0);
+        all = true;
+        for (uint64_t i = 0; i < 50; i++)
+                all = all && seg_reads(s, 1000 + i);
+        CHECK(all);
+        /* one process at a time */
+        nest_store_t *other = NULL;
+        CHECK(nest_cache_open(dir, 0, &other) == -EBUSY);
+        /* a segment cache is not a Nest store, nor the reverse */
+        CHECK(nest_store_open(dir, &other) == -EPROTONOSUPPORT);
+        nest_store_free(s);
+        rm_rf(dir);
+}
+
+/* A process killed inside an append loses no acknowledged chunk: killed after a record's
+ * header (mid-record), the torn record is cut at reopen and absent; killed after the whole
+ * record but before the index, the record may be found by the scan (it is whole and valid).
+ * Either way the chunks whose put returned all read back, and the next put works. */
+static void test_segment_crash(const char *point) {
+        _cleanup_free_ char *dir = make_tmpdir("segcrash");
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+                nest_store_t *s = NULL;
+                if (nest_cache_open(dir, 0, &s) < 0)
+                        _exit(1);
+                for (uint64_t i = 0; i < 10; i++)
+                        seg_put(s, 2000 + i, &(nest_chunk_id_t){ 0 });
+                setenv("VMATRIX_CRASH_AT", point, 1);
+                seg_put(s, 2010, &(nest_chunk_id_t){ 0 });
+                _exit(0);
+        }
+        int status = 0;
+        CHECK(waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        _cleanup_free_ char *seg1 = xasprintf("%s/segments/00000001.seg", dir);
+        int64_t before = file_size(seg1);
+        nest_store_t *s = NULL;
+        CHECK(nest_cache_open(dir, 0, &s) == 0);
+        bool all = true;
+        for (uint64_t i = 0; i < 10; i++)
+                all = all && seg_reads(s, 2000 + i);
+        CHECK(all);
+        uint8_t buf[SEG_CHUNK];
+        fill_random(buf, sizeof buf, 2010);
+        nest_chunk_id_t last;
+        nest_chunk_id_hash(buf, sizeof buf, &last);
+        if (streq(point, "nest-segment-mid-record")) {
+                CHECK(!nest_chunk_has(s, &last));
+                CHECK(file_size(seg1) == before - 44 && file_size(seg1) == 10 * (44 + 8 + SEG_CHUNK));
+        } else {
+                CHECK(nest_chunk_has(s, &last) && seg_reads(s, 2010));
+        }
+        seg_put(s, 2010, &(nest_chunk_id_t){ 0 });
+        seg_put(s, 2011, &(nest_chunk_id_t){ 0 });
+        CHECK(seg_reads(s, 2010) && seg_reads(s, 2011));
+        nest_store_free(s);
+        rm_rf(dir);
+}
+
+static void test_segment_crash_points(void) {
+        test_segment_crash("nest-segment-mid-record");
+        test_segment_crash("nest-segment-before-index");
+}
+
+/* Eviction by segment: three VMs' disks, a cap that holds two. The needed VM's chunks were the
+ * first written (the oldest segments) and survive, copied forward; the others' go. */
+static void test_segment_evict(void) {
+        _cleanup_free_ char *dir = make_tmpdir("segevict");
+        nest_store_t *s = NULL;
+        CHECK(nest_cache_open(dir, 256 * 1024, &s) == 0);
+        size_t size = 2 * MIB;
+        _cleanup_free_ uint8_t *a = random_buffer(size, 31), *b = random_buffer(size, 32), *c = random_buffer(size, 33);
+        nest_manifest_t *ma = import_buffer(s, "a", 1, a, size, 0, NULL);
+        nest_manifest_t *mb = import_buffer(s, "b", 1, b, size, 0, NULL);
+        nest_manifest_t *mc = import_buffer(s, "c", 1, c, size, 0, NULL);
+        CHECK(ma && mb && mc);
+        nest_store_stats_t st;
+        CHECK(nest_store_stats(s, &st) == 0 && st.stored_bytes > 3 * size);
+        uint64_t target = st.stored_bytes / 3 * 2;
+        /* b and c are no longer held (node-prune drops their manifests first) */
+        CHECK(nest_manifest_delete(s, "b", 1, "disk") == 0 && nest_manifest_delete(s, "c", 1, "disk") == 0);
+        nest_seg_evict_stats_t es;
+        CHECK(nest_cache_evict(s, target, 1000, &es) == 0);
+        CHECK(es.segments_removed > 0 && es.chunks_copied > 0 && es.chunks_removed > 0);
+        CHECK(nest_store_stats(s, &st) == 0 && st.stored_bytes <= target);
+        _cleanup_free_ char *seg1 = xasprintf("%s/segments/00000001.seg", dir);
+        CHECK(access(seg1, F_OK) != 0); /* the oldest segment went, a's part of it moved */
+        bool all = true;
+        for (size_t i = 0; i < ma->n_refs; i++)
+                all = all && nest_chunk_has(s, &ma->refs[i].id);
+        CHECK(all);
+        _cleanup_free_ char *out = xasprintf("%s/a.out", dir);
+        CHECK(nest_file_export_path(s, ma, out) == 0);
+        _cleanup_free_ char *got = NULL;
+        size_t got_len = 0;
+        CHECK(file_read(out, &got, &got_len) == 0 && got_len == size && memcmp(got, a, size) == 0);
+        size_t gone = 0;
+        for (size_t i = 0; i < mb->n_refs; i++)
+                gone += !nest_chunk_has(s, &mb->refs[i].id);
+        CHECK(gone > 0);
+        /* reopened, the copies are found where they went */
+        nest_store_free(s);
+        CHECK(nest_cache_open(dir, 256 * 1024, &s) == 0);
+        all = true;
+        for (size_t i = 0; i < ma->n_refs; i++)
+                all = all && nest_chunk_has(s, &ma->refs[i].id);
+        CHECK(all);
+        CHECK(nest_file_export_path(s, ma, out) == 0);
+        nest_manifest_free(ma);
+        nest_manifest_free(mb);
+        nest_manifest_free(mc);
+        nest_store_free(s);
+        rm_rf(dir);
+}
+
+/* A per-file cache (the format before segments) is imported at its first open as a segment
+ * cache: its chunks are appended and their files removed, its manifests stay. */
+static void test_segment_import(void) {
+        _cleanup_free_ char *dir = make_tmpdir("segimport");
+        nest_store_t *s = NULL;
+        CHECK(nest_store_open(dir, &s) == 0);
+        size_t size = MIB;
+        _cleanup_free_ uint8_t *a = random_buffer(size, 41);
+        nest_manifest_t *ma = import_buffer(s, "a", 1, a, size, 0, NULL);
+        CHECK(ma != NULL);
+        nest_store_free(s);
+        CHECK(nest_cache_open(dir, 0, &s) == 0);
+        nest_manifest_t *m = NULL;
+        CHECK(nest_manifest_get(s, "a", 1, "disk", &m) == 0);
+        _cleanup_free_ char *out = xasprintf("%s/a.out", dir);
+        CHECK(m && nest_file_export_path(s, m, out) == 0);
+        _cleanup_free_ char *got = NULL;
+        size_t got_len = 0;
+        CHECK(file_read(out, &got, &got_len) == 0 && got_len == size && memcmp(got, a, size) == 0);
+        _cleanup_free_ char *shard = xasprintf("%s/chunks/%02x", dir, ma->refs[0].id.bytes[0]);
+        CHECK(count_dir_entries(shard) == 0);
+        nest_manifest_free(m);
+        nest_manifest_free(ma);
+        nest_store_free(s);
+        rm_rf(dir);
+}
+
 int main(void) {
         RUN(test_chunk_id);
         RUN(test_store_crash); /* forks: before any thread exists */
+        RUN(test_segment_crash_points); /* forks too */
+        RUN(test_segment_corruption);
+        RUN(test_segment_evict);
+        RUN(test_segment_import);
         RUN(test_chunker_sizes_and_streaming);
         RUN(test_chunker_callback_error);
         RUN(test_chunker_insertion);

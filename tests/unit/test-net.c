@@ -4,6 +4,8 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,6 +62,123 @@ static void test_tcp_probe(void) {
         CHECK(tcp_probe_address("127.0.0.1:70000", 1000, 0) == -EINVAL);
         CHECK(tcp_probe_address("127.0.0.1:x", 1000, 0) == -EINVAL);
         CHECK(tcp_probe_address(NULL, 1000, 0) == -EINVAL);
+}
+
+/* A keep-alive HTTP/1.1 server of its own (not http-server.c), so the test counts the TCP
+ * connections the client opens: it answers every request with 200 "{}" and keeps the
+ * connection until the client closes it. */
+typedef struct ka_server {
+        int fd;
+        atomic_int accepted;
+} ka_server_t;
+
+static void *ka_conn(void *arg) {
+        int c = (int)(intptr_t)arg;
+        char buf[8192];
+        size_t have = 0;
+        for (;;) {
+                char *end = memmem(buf, have, "\r\n\r\n", 4);
+                if (!end) {
+                        ssize_t n = have < sizeof buf ? read(c, buf + have, sizeof buf - have) : -1;
+                        if (n <= 0)
+                                break;
+                        have += (size_t)n;
+                        continue;
+                }
+                size_t head = (size_t)(end + 4 - buf), body = 0;
+                char *cl = memmem(buf, head, "Content-Length:", 15);
+                if (cl)
+                        body = strtoul(cl + 15, NULL, 10);
+                while (have < head + body) { /* small bodies only (the test sends none or a few bytes) */
+                        ssize_t n = have < sizeof buf ? read(c, buf + have, sizeof buf - have) : -1;
+                        if (n <= 0)
+                                goto out;
+                        have += (size_t)n;
+                }
+                static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                            "Content-Length: 2\r\n\r\n{}";
+                if (write(c, reply, sizeof reply - 1) != (ssize_t)(sizeof reply - 1))
+                        break;
+                memmove(buf, buf + head + body, have - head - body);
+                have -= head + body;
+        }
+out:
+        close(c);
+        return NULL;
+}
+
+static void *ka_accept(void *arg) {
+        ka_server_t *k = arg;
+        for (;;) {
+                int c = accept(k->fd, NULL, NULL);
+                if (c < 0)
+                        return NULL;
+                atomic_fetch_add(&k->accepted, 1);
+                pthread_t t;
+                pthread_create(&t, NULL, ka_conn, (void *)(intptr_t)c);
+                pthread_detach(t);
+        }
+}
+
+static void *ka_calls(void *arg) {
+        const char *url = arg;
+        for (int i = 0; i < 20; i++) {
+                http_response_t r = { 0 };
+                if (http_request_json(i % 2 ? "POST" : "GET", url, NULL, 5000, &r) != 0 || r.status != 200)
+                        abort();
+                http_response_clear(&r);
+        }
+        return NULL;
+}
+
+static int nested_calls;
+
+static void nested_progress(void *userdata, uint64_t done, uint64_t total) {
+        if (nested_calls++ > 0)
+                return;
+        http_response_t r = { 0 };
+        if (http_request_json("GET", userdata, NULL, 5000, &r) != 0 || r.status != 200)
+                abort();
+        http_response_clear(&r);
+}
+
+/* Calls with the default identity keep one connection per thread: 20 calls from one thread
+ * open 1 connection, 20 calls from each of 2 new threads open 2 more. */
+static void test_keepalive(void) {
+        unsigned port;
+        ka_server_t k = { .fd = listen_loopback(&port) };
+        pthread_t acc;
+        pthread_create(&acc, NULL, ka_accept, &k);
+        _cleanup_free_ char *url = xasprintf("http://127.0.0.1:%u/v1/x", port);
+        pthread_t t[2];
+        pthread_create(&t[0], NULL, ka_calls, url);
+        pthread_join(t[0], NULL);
+        CHECK(atomic_load(&k.accepted) == 1);
+        pthread_create(&t[0], NULL, ka_calls, url);
+        pthread_create(&t[1], NULL, ka_calls, url);
+        pthread_join(t[0], NULL);
+        pthread_join(t[1], NULL);
+        CHECK(atomic_load(&k.accepted) == 3);
+        /* a call made from a progress callback of a call on the same thread gets a handle of its
+         * own (one more connection), and the thread's handle keeps its connection */
+        ka_calls(url);
+        CHECK(atomic_load(&k.accepted) == 4);
+        char dir[] = "/tmp/vmatrix-test-net-XXXXXX";
+        CHECK(mkdtemp(dir) != NULL);
+        _cleanup_free_ char *path = xasprintf("%s/got", dir);
+        nested_calls = 0;
+        CHECK(http_download(url, path, 5000, nested_progress, url) == 0);
+        CHECK(nested_calls > 0);
+        _cleanup_free_ char *got = NULL;
+        CHECK(file_read(path, &got, NULL) == 0 && got && streq(got, "{}"));
+        unlink(path);
+        rmdir(dir);
+        CHECK(atomic_load(&k.accepted) == 5);
+        ka_calls(url);
+        CHECK(atomic_load(&k.accepted) == 5);
+        shutdown(k.fd, SHUT_RDWR);
+        close(k.fd);
+        pthread_join(acc, NULL);
 }
 
 static void h_echo(const http_request_t *req, http_reply_t *reply) {
@@ -347,6 +466,7 @@ int main(void) {
         test_response_cap();
         test_connection_limit();
         test_handshake_limit();
+        test_keepalive();
         http_server_t *s = NULL;
         int port = 0;
         for (port = 23100; port < 23200 && !s; port++) {

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static daemon_t *rm1, *ch1, *ch2;
@@ -268,6 +269,133 @@ static void test_lost_record(daemons_t *d) {
         CHECK(daemons_vm_do(d, "lost", "activate", "active"));
 }
 
+static ino_t disk_inode(const daemon_t *dm, const char *vm) {
+        char path[700];
+        snprintf(path, sizeof path, "%s/vms/%s/disk.qcow2", dm->data, vm);
+        struct stat st;
+        return stat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Same-RM disk reuse: a deactivate leaves the disk marked with its manifest's digest; the next
+ * activation of that bundle on the same RM takes the mark and uses the very file (same inode,
+ * content kept), removing the mark before the VM can write the disk. A disk written after the
+ * mark (here by qemu-io) is not trusted: it is rebuilt from the Nest (a new file, the saved
+ * content). */
+static void test_disk_reuse(daemons_t *d) {
+        char boot_id[32], disk[32];
+        CHECK(vm_loading(d, "reuse", boot_id));
+        CHECK(daemons_vm_do_on(d, "reuse", "activate", "rm1", "active"));
+        ino_t before = disk_inode(rm1, "reuse");
+        CHECK(daemons_vm_do(d, "reuse", "deactivate", "stored"));
+        CHECK(daemons_vm_do_on(d, "reuse", "activate", "rm1", "active"));
+        CHECK(before != 0 && disk_inode(rm1, "reuse") == before);
+        daemons_disk_mark(rm1, "reuse", disk);
+        CHECK_STREQ(disk, "m");
+        /* suspended, written (the mark is dropped), saved again: the new disk is the one kept */
+        CHECK(daemons_vm_do(d, "reuse", "suspend", "suspended"));
+        CHECK(daemons_disk_mark_set(rm1, "reuse", "x") == 0);
+        CHECK(daemons_vm_do(d, "reuse", "resume", "active"));
+        CHECK(daemons_vm_do(d, "reuse", "deactivate", "stored"));
+        CHECK(daemons_vm_do_on(d, "reuse", "activate", "rm1", "active"));
+        daemons_disk_mark(rm1, "reuse", disk);
+        CHECK_STREQ(disk, "x");
+        CHECK(daemons_vm_do(d, "reuse", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "reuse", "delete", NULL));
+}
+
+/* Hibernates vm (loading on ch1) and makes the prestage command the Oracle would send for it
+ * from what the test can see: its vm.json on ch1, the hibernate op's answer (the bundle's files)
+ * and its record (versions); its image's files are left out (a kernel-booted image needs none
+ * to stage). NULL when something failed. */
+static json_t *hibernate_for_prestage(daemons_t *d, const char *vm, char *ret_digest /* 65 */) {
+        char path[700], url[256], op[64], st[16];
+        snprintf(path, sizeof path, "%s/vms/%s/node-vm.json", ch1->data, vm);
+        json_t *rec = json_load_file(path, 0, NULL), *opj = NULL, *vj = NULL, *body = NULL;
+        if (daemons_vm_action(d, vm, "hibernate", NULL, op) == 202) {
+                daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
+                snprintf(url, sizeof url, "%s/v1/ops/%s", d->oracle.url, op);
+                if (strcmp(st, "done") == 0 && daemons_call("GET", url, NULL, &opj) == 200) {
+                        snprintf(url, sizeof url, "%s/v1/vms/%s", d->oracle.url, vm);
+                        if (daemons_call("GET", url, NULL, &vj) == 200) {
+                                const json_t *files = json_object_get(json_object_get(opj, "result"), "files");
+                                body = json_pack("{s:O,s:s,s:O?,s:{s:O,s:{}},s:{s:O,s:O?}}", "version",
+                                                 json_object_get(vj, "version"), "mode", "restore", "config",
+                                                 json_object_get(rec, "config"), "image", "name",
+                                                 json_object_get(vj, "image"), "files", "bundle", "version",
+                                                 json_object_get(vj, "nest_version"), "files", files);
+                                const char *dg = json_string_value(
+                                        json_object_get(json_object_get(files, "memory"), "digest"));
+                                snprintf(ret_digest, 65, "%s", dg ? dg : "none");
+                        }
+                }
+        }
+        json_decref(rec);
+        json_decref(opj);
+        json_decref(vj);
+        return body;
+}
+
+static bool file_there(const daemon_t *dm, const char *dir, const char *name) {
+        char path[800];
+        snprintf(path, sizeof path, "%s/%s/%s", dm->data, dir, name);
+        return access(path, F_OK) == 0;
+}
+
+/* Pre-staging at a node under its cache cap (ch2 with --cache-max 64M): a snapshot that fits is
+ * staged (memory file, no registry entry); one that cannot fit is refused with 507; what a VM the
+ * node holds needs (the snapshot it runs from, suspended) is never evicted, and it resumes. */
+static void test_prestage_cap(daemons_t *d) {
+        static const char *const cap[] = { "--cache-max", "64M", NULL };
+        ch2->args = cap;
+        CHECK(daemons_restart(d, ch2, NULL) == 0);
+        char boot_id[32], ram[32], ns[32], da[65] = "none", db[65] = "none", dc[65] = "none", url[256];
+        /* A runs on ch2 from its snapshot, then is suspended there: held */
+        CHECK(vm_loading(d, "ka", boot_id) && daemons_ram_mark_set(ch1, "ka", "a1") == 0);
+        json_t *body = hibernate_for_prestage(d, "ka", da);
+        json_decref(body);
+        CHECK(daemons_vm_do_on(d, "ka", "boot", "ch2", "loading"));
+        CHECK(daemons_vm_do(d, "ka", "suspend", "suspended"));
+        CHECK(file_there(ch2, "memory", da));
+        /* B fits */
+        CHECK(vm_loading(d, "kb", boot_id) && daemons_ram_mark_set(ch1, "kb", "b1") == 0);
+        body = hibernate_for_prestage(d, "kb", db);
+        snprintf(url, sizeof url, "%s/v1/vms/kb/prestage", ch2->url);
+        json_t *res = NULL;
+        CHECK(body && daemons_call("POST", url, body, &res) == 200);
+        CHECK(json_is_boolean(json_object_get(res, "present")) && !json_is_true(json_object_get(res, "present")));
+        json_decref(res);
+        json_decref(body);
+        CHECK(file_there(ch2, "memory", db));
+        CHECK(daemons_node_vm(ch2, "kb", ns) < 0);
+        /* C (128 MiB of RAM) cannot fit under 64M: refused, nothing evicted */
+        snprintf(url, sizeof url, "%s/v1/vms", d->oracle.url);
+        body = json_pack("{s:s,s:s,s:i}", "name", "kc", "image", "tiny-http", "memory_mib", 128);
+        CHECK(daemons_call("POST", url, body, NULL) == 201);
+        json_decref(body);
+        CHECK(daemons_vm_do_on(d, "kc", "boot", "ch1", "loading"));
+        CHECK(daemons_ram_mark_set(ch1, "kc", "c1") == 0);
+        body = hibernate_for_prestage(d, "kc", dc);
+        snprintf(url, sizeof url, "%s/v1/vms/kc/prestage", ch2->url);
+        CHECK(body && daemons_call("POST", url, body, NULL) == 507);
+        json_decref(body);
+        CHECK(!file_there(ch2, "memory", dc));
+        CHECK(file_there(ch2, "memory", da));
+        CHECK(file_there(ch2, "memory", db));
+        CHECK(daemons_node_vm(ch2, "kc", ns) < 0);
+        /* A's snapshot survived: it resumes with its RAM */
+        CHECK(daemons_vm_do(d, "ka", "resume", "loading"));
+        daemons_ram_mark(ch2, "ka", ram);
+        CHECK_STREQ(ram, "a1");
+        const char *const vms[] = { "ka", "kb", "kc" };
+        for (size_t i = 0; i < 3; i++) {
+                char st[32];
+                daemons_vm_state(d, vms[i], st, NULL);
+                if (strcmp(st, "stored") != 0)
+                        CHECK(daemons_vm_do(d, vms[i], "stop", "stored"));
+                CHECK(daemons_vm_do(d, vms[i], "delete", NULL));
+        }
+}
+
 /* A node that stays dead: its RM is declared down after the liveness window and its VM fails;
  * back, the RM is up again and the VM starts there anew. */
 static void test_node_dead(daemons_t *d) {
@@ -315,9 +443,13 @@ int main(void) {
         if (tap_failed == 0)
                 test_vm_crash(&d);
         if (tap_failed == 0)
+                test_disk_reuse(&d);
+        if (tap_failed == 0)
                 test_lost_record(&d);
         if (tap_failed == 0)
                 test_node_dead(&d);
+        if (tap_failed == 0)
+                test_prestage_cap(&d);
         fprintf(stderr, "test-node: %lld ms\n", (long long)(daemons_now_ms() - t0));
         daemons_done(&d, tap_failed > 0);
         return tap_finish();

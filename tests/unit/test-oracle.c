@@ -553,6 +553,65 @@ static void test_paging(daemons_t *d) {
         json_decref(arr);
 }
 
+static int64_t prestaged(daemons_t *d, int64_t bps) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/settings/prestage", d->oracle.url);
+        json_t *res = NULL;
+        json_t *body = bps >= 0 ? json_pack("{s:I}", "prestage_bps", (json_int_t)bps) : NULL;
+        long st = daemons_call(bps >= 0 ? "PUT" : "GET", url, body, &res);
+        json_decref(body);
+        int64_t staged = st == 200 ? json_integer_value(json_object_get(res, "staged")) : -1;
+        json_decref(res);
+        return staged;
+}
+
+/* Pre-staging: once prestage_bps is set, a VM hibernated on the chamber has its snapshot staged
+ * on the idle production RM (memory file, disk, state chunks) with no registry entry there, and
+ * its activation then moves no chunk at all. A malformed prestage command is refused and makes
+ * nothing. */
+static void test_prestage(daemons_t *d) {
+        char boot_id[32], ns[32], op[64], st[16], ram[32];
+        CHECK(vm_loading(d, "ps", boot_id));
+        /* RAM and disk of its own: no other VM's snapshot on rm1 has its digests */
+        CHECK(daemons_ram_mark_set(ch1, "ps", "ps7") == 0 && daemons_disk_mark_set(ch1, "ps", "ps7") == 0);
+        CHECK(daemons_vm_do(d, "ps", "hibernate", "stored"));
+        int64_t before = prestaged(d, -1);
+        CHECK(before >= 0);
+        CHECK(prestaged(d, 100 * 1000 * 1000) == before);
+        int64_t deadline = daemons_now_ms() + 20000;
+        while (prestaged(d, -1) <= before && daemons_now_ms() < deadline)
+                daemons_sleep_ms(100);
+        CHECK(prestaged(d, -1) == before + 1);
+        CHECK(prestaged(d, 0) == before + 1);
+        CHECK(daemons_node_vm(rm1, "ps", ns) < 0); /* no entry, no lease on rm1 */
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/vms/ps/prestage", rm1->url);
+        json_t *bad = json_pack("{s:i,s:s}", "version", 1, "mode", "boot");
+        CHECK(daemons_call("POST", url, bad, NULL) == 400);
+        json_decref(bad);
+        CHECK(daemons_node_vm(rm1, "ps", ns) < 0);
+        CHECK(daemons_vm_action(d, "ps", "activate", NULL, op) == 202);
+        daemons_op_wait(d, op, daemons_now_ms() + 20000, st);
+        CHECK_STREQ(st, "done");
+        snprintf(url, sizeof url, "%s/v1/ops/%s", d->oracle.url, op);
+        json_t *res = NULL;
+        CHECK(daemons_call("GET", url, NULL, &res) == 200);
+        const json_t *result = json_object_get(res, "result");
+        CHECK(json_integer_value(json_object_get(json_object_get(result, "transfer"), "chunks_transferred")) == 0);
+        CHECK(json_integer_value(json_object_get(json_object_get(result, "transfer"), "bytes_total")) > 0);
+        CHECK(json_is_integer(json_object_get(json_object_get(result, "steps"), "memory_ms")));
+        CHECK(json_is_integer(json_object_get(json_object_get(result, "steps"), "disk_ms")));
+        json_decref(res);
+        CHECK(daemons_vm_consistent(d, "ps", daemons_now_ms() + 5000, NULL));
+        daemons_ram_mark(rm1, "ps", ram);
+        CHECK_STREQ(ram, "ps7");
+        char disk[32];
+        daemons_disk_mark(rm1, "ps", disk);
+        CHECK_STREQ(disk, "ps7");
+        CHECK(daemons_vm_do(d, "ps", "deactivate", "stored"));
+        CHECK(daemons_vm_do(d, "ps", "delete", NULL));
+}
+
 int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
@@ -578,6 +637,8 @@ int main(void) {
                 oracle_killed_anywhere(&d);
         if (tap_failed == 0)
                 test_paging(&d);
+        if (tap_failed == 0)
+                test_prestage(&d);
         /* last: the RM it adds must not take the others' placements */
         if (tap_failed == 0)
                 test_capacity(&d);
