@@ -12,6 +12,7 @@
 #include "oracle/oracle-internal.h"
 #include "store/store-market.h"
 #include "store/store-auth.h"
+#include "store/store-view.h"
 
 static int vm_name_cmp(const void *key, const void *vm) { return strcmp(key, ((const vm_record_t *)vm)->name); }
 
@@ -292,10 +293,33 @@ int oracle_rm_fence(oracle_t *o, const char *name, char **ret_msg) {
         return 0;
 }
 
+/* How often the check mode compares the store view with the tables. */
+#define VIEW_CHECK_INTERVAL_MS 2000
+
+/* The check mode (VMATRIX_VIEW_CHECK=1, set by the daemon tests for every Oracle): a view that
+ * differs from the committed tables could withhold a lease and fence a healthy VM, so the
+ * difference stops the Oracle at once, loudly, with the first differing row in its log. */
+static void view_check(oracle_t *o) {
+        _cleanup_free_ char *msg = NULL;
+        if (store_view_check(o->store, &msg) == -EPROTO) {
+                log_error("the store view differs from the store: %s", msg);
+                abort();
+        }
+}
+
 void *oracle_reconciler_thread(void *arg) {
         oracle_t *o = arg;
+        const char *check = getenv("VMATRIX_VIEW_CHECK");
+        bool checking = check && streq(check, "1");
+        if (checking)
+                log_info("check mode: the store view is compared with the tables every %d ms", VIEW_CHECK_INTERVAL_MS);
+        int64_t last_check = time_now_ms();
         while (!o->stopping) {
                 reconcile_rms(o);
+                if (checking && time_now_ms() - last_check >= VIEW_CHECK_INTERVAL_MS) {
+                        view_check(o);
+                        last_check = time_now_ms();
+                }
                 time_sleep_ms(500);
         }
         return NULL;

@@ -1,6 +1,10 @@
 /* The SQLite store's records (store.h): VMs, RMs, operations, events, images and counters, on
  * the handle and helpers of store-db.c. A market machine's row change also writes its span
- * (store-ledger.c) in the same transaction. */
+ * (store-ledger.c) in the same transaction.
+ *
+ * This file holds every SQL writer of the vms, rms and ops tables, and each feeds the store
+ * view (store-view.c) right after its statement succeeded: a writer added anywhere else, or one
+ * that forgets the feed, makes the view differ from the tables (VMATRIX_VIEW_CHECK finds it). */
 #include "store/store.h"
 #include "store/store-internal.h"
 #include "store/store-market.h"
@@ -161,6 +165,8 @@ int store_vm_insert(store_t *s, const vm_record_t *v) {
         if (st) {
                 vm_bind(st, v);
                 r = store_step_done(s, st);
+                if (r >= 0)
+                        store_view_note_vm(s, v);
         }
         return vm_write_end(s, r, v, NULL);
 }
@@ -181,6 +187,8 @@ int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) 
                 r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ESTALE;
+                if (r >= 0)
+                        store_view_note_vm(s, v);
         }
         return vm_write_end(s, r, v, NULL);
 }
@@ -203,6 +211,8 @@ int store_vm_delete(store_t *s, const char *name) {
         }
         if (r >= 0)
                 r = store_row_delete(s, "DELETE FROM vms WHERE name=?", name);
+        if (r >= 0)
+                store_view_note_vm_delete(s, name);
         r = vm_write_end(s, r, r >= 0 ? &v : NULL, "deleted");
         vm_record_clear(&v);
         return r;
@@ -253,6 +263,8 @@ int store_rm_upsert(store_t *s, const rm_record_t *rm) {
                 sqlite3_bind_text(st, 4, rm->state, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 5, rm->last_seen_ms);
                 r = store_step_done(s, st);
+                if (r >= 0)
+                        store_view_note_rm(s, rm);
         }
         store_unlock(s);
         return r;
@@ -268,6 +280,8 @@ int store_rm_provider_set(store_t *s, const char *rm, const char *provider) {
                 r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ENOENT;
+                if (r >= 0)
+                        store_view_note_rm_provider(s, rm, provider);
         }
         store_unlock(s);
         return r;
@@ -335,6 +349,8 @@ int store_op_insert(store_t *s, op_record_t *o) {
                         store_bind_json(st, 10, o->result);
                         sqlite3_bind_text(st, 11, o->error, -1, SQLITE_TRANSIENT);
                         r = store_step_done(s, st);
+                        if (r >= 0 && streq(o->state, "running"))
+                                store_view_note_op(s, o);
                 }
         }
         store_unlock(s);
@@ -358,6 +374,11 @@ int store_op_update(store_t *s, const op_record_t *o) {
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ENOENT;
         }
+        /* the row as the table now holds it (vm and kind are not updated, o may differ there) */
+        op_record_t row = { 0 };
+        if (r >= 0)
+                store_view_note_op(s, store_op_get(s, o->id, &row) >= 0 ? &row : o);
+        op_record_clear(&row);
         store_unlock(s);
         return r;
 }
