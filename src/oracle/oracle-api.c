@@ -54,7 +54,7 @@ static void h_rms(const http_request_t *req, http_reply_t *reply) {
                 int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rms[i].name);
                 json_t *rm = json_pack("{s:s,s:s,s:s,s:s,s:i,s:f,s:f,s:f,s:s?}", "name", rms[i].name, "role",
                                        rms[i].role, "state", rms[i].state, "address", rms[i].address, "vms", count,
-                                       "last_seen", (double)rms[i].last_seen_ms / 1000.0, "silent_s",
+                                       "last_seen", (double)oracle_rm_last_seen_ms(o, &rms[i]) / 1000.0, "silent_s",
                                        (double)silent / 1000.0, "heartbeat_gap_max_s", (double)gap / 1000.0,
                                        "provider", *rms[i].provider ? rms[i].provider : NULL);
                 oracle_rm_view_add(o, rms[i].name, rm);

@@ -36,6 +36,7 @@ void store_view_note_vm(store_t *s, const vm_record_t *v);
 void store_view_note_vm_delete(store_t *s, const char *name);
 void store_view_note_rm(store_t *s, const rm_record_t *rm);
 void store_view_note_rm_provider(store_t *s, const char *rm, const char *provider);
+void store_view_note_rm_seen(store_t *s, const char *rm, int64_t last_seen_ms);
 void store_view_note_op(store_t *s, const op_record_t *o);
 void store_view_commit(store_t *s);
 void store_view_abort(store_t *s);

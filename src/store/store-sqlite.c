@@ -287,6 +287,30 @@ int store_rm_provider_set(store_t *s, const char *rm, const char *provider) {
         return r;
 }
 
+int store_rm_seen_batch(store_t *s, const rm_record_t *list, size_t n) {
+        if (n == 0)
+                return 0;
+        int r = store_tx_begin(s);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(s, "UPDATE rms SET last_seen_ms=?2 WHERE name=?1 AND last_seen_ms<?2");
+        r = st ? 0 : -EIO;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_text(st, 1, list[i].name, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 2, list[i].last_seen_ms);
+                r = store_step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) > 0)
+                        store_view_note_rm_seen(s, list[i].name, list[i].last_seen_ms);
+        }
+        if (r < 0) {
+                store_tx_rollback(s);
+                return r;
+        }
+        return store_tx_commit(s);
+}
+
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
         return store_rows_list(s, "SELECT " RM_COLUMNS " FROM rms ORDER BY name", sizeof **ret, rm_from_row, NULL, ret,
                                ret_n);

@@ -212,7 +212,15 @@ static void data_vm_del(view_data_t *d, const char *name) {
 
 /* ---- changes ---- */
 
-typedef enum change_kind { CHANGE_VM, CHANGE_VM_DELETE, CHANGE_RM, CHANGE_RM_PROVIDER, CHANGE_OP, CHANGE_OP_END } change_kind_t;
+typedef enum change_kind {
+        CHANGE_VM,
+        CHANGE_VM_DELETE,
+        CHANGE_RM,
+        CHANGE_RM_PROVIDER,
+        CHANGE_RM_SEEN,
+        CHANGE_OP,
+        CHANGE_OP_END
+} change_kind_t;
 
 typedef struct change {
         change_kind_t kind;
@@ -283,6 +291,12 @@ static void change_apply(view_data_t *d, const change_t *c) {
                 rm_record_t *r = vtab_get(&d->rms, c->rm.name);
                 if (r)
                         SET(r->provider, c->rm.provider);
+                break;
+        }
+        case CHANGE_RM_SEEN: {
+                rm_record_t *r = vtab_get(&d->rms, c->rm.name);
+                if (r && r->last_seen_ms < c->rm.last_seen_ms)
+                        r->last_seen_ms = c->rm.last_seen_ms;
                 break;
         }
         case CHANGE_OP:
@@ -380,6 +394,13 @@ void store_view_note_rm_provider(store_t *s, const char *rm, const char *provide
         change_t c = { .kind = CHANGE_RM_PROVIDER };
         SET(c.rm.name, rm);
         SET(c.rm.provider, provider);
+        change_note(s, &c);
+}
+
+void store_view_note_rm_seen(store_t *s, const char *rm, int64_t last_seen_ms) {
+        change_t c = { .kind = CHANGE_RM_SEEN };
+        SET(c.rm.name, rm);
+        c.rm.last_seen_ms = last_seen_ms;
         change_note(s, &c);
 }
 
@@ -484,6 +505,24 @@ size_t store_view_count_on(store_t *s, const char *rm) {
         size_t n = c ? c->count : 0;
         pthread_rwlock_unlock(&v->lock);
         return n;
+}
+
+static int rm_name_cmp(const void *a, const void *b) {
+        return strcmp(((const rm_record_t *)a)->name, ((const rm_record_t *)b)->name);
+}
+
+void store_view_rms(store_t *s, rm_record_t **ret, size_t *ret_n) {
+        store_view_t *v = s->view;
+        pthread_rwlock_rdlock(&v->lock);
+        size_t n = v->live.rms.n;
+        rm_record_t *list = n ? xcalloc(n, sizeof *list) : NULL;
+        if (n)
+                memcpy(list, v->live.rms.rows, n * sizeof *list);
+        pthread_rwlock_unlock(&v->lock);
+        if (n > 1)
+                qsort(list, n, sizeof *list, rm_name_cmp);
+        *ret = list;
+        *ret_n = n;
 }
 
 void store_view_ops_touching(store_t *s, const char *rm, store_view_op_t **ret, size_t *ret_n) {

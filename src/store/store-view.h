@@ -56,6 +56,8 @@ int store_view_vm_get(store_t *s, const char *vm, store_view_vm_t *ret);    /* -
 /* Copies of the VMs whose rm is rm, ordered by name, in a malloc'd array (NULL when none). */
 void store_view_vms_on(store_t *s, const char *rm, store_view_vm_t **ret, size_t *ret_n);
 size_t store_view_count_on(store_t *s, const char *rm);
+/* Copies of every RM, ordered by name, in a malloc'd array (NULL when none). */
+void store_view_rms(store_t *s, rm_record_t **ret, size_t *ret_n);
 /* Copies of the running ops whose origin or target is rm (malloc'd, NULL when none). */
 void store_view_ops_touching(store_t *s, const char *rm, store_view_op_t **ret, size_t *ret_n);
 /* The generation: bumped by every applied change. */

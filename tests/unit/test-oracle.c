@@ -13,13 +13,16 @@
  *     legal state, nothing is lost, the next operation works on the same guest;
  *   - each RM's size (capacity) in GET /v1/rms as its node measured it (this machine's CPUs and
  *     the filesystem of its data directory), lowered by --capacity-memory and --capacity-vcpus;
- *     a node started with more than the machine has exits with 2 and says why. */
+ *     a node started with more than the machine has exits with 2 and says why;
+ *   - heartbeats are soft state: five that change nothing leave the store's file untouched
+ *     (PRAGMA data_version of a second connection), one with another address is written. */
 #include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -377,6 +380,70 @@ static void test_capacity(daemons_t *d) {
         CHECK_STREQ(st, "");
 }
 
+/* PRAGMA data_version of db: it moves whenever another connection committed to the file. */
+static int64_t data_version(sqlite3 *db) {
+        sqlite3_stmt *st = NULL;
+        int64_t v = -1;
+        if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+/* rm's node address at the Oracle into ret (64 bytes), "" when unknown. */
+static void rm_address(daemons_t *d, const char *rm, char *ret) {
+        char url[128];
+        snprintf(url, sizeof url, "%s/v1/rms", d->oracle.url);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        *ret = 0;
+        if (daemons_call("GET", url, NULL, &j) != 200)
+                return;
+        size_t i;
+        json_t *e;
+        json_array_foreach(j, i, e)
+                if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", rm) == 0)
+                        snprintf(ret, 64, "%s", json_string_value(json_object_get(e, "address")) ?: "");
+}
+
+/* Heartbeats are soft state: five that say what the Oracle knows (rm1 up, its role and
+ * address, no VMs) commit nothing to the store; one with another address commits. Sent as rm1
+ * (its certificate) beside its node's own heartbeats, which say the same. Run while no VM
+ * exists: a running VM's figures are samples, written once a second. */
+static void test_quiet_heartbeats(daemons_t *d) {
+        char path[600], address[64], url[256];
+        snprintf(path, sizeof path, "%s/state.db", d->oracle.data);
+        rm_address(d, "rm1", address);
+        CHECK(*address);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+        snprintf(url, sizeof url, "%s/v1/rms/rm1/heartbeat", d->oracle.node_url);
+        _cleanup_(json_decrefp) json_t *beat =
+                json_pack("{s:s,s:s,s:[],s:[]}", "role", "production", "address", address, "vms", "snapshots");
+        int64_t before = data_version(db);
+        CHECK(before >= 0);
+        int answered = 0;
+        for (int i = 0; i < 5; i++) {
+                _cleanup_(json_decrefp) json_t *answer = NULL;
+                answered += daemons_call_as(rm1, "POST", url, beat, &answer) == 200 &&
+                            json_is_object(json_object_get(answer, "leases"));
+        }
+        CHECK(answered == 5);
+        int64_t after = data_version(db);
+        CHECK(after == before);
+        if (after != before)
+                fprintf(stderr, "  the store changed over 5 unchanged heartbeats (data_version %lld -> %lld)\n",
+                        (long long)before, (long long)after);
+        /* a change is written: the counter can move (the node's next heartbeat puts the address back) */
+        _cleanup_(json_decrefp) json_t *moved =
+                json_pack("{s:s,s:s,s:[],s:[]}", "role", "production", "address", "127.0.0.1:9", "vms", "snapshots");
+        CHECK(daemons_call_as(rm1, "POST", url, moved, NULL) == 200);
+        CHECK(data_version(db) != after);
+        CHECK(daemons_call_as(rm1, "POST", url, beat, NULL) == 200);
+        sqlite3_close(db);
+        rm_address(d, "rm1", address);
+        CHECK(strcmp(address, "127.0.0.1:9") != 0);
+}
+
 int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
@@ -384,6 +451,9 @@ int main(void) {
         CHECK(daemons_start_cluster(&d) == 0);
         rm1 = &d.nodes[0];
         ch1 = &d.nodes[1];
+        /* first: no VM exists yet */
+        if (tap_failed == 0)
+                test_quiet_heartbeats(&d);
         if (tap_failed == 0)
                 test_lifecycle(&d);
         if (tap_failed == 0)
