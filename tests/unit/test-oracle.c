@@ -15,7 +15,11 @@
  *     the filesystem of its data directory), lowered by --capacity-memory and --capacity-vcpus;
  *     a node started with more than the machine has exits with 2 and says why;
  *   - heartbeats are soft state: five that change nothing leave the store's file untouched
- *     (PRAGMA data_version of a second connection), one with another address is written. */
+ *     (PRAGMA data_version of a second connection), one with another address is written;
+ *   - soft-state restart: the Oracle killed with SIGKILL while a VM is active on rm1 and one
+ *     loading on ch1 comes back with both RMs up, no VM failed and no RM declared down; a node
+ *     then stopped (SIGSTOP) past the liveness timeout is declared down and its VM failed; let
+ *     go again (SIGCONT), the node kills its copy (no lease), and no VM runs on two RMs. */
 #include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
@@ -268,6 +272,87 @@ static void oracle_killed_anywhere(daemons_t *d) {
         CHECK(daemons_vm_do(d, vm, "delete", NULL));
 }
 
+/* The events of kind so far. */
+static size_t events_of(daemons_t *d, const char *kind) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/events?kind=%s&limit=1000", d->oracle.url, kind);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        return daemons_call("GET", url, NULL, &j) == 200 ? json_array_size(j) : (size_t)-1;
+}
+
+/* Polls until vm's state at the Oracle is want (deadline_ms); its last state into st (32). */
+static bool vm_state_wait(daemons_t *d, const char *vm, const char *want, int64_t deadline_ms, char *st) {
+        char rm[64];
+        do {
+                daemons_vm_state(d, vm, st, rm);
+                if (strcmp(st, want) == 0)
+                        return true;
+                daemons_sleep_ms(100);
+        } while (daemons_now_ms() < deadline_ms);
+        return false;
+}
+
+/* The soft-state Oracle (heartbeats write nothing, leases from the store view) after a kill -9
+ * with VMs running, and against a silent RM. */
+static void test_soft_state_restart(daemons_t *d) {
+        char st[32], rm[64];
+        CHECK(daemons_vm_create(d, "ss1") == 0 && daemons_vm_create(d, "ss2") == 0);
+        CHECK(daemons_vm_do(d, "ss1", "activate", "active"));
+        daemons_vm_state(d, "ss1", st, rm);
+        CHECK_STREQ(rm, "rm1");
+        CHECK(daemons_vm_do(d, "ss2", "boot", "loading"));
+        size_t downs = events_of(d, "rm-down"), fails = events_of(d, "failed");
+        CHECK(downs != (size_t)-1 && fails != (size_t)-1);
+
+        /* kill -9 and restart (daemons_restart waits for both RMs to be up again): nothing is
+         * failed or fenced, over longer than the liveness timeout */
+        daemons_stop(&d->oracle, SIGKILL);
+        CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
+        char s1[16], s2[16];
+        daemons_rm_state(d, "rm1", s1);
+        daemons_rm_state(d, "ch1", s2);
+        CHECK_STREQ(s1, "up");
+        CHECK_STREQ(s2, "up");
+        daemons_sleep_ms(6000);
+        daemons_vm_state(d, "ss1", st, rm);
+        CHECK_STREQ(st, "active");
+        daemons_vm_state(d, "ss2", st, rm);
+        CHECK_STREQ(st, "loading");
+        CHECK(daemons_vm_consistent(d, "ss1", daemons_now_ms() + 10000, NULL));
+        CHECK(daemons_vm_consistent(d, "ss2", daemons_now_ms() + 10000, NULL));
+        CHECK(events_of(d, "rm-down") == downs && events_of(d, "failed") == fails);
+        char node_state[32];
+        CHECK(daemons_node_vm(rm1, "ss1", node_state) > 0 && strcmp(node_state, "running") == 0);
+
+        /* rm1's node silent past the liveness timeout: rm1 goes down, ss1 fails */
+        CHECK(kill(rm1->pid, SIGSTOP) == 0);
+        bool failed = vm_state_wait(d, "ss1", "failed", daemons_now_ms() + 20000, st);
+        daemons_rm_state(d, "rm1", s1);
+        CHECK(failed);
+        CHECK_STREQ(s1, "down");
+        CHECK(kill(rm1->pid, SIGCONT) == 0);
+        /* heard again: up, told it holds no lease for ss1, it kills its copy; ss1 runs nowhere
+         * (daemons_vm_consistent: a failed VM has no running copy, no other RM runs one) */
+        int64_t deadline = daemons_now_ms() + 15000;
+        do {
+                daemons_rm_state(d, "rm1", s1);
+                daemons_node_vm(rm1, "ss1", node_state);
+                if (strcmp(s1, "up") == 0 && strcmp(node_state, "running") != 0)
+                        break;
+                daemons_sleep_ms(100);
+        } while (daemons_now_ms() < deadline);
+        CHECK_STREQ(s1, "up");
+        CHECK(strcmp(node_state, "running") != 0);
+        CHECK(daemons_vm_consistent(d, "ss1", daemons_now_ms() + 10000, st));
+        CHECK_STREQ(st, "failed");
+        CHECK(daemons_vm_consistent(d, "ss2", daemons_now_ms() + 10000, NULL));
+        CHECK(daemons_node_vm(ch1, "ss1", node_state) < 0);
+        CHECK(daemons_vm_do(d, "ss1", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "ss1", "delete", NULL));
+        CHECK(daemons_vm_do(d, "ss2", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "ss2", "delete", NULL));
+}
+
 /* The capacity of rm in GET /v1/rms: 0 and the figures, or -1 when it has none (null). */
 static int rm_capacity(daemons_t *d, const char *rm, int64_t *ret_memory, int64_t *ret_vcpus, int64_t *ret_disk) {
         char url[128];
@@ -470,6 +555,8 @@ int main(void) {
                 oracle_crash_point(&d, "c3", "oracle-after-save", "hibernate");
         if (tap_failed == 0)
                 oracle_killed_anywhere(&d);
+        if (tap_failed == 0)
+                test_soft_state_restart(&d);
         /* last: the RM it adds must not take the others' placements */
         if (tap_failed == 0)
                 test_capacity(&d);
