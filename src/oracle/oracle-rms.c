@@ -24,8 +24,8 @@ static int view_vm_name_cmp(const void *key, const void *vm) {
  * nothing knows it. The grace covers a heartbeat sent before the command that placed it. */
 #define MISSING_GRACE_MS 3000
 
-/* placed: the VMs the view places on rm (by name). Returns whether it wrote to the store. */
-static bool heartbeat_missing(oracle_t *o, const char *rm, const json_t *vms, const store_view_vm_t *placed,
+/* placed: the VMs the view places on rm (by name). */
+static void heartbeat_missing(oracle_t *o, const char *rm, const json_t *vms, const store_view_vm_t *placed,
                               size_t n_placed, int64_t now) {
         _cleanup_(json_decrefp) json_t *reported = json_object();
         size_t i;
@@ -65,18 +65,16 @@ static bool heartbeat_missing(oracle_t *o, const char *rm, const json_t *vms, co
                 vm_record_clear(&vm);
                 store_tx_commit(o->store);
         }
-        return n_overdue > 0;
 }
 
 /* The VMs of a heartbeat: the load profile of each that the view places here, and the crashed
  * ones (a VM that runs here at its current version and whose QEMU is gone becomes failed at
- * once). Only a change is written. Returns whether it wrote to the store. */
-static bool heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms, const store_view_vm_t *placed,
+ * once). Only a change is written. */
+static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms, const store_view_vm_t *placed,
                           size_t n_placed) {
         size_t i;
         const json_t *v;
         int64_t now = time_now_ms();
-        bool wrote = false;
         json_array_foreach(vms, i, v) {
                 const char *name = json_string_value(json_object_get(v, "name"));
                 const char *state = json_string_value(json_object_get(v, "state"));
@@ -98,11 +96,9 @@ static bool heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms, const 
                         oracle_vm_mark_failed(o, &vm, rm, false, "its QEMU process exited");
                 vm_record_clear(&vm);
                 store_tx_commit(o->store);
-                wrote = true;
         }
         if (vms) /* a heartbeat without its list of VMs says nothing of them */
-                wrote |= heartbeat_missing(o, rm, vms, placed, n_placed, now);
-        return wrote;
+                heartbeat_missing(o, rm, vms, placed, n_placed, now);
 }
 
 /* Leases of an RM: every VM placed there, and the VM of a running operation that moves it from
@@ -206,11 +202,11 @@ void oracle_heartbeat(const http_request_t *req, http_reply_t *reply) {
         _cleanup_free_ store_view_vm_t *placed = NULL;
         size_t n_placed = 0;
         store_view_vms_on(o->store, name, &placed, &n_placed);
-        if (heartbeat_vms(o, name, vms, placed, n_placed)) {
-                /* a VM failed meanwhile: the leases are of the rows as they are now */
-                free(placed);
-                store_view_vms_on(o->store, name, &placed, &n_placed);
-        }
+        heartbeat_vms(o, name, vms, placed, n_placed);
+        /* the leases are of the rows as they are now, read last (as close to the answer as can
+         * be): a VM failed above, or an operation committed meanwhile */
+        free(placed);
+        store_view_vms_on(o->store, name, &placed, &n_placed);
         json_t *leases = leases_for(o, name, placed, n_placed);
         oracle_placement_strays_record(o, name, vms, leases);
         oracle_placement_snapshots_record(o, name, hb.snapshots);
