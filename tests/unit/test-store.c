@@ -264,6 +264,16 @@ static void test_view_writes(store_t *s) {
         CHECK(store_view_rm_get(s, "vrm1", &got_rm) == 0 && streq(got_rm.provider, "prov9") &&
               streq(got_rm.state, "down"));
         CHECK(store_view_rm_get(s, "vrm-none", &got_rm) == -ENOENT);
+        /* the last_seen checkpoint moves forward only, for RMs that exist, in table and view */
+        rm_record_t seen[3] = { { .name = "vrm1", .last_seen_ms = 50 }, { .name = "vrm-gone", .last_seen_ms = 60 },
+                                { .name = "vrm1", .last_seen_ms = 40 } };
+        CHECK(store_rm_seen_batch(s, seen, 3) == 0);
+        rm_record_t row = { 0 };
+        CHECK(store_rm_get(s, "vrm1", &row) == 0 && row.last_seen_ms == 50);
+        CHECK(store_view_rm_get(s, "vrm1", &got_rm) == 0 && got_rm.last_seen_ms == 50);
+        CHECK(store_view_rm_get(s, "vrm-gone", &got_rm) == -ENOENT);
+        CHECK(view_clean(s));
+        rm.last_seen_ms = 11;
 
         vm_record_t a = sample_vm("va"), b = sample_vm("vb"), c = sample_vm("vc");
         SET(a.rm, "vrm1");
