@@ -251,7 +251,14 @@ struct store_view {
 
 static store_view_t *store_view_new(void) {
         store_view_t *v = xcalloc(1, sizeof *v);
-        pthread_rwlock_init(&v->lock, NULL);
+        /* writers first: a change is applied with the store lock held, so a writer starved by
+         * a stream of heartbeats' reads would hold up every writer of the store (no reader
+         * takes the read lock twice, which this kind would deadlock) */
+        pthread_rwlockattr_t attr;
+        pthread_rwlockattr_init(&attr);
+        pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&v->lock, &attr);
+        pthread_rwlockattr_destroy(&attr);
         pthread_mutex_init(&v->snap_lock, NULL);
         data_init(&v->live);
         return v;
