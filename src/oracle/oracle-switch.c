@@ -126,9 +126,6 @@ typedef struct recovery {
         char why[192];
 } recovery_t;
 
-/* Notes failures found in the store (after a restart: oracle_switch_failure_note saw the
- * others), reports recoveries, forgets what is over. The events are written after the lock is
- * released: oracle_vm_mark_failed takes failures_lock inside a store transaction. */
 /* Creating or ready: its pool is looked after. */
 static bool service_is_live(const service_record_t *svs, size_t ns, const char *name) {
         for (size_t k = 0; k < ns; k++)
@@ -137,6 +134,9 @@ static bool service_is_live(const service_record_t *svs, size_t ns, const char *
         return false;
 }
 
+/* Notes failures found in the snapshot (after a restart: oracle_switch_failure_note saw the
+ * others), reports recoveries, forgets what is over. The events are written after the lock is
+ * released: oracle_vm_mark_failed takes failures_lock inside a store transaction. */
 static void failures_track(oracle_t *o, const switch_agg_t *agg, int64_t now) {
         oracle_switch_t *sw = o->sw;
         const service_record_t *svs = agg->svs;
