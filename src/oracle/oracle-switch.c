@@ -1,6 +1,6 @@
 /* The switching loop: what moves RMs between services. Every tick (and at once when woken by a
  * failure or the end of an operation) it
- *   1. makes HAProxy match the store (lb_sync): a frontend per service, its active VMs in
+ *   1. makes HAProxy match the cluster (lb_sync): a frontend per service, its active VMs in
  *      rotation, the ones being deactivated draining;
  *   2. reads HAProxy's counters and the VMs' figures (oracle-metrics.c) into each service's load,
  *      in units of one VM's capacity: the CPU its VMs use, or, when requests queue in HAProxy
@@ -11,6 +11,8 @@
  *   4. replaces failed VMs: a VM whose QEMU exited, whose RM went silent (both marked failed by
  *      oracle-rms.c) or whose health probe has failed for HEALTH_FENCE_MS (fenced here) is
  *      replaced by a pre-booted VM of its service at once; the event says how long it took.
+ * A round reads the services' rows and one snapshot of the store view (oracle-switch-agg.c
+ * sorts its VMs into their services in one pass): never a VM row from the store.
  * The state kept here (when a service went above its mark, failures awaiting replacement) is
  * memory only: after a restart the windows start again and failed VMs are found in the store. */
 #include <math.h>
