@@ -65,6 +65,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "usage: bench-heartbeat-handler [VMS >= 10] [ITERATIONS >= 1]\n");
                 return 2;
         }
+        setvbuf(stdout, NULL, _IOLBF, 0);
         const char *tmp = getenv("TMPDIR");
         _cleanup_free_ char *dir = xasprintf("%s/vmx-bench-heartbeat-XXXXXX", tmp ? tmp : "/tmp");
         if (!mkdtemp(dir))
@@ -127,6 +128,13 @@ int main(int argc, char **argv) {
         report("a store view snapshot (a switching round's copy)", t, snaps);
         free(t);
         json_decref(body);
+        json_decref(o.tls.certs);
+        json_decref(o.strays);
+        json_decref(o.missing);
+        json_decref(o.snapshots);
+        json_decref(o.rm_view);
+        o.metrics = oracle_metrics_free(o.metrics);
+        o.liveness = oracle_liveness_free(o.liveness);
         store_close(o.store);
         rm_rf(dir);
         return 0;
