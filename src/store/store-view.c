@@ -100,12 +100,23 @@ static void vtab_del(vtab_t *t, const char *key) {
         t->n--;
 }
 
+/* dst becomes a copy of src, reusing dst's memory where it is big enough (a recycled
+ * snapshot's pages are already mapped: a copy into them costs no page faults). */
 static void vtab_copy(vtab_t *dst, const vtab_t *src) {
-        *dst = (vtab_t){ .n = src->n, .cap = src->n, .size = src->size, .nslots = src->nslots };
-        dst->rows = src->n ? malloc(src->n * src->size) : NULL;
-        dst->slots = src->nslots ? malloc(src->nslots * sizeof *src->slots) : NULL;
+        if (dst->cap < src->n) {
+                free(dst->rows);
+                dst->rows = malloc(src->n * src->size);
+                dst->cap = src->n;
+        }
+        if (dst->nslots != src->nslots) {
+                free(dst->slots);
+                dst->slots = src->nslots ? malloc(src->nslots * sizeof *src->slots) : NULL;
+        }
         if ((src->n && !dst->rows) || (src->nslots && !dst->slots))
                 abort();
+        dst->n = src->n;
+        dst->size = src->size;
+        dst->nslots = src->nslots;
         if (src->n)
                 memcpy(dst->rows, src->rows, src->n * src->size);
         if (src->nslots)
@@ -563,18 +574,24 @@ static int rm_order_cmp(const void *a, const void *b, void *data) {
                       ((const rm_record_t *)vtab_row(rms, *(const uint32_t *)b))->name);
 }
 
-static store_view_snap_t *snap_of(const view_data_t *d, uint64_t gen) {
-        store_view_snap_t *snap = xcalloc(1, sizeof *snap);
-        atomic_init(&snap->refs, 1);
+/* snap (new, or recycled: no reader holds it) becomes a copy of d at gen. */
+static void snap_fill(store_view_snap_t *snap, const view_data_t *d, uint64_t gen) {
         snap->gen = gen;
         vtab_copy(&snap->d.vms, &d->vms);
         vtab_copy(&snap->d.rms, &d->rms);
         vtab_copy(&snap->d.ops, &d->ops);
         vtab_copy(&snap->d.chains, &d->chains);
+        free(snap->rm_order);
         snap->rm_order = xcalloc(d->rms.n + 1, sizeof *snap->rm_order);
         for (size_t i = 0; i < d->rms.n; i++)
                 snap->rm_order[i] = (uint32_t)i;
         qsort_r(snap->rm_order, d->rms.n, sizeof *snap->rm_order, rm_order_cmp, &snap->d.rms);
+}
+
+static store_view_snap_t *snap_of(const view_data_t *d, uint64_t gen) {
+        store_view_snap_t *snap = xcalloc(1, sizeof *snap);
+        atomic_init(&snap->refs, 1);
+        snap_fill(snap, d, gen);
         return snap;
 }
 
@@ -582,7 +599,11 @@ store_view_snap_t *store_view_snapshot(store_t *s) {
         store_view_t *v = s->view;
         pthread_mutex_lock(&v->snap_lock);
         pthread_rwlock_rdlock(&v->lock);
-        if (!v->published || v->published->gen != v->gen) {
+        if (v->published && v->published->gen != v->gen && atomic_load(&v->published->refs) == 1) {
+                /* only the view holds the old one, and no reader can take it without snap_lock:
+                 * it is copied over in place */
+                snap_fill(v->published, &v->live, v->gen);
+        } else if (!v->published || v->published->gen != v->gen) {
                 store_view_snap_t *snap = snap_of(&v->live, v->gen);
                 store_view_release(v->published);
                 v->published = snap;

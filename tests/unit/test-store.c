@@ -552,6 +552,20 @@ static void test_view_snapshot(store_t *s) {
         CHECK(store_view_snap_rm(now, "vs-b") && streq(store_view_snap_rm(now, "vs-b")->address, "b:1"));
         store_view_release(old);
         store_view_release(now);
+        /* one no reader holds any more is copied over in place by the next: it shows the new
+         * generation, not the old one */
+        store_view_snap_t *first = store_view_snapshot(s);
+        uint64_t g1 = store_view_snap_gen(first);
+        CHECK(store_view_snap_vm(first, "vs1") == NULL);
+        store_view_release(first);
+        vm_record_t w = sample_vm("vs2");
+        CHECK(store_vm_insert(s, &w) == 0);
+        store_view_snap_t *again = store_view_snapshot(s);
+        CHECK(store_view_snap_gen(again) > g1 && store_view_snap_vm(again, "vs2") != NULL);
+        CHECK(store_view_snap_rm(again, "vs-a") != NULL && store_view_snap_count_on(again, "vs-a") == 0);
+        store_view_release(again);
+        CHECK(store_vm_delete(s, "vs2") == 0);
+        vm_record_clear(&w);
         vm_record_clear(&v);
         CHECK(view_clean(s));
 }
