@@ -9,6 +9,7 @@
 #include "net/http-client.h"
 #include "net/stream.h"
 #include "oracle/oracle-internal.h"
+#include "oracle/oracle-switch.h"
 
 /* ok, and the Oracle's own view of its liveness: whether it holds fencing for an isolation and
  * the stalls it measured (oracle-liveness.h). */
@@ -16,10 +17,11 @@ static void h_health(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
         int64_t stalls = 0, longest = 0;
         oracle_liveness_stalls(o->liveness, &stalls, &longest);
-        http_reply_json(reply, 200, json_pack("{s:b,s:b,s:I,s:I,s:o}", "ok", 1, "isolated",
+        http_reply_json(reply, 200, json_pack("{s:b,s:b,s:I,s:I,s:o,s:o}", "ok", 1, "isolated",
                                               oracle_liveness_isolated(o->liveness), "stalls", (json_int_t)stalls,
                                               "longest_stall_ms", (json_int_t)longest, "node_channel",
-                                              oracle_tls_channel_json(o)));
+                                              oracle_tls_channel_json(o), "switch_round_ms",
+                                              oracle_switch_round_json(o)));
 }
 
 static void h_rm_fence(const http_request_t *req, http_reply_t *reply) {

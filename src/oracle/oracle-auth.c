@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "oracle/oracle-internal.h"
+#include "store/store-view.h"
 #include "store/store-auth.h"
 
 /* Failed token checks store an event each, but an unauthenticated client could fill the store
@@ -115,7 +116,7 @@ bool oracle_vm_visible_among(const auth_principal_t *p, const vm_record_t *v, co
 
 bool oracle_vm_visible(oracle_t *o, const auth_principal_t *p, const vm_record_t *v, bool act) {
         rm_record_t rm = { 0 };
-        bool known = p && p->role == ROLE_PROVIDER && *v->rm && store_rm_get(o->store, v->rm, &rm) == 0;
+        bool known = p && p->role == ROLE_PROVIDER && *v->rm && store_view_rm_get(o->store, v->rm, &rm) == 0;
         return oracle_vm_visible_among(p, v, &rm, known ? 1 : 0, act);
 }
 

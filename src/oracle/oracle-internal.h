@@ -275,6 +275,9 @@ void *oracle_gc_thread(void *arg);
 /* An operator's decision during an isolation (or any time): rm is down now and its VMs are
  * failed and fenced. -ENOENT, -EALREADY (down already). */
 int oracle_rm_fence(oracle_t *o, const char *name, char **ret_msg);
+/* When rm was last heard, on the wall clock: from liveness when it was heard since the Oracle
+ * started (heartbeats no longer write it), else the store's periodic checkpoint. */
+int64_t oracle_rm_last_seen_ms(oracle_t *o, const rm_record_t *rm);
 
 /* ---- clones (oracle-clone.c) ---- */
 /* count clones of a pre-booted VM (rm: all onto that chamber RM, else one per free production

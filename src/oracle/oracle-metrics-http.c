@@ -11,6 +11,7 @@
 #include "base/util.h"
 #include "oracle/oracle-figures.h"
 #include "oracle/oracle-internal.h"
+#include "oracle/oracle-switch.h"
 #include "store/store-metrics.h"
 
 static const char *const vm_kinds[] = { "cpu", "rss_bytes", "disk_read_bps", "disk_write_bps", "net_rx_bps",
@@ -263,14 +264,38 @@ int oracle_metrics_prometheus(oracle_metrics_t *m, store_t *store, int64_t now_m
         return 0;
 }
 
+/* The switching rounds' durations (oracle_switch_round_json) as a gauge per figure; nothing
+ * before the first round. */
+static char *prom_switch_rounds(oracle_t *o, const char *text) {
+        _cleanup_(json_decrefp) json_t *j = oracle_switch_round_json(o);
+        char *out = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&out, &len);
+        if (!f)
+                abort();
+        fputs(text, f);
+        if (json_is_number(json_object_get(j, "last"))) {
+                prom_family(f, "vmatrix_switch_round_ms", "gauge",
+                            "Duration of the switching loop's rounds in milliseconds (the last 128): last, p50, p99, max.");
+                static const char *const stats[] = { "last", "p50", "p99", "max" };
+                for (size_t i = 0; i < ELEMENTSOF(stats); i++) {
+                        fprintf(f, "vmatrix_switch_round_ms{stat=\"%s\"}", stats[i]);
+                        prom_value(f, json_number_value(json_object_get(j, stats[i])));
+                }
+        }
+        fclose(f);
+        return out;
+}
+
 static void h_prometheus(const http_request_t *req, http_reply_t *reply) {
         oracle_t *o = req->userdata;
-        _cleanup_free_ char *text = NULL;
-        int r = oracle_metrics_prometheus(o->metrics, o->store, time_now_ms(), &text);
+        _cleanup_free_ char *page = NULL;
+        int r = oracle_metrics_prometheus(o->metrics, o->store, time_now_ms(), &page);
         if (r < 0) {
                 http_reply_errno(reply, r, "the store is unavailable");
                 return;
         }
+        _cleanup_free_ char *text = prom_switch_rounds(o, page);
         /* "text/plain" without a version is read as the 0.0.4 text format by Prometheus */
         http_reply_text(reply, 200, text);
 }

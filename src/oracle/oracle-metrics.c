@@ -3,9 +3,10 @@
  * be written to the store by oracle_metrics_flush. The HTTP side (/metrics, /v1/metrics,
  * /v1/services/NAME/top) is oracle-metrics-http.c.
  *
- * The tables are small (tens of VMs, a few services) and looked up by a linear scan under one
+ * VMs are found by a hash of their names (a heartbeat looks up each of its VMs: at 10,000 RMs a
+ * linear scan would cost the table per VM), services by a linear scan (a few), under one
  * mutex; nothing slow (the store) happens while it is held: flush takes the pending samples
- * out and writes them after letting go. Report times are monotonic (time_now_ms); samples get
+ * out and writes them, all in one transaction, after letting go. Report times are monotonic (time_now_ms); samples get
  * their wall-clock second only when flushed, from the offset between the two clocks then. */
 #include "oracle/oracle-metrics.h"
 
@@ -52,6 +53,8 @@ struct oracle_metrics {
         pthread_mutex_t lock; /* guards everything below */
         vm_entry_t *vms;
         size_t n_vms, cap_vms;
+        uint32_t *vm_slots;   /* open addressing: index into vms + 1, 0 empty */
+        size_t n_vm_slots;    /* a power of two, at least twice n_vms */
         service_entry_t *services;
         size_t n_services, cap_services;
         pending_sample_t *pending;
@@ -84,6 +87,7 @@ oracle_metrics_t *oracle_metrics_free(oracle_metrics_t *m) {
                 return NULL;
         pthread_mutex_destroy(&m->lock);
         free(m->vms);
+        free(m->vm_slots);
         free(m->services);
         free(m->pending);
         free(m);
@@ -109,17 +113,39 @@ static void sample_push(oracle_metrics_t *m, const char *prefix, const char *nam
         m->n_pending++;
 }
 
+/* The slot of name in m->vm_slots: the one that holds it, or the empty one where it would go. */
+static size_t vm_slot(const oracle_metrics_t *m, const char *name) {
+        size_t mask = m->n_vm_slots - 1;
+        for (size_t i = str_fnv1a32(name) & mask;; i = (i + 1) & mask)
+                if (!m->vm_slots[i] || streq(m->vms[m->vm_slots[i] - 1].name, name))
+                        return i;
+}
+
+static void vm_slots_rebuild(oracle_metrics_t *m, size_t n_slots) {
+        free(m->vm_slots);
+        m->vm_slots = xcalloc(n_slots, sizeof *m->vm_slots);
+        m->n_vm_slots = n_slots;
+        for (size_t i = 0; i < m->n_vms; i++)
+                m->vm_slots[vm_slot(m, m->vms[i].name)] = (uint32_t)(i + 1);
+}
+
 /* The entry of name, or NULL (create: a new zeroed entry); with m->lock held. */
 static vm_entry_t *vm_find(oracle_metrics_t *m, const char *name, bool create) {
-        for (size_t i = 0; i < m->n_vms; i++)
-                if (streq(m->vms[i].name, name))
-                        return &m->vms[i];
+        if (m->n_vm_slots) {
+                uint32_t at = m->vm_slots[vm_slot(m, name)];
+                if (at)
+                        return &m->vms[at - 1];
+        }
         if (!create)
                 return NULL;
         grow((void **)&m->vms, &m->cap_vms, m->n_vms, sizeof *m->vms);
         vm_entry_t *e = &m->vms[m->n_vms++];
         *e = (vm_entry_t){ 0 };
         snprintf(e->name, sizeof e->name, "%s", name);
+        if (m->n_vms * 2 > m->n_vm_slots)
+                vm_slots_rebuild(m, m->n_vm_slots ? m->n_vm_slots * 2 : 64);
+        else
+                m->vm_slots[vm_slot(m, e->name)] = (uint32_t)m->n_vms;
         return e;
 }
 
@@ -206,8 +232,12 @@ void oracle_metrics_vm_forget(oracle_metrics_t *m, const char *vm) {
                 return;
         pthread_mutex_lock(&m->lock);
         vm_entry_t *e = vm_find(m, vm, false);
-        if (e)
+        if (e) {
+                /* the last entry moves into its place; the hash is made again (a VM that
+                 * stops is rare beside its reports) */
                 *e = m->vms[--m->n_vms];
+                vm_slots_rebuild(m, m->n_vm_slots);
+        }
         pthread_mutex_unlock(&m->lock);
 }
 

@@ -1,15 +1,16 @@
 /* Commands from the Oracle to a node's API (docs/api.md). The node's address comes from the
- * store, written by its heartbeats. */
+ * store view (the rms rows its heartbeats wrote). */
 #include <string.h>
 
 #include "base/util.h"
 #include "net/http-client.h"
 #include "oracle/oracle-internal.h"
+#include "store/store-view.h"
 
 int oracle_node_call(oracle_t *o, const char *rm, const char *method, const char *path, const json_t *body,
                      long timeout_ms, json_t **ret, char **ret_msg) {
         rm_record_t r = { 0 };
-        if (store_rm_get(o->store, rm, &r) < 0) {
+        if (store_view_rm_get(o->store, rm, &r) < 0) {
                 *ret_msg = xasprintf("RM \"%s\" is not known", rm);
                 return -ENOENT;
         }

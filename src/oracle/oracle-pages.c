@@ -114,7 +114,7 @@ json_t *oracle_rm_json(oracle_t *o, const rm_record_t *rm, int64_t vms, int64_t 
         int64_t gap = oracle_liveness_gap_max_ms(o->liveness, rm->name);
         json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:I,s:f,s:f,s:f,s:s?}", "name", rm->name, "role", rm->role, "state",
                               rm->state, "address", rm->address, "vms", (json_int_t)vms, "last_seen",
-                              (double)rm->last_seen_ms / 1000.0, "silent_s", (double)silent / 1000.0,
+                              (double)oracle_rm_last_seen_ms(o, rm) / 1000.0, "silent_s", (double)silent / 1000.0,
                               "heartbeat_gap_max_s", (double)gap / 1000.0, "provider",
                               *rm->provider ? rm->provider : NULL);
         oracle_rm_view_add(o, rm->name, j);

@@ -8,6 +8,7 @@
 #include "bundle/bundle.h"
 #include "oracle/oracle-internal.h"
 #include "oracle/oracle-prestage.h"
+#include "store/store-view.h"
 
 /* A heartbeat lists at most this many snapshots that count. */
 #define PLACEMENT_MAX_SNAPSHOTS 4096
@@ -68,44 +69,35 @@ int oracle_rm_strays(oracle_t *o, const char *rm) {
         return n;
 }
 
-/* The VMs on rm, but for vm itself when it is suspended there: activating it there resumes it. */
-static size_t vms_on(const vm_record_t *vms, size_t n, const char *rm, const char *vm) {
-        size_t c = 0;
-        for (size_t i = 0; i < n; i++)
-                if (streq(vms[i].rm, rm) && !(streq(vms[i].name, vm) && streq(vms[i].state, "suspended")))
-                        c++;
-        return c;
-}
-
 int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char *vm, char *ret, size_t size,
                    char **ret_msg) {
-        rm_record_t *rms = NULL;
-        vm_record_t *vms = NULL;
-        size_t nr = 0, nv = 0;
-        if (store_rm_list(o->store, &rms, &nr) < 0 || store_vm_list(o->store, &vms, &nv) < 0) {
-                free(rms);
-                *ret_msg = xstrdup("the store is unavailable");
-                return -EIO;
-        }
+        /* from the view: O(RMs), each RM's load a count kept per RM. Called inside
+         * oracle_op_start's transaction before it writes anything, so the committed view is what
+         * the transaction sees, and no other writer commits meanwhile */
+        _cleanup_free_ rm_record_t *rms = NULL;
+        size_t nr = 0;
+        store_view_rms(o->store, &rms, &nr);
+        store_view_vm_t self = { 0 };
+        bool found = store_view_vm_get(o->store, vm, &self) >= 0;
         bool production = streq(role, "production");
         int r = -EAGAIN;
         size_t best_load = SIZE_MAX;
-        /* an activation goes where its memory snapshot already is, when such an RM is free */
-        const char *digest = NULL, *home = NULL;
-        for (size_t i = 0; i < nv && production; i++)
-                if (streq(vms[i].name, vm) && streq(vms[i].state, "suspended"))
-                        home = vms[i].rm; /* suspended on a production RM: resuming there is fastest */
-        for (size_t i = 0; i < nv && production; i++)
-                if (streq(vms[i].name, vm))
-                        digest = json_string_value(
-                                json_object_get(json_object_get(json_object_get(vms[i].bundle, "files"), BUNDLE_FILE_MEMORY), "digest"));
+        /* an activation goes where its memory snapshot already is, when such an RM is free;
+         * suspended on a production RM: resuming there is fastest */
+        bool suspended = found && streq(self.state, "suspended");
+        const char *home = production && suspended ? self.rm : NULL;
+        const char *digest = production && found && *self.mem_digest ? self.mem_digest : NULL;
         bool best_holds = false;
         size_t best_staged = SIZE_MAX;
         for (size_t i = 0; i < nr; i++) {
                 rm_record_t *rm = &rms[i];
                 if (wanted && !streq(rm->name, wanted))
                         continue;
-                size_t load = vms_on(vms, nv, rm->name, vm);
+                /* the VMs on it, but for vm itself when it is suspended there: activating it
+                 * there resumes it */
+                size_t load = store_view_count_on(o->store, rm->name);
+                if (suspended && streq(self.rm, rm->name) && load > 0)
+                        load--;
                 if (wanted) {
                         if (!streq(rm->role, role))
                                 *ret_msg = xasprintf("RM \"%s\" is a %s RM; %s needs a %s RM", wanted, rm->role, vm,
@@ -148,7 +140,5 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
         if (!wanted && r < 0)
                 *ret_msg = xasprintf("no %s RM is free for vm \"%s\"%s", role, vm,
                                      production ? " (each production RM runs one VM)" : "");
-        free(rms);
-        store_vm_list_free(vms, nv);
         return r;
 }

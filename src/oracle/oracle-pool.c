@@ -11,7 +11,8 @@
  *     deleted: nothing half-made stays;
  *   - a service being deleted has its VMs deleted (stopped first), then its row.
  * Every step is an ordinary operation, so a killed Oracle re-drives them and this loop carries
- * on from what the store shows. */
+ * on from what the store shows. A tick reads the services' rows and one snapshot of the store
+ * view: each service's VMs, by name, from one pass over it. */
 #include <string.h>
 
 #include "base/log.h"
@@ -142,32 +143,26 @@ static void boot_op_check(oracle_t *o, service_record_t *sv, boot_t *b) {
 }
 
 /* Deletes the VMs of a failed or deleted service; true when none is left. */
-static bool service_vms_delete(oracle_t *o, const service_record_t *sv, const vm_record_t *vms, size_t nv) {
-        bool none = true;
-        for (size_t v = 0; v < nv; v++) {
-                if (!streq(vms[v].service, sv->name))
-                        continue;
-                none = false;
-                if (!*vms[v].op_id)
-                        op_start(o, vms[v].name, "delete", true, NULL, NULL);
-        }
-        return none;
+static bool service_vms_delete(oracle_t *o, const store_view_vm_t *const *vms, size_t nv) {
+        for (size_t v = 0; v < nv; v++)
+                if (!*vms[v]->op_id)
+                        op_start(o, vms[v]->name, "delete", true, NULL, NULL);
+        return nv == 0;
 }
 
 /* Booting a VM costs most while it is loading (the guest boots): these count against
  * POOL_BOOTS_MAX. */
-static bool vm_is_prebooting(const vm_record_t *vm) {
+static bool vm_is_prebooting(const store_view_vm_t *vm) {
         return streq(vm->state, "booting") || streq(vm->state, "loading") || streq(vm->state, "hibernating");
 }
 
-static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, const vm_record_t *vms, size_t nv,
-                         int *booting) {
+/* vms: sv's VMs, by name. */
+static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, const store_view_vm_t *const *vms,
+                         size_t nv, int *booting) {
         int64_t now = time_now_ms();
         int64_t prebooted = 0;
         for (size_t v = 0; v < nv && !streq(sv->state, "failed"); v++) {
-                const vm_record_t *vm = &vms[v];
-                if (!streq(vm->service, sv->name))
-                        continue;
+                const store_view_vm_t *vm = vms[v];
                 boot_t *b = boot_get(p, vm->name, false);
                 if (b)
                         boot_op_check(o, sv, b);
@@ -243,16 +238,13 @@ static void pool_service(oracle_t *o, oracle_pool_t *p, service_record_t *sv, co
 
 /* Forgets the boots of VMs that are gone or whose service no longer pre-boots (a service made
  * again under the same name starts afresh). */
-static void boots_prune(oracle_pool_t *p, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv) {
+static void boots_prune(oracle_pool_t *p, const service_record_t *svs, size_t ns, const store_view_snap_t *snap) {
         for (size_t i = 0; i < p->n_boots;) {
+                const store_view_vm_t *vm = store_view_snap_vm(snap, p->boots[i].vm);
                 bool keep = false;
-                for (size_t v = 0; v < nv && !keep; v++) {
-                        if (!streq(vms[v].name, p->boots[i].vm))
-                                continue;
-                        for (size_t k = 0; k < ns && !keep; k++)
-                                keep = streq(svs[k].name, vms[v].service) &&
-                                       (streq(svs[k].state, "creating") || streq(svs[k].state, "ready"));
-                }
+                for (size_t k = 0; vm && k < ns && !keep; k++)
+                        keep = streq(svs[k].name, vm->service) &&
+                               (streq(svs[k].state, "creating") || streq(svs[k].state, "ready"));
                 if (!keep) {
                         p->boots[i] = p->boots[--p->n_boots];
                         continue;
@@ -261,23 +253,52 @@ static void boots_prune(oracle_pool_t *p, const service_record_t *svs, size_t ns
         }
 }
 
+typedef struct svc_vm {
+        size_t svc;
+        const store_view_vm_t *vm;
+} svc_vm_t;
+
+static int svc_vm_cmp(const void *a, const void *b) {
+        const svc_vm_t *x = a, *y = b;
+        return x->svc != y->svc ? (x->svc < y->svc ? -1 : 1) : strcmp(x->vm->name, y->vm->name);
+}
+
+static int svc_name_cmp(const void *key, const void *sv) { return strcmp(key, ((const service_record_t *)sv)->name); }
+
 static void pool_tick(oracle_t *o, oracle_pool_t *p) {
         service_record_t *svs = NULL;
-        vm_record_t *vms = NULL;
-        size_t ns = 0, nv = 0;
-        if (oracle_services_read(o, &svs, &ns, &vms, &nv) < 0)
+        size_t ns = 0;
+        if (store_service_list(o->store, &svs, &ns) < 0)
                 return;
-        boots_prune(p, svs, ns, vms, nv);
+        store_view_snap_t *snap = store_view_snapshot(o->store);
+        boots_prune(p, svs, ns, snap);
+        /* every VM of a service, grouped by service (svs is by name) and by name within */
+        size_t nv = store_view_snap_nvms(snap), n = 0;
         int booting = 0;
-        for (size_t v = 0; v < nv; v++)
-                booting += vm_is_prebooting(&vms[v]);
-        for (size_t i = 0; i < ns; i++) {
+        svc_vm_t *list = xcalloc(nv + 1, sizeof *list);
+        for (size_t v = 0; v < nv; v++) {
+                const store_view_vm_t *vm = store_view_snap_vm_at(snap, v);
+                booting += vm_is_prebooting(vm);
+                const service_record_t *sv = *vm->service ? bsearch(vm->service, svs, ns, sizeof *svs, svc_name_cmp) : NULL;
+                if (sv)
+                        list[n++] = (svc_vm_t){ .svc = (size_t)(sv - svs), .vm = vm };
+        }
+        qsort(list, n, sizeof *list, svc_vm_cmp);
+        const store_view_vm_t **vms = xcalloc(n + 1, sizeof *vms);
+        for (size_t v = 0; v < n; v++)
+                vms[v] = list[v].vm;
+        for (size_t i = 0, at = 0; i < ns; i++) {
+                size_t first = at;
+                while (at < n && list[at].svc == i)
+                        at++;
+                const store_view_vm_t *const *mine = vms + first;
+                size_t n_mine = at - first;
                 service_record_t *sv = &svs[i];
                 if (streq(sv->state, "creating") || streq(sv->state, "ready"))
-                        pool_service(o, p, sv, vms, nv, &booting);
+                        pool_service(o, p, sv, mine, n_mine, &booting);
                 if (streq(sv->state, "failed")) {
-                        service_vms_delete(o, sv, vms, nv);
-                } else if (streq(sv->state, "deleting") && service_vms_delete(o, sv, vms, nv)) {
+                        service_vms_delete(o, mine, n_mine);
+                } else if (streq(sv->state, "deleting") && service_vms_delete(o, mine, n_mine)) {
                         if (store_service_delete(o->store, sv->name) >= 0) {
                                 store_event_add(o->store, "service-deleted", NULL, sv->name, NULL, "its VMs are deleted");
                                 oracle_metrics_service_forget(o->metrics, sv->name);
@@ -286,8 +307,10 @@ static void pool_tick(oracle_t *o, oracle_pool_t *p) {
                         }
                 }
         }
+        free(vms);
+        free(list);
+        store_view_release(snap);
         free(svs);
-        store_vm_list_free(vms, nv);
 }
 
 void *oracle_pool_thread(void *arg) {

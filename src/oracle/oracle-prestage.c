@@ -1,6 +1,6 @@
-/* Pre-staging (oracle-prestage.h): the pure planner, the thread that feeds it from the store and
- * the heartbeats' snapshot lists, and its setting. The thread runs one job at a time (a node call
- * that stages one VM, paced by the node at the budget's rate), so at most one staging moves data
+/* Pre-staging (oracle-prestage.h): the pure planner, the thread that feeds it from a store view
+ * snapshot and the heartbeats' snapshot lists, and its setting. The thread runs one job at a
+ * time (a node call that stages one VM, paced by the node at the budget's rate), so at most one staging moves data
  * at a time; it pauses while an activation runs, whose transfer comes first. What it keeps is
  * soft: after a restart it plans again from the heartbeats (the nodes' side is idempotent). */
 #include "oracle/oracle-prestage.h"
@@ -15,6 +15,7 @@
 #include "oracle/oracle-proto.h"
 #include "oracle/oracle-switch.h"
 #include "store/store-market.h"
+#include "store/store-view.h"
 
 #define PRESTAGE_TICK_MS 1000
 #define PRESTAGE_SETTING "prestage_bps"
@@ -117,18 +118,6 @@ size_t oracle_prestage_rm_staged(oracle_t *o, const char *rm) {
         return n;
 }
 
-static bool snapshot_on(oracle_t *o, const char *rm, const char *digest) {
-        pthread_mutex_lock(&o->strays_lock);
-        bool on = digest && json_object_get(json_object_get(o->snapshots, rm), digest) != NULL;
-        pthread_mutex_unlock(&o->strays_lock);
-        return on;
-}
-
-static const char *memory_digest(const vm_record_t *vm) {
-        return json_string_value(json_object_get(
-                json_object_get(json_object_get(vm->bundle, "files"), BUNDLE_FILE_MEMORY), "digest"));
-}
-
 static uint64_t bundle_bytes(const vm_record_t *vm) {
         uint64_t t = 0;
         const char *k;
@@ -164,16 +153,17 @@ static bool backing_off(struct oracle_prestage *p, const char *rm, int64_t now) 
 }
 
 /* Whether an activation runs now: its transfer comes first. */
-static bool activation_running(oracle_t *o) {
-        op_record_t *ops = NULL;
-        size_t n = 0;
-        if (store_op_list_running(o->store, &ops, &n) < 0)
-                return true;
-        bool any = false;
-        for (size_t i = 0; i < n; i++)
-                any = any || streq(ops[i].kind, "activate") || streq(ops[i].kind, "boot");
-        store_op_list_free(ops, n);
-        return any;
+static bool activation_running(const store_view_snap_t *snap) {
+        for (size_t i = 0; i < store_view_snap_nops(snap); i++) {
+                const store_view_op_t *op = store_view_snap_op_at(snap, i);
+                if (streq(op->kind, "activate") || streq(op->kind, "boot"))
+                        return true;
+        }
+        return false;
+}
+
+static int view_vm_by_name(const void *a, const void *b) {
+        return strcmp((*(const store_view_vm_t *const *)a)->name, (*(const store_view_vm_t *const *)b)->name);
 }
 
 /* Stages vm on rm: one node call. */
@@ -213,63 +203,80 @@ static void job_run(oracle_t *o, struct oracle_prestage *p, vm_record_t *vm, con
         json_decref(res);
 }
 
+/* One tick on one store view snapshot (the switching loop's, when nothing changed since): no
+ * store read per VM or RM, so its cost at 100,000 VMs is one pass over the snapshot. Only the
+ * VM it stages is read from the store, for its bundle. */
 static void prestage_tick(oracle_t *o, struct oracle_prestage *p) {
         int64_t now = time_now_ms(), bps = setting_bps(o);
         double cap = (double)bps * PRESTAGE_BUCKET_S;
         p->bucket = MIN(cap, p->bucket + (double)bps * (double)(now - p->last_ms) / 1000.0);
         p->last_ms = now;
-        if (bps <= 0 || activation_running(o))
+        if (bps <= 0)
                 return;
-        rm_record_t *rms = NULL;
-        vm_record_t *vms = NULL;
+        store_view_snap_t *snap = store_view_snapshot(o->store);
+        if (!snap)
+                return;
+        size_t nr = store_view_snap_nrms(snap), nv = store_view_snap_nvms(snap);
         service_record_t *svcs = NULL;
-        size_t nr = 0, nv = 0, ns = 0;
-        if (store_rm_list(o->store, &rms, &nr) < 0 || store_vm_list(o->store, &vms, &nv) < 0 ||
-            store_service_list(o->store, &svcs, &ns) < 0) {
-                free(rms);
-                if (vms)
-                        store_vm_list_free(vms, nv);
+        size_t ns = 0;
+        if (activation_running(snap) || store_service_list(o->store, &svcs, &ns) < 0) {
+                store_view_release(snap);
                 return;
         }
-        /* idle production RMs: up, not a provider's, running nothing */
+        /* idle production RMs: up, not a provider's, running nothing; and the digests they hold */
         prestage_rm_t *in_rms = xcalloc(nr ? nr : 1, sizeof *in_rms);
+        _cleanup_(json_decrefp) json_t *held_digests = json_object();
         size_t k = 0;
         for (size_t i = 0; i < nr; i++) {
-                bool idle = streq(rms[i].role, "production") && streq(rms[i].state, "up") && !*rms[i].provider &&
-                            oracle_rm_strays(o, rms[i].name) == 0;
-                for (size_t v = 0; v < nv && idle; v++)
-                        idle = !streq(vms[v].rm, rms[i].name);
+                const rm_record_t *rm = store_view_snap_rm_at(snap, i);
+                if (!streq(rm->role, "production") || !streq(rm->state, "up") || *rm->provider ||
+                    store_view_snap_count_on(snap, rm->name) > 0 || oracle_rm_strays(o, rm->name) > 0)
+                        continue;
+                pthread_mutex_lock(&o->strays_lock);
+                const json_t *on = json_object_get(o->snapshots, rm->name);
+                const char *digest;
+                const json_t *unused;
+                json_object_foreach((json_t *)on, digest, unused)
+                        json_object_set_new(held_digests, digest, json_true());
+                size_t staged = json_object_size(on);
+                pthread_mutex_unlock(&o->strays_lock);
                 /* the cache room is the node's to judge (507 when it does not fit: then backing_off) */
-                if (idle)
-                        in_rms[k++] = (prestage_rm_t){ .name = rms[i].name, .free_bytes = UINT64_MAX,
-                                                       .staged = oracle_prestage_rm_staged(o, rms[i].name),
-                                                       .busy = backing_off(p, rms[i].name, now) };
+                in_rms[k++] = (prestage_rm_t){ .name = rm->name, .free_bytes = UINT64_MAX, .staged = staged,
+                                               .busy = backing_off(p, rm->name, now) };
         }
         size_t n_idle = k;
+        /* the candidates in activation order (lowest names first), as the switching loop takes them */
+        const store_view_vm_t **cand = xcalloc(nv ? nv : 1, sizeof *cand);
+        size_t nc = 0;
+        for (size_t v = 0; v < nv && n_idle > 0; v++) {
+                const store_view_vm_t *vm = store_view_snap_vm_at(snap, v);
+                if (streq(vm->state, "stored") && vm->prebooted && !*vm->op_id && !vm->market &&
+                    bundle_sha256_is_valid(vm->mem_digest))
+                        cand[nc++] = vm;
+        }
+        qsort(cand, nc, sizeof *cand, view_vm_by_name);
         /* the idle RMs shared among the services; VMs of no service last, as many as fit */
         prestage_service_t *in_svcs = xcalloc(ns + 1, sizeof *in_svcs);
         for (size_t s = 0; s < ns; s++)
                 in_svcs[s] = (prestage_service_t){ .priority = svcs[s].priority,
                                                    .want = (int)MAX(n_idle / MAX(ns, (size_t)1), (size_t)1) };
         in_svcs[ns] = (prestage_service_t){ .priority = INT64_MIN, .want = (int)n_idle };
-        prestage_vm_t *in_vms = xcalloc(nv ? nv : 1, sizeof *in_vms);
-        size_t *vm_of = xcalloc(nv ? nv : 1, sizeof *vm_of);
+        prestage_vm_t *in_vms = xcalloc(nc ? nc : 1, sizeof *in_vms);
+        int *taken = xcalloc(ns + 1, sizeof *taken);
         size_t m = 0;
-        for (size_t v = 0; v < nv; v++) { /* the store lists VMs by name: activation order */
-                const char *digest = memory_digest(&vms[v]);
-                if (!streq(vms[v].state, "stored") || !vms[v].prebooted || *vms[v].op_id || vms[v].market.machine > 0 ||
-                    !bundle_sha256_is_valid(digest))
-                        continue;
+        for (size_t c = 0; c < nc; c++) {
                 size_t s = 0;
-                while (s < ns && !streq(svcs[s].name, vms[v].service))
+                while (s < ns && !streq(svcs[s].name, cand[c]->service))
                         s++;
-                if (s == ns && *vms[v].service)
+                if (s == ns && *cand[c]->service)
                         continue; /* a service being made or gone */
-                bool held = recently_staged(p, vms[v].name, now);
-                for (size_t r = 0; r < n_idle && !held; r++)
-                        held = snapshot_on(o, in_rms[r].name, digest);
-                vm_of[m] = v;
-                in_vms[m++] = (prestage_vm_t){ .name = vms[v].name, .service = s, .bytes = bundle_bytes(&vms[v]),
+                /* the planner looks at each service's next `want` only: the rest need no entry */
+                if (taken[s] >= in_svcs[s].want)
+                        continue;
+                taken[s]++;
+                bool held = recently_staged(p, cand[c]->name, now) ||
+                            json_object_get(held_digests, cand[c]->mem_digest) != NULL;
+                in_vms[m++] = (prestage_vm_t){ .name = cand[c]->name, .service = s, .bytes = cand[c]->bundle_bytes,
                                                .held = held };
         }
         prestage_in_t in = { .svcs = in_svcs, .ns = ns + 1, .vms = in_vms, .nv = m, .rms = in_rms, .nr = n_idle,
@@ -277,17 +284,22 @@ static void prestage_tick(oracle_t *o, struct oracle_prestage *p) {
         prestage_job_t job;
         size_t nj = 0;
         oracle_prestage_plan(&in, &job, 1, &nj);
-        if (nj == 1) {
-                _cleanup_free_ char *rm = xstrdup(in_rms[job.rm].name);
-                job_run(o, p, &vms[vm_of[job.vm]], rm, bps);
-        }
+        _cleanup_free_ char *vm_name = nj == 1 ? xstrdup(in_vms[job.vm].name) : NULL;
+        _cleanup_free_ char *rm_name = nj == 1 ? xstrdup(in_rms[job.rm].name) : NULL;
         free(in_rms);
         free(in_svcs);
         free(in_vms);
-        free(vm_of);
-        free(rms);
-        store_vm_list_free(vms, nv);
+        free(taken);
+        free(cand);
         free(svcs);
+        store_view_release(snap);
+        vm_record_t vm = { 0 };
+        if (vm_name && store_vm_get(o->store, vm_name, &vm) == 0) {
+                /* still what the snapshot saw: stored, pre-booted, no operation */
+                if (streq(vm.state, "stored") && vm.prebooted && !*vm.op_id)
+                        job_run(o, p, &vm, rm_name, bps);
+                vm_record_clear(&vm);
+        }
 }
 
 static void *prestage_thread(void *arg) {

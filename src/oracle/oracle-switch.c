@@ -1,6 +1,6 @@
 /* The switching loop: what moves RMs between services. Every tick (and at once when woken by a
  * failure or the end of an operation) it
- *   1. makes HAProxy match the store (lb_sync): a frontend per service, its active VMs in
+ *   1. makes HAProxy match the cluster (lb_sync): a frontend per service, its active VMs in
  *      rotation, the ones being deactivated draining;
  *   2. reads HAProxy's counters and the VMs' figures (oracle-metrics.c) into each service's load,
  *      in units of one VM's capacity: the CPU its VMs use, or, when requests queue in HAProxy
@@ -11,6 +11,8 @@
  *   4. replaces failed VMs: a VM whose QEMU exited, whose RM went silent (both marked failed by
  *      oracle-rms.c) or whose health probe has failed for HEALTH_FENCE_MS (fenced here) is
  *      replaced by a pre-booted VM of its service at once; the event says how long it took.
+ * A round reads the services' rows and one snapshot of the store view (oracle-switch-agg.c
+ * sorts its VMs into their services in one pass): never a VM row from the store.
  * The state kept here (when a service went above its mark, failures awaiting replacement) is
  * memory only: after a restart the windows start again and failed VMs are found in the store. */
 #include <math.h>
@@ -28,8 +30,6 @@
 /* A server HAProxy reports down this long (its guest hangs) is fenced and replaced. Long
  * enough that a guest slowed down by load is not taken for a hung one. */
 #define HEALTH_FENCE_MS 10000
-/* Figures older than this are not load any more (the VM stopped reporting). */
-#define FRESH_MS 3000
 #define LB_SERVER_MAXCONN 4
 #define LOSS_EVENT_EVERY_MS 30000
 
@@ -49,32 +49,30 @@ static bool service_has_frontend(const service_record_t *sv) { return !streq(sv-
 
 /* The picture lb_sync is given: every service's frontend; active VMs in rotation, VMs being
  * deactivated draining (so their sessions finish), nothing else. */
-static void lb_apply(oracle_t *o, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv) {
+static void lb_apply(oracle_t *o, const switch_agg_t *agg) {
         oracle_switch_t *sw = o->sw;
         if (!sw->lb)
                 return;
+        size_t ns = agg->ns, nv = 0;
+        for (size_t i = 0; i < ns; i++)
+                nv += agg->svcs[i].n_servers;
         lb_service_t *list = xcalloc(ns + 1, sizeof *list);
         lb_server_t *servers = xcalloc(nv + 1, sizeof *servers);
         char (*binds)[80] = xcalloc(ns + 1, sizeof *binds);
         size_t n = 0, k = 0;
         for (size_t i = 0; i < ns; i++) {
-                if (!service_has_frontend(&svs[i]))
+                const service_record_t *sv = &agg->svs[i];
+                if (!service_has_frontend(sv))
                         continue;
-                _cleanup_free_ char *bind = oracle_service_endpoint(o->listen, svs[i].port);
+                _cleanup_free_ char *bind = oracle_service_endpoint(o->listen, sv->port);
                 SET(binds[n], bind);
-                list[n] = (lb_service_t){ .name = svs[i].name, .bind = binds[n], .servers = &servers[k],
-                                          .health = oracle_service_health_kind(&svs[i]),
-                                          .health_path = oracle_service_health_path(&svs[i]) };
-                for (size_t v = 0; v < nv; v++) {
-                        const vm_record_t *vm = &vms[v];
-                        if (!streq(vm->service, svs[i].name) || !*vm->address)
-                                continue;
-                        if (streq(vm->state, "active"))
-                                servers[k++] = (lb_server_t){ vm->name, vm->address, LB_SERVER_READY };
-                        else if (streq(vm->state, "deactivating"))
-                                servers[k++] = (lb_server_t){ vm->name, vm->address, LB_SERVER_DRAIN };
-                        else
-                                continue;
+                list[n] = (lb_service_t){ .name = sv->name, .bind = binds[n], .servers = &servers[k],
+                                          .health = oracle_service_health_kind(sv),
+                                          .health_path = oracle_service_health_path(sv) };
+                for (size_t v = 0; v < agg->svcs[i].n_servers; v++) {
+                        const store_view_vm_t *vm = agg->svcs[i].servers[v];
+                        servers[k++] = (lb_server_t){ vm->name, vm->address,
+                                                      streq(vm->state, "active") ? LB_SERVER_READY : LB_SERVER_DRAIN };
                         list[n].n_servers++;
                 }
                 n++;
@@ -131,16 +129,6 @@ typedef struct recovery {
         char why[192];
 } recovery_t;
 
-/* Notes failures found in the store (after a restart: oracle_switch_failure_note saw the
- * others), reports recoveries, forgets what is over. The events are written after the lock is
- * released: oracle_vm_mark_failed takes failures_lock inside a store transaction. */
-static bool service_is_ready(const service_record_t *svs, size_t ns, const char *name) {
-        for (size_t k = 0; k < ns; k++)
-                if (streq(svs[k].name, name))
-                        return streq(svs[k].state, "ready");
-        return false;
-}
-
 /* Creating or ready: its pool is looked after. */
 static bool service_is_live(const service_record_t *svs, size_t ns, const char *name) {
         for (size_t k = 0; k < ns; k++)
@@ -149,15 +137,20 @@ static bool service_is_live(const service_record_t *svs, size_t ns, const char *
         return false;
 }
 
-static void failures_track(oracle_t *o, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv,
-                           int64_t now) {
+/* Notes failures found in the snapshot (after a restart: oracle_switch_failure_note saw the
+ * others), reports recoveries, forgets what is over. The events are written after the lock is
+ * released: oracle_vm_mark_failed takes failures_lock inside a store transaction. */
+static void failures_track(oracle_t *o, const switch_agg_t *agg, int64_t now) {
         oracle_switch_t *sw = o->sw;
+        const service_record_t *svs = agg->svs;
+        size_t ns = agg->ns;
         recovery_t done[16];
         size_t n_done = 0;
         pthread_mutex_lock(&sw->failures_lock);
-        for (size_t v = 0; v < nv; v++)
-                if (*vms[v].service && streq(vms[v].state, "failed") && service_is_ready(svs, ns, vms[v].service))
-                        oracle_switch_failure_add(sw, vms[v].name, vms[v].service, true, now); /* after a restart: not known */
+        for (size_t i = 0; i < ns; i++)
+                for (size_t v = 0; streq(svs[i].state, "ready") && v < agg->svcs[i].n_failed; v++)
+                        oracle_switch_failure_add(sw, agg->svcs[i].failed[v]->name, svs[i].name, true,
+                                                  now); /* after a restart: not known */
         for (size_t i = 0; i < sw->n_failures;) {
                 failure_t *f = &sw->failures[i];
                 if (!service_is_live(svs, ns, f->service)) {
@@ -165,13 +158,8 @@ static void failures_track(oracle_t *o, const service_record_t *svs, size_t ns, 
                         sw->failures[i] = sw->failures[--sw->n_failures];
                         continue;
                 }
-                const vm_record_t *rep = NULL, *self = NULL;
-                for (size_t v = 0; v < nv; v++) {
-                        if (*f->replacement && streq(vms[v].name, f->replacement))
-                                rep = &vms[v];
-                        if (streq(vms[v].name, f->vm))
-                                self = &vms[v];
-                }
+                const store_view_vm_t *rep = *f->replacement ? store_view_snap_vm(agg->snap, f->replacement) : NULL;
+                const store_view_vm_t *self = store_view_snap_vm(agg->snap, f->vm);
                 if (f->replace && *f->replacement && !f->recovered) {
                         if (rep && streq(rep->state, "active") && !*rep->op_id) {
                                 if (n_done == ELEMENTSOF(done))
@@ -223,25 +211,27 @@ static void failures_assign(oracle_switch_t *sw, const char *service, const char
 
 /* Active VMs whose health probe has failed for HEALTH_FENCE_MS are fenced (failed, lease
  * dropped: their node kills them) so that a replacement takes their RM's place. */
-static void health_fence(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t now) {
+static void health_fence(oracle_t *o, const switch_agg_t *agg, int64_t now) {
         oracle_switch_t *sw = o->sw;
         down_server_t still[SWITCH_MAX_DOWN];
         size_t n_still = 0;
         pthread_mutex_lock(&sw->stats_lock);
-        for (size_t v = 0; v < nv && n_still < SWITCH_MAX_DOWN; v++) {
-                const vm_record_t *vm = &vms[v];
-                if (!*vm->service || !streq(vm->state, "active") || *vm->op_id)
-                        continue;
-                const lb_server_stats_t *s = oracle_switch_stats_server(&sw->stats, vm->service, vm->name);
-                if (!s || !s->down)
-                        continue;
-                int64_t since = now;
-                for (size_t d = 0; d < sw->n_down; d++)
-                        if (streq(sw->down[d].vm, vm->name))
-                                since = sw->down[d].since_ms;
-                still[n_still] = (down_server_t){ .since_ms = since };
-                SET(still[n_still].vm, vm->name);
-                n_still++;
+        for (size_t i = 0; i < agg->ns; i++) {
+                for (size_t v = 0; v < agg->svcs[i].n_active && n_still < SWITCH_MAX_DOWN; v++) {
+                        const store_view_vm_t *vm = agg->svcs[i].active_vms[v];
+                        if (*vm->op_id)
+                                continue;
+                        const lb_server_stats_t *s = oracle_switch_stats_server(&sw->stats, vm->service, vm->name);
+                        if (!s || !s->down)
+                                continue;
+                        int64_t since = now;
+                        for (size_t d = 0; d < sw->n_down; d++)
+                                if (streq(sw->down[d].vm, vm->name))
+                                        since = sw->down[d].since_ms;
+                        still[n_still] = (down_server_t){ .since_ms = since };
+                        SET(still[n_still].vm, vm->name);
+                        n_still++;
+                }
         }
         pthread_mutex_unlock(&sw->stats_lock);
         memcpy(sw->down, still, n_still * sizeof *still);
@@ -267,18 +257,9 @@ static void health_fence(oracle_t *o, const vm_record_t *vms, size_t nv, int64_t
 
 /* ---- the policy ---- */
 
-static bool fresh(const vm_metrics_t *m, int64_t now) { return m->updated_ms > 0 && now - m->updated_ms < FRESH_MS; }
-
 /* Load of a service in VM-capacity units (see the top comment). */
-static double service_load(oracle_t *o, const service_record_t *sv, const vm_record_t *vms, size_t nv, int active,
-                           int64_t now) {
-        double cpu = 0;
-        for (size_t v = 0; v < nv; v++) {
-                vm_metrics_t m = { 0 };
-                if (streq(vms[v].service, sv->name) && streq(vms[v].state, "active") &&
-                    oracle_metrics_vm_get(o->metrics, vms[v].name, &m) >= 0 && fresh(&m, now))
-                        cpu += m.cpu;
-        }
+static double service_load(oracle_t *o, const service_record_t *sv, const switch_svc_agg_t *agg, int active) {
+        double cpu = agg->cpu;
         double queued = 0;
         pthread_mutex_lock(&o->sw->stats_lock);
         const lb_service_stats_t *s = stats_service(&o->sw->stats, sv->name);
@@ -292,42 +273,24 @@ static double service_load(oracle_t *o, const service_record_t *sv, const vm_rec
         return fmax(cpu, queued);
 }
 
-static int count_state(const vm_record_t *vms, size_t nv, const char *service, const char *state) {
+/* Starts action on up to count VMs of service: activate its pre-booted stored VMs, lowest name
+ * first; deactivate its active ones, highest name first (a stable order is easy to follow).
+ * Returns how many started, their names appended to started (may be NULL). */
+static int start_on(oracle_t *o, switch_agg_t *agg, const char *service, const char *action, int count,
+                    const char *why, char started[][64], int max_started) {
         int n = 0;
-        for (size_t v = 0; v < nv; v++)
-                n += streq(vms[v].service, service) && streq(vms[v].state, state);
-        return n;
-}
-
-static int free_production_rms(oracle_t *o, const vm_record_t *vms, size_t nv) {
-        rm_record_t *rms = NULL;
-        size_t nr = 0;
-        if (store_rm_list(o->store, &rms, &nr) < 0)
-                return 0;
-        int n = 0;
-        for (size_t i = 0; i < nr; i++) {
-                if (!streq(rms[i].role, "production") || !streq(rms[i].state, "up"))
-                        continue;
-                bool used = oracle_rm_strays(o, rms[i].name) > 0; /* a fenced copy still runs there */
-                for (size_t v = 0; v < nv && !used; v++)
-                        used = streq(vms[v].rm, rms[i].name);
-                n += !used;
-        }
-        free(rms);
-        return n;
-}
-
-/* Starts action on up to count VMs of service in state from (prebooted ones only for
- * activate); returns how many started, their names appended to started (may be NULL). */
-static int start_on(oracle_t *o, const vm_record_t *vms, size_t nv, const char *service, const char *action,
-                    const char *from, int count, const char *why, char started[][64], int max_started) {
-        int n = 0;
-        /* drain the newest-named first and activate the lowest: a stable order is easy to follow */
         bool activate = streq(action, "activate");
-        for (size_t k = 0; k < nv && n < count; k++) {
-                const vm_record_t *vm = &vms[activate ? k : nv - 1 - k];
-                if (!streq(vm->service, service) || !streq(vm->state, from) || *vm->op_id ||
-                    (activate && !vm->prebooted))
+        ssize_t svc = oracle_switch_agg_find(agg, service);
+        if (svc < 0)
+                return 0;
+        size_t nc = 0;
+        const store_view_vm_t *const *list = activate ? oracle_switch_agg_candidates(agg, (size_t)svc, &nc)
+                                                      : (const store_view_vm_t *const *)agg->svcs[svc].active_vms;
+        if (!activate)
+                nc = agg->svcs[svc].n_active;
+        for (size_t k = 0; k < nc && n < count; k++) {
+                const store_view_vm_t *vm = list[activate ? k : nc - 1 - k];
+                if (*vm->op_id)
                         continue;
                 op_request_t req = { .action = action };
                 json_t *op = NULL;
@@ -345,14 +308,14 @@ static int start_on(oracle_t *o, const vm_record_t *vms, size_t nv, const char *
         return n;
 }
 
-static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const policy_decision_t *d,
-                           const vm_record_t *vms, size_t nv, int64_t now) {
+static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const policy_decision_t *d, switch_agg_t *agg,
+                           int64_t now) {
         const policy_service_t *ps = &snap->services[d->service];
         svc_state_t *st = svc_state(o->sw, ps->name);
         switch (d->kind) {
         case POLICY_ACTIVATE: {
                 char started[16][64];
-                int n = start_on(o, vms, nv, ps->name, "activate", "stored", d->count, d->reason, started, 16);
+                int n = start_on(o, agg, ps->name, "activate", d->count, d->reason, started, 16);
                 for (int i = 0; i < n && i < 16; i++)
                         failures_assign(o->sw, ps->name, started[i]);
                 if (n < d->count && now - st->last_exhausted_ms > LOSS_EVENT_EVERY_MS) {
@@ -364,14 +327,14 @@ static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const pol
                 break;
         }
         case POLICY_DRAIN:
-                start_on(o, vms, nv, ps->name, "deactivate", "active", d->count, d->reason, NULL, 0);
+                start_on(o, agg, ps->name, "deactivate", d->count, d->reason, NULL, 0);
                 break;
         case POLICY_RECLAIM: {
                 const policy_service_t *donor = &snap->services[d->from_service];
                 char started[SVC_RECLAIMS_MAX][64];
                 int room = SVC_RECLAIMS_MAX - st->n_reclaims;
-                int n = start_on(o, vms, nv, donor->name, "deactivate", "active", d->count < room ? d->count : room,
-                                 d->reason, started, SVC_RECLAIMS_MAX);
+                int n = start_on(o, agg, donor->name, "deactivate", d->count < room ? d->count : room, d->reason, started,
+                                 SVC_RECLAIMS_MAX);
                 /* counted as reclaiming for this service until their RMs are free */
                 for (int i = 0; i < n; i++)
                         SET(st->reclaims[st->n_reclaims++], started[i]);
@@ -391,12 +354,11 @@ static void decision_apply(oracle_t *o, const policy_snapshot_t *snap, const pol
 
 /* The donor VMs drained for st's service that are still being deactivated (their RMs are not
  * free yet); the others are forgotten. */
-static int reclaims_in_flight(svc_state_t *st, const vm_record_t *vms, size_t nv) {
+static int reclaims_in_flight(svc_state_t *st, const store_view_snap_t *snap) {
         int keep = 0;
         for (int i = 0; i < st->n_reclaims; i++) {
-                bool draining = false;
-                for (size_t v = 0; v < nv && !draining; v++)
-                        draining = streq(vms[v].name, st->reclaims[i]) && streq(vms[v].state, "deactivating");
+                const store_view_vm_t *vm = store_view_snap_vm(snap, st->reclaims[i]);
+                bool draining = vm && streq(vm->state, "deactivating");
                 if (draining)
                         memmove(st->reclaims[keep++], st->reclaims[i], sizeof st->reclaims[i]);
         }
@@ -419,8 +381,9 @@ static void svc_states_prune(oracle_switch_t *sw, const service_record_t *svs, s
         }
 }
 
-static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, const vm_record_t *vms, size_t nv,
-                        int64_t now) {
+static void policy_tick(oracle_t *o, switch_agg_t *agg, int64_t now) {
+        const service_record_t *svs = agg->svs;
+        size_t ns = agg->ns;
         oracle_switch_t *sw = o->sw;
         policy_service_t *ps = xcalloc(ns + 1, sizeof *ps);
         size_t n = 0;
@@ -431,7 +394,8 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                 if (!streq(sv->state, "ready"))
                         continue;
                 svc_state_t *st = svc_state(sw, sv->name);
-                int active = count_state(vms, nv, sv->name, "active");
+                const switch_svc_agg_t *ag = &agg->svcs[i];
+                int active = ag->active;
                 ps[n] = (policy_service_t){
                         .name = sv->name,
                         .priority = (int)sv->priority,
@@ -439,11 +403,11 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                         .max = (int)sv->max,
                         .high = sv->high,
                         .window_s = sv->window_s,
-                        .load = service_load(o, sv, vms, nv, active, now),
+                        .load = service_load(o, sv, ag, active),
                         .active = active,
-                        .activating = count_state(vms, nv, sv->name, "activating"),
-                        .draining = count_state(vms, nv, sv->name, "deactivating"),
-                        .reclaiming = reclaims_in_flight(st, vms, nv),
+                        .activating = ag->activating,
+                        .draining = ag->draining,
+                        .reclaiming = reclaims_in_flight(st, agg->snap),
                         .replace = failures_pending(sw, sv->name),
                         .above_since = st->above_since,
                         .below_since = st->below_since,
@@ -462,7 +426,7 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
                 .t = t,
                 .services = ps,
                 .n_services = n,
-                .free_rms = free_production_rms(o, vms, nv),
+                .free_rms = oracle_switch_free_rms(o, agg->snap),
                 .vm_bytes = biggest,
                 .network_bps = sw->network_bps,
                 .tick_s = SWITCH_TICK_MS / 1000.0,
@@ -475,28 +439,38 @@ static void policy_tick(oracle_t *o, const service_record_t *svs, size_t ns, con
         if (r < 0)
                 log_warn("switching policy: %s", strerror(-r));
         for (size_t i = 0; r >= 0 && i < nd; i++)
-                decision_apply(o, &snap, &d[i], vms, nv, now);
+                decision_apply(o, &snap, &d[i], agg, now);
         free(ps);
 }
 
+/* One round on one snapshot of the view (and the services' few rows): no VM is read from the
+ * store. Timed on the monotonic clock, its sleep apart (/v1/health's switch_round_ms). */
 static void switch_tick(oracle_t *o) {
+        int64_t began = time_now_ms();
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
         service_record_t *svs = NULL;
-        vm_record_t *vms = NULL;
-        size_t ns = 0, nv = 0;
-        if (oracle_services_read(o, &svs, &ns, &vms, &nv) < 0)
+        size_t ns = 0;
+        if (store_service_list(o->store, &svs, &ns) < 0)
                 return;
+        store_view_snap_t *snap = store_view_snapshot(o->store);
+        switch_agg_t agg;
+        oracle_switch_aggregate(snap, svs, ns, o->metrics, began, &agg);
         int64_t now = time_now_ms();
-        lb_apply(o, svs, ns, vms, nv);
+        lb_apply(o, &agg);
         lb_read(o);
-        failures_track(o, svs, ns, vms, nv, now);
-        health_fence(o, vms, nv, now);
+        failures_track(o, &agg, now);
+        health_fence(o, &agg, now);
         svc_states_prune(o->sw, svs, ns);
-        policy_tick(o, svs, ns, vms, nv, now);
+        policy_tick(o, &agg, now);
         int r = oracle_metrics_flush(o->metrics, time_wall_ms());
         if (r < 0)
                 log_warn("load profiles: cannot write the samples of this tick: %s", strerror(-r));
+        oracle_switch_agg_clear(&agg);
+        store_view_release(snap);
         free(svs);
-        store_vm_list_free(vms, nv);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        oracle_switch_round_note(o->sw, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
 }
 
 static void *switch_thread(void *arg) {

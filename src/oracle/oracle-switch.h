@@ -8,10 +8,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <sys/types.h>
+
 #include "lb/lb.h"
 #include "oracle/oracle-internal.h"
+#include "store/store-view.h"
 
 #define SWITCH_MAX_DOWN 256
+#define SWITCH_ROUNDS_KEPT 128
 
 typedef struct failure {
         char vm[64];
@@ -65,7 +69,55 @@ typedef struct oracle_switch {
         oracle_predict_t *predict;
         /* the pool thread's own */
         oracle_pool_t *pool;
+        /* the last rounds' durations (under lock): /v1/health's switch_round_ms */
+        double round_ms[SWITCH_ROUNDS_KEPT];
+        uint64_t n_rounds;
 } oracle_switch_t;
+
+/* ---- oracle-switch-agg.c: a round's picture of the cluster ---- */
+
+/* Figures older than this are not load any more (the VM stopped reporting). */
+#define SWITCH_FRESH_MS 3000
+
+/* One service's VMs, from one snapshot. The lists point into the snapshot. */
+typedef struct switch_svc_agg {
+        int active, activating, draining;      /* VMs in these states */
+        double cpu;                            /* the fresh CPU figures of its active VMs, summed */
+        const store_view_vm_t **active_vms;    /* active, by name */
+        size_t n_active;
+        const store_view_vm_t **servers;       /* active or deactivating with an address: HAProxy's, by name */
+        size_t n_servers;
+        const store_view_vm_t **failed;        /* failed, by name */
+        size_t n_failed;
+        const store_view_vm_t **candidates;    /* stored, pre-booted, no op: sorted when asked for */
+        size_t n_candidates;
+        bool candidates_sorted;
+} switch_svc_agg_t;
+
+typedef struct switch_agg {
+        const store_view_snap_t *snap;         /* not owned: outlives the aggregate */
+        const service_record_t *svs;           /* the services, by name (store_service_list) */
+        size_t ns;
+        switch_svc_agg_t *svcs;                /* svcs[i] is svs[i]'s */
+} switch_agg_t;
+
+/* One pass over snap's VMs into *ret, for the services svs (ordered by name, as the store lists
+ * them). metrics may be NULL (no CPU figures); now is time_now_ms(). */
+void oracle_switch_aggregate(const store_view_snap_t *snap, const service_record_t *svs, size_t ns,
+                             oracle_metrics_t *metrics, int64_t now, switch_agg_t *ret);
+/* Service svc's activation candidates, lowest name first (sorted at the first call). */
+const store_view_vm_t *const *oracle_switch_agg_candidates(switch_agg_t *a, size_t svc, size_t *ret_n);
+/* The index of service in a->svs, -1 when it is not one. */
+ssize_t oracle_switch_agg_find(const switch_agg_t *a, const char *service);
+void oracle_switch_agg_clear(switch_agg_t *a);
+bool oracle_switch_fresh(const vm_metrics_t *m, int64_t now);
+/* Production RMs that are up and hold no VM and no stray copy (o NULL: strays not counted). */
+int oracle_switch_free_rms(oracle_t *o, const store_view_snap_t *snap);
+/* A round took ms (the monotonic clock, its sleep apart). */
+void oracle_switch_round_note(oracle_switch_t *sw, double ms);
+/* {"rounds","last","p50","p99","max"} of the last SWITCH_ROUNDS_KEPT rounds, in ms (null
+ * figures before the first round). */
+json_t *oracle_switch_round_json(oracle_t *o);
 
 
 /* oracle-switch-state.c */

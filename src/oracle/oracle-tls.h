@@ -55,7 +55,9 @@ json_t *oracle_tls_channel_json(oracle_t *o);
 int oracle_node_authorize(http_request_t *req, const http_route_t *route, http_reply_t *reply);
 
 /* The enrolled record of the RM whose certificate made req (node channel), which must be rm:
- * 0, or -EACCES (no such certificate: not a request of rm's). */
+ * 0, or -EACCES (no such certificate: not a request of rm's). For the handlers of PERM_NODE
+ * routes: the certificate the authorizer verified (req->principal) is reused, not verified
+ * again; its serial is checked against the current enrolment here again. */
 int oracle_tls_peer_rm(oracle_t *o, const http_request_t *req, const char *rm, rm_cert_record_t *ret);
 /* Records a newly enrolled certificate, so the channel takes it (and no older one of its RM). */
 void oracle_tls_cert_accept(oracle_t *o, const rm_cert_record_t *c);

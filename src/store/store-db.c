@@ -234,6 +234,8 @@ int store_open(const char *path, store_t **ret) {
         int r = store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
         if (r >= 0)
                 r = migrate(s);
+        if (r >= 0)
+                r = store_view_load(s);
         if (r < 0) {
                 store_close(s);
                 return r;
@@ -246,6 +248,7 @@ store_t *store_close(store_t *s) {
         if (!s)
                 return NULL;
         sqlite3_close_v2(s->db);
+        store_view_free(s->view);
         pthread_mutex_destroy(&s->lock);
         pthread_mutex_destroy(&s->change_lock);
         pthread_cond_destroy(&s->change_cond);
@@ -289,10 +292,17 @@ int store_tx_commit(store_t *s) {
                 return -EINVAL;
         int r = 0;
         /* an injected fault fails the COMMIT as a full disk would: the transaction is rolled back */
-        if (--s->tx_depth == 0)
+        bool outer = --s->tx_depth == 0;
+        if (outer)
                 r = fault_hit("store-write") ? -EIO : store_exec(s, "COMMIT");
         if (r < 0)
                 store_exec(s, "ROLLBACK");
+        /* the view learns the transaction's changes once they are committed, still under the
+         * lock, so that no reader sees a change before the tables hold it */
+        if (outer && r >= 0)
+                store_view_commit(s);
+        else if (outer)
+                store_view_abort(s);
         store_unlock(s);
         return r;
 }
@@ -300,8 +310,10 @@ int store_tx_commit(store_t *s) {
 void store_tx_rollback(store_t *s) {
         if (!tx_open(s))
                 return;
-        if (--s->tx_depth == 0)
+        if (--s->tx_depth == 0) {
                 store_exec(s, "ROLLBACK");
+                store_view_abort(s);
+        }
         store_unlock(s);
 }
 

@@ -19,7 +19,27 @@ struct store {
         pthread_mutex_t change_lock; /* guards changes; with change_cond */
         pthread_cond_t change_cond;
         uint64_t changes;     /* bumped once a write of a VM or event is outside any transaction */
+        struct store_view *view; /* the mirror of vms, rms and running ops (store-view.c) */
 };
+
+/* ---- the view's feed (store-view.c) ----
+ * Every SQL write of a row of vms, rms or ops calls one of these right after its statement
+ * succeeded, with the store lock held (keep in sync: a new writer of those tables must feed the
+ * view, or the check mode finds the difference). Outside a transaction the change applies at
+ * once; inside, it waits for store_view_commit (after a successful COMMIT) or is dropped by
+ * store_view_abort (a rollback, a failed COMMIT). */
+typedef struct store_view store_view_t;
+store_view_t *store_view_free(store_view_t *v);
+/* Reads the three tables into a new view (store_open, after the migrations). */
+int store_view_load(store_t *s);
+void store_view_note_vm(store_t *s, const vm_record_t *v);
+void store_view_note_vm_delete(store_t *s, const char *name);
+void store_view_note_rm(store_t *s, const rm_record_t *rm);
+void store_view_note_rm_provider(store_t *s, const char *rm, const char *provider);
+void store_view_note_rm_seen(store_t *s, const char *rm, int64_t last_seen_ms);
+void store_view_note_op(store_t *s, const op_record_t *o);
+void store_view_commit(store_t *s);
+void store_view_abort(store_t *s);
 
 /* A VM or an event was written (call with the lock held): store_changes_wait() wakes once no
  * transaction is open any more, so a waiter reads what is committed. */

@@ -1,6 +1,10 @@
 /* The SQLite store's records (store.h): VMs, RMs, operations, events, images and counters, on
  * the handle and helpers of store-db.c. A market machine's row change also writes its span
- * (store-ledger.c) in the same transaction. */
+ * (store-ledger.c) in the same transaction.
+ *
+ * This file holds every SQL writer of the vms, rms and ops tables, and each feeds the store
+ * view (store-view.c) right after its statement succeeded: a writer added anywhere else, or one
+ * that forgets the feed, makes the view differ from the tables (VMATRIX_VIEW_CHECK finds it). */
 #include "store/store.h"
 #include "store/store-internal.h"
 #include "store/store-market.h"
@@ -161,6 +165,8 @@ int store_vm_insert(store_t *s, const vm_record_t *v) {
         if (st) {
                 vm_bind(st, v);
                 r = store_step_done(s, st);
+                if (r >= 0)
+                        store_view_note_vm(s, v);
         }
         return vm_write_end(s, r, v, NULL);
 }
@@ -181,6 +187,8 @@ int store_vm_update(store_t *s, const vm_record_t *v, int64_t expected_version) 
                 r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ESTALE;
+                if (r >= 0)
+                        store_view_note_vm(s, v);
         }
         return vm_write_end(s, r, v, NULL);
 }
@@ -203,6 +211,8 @@ int store_vm_delete(store_t *s, const char *name) {
         }
         if (r >= 0)
                 r = store_row_delete(s, "DELETE FROM vms WHERE name=?", name);
+        if (r >= 0)
+                store_view_note_vm_delete(s, name);
         r = vm_write_end(s, r, r >= 0 ? &v : NULL, "deleted");
         vm_record_clear(&v);
         return r;
@@ -300,6 +310,8 @@ int store_rm_upsert(store_t *s, const rm_record_t *rm) {
                 sqlite3_bind_text(st, 4, rm->state, -1, SQLITE_TRANSIENT);
                 sqlite3_bind_int64(st, 5, rm->last_seen_ms);
                 r = store_step_done(s, st);
+                if (r >= 0)
+                        store_view_note_rm(s, rm);
         }
         store_unlock(s);
         return r;
@@ -315,9 +327,35 @@ int store_rm_provider_set(store_t *s, const char *rm, const char *provider) {
                 r = store_step_done(s, st);
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ENOENT;
+                if (r >= 0)
+                        store_view_note_rm_provider(s, rm, provider);
         }
         store_unlock(s);
         return r;
+}
+
+int store_rm_seen_batch(store_t *s, const rm_record_t *list, size_t n) {
+        if (n == 0)
+                return 0;
+        int r = store_tx_begin(s);
+        if (r < 0)
+                return r;
+        _cleanup_stmt_ sqlite3_stmt *st =
+                store_prepare(s, "UPDATE rms SET last_seen_ms=?2 WHERE name=?1 AND last_seen_ms<?2");
+        r = st ? 0 : -EIO;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                sqlite3_reset(st);
+                sqlite3_bind_text(st, 1, list[i].name, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(st, 2, list[i].last_seen_ms);
+                r = store_step_done(s, st);
+                if (r >= 0 && sqlite3_changes(s->db) > 0)
+                        store_view_note_rm_seen(s, list[i].name, list[i].last_seen_ms);
+        }
+        if (r < 0) {
+                store_tx_rollback(s);
+                return r;
+        }
+        return store_tx_commit(s);
 }
 
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n) {
@@ -387,6 +425,8 @@ int store_op_insert(store_t *s, op_record_t *o) {
                         store_bind_json(st, 10, o->result);
                         sqlite3_bind_text(st, 11, o->error, -1, SQLITE_TRANSIENT);
                         r = store_step_done(s, st);
+                        if (r >= 0 && streq(o->state, "running"))
+                                store_view_note_op(s, o);
                 }
         }
         store_unlock(s);
@@ -410,6 +450,11 @@ int store_op_update(store_t *s, const op_record_t *o) {
                 if (r >= 0 && sqlite3_changes(s->db) == 0)
                         r = -ENOENT;
         }
+        /* the row as the table now holds it (vm and kind are not updated, o may differ there) */
+        op_record_t row = { 0 };
+        if (r >= 0)
+                store_view_note_op(s, store_op_get(s, o->id, &row) >= 0 ? &row : o);
+        op_record_clear(&row);
         store_unlock(s);
         return r;
 }

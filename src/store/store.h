@@ -127,6 +127,10 @@ int store_rm_provider_set(store_t *s, const char *rm, const char *provider);
 int store_rm_list(store_t *s, rm_record_t **ret, size_t *ret_n);
 /* A page of store_rm_list, as store_vm_page (free with free). */
 int store_rm_page(store_t *s, const char *after, size_t limit, rm_record_t **ret, size_t *ret_n);
+/* Moves the last_seen_ms of each RM of list (name and last_seen_ms read) forward to its value,
+ * in one transaction (an RM that is gone, or already seen later, is left alone): the Oracle's
+ * periodic checkpoint of what its heartbeats no longer write one by one. */
+int store_rm_seen_batch(store_t *s, const rm_record_t *list, size_t n);
 
 void op_record_clear(op_record_t *o);
 json_t *op_record_to_json(const op_record_t *o);

@@ -263,9 +263,10 @@ static int oracle_spawn(daemons_t *d, const char *const *env) {
         snprintf(guest, sizeof guest, "VMATRIX_GUEST_DIR=%s/guest", d->dir);
         snprintf(recipe, sizeof recipe, "VMATRIX_GUEST_RECIPE=%s/no-recipe", d->dir);
         /* pre-staging off unless a test turns it on (its node calls would change what the fault
-         * tests count) */
-        const char *all[16] = { guest, recipe, "VMATRIX_PRESTAGE_BPS=0" };
-        size_t n = 3;
+         * tests count); every Oracle of a test compares its store view with its tables every 2 s
+         * and aborts on a difference (oracle-rms.c) */
+        const char *all[16] = { guest, recipe, "VMATRIX_PRESTAGE_BPS=0", "VMATRIX_VIEW_CHECK=1" };
+        size_t n = 4;
         for (size_t i = 0; env && env[i] && n < 15; i++)
                 all[n++] = env[i];
         char listen[32], node_listen[32];

@@ -16,7 +16,13 @@
  *     a node started with more than the machine has exits with 2 and says why;
  *   - paging of GET /v1/vms while VMs are created and deleted: every VM that exists throughout a
  *     walk appears in it exactly once, names strictly increasing; GET /v1/rms pages alike, and
- *     a limit out of 1..1000 or a bad cursor is a 400. */
+ *     a limit out of 1..1000 or a bad cursor is a 400;
+ *   - heartbeats are soft state: five that change nothing leave the store's file untouched
+ *     (PRAGMA data_version of a second connection), one with another address is written;
+ *   - soft-state restart: the Oracle killed with SIGKILL while a VM is active on rm1 and one
+ *     loading on ch1 comes back with both RMs up, no VM failed and no RM declared down; a node
+ *     then stopped (SIGSTOP) past the liveness timeout is declared down and its VM failed; let
+ *     go again (SIGCONT), the node kills its copy (no lease), and no VM runs on two RMs. */
 #include "base/macro.h"
 #include "daemons.h"
 #include "tap.h"
@@ -24,6 +30,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -312,6 +319,87 @@ static void oracle_killed_anywhere(daemons_t *d) {
         after_kill(d, vm, op, boot_id, "after the kills");
         CHECK(daemons_vm_do(d, vm, "stop", "stored"));
         CHECK(daemons_vm_do(d, vm, "delete", NULL));
+}
+
+/* The events of kind so far. */
+static size_t events_of(daemons_t *d, const char *kind) {
+        char url[256];
+        snprintf(url, sizeof url, "%s/v1/events?kind=%s&limit=1000", d->oracle.url, kind);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        return daemons_call("GET", url, NULL, &j) == 200 ? json_array_size(j) : (size_t)-1;
+}
+
+/* Polls until vm's state at the Oracle is want (deadline_ms); its last state into st (32). */
+static bool vm_state_wait(daemons_t *d, const char *vm, const char *want, int64_t deadline_ms, char *st) {
+        char rm[64];
+        do {
+                daemons_vm_state(d, vm, st, rm);
+                if (strcmp(st, want) == 0)
+                        return true;
+                daemons_sleep_ms(100);
+        } while (daemons_now_ms() < deadline_ms);
+        return false;
+}
+
+/* The soft-state Oracle (heartbeats write nothing, leases from the store view) after a kill -9
+ * with VMs running, and against a silent RM. */
+static void test_soft_state_restart(daemons_t *d) {
+        char st[32], rm[64];
+        CHECK(daemons_vm_create(d, "ss1") == 0 && daemons_vm_create(d, "ss2") == 0);
+        CHECK(daemons_vm_do(d, "ss1", "activate", "active"));
+        daemons_vm_state(d, "ss1", st, rm);
+        CHECK_STREQ(rm, "rm1");
+        CHECK(daemons_vm_do(d, "ss2", "boot", "loading"));
+        size_t downs = events_of(d, "rm-down"), fails = events_of(d, "failed");
+        CHECK(downs != (size_t)-1 && fails != (size_t)-1);
+
+        /* kill -9 and restart (daemons_restart waits for both RMs to be up again): nothing is
+         * failed or fenced, over longer than the liveness timeout */
+        daemons_stop(&d->oracle, SIGKILL);
+        CHECK(daemons_restart(d, &d->oracle, NULL) == 0);
+        char s1[16], s2[16];
+        daemons_rm_state(d, "rm1", s1);
+        daemons_rm_state(d, "ch1", s2);
+        CHECK_STREQ(s1, "up");
+        CHECK_STREQ(s2, "up");
+        daemons_sleep_ms(6000);
+        daemons_vm_state(d, "ss1", st, rm);
+        CHECK_STREQ(st, "active");
+        daemons_vm_state(d, "ss2", st, rm);
+        CHECK_STREQ(st, "loading");
+        CHECK(daemons_vm_consistent(d, "ss1", daemons_now_ms() + 10000, NULL));
+        CHECK(daemons_vm_consistent(d, "ss2", daemons_now_ms() + 10000, NULL));
+        CHECK(events_of(d, "rm-down") == downs && events_of(d, "failed") == fails);
+        char node_state[32];
+        CHECK(daemons_node_vm(rm1, "ss1", node_state) > 0 && strcmp(node_state, "running") == 0);
+
+        /* rm1's node silent past the liveness timeout: rm1 goes down, ss1 fails */
+        CHECK(kill(rm1->pid, SIGSTOP) == 0);
+        bool failed = vm_state_wait(d, "ss1", "failed", daemons_now_ms() + 20000, st);
+        daemons_rm_state(d, "rm1", s1);
+        CHECK(failed);
+        CHECK_STREQ(s1, "down");
+        CHECK(kill(rm1->pid, SIGCONT) == 0);
+        /* heard again: up, told it holds no lease for ss1, it kills its copy; ss1 runs nowhere
+         * (daemons_vm_consistent: a failed VM has no running copy, no other RM runs one) */
+        int64_t deadline = daemons_now_ms() + 15000;
+        do {
+                daemons_rm_state(d, "rm1", s1);
+                daemons_node_vm(rm1, "ss1", node_state);
+                if (strcmp(s1, "up") == 0 && strcmp(node_state, "running") != 0)
+                        break;
+                daemons_sleep_ms(100);
+        } while (daemons_now_ms() < deadline);
+        CHECK_STREQ(s1, "up");
+        CHECK(strcmp(node_state, "running") != 0);
+        CHECK(daemons_vm_consistent(d, "ss1", daemons_now_ms() + 10000, st));
+        CHECK_STREQ(st, "failed");
+        CHECK(daemons_vm_consistent(d, "ss2", daemons_now_ms() + 10000, NULL));
+        CHECK(daemons_node_vm(ch1, "ss1", node_state) < 0);
+        CHECK(daemons_vm_do(d, "ss1", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "ss1", "delete", NULL));
+        CHECK(daemons_vm_do(d, "ss2", "stop", "stored"));
+        CHECK(daemons_vm_do(d, "ss2", "delete", NULL));
 }
 
 /* The capacity of rm in GET /v1/rms: 0 and the figures, or -1 when it has none (null). */
@@ -612,6 +700,70 @@ static void test_prestage(daemons_t *d) {
         CHECK(daemons_vm_do(d, "ps", "delete", NULL));
 }
 
+/* PRAGMA data_version of db: it moves whenever another connection committed to the file. */
+static int64_t data_version(sqlite3 *db) {
+        sqlite3_stmt *st = NULL;
+        int64_t v = -1;
+        if (sqlite3_prepare_v2(db, "PRAGMA data_version", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        return v;
+}
+
+/* rm's node address at the Oracle into ret (64 bytes), "" when unknown. */
+static void rm_address(daemons_t *d, const char *rm, char *ret) {
+        char url[128];
+        snprintf(url, sizeof url, "%s/v1/rms", d->oracle.url);
+        _cleanup_(json_decrefp) json_t *j = NULL;
+        *ret = 0;
+        if (daemons_call("GET", url, NULL, &j) != 200)
+                return;
+        size_t i;
+        json_t *e;
+        json_array_foreach(j, i, e)
+                if (strcmp(json_string_value(json_object_get(e, "name")) ?: "", rm) == 0)
+                        snprintf(ret, 64, "%s", json_string_value(json_object_get(e, "address")) ?: "");
+}
+
+/* Heartbeats are soft state: five that say what the Oracle knows (rm1 up, its role and
+ * address, no VMs) commit nothing to the store; one with another address commits. Sent as rm1
+ * (its certificate) beside its node's own heartbeats, which say the same. Run while no VM
+ * exists: a running VM's figures are samples, written once a second. */
+static void test_quiet_heartbeats(daemons_t *d) {
+        char path[600], address[64], url[256];
+        snprintf(path, sizeof path, "%s/state.db", d->oracle.data);
+        rm_address(d, "rm1", address);
+        CHECK(*address);
+        sqlite3 *db = NULL;
+        CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK);
+        snprintf(url, sizeof url, "%s/v1/rms/rm1/heartbeat", d->oracle.node_url);
+        _cleanup_(json_decrefp) json_t *beat =
+                json_pack("{s:s,s:s,s:[],s:[]}", "role", "production", "address", address, "vms", "snapshots");
+        int64_t before = data_version(db);
+        CHECK(before >= 0);
+        int answered = 0;
+        for (int i = 0; i < 5; i++) {
+                _cleanup_(json_decrefp) json_t *answer = NULL;
+                answered += daemons_call_as(rm1, "POST", url, beat, &answer) == 200 &&
+                            json_is_object(json_object_get(answer, "leases"));
+        }
+        CHECK(answered == 5);
+        int64_t after = data_version(db);
+        CHECK(after == before);
+        if (after != before)
+                fprintf(stderr, "  the store changed over 5 unchanged heartbeats (data_version %lld -> %lld)\n",
+                        (long long)before, (long long)after);
+        /* a change is written: the counter can move (the node's next heartbeat puts the address back) */
+        _cleanup_(json_decrefp) json_t *moved =
+                json_pack("{s:s,s:s,s:[],s:[]}", "role", "production", "address", "127.0.0.1:9", "vms", "snapshots");
+        CHECK(daemons_call_as(rm1, "POST", url, moved, NULL) == 200);
+        CHECK(data_version(db) != after);
+        CHECK(daemons_call_as(rm1, "POST", url, beat, NULL) == 200);
+        sqlite3_close(db);
+        rm_address(d, "rm1", address);
+        CHECK(strcmp(address, "127.0.0.1:9") != 0);
+}
+
 int main(void) {
         daemons_t d;
         daemons_init(&d, NULL);
@@ -619,6 +771,9 @@ int main(void) {
         CHECK(daemons_start_cluster(&d) == 0);
         rm1 = &d.nodes[0];
         ch1 = &d.nodes[1];
+        /* first: no VM exists yet */
+        if (tap_failed == 0)
+                test_quiet_heartbeats(&d);
         if (tap_failed == 0)
                 test_lifecycle(&d);
         if (tap_failed == 0)
@@ -639,6 +794,8 @@ int main(void) {
                 test_paging(&d);
         if (tap_failed == 0)
                 test_prestage(&d);
+        if (tap_failed == 0)
+                test_soft_state_restart(&d);
         /* last: the RM it adds must not take the others' placements */
         if (tap_failed == 0)
                 test_capacity(&d);

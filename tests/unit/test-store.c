@@ -1,13 +1,18 @@
 /* Unit tests for the SQLite store: migrations, optimistic version checks, ops, events, users and
- * tokens, reopen; paging of VMs and RMs while rows come and go around the cursor. */
+ * tokens, reopen; paging of VMs and RMs while rows come and go around the cursor; the store
+ * view (store-view.h) in and out of transactions, after rollbacks and failed commits, after
+ * random writes, and its snapshots. */
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "base/util.h"
 #include "store/store.h"
 #include "store/store-auth.h"
 #include "store/store-figures.h"
+#include "store/store-view.h"
 #include "tap.h"
 
 /* Services: insert, duplicate, read back, update, list, delete; a VM keeps its service. */
@@ -231,6 +236,345 @@ static vm_record_t sample_vm(const char *name) {
         return v;
 }
 
+/* The view is clean (equal to the tables); the message of a difference is printed. */
+static bool view_clean(store_t *s) {
+        _cleanup_free_ char *msg = NULL;
+        int r = store_view_check(s, &msg);
+        if (r < 0)
+                fprintf(stderr, "view check: %s\n", msg ? msg : "?");
+        return r == 0;
+}
+
+static op_record_t sample_op(const char *vm, const char *target, const char *origin) {
+        op_record_t o = { 0 };
+        snprintf(o.vm, sizeof o.vm, "%s", vm);
+        snprintf(o.kind, sizeof o.kind, "activate");
+        snprintf(o.state, sizeof o.state, "running");
+        o.args = json_pack("{s:s?,s:s?}", "rm", target, "origin", origin);
+        return o;
+}
+
+/* Writes outside and inside transactions reach the view only once committed; lookups by name,
+ * the VMs of an RM (by name), the ops touching an RM. */
+static void test_view_writes(store_t *s) {
+        rm_record_t rm = { .name = "vrm1", .role = "production", .address = "10.0.0.9:7001", .state = "up",
+                           .last_seen_ms = 11 };
+        CHECK(store_rm_upsert(s, &rm) == 0);
+        rm_record_t got_rm = { 0 };
+        CHECK(store_view_rm_get(s, "vrm1", &got_rm) == 0 && streq(got_rm.address, "10.0.0.9:7001") &&
+              got_rm.last_seen_ms == 11 && streq(got_rm.provider, ""));
+        CHECK(store_rm_provider_set(s, "vrm1", "prov9") == 0);
+        SET(rm.state, "down");
+        CHECK(store_rm_upsert(s, &rm) == 0);
+        CHECK(store_view_rm_get(s, "vrm1", &got_rm) == 0 && streq(got_rm.provider, "prov9") &&
+              streq(got_rm.state, "down"));
+        CHECK(store_view_rm_get(s, "vrm-none", &got_rm) == -ENOENT);
+        /* the last_seen checkpoint moves forward only, for RMs that exist, in table and view */
+        rm_record_t seen[3] = { { .name = "vrm1", .last_seen_ms = 50 }, { .name = "vrm-gone", .last_seen_ms = 60 },
+                                { .name = "vrm1", .last_seen_ms = 40 } };
+        CHECK(store_rm_seen_batch(s, seen, 3) == 0);
+        rm_record_t row = { 0 };
+        CHECK(store_rm_get(s, "vrm1", &row) == 0 && row.last_seen_ms == 50);
+        CHECK(store_view_rm_get(s, "vrm1", &got_rm) == 0 && got_rm.last_seen_ms == 50);
+        CHECK(store_view_rm_get(s, "vrm-gone", &got_rm) == -ENOENT);
+        CHECK(view_clean(s));
+        rm.last_seen_ms = 11;
+
+        vm_record_t a = sample_vm("va"), b = sample_vm("vb"), c = sample_vm("vc");
+        SET(a.rm, "vrm1");
+        SET(b.rm, "vrm1");
+        json_object_set_new(json_object_get(c.bundle, "files"), "memory",
+                            json_pack("{s:s,s:i}", "digest", "ab12", "size", 1000));
+        json_object_set_new(json_object_get(c.bundle, "files"), "disk", json_pack("{s:s,s:i}", "digest", "cd", "size", 24));
+        CHECK(store_vm_insert(s, &b) == 0);
+        uint64_t gen = store_view_gen(s);
+        store_view_vm_t got = { 0 };
+        /* inside a transaction: nothing shows until the COMMIT */
+        CHECK(store_tx_begin(s) == 0);
+        CHECK(store_vm_insert(s, &a) == 0);
+        CHECK(store_vm_insert(s, &c) == 0);
+        CHECK(store_view_vm_get(s, "va", &got) == -ENOENT && store_view_gen(s) == gen);
+        CHECK(store_tx_commit(s) == 0);
+        CHECK(store_view_gen(s) > gen);
+        CHECK(store_view_vm_get(s, "va", &got) == 0 && streq(got.rm, "vrm1") && got.version == 1);
+        CHECK(store_view_vm_get(s, "vc", &got) == 0 && streq(got.mem_digest, "ab12") && got.bundle_bytes == 1024);
+        CHECK(store_view_count_on(s, "vrm1") == 2 && store_view_count_on(s, "") >= 1);
+        store_view_vm_t *on = NULL;
+        size_t n = 0;
+        store_view_vms_on(s, "vrm1", &on, &n);
+        CHECK(n == 2 && streq(on[0].name, "va") && streq(on[1].name, "vb"));
+        free(on);
+        /* a move between RMs leaves the old RM's chain */
+        a.version = 2;
+        SET(a.rm, "vrm2");
+        SET(a.state, "active");
+        CHECK(store_vm_update(s, &a, 1) == 0);
+        CHECK(store_view_count_on(s, "vrm1") == 1 && store_view_count_on(s, "vrm2") == 1);
+        CHECK(store_view_vm_get(s, "va", &got) == 0 && streq(got.state, "active") && got.version == 2);
+        /* a refused update changes nothing */
+        a.version = 9;
+        CHECK(store_vm_update(s, &a, 1) == -ESTALE);
+        CHECK(store_view_vm_get(s, "va", &got) == 0 && got.version == 2);
+        CHECK(store_vm_delete(s, "vb") == 0);
+        CHECK(store_view_vm_get(s, "vb", &got) == -ENOENT && store_view_count_on(s, "vrm1") == 0);
+
+        op_record_t o1 = sample_op("va", "vrm2", "vrm1"), o2 = sample_op("vc", "vrm3", NULL);
+        CHECK(store_op_insert(s, &o1) == 0 && store_op_insert(s, &o2) == 0);
+        store_view_op_t *ops = NULL;
+        store_view_ops_touching(s, "vrm1", &ops, &n);
+        CHECK(n == 1 && streq(ops[0].vm, "va") && streq(ops[0].target, "vrm2"));
+        free(ops);
+        store_view_ops_touching(s, "vrm3", &ops, &n);
+        CHECK(n == 1 && streq(ops[0].vm, "vc"));
+        free(ops);
+        SET(o1.state, "done");
+        CHECK(store_op_update(s, &o1) == 0);
+        store_view_ops_touching(s, "vrm1", &ops, &n);
+        CHECK(n == 0 && !ops);
+        CHECK(view_clean(s));
+        SET(o2.state, "failed");
+        CHECK(store_op_update(s, &o2) == 0);
+        CHECK(store_vm_delete(s, "va") == 0 && store_vm_delete(s, "vc") == 0);
+        CHECK(view_clean(s));
+        op_record_clear(&o1);
+        op_record_clear(&o2);
+        vm_record_clear(&a);
+        vm_record_clear(&b);
+        vm_record_clear(&c);
+}
+
+/* A rolled-back transaction leaves the view as it was; so does a failed write inside one. */
+static void test_view_rollback(store_t *s) {
+        vm_record_t a = sample_vm("vr1");
+        CHECK(store_vm_insert(s, &a) == 0);
+        uint64_t gen = store_view_gen(s);
+        CHECK(store_tx_begin(s) == 0);
+        vm_record_t b = sample_vm("vr2");
+        CHECK(store_vm_insert(s, &b) == 0);
+        a.version = 2;
+        SET(a.state, "active");
+        SET(a.rm, "vrm9");
+        CHECK(store_vm_update(s, &a, 1) == 0);
+        rm_record_t rm = { .name = "vrm9", .role = "chamber", .address = "x:1", .state = "up" };
+        CHECK(store_rm_upsert(s, &rm) == 0);
+        op_record_t o = sample_op("vr1", "vrm9", NULL);
+        CHECK(store_op_insert(s, &o) == 0);
+        CHECK(store_vm_delete(s, "vr1") == 0);
+        store_tx_rollback(s);
+        store_view_vm_t got = { 0 };
+        rm_record_t got_rm = { 0 };
+        CHECK(store_view_gen(s) == gen);
+        CHECK(store_view_vm_get(s, "vr2", &got) == -ENOENT);
+        CHECK(store_view_vm_get(s, "vr1", &got) == 0 && got.version == 1 && streq(got.state, "stored") &&
+              streq(got.rm, ""));
+        CHECK(store_view_rm_get(s, "vrm9", &got_rm) == -ENOENT && store_view_count_on(s, "vrm9") == 0);
+        CHECK(view_clean(s));
+        /* a nested rollback does not roll back SQLite's outer transaction: its writes stay
+         * queued and the view gets them with the outer COMMIT, as the tables do */
+        CHECK(store_tx_begin(s) == 0);
+        CHECK(store_tx_begin(s) == 0);
+        CHECK(store_vm_insert(s, &b) == 0);
+        store_tx_rollback(s);
+        CHECK(store_tx_commit(s) == 0);
+        vm_record_t row = { 0 };
+        bool in_table = store_vm_get(s, "vr2", &row) == 0;
+        vm_record_clear(&row);
+        CHECK(in_table == (store_view_vm_get(s, "vr2", &got) == 0));
+        CHECK(view_clean(s));
+        store_vm_delete(s, "vr2");
+        CHECK(store_vm_delete(s, "vr1") == 0);
+        CHECK(view_clean(s));
+        op_record_clear(&o);
+        vm_record_clear(&a);
+        vm_record_clear(&b);
+}
+
+/* In a child with VMATRIX_FAULT=store-write:N (read once per process, hence a fresh child per
+ * N): a transaction of a VM insert and an RM upsert. Exit 0: it committed and the view has
+ * both; 2: the COMMIT (or a write) failed and the view has neither; 1: the view differs. */
+static int view_fault_child(const char *dir, int n) {
+        char env[32];
+        snprintf(env, sizeof env, "store-write:%d", n);
+        setenv("VMATRIX_FAULT", env, 1);
+        _cleanup_free_ char *path = xasprintf("%s/fault-%d.db", dir, n);
+        store_t *s = NULL;
+        if (store_open(path, &s) < 0)
+                return 1;
+        vm_record_t v = sample_vm("vf1");
+        SET(v.rm, "vrmf");
+        rm_record_t rm = { .name = "vrmf", .role = "chamber", .address = "x:1", .state = "up" };
+        int r = store_tx_begin(s);
+        bool began = r >= 0;
+        if (r >= 0)
+                r = store_vm_insert(s, &v);
+        if (r >= 0)
+                r = store_rm_upsert(s, &rm);
+        if (r >= 0)
+                r = store_tx_commit(s);
+        else if (began)
+                store_tx_rollback(s);
+        vm_record_clear(&v);
+        store_view_vm_t got;
+        rm_record_t got_rm;
+        bool vm_in = store_view_vm_get(s, "vf1", &got) == 0, rm_in = store_view_rm_get(s, "vrmf", &got_rm) == 0;
+        bool clean = view_clean(s);
+        store_close(s);
+        if (!clean)
+                return 1;
+        if (r >= 0)
+                return vm_in && rm_in ? 0 : 1;
+        return !vm_in && !rm_in ? 2 : 1;
+}
+
+static void test_view_commit_fault(const char *dir) {
+        int failed = 0, committed = 0;
+        for (int n = 1; n <= 4; n++) {
+                pid_t pid = fork();
+                CHECK(pid >= 0);
+                if (pid == 0)
+                        _exit(view_fault_child(dir, n));
+                int status = 0;
+                CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status));
+                int code = WEXITSTATUS(status);
+                CHECK(code == 0 || code == 2);
+                failed += code == 2;
+                committed += code == 0;
+        }
+        /* writes 1 and 2 and the COMMIT (3) failed; at 4 nothing did */
+        CHECK(failed == 3 && committed == 1);
+}
+
+/* 1,000 random writes (VMs moving between RMs, deletes, RMs, ops), some in transactions that
+ * are rolled back: the view equals the tables after them. */
+static void test_view_random(store_t *s) {
+        srand(14);
+        char name[64];
+        const char *rms[] = { "", "vx-rm1", "vx-rm2", "vx-rm3" };
+        const char *states[] = { "stored", "active", "loading", "suspended" };
+        op_record_t ops[8] = { 0 };
+        size_t n_ops = 0;
+        bool in_tx = false;
+        for (int i = 0; i < 1000; i++) {
+                if (!in_tx && rand() % 10 == 0)
+                        in_tx = store_tx_begin(s) == 0;
+                else if (in_tx && rand() % 5 == 0) {
+                        if (rand() % 3 == 0)
+                                store_tx_rollback(s);
+                        else
+                                CHECK(store_tx_commit(s) == 0);
+                        in_tx = false;
+                }
+                snprintf(name, sizeof name, "vx%d", rand() % 40);
+                vm_record_t v = { 0 };
+                int what = rand() % 6;
+                if (what <= 2) {
+                        if (store_vm_get(s, name, &v) < 0) {
+                                vm_record_clear(&v);
+                                v = sample_vm(name);
+                                store_vm_insert(s, &v);
+                        } else {
+                                int64_t was = v.version++;
+                                SET(v.rm, rms[rand() % 4]);
+                                SET(v.state, states[rand() % 4]);
+                                store_vm_update(s, &v, was);
+                        }
+                } else if (what == 3) {
+                        store_vm_delete(s, name);
+                } else if (what == 4) {
+                        rm_record_t rm = { .role = "production", .address = "a:1", .last_seen_ms = i };
+                        SET(rm.name, rms[1 + rand() % 3]);
+                        SET(rm.state, rand() % 2 ? "up" : "down");
+                        store_rm_upsert(s, &rm);
+                } else if (n_ops < ELEMENTSOF(ops) && rand() % 2) {
+                        ops[n_ops] = sample_op(name, rms[1 + rand() % 3], rms[rand() % 4]);
+                        store_op_insert(s, &ops[n_ops++]);
+                } else if (n_ops > 0) {
+                        op_record_t *o = &ops[rand() % n_ops];
+                        SET(o->state, rand() % 2 ? "done" : "running");
+                        store_op_update(s, o);
+                }
+                vm_record_clear(&v);
+        }
+        if (in_tx)
+                CHECK(store_tx_commit(s) == 0);
+        CHECK(view_clean(s));
+        /* the snapshot's counts per RM add up to the VMs */
+        store_view_snap_t *snap = store_view_snapshot(s);
+        size_t total = 0;
+        for (size_t i = 0; i < ELEMENTSOF(rms); i++) {
+                size_t on = 0;
+                for (const store_view_vm_t *v = store_view_snap_first_on(snap, rms[i]); v;
+                     v = store_view_snap_next_on(snap, v)) {
+                        CHECK(streq(v->rm, rms[i]));
+                        on++;
+                }
+                CHECK(on == store_view_snap_count_on(snap, rms[i]) && on == store_view_count_on(s, rms[i]));
+                total += on;
+        }
+        size_t vx = 0;
+        for (size_t i = 0; i < store_view_snap_nvms(snap); i++)
+                vx += str_startswith(store_view_snap_vm_at(snap, i)->name, "vx");
+        CHECK(total >= vx);
+        store_view_release(snap);
+        for (size_t i = 0; i < n_ops; i++) {
+                SET(ops[i].state, "done");
+                store_op_update(s, &ops[i]);
+                op_record_clear(&ops[i]);
+        }
+        for (int i = 0; i < 40; i++) {
+                snprintf(name, sizeof name, "vx%d", i);
+                store_vm_delete(s, name);
+        }
+        CHECK(view_clean(s));
+}
+
+/* A snapshot is immutable: one taken before a write keeps the old row; an unchanged view
+ * hands out the same snapshot; RMs come ordered by name. */
+static void test_view_snapshot(store_t *s) {
+        vm_record_t v = sample_vm("vs1");
+        CHECK(store_vm_insert(s, &v) == 0);
+        rm_record_t b = { .name = "vs-b", .role = "chamber", .address = "b:1", .state = "up" };
+        rm_record_t a = { .name = "vs-a", .role = "chamber", .address = "a:1", .state = "up" };
+        CHECK(store_rm_upsert(s, &b) == 0 && store_rm_upsert(s, &a) == 0);
+        store_view_snap_t *old = store_view_snapshot(s);
+        store_view_snap_t *same = store_view_snapshot(s);
+        CHECK(old == same);
+        store_view_release(same);
+        v.version = 2;
+        SET(v.state, "active");
+        SET(v.rm, "vs-a");
+        CHECK(store_vm_update(s, &v, 1) == 0);
+        store_view_snap_t *now = store_view_snapshot(s);
+        CHECK(now != old && store_view_snap_gen(now) > store_view_snap_gen(old));
+        const store_view_vm_t *was = store_view_snap_vm(old, "vs1"), *is = store_view_snap_vm(now, "vs1");
+        CHECK(was && was->version == 1 && streq(was->state, "stored") && store_view_snap_count_on(old, "vs-a") == 0);
+        CHECK(is && is->version == 2 && streq(is->state, "active") && store_view_snap_count_on(now, "vs-a") == 1);
+        CHECK(store_vm_delete(s, "vs1") == 0);
+        CHECK(store_view_snap_vm(now, "vs1") != NULL); /* still there for its readers */
+        size_t nr = store_view_snap_nrms(now);
+        for (size_t i = 1; i < nr; i++)
+                CHECK(strcmp(store_view_snap_rm_at(now, i - 1)->name, store_view_snap_rm_at(now, i)->name) < 0);
+        CHECK(store_view_snap_rm(now, "vs-b") && streq(store_view_snap_rm(now, "vs-b")->address, "b:1"));
+        store_view_release(old);
+        store_view_release(now);
+        /* one no reader holds any more is copied over in place by the next: it shows the new
+         * generation, not the old one */
+        store_view_snap_t *first = store_view_snapshot(s);
+        uint64_t g1 = store_view_snap_gen(first);
+        CHECK(store_view_snap_vm(first, "vs1") == NULL);
+        store_view_release(first);
+        vm_record_t w = sample_vm("vs2");
+        CHECK(store_vm_insert(s, &w) == 0);
+        store_view_snap_t *again = store_view_snapshot(s);
+        CHECK(store_view_snap_gen(again) > g1 && store_view_snap_vm(again, "vs2") != NULL);
+        CHECK(store_view_snap_rm(again, "vs-a") != NULL && store_view_snap_count_on(again, "vs-a") == 0);
+        store_view_release(again);
+        CHECK(store_vm_delete(s, "vs2") == 0);
+        vm_record_clear(&w);
+        vm_record_clear(&v);
+        CHECK(view_clean(s));
+}
+
 /* A failed BEGIN (another process holds the write lock past the busy timeout) and a commit
  * without its begin must not make the transaction depth drift: afterwards transactions still
  * commit. (Callers once ignored store_tx_begin's result.) */
@@ -422,10 +766,16 @@ static void test_paging(const char *dir) {
 int main(void) {
         char dir[] = "/tmp/vmx-test-store-XXXXXX";
         CHECK(mkdtemp(dir) != NULL);
+        /* first: its children set VMATRIX_FAULT, which a process reads once */
+        test_view_commit_fault(dir);
         _cleanup_free_ char *path = xasprintf("%s/state.db", dir);
         store_t *s = NULL;
         CHECK(store_open(path, &s) == 0);
         CHECK(store_schema_version(s) == 8);
+        test_view_writes(s);
+        test_view_rollback(s);
+        test_view_random(s);
+        test_view_snapshot(s);
 
         test_services(s);
         test_migration_health(dir);
@@ -525,6 +875,10 @@ int main(void) {
         CHECK(store_open(path, &s) == 0);
         CHECK(store_vm_get(s, "web1", &got) == 0 && got.version == 2);
         vm_record_clear(&got);
+        /* the view is loaded from the tables */
+        store_view_vm_t vgot = { 0 };
+        CHECK(store_view_vm_get(s, "web1", &vgot) == 0 && vgot.version == 2);
+        CHECK(view_clean(s));
         s = store_close(s);
 
         /* a database from a newer vmatrix is refused, not damaged */
