@@ -160,9 +160,12 @@ int node_port_pick(const char *host);
 int node_cache_image(node_t *n, const json_t *image, char **ret_msg);
 char *node_cache_image_path(node_t *n, const char *image, const char *file);
 
-/* Same-RM disk reuse (node-save.c): whether DIR/disk.qcow2 is still exactly the disk of the
- * bundle whose disk manifest has digest, as the last save here left it. Removes the mark either
- * way (the caller is about to write or replace the disk). _drop: removes it. */
+/* Same-RM disk reuse (node-disk-mark.c). _mark: after a save into the Nest, marks DIR/disk.qcow2
+ * as the disk of the bundle whose disk file info ({digest}) is given. _take: whether
+ * DIR/disk.qcow2 is still exactly the disk of the bundle whose disk manifest has digest, as the
+ * last save here left it; removes the mark either way (the caller is about to write or replace
+ * the disk). _drop: removes it. */
+void node_disk_mark(node_t *n, const char *name, const json_t *info);
 bool node_disk_mark_take(node_t *n, const char *name, const char *digest);
 void node_disk_mark_drop(node_t *n, const char *name);
 /* When the node lets a VM go (node_registry_forget) right after a save here, its disk is still

@@ -83,10 +83,6 @@ int oracle_op_wait(oracle_t *o, const char *id, int64_t wait_ms, op_record_t *re
         return 0;
 }
 
-const char *oracle_op_arg(const op_record_t *op, const char *key) {
-        return json_string_value(json_object_get(op->args, key));
-}
-
 /* Writes the op's end in one transaction: vm at version+1 (or its deletion), the op's state and
  * the event. */
 static int op_finish_commit(oracle_t *o, const op_record_t *op, const vm_record_t *vm, int64_t expected, bool ok,

@@ -145,6 +145,10 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
 /* How many VMs rm's last heartbeat reported that it holds no lease for (fenced copies it is
  * about to kill). A production RM with any is not free yet. */
 int oracle_rm_strays(oracle_t *o, const char *rm);
+/* How many snapshots rm holds (its last heartbeat): placement's tie-break prefers an RM that
+ * holds fewer, so a VM without a staged snapshot does not take the RM staged for another
+ * (oracle-prestage.h). */
+size_t oracle_rm_snapshots(oracle_t *o, const char *rm);
 /* From a heartbeat: the VMs it reported without a lease in leases, and the snapshots it holds. */
 void oracle_placement_strays_record(oracle_t *o, const char *rm, const json_t *vms, const json_t *leases);
 void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t *list);

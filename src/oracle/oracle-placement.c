@@ -7,7 +7,6 @@
 #include "base/util.h"
 #include "bundle/bundle.h"
 #include "oracle/oracle-internal.h"
-#include "oracle/oracle-prestage.h"
 #include "store/store-view.h"
 
 /* A heartbeat lists at most this many snapshots that count. */
@@ -60,6 +59,13 @@ static bool rm_holds_snapshot(oracle_t *o, const char *rm, const char *digest) {
         bool held = json_object_get(json_object_get(o->snapshots, rm), digest) != NULL;
         pthread_mutex_unlock(&o->strays_lock);
         return held;
+}
+
+size_t oracle_rm_snapshots(oracle_t *o, const char *rm) {
+        pthread_mutex_lock(&o->strays_lock);
+        size_t n = json_object_size(json_object_get(o->snapshots, rm));
+        pthread_mutex_unlock(&o->strays_lock);
+        return n;
 }
 
 int oracle_rm_strays(oracle_t *o, const char *rm) {
@@ -123,7 +129,7 @@ int oracle_rm_pick(oracle_t *o, const char *role, const char *wanted, const char
                         continue;
                 bool holds = production && ((home && streq(rm->name, home)) || rm_holds_snapshot(o, rm->name, digest));
                 /* tie-break: the RM staged for the fewest other VMs (oracle-prestage.h) */
-                size_t staged = production && !holds ? oracle_prestage_rm_staged(o, rm->name) : 0;
+                size_t staged = production && !holds ? oracle_rm_snapshots(o, rm->name) : 0;
                 if ((holds && !best_holds) ||
                     (holds == best_holds && (load < best_load || (load == best_load && staged < best_staged)))) {
                         best_load = load;

@@ -111,13 +111,6 @@ static int64_t setting_bps(oracle_t *o) {
         return v;
 }
 
-size_t oracle_prestage_rm_staged(oracle_t *o, const char *rm) {
-        pthread_mutex_lock(&o->strays_lock);
-        size_t n = json_object_size(json_object_get(o->snapshots, rm));
-        pthread_mutex_unlock(&o->strays_lock);
-        return n;
-}
-
 static uint64_t bundle_bytes(const vm_record_t *vm) {
         uint64_t t = 0;
         const char *k;

@@ -58,9 +58,5 @@ int oracle_prestage_plan(const prestage_in_t *in, prestage_job_t *out, size_t ma
 /* The thread. start: 0 or -errno; stop joins it (o->stopping set first). */
 int oracle_prestage_start(oracle_t *o);
 void oracle_prestage_stop(oracle_t *o);
-/* How many snapshots rm holds (its last heartbeat): placement's tie-break prefers an RM that
- * holds fewer, so a VM without a staged snapshot does not take the RM staged for another. */
-size_t oracle_prestage_rm_staged(oracle_t *o, const char *rm);
-
 /* GET and PUT /v1/settings/prestage {"prestage_bps": N} (0: off). */
 extern const http_route_t oracle_prestage_routes[];

@@ -157,3 +157,7 @@ int oracle_services_read(oracle_t *o, service_record_t **ret_svs, size_t *ret_ns
         *ret_ns = ns;
         return 0;
 }
+
+const char *oracle_op_arg(const op_record_t *op, const char *key) {
+        return json_string_value(json_object_get(op->args, key));
+}

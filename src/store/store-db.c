@@ -215,7 +215,7 @@ static int migrate(store_t *s) {
         return 0;
 }
 
-int store_open(const char *path, store_t **ret) {
+int store_db_open(const char *path, store_t **ret) {
         store_t *s = xcalloc(1, sizeof *s);
         pthread_mutexattr_t attr;
         pthread_mutexattr_init(&attr);
@@ -234,8 +234,6 @@ int store_open(const char *path, store_t **ret) {
         int r = store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
         if (r >= 0)
                 r = migrate(s);
-        if (r >= 0)
-                r = store_view_load(s);
         if (r < 0) {
                 store_close(s);
                 return r;

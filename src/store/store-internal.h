@@ -30,8 +30,14 @@ struct store {
  * store_view_abort (a rollback, a failed COMMIT). */
 typedef struct store_view store_view_t;
 store_view_t *store_view_free(store_view_t *v);
-/* Reads the three tables into a new view (store_open, after the migrations). */
-int store_view_load(store_t *s);
+/* A new view of these rows as s's (store-view-sync.c reads them at store_open). */
+void store_view_load_rows(store_t *s, const vm_record_t *vms, size_t nv, const rm_record_t *rms, size_t nr,
+                         const op_record_t *ops, size_t no);
+/* The first difference between the view and these rows (malloc'd), NULL when none. */
+char *store_view_diff_rows(store_t *s, const vm_record_t *vms, size_t nv, const rm_record_t *rms, size_t nr,
+                           const op_record_t *ops, size_t no);
+/* store-db.c: the database opened and migrated, without its view (store_open adds it). */
+int store_db_open(const char *path, store_t **ret);
 void store_view_note_vm(store_t *s, const vm_record_t *v);
 void store_view_note_vm_delete(store_t *s, const char *name);
 void store_view_note_rm(store_t *s, const rm_record_t *rm);

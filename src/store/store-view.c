@@ -443,35 +443,21 @@ void store_view_note_op(store_t *s, const op_record_t *o) {
         change_note(s, &c);
 }
 
-int store_view_load(store_t *s) {
-        vm_record_t *vms = NULL;
-        rm_record_t *rms = NULL;
-        op_record_t *ops = NULL;
-        size_t nv = 0, nr = 0, no = 0;
-        int r = store_vm_list(s, &vms, &nv);
-        if (r >= 0)
-                r = store_rm_list(s, &rms, &nr);
-        if (r >= 0)
-                r = store_op_list_running(s, &ops, &no);
-        if (r >= 0) {
-                store_view_t *v = store_view_new();
-                bool made;
-                for (size_t i = 0; i < nv; i++) {
-                        store_view_vm_t c;
-                        store_view_vm_from_record(&vms[i], &c);
-                        data_vm_put(&v->live, &c);
-                }
-                for (size_t i = 0; i < nr; i++)
-                        *(rm_record_t *)vtab_put(&v->live.rms, rms[i].name, sizeof rms[i].name, &made) = rms[i];
-                for (size_t i = 0; i < no; i++)
-                        op_compact(&ops[i], vtab_put(&v->live.ops, ops[i].id, sizeof ops[i].id, &made));
-                v->gen = 1;
-                s->view = v;
+void store_view_load_rows(store_t *s, const vm_record_t *vms, size_t nv, const rm_record_t *rms, size_t nr,
+                         const op_record_t *ops, size_t no) {
+        store_view_t *v = store_view_new();
+        bool made;
+        for (size_t i = 0; i < nv; i++) {
+                store_view_vm_t c;
+                store_view_vm_from_record(&vms[i], &c);
+                data_vm_put(&v->live, &c);
         }
-        store_vm_list_free(vms, nv);
-        free(rms);
-        store_op_list_free(ops, no);
-        return r;
+        for (size_t i = 0; i < nr; i++)
+                *(rm_record_t *)vtab_put(&v->live.rms, rms[i].name, sizeof rms[i].name, &made) = rms[i];
+        for (size_t i = 0; i < no; i++)
+                op_compact(&ops[i], vtab_put(&v->live.ops, ops[i].id, sizeof ops[i].id, &made));
+        v->gen = 1;
+        s->view = v;
 }
 
 /* ---- the live view ---- */
@@ -777,34 +763,10 @@ static char *view_diff(const view_data_t *d, const vm_record_t *vms, size_t nv, 
         return diff ? diff : chains_diff(d);
 }
 
-int store_view_check(store_t *s, char **ret_msg) {
-        store_lock(s);
-        vm_record_t *vms = NULL;
-        rm_record_t *rms = NULL;
-        op_record_t *ops = NULL;
-        size_t nv = 0, nr = 0, no = 0;
-        int r = store_vm_list(s, &vms, &nv);
-        if (r >= 0)
-                r = store_rm_list(s, &rms, &nr);
-        if (r >= 0)
-                r = store_op_list_running(s, &ops, &no);
-        char *diff = NULL;
-        if (r >= 0) {
-                pthread_rwlock_rdlock(&s->view->lock);
-                diff = view_diff(&s->view->live, vms, nv, rms, nr, ops, no);
-                pthread_rwlock_unlock(&s->view->lock);
-        }
-        store_unlock(s);
-        store_vm_list_free(vms, nv);
-        free(rms);
-        store_op_list_free(ops, no);
-        if (r < 0) {
-                *ret_msg = xstrdup("the store's tables cannot be read");
-                return -EIO;
-        }
-        if (diff) {
-                *ret_msg = diff;
-                return -EPROTO;
-        }
-        return 0;
+char *store_view_diff_rows(store_t *s, const vm_record_t *vms, size_t nv, const rm_record_t *rms, size_t nr,
+                           const op_record_t *ops, size_t no) {
+        pthread_rwlock_rdlock(&s->view->lock);
+        char *diff = view_diff(&s->view->live, vms, nv, rms, nr, ops, no);
+        pthread_rwlock_unlock(&s->view->lock);
+        return diff;
 }
