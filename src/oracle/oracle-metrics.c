@@ -34,6 +34,7 @@ typedef struct vm_entry {
         bool have[_CTR_MAX];      /* a baseline for the counter */
         uint64_t base[_CTR_MAX];  /* the counter at the last rate (or restart) */
         int64_t base_ms[_CTR_MAX];
+        int64_t sampled_ms;       /* of its last samples (monotonic), 0: none yet */
         vm_metrics_t m;
 } vm_entry_t;
 
@@ -181,15 +182,17 @@ static bool stat_get(const json_t *stats, const char *key, uint64_t *ret) {
         return false;
 }
 
-void oracle_metrics_vm_report(oracle_metrics_t *m, const char *vm, const char *service, int64_t vcpus,
-                              const json_t *stats, int64_t now_ms) {
+void oracle_metrics_vm_report(oracle_metrics_t *m, const char *vm, bool serving, int64_t vcpus, const json_t *stats,
+                              int64_t now_ms) {
         if (!m || !vm || !name_is_valid(vm) || !json_is_object(stats))
                 return;
-        (void)service; /* the store says which service a VM serves; labels come from there */
         uint64_t v[_CTR_MAX];
         bool have[_CTR_MAX], backwards = false;
         pthread_mutex_lock(&m->lock);
         vm_entry_t *e = vm_find(m, vm, true);
+        bool sample = serving || !e->sampled_ms || now_ms - e->sampled_ms >= ORACLE_METRICS_IDLE_SAMPLE_MS;
+        if (sample)
+                e->sampled_ms = now_ms;
         for (int k = 0; k < _CTR_MAX; k++) {
                 have[k] = stat_get(stats, counter_keys[k], &v[k]);
                 backwards |= have[k] && e->have[k] && v[k] < e->base[k];
@@ -212,7 +215,8 @@ void oracle_metrics_vm_report(oracle_metrics_t *m, const char *vm, const char *s
                         double *field[_CTR_MAX] = { &e->m.cpu, &e->m.disk_read_bps, &e->m.disk_write_bps,
                                                     &e->m.net_rx_bps, &e->m.net_tx_bps };
                         *field[k] = rate;
-                        sample_push(m, "vm", vm, counter_series[k], now_ms, rate);
+                        if (sample)
+                                sample_push(m, "vm", vm, counter_series[k], now_ms, rate);
                 }
                 e->have[k] = true;
                 e->base[k] = v[k];
@@ -221,7 +225,8 @@ void oracle_metrics_vm_report(oracle_metrics_t *m, const char *vm, const char *s
         uint64_t rss;
         if (stat_get(stats, "rss_bytes", &rss)) {
                 e->m.rss_bytes = rss;
-                sample_push(m, "vm", vm, "rss_bytes", now_ms, (double)rss);
+                if (sample)
+                        sample_push(m, "vm", vm, "rss_bytes", now_ms, (double)rss);
         }
         e->m.updated_ms = now_ms;
         pthread_mutex_unlock(&m->lock);

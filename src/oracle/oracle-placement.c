@@ -26,11 +26,14 @@ void oracle_placement_strays_record(oracle_t *o, const char *rm, const json_t *v
                 if (name && live && !json_object_get(leases, name))
                         n++;
         }
+        json_t *count = json_integer((json_int_t)n);
         pthread_mutex_lock(&o->strays_lock);
         if (!o->strays)
                 o->strays = json_object();
-        json_object_set_new(o->strays, rm, json_integer((json_int_t)n));
+        json_t *old = json_incref(json_object_get(o->strays, rm));
+        json_object_set_new(o->strays, rm, count);
         pthread_mutex_unlock(&o->strays_lock);
+        json_decref(old); /* freed outside the lock: at 10,000 RMs a free may wait for malloc's */
 }
 
 /* Remembers which memory snapshots rm holds (digests; anything else is ignored). */
@@ -47,8 +50,10 @@ void oracle_placement_snapshots_record(oracle_t *o, const char *rm, const json_t
         pthread_mutex_lock(&o->strays_lock);
         if (!o->snapshots)
                 o->snapshots = json_object();
+        json_t *old = json_incref(json_object_get(o->snapshots, rm));
         json_object_set_new(o->snapshots, rm, set);
         pthread_mutex_unlock(&o->strays_lock);
+        json_decref(old); /* outside the lock, as above */
 }
 
 /* Does rm hold the memory snapshot with this digest? */

@@ -22,8 +22,10 @@ void oracle_rm_view_record(oracle_t *o, const char *rm, const oracle_heartbeat_t
         pthread_mutex_lock(&o->strays_lock);
         if (!o->rm_view)
                 o->rm_view = json_object();
+        json_t *old = json_incref(json_object_get(o->rm_view, rm));
         json_object_set_new(o->rm_view, rm, view);
         pthread_mutex_unlock(&o->strays_lock);
+        json_decref(old); /* freed outside the lock: a free may wait for malloc's own lock */
 }
 
 void oracle_rm_view_add(oracle_t *o, const char *rm, json_t *rm_json) {

@@ -84,7 +84,9 @@ static void heartbeat_vms(oracle_t *o, const char *rm, const json_t *vms, const 
                 /* the load profile of a VM that runs here (an RM may report a copy it is about to
                  * be told to kill: only the placed one counts) */
                 if (p && json_is_object(stats))
-                        oracle_metrics_vm_report(o->metrics, name, *p->service ? p->service : NULL, p->vcpus, stats, now);
+                        oracle_metrics_vm_report(o->metrics, name,
+                                                 streq(p->state, "active") || streq(p->state, "deactivating"),
+                                                 p->vcpus, stats, now);
                 if (!p || !state || !streq(state, "crashed") || *p->op_id ||
                     (!streq(p->state, "loading") && !streq(p->state, "active")))
                         continue;

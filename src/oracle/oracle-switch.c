@@ -463,14 +463,26 @@ static void switch_tick(oracle_t *o) {
         health_fence(o, &agg, now);
         svc_states_prune(o->sw, svs, ns);
         policy_tick(o, &agg, now);
-        int r = oracle_metrics_flush(o->metrics, time_wall_ms());
-        if (r < 0)
-                log_warn("load profiles: cannot write the samples of this tick: %s", strerror(-r));
         oracle_switch_agg_clear(&agg);
         store_view_release(snap);
         free(svs);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         oracle_switch_round_note(o->sw, (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+}
+
+/* The samples of the heartbeats and rounds into the store, one transaction per tick: on a thread
+ * of its own, so that a long write (many VMs) never delays a switching decision. */
+static void *samples_thread(void *arg) {
+        oracle_t *o = arg;
+        while (!o->stopping) {
+                int r = oracle_metrics_flush(o->metrics, time_wall_ms());
+                if (r < 0)
+                        log_warn("load profiles: cannot write the samples of this tick: %s", strerror(-r));
+                for (int i = 0; i < SWITCH_TICK_MS / 100 && !o->stopping; i++)
+                        time_sleep_ms(100);
+        }
+        (void)oracle_metrics_flush(o->metrics, time_wall_ms());
+        return NULL;
 }
 
 static void *switch_thread(void *arg) {
@@ -519,6 +531,13 @@ int oracle_switch_start(oracle_t *o) {
                 pthread_join(sw->switch_thread, NULL);
                 return -EAGAIN;
         }
+        if (pthread_create(&sw->samples_thread, NULL, samples_thread, o) != 0) {
+                log_error("cannot start the samples thread: %m");
+                o->stopping = 1;
+                pthread_join(sw->switch_thread, NULL);
+                pthread_join(sw->pool_thread, NULL);
+                return -EAGAIN;
+        }
         sw->started = true;
         return 0;
 }
@@ -531,6 +550,7 @@ void oracle_switch_stop(oracle_t *o) {
         if (sw->started) {
                 pthread_join(sw->switch_thread, NULL);
                 pthread_join(sw->pool_thread, NULL);
+                pthread_join(sw->samples_thread, NULL);
                 sw->started = false;
         }
         sw->lb = lb_free(sw->lb);

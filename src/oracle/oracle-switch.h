@@ -45,7 +45,7 @@ typedef struct oracle_pool oracle_pool_t;
 typedef struct oracle_predict oracle_predict_t;
 
 typedef struct oracle_switch {
-        pthread_t switch_thread, pool_thread;
+        pthread_t switch_thread, pool_thread, samples_thread;
         bool started;         /* the threads run (oracle_switch_start) */
         pthread_mutex_t lock; /* guards the wake flags */
         pthread_cond_t wake;

@@ -118,7 +118,7 @@ static void test_samples(store_t *s) {
 static void report(oracle_metrics_t *m, const char *vm, int64_t vcpus, const char *stats, int64_t now_ms) {
         json_t *j = json_loads(stats, 0, NULL);
         CHECK(j != NULL);
-        oracle_metrics_vm_report(m, vm, "web", vcpus, j, now_ms);
+        oracle_metrics_vm_report(m, vm, true, vcpus, j, now_ms);
         json_decref(j);
 }
 
@@ -219,6 +219,36 @@ static void test_flush(oracle_metrics_t *m, store_t *s, int64_t t0, int64_t wall
         CHECK(oracle_metrics_flush(m, wall_ms) == 0);
         CHECK(points_of(s, "vm:web-1:cpu", 1, base - 10, base + 20) == 3);
         CHECK(oracle_metrics_dropped(m) == 0);
+}
+
+/* A VM that serves nothing (in a chamber) keeps its latest figures at every report, but its
+ * samples only once every ORACLE_METRICS_IDLE_SAMPLE_MS: 3 reports a second apart give one
+ * sample of each series, one a period later a second; a serving VM samples every report. */
+static void test_idle_samples(store_t *s, int64_t wall_t0_ms) {
+        oracle_metrics_t *m = oracle_metrics_new(s);
+        int64_t t0 = time_now_ms(), base = wall_t0_ms / 1000;
+        const int64_t idle = ORACLE_METRICS_IDLE_SAMPLE_MS;
+        const int64_t at[] = { 0, 1000, 2000, 3000, idle + 1000, idle + 2000 };
+        for (size_t i = 0; i < ELEMENTSOF(at); i++) {
+                char stats[256];
+                snprintf(stats, sizeof stats, STATS(%lld, %lld, 0, 0, 0, 0), (long long)(i * 100000000),
+                         (long long)(100 + i));
+                json_t *j = json_loads(stats, 0, NULL);
+                oracle_metrics_vm_report(m, "idle-1", false, 1, j, t0 + at[i]);
+                oracle_metrics_vm_report(m, "busy-1", true, 1, j, t0 + at[i]);
+                json_decref(j);
+        }
+        vm_metrics_t v = { 0 };
+        CHECK(oracle_metrics_vm_get(m, "idle-1", &v) == 0 && v.rss_bytes == 105 && v.updated_ms == t0 + idle + 2000);
+        CHECK(oracle_metrics_flush(m, wall_t0_ms + (time_now_ms() - t0)) == 0);
+        int64_t to = base + idle / 1000 + 10;
+        /* rss at the first report and at the first one a period later; busy-1 at every report */
+        CHECK(points_of(s, "vm:idle-1:rss_bytes", 1, base - 10, to) == 2);
+        CHECK(points_of(s, "vm:busy-1:rss_bytes", 1, base - 10, to) == 6);
+        /* a rate needs two reports: idle-1's first sample has none, its second has one */
+        CHECK(points_of(s, "vm:idle-1:cpu", 1, base - 10, to) == 1);
+        CHECK(points_of(s, "vm:busy-1:cpu", 1, base - 10, to) == 5);
+        oracle_metrics_free(m);
 }
 
 static void vm_put(store_t *s, const char *name, const char *state, const char *rm, const char *service) {
@@ -548,6 +578,7 @@ int main(void) {
         test_top(m, s, last);
         test_http(m, s);
         oracle_metrics_free(m);
+        test_idle_samples(s, 1800000000500);
         CHECK(oracle_metrics_free(NULL) == NULL);
 
         store_close(s);
