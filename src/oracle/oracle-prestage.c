@@ -360,7 +360,9 @@ static void h_set(const http_request_t *req, http_reply_t *reply) {
 }
 
 const http_route_t oracle_prestage_routes[] = {
-        { "GET", "/v1/settings/prestage", h_get, PERM_RM_READ, OWNER_NONE },
-        { "PUT", "/v1/settings/prestage", h_set, PERM_RM_ACT, OWNER_NONE },
+        /* a setting of the whole cluster's switching: operators', not providers' (whose rm-act
+         * is over their own RMs) */
+        { "GET", "/v1/settings/prestage", h_get, PERM_SERVICE_READ, OWNER_NONE },
+        { "PUT", "/v1/settings/prestage", h_set, PERM_SERVICE_ACT, OWNER_NONE },
         { NULL },
 };

@@ -290,6 +290,10 @@ int main(void) {
                 { "provider", "GET", "/v1/figures", 200 },      /* the cluster's measured times */
                 { "operator", "GET", "/v1/figures", 200 },
                 { "buyer", "GET", "/v1/figures", 403 },
+                { "provider", "PUT", "/v1/settings/prestage", 403 }, /* the cluster's, not an RM's */
+                { "provider", "GET", "/v1/settings/prestage", 403 },
+                { "operator", "PUT", "/v1/settings/prestage", 200 },
+                { "buyer", "PUT", "/v1/settings/prestage", 403 },
                 { "provider", "POST", "/v1/rms/rm1/fence", 200 },
                 { "provider", "POST", "/v1/rms/rm2/fence", 404 },
                 { "operator", "GET", "/v1/users", 403 },        /* no users */
