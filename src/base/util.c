@@ -337,6 +337,18 @@ int fd_write_all(int fd, const void *data, size_t len) {
         return 0;
 }
 
+int fd_pwrite_all(int fd, const void *data, size_t len, uint64_t off) {
+        for (size_t done = 0; done < len;) {
+                ssize_t n = pwrite(fd, (const char *)data + done, len - done, (off_t)(off + done));
+                if (n < 0 && errno == EINTR)
+                        continue;
+                if (n < 0)
+                        return negative_errno();
+                done += (size_t)n;
+        }
+        return 0;
+}
+
 int file_write_atomic(const char *path, const void *data, size_t len) {
         if (fault_hit("file-write"))
                 return -EIO;

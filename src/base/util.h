@@ -71,6 +71,8 @@ int file_open_safe(const char *path, int flags, mode_t mode);
 int socket_peer_pid(int fd, pid_t *ret);
 /* Writes all of data to fd, retrying short writes and EINTR; -errno on failure. */
 int fd_write_all(int fd, const void *data, size_t len);
+/* The same at offset off (pwrite: the file position does not move). */
+int fd_pwrite_all(int fd, const void *data, size_t len, uint64_t off);
 /* Writes via a temporary file, fsync and rename, so readers see the old or new content. */
 int file_write_atomic(const char *path, const void *data, size_t len);
 /* The same with the file's mode (0600 for a secret: it is never wider, even while written);

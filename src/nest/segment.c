@@ -191,19 +191,6 @@ static int pread_all(int fd, void *buf, size_t len, uint64_t off) {
         return 0;
 }
 
-static int pwrite_all(int fd, const void *buf, size_t len, uint64_t off) {
-        size_t done = 0;
-        while (done < len) {
-                ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                done += (size_t)n;
-        }
-        return 0;
-}
-
 /* Reads records from offset 0 and indexes the valid ones; cuts the file at the first invalid. */
 static int segment_scan(nest_seg_t *g, seg_file_t *f) {
         _cleanup_free_ uint8_t *buf = malloc(CHUNK_FILE_MAX);
@@ -465,10 +452,10 @@ static int record_append(nest_seg_t *g, const nest_chunk_id_t *id, const void *e
         put_le32(h + 4 + NEST_CHUNK_ID_SIZE, len);
         put_le32(h + 8 + NEST_CHUNK_ID_SIZE, record_crc(id, len, enc));
         uint64_t off = a->size;
-        int r = pwrite_all(a->fd, h, sizeof h, off);
+        int r = fd_pwrite_all(a->fd, h, sizeof h, off);
         crash_point("nest-segment-mid-record");
         if (r >= 0)
-                r = pwrite_all(a->fd, enc, len, off + REC_HEADER);
+                r = fd_pwrite_all(a->fd, enc, len, off + REC_HEADER);
         if (r < 0) {
                 (void)!ftruncate(a->fd, (off_t)off); /* no torn record stays behind us */
                 return r;

@@ -131,24 +131,12 @@ typedef struct place {
         uint32_t len;
 } place_t;
 
-static int pwrite_full(int fd, const void *buf, size_t len, uint64_t off) {
-        for (size_t done = 0; done < len;) {
-                ssize_t n = pwrite(fd, (const char *)buf + done, len - done, (off_t)(off + done));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0)
-                        return negative_errno();
-                done += (size_t)n;
-        }
-        return 0;
-}
-
 /* Writes a chunk's content at every offset the file has it. */
 static int places_write(const job_t *j, size_t first, const void *data, size_t len) {
         for (size_t p = first; p < j->n_places && nest_chunk_id_equal(&j->places[p].id, &j->places[first].id); p++) {
                 if (j->places[p].len != len)
                         return -EBADMSG; /* the manifest says another length: it lies */
-                int r = pwrite_full(j->fd, data, len, j->places[p].off);
+                int r = fd_pwrite_all(j->fd, data, len, j->places[p].off);
                 if (r < 0)
                         return r;
         }

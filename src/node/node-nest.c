@@ -36,6 +36,15 @@ int node_nest_open(node_t *n) {
         return nest_cache_open(dir, 0, &n->cache);
 }
 
+/* Adds one transfer's figures to a running total. */
+static void stats_add(nest_transfer_stats_t *acc, const nest_transfer_stats_t *st) {
+        acc->bytes_total += st->bytes_total;
+        acc->bytes_transferred += st->bytes_transferred;
+        acc->chunks_total += st->chunks_total;
+        acc->chunks_transferred += st->chunks_transferred;
+}
+
+
 /* Builds the file of (vm, version, file) in fd in one pass (nest_pull_into): its manifest is the
  * cache's when that one has the digest info names, else base's (checked against it); what the
  * cache lacks comes from base. */
@@ -62,10 +71,7 @@ static int pull_into_fd(node_t *n, const char *base, const char *vm, int64_t ver
         r = nest_pull_into(n->cache, base, &ref, fd, NODE_TRANSFER_STREAMS, max_bps, progress, userdata, &st, ret_msg);
         if (r < 0)
                 return r;
-        acc->bytes_total += st.bytes_total;
-        acc->bytes_transferred += st.bytes_transferred;
-        acc->chunks_total += st.chunks_total;
-        acc->chunks_transferred += st.chunks_transferred;
+        stats_add(acc, &st);
         return 0;
 }
 
@@ -183,10 +189,7 @@ int node_nest_pull_chunks(node_t *n, const char *base, const char *vm, int64_t v
         r = nest_pull_paced(n->cache, base, &ref, 1, NODE_TRANSFER_STREAMS, max_bps, NULL, NULL, &st, ret_msg);
         if (r < 0)
                 return r;
-        acc->bytes_total += st.bytes_total;
-        acc->bytes_transferred += st.bytes_transferred;
-        acc->chunks_total += st.chunks_total;
-        acc->chunks_transferred += st.chunks_transferred;
+        stats_add(acc, &st);
         return 0;
 }
 
